@@ -1,0 +1,45 @@
+// swift-tools-version:6.1
+//
+// Faultline: fast CPU kernels for finding out why machine-learning models fail.
+// The layout follows docs/ARCHITECTURE in DESIGN.md: dependencies only point down,
+// CLI -> umbrella -> kernels -> FaultlineLinalg -> CFaultline. No unsafeFlags anywhere,
+// so the package stays usable as a dependency.
+import PackageDescription
+
+let package = Package(
+    name: "Faultline",
+    products: [
+        .library(name: "Faultline", targets: ["Faultline"]),
+        .library(name: "FaultlineLinalg", targets: ["FaultlineLinalg"]),
+        .library(name: "FaultlineIO", targets: ["FaultlineIO"]),
+        .executable(name: "faultline", targets: ["faultline"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // C shim: loads OpenBLAS/LAPACKE with dlopen at run time after choosing a core type.
+        .target(
+            name: "CFaultline",
+            linkerSettings: [.linkedLibrary("dl"), .linkedLibrary("pthread")]
+        ),
+        .target(name: "FaultlineLinalg", dependencies: ["CFaultline"]),
+        .target(name: "FaultlineIO", dependencies: ["FaultlineLinalg"]),
+        .target(name: "Faultline", dependencies: ["FaultlineLinalg", "FaultlineIO"]),
+        .executableTarget(
+            name: "faultline",
+            dependencies: [
+                "Faultline",
+                "FaultlineLinalg",
+                "FaultlineIO",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .target(name: "_TestSupport", dependencies: ["FaultlineLinalg"], path: "Tests/_TestSupport"),
+        .testTarget(name: "FaultlineLinalgTests", dependencies: ["FaultlineLinalg", "_TestSupport"]),
+        .testTarget(name: "FaultlineIOTests", dependencies: ["FaultlineIO", "_TestSupport"],
+                    resources: [.copy("Fixtures")]),
+        .testTarget(name: "FaultlineCLITests", dependencies: ["_TestSupport"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,99 @@
+/*
+ * CFaultline: the only place where Faultline touches native BLAS and LAPACK.
+ *
+ * The libraries are not linked. On first use the shim:
+ *   1. chooses an OpenBLAS core type from cpuid when the user has not set OPENBLAS_CORETYPE
+ *      (OpenBLAS reads it in its load-time constructor, so it must be set before dlopen);
+ *   2. dlopens libopenblas.so.0 (or $FAULTLINE_BLAS) and liblapacke.so.3 (or $FAULTLINE_LAPACKE);
+ *   3. resolves the routines below into a table of function pointers.
+ * Building therefore needs no -dev headers: every prototype used is declared in shim.c.
+ *
+ * All matrices are row-major. Integer dimensions are int32_t (BLAS `blasint`, LAPACK `lapack_int`);
+ * the Swift caller converts from Int with a trapping conversion.
+ */
+#ifndef CFAULTLINE_H
+#define CFAULTLINE_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Where the OpenBLAS core type in force came from. */
+typedef enum {
+    FL_CORETYPE_OPENBLAS_AUTO = 0, /* not set: OpenBLAS detects the CPU itself */
+    FL_CORETYPE_USER = 1,          /* OPENBLAS_CORETYPE was set by the user */
+    FL_CORETYPE_CPUID = 2,         /* chosen by Faultline from cpuid */
+    FL_CORETYPE_FAULTLINE_ENV = 3  /* FAULTLINE_CORETYPE named it */
+} fl_coretype_source;
+
+typedef struct {
+    int blas_loaded;                /* 1 when every BLAS routine resolved */
+    int lapack_loaded;              /* 1 when every LAPACKE routine resolved */
+    int coretype_source;            /* fl_coretype_source */
+    char coretype_requested[64];    /* the OPENBLAS_CORETYPE value in force at load ("" if none) */
+    char blas_path[512];            /* library actually opened (dlinfo path when available) */
+    char lapack_path[512];
+    char error[1024];               /* why loading failed, "" when it did not */
+} fl_blas_status;
+
+typedef struct {
+    char vendor[16];
+    char brand[64];
+    int family, model, stepping;
+    int sse42, avx, avx2, fma, avx512f, avx512bw, avx512vl, avx512dq;
+    int os_saves_ymm, os_saves_zmm;
+} fl_cpu_features;
+
+/* Loads the libraries once (thread safe) and returns the status. Never aborts. */
+const fl_blas_status *fl_blas_load(void);
+/* The core type Faultline would request for this CPU, or "" when it would leave it to OpenBLAS. */
+const char *fl_cpuid_recommended_coretype(void);
+void fl_cpu_features_get(fl_cpu_features *out);
+
+/* OpenBLAS extras; each returns 0/NULL when the library lacks the symbol or is not loaded. */
+const char *fl_openblas_corename(void);
+const char *fl_openblas_config(void);
+int fl_blas_get_num_threads(void);
+void fl_blas_set_num_threads(int n);
+
+/* Number of BLAS/LAPACK calls made through this shim (for tests that prove which path ran). */
+uint64_t fl_blas_call_count(void);
+
+/* Row-major BLAS. trans: 0 = no transpose, 1 = transpose. uplo: 0 = lower, 1 = upper. */
+void fl_sgemm(int transA, int transB, int32_t m, int32_t n, int32_t k, float alpha,
+              const float *a, int32_t lda, const float *b, int32_t ldb, float beta, float *c, int32_t ldc);
+void fl_dgemm(int transA, int transB, int32_t m, int32_t n, int32_t k, double alpha,
+              const double *a, int32_t lda, const double *b, int32_t ldb, double beta, double *c, int32_t ldc);
+void fl_sgemv(int trans, int32_t m, int32_t n, float alpha, const float *a, int32_t lda,
+              const float *x, float beta, float *y);
+void fl_dgemv(int trans, int32_t m, int32_t n, double alpha, const double *a, int32_t lda,
+              const double *x, double beta, double *y);
+float fl_sdot(int32_t n, const float *x, const float *y);
+double fl_ddot(int32_t n, const double *x, const double *y);
+void fl_saxpy(int32_t n, float alpha, const float *x, float *y);
+void fl_daxpy(int32_t n, double alpha, const double *x, double *y);
+/* C (n x n) = alpha * op(A) op(A)^T + beta * C, writing the `uplo` triangle only. */
+void fl_ssyrk(int uplo, int trans, int32_t n, int32_t k, float alpha, const float *a, int32_t lda,
+              float beta, float *c, int32_t ldc);
+void fl_dsyrk(int uplo, int trans, int32_t n, int32_t k, double alpha, const double *a, int32_t lda,
+              double beta, double *c, int32_t ldc);
+/* Solves op(L) X = alpha B (side 0) or X op(L) = alpha B (side 1), L lower triangular, non-unit. */
+void fl_strsm(int side, int transL, int32_t m, int32_t n, float alpha, const float *l, int32_t ldl,
+              float *b, int32_t ldb);
+void fl_dtrsm(int side, int transL, int32_t m, int32_t n, double alpha, const double *l, int32_t ldl,
+              double *b, int32_t ldb);
+
+/* LAPACK on row-major matrices. Return LAPACK's info (0 ok, >0 numerical failure, <0 bad argument). */
+/* Lower Cholesky factor in place; the strict upper triangle is left untouched (the caller zeroes it). */
+int32_t fl_spotrf_lower(int32_t n, float *a, int32_t lda);
+int32_t fl_dpotrf_lower(int32_t n, double *a, int32_t lda);
+/* Symmetric eigendecomposition: eigenvalues ascending into w; eigenvectors overwrite a as ROWS. */
+int32_t fl_ssyevd(int32_t n, float *a, int32_t lda, float *w);
+int32_t fl_dsyevd(int32_t n, double *a, int32_t lda, double *w);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,3 @@
+// The umbrella module: `import Faultline` brings in every Faultline module.
+@_exported import FaultlineLinalg
+@_exported import FaultlineIO

@@ -1,0 +1,119 @@
+import FaultlineLinalg
+
+/// An n-dimensional array as read from a file: its shape, its element type on disk, and the elements
+/// in row-major (C) order, stored as raw little-endian bytes of `dtype`.
+///
+/// Conversion to `Float`/`Double` matrices is explicit (`matrix(_:)`), exact for every integer up to
+/// 2²⁴ (Float) or 2⁵³ (Double), and exact for float16 → Float.
+public struct Tensor: Sendable, Equatable {
+    public var shape: [Int]
+    public var dtype: DType
+    /// Row-major element bytes, little-endian, `count × dtype.size` bytes.
+    public var bytes: [UInt8]
+
+    public var count: Int { shape.reduce(1, *) }
+    public var rank: Int { shape.count }
+
+    public init(shape: [Int], dtype: DType, bytes: [UInt8]) {
+        precondition(shape.allSatisfy { $0 >= 0 }, "Tensor: negative dimension in \(shape)")
+        precondition(bytes.count == shape.reduce(1, *) * dtype.size, "Tensor: \(bytes.count) bytes for \(shape) \(dtype)")
+        self.shape = shape
+        self.dtype = dtype
+        self.bytes = bytes
+    }
+
+    /// A float32/float64 tensor from a matrix (shape [rows, columns]).
+    public init<T: LinalgScalar>(_ matrix: Matrix<T>) {
+        let dtype: DType = T.self == Float.self ? .float32 : .float64
+        let bytes = matrix.withUnsafeBufferPointer { Array(UnsafeRawBufferPointer($0)) }
+        self.init(shape: [matrix.rows, matrix.columns], dtype: dtype, bytes: bytes)
+    }
+
+    /// A tensor of any element type from values.
+    public init<T: TensorElement>(shape: [Int], values: [T]) {
+        precondition(values.count == shape.reduce(1, *), "Tensor: \(values.count) values for shape \(shape)")
+        self.init(shape: shape, dtype: T.dtype, bytes: values.withUnsafeBytes { Array($0) })
+    }
+
+    /// Element `i` (flat row-major index) converted to Double.
+    public func double(at i: Int) -> Double {
+        bytes.withUnsafeBytes { raw in ElementConversion.double(raw, dtype, i) }
+    }
+
+    /// All elements converted to `T` (rounding to nearest).
+    public func values<T: LinalgScalar>(as _: T.Type = T.self) -> [T] {
+        bytes.withUnsafeBytes { raw in ElementConversion.convert(raw, dtype, count, to: T.self) }
+    }
+
+    /// The tensor as a matrix: rank 2 as is, rank 1 as one column (n×1), rank 0 as 1×1, higher ranks
+    /// flattened to [shape[0], product of the rest]. `name` is used in the error message.
+    public func matrix<T: LinalgScalar>(_: T.Type = T.self, name: String = "array") throws -> Matrix<T> {
+        let (rows, columns): (Int, Int)
+        switch rank {
+        case 0: (rows, columns) = (1, 1)
+        case 1: (rows, columns) = (shape[0], 1)
+        default: (rows, columns) = (shape[0], shape.dropFirst().reduce(1, *))
+        }
+        if dtype == (T.self == Float.self ? .float32 : .float64) {
+            var m = Matrix<T>(uninitializedRows: rows, columns: columns)
+            m.withUnsafeMutableBufferPointer { dst in
+                bytes.withUnsafeBytes { src in UnsafeMutableRawBufferPointer(dst).copyMemory(from: src) }
+            }
+            return m
+        }
+        return try Matrix(rows: rows, columns: columns, elements: values(as: T.self))
+    }
+}
+
+/// Swift types that map to a `DType`.
+public protocol TensorElement: Sendable { static var dtype: DType { get } }
+extension Float: TensorElement { public static var dtype: DType { .float32 } }
+extension Double: TensorElement { public static var dtype: DType { .float64 } }
+extension Float16: TensorElement { public static var dtype: DType { .float16 } }
+extension Int8: TensorElement { public static var dtype: DType { .int8 } }
+extension Int16: TensorElement { public static var dtype: DType { .int16 } }
+extension Int32: TensorElement { public static var dtype: DType { .int32 } }
+extension Int64: TensorElement { public static var dtype: DType { .int64 } }
+extension UInt8: TensorElement { public static var dtype: DType { .uint8 } }
+extension UInt16: TensorElement { public static var dtype: DType { .uint16 } }
+extension UInt32: TensorElement { public static var dtype: DType { .uint32 } }
+extension UInt64: TensorElement { public static var dtype: DType { .uint64 } }
+extension Bool: TensorElement { public static var dtype: DType { .bool } }
+
+/// Reads little-endian elements of any `DType` as floating point.
+enum ElementConversion {
+    @inline(__always)
+    static func double(_ raw: UnsafeRawBufferPointer, _ dtype: DType, _ i: Int) -> Double {
+        let o = i * dtype.size
+        switch dtype {
+        case .float16: return Double(Float16(bitPattern: raw.loadUnaligned(fromByteOffset: o, as: UInt16.self)))
+        case .float32: return Double(raw.loadUnaligned(fromByteOffset: o, as: Float.self))
+        case .float64: return raw.loadUnaligned(fromByteOffset: o, as: Double.self)
+        case .int8: return Double(raw.loadUnaligned(fromByteOffset: o, as: Int8.self))
+        case .int16: return Double(raw.loadUnaligned(fromByteOffset: o, as: Int16.self))
+        case .int32: return Double(raw.loadUnaligned(fromByteOffset: o, as: Int32.self))
+        case .int64: return Double(raw.loadUnaligned(fromByteOffset: o, as: Int64.self))
+        case .uint8: return Double(raw[o])
+        case .uint16: return Double(raw.loadUnaligned(fromByteOffset: o, as: UInt16.self))
+        case .uint32: return Double(raw.loadUnaligned(fromByteOffset: o, as: UInt32.self))
+        case .uint64: return Double(raw.loadUnaligned(fromByteOffset: o, as: UInt64.self))
+        case .bool: return raw[o] != 0 ? 1 : 0
+        }
+    }
+
+    static func convert<T: LinalgScalar>(_ raw: UnsafeRawBufferPointer, _ dtype: DType, _ count: Int, to _: T.Type) -> [T] {
+        switch dtype {
+        case .float32 where T.self == Float.self, .float64 where T.self == Double.self:
+            return [T](unsafeUninitializedCapacity: count) { buffer, initialized in
+                UnsafeMutableRawBufferPointer(buffer).copyMemory(from: UnsafeRawBufferPointer(rebasing: raw[0..<(count * dtype.size)]))
+                initialized = count
+            }
+        case .float16 where T.self == Float.self:
+            return (0..<count).map { T(Float(Float16(bitPattern: raw.loadUnaligned(fromByteOffset: 2 * $0, as: UInt16.self)))) }
+        case .float32:
+            return (0..<count).map { T(raw.loadUnaligned(fromByteOffset: 4 * $0, as: Float.self)) }
+        default:
+            return (0..<count).map { T(double(raw, dtype, $0)) }
+        }
+    }
+}

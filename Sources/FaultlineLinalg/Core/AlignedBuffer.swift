@@ -1,0 +1,31 @@
+/// A heap buffer of `count` elements aligned to 64 bytes (a cache line, an AVX-512 vector), freed on
+/// deinit. The storage behind `Matrix` and the packing buffers of the SIMD kernels.
+///
+/// Not thread-safe by itself: `Matrix` gives it value semantics with copy-on-write, and kernels only
+/// write to buffers they own.
+public final class AlignedBuffer<Element>: @unchecked Sendable {
+    public static var alignment: Int { 64 }
+    /// The first element. Valid for `count` elements (and never null, even when `count == 0`).
+    public let pointer: UnsafeMutablePointer<Element>
+    public let count: Int
+
+    /// Allocates uninitialised memory for `count` trivial elements.
+    public init(uninitializedCount count: Int) {
+        precondition(count >= 0, "AlignedBuffer: negative count \(count)")
+        precondition(_isPOD(Element.self), "AlignedBuffer holds trivial element types only")
+        let bytes = max(count, 1) * MemoryLayout<Element>.stride
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: Self.alignment)
+        pointer = raw.bindMemory(to: Element.self, capacity: max(count, 1))
+        self.count = count
+    }
+
+    /// Allocates and fills with `value`.
+    public convenience init(repeating value: Element, count: Int) {
+        self.init(uninitializedCount: count)
+        pointer.initialize(repeating: value, count: count)
+    }
+
+    deinit { UnsafeMutableRawPointer(pointer).deallocate() }
+
+    public var buffer: UnsafeMutableBufferPointer<Element> { UnsafeMutableBufferPointer(start: pointer, count: count) }
+}

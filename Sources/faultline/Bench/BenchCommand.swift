@@ -1,0 +1,35 @@
+import ArgumentParser
+
+/// `faultline bench …`: timed workloads, side by side with the raw library call and, through
+/// `../shared/bench/run_peers.py --external`, with the Python peers.
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Benchmark Faultline's kernels (medians of repeated runs after a warm-up).",
+        discussion: """
+            Every benchmark prints the backend, OpenBLAS core type and thread counts first. With --flrow it \
+            also prints FLROW lines, which `run_peers.py DATA --external 'faultline bench … --data {data} --flrow'` \
+            merges into the peers' table so ratios come from one run.
+            """,
+        subcommands: [GEMMBenchmark.self]
+    )
+}
+
+/// Options every benchmark shares.
+struct BenchOptions: ParsableArguments {
+    @Option(help: "Timed repetitions after one warm-up (the median is reported).")
+    var reps = 7
+
+    @Flag(help: "Print one JSON document instead of a table.")
+    var json = false
+
+    @Flag(help: "Also print FLROW lines for ../shared/bench/run_peers.py --external.")
+    var flrow = false
+
+    @Option(help: "Folder written by ../shared/bench/make_data.py; the standard workload inputs are read from it.")
+    var data: String?
+
+    func validate() throws {
+        guard reps >= 1 else { throw ValidationError("--reps must be at least 1") }
+    }
+}

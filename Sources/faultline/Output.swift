@@ -1,0 +1,46 @@
+import Foundation
+
+/// JSON for machines: sorted keys, pretty printed.
+enum JSONOutput {
+    static func string<T: Encodable>(_ value: T) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+
+    static func line<T: Encodable>(_ value: T) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+}
+
+/// Plain-text tables for people.
+enum TextTable {
+    static func keyValue(_ rows: [(String, String)]) -> String {
+        let width = rows.map(\.0.count).max() ?? 0
+        return rows.map { $0.0.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + $0.1 }
+            .joined(separator: "\n")
+    }
+
+    /// Columns left-aligned for text, right-aligned when every cell below the header looks numeric.
+    static func grid(header: [String], rows: [[String]]) -> String {
+        let all = [header] + rows
+        let widths = header.indices.map { c in all.map { $0[c].count }.max() ?? 0 }
+        let numeric = header.indices.map { c in rows.allSatisfy { Double($0[c].filter { $0 != "×" && $0 != "%" }) != nil } }
+        func format(_ row: [String]) -> String {
+            row.indices.map { c in
+                let cell = row[c]
+                let pad = String(repeating: " ", count: widths[c] - cell.count)
+                return numeric[c] ? pad + cell : cell + pad
+            }.joined(separator: "  ")
+        }
+        let rule = widths.map { String(repeating: "-", count: $0) }.joined(separator: "  ")
+        return ([format(header), rule] + rows.map(format)).joined(separator: "\n")
+    }
+}
+
+/// Messages for people go to stderr so stdout stays parseable.
+func printError(_ message: String) {
+    FileHandle.standardError.write(Data((message + "\n").utf8))
+}
