@@ -76,13 +76,8 @@ struct GEMMBenchmark: ParsableCommand {
             }
             return (a, b)
         }
-        var generator = SplitMix64(seed: 12345)
-        func random() -> Matrix<T> {
-            var m = Matrix<T>(uninitializedRows: size, columns: size)
-            m.withUnsafeMutableBufferPointer { p in for i in p.indices { p[i] = T(generator.nextUnit() - 0.5) } }
-            return m
-        }
-        return (random(), random())
+        var generator = Philox(seed: 12345)
+        return (generator.matrix(rows: size, columns: size), generator.matrix(rows: size, columns: size))
     }
 
     private func gflops(_ n: Int, _ seconds: Double) -> Double { 2 * Double(n) * Double(n) * Double(n) / seconds * 1e-9 }
@@ -194,19 +189,4 @@ struct GEMMBenchmark: ParsableCommand {
         guard process.terminationStatus == 0 else { throw ValidationError("child exited with \(process.terminationStatus)") }
         return try JSONDecoder().decode(RawResult.self, from: output)
     }
-}
-
-/// A small seeded generator for benchmark inputs (SplitMix64).
-struct SplitMix64 {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    /// Uniform in [0, 1) with 53 random bits.
-    mutating func nextUnit() -> Double { Double(next() >> 11) * 0x1.0p-53 }
 }
