@@ -39,7 +39,7 @@ let package = Package(
         .testTarget(name: "FaultlineLinalgTests", dependencies: ["FaultlineLinalg", "_TestSupport"]),
         .testTarget(name: "FaultlineIOTests", dependencies: ["FaultlineIO", "_TestSupport"],
                     resources: [.copy("Fixtures")]),
-        .testTarget(name: "FaultlineCLITests", dependencies: ["_TestSupport"]),
+        .testTarget(name: "FaultlineCLITests", dependencies: ["faultline", "_TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

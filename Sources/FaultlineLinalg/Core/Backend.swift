@@ -29,10 +29,13 @@ public enum Backend: String, CaseIterable, Sendable, CustomStringConvertible {
     }
 
     /// The backend that actually runs for a request: `nil` means the default; `.blas` when the
-    /// library is missing falls back to `.simd` (the notice was printed once when the default was chosen).
+    /// library is missing falls back to `.simd` (with the one-line notice, printed once per process).
     public static func resolve(_ requested: Backend?) -> Backend {
         guard let requested else { return .default }
-        if requested == .blas && !NativeBLAS.isAvailable { return .simd }
+        if requested == .blas && !NativeBLAS.isAvailable {
+            _ = BackendSelection.shared  // prints the one-line notice, once per process
+            return .simd
+        }
         return requested
     }
 }

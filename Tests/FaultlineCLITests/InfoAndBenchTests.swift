@@ -1,0 +1,64 @@
+import Foundation
+import Testing
+import _TestSupport
+
+@Suite("faultline info / bench gemm")
+struct InfoAndBenchTests {
+    struct InfoJSON: Decodable {
+        var backend: String
+        var blasLoaded: Bool
+        var openblasCore: String
+        var coretypeSource: String
+        var simdThreads: Int
+    }
+
+    @Test func infoReportsBackendAndCore() throws {
+        let r = try CLIRunner.run(["info", "--json"], environment: ["FAULTLINE_BACKEND": nil])
+        #expect(r.status == 0, "\(r.stderr)")
+        let info = try JSONDecoder().decode(InfoJSON.self, from: Data(r.stdout.utf8))
+        #expect(info.blasLoaded)
+        #expect(info.backend == "blas")
+        #expect(info.openblasCore != "-" && info.openblasCore != "Prescott")
+        #expect(info.simdThreads >= 1)
+        let table = try CLIRunner.run(["info"])
+        #expect(table.stdout.contains("OpenBLAS core"))
+    }
+
+    /// A missing BLAS library: everything runs on the simd backend and the notice appears exactly once.
+    @Test func missingBlasFallsBackToSimdAndSaysSoOnce() throws {
+        let r = try CLIRunner.run(["bench", "gemm", "--size", "96", "--reps", "2", "--json"],
+                                  environment: ["FAULTLINE_BLAS": "/nonexistent/libmissing.so", "FAULTLINE_BACKEND": nil])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.components(separatedBy: "BLAS unavailable").count - 1 == 1, "stderr: \(r.stderr)")
+        struct Report: Decodable {
+            struct System: Decodable { var backend: String; var blasLoaded: Bool }
+            struct Row: Decodable { var peer: String; var key: String }
+            var system: System
+            var rows: [Row]
+        }
+        let report = try JSONDecoder().decode(Report.self, from: Data(r.stdout.utf8))
+        #expect(report.system.backend == "simd" && !report.system.blasLoaded)
+        #expect(report.rows.count == 1 && report.rows[0].peer.contains("simd"))
+        // The result is still right: the key carries the error against a float64 product.
+        let error = Double(report.rows[0].key.replacingOccurrences(of: "rel.err ", with: "")) ?? .infinity
+        #expect(error < 1e-5)
+    }
+
+    @Test func benchGemmPrintsFLROWLinesForThePeerRunner() throws {
+        let r = try CLIRunner.run(["bench", "gemm", "--size", "128", "--reps", "2", "--flrow", "--compare-cores", "none"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let rows = r.stdout.split(separator: "\n").filter { $0.hasPrefix("FLROW ") }
+        #expect(rows.count == 3)  // blas library, raw shim, simd
+        for row in rows {
+            let object = try JSONSerialization.jsonObject(with: Data(row.dropFirst(6).utf8)) as? [String: Any]
+            #expect(object?["workload"] as? String == "W1 gemm")
+            #expect((object?["times_s"] as? [Double])?.count == 2)
+        }
+    }
+
+    @Test func badOptionsExitWithUsageError() throws {
+        let r = try CLIRunner.run(["bench", "gemm", "--size", "0"])
+        #expect(r.status != 0)
+        #expect(r.stderr.contains("--size"))
+    }
+}
