@@ -17,6 +17,9 @@ where Vector.Scalar == Self {
     static var dtypeName: String { get }
     /// Machine epsilon used to scale stated tolerances.
     static var unitRoundoff: Double { get }
+    /// Loads the 16 bytes at `p` (4 floats or 2 doubles, all equal) and repeats them to fill a
+    /// `Vector`: a register broadcast that costs a load, not a shuffle (used by the GEMM micro-kernel).
+    static func loadBroadcast16(_ p: UnsafeRawPointer) -> Vector
     /// Natural exponential on one scalar (libm accuracy).
     static func exp(_ x: Self) -> Self
     /// Natural logarithm on one scalar (libm accuracy).
@@ -26,6 +29,10 @@ where Vector.Scalar == Self {
 extension Float: LinalgScalar {
     public typealias Vector = SIMD8<Float>
     public static var dtypeName: String { "float32" }
+    @inline(__always) public static func loadBroadcast16(_ p: UnsafeRawPointer) -> SIMD8<Float> {
+        let half = p.load(as: SIMD4<Float>.self)
+        return SIMD8(lowHalf: half, highHalf: half)
+    }
     public static var unitRoundoff: Double { Double(Float.ulpOfOne) / 2 }
     @inlinable public static func exp(_ x: Float) -> Float { expf(x) }
     @inlinable public static func log(_ x: Float) -> Float { logf(x) }
@@ -34,6 +41,10 @@ extension Float: LinalgScalar {
 extension Double: LinalgScalar {
     public typealias Vector = SIMD4<Double>
     public static var dtypeName: String { "float64" }
+    @inline(__always) public static func loadBroadcast16(_ p: UnsafeRawPointer) -> SIMD4<Double> {
+        let half = p.load(as: SIMD2<Double>.self)
+        return SIMD4(lowHalf: half, highHalf: half)
+    }
     public static var unitRoundoff: Double { Double.ulpOfOne / 2 }
     @inlinable public static func exp(_ x: Double) -> Double { Glibc.exp(x) }
     @inlinable public static func log(_ x: Double) -> Double { Glibc.log(x) }

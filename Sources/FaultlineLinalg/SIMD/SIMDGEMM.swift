@@ -12,8 +12,8 @@
 /// on the thread count; error bound ~ k·u·Σ|a||b| like any BLAS.
 enum SIMDGEMM {
     static let mr = 6
-    static let kc = 256
-    static let mc = 120  // multiple of mr
+    static let kc = 192
+    static let mc = 72  // multiple of mr
     static let nc = 4096
 
     @_specialize(where T == Float)
@@ -30,33 +30,38 @@ enum SIMDGEMM {
         let threads = Linalg.simdThreads
 
         let ncEff = min(nc, roundUp(n, nr))
-        let packedB = AlignedBuffer<T>(uninitializedCount: kc * ncEff)
-        defer { withExtendedLifetime(packedB) {} }
+        let kcEff = min(kc, k)
+        let packedB = AlignedBuffer<T>(uninitializedCount: kcEff * ncEff)
+        let mBlocks = (m + mc - 1) / mc
+        // Enough tasks for every thread: split the sliver range when there are few row blocks.
+        let maxSlivers = (ncEff + nr - 1) / nr
+        let nSplits = max(1, min(maxSlivers, (threads + mBlocks - 1) / mBlocks))
+        let tasks = mBlocks * nSplits
+        // One packed-A workspace per task, allocated once per call (not per slab).
+        let packedAStride = roundUp(min(mc, m), mr) * kcEff * replication(T.self)
+        let packedA = AlignedBuffer<T>(uninitializedCount: tasks * packedAStride)
 
         for jc in stride(from: 0, to: n, by: nc) {
             let nBlock = min(nc, n - jc)
             for pc in stride(from: 0, to: k, by: kc) {
                 let kBlock = min(kc, k - pc)
                 packB(tb, b, rows: pc, kBlock, columns: jc, nBlock, into: packedB.pointer)
-                let mBlocks = (m + mc - 1) / mc
                 let slivers = (nBlock + nr - 1) / nr
-                // Enough tasks for every thread: split the sliver range when there are few row blocks.
-                let nSplits = max(1, min(slivers, (threads + mBlocks - 1) / mBlocks))
-                let tasks = mBlocks * nSplits
                 let work = { (task: Int) in
                     let mIndex = task / nSplits, split = task % nSplits
                     let ic = mIndex * mc
                     let mRows = min(mc, m - ic)
                     let s0 = split * slivers / nSplits, s1 = (split + 1) * slivers / nSplits
-                    let packedA = AlignedBuffer<T>(uninitializedCount: roundUp(mRows, mr) * kBlock)
-                    packA(ta, a, rows: ic, mRows, depth: pc, kBlock, alpha: alpha, into: packedA.pointer)
+                    if s0 == s1 { return }
+                    let aPanel = packedA.pointer + task * packedAStride
+                    packA(ta, a, rows: ic, mRows, depth: pc, kBlock, alpha: alpha, into: aPanel)
                     for s in s0..<s1 {
                         let j = s * nr
                         let nCols = min(nr, nBlock - j)
                         let bSliver = packedB.pointer + j * kBlock
                         for ir in stride(from: 0, to: mRows, by: mr) {
                             let tile = c.base + (ic + ir) * c.rowStride + jc + j
-                            microKernel(kBlock, packedA.pointer + ir * kBlock, bSliver, tile, c.rowStride,
+                            microKernel(kBlock, aPanel + ir * kBlock * replication(T.self), bSliver, tile, c.rowStride,
                                         rows: min(mr, mRows - ir), columns: nCols)
                         }
                     }
@@ -64,6 +69,7 @@ enum SIMDGEMM {
                 Parallel.forEach(tasks, threads: threads, work)
             }
         }
+        withExtendedLifetime((packedA, packedB)) {}
     }
 
     @inline(__always) static func roundUp(_ x: Int, _ m: Int) -> Int { (x + m - 1) / m * m }
@@ -87,21 +93,32 @@ enum SIMDGEMM {
         _ ta: Transpose, _ a: MatrixPointer<T>, rows i0: Int, _ mRows: Int, depth p0: Int, _ kBlock: Int,
         alpha: T, into dst: UnsafeMutablePointer<T>
     ) {
+        let rep = replication(T.self)
         for ir in stride(from: 0, to: mRows, by: mr) {
-            let sliver = dst + ir * kBlock
+            let sliver = dst + ir * kBlock * rep
             let live = min(mr, mRows - ir)
-            if live < mr { sliver.update(repeating: 0, count: mr * kBlock) }
+            if live < mr { sliver.update(repeating: 0, count: mr * kBlock * rep) }
             for r in 0..<live {
                 let i = i0 + ir + r
                 if ta == .none {
                     let src = a.base + i * a.rowStride + p0
-                    for p in 0..<kBlock { sliver[p * mr + r] = alpha * src[p] }
+                    for p in 0..<kBlock { replicate(alpha * src[p], into: sliver + (p * mr + r) * rep, rep) }
                 } else {
                     let src = a.base + p0 * a.rowStride + i
-                    for p in 0..<kBlock { sliver[p * mr + r] = alpha * src[p * a.rowStride] }
+                    for p in 0..<kBlock { replicate(alpha * src[p * a.rowStride], into: sliver + (p * mr + r) * rep, rep) }
                 }
             }
         }
+    }
+
+    /// How many copies of each A value the packed panel holds: enough to fill 16 bytes, so the
+    /// micro-kernel broadcasts with one aligned load instead of a load plus a shuffle (shuffles compete
+    /// with the multiplies and adds for the FP ports on SSE targets).
+    @inline(__always) static func replication<T>(_: T.Type) -> Int { 16 / MemoryLayout<T>.stride }
+
+    @inline(__always)
+    static func replicate<T>(_ value: T, into p: UnsafeMutablePointer<T>, _ count: Int) {
+        for q in 0..<count { p[q] = value }
     }
 
     /// Packs op(B)[p0..<p0+kBlock, j0..<j0+nBlock] into nr-column slivers, each k-major (nr consecutive
@@ -144,25 +161,32 @@ enum SIMDGEMM {
         typealias V = T.Vector
         var c0 = V(), c1 = V(), c2 = V(), c3 = V(), c4 = V(), c5 = V()
         let bv = UnsafeRawPointer(b)
-        var ap = a
+        var ap = UnsafeRawPointer(a)
         for p in 0..<k {
             let bp = bv.load(fromByteOffset: p * MemoryLayout<V>.stride, as: V.self)
-            c0 = c0 + bp * V(repeating: ap[0])
-            c1 = c1 + bp * V(repeating: ap[1])
-            c2 = c2 + bp * V(repeating: ap[2])
-            c3 = c3 + bp * V(repeating: ap[3])
-            c4 = c4 + bp * V(repeating: ap[4])
-            c5 = c5 + bp * V(repeating: ap[5])
-            ap += 6
+            c0 = c0 + bp * T.loadBroadcast16(ap)
+            c1 = c1 + bp * T.loadBroadcast16(ap + 16)
+            c2 = c2 + bp * T.loadBroadcast16(ap + 32)
+            c3 = c3 + bp * T.loadBroadcast16(ap + 48)
+            c4 = c4 + bp * T.loadBroadcast16(ap + 64)
+            c5 = c5 + bp * T.loadBroadcast16(ap + 80)
+            ap += 96
         }
         let nr = V.scalarCount
         if rows == 6 && columns == nr {
             store(c0, c); store(c1, c + ldc); store(c2, c + 2 * ldc)
             store(c3, c + 3 * ldc); store(c4, c + 4 * ldc); store(c5, c + 5 * ldc)
         } else {
-            let tile = [c0, c1, c2, c3, c4, c5]
-            for r in 0..<rows {
-                for q in 0..<columns { c[r * ldc + q] += tile[r][q] }
+            withUnsafeTemporaryAllocation(of: V.self, capacity: 6) { tile in
+                tile.initializeElement(at: 0, to: c0)  // a stack buffer: no heap allocation at edges
+                tile.initializeElement(at: 1, to: c1)
+                tile.initializeElement(at: 2, to: c2)
+                tile.initializeElement(at: 3, to: c3)
+                tile.initializeElement(at: 4, to: c4)
+                tile.initializeElement(at: 5, to: c5)
+                for r in 0..<rows {
+                    for q in 0..<columns { c[r * ldc + q] += tile[r][q] }
+                }
             }
         }
     }
