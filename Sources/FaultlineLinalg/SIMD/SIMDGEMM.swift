@@ -32,13 +32,17 @@ enum SIMDGEMM {
         let ncEff = min(nc, roundUp(n, nr))
         let kcEff = min(kc, k)
         let packedB = AlignedBuffer<T>(uninitializedCount: kcEff * ncEff)
-        let mBlocks = (m + mc - 1) / mc
+        // Row blocks of at most `mc` rows, as many as a multiple of the thread count so no thread idles
+        // at the end of a slab.
+        let perThread = (m + threads * mc - 1) / (threads * mc)
+        let mcEff = min(mc, roundUp((m + threads * perThread - 1) / (threads * perThread), mr))
+        let mBlocks = (m + mcEff - 1) / mcEff
         // Enough tasks for every thread: split the sliver range when there are few row blocks.
         let maxSlivers = (ncEff + nr - 1) / nr
         let nSplits = max(1, min(maxSlivers, (threads + mBlocks - 1) / mBlocks))
         let tasks = mBlocks * nSplits
         // One packed-A workspace per task, allocated once per call (not per slab).
-        let packedAStride = roundUp(min(mc, m), mr) * kcEff * replication(T.self)
+        let packedAStride = roundUp(min(mcEff, m), mr) * kcEff * replication(T.self)
         let packedA = AlignedBuffer<T>(uninitializedCount: tasks * packedAStride)
 
         for jc in stride(from: 0, to: n, by: nc) {
@@ -49,8 +53,8 @@ enum SIMDGEMM {
                 let slivers = (nBlock + nr - 1) / nr
                 let work = { (task: Int) in
                     let mIndex = task / nSplits, split = task % nSplits
-                    let ic = mIndex * mc
-                    let mRows = min(mc, m - ic)
+                    let ic = mIndex * mcEff
+                    let mRows = min(mcEff, m - ic)
                     let s0 = split * slivers / nSplits, s1 = (split + 1) * slivers / nSplits
                     if s0 == s1 { return }
                     let aPanel = packedA.pointer + task * packedAStride
