@@ -24,7 +24,7 @@ let package = Package(
             linkerSettings: [.linkedLibrary("dl"), .linkedLibrary("pthread")]
         ),
         .target(name: "FaultlineLinalg", dependencies: ["CFaultline"]),
-        .target(name: "FaultlineIO", dependencies: ["FaultlineLinalg"]),
+        .target(name: "FaultlineIO", dependencies: ["FaultlineLinalg", "CFaultline"], resources: [.copy("Datasets/Resources")]),
         .target(name: "Faultline", dependencies: ["FaultlineLinalg", "FaultlineIO"]),
         .executableTarget(
             name: "faultline",

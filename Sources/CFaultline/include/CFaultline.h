@@ -93,6 +93,26 @@ int32_t fl_dpotrf_lower(int32_t n, double *a, int32_t lda);
 int32_t fl_ssyevd(int32_t n, float *a, int32_t lda, float *w);
 int32_t fl_dsyevd(int32_t n, double *a, int32_t lda, double *w);
 
+/* ---- zlib, loaded at run time from libz.so.1 (zlib.c) ---- */
+
+/* 1 when libz.so.1 loaded; otherwise fl_zlib_error() says why. */
+int fl_zlib_available(void);
+const char *fl_zlib_error(void);
+/* Inflates `in` into `out` (whose size must be the exact uncompressed size).
+ * format: 0 = raw deflate (zip members), 1 = gzip or zlib (auto-detected header).
+ * Returns 0 on success, -1 when the data is corrupt or does not fill `out` exactly, -2 when zlib is
+ * unavailable. Never reads or writes outside the buffers. */
+int fl_inflate(int format, const uint8_t *in, uint64_t in_size, uint8_t *out, uint64_t out_size);
+/* Inflates a gzip stream of unknown size: calls `sink(context, chunk, n)` for each output chunk;
+ * a sink returning nonzero aborts. Returns 0 ok, -1 corrupt, -2 unavailable, -3 aborted by sink. */
+int fl_gunzip_stream(const uint8_t *in, uint64_t in_size, void *context,
+                     int (*sink)(void *context, const uint8_t *chunk, uint64_t n));
+/* Raw-deflates `in` (level 1..9) into `out` (capacity `out_capacity`); returns the compressed size,
+ * or -1 if it did not fit, -2 when zlib is unavailable. */
+int64_t fl_deflate_raw(int level, const uint8_t *in, uint64_t in_size, uint8_t *out, uint64_t out_capacity);
+/* CRC-32 as zip and gzip use it (computed in C; no zlib needed). */
+uint32_t fl_crc32(uint32_t crc, const uint8_t *data, uint64_t n);
+
 #ifdef __cplusplus
 }
 #endif

@@ -4,7 +4,7 @@ import FaultlineLinalg
 /// in row-major (C) order, stored as raw little-endian bytes of `dtype`.
 ///
 /// Conversion to `Float`/`Double` matrices is explicit (`matrix(_:)`), exact for every integer up to
-/// 2²⁴ (Float) or 2⁵³ (Double), and exact for float16 → Float.
+/// 2²⁴ (Float) or 2⁵³ (Double), and exact for float16 and bfloat16 → Float.
 public struct Tensor: Sendable, Equatable {
     public var shape: [Int]
     public var dtype: DType
@@ -87,6 +87,7 @@ enum ElementConversion {
         let o = i * dtype.size
         switch dtype {
         case .float16: return Double(Float16(bitPattern: raw.loadUnaligned(fromByteOffset: o, as: UInt16.self)))
+        case .bfloat16: return Double(Float(bitPattern: UInt32(raw.loadUnaligned(fromByteOffset: o, as: UInt16.self)) << 16))
         case .float32: return Double(raw.loadUnaligned(fromByteOffset: o, as: Float.self))
         case .float64: return raw.loadUnaligned(fromByteOffset: o, as: Double.self)
         case .int8: return Double(raw.loadUnaligned(fromByteOffset: o, as: Int8.self))

@@ -15,25 +15,47 @@ public enum NPY {
     }
 
     /// Reads a `.npy` file straight into a matrix (rank 2; rank 1 → n×1; higher ranks flattened to
-    /// [shape[0], rest]). A little-endian, C-order file of the matrix's own dtype is copied once from
-    /// the memory map, the fast path for large inputs.
+    /// [shape[0], rest]).
+    ///
+    /// Fast path: a little-endian, C-order array of the matrix's own dtype whose data starts on a
+    /// 64-byte boundary (NumPy's writer pads headers so it does) becomes a matrix over a private memory
+    /// mapping of the file: nothing is copied up front, pages are read as they are touched, and writing
+    /// to the matrix copies the touched page (the file never changes). Other layouts are converted.
     public static func readMatrix<T: LinalgScalar>(_ path: String, as _: T.Type = T.self) throws -> Matrix<T> {
-        let data = try FileAccess.read(path)
-        return try data.withUnsafeBytes { raw in
-            let header = try NPYHeader.parse(raw, file: path)
-            try checkDataSize(header, raw.count, name: path)
-            let native: DType = T.self == Float.self ? .float32 : .float64
-            if header.dtype == native && !header.bigEndian && (!header.fortranOrder || header.shape.count < 2) {
-                let (rows, columns) = matrixShape(header.shape)
-                var m = Matrix<T>(uninitializedRows: rows, columns: columns)
-                m.withUnsafeMutableBufferPointer { dst in
-                    UnsafeMutableRawBufferPointer(dst).copyMemory(
-                        from: UnsafeRawBufferPointer(rebasing: raw[header.dataOffset..<(header.dataOffset + rows * columns * native.size)]))
-                }
-                return m
+        let native: DType = T.self == Float.self ? .float32 : .float64
+        if let mapping = MappedFile(path) {
+            let header = try NPYHeader.parse(mapping.bytes, file: path)
+            try checkDataSize(header, mapping.size, name: path)
+            let (rows, columns) = matrixShape(header.shape)
+            if header.dtype == native && !header.bigEndian && (!header.fortranOrder || header.shape.count < 2)
+                && header.dataOffset % 64 == 0 && rows * columns > 0 {
+                let start = (mapping.base + header.dataOffset).assumingMemoryBound(to: T.self)
+                let storage = AlignedBuffer(adopting: start, count: rows * columns) { withExtendedLifetime(mapping) {} }
+                return Matrix(rows: rows, columns: columns, storage: storage)
             }
-            return try decode(raw, name: path).matrix(T.self, name: path)
+            return try decode(mapping.bytes, name: path).matrix(T.self, name: path)
         }
+        let data = try FileAccess.read(path)
+        return try data.withUnsafeBytes { try decode($0, name: path).matrix(T.self, name: path) }
+    }
+
+    /// Streams a `.npy` array of rank ≥ 1 in blocks of `blockRows` rows (the last block may be
+    /// shorter), each converted to a `T` matrix of [rows, product of the other dimensions]. The file is
+    /// memory-mapped, so data larger than memory can be processed block by block. Fortran-order
+    /// arrays of rank ≥ 2 cannot be streamed by rows and throw `.unsupportedFeature`.
+    public static func rowBlocks<T: LinalgScalar>(_ path: String, blockRows: Int, as _: T.Type = T.self) throws -> NPYRowBlocks<T> {
+        precondition(blockRows > 0, "rowBlocks: blockRows must be positive")
+        guard let mapping = MappedFile(path) else {
+            _ = try FileAccess.read(path)  // throws the precise not-found/unreadable error
+            throw IOError(.unreadable, file: path, "cannot memory-map the file (empty?)")
+        }
+        let header = try NPYHeader.parse(mapping.bytes, file: path)
+        try checkDataSize(header, mapping.size, name: path)
+        guard !header.fortranOrder || header.shape.count < 2 else {
+            throw IOError(.unsupportedFeature, file: path, "Fortran-order arrays cannot be streamed by rows; save with C order")
+        }
+        guard !header.shape.isEmpty else { throw IOError(.shapeMismatch, file: path, "a 0-d array has no rows") }
+        return NPYRowBlocks(mapping: mapping, header: header, blockRows: blockRows)
     }
 
     /// Decodes `.npy` bytes; `name` labels errors.
@@ -53,13 +75,13 @@ public enum NPY {
     }
 
     /// The `.npy` encoding of a tensor (little-endian, C order, version 1.0 unless the header needs 2.0).
-    public static func encode(_ tensor: Tensor) -> [UInt8] {
-        NPYHeader.encode(dtype: tensor.dtype, shape: tensor.shape) + tensor.bytes
+    public static func encode(_ tensor: Tensor, name: String = "array") throws -> [UInt8] {
+        try NPYHeader.encode(dtype: tensor.dtype, shape: tensor.shape, file: name) + tensor.bytes
     }
 
     /// Writes a tensor atomically (temporary file, then rename).
     public static func write(_ tensor: Tensor, to path: String) throws {
-        try FileAccess.writeAtomically(encode(tensor), to: path)
+        try FileAccess.writeAtomically(encode(tensor, name: path), to: path)
     }
 
     /// Writes a matrix as a 2-d float32/float64 array, atomically.
@@ -110,5 +132,45 @@ public enum NPY {
             }
         }
         return out
+    }
+}
+
+/// The blocks of rows of a memory-mapped `.npy` array (see `NPY.rowBlocks`).
+public struct NPYRowBlocks<T: LinalgScalar>: Sequence {
+    let mapping: MappedFile
+    let header: NPYHeader
+    public let blockRows: Int
+
+    /// Total rows and columns of the array viewed as a matrix.
+    public var shape: (rows: Int, columns: Int) { NPY.matrixShape(header.shape) }
+
+    public func makeIterator() -> Iterator { Iterator(blocks: self, row: 0) }
+
+    public struct Iterator: IteratorProtocol {
+        let blocks: NPYRowBlocks
+        var row: Int
+
+        public mutating func next() -> Matrix<T>? {
+            let (rows, columns) = blocks.shape
+            guard row < rows else { return nil }
+            let count = Swift.min(blocks.blockRows, rows - row)
+            defer { row += count }
+            let dtype = blocks.header.dtype
+            let start = blocks.header.dataOffset + row * columns * dtype.size
+            let raw = UnsafeRawBufferPointer(rebasing: blocks.mapping.bytes[start..<(start + count * columns * dtype.size)])
+            var block = Matrix<T>(uninitializedRows: count, columns: columns)
+            block.withUnsafeMutableBufferPointer { out in
+                if dtype == (T.self == Float.self ? .float32 : .float64) && !blocks.header.bigEndian {
+                    UnsafeMutableRawBufferPointer(out).copyMemory(from: raw)
+                } else {
+                    let swapped: [UInt8]? = blocks.header.bigEndian && dtype.size > 1
+                        ? (0..<(count * columns)).flatMap { e in raw[(e * dtype.size)..<((e + 1) * dtype.size)].reversed() } : nil
+                    let values = swapped.map { s in s.withUnsafeBytes { ElementConversion.convert($0, dtype, count * columns, to: T.self) } }
+                        ?? ElementConversion.convert(raw, dtype, count * columns, to: T.self)
+                    _ = out.initialize(from: values)
+                }
+            }
+            return block
+        }
     }
 }

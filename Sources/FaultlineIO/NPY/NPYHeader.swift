@@ -109,9 +109,11 @@ struct NPYHeader: Equatable {
 
     /// The header bytes NumPy writes for this array (version 1.0 when it fits, else 2.0), padded so
     /// the data starts on a 64-byte boundary.
-    static func encode(dtype: DType, shape: [Int]) -> [UInt8] {
+    static func encode(dtype: DType, shape: [Int], file: String) throws -> [UInt8] {
         let code: String
         switch dtype {
+        case .bfloat16:
+            throw IOError(.unsupportedDType, file: file, ".npy has no bfloat16 dtype; convert to float32 first")
         case .bool: code = "|b1"
         case .int8: code = "|i1"
         case .uint8: code = "|u1"

@@ -8,6 +8,8 @@ public final class AlignedBuffer<Element>: @unchecked Sendable {
     /// The first element. Valid for `count` elements (and never null, even when `count == 0`).
     public let pointer: UnsafeMutablePointer<Element>
     public let count: Int
+    /// Frees memory this buffer does not own (a file mapping); nil for memory it allocated.
+    private let release: (@Sendable () -> Void)?
 
     /// Allocates uninitialised memory for `count` trivial elements.
     public init(uninitializedCount count: Int) {
@@ -17,6 +19,17 @@ public final class AlignedBuffer<Element>: @unchecked Sendable {
         let raw = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: Self.alignment)
         pointer = raw.bindMemory(to: Element.self, capacity: max(count, 1))
         self.count = count
+        release = nil
+    }
+
+    /// Adopts memory owned elsewhere (e.g. a private file mapping), freed by `release` on deinit.
+    /// The memory must be 64-byte aligned, writable, and valid for `count` elements until `release`.
+    public init(adopting pointer: UnsafeMutablePointer<Element>, count: Int, release: @escaping @Sendable () -> Void) {
+        precondition(UInt(bitPattern: pointer) % UInt(Self.alignment) == 0, "AlignedBuffer: adopted memory is not 64-byte aligned")
+        precondition(_isPOD(Element.self), "AlignedBuffer holds trivial element types only")
+        self.pointer = pointer
+        self.count = count
+        self.release = release
     }
 
     /// Allocates and fills with `value`.
@@ -25,7 +38,9 @@ public final class AlignedBuffer<Element>: @unchecked Sendable {
         pointer.initialize(repeating: value, count: count)
     }
 
-    deinit { UnsafeMutableRawPointer(pointer).deallocate() }
+    deinit {
+        if let release { release() } else { UnsafeMutableRawPointer(pointer).deallocate() }
+    }
 
     public var buffer: UnsafeMutableBufferPointer<Element> { UnsafeMutableBufferPointer(start: pointer, count: count) }
 }

@@ -24,6 +24,14 @@ public struct Matrix<Scalar: LinalgScalar>: Sendable {
         storage = AlignedBuffer(uninitializedCount: count)
     }
 
+    /// A matrix over existing storage (e.g. a file mapping adopted by an `AlignedBuffer`), no copy.
+    public init(rows: Int, columns: Int, storage: AlignedBuffer<Scalar>) {
+        precondition(storage.count == Matrix.elementCount(rows, columns), "Matrix: storage of \(storage.count) for \(rows)×\(columns)")
+        self.rows = rows
+        self.columns = columns
+        self.storage = storage
+    }
+
     /// A matrix from row-major elements. Throws `LinalgError.invalidShape` when
     /// `elements.count != rows * columns` or a dimension is negative.
     public init<C: Collection>(rows: Int, columns: Int, elements: C) throws where C.Element == Scalar {

@@ -1,0 +1,148 @@
+import FaultlineLinalg
+
+/// Numeric CSV: a matrix of features and, optionally, one integer label column.
+///
+/// Cells are decimal numbers (as `Double(String)` parses them, including `nan` and `inf`), optionally
+/// quoted; lines end with LF or CRLF; blank lines are skipped. Every non-numeric or missing cell and
+/// every ragged row throws `IOError` with its 1-based line and column.
+public enum CSV {
+    public enum Header: Sendable { case auto, present, absent }
+    public enum LabelColumn: Sendable { case index(Int), name(String) }
+
+    public struct Options: Sendable {
+        public var delimiter: Character
+        public var header: Header
+        public var labelColumn: LabelColumn?
+
+        public init(delimiter: Character = ",", header: Header = .auto, labelColumn: LabelColumn? = nil) {
+            self.delimiter = delimiter
+            self.header = header
+            self.labelColumn = labelColumn
+        }
+    }
+
+    /// A parsed file: feature columns (label column removed) and labels when a label column was named.
+    public struct Table: Sendable {
+        public var columnNames: [String]?
+        public var features: Matrix<Double>
+        public var labels: [Int]?
+    }
+
+    public static func read(_ path: String, options: Options = Options()) throws -> Table {
+        let data = try FileAccess.read(path)
+        return try data.withUnsafeBytes { try decode($0, name: path, options: options) }
+    }
+
+    public static func decode(_ raw: UnsafeRawBufferPointer, name file: String, options: Options) throws -> Table {
+        guard let delimiter = options.delimiter.asciiValue, options.delimiter != "\"" else {
+            throw IOError(.invalidValue, file: file, "the delimiter must be one ASCII character other than '\"'")
+        }
+        guard let text = String(validating: raw, as: UTF8.self) else {
+            throw IOError(.invalidValue, file: file, "not valid UTF-8 text")
+        }
+        var rows: [(line: Int, cells: [String])] = []
+        var lineNumber = 0
+        // Characters, not bytes: "\r\n" is one Character, and isNewline covers LF, CRLF and CR.
+        for l in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline) {
+            lineNumber += 1
+            if l.allSatisfy({ $0 == " " || $0 == "\t" }) { continue }
+            rows.append((lineNumber, try cells(of: l, delimiter: Character(UnicodeScalar(delimiter)), file: file, line: lineNumber)))
+        }
+        guard let first = rows.first else { throw IOError(.invalidValue, file: file, "empty file: no rows") }
+        let hasHeader: Bool
+        switch options.header {
+        case .present: hasHeader = true
+        case .absent: hasHeader = false
+        case .auto: hasHeader = first.cells.contains { Double($0.trimmingSpaces) == nil }
+        }
+        let names = hasHeader ? first.cells.map(\.trimmingSpaces) : nil
+        let body = hasHeader ? Array(rows.dropFirst()) : rows
+        let width = first.cells.count
+        guard !body.isEmpty else { throw IOError(.invalidValue, file: file, "no data rows after the header") }
+
+        var labelIndex: Int?
+        switch options.labelColumn {
+        case nil: labelIndex = nil
+        case .index(let i):
+            guard i >= 0 && i < width || (i < 0 && -i <= width) else {
+                throw IOError(.invalidValue, file: file, "label column \(i) is out of range (the file has \(width) columns)")
+            }
+            labelIndex = i < 0 ? width + i : i
+        case .name(let n):
+            guard let names else { throw IOError(.invalidValue, file: file, "label column '\(n)' named but the file has no header") }
+            guard let i = names.firstIndex(of: n) else {
+                throw IOError(.invalidValue, file: file, "no column '\(n)' (columns: \(names.joined(separator: ", ")))")
+            }
+            labelIndex = i
+        }
+        let featureCount = width - (labelIndex == nil ? 0 : 1)
+        var features = Matrix<Double>(rows: body.count, columns: featureCount)
+        var labels: [Int]? = labelIndex == nil ? nil : []
+        try features.withUnsafeMutableBufferPointer { out in
+            var k = 0
+            for (line, cells) in body {
+                guard cells.count == width else {
+                    throw IOError(.shapeMismatch, file: file, "line \(line) has \(cells.count) columns, expected \(width) (ragged rows)")
+                }
+                for (column, cell) in cells.enumerated() {
+                    let trimmed = cell.trimmingSpaces
+                    if column == labelIndex {
+                        guard let label = Int(trimmed) ?? Double(trimmed).flatMap({ $0.rounded() == $0 ? Int(exactly: $0) : nil }) else {
+                            throw IOError(.invalidValue, file: file, "line \(line), column \(column + 1): label '\(trimmed)' is not an integer")
+                        }
+                        labels?.append(label)
+                        continue
+                    }
+                    guard !trimmed.isEmpty else { throw IOError(.invalidValue, file: file, "line \(line), column \(column + 1): missing value") }
+                    guard let value = Double(trimmed) else {
+                        throw IOError(.invalidValue, file: file, "line \(line), column \(column + 1): '\(trimmed)' is not a number")
+                    }
+                    out[k] = value
+                    k += 1
+                }
+            }
+        }
+        let featureNames = names.map { n in n.enumerated().filter { $0.offset != labelIndex }.map(\.element) }
+        return Table(columnNames: featureNames, features: features, labels: labels)
+    }
+
+    /// Splits one line into cells; a cell may be quoted with "" as an escaped quote.
+    private static func cells(of line: Substring, delimiter: Character, file: String, line number: Int) throws -> [String] {
+        var cells: [String] = []
+        var current = ""
+        var quoted = false
+        var i = line.startIndex
+        while i < line.endIndex {
+            let c = line[i]
+            if quoted {
+                if c == "\"" {
+                    let next = line.index(after: i)
+                    if next < line.endIndex, line[next] == "\"" { current.append("\""); i = next } else { quoted = false }
+                } else {
+                    current.append(c)
+                }
+            } else if c == "\"" && current.trimmingSpaces.isEmpty {
+                quoted = true
+                current = ""
+            } else if c == delimiter {
+                cells.append(current)
+                current = ""
+            } else {
+                current.append(c)
+            }
+            i = line.index(after: i)
+        }
+        guard !quoted else { throw IOError(.invalidValue, file: file, "line \(number): unterminated quoted cell") }
+        cells.append(current)
+        return cells
+    }
+}
+
+extension String {
+    var trimmingSpaces: String {
+        var s = Substring(self)
+        while let f = s.first, f == " " || f == "\t" { s.removeFirst() }
+        while let l = s.last, l == " " || l == "\t" { s.removeLast() }
+        return String(s)
+    }
+}

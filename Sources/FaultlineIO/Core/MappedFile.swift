@@ -1,0 +1,29 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A private, writable memory mapping of a whole file (`MAP_PRIVATE`): pages are read on first touch
+/// and a write copies the page, never reaching the file. Lets a large row-major array become a
+/// `Matrix` with no copy at all.
+final class MappedFile: @unchecked Sendable {
+    let base: UnsafeMutableRawPointer
+    let size: Int
+
+    /// Maps `path`; returns nil for an empty file or when mapping fails (the caller then reads normally).
+    init?(_ path: String) {
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0, info.st_size > 0 else { return nil }
+        let size = Int(info.st_size)
+        guard let p = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0), p != MAP_FAILED else { return nil }
+        _ = madvise(p, size, MADV_SEQUENTIAL)
+        base = p
+        self.size = size
+    }
+
+    var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: size) }
+
+    deinit { munmap(base, size) }
+}

@@ -1,0 +1,78 @@
+import FaultlineLinalg
+
+/// Feature rows with integer class labels in 0..<classCount.
+public struct LabeledDataset: Sendable {
+    public var name: String
+    public var features: Matrix<Float>
+    public var labels: [Int]
+    public var classCount: Int
+
+    /// Checks that there is one label per row and every label is in 0..<classCount.
+    public init(name: String, features: Matrix<Float>, labels: [Int], classCount: Int) throws {
+        guard labels.count == features.rows else {
+            throw IOError(.shapeMismatch, file: name, "\(features.rows) feature rows but \(labels.count) labels")
+        }
+        if let bad = labels.firstIndex(where: { $0 < 0 || $0 >= classCount }) {
+            throw IOError(.invalidValue, file: name, "label \(labels[bad]) at row \(bad) is outside 0..<\(classCount)")
+        }
+        self.name = name
+        self.features = features
+        self.labels = labels
+        self.classCount = classCount
+    }
+
+    public var count: Int { labels.count }
+
+    /// The rows at `indices`, in that order.
+    public func subset(_ indices: [Int], name: String? = nil) -> LabeledDataset {
+        var x = Matrix<Float>(uninitializedRows: indices.count, columns: features.columns)
+        let d = features.columns
+        features.withUnsafeBufferPointer { src in
+            x.withUnsafeMutableBufferPointer { dst in
+                for (r, i) in indices.enumerated() {
+                    precondition(i >= 0 && i < count, "subset index \(i) out of range")
+                    for j in 0..<d { dst[r * d + j] = src[i * d + j] }
+                }
+            }
+        }
+        // Labels were validated when this dataset was made.
+        return try! LabeledDataset(name: name ?? self.name, features: x, labels: indices.map { labels[$0] }, classCount: classCount)
+    }
+
+    /// Rows per class.
+    public var classCounts: [Int] {
+        var counts = [Int](repeating: 0, count: classCount)
+        for y in labels { counts[y] += 1 }
+        return counts
+    }
+
+    /// A deterministic stratified split: within each class the rows are shuffled with Philox(seed)
+    /// and cut in the given proportions (rounded per class; the test part takes the remainder), so
+    /// every part has each class in about the same proportion as the whole.
+    public func stratifiedSplit(train: Double = 0.6, calibration: Double = 0.2, seed: UInt64) -> Split {
+        precondition(train > 0 && calibration >= 0 && train + calibration < 1, "split fractions must leave a test part")
+        var parts: ([Int], [Int], [Int]) = ([], [], [])
+        for c in 0..<classCount {
+            var members = labels.indices.filter { labels[$0] == c }
+            var rng = Philox(seed: seed, stream: UInt64(c))
+            for i in stride(from: members.count - 1, to: 0, by: -1) {  // Fisher–Yates
+                let j = Int(rng.uniform() * Double(i + 1))
+                members.swapAt(i, j)
+            }
+            let nTrain = Int((Double(members.count) * train).rounded())
+            let nCal = Int((Double(members.count) * calibration).rounded())
+            parts.0 += members[0..<nTrain]
+            parts.1 += members[nTrain..<min(nTrain + nCal, members.count)]
+            parts.2 += members[min(nTrain + nCal, members.count)...]
+        }
+        return Split(train: subset(parts.0.sorted(), name: name + "/train"),
+                     calibration: subset(parts.1.sorted(), name: name + "/calibration"),
+                     test: subset(parts.2.sorted(), name: name + "/test"))
+    }
+
+    public struct Split: Sendable {
+        public var train: LabeledDataset
+        public var calibration: LabeledDataset
+        public var test: LabeledDataset
+    }
+}
