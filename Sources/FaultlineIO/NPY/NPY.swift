@@ -14,6 +14,23 @@ public enum NPY {
         return try data.withUnsafeBytes { try decode($0, name: path) }
     }
 
+    /// The shape and dtype of a `.npy` file without reading its data (`headerOnly` must be true);
+    /// still checks that the file holds exactly the data the header declares.
+    public static func read(_ path: String, headerOnly: Bool) throws -> (shape: [Int], dtype: DType, count: Int) {
+        precondition(headerOnly, "use read(_:) to read the data")
+        guard let mapping = MappedFile(path) else {
+            let data = try FileAccess.read(path)
+            return try data.withUnsafeBytes { raw in
+                let h = try NPYHeader.parse(raw, file: path)
+                try checkDataSize(h, raw.count, name: path)
+                return (h.shape, h.dtype, h.shape.reduce(1, *))
+            }
+        }
+        let h = try NPYHeader.parse(mapping.bytes, file: path)
+        try checkDataSize(h, mapping.size, name: path)
+        return (h.shape, h.dtype, h.shape.reduce(1, *))
+    }
+
     /// Reads a `.npy` file straight into a matrix (rank 2; rank 1 → n×1; higher ranks flattened to
     /// [shape[0], rest]).
     ///

@@ -1,0 +1,25 @@
+// swift-tools-version:6.1
+// libFuzzer targets for Faultline's binary parsers. Not part of the main package: the sanitizer
+// flags are passed on the command line by scripts/fuzz, never written into a manifest.
+import Foundation
+import PackageDescription
+
+// A path dependency is identified by its folder name, which is whatever the clone was called.
+let faultline = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().lastPathComponent
+
+let parsers = ["NPY", "NPZ", "SafeTensors", "IDX", "CSV"]
+
+let package = Package(
+    name: "FaultlineFuzz",
+    // Library targets: scripts/fuzz links each with libFuzzer's own main (SwiftPM executables bring
+    // their own main, which would clash with it).
+    products: parsers.map { .library(name: "Fuzz\($0)", targets: ["Fuzz\($0)"]) },
+    dependencies: [.package(path: "..")],
+    targets: parsers.map { name in
+        .target(
+            name: "Fuzz\(name)",
+            dependencies: [.product(name: "FaultlineIO", package: faultline)],
+            path: "Sources/Fuzz\(name)"
+        )
+    }
+)
