@@ -2,14 +2,21 @@ import Foundation
 
 /// JSON for machines: sorted keys, pretty printed.
 enum JSONOutput {
-    static func string<T: Encodable>(_ value: T) throws -> String {
+    /// NaN and ±∞ are written as the strings "NaN", "Infinity", "-Infinity" (JSON has no such numbers).
+    static func encoder() -> JSONEncoder {
         let encoder = JSONEncoder()
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
+        return encoder
+    }
+
+    static func string<T: Encodable>(_ value: T) throws -> String {
+        let encoder = encoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         return String(decoding: try encoder.encode(value), as: UTF8.self)
     }
 
     static func line<T: Encodable>(_ value: T) throws -> String {
-        let encoder = JSONEncoder()
+        let encoder = encoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return String(decoding: try encoder.encode(value), as: UTF8.self)
     }
