@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "Faultline", targets: ["Faultline"]),
         .library(name: "FaultlineLinalg", targets: ["FaultlineLinalg"]),
         .library(name: "FaultlineIO", targets: ["FaultlineIO"]),
+        .library(name: "FaultlineNN", targets: ["FaultlineNN"]),
         .executable(name: "faultline", targets: ["faultline"]),
     ],
     dependencies: [
@@ -25,7 +26,8 @@ let package = Package(
         ),
         .target(name: "FaultlineLinalg", dependencies: ["CFaultline"]),
         .target(name: "FaultlineIO", dependencies: ["FaultlineLinalg", "CFaultline"], resources: [.copy("Datasets/Resources")]),
-        .target(name: "Faultline", dependencies: ["FaultlineLinalg", "FaultlineIO"]),
+        .target(name: "FaultlineNN", dependencies: ["FaultlineLinalg", "FaultlineIO"]),
+        .target(name: "Faultline", dependencies: ["FaultlineLinalg", "FaultlineIO", "FaultlineNN"]),
         .executableTarget(
             name: "faultline",
             dependencies: [
@@ -38,6 +40,8 @@ let package = Package(
         .target(name: "_TestSupport", dependencies: ["FaultlineLinalg"], path: "Tests/_TestSupport"),
         .testTarget(name: "FaultlineLinalgTests", dependencies: ["FaultlineLinalg", "_TestSupport"]),
         .testTarget(name: "FaultlineIOTests", dependencies: ["FaultlineIO", "_TestSupport"],
+                    resources: [.copy("Fixtures")]),
+        .testTarget(name: "FaultlineNNTests", dependencies: ["FaultlineNN", "FaultlineIO", "_TestSupport"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "FaultlineCLITests", dependencies: ["faultline", "_TestSupport"]),
     ],

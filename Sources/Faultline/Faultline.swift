@@ -1,3 +1,4 @@
 // The umbrella module: `import Faultline` brings in every Faultline module.
 @_exported import FaultlineLinalg
 @_exported import FaultlineIO
+@_exported import FaultlineNN

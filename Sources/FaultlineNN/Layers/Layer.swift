@@ -1,0 +1,60 @@
+import FaultlineLinalg
+
+/// One layer of a `Sequential` model, operating on a batch as a row-major matrix [batch, features].
+///
+/// Layers are values: parameters live in the layer (`parameters`, flat views for optimisers), the
+/// activations a backward pass needs live in the model's `Workspace`. The contract of each method:
+/// - `forward`: `output` (n × outputFeatures) from `input` (n × inputFeatures). `mode` tells dropout
+///   whether to drop; `context` gives the counter-based random stream for it.
+/// - `backwardInput`: the gradient w.r.t. the input from the gradient w.r.t. the output, given the
+///   forward input and output of the same batch (no parameter gradients are computed).
+/// - `accumulateParameterGradients`: adds this batch's parameter gradients into
+///   `gradients[offset...]` (one matrix per parameter, in `parameters` order).
+public protocol Layer: Sendable {
+    /// A short description, e.g. `linear:784-512`, `relu`, `dropout:0.5` (the spec syntax).
+    var spec: String { get }
+    var inputFeatures: Int { get }
+    var outputFeatures: Int { get }
+    /// Parameter tensors in PyTorch's state_dict order (e.g. weight then bias), with their names.
+    var parameters: [(name: String, value: Matrix<Float>)] { get }
+    /// Replaces the parameters (same order and shapes as `parameters`).
+    mutating func setParameters(_ values: [Matrix<Float>])
+
+    func forward(_ input: MatrixPointer<Float>, into output: MutableMatrixPointer<Float>, context: ForwardContext)
+    func backwardInput(outputGradient: MatrixPointer<Float>, input: MatrixPointer<Float>, output: MatrixPointer<Float>,
+                       into inputGradient: MutableMatrixPointer<Float>, context: ForwardContext)
+    func accumulateParameterGradients(outputGradient: MatrixPointer<Float>, input: MatrixPointer<Float>,
+                                      into gradients: inout [Matrix<Float>], at offset: Int)
+}
+
+extension Layer {
+    public var parameters: [(name: String, value: Matrix<Float>)] { [] }
+    public mutating func setParameters(_ values: [Matrix<Float>]) {
+        precondition(values.isEmpty, "\(spec) has no parameters")
+    }
+    public func accumulateParameterGradients(outputGradient: MatrixPointer<Float>, input: MatrixPointer<Float>,
+                                             into gradients: inout [Matrix<Float>], at offset: Int) {}
+}
+
+/// How a forward pass runs: training mode (dropout active) or evaluation, and where its random numbers
+/// come from. Dropout masks are drawn from Philox keyed by (seed, pass, layer, sample index), so they do
+/// not depend on batch size or order.
+public struct ForwardContext: Sendable {
+    public var training: Bool
+    public var seed: UInt64
+    /// Which stochastic pass this is (the MC-dropout sample, or the training step).
+    public var pass: UInt64
+    /// Index of the first row of this batch in the whole data set.
+    public var firstSample: Int
+    /// Position of the layer in the model (set by `Sequential`).
+    public var layerIndex: Int = 0
+
+    public init(training: Bool = false, seed: UInt64 = 0, pass: UInt64 = 0, firstSample: Int = 0) {
+        self.training = training
+        self.seed = seed
+        self.pass = pass
+        self.firstSample = firstSample
+    }
+
+    public static let inference = ForwardContext()
+}

@@ -1,0 +1,121 @@
+import FaultlineLinalg
+
+extension Sequential {
+    /// Per-sample losses and the gradient of their **sum** w.r.t. the input (so each row's gradient is
+    /// its own loss's gradient, independent of the batch).
+    public struct InputGradient: Sendable {
+        public var losses: [Float]
+        public var gradient: Matrix<Float>
+    }
+
+    /// Input gradients only (what attacks need): one forward and one backward pass; no parameter
+    /// gradient is computed. Throws `ModelError` on a feature-count mismatch, non-finite input, labels
+    /// outside 0..<classes, or targets equal to labels for `.targetedDLR`.
+    public func inputGradient(_ x: Matrix<Float>, labels: [Int], loss: Loss = .crossEntropy, targets: [Int]? = nil,
+                              batchSize: Int = 1024, context: ForwardContext = .inference) throws -> InputGradient {
+        try checkInput(x, "x")
+        try checkLabels(labels, rows: x.rows, loss: loss, targets: targets)
+        var losses = [Float](repeating: 0, count: x.rows)
+        var gradient = Matrix<Float>(uninitializedRows: x.rows, columns: inputFeatures)
+        let workspace = Workspace(for: self, capacity: max(1, min(batchSize, x.rows)))
+        x.withUnsafeBufferPointer { px in
+            gradient.withUnsafeMutableBufferPointer { pg in
+                losses.withUnsafeMutableBufferPointer { pl in
+                    labels.withUnsafeBufferPointer { py in
+                        let pt = targets?.withUnsafeBufferPointer { $0.baseAddress }  // arrays outlive the call below
+                        for start in stride(from: 0, to: x.rows, by: workspace.capacity) {
+                            let rows = min(workspace.capacity, x.rows - start)
+                            var c = context
+                            c.firstSample = context.firstSample + start
+                            inputGradient(
+                                MatrixPointer(px.baseAddress! + start * inputFeatures, rows: rows, columns: inputFeatures),
+                                labels: py.baseAddress! + start, targets: pt.map { $0 + start }, loss: loss,
+                                losses: pl.baseAddress! + start,
+                                into: MutableMatrixPointer(pg.baseAddress! + start * inputFeatures, rows: rows, columns: inputFeatures),
+                                workspace: workspace, context: c)
+                        }
+                    }
+                }
+            }
+        }
+        return InputGradient(losses: losses, gradient: gradient)
+    }
+
+    /// The allocation-free kernel behind `inputGradient`: `rows ≤ workspace.capacity` rows of `x`,
+    /// validated labels. Writes per-sample losses and d(Σ losses)/dx.
+    public func inputGradient(_ x: MatrixPointer<Float>, labels: UnsafePointer<Int>, targets: UnsafePointer<Int>?, loss: Loss,
+                              losses: UnsafeMutablePointer<Float>, into gradient: MutableMatrixPointer<Float>,
+                              workspace: Workspace, context: ForwardContext) {
+        let rows = x.rows
+        loadInput(x, workspace)
+        let z = forwardInWorkspace(rows: rows, workspace, context: context)
+        let dz = MutableMatrixPointer(workspace.logitGradient.pointer, rows: rows, columns: outputFeatures)
+        loss.evaluate(z, labels: labels, targets: targets, losses: losses, gradient: dz)
+        let dx = backwardInWorkspace(rows: rows, outputGradient: dz.readOnly, workspace, context: context)!
+        for i in 0..<rows { (gradient.base + i * gradient.rowStride).update(from: dx.base + i * inputFeatures, count: inputFeatures) }
+    }
+
+    /// Parameter gradients of the **mean** loss over the rows of `x`, in `namedParameters` order, with
+    /// the mean loss (in Double). Used by training; the input gradient is not computed.
+    public func parameterGradients(_ x: Matrix<Float>, labels: [Int], loss: Loss = .crossEntropy,
+                                   context: ForwardContext = .inference) throws -> (loss: Double, gradients: [Matrix<Float>]) {
+        try checkInput(x, "x")
+        try checkLabels(labels, rows: x.rows, loss: loss, targets: nil)
+        let workspace = Workspace(for: self, capacity: max(1, x.rows))
+        var gradients = namedParameters.map { Matrix<Float>(rows: $0.value.rows, columns: $0.value.columns) }
+        let mean = x.withUnsafeBufferPointer { px in
+            labels.withUnsafeBufferPointer { py in
+                accumulateParameterGradients(MatrixPointer(px.baseAddress!, rows: x.rows, columns: inputFeatures), labels: py.baseAddress!,
+                                             loss: loss, scale: 1 / Float(max(x.rows, 1)), into: &gradients, workspace: workspace, context: context)
+            }
+        }
+        return (mean, gradients)
+    }
+
+    /// Adds scale·d(Σ losses)/dθ into `gradients` (namedParameters order) and returns the mean loss.
+    func accumulateParameterGradients(_ x: MatrixPointer<Float>, labels: UnsafePointer<Int>, loss: Loss, scale: Float,
+                                      into gradients: inout [Matrix<Float>], workspace: Workspace, context: ForwardContext) -> Double {
+        let rows = x.rows
+        loadInput(x, workspace)
+        let z = forwardInWorkspace(rows: rows, workspace, context: context)
+        let dz = MutableMatrixPointer(workspace.logitGradient.pointer, rows: rows, columns: outputFeatures)
+        loss.evaluate(z, labels: labels, targets: nil, losses: workspace.losses.pointer, gradient: dz)
+        var total = 0.0
+        for i in 0..<rows { total += Double(workspace.losses.pointer[i]) }
+        for i in 0..<(rows * outputFeatures) { dz.base[i] *= scale }
+        let offsets = parameterOffsets
+        backwardInWorkspace(rows: rows, outputGradient: dz.readOnly, workspace, context: context, inputGradient: false) { l, outputGradient in
+            guard !layers[l].parameters.isEmpty else { return }
+            layers[l].accumulateParameterGradients(outputGradient: outputGradient, input: workspace.activation(l, rows: rows).readOnly,
+                                                   into: &gradients, at: offsets[l])
+        }
+        return total / Double(max(rows, 1))
+    }
+
+    /// Index of each layer's first parameter in `namedParameters`.
+    var parameterOffsets: [Int] {
+        var offsets: [Int] = []
+        var k = 0
+        for layer in layers {
+            offsets.append(k)
+            k += layer.parameters.count
+        }
+        return offsets
+    }
+
+    func checkLabels(_ labels: [Int], rows: Int, loss: Loss, targets: [Int]?) throws {
+        guard labels.count == rows else { throw ModelError.shapeMismatch("\(rows) rows but \(labels.count) labels") }
+        guard outputFeatures >= loss.minimumClasses else {
+            throw ModelError.invalidSpec("\(loss) needs at least \(loss.minimumClasses) classes; the model has \(outputFeatures)")
+        }
+        if let bad = labels.firstIndex(where: { $0 < 0 || $0 >= outputFeatures }) {
+            throw ModelError.invalidLabel("label \(labels[bad]) at row \(bad) is outside 0..<\(outputFeatures)")
+        }
+        if loss == .targetedDLR {
+            guard let targets, targets.count == rows else { throw ModelError.shapeMismatch("targeted DLR needs one target per row") }
+            if let bad = targets.indices.first(where: { targets[$0] < 0 || targets[$0] >= outputFeatures || targets[$0] == labels[$0] }) {
+                throw ModelError.invalidLabel("target \(targets[bad]) at row \(bad) is out of range or equals the true label")
+            }
+        }
+    }
+}

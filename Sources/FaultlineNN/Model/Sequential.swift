@@ -1,0 +1,169 @@
+import FaultlineLinalg
+
+/// A feed-forward stack of layers, PyTorch's `nn.Sequential`, on batches of row vectors.
+///
+/// Shapes are checked when the model is built (each layer's input features equal the previous
+/// layer's output features). Inference and gradients run in a `Workspace` sized for a batch, so a
+/// warm loop allocates nothing per step.
+public struct Sequential: Sendable {
+    public private(set) var layers: [any Layer]
+
+    public var inputFeatures: Int { layers.first?.inputFeatures ?? 0 }
+    public var outputFeatures: Int { layers.last?.outputFeatures ?? 0 }
+
+    /// Throws `ModelError.shapeMismatch` naming the first pair of layers that do not connect.
+    public init(_ layers: [any Layer]) throws {
+        guard !layers.isEmpty else { throw ModelError.invalidSpec("a model needs at least one layer") }
+        for i in 1..<layers.count where layers[i].inputFeatures != layers[i - 1].outputFeatures {
+            throw ModelError.shapeMismatch(
+                "layer \(i) (\(layers[i].spec)) takes \(layers[i].inputFeatures) features but layer \(i - 1) "
+                    + "(\(layers[i - 1].spec)) produces \(layers[i - 1].outputFeatures)")
+        }
+        self.layers = layers
+    }
+
+    /// The architecture in the spec syntax, e.g. `linear:64-32,relu,linear:32-10`.
+    public var spec: String { layers.map(\.spec).joined(separator: ",") }
+
+    /// Number of trainable scalars.
+    public var parameterCount: Int { layers.reduce(0) { $0 + $1.parameters.reduce(0) { $0 + $1.value.count } } }
+
+    /// All parameters with PyTorch state_dict names (`0.weight`, `0.bias`, `2.weight`, …).
+    public var namedParameters: [(name: String, value: Matrix<Float>)] {
+        layers.enumerated().flatMap { index, layer in layer.parameters.map { ("\(index).\($0.name)", $0.value) } }
+    }
+
+    /// Replaces every parameter, in `namedParameters` order.
+    public mutating func setParameters(_ values: [Matrix<Float>]) {
+        var k = 0
+        for i in layers.indices {
+            let n = layers[i].parameters.count
+            if n > 0 { layers[i].setParameters(Array(values[k..<(k + n)])) }
+            k += n
+        }
+        precondition(k == values.count, "setParameters: \(values.count) values for \(k) parameters")
+    }
+
+    /// Preallocated activations and gradients for batches of up to `capacity` rows.
+    public final class Workspace: @unchecked Sendable {
+        public let capacity: Int
+        /// activations[l] is the input of layer l; activations[layers.count] the logits.
+        let activations: [AlignedBuffer<Float>]
+        let widths: [Int]
+        let gradientA: AlignedBuffer<Float>
+        let gradientB: AlignedBuffer<Float>
+        /// Gradient of the loss w.r.t. the logits, and the per-sample losses.
+        let logitGradient: AlignedBuffer<Float>
+        let losses: AlignedBuffer<Float>
+
+        public init(for model: Sequential, capacity: Int) {
+            precondition(capacity > 0, "workspace capacity must be positive")
+            self.capacity = capacity
+            widths = [model.inputFeatures] + model.layers.map(\.outputFeatures)
+            activations = widths.map { AlignedBuffer(uninitializedCount: capacity * $0) }
+            let widest = widths.max()!
+            gradientA = AlignedBuffer(uninitializedCount: capacity * widest)
+            gradientB = AlignedBuffer(uninitializedCount: capacity * widest)
+            logitGradient = AlignedBuffer(uninitializedCount: capacity * model.outputFeatures)
+            losses = AlignedBuffer(uninitializedCount: capacity)
+        }
+
+        func activation(_ l: Int, rows: Int) -> MutableMatrixPointer<Float> {
+            MutableMatrixPointer(activations[l].pointer, rows: rows, columns: widths[l])
+        }
+    }
+
+    /// Forward pass of `rows` rows already copied into the workspace's input buffer; returns the
+    /// logits (a view into the workspace, valid until the next pass).
+    @discardableResult
+    func forwardInWorkspace(rows: Int, _ workspace: Workspace, context: ForwardContext) -> MatrixPointer<Float> {
+        precondition(rows <= workspace.capacity, "batch of \(rows) rows exceeds the workspace capacity \(workspace.capacity)")
+        for (l, layer) in layers.enumerated() {
+            var c = context
+            c.layerIndex = l
+            layer.forward(workspace.activation(l, rows: rows).readOnly, into: workspace.activation(l + 1, rows: rows), context: c)
+        }
+        return workspace.activation(layers.count, rows: rows).readOnly
+    }
+
+    func loadInput(_ x: MatrixPointer<Float>, _ workspace: Workspace) {
+        let dst = workspace.activation(0, rows: x.rows)
+        for i in 0..<x.rows { (dst.base + i * inputFeatures).update(from: x.base + i * x.rowStride, count: inputFeatures) }
+    }
+
+    /// Propagates `outputGradient` (gradient w.r.t. the logits, rows × outputFeatures) back through
+    /// the layers, calling `perLayer(l, gradient w.r.t. layer l's output)` on the way (parameter
+    /// gradients). Returns the gradient w.r.t. the model input, or nil when `inputGradient` is false
+    /// (then layer 0's input gradient is never computed).
+    @discardableResult
+    func backwardInWorkspace(rows: Int, outputGradient: MatrixPointer<Float>, _ workspace: Workspace, context: ForwardContext,
+                             inputGradient: Bool = true, perLayer: (Int, MatrixPointer<Float>) -> Void = { _, _ in }) -> MatrixPointer<Float>? {
+        var current = outputGradient
+        var useA = true
+        for l in stride(from: layers.count - 1, through: 0, by: -1) {
+            perLayer(l, current)
+            if l == 0 && !inputGradient { return nil }
+            let buffer = useA ? workspace.gradientA : workspace.gradientB
+            let next = MutableMatrixPointer(buffer.pointer, rows: rows, columns: layers[l].inputFeatures)
+            var c = context
+            c.layerIndex = l
+            layers[l].backwardInput(outputGradient: current, input: workspace.activation(l, rows: rows).readOnly,
+                                    output: workspace.activation(l + 1, rows: rows).readOnly, into: next, context: c)
+            current = next.readOnly
+            useA.toggle()
+        }
+        return current
+    }
+
+    // MARK: Convenience API (allocates a workspace per call)
+
+    /// Logits for every row of `x` (evaluation mode unless `context.training`). Throws
+    /// `ModelError.shapeMismatch` when `x` has the wrong number of columns.
+    public func logits(_ x: Matrix<Float>, batchSize: Int = 1024, context: ForwardContext = .inference) throws -> Matrix<Float> {
+        try checkInput(x, "x")
+        var out = Matrix<Float>(uninitializedRows: x.rows, columns: outputFeatures)
+        let workspace = Workspace(for: self, capacity: max(1, min(batchSize, x.rows)))
+        x.withUnsafeBufferPointer { px in
+            out.withUnsafeMutableBufferPointer { po in
+                for start in stride(from: 0, to: x.rows, by: workspace.capacity) {
+                    let rows = min(workspace.capacity, x.rows - start)
+                    loadInput(MatrixPointer(px.baseAddress! + start * inputFeatures, rows: rows, columns: inputFeatures), workspace)
+                    var c = context
+                    c.firstSample = context.firstSample + start
+                    let z = forwardInWorkspace(rows: rows, workspace, context: c)
+                    (po.baseAddress! + start * outputFeatures).update(from: z.base, count: rows * outputFeatures)
+                }
+            }
+        }
+        return out
+    }
+
+    /// Predicted classes (argmax of the logits).
+    public func predict(_ x: Matrix<Float>) throws -> [Int] { try Linalg.rowArgmax(logits(x)) }
+
+    func checkInput(_ x: Matrix<Float>, _ name: String) throws {
+        guard x.columns == inputFeatures else {
+            throw ModelError.shapeMismatch("\(name) has \(x.columns) features per row but the model (\(spec)) takes \(inputFeatures)")
+        }
+        guard x.isFinite else { throw ModelError.nonFinite("\(name) contains NaN or infinite values") }
+    }
+}
+
+/// Errors building, loading or running a model.
+public enum ModelError: Error, Equatable, CustomStringConvertible, Sendable {
+    case invalidSpec(String)
+    case shapeMismatch(String)
+    case nonFinite(String)
+    case invalidLabel(String)
+    case weights(String)
+
+    public var description: String {
+        switch self {
+        case .invalidSpec(let s): return "invalid model spec: \(s)"
+        case .shapeMismatch(let s): return "shape mismatch: \(s)"
+        case .nonFinite(let s): return "non-finite input: \(s)"
+        case .invalidLabel(let s): return "invalid label: \(s)"
+        case .weights(let s): return "weights: \(s)"
+        }
+    }
+}

@@ -1,0 +1,112 @@
+import FaultlineIO
+import FaultlineLinalg
+import Foundation
+
+/// Minibatch training of a `Sequential` classifier with cross-entropy.
+public struct TrainingOptions: Sendable {
+    public var epochs: Int
+    public var batchSize: Int
+    public var optimizer: OptimizerKind
+    /// Seeds the shuffling and the dropout masks (initialisation is the model builder's).
+    public var seed: UInt64
+    /// Stop when validation accuracy has not improved for this many epochs (needs a validation set);
+    /// the best epoch's weights are restored.
+    public var patience: Int?
+
+    public init(epochs: Int = 30, batchSize: Int = 64, optimizer: OptimizerKind = .adam(), seed: UInt64 = 0, patience: Int? = nil) {
+        self.epochs = epochs
+        self.batchSize = batchSize
+        self.optimizer = optimizer
+        self.seed = seed
+        self.patience = patience
+    }
+}
+
+/// What happened during training.
+public struct TrainingReport: Sendable, Codable {
+    public var epochs: Int
+    public var trainLoss: [Double]
+    public var validationAccuracy: [Double]
+    public var bestEpoch: Int?
+    public var seconds: Double
+}
+
+extension Sequential {
+    /// Trains in place on `data` (rows shuffled each epoch by Philox(seed, epoch)); with `validation`
+    /// it records accuracy per epoch and, with `patience`, stops early and restores the best weights.
+    /// `progress(epoch, trainLoss)` is called after each epoch. Deterministic: the same seed, data and
+    /// options give bit-identical weights.
+    /// Throws `ModelError` for data that does not fit the model (feature count, labels).
+    @discardableResult
+    public mutating func train(on data: LabeledDataset, validation: LabeledDataset? = nil, options: TrainingOptions = TrainingOptions(),
+                               progress: ((Int, Double) -> Void)? = nil) throws -> TrainingReport {
+        try checkInput(data.features, "\(data.name) features")
+        try checkLabels(data.labels, rows: data.count, loss: .crossEntropy, targets: nil)
+        if let validation { try checkInput(validation.features, "\(validation.name) features") }
+        precondition(options.epochs >= 0 && options.batchSize > 0, "epochs ≥ 0 and batchSize > 0")
+        let start = Date()
+        let n = data.count, d = inputFeatures
+        let batch = min(options.batchSize, max(n, 1))
+        let workspace = Workspace(for: self, capacity: batch)
+        var optimizer = Optimizer(options.optimizer, shapes: namedParameters.map { $0.value.count })
+        var gradients = namedParameters.map { Matrix<Float>(rows: $0.value.rows, columns: $0.value.columns) }
+        var xBatch = Matrix<Float>(uninitializedRows: batch, columns: d)
+        var yBatch = [Int](repeating: 0, count: batch)
+        var report = TrainingReport(epochs: 0, trainLoss: [], validationAccuracy: [], bestEpoch: nil, seconds: 0)
+        var best: (accuracy: Double, epoch: Int, parameters: [Matrix<Float>])?
+        var order = Array(0..<n)
+        var step: UInt64 = 0
+        for epoch in 0..<options.epochs {
+            var rng = Philox(seed: options.seed, stream: UInt64(epoch))
+            for i in stride(from: n - 1, to: 0, by: -1) { order.swapAt(i, Int(rng.uniform() * Double(i + 1))) }
+            var lossSum = 0.0
+            for first in stride(from: 0, to: n, by: batch) {
+                let rows = min(batch, n - first)
+                data.features.withUnsafeBufferPointer { src in
+                    xBatch.withUnsafeMutableBufferPointer { dst in
+                        for r in 0..<rows { (dst.baseAddress! + r * d).update(from: src.baseAddress! + order[first + r] * d, count: d) }
+                    }
+                }
+                for r in 0..<rows { yBatch[r] = data.labels[order[first + r]] }
+                for k in gradients.indices { gradients[k].withUnsafeMutableBufferPointer { $0.update(repeating: 0) } }
+                let context = ForwardContext(training: true, seed: options.seed, pass: step, firstSample: 0)
+                let loss = xBatch.withUnsafeBufferPointer { px in
+                    yBatch.withUnsafeBufferPointer { py in
+                        accumulateParameterGradients(MatrixPointer(px.baseAddress!, rows: rows, columns: d), labels: py.baseAddress!,
+                                                     loss: .crossEntropy, scale: 1 / Float(rows), into: &gradients,
+                                                     workspace: workspace, context: context)
+                    }
+                }
+                lossSum += loss * Double(rows)
+                var parameters = namedParameters.map(\.value)
+                optimizer.update(&parameters, gradients)
+                setParameters(parameters)
+                step += 1
+            }
+            report.trainLoss.append(lossSum / Double(max(n, 1)))
+            report.epochs = epoch + 1
+            progress?(epoch, lossSum / Double(max(n, 1)))
+            if let validation {
+                let accuracy = try self.accuracy(on: validation)
+                report.validationAccuracy.append(accuracy)
+                if best == nil || accuracy > best!.accuracy {
+                    best = (accuracy, epoch, namedParameters.map(\.value))
+                } else if let patience = options.patience, epoch - best!.epoch >= patience {
+                    break
+                }
+            }
+        }
+        if let best, options.patience != nil {
+            setParameters(best.parameters)
+            report.bestEpoch = best.epoch
+        }
+        report.seconds = Date().timeIntervalSince(start)
+        return report
+    }
+
+    /// Share of rows whose argmax logit equals the label.
+    public func accuracy(on data: LabeledDataset) throws -> Double {
+        let predicted = try predict(data.features)
+        return Double(zip(predicted, data.labels).filter { $0 == $1 }.count) / Double(max(data.count, 1))
+    }
+}

@@ -1,0 +1,108 @@
+import FaultlineLinalg
+import FaultlineNN
+import Foundation
+import Testing
+
+/// Every layer and loss against central finite differences of an independent float64 forward pass
+/// (written out below from the layer definitions), evaluated with the model's own float32 weights.
+@Suite("finite-difference gradient checks")
+struct FiniteDifferenceTests {
+    /// Float64 forward pass of a Sequential built from Dense + activations (dropout in eval mode).
+    static func forward64(_ model: Sequential, _ x: [Double]) -> [Double] {
+        var h = x
+        for layer in model.layers {
+            if let dense = layer as? Dense {
+                let w = dense.weight, b = dense.bias
+                h = (0..<w.rows).map { i in (0..<w.columns).reduce(Double(b[0, i])) { $0 + Double(w[i, $1]) * h[$1] } }
+            } else if let a = layer as? Activation {
+                h = h.map { v in
+                    switch a.kind {
+                    case .relu: return max(v, 0)
+                    case .leakyReLU(let s): return v > 0 ? v : Double(s) * v
+                    case .tanh: return Foundation.tanh(v)
+                    case .sigmoid: return 1 / (1 + Foundation.exp(-v))
+                    case .gelu: return 0.5 * v * (1 + Foundation.erf(v / 2.0.squareRoot()))
+                    }
+                }
+            }
+        }
+        return h
+    }
+
+    static func loss64(_ z: [Double], _ y: Int, _ loss: Loss, target: Int = 0) -> Double {
+        let sorted = z.sorted(by: >)
+        let other = z.enumerated().filter { $0.offset != y }.map(\.element).max()!
+        switch loss {
+        case .crossEntropy:
+            let m = z.max()!
+            return m + Foundation.log(z.reduce(0) { $0 + Foundation.exp($1 - m) }) - z[y]
+        case .margin: return other - z[y]
+        case .dlr: return -(z[y] - other) / (sorted[0] - sorted[2] + 1e-12)
+        case .targetedDLR: return -(z[y] - z[target]) / (sorted[0] - 0.5 * (sorted[2] + sorted[3]) + 1e-12)
+        }
+    }
+
+    static let specs = [
+        "linear:5-7,relu,linear:7-6",
+        "linear:5-7,leakyrelu:0.1,linear:7-6",
+        "linear:5-7,tanh,linear:7-6",
+        "linear:5-7,sigmoid,linear:7-6",
+        "linear:5-7,gelu,linear:7-6",
+        "linear:5-7,dropout:0.3,flatten,linear:7-6",
+    ]
+
+    /// Inputs are drawn until no ReLU/LeakyReLU pre-activation is within 1e-3 of its kink, so the
+    /// finite differences never straddle one.
+    @Test(arguments: specs)
+    func inputGradients(spec: String) throws {
+        let model = try ModelSpec.build(spec, seed: 3)
+        var rng = Philox(seed: 9)
+        let x: Matrix<Float> = rng.matrix(rows: 6, columns: 5, .uniform(-1, 1))
+        let labels = [0, 1, 2, 3, 4, 5]
+        let targets = [1, 2, 3, 4, 5, 0]
+        for loss in [Loss.crossEntropy, .margin, .dlr, .targetedDLR] {
+            let analytic = try model.inputGradient(x, labels: labels, loss: loss, targets: loss == .targetedDLR ? targets : nil)
+            for i in 0..<x.rows {
+                let row = x.row(i).map(Double.init)
+                for j in 0..<5 {
+                    let h = 1e-6
+                    var plus = row, minus = row
+                    plus[j] += h
+                    minus[j] -= h
+                    let fd = (Self.loss64(Self.forward64(model, plus), labels[i], loss, target: targets[i])
+                        - Self.loss64(Self.forward64(model, minus), labels[i], loss, target: targets[i])) / (2 * h)
+                    let a = Double(analytic.gradient[i, j])
+                    #expect(abs(a - fd) <= 2e-4 * max(1, abs(fd)), "\(spec) \(loss) row \(i) feature \(j): analytic \(a), FD \(fd)")
+                }
+            }
+        }
+    }
+
+    @Test(arguments: specs)
+    func parameterGradients(spec: String) throws {
+        let model = try ModelSpec.build(spec, seed: 4)
+        var rng = Philox(seed: 10)
+        let x: Matrix<Float> = rng.matrix(rows: 4, columns: 5, .uniform(-1, 1))
+        let labels = [5, 0, 3, 1]
+        let (_, gradients) = try model.parameterGradients(x, labels: labels)
+        func meanLoss(_ m: Sequential) -> Double {
+            (0..<4).reduce(0) { $0 + Self.loss64(Self.forward64(m, x.row($1).map(Double.init)), labels[$1], .crossEntropy) } / 4
+        }
+        // Perturb a sample of parameters in every tensor (in Double through a copy of the model).
+        for (k, (name, value)) in model.namedParameters.enumerated() {
+            for index in stride(from: 0, to: value.count, by: max(1, value.count / 5)) {
+                var plus = model, minus = model
+                let h: Float = 1e-3
+                var p = model.namedParameters.map(\.value), q = p
+                p[k].withUnsafeMutableBufferPointer { $0[index] += h }
+                q[k].withUnsafeMutableBufferPointer { $0[index] -= h }
+                plus.setParameters(p)
+                minus.setParameters(q)
+                let step = Double(p[k].elements[index]) - Double(q[k].elements[index])
+                let fd = (meanLoss(plus) - meanLoss(minus)) / step
+                let a = Double(gradients[k].elements[index])
+                #expect(abs(a - fd) <= 1e-3 * max(1, abs(fd)), "\(spec) \(name)[\(index)]: analytic \(a), FD \(fd)")
+            }
+        }
+    }
+}
