@@ -14,6 +14,34 @@ struct FiniteDifferenceTests {
             if let dense = layer as? Dense {
                 let w = dense.weight, b = dense.bias
                 h = (0..<w.rows).map { i in (0..<w.columns).reduce(Double(b[0, i])) { $0 + Double(w[i, $1]) * h[$1] } }
+            } else if let conv = layer as? Conv2d {
+                let (i, o, k, s, p) = (conv.input, conv.output, conv.kernel, conv.stride, conv.padding)
+                var y = [Double](repeating: 0, count: o.features)
+                for oc in 0..<o.channels {
+                    for oy in 0..<o.height {
+                        for ox in 0..<o.width {
+                            var sum = Double(conv.bias[0, oc])
+                            for ic in 0..<i.channels {
+                                for ky in 0..<k {
+                                    for kx in 0..<k {
+                                        let iy = oy * s + ky - p, ix = ox * s + kx - p
+                                        guard iy >= 0, iy < i.height, ix >= 0, ix < i.width else { continue }
+                                        sum += Double(conv.weight[oc, (ic * k + ky) * k + kx]) * h[(ic * i.height + iy) * i.width + ix]
+                                    }
+                                }
+                            }
+                            y[(oc * o.height + oy) * o.width + ox] = sum
+                        }
+                    }
+                }
+                h = y
+            } else if let pool = layer as? Pool2d {
+                let (i, o, k, s) = (pool.input, pool.output, pool.kernel, pool.stride)
+                h = (0..<o.features).map { index in
+                    let (c, oy, ox) = (index / (o.height * o.width), (index / o.width) % o.height, index % o.width)
+                    let window = (0..<(k * k)).map { h[(c * i.height + oy * s + $0 / k) * i.width + ox * s + $0 % k] }
+                    return pool.kind == .max ? window.max()! : window.reduce(0, +) / Double(k * k)
+                }
             } else if let a = layer as? Activation {
                 h = h.map { v in
                     switch a.kind {
@@ -49,7 +77,49 @@ struct FiniteDifferenceTests {
         "linear:5-7,sigmoid,linear:7-6",
         "linear:5-7,gelu,linear:7-6",
         "linear:5-7,dropout:0.3,flatten,linear:7-6",
+        "input:1x5x1,conv2d:1-2-3-1-1,tanh,flatten,linear:10-6",
+        "input:1x5x1,conv2d:1-3-2-2-1,sigmoid,maxpool:1,flatten,linear:9-6",
     ]
+
+    /// Convolution and pooling on images (the input must be 5 features for the shared test below, so
+    /// these take 5×1 images; `imageSpecs` covers square images, strides and both pools).
+    static let imageSpecs = [
+        "input:2x6x6,conv2d:2-3-3-1-1,tanh,maxpool:2,flatten,linear:27-6",
+        "input:2x6x6,conv2d:2-3-3-2-0,gelu,avgpool:2-1,flatten,linear:3-6",
+    ]
+
+    @Test(arguments: imageSpecs)
+    func imageInputGradients(spec: String) throws {
+        let model = try ModelSpec.build(spec, seed: 6)
+        var rng = Philox(seed: 12)
+        let x: Matrix<Float> = rng.matrix(rows: 2, columns: 72, .uniform(-1, 1))
+        let labels = [1, 4]
+        let analytic = try model.inputGradient(x, labels: labels)
+        for i in 0..<2 {
+            let row = x.row(i).map(Double.init)
+            for j in stride(from: 0, to: 72, by: 5) {
+                var plus = row, minus = row
+                plus[j] += 1e-6
+                minus[j] -= 1e-6
+                let fd = (Self.loss64(Self.forward64(model, plus), labels[i], .crossEntropy)
+                    - Self.loss64(Self.forward64(model, minus), labels[i], .crossEntropy)) / 2e-6
+                #expect(abs(Double(analytic.gradient[i, j]) - fd) <= 2e-4 * max(1, abs(fd)), "\(spec) row \(i) feature \(j)")
+            }
+        }
+        let (_, gradients) = try model.parameterGradients(x, labels: labels)
+        let w = model.namedParameters[0].value
+        for index in stride(from: 0, to: w.count, by: 7) {
+            var plus = model, minus = model
+            var p = model.namedParameters.map(\.value), q = p
+            p[0].withUnsafeMutableBufferPointer { $0[index] += 1e-5 }
+            q[0].withUnsafeMutableBufferPointer { $0[index] -= 1e-5 }
+            plus.setParameters(p)
+            minus.setParameters(q)
+            func mean(_ m: Sequential) -> Double { (0..<2).reduce(0) { $0 + Self.loss64(Self.forward64(m, x.row($1).map(Double.init)), labels[$1], .crossEntropy) } / 2 }
+            let fd = (mean(plus) - mean(minus)) / (Double(p[0].elements[index]) - Double(q[0].elements[index]))
+            #expect(abs(Double(gradients[0].elements[index]) - fd) <= 1e-3 * max(1, abs(fd)), "\(spec) conv weight \(index)")
+        }
+    }
 
     /// Inputs are drawn until no ReLU/LeakyReLU pre-activation is within 1e-3 of its kink, so the
     /// finite differences never straddle one.

@@ -5,23 +5,29 @@ import Foundation
 import Testing
 
 /// Logits, per-sample losses, input gradients and parameter gradients equal PyTorch's (fixtures from
-/// scripts/fixtures/make_nn_fixtures.py) to ≤ 1e-5 relative.
-@Suite("PyTorch agreement (MLP)")
+/// scripts/fixtures/make_nn_fixtures.py) to ≤ 1e-5 relative, for an MLP and a small CNN.
+@Suite("PyTorch agreement")
 struct PyTorchAgreementTests {
     static let root = Bundle.module.url(forResource: "Fixtures", withExtension: nil)!.path
-    static let spec = "linear:12-16,relu,linear:16-16,tanh,linear:16-8,gelu,linear:8-6"
+    static let models = [
+        ("mlp", "linear:12-16,relu,linear:16-16,tanh,linear:16-8,gelu,linear:8-6"),
+        ("cnn", "input:1x9x9,conv2d:1-4-3-1-1,relu,maxpool:2,conv2d:4-6-3-2-1,gelu,avgpool:2-1,flatten,linear:6-5"),
+    ]
+    static let cases = models.flatMap { m in [("ce", Loss.crossEntropy), ("margin", .margin), ("dlr", .dlr)].map { (m.0, m.1, $0.0, $0.1) } }
 
-    let model: Sequential
-    let expected: [String: Tensor]
+    struct Fixture {
+        let model: Sequential
+        let expected: [String: Tensor]
 
-    init() throws {
-        model = try Sequential.load(weights: Self.root + "/mlp.safetensors", spec: Self.spec)
-        expected = Dictionary(uniqueKeysWithValues: try NPZ.read(Self.root + "/mlp_expected.npz").map { ($0.name, $0.tensor) })
+        init(_ name: String, _ spec: String) throws {
+            model = try Sequential.load(weights: PyTorchAgreementTests.root + "/\(name).safetensors", spec: spec)
+            expected = Dictionary(uniqueKeysWithValues: try NPZ.read(PyTorchAgreementTests.root + "/\(name)_expected.npz").map { ($0.name, $0.tensor) })
+        }
+
+        func values(_ name: String) -> [Float] { expected[name]!.values(as: Float.self) }
+        var x: Matrix<Float> { try! expected["x"]!.matrix(Float.self) }
+        var y: [Int] { expected["y"]!.values(as: Double.self).map { Int($0) } }
     }
-
-    func values(_ name: String) -> [Float] { expected[name]!.values(as: Float.self) }
-    var x: Matrix<Float> { try! expected["x"]!.matrix(Float.self) }
-    var y: [Int] { expected["y"]!.values(as: Double.self).map { Int($0) } }
 
     /// max |a − b| / max(max |b|, 1e-3): the error relative to the array's scale.
     func relativeError(_ a: [Float], _ b: [Float]) -> Double {
@@ -30,12 +36,18 @@ struct PyTorchAgreementTests {
         return zip(a, b).map { abs(Double($0) - Double($1)) }.max()! / scale
     }
 
-    @Test func logits() throws {
-        #expect(relativeError(try model.logits(x).elements, values("logits")) <= 1e-5)
+    @Test(arguments: models)
+    func logits(name: String, spec: String) throws {
+        let f = try Fixture(name, spec)
+        #expect(try ModelSpec.build(f.model.spec).spec == f.model.spec)  // the canonical spec round-trips
+        #expect(relativeError(try f.model.logits(f.x).elements, f.values("logits")) <= 1e-5)
     }
 
-    @Test(arguments: [("ce", Loss.crossEntropy), ("margin", .margin), ("dlr", .dlr)])
-    func lossesAndInputGradients(name: String, loss: Loss) throws {
+    @Test(arguments: cases)
+    func lossesAndInputGradients(model modelName: String, spec: String, name: String, loss: Loss) throws {
+        let f = try Fixture(modelName, spec)
+        let (model, x, y) = (f.model, f.x, f.y)
+        func values(_ n: String) -> [Float] { f.values(n) }
         let result = try model.inputGradient(x, labels: y, loss: loss)
         #expect(relativeError(result.losses, values("\(name)_losses")) <= 1e-5, "\(name) losses")
         #expect(relativeError(result.gradient.elements, values("\(name)_input_grad")) <= 1e-5, "\(name) input gradient")
@@ -45,10 +57,12 @@ struct PyTorchAgreementTests {
         #expect(relativeError(small.gradient.elements, result.gradient.elements) <= 1e-5)
     }
 
-    @Test func parameterGradientsOfOneSGDStep() throws {
-        let (_, gradients) = try model.parameterGradients(x, labels: y)
-        for ((name, _), gradient) in zip(model.namedParameters, gradients) {
-            #expect(relativeError(gradient.elements, values("grad_\(name)")) <= 1e-5, "\(name)")
+    @Test(arguments: models)
+    func parameterGradientsOfOneSGDStep(name modelName: String, spec: String) throws {
+        let f = try Fixture(modelName, spec)
+        let (_, gradients) = try f.model.parameterGradients(f.x, labels: f.y)
+        for ((name, _), gradient) in zip(f.model.namedParameters, gradients) {
+            #expect(relativeError(gradient.elements, f.values("grad_\(name)")) <= 1e-5, "\(modelName) \(name)")
         }
     }
 }

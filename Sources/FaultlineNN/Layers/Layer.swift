@@ -17,6 +17,9 @@ public protocol Layer: Sendable {
     var outputFeatures: Int { get }
     /// Parameter tensors in PyTorch's state_dict order (e.g. weight then bias), with their names.
     var parameters: [(name: String, value: Matrix<Float>)] { get }
+    /// The shape of each parameter as PyTorch's state_dict holds it (e.g. [out, in, k, k] for a
+    /// convolution weight stored here as out × in·k·k; biases 1-d).
+    var stateShapes: [[Int]] { get }
     /// Replaces the parameters (same order and shapes as `parameters`).
     mutating func setParameters(_ values: [Matrix<Float>])
 
@@ -29,6 +32,9 @@ public protocol Layer: Sendable {
 
 extension Layer {
     public var parameters: [(name: String, value: Matrix<Float>)] { [] }
+    public var stateShapes: [[Int]] {
+        parameters.map { $0.name == "bias" ? [$0.value.count] : [$0.value.rows, $0.value.columns] }
+    }
     public mutating func setParameters(_ values: [Matrix<Float>]) {
         precondition(values.isEmpty, "\(spec) has no parameters")
     }

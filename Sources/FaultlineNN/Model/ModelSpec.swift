@@ -4,7 +4,9 @@ import Foundation
 /// The architecture syntax shared by the CLI and weight files: comma-separated layers, e.g.
 /// `linear:784-512,relu,linear:512-512,relu,linear:512-10`. Layers: `linear:IN-OUT`, `relu`,
 /// `leakyrelu[:SLOPE]` (default 0.01), `tanh`, `sigmoid`, `gelu`, `dropout[:P]` (default 0.5),
-/// `flatten`. Activations and dropout take their width from the previous layer. A JSON form is
+/// `flatten`, and for images `input:CxHxW` (first, before convolutions), `conv2d:IN-OUT-K[-S[-P]]`
+/// (stride 1, padding 0 by default), `maxpool:K[-S]`, `avgpool:K[-S]` (stride K by default).
+/// Activations, dropout and pooling take their shape from the previous layer. A JSON form is
 /// accepted too: `["linear:784-512", "relu", …]` or `{"layers": […]}`.
 public enum ModelSpec {
     /// Builds a freshly initialised model (PyTorch's default initialisation, Philox(seed)).
@@ -12,6 +14,7 @@ public enum ModelSpec {
         var rng = Philox(seed: seed)
         var layers: [any Layer] = []
         var width: Int?
+        var image: ImageShape?  // the spatial shape while the model is convolutional
         for (position, token) in try tokens(text).enumerated() {
             let parts = token.split(separator: ":", maxSplits: 1).map { String($0).trimmingCharacters(in: .whitespaces) }
             let name = parts[0].lowercased()
@@ -31,6 +34,42 @@ public enum ModelSpec {
                 }
                 layers.append(Dense(inputs: sizes[0], outputs: sizes[1], rng: &rng))
                 width = sizes[1]
+                image = nil
+            case "input":
+                let dims = (argument ?? "").split(whereSeparator: { $0 == "x" || $0 == "-" }).compactMap { Int($0) }
+                guard position == 0, dims.count == 3, dims.allSatisfy({ $0 > 0 }) else {
+                    throw ModelError.invalidSpec("'\(token)': write input:CxHxW as the first layer")
+                }
+                image = ImageShape(channels: dims[0], height: dims[1], width: dims[2])
+                width = image!.features
+                continue
+            case "conv2d", "conv":
+                let n = (argument ?? "").split(separator: "-").compactMap { Int($0) }
+                guard (3...5).contains(n.count), n[0] > 0, n[1] > 0, n[2] > 0, n.count < 4 || n[3] > 0, n.count < 5 || n[4] >= 0 else {
+                    throw ModelError.invalidSpec("layer \(position) '\(token)': write conv2d:IN-OUT-K[-STRIDE[-PADDING]]")
+                }
+                guard let shape = image, shape.channels == n[0] else {
+                    throw ModelError.invalidSpec("layer \(position) '\(token)' takes \(n[0]) channels but the input is \(image.map(\.description) ?? "not an image (start with input:CxHxW)")")
+                }
+                let stride = n.count > 3 ? n[3] : 1, padding = n.count > 4 ? n[4] : 0
+                guard shape.height + 2 * padding >= n[2], shape.width + 2 * padding >= n[2] else {
+                    throw ModelError.invalidSpec("layer \(position) '\(token)': kernel \(n[2]) is larger than the padded \(shape) input")
+                }
+                let conv = Conv2d(input: shape, outChannels: n[1], kernel: n[2], stride: stride, padding: padding, rng: &rng)
+                layers.append(conv)
+                image = conv.output
+                width = conv.outputFeatures
+                continue
+            case "maxpool", "avgpool":
+                let n = (argument ?? "").split(separator: "-").compactMap { Int($0) }
+                guard (1...2).contains(n.count), n.allSatisfy({ $0 > 0 }), let shape = image, n[0] <= shape.height, n[0] <= shape.width else {
+                    throw ModelError.invalidSpec("layer \(position) '\(token)': write \(name):K[-STRIDE] after a convolution, with K no larger than the image")
+                }
+                let pool = Pool2d(name == "maxpool" ? .max : .average, input: shape, kernel: n[0], stride: n.count > 1 ? n[1] : nil)
+                layers.append(pool)
+                image = pool.output
+                width = pool.outputFeatures
+                continue
             case "relu": layers.append(Activation(.relu, features: try current()))
             case "leakyrelu":
                 let slope = try argument.map { a -> Float in
@@ -47,9 +86,11 @@ public enum ModelSpec {
                     return p
                 } ?? 0.5
                 layers.append(Dropout(probability: p, features: try current()))
-            case "flatten": layers.append(Flatten(features: try current()))
+            case "flatten":
+                layers.append(Flatten(features: try current()))
+                image = nil
             default:
-                throw ModelError.invalidSpec("layer \(position) '\(token)' is unknown (known: linear, relu, leakyrelu, tanh, sigmoid, gelu, dropout, flatten)")
+                throw ModelError.invalidSpec("layer \(position) '\(token)' is unknown (known: input, linear, conv2d, maxpool, avgpool, relu, leakyrelu, tanh, sigmoid, gelu, dropout, flatten)")
             }
         }
         return try Sequential(layers)

@@ -23,7 +23,14 @@ public struct Sequential: Sendable {
     }
 
     /// The architecture in the spec syntax, e.g. `linear:64-32,relu,linear:32-10`.
-    public var spec: String { layers.map(\.spec).joined(separator: ",") }
+    public var spec: String {
+        let body = layers.map(\.spec).joined(separator: ",")
+        if let conv = layers.first as? Conv2d { return "input:\(conv.input),\(body)" }
+        return body
+    }
+
+    /// PyTorch state_dict shapes of `namedParameters`, in the same order.
+    public var stateShapes: [[Int]] { layers.flatMap(\.stateShapes) }
 
     /// Number of trainable scalars.
     public var parameterCount: Int { layers.reduce(0) { $0 + $1.parameters.reduce(0) { $0 + $1.value.count } } }

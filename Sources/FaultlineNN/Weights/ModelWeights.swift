@@ -11,11 +11,10 @@ extension Sequential {
         let file = try SafeTensors.read(path)
         var values: [Matrix<Float>] = []
         var used = Set<String>()
-        for (name, current) in model.namedParameters {
+        for ((name, current), expected) in zip(model.namedParameters, model.stateShapes) {
             guard let tensor = file[name] else {
                 throw ModelError.weights("\(path): missing tensor '\(name)' for \(spec) (present: \(file.tensors.map(\.name).joined(separator: ", ")))")
             }
-            let expected = current.rows == 1 && name.hasSuffix("bias") ? [current.columns] : [current.rows, current.columns]
             guard tensor.shape == expected else {
                 throw ModelError.weights("\(path): tensor '\(name)' has shape \(tensor.shape), the spec needs \(expected)")
             }
@@ -38,9 +37,8 @@ extension Sequential {
     /// Saves the parameters as a PyTorch-compatible state_dict in `.safetensors` (weights [out, in],
     /// biases 1-d), with the spec in `__metadata__["faultline_spec"]`. Written atomically.
     public func save(weights path: String) throws {
-        let tensors = namedParameters.map { name, value -> (name: String, tensor: Tensor) in
-            let shape = name.hasSuffix("bias") && value.rows == 1 ? [value.columns] : [value.rows, value.columns]
-            return (name, Tensor(shape: shape, values: value.elements))
+        let tensors = zip(namedParameters, stateShapes).map { parameter, shape -> (name: String, tensor: Tensor) in
+            (parameter.name, Tensor(shape: shape, values: parameter.value.elements))
         }
         try SafeTensors.write(SafeTensors.File(tensors: tensors, metadata: ["format": "pt", "faultline_spec": spec]), to: path)
     }

@@ -1,0 +1,243 @@
+import FaultlineLinalg
+
+/// Spatial shape of one sample in NCHW order: channels × height × width, stored row-major in a
+/// batch row of `channels·height·width` features.
+public struct ImageShape: Sendable, Equatable, CustomStringConvertible {
+    public var channels: Int
+    public var height: Int
+    public var width: Int
+    public init(channels: Int, height: Int, width: Int) {
+        self.channels = channels
+        self.height = height
+        self.width = width
+    }
+    public var features: Int { channels * height * width }
+    public var description: String { "\(channels)x\(height)x\(width)" }
+}
+
+/// 2-d convolution (PyTorch `nn.Conv2d`: cross-correlation, NCHW, square kernel, stride, zero
+/// padding), weights [out, in, k, k] stored as an out × (in·k·k) matrix.
+///
+/// Per sample, the input is unfolded (im2col) into a (in·k·k) × (outH·outW) matrix and the output is one
+/// GEMM, W · cols, written straight into NCHW order. The input gradient is Wᵀ · dY folded back (col2im);
+/// the weight gradient dY · colsᵀ. One unfold buffer is allocated per call (not per sample).
+public struct Conv2d: Layer {
+    public var weight: Matrix<Float>  // out × (in·k·k)
+    public var bias: Matrix<Float>  // 1 × out
+    public let input: ImageShape
+    public let kernel: Int
+    public let stride: Int
+    public let padding: Int
+
+    public var output: ImageShape {
+        ImageShape(channels: weight.rows, height: (input.height + 2 * padding - kernel) / stride + 1,
+                   width: (input.width + 2 * padding - kernel) / stride + 1)
+    }
+    public var inputFeatures: Int { input.features }
+    public var outputFeatures: Int { output.features }
+    public var spec: String { "conv2d:\(input.channels)-\(weight.rows)-\(kernel)-\(stride)-\(padding)" }
+
+    /// PyTorch's default initialisation (bound 1/√(in·k·k) for weight and bias).
+    public init(input: ImageShape, outChannels: Int, kernel: Int, stride: Int = 1, padding: Int = 0, rng: inout Philox) {
+        precondition(outChannels > 0 && kernel > 0 && stride > 0 && padding >= 0, "Conv2d: invalid geometry")
+        precondition(input.height + 2 * padding >= kernel && input.width + 2 * padding >= kernel, "Conv2d: kernel larger than the padded input")
+        self.input = input
+        self.kernel = kernel
+        self.stride = stride
+        self.padding = padding
+        let fanIn = input.channels * kernel * kernel
+        let bound = 1 / Double(fanIn).squareRoot()
+        weight = rng.matrix(rows: outChannels, columns: fanIn, .uniform(-bound, bound))
+        bias = rng.matrix(rows: 1, columns: outChannels, .uniform(-bound, bound))
+    }
+
+    public var parameters: [(name: String, value: Matrix<Float>)] { [("weight", weight), ("bias", bias)] }
+    public var stateShapes: [[Int]] { [[weight.rows, input.channels, kernel, kernel], [weight.rows]] }
+
+    public mutating func setParameters(_ values: [Matrix<Float>]) {
+        precondition(values.count == 2 && values[0].count == weight.count && values[1].count == bias.count, "Conv2d.setParameters: shapes")
+        weight = try! Matrix(rows: weight.rows, columns: weight.columns, elements: values[0].elements)
+        bias = try! Matrix(rows: 1, columns: bias.columns, elements: values[1].elements)
+    }
+
+    var patch: Int { input.channels * kernel * kernel }
+    var pixels: Int { output.height * output.width }
+
+    /// cols[(c·k + ky)·k + kx][oy·outW + ox] = x[c][oy·s + ky − p][ox·s + kx − p] (0 outside).
+    func unfold(_ x: UnsafePointer<Float>, into cols: UnsafeMutablePointer<Float>) {
+        let (h, w, oh, ow) = (input.height, input.width, output.height, output.width)
+        for c in 0..<input.channels {
+            for ky in 0..<kernel {
+                for kx in 0..<kernel {
+                    let row = cols + ((c * kernel + ky) * kernel + kx) * pixels
+                    for oy in 0..<oh {
+                        let iy = oy * stride + ky - padding
+                        for ox in 0..<ow {
+                            let ix = ox * stride + kx - padding
+                            row[oy * ow + ox] = iy >= 0 && iy < h && ix >= 0 && ix < w ? x[(c * h + iy) * w + ix] : 0
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The adjoint of `unfold`: dx[c][iy][ix] += dcols[…] for every patch position that read it.
+    func fold(_ cols: UnsafePointer<Float>, into dx: UnsafeMutablePointer<Float>) {
+        let (h, w, oh, ow) = (input.height, input.width, output.height, output.width)
+        dx.update(repeating: 0, count: input.features)
+        for c in 0..<input.channels {
+            for ky in 0..<kernel {
+                for kx in 0..<kernel {
+                    let row = cols + ((c * kernel + ky) * kernel + kx) * pixels
+                    for oy in 0..<oh {
+                        let iy = oy * stride + ky - padding
+                        guard iy >= 0 && iy < h else { continue }
+                        for ox in 0..<ow {
+                            let ix = ox * stride + kx - padding
+                            if ix >= 0 && ix < w { dx[(c * h + iy) * w + ix] += row[oy * ow + ox] }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    public func forward(_ x: MatrixPointer<Float>, into y: MutableMatrixPointer<Float>, context: ForwardContext) {
+        let cols = AlignedBuffer<Float>(uninitializedCount: patch * pixels)
+        weight.withUnsafeBufferPointer { wp in
+            bias.withUnsafeBufferPointer { bp in
+                let w = MatrixPointer(wp.baseAddress!, rows: weight.rows, columns: patch)
+                for n in 0..<x.rows {
+                    unfold(x.base + n * x.rowStride, into: cols.pointer)
+                    let out = y.base + n * y.rowStride
+                    for o in 0..<weight.rows { (out + o * pixels).update(repeating: bp[o], count: pixels) }
+                    Linalg.gemm(w, MatrixPointer(cols.pointer, rows: patch, columns: pixels), alpha: 1, beta: 1,
+                                into: MutableMatrixPointer(out, rows: weight.rows, columns: pixels))
+                }
+            }
+        }
+    }
+
+    public func backwardInput(outputGradient: MatrixPointer<Float>, input x: MatrixPointer<Float>, output: MatrixPointer<Float>,
+                              into inputGradient: MutableMatrixPointer<Float>, context: ForwardContext) {
+        let dcols = AlignedBuffer<Float>(uninitializedCount: patch * pixels)
+        weight.withUnsafeBufferPointer { wp in
+            let w = MatrixPointer(wp.baseAddress!, rows: weight.rows, columns: patch)
+            for n in 0..<x.rows {
+                Linalg.gemm(w, MatrixPointer(outputGradient.base + n * outputGradient.rowStride, rows: weight.rows, columns: pixels),
+                            transA: .transposed, into: MutableMatrixPointer(dcols.pointer, rows: patch, columns: pixels))
+                fold(dcols.pointer, into: inputGradient.base + n * inputGradient.rowStride)
+            }
+        }
+    }
+
+    public func accumulateParameterGradients(outputGradient: MatrixPointer<Float>, input x: MatrixPointer<Float>,
+                                             into gradients: inout [Matrix<Float>], at offset: Int) {
+        let cols = AlignedBuffer<Float>(uninitializedCount: patch * pixels)
+        let outChannels = weight.rows
+        gradients[offset].withUnsafeMutableBufferPointer { gw in
+            for n in 0..<x.rows {
+                unfold(x.base + n * x.rowStride, into: cols.pointer)
+                Linalg.gemm(MatrixPointer(outputGradient.base + n * outputGradient.rowStride, rows: outChannels, columns: pixels),
+                            MatrixPointer(cols.pointer, rows: patch, columns: pixels), transB: .transposed, alpha: 1, beta: 1,
+                            into: MutableMatrixPointer(gw.baseAddress!, rows: outChannels, columns: patch))
+            }
+        }
+        gradients[offset + 1].withUnsafeMutableBufferPointer { gb in
+            for n in 0..<x.rows {
+                let dy = outputGradient.base + n * outputGradient.rowStride
+                for o in 0..<outChannels {
+                    var s: Float = 0
+                    for p in 0..<pixels { s += dy[o * pixels + p] }
+                    gb[o] += s
+                }
+            }
+        }
+    }
+}
+
+/// 2-d max or average pooling (PyTorch `nn.MaxPool2d` / `nn.AvgPool2d` with no padding, floor mode).
+/// Max pooling routes the gradient to the first maximum of each window in row-major scan order.
+public struct Pool2d: Layer {
+    public enum Kind: Sendable { case max, average }
+    public let kind: Kind
+    public let input: ImageShape
+    public let kernel: Int
+    public let stride: Int
+
+    public init(_ kind: Kind, input: ImageShape, kernel: Int, stride: Int? = nil) {
+        precondition(kernel > 0 && (stride ?? kernel) > 0 && kernel <= input.height && kernel <= input.width, "Pool2d: invalid geometry")
+        self.kind = kind
+        self.input = input
+        self.kernel = kernel
+        self.stride = stride ?? kernel
+    }
+
+    public var output: ImageShape {
+        ImageShape(channels: input.channels, height: (input.height - kernel) / stride + 1, width: (input.width - kernel) / stride + 1)
+    }
+    public var inputFeatures: Int { input.features }
+    public var outputFeatures: Int { output.features }
+    public var spec: String { "\(kind == .max ? "maxpool" : "avgpool"):\(kernel)-\(stride)" }
+
+    /// Offset (within the sample) of the window's first maximum.
+    @inline(__always)
+    func argmax(_ x: UnsafePointer<Float>, _ c: Int, _ oy: Int, _ ox: Int) -> Int {
+        var best = (c * input.height + oy * stride) * input.width + ox * stride
+        for ky in 0..<kernel {
+            for kx in 0..<kernel {
+                let i = (c * input.height + oy * stride + ky) * input.width + ox * stride + kx
+                if x[i] > x[best] || x[i].isNaN { best = i }
+            }
+        }
+        return best
+    }
+
+    public func forward(_ x: MatrixPointer<Float>, into y: MutableMatrixPointer<Float>, context: ForwardContext) {
+        let o = output, inverse = 1 / Float(kernel * kernel)
+        for n in 0..<x.rows {
+            let xs = x.base + n * x.rowStride, ys = y.base + n * y.rowStride
+            for c in 0..<o.channels {
+                for oy in 0..<o.height {
+                    for ox in 0..<o.width {
+                        let out = (c * o.height + oy) * o.width + ox
+                        switch kind {
+                        case .max: ys[out] = xs[argmax(xs, c, oy, ox)]
+                        case .average:
+                            var s: Float = 0
+                            for ky in 0..<kernel {
+                                for kx in 0..<kernel { s += xs[(c * input.height + oy * stride + ky) * input.width + ox * stride + kx] }
+                            }
+                            ys[out] = s * inverse
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    public func backwardInput(outputGradient: MatrixPointer<Float>, input x: MatrixPointer<Float>, output: MatrixPointer<Float>,
+                              into inputGradient: MutableMatrixPointer<Float>, context: ForwardContext) {
+        let o = self.output, inverse = 1 / Float(kernel * kernel)
+        for n in 0..<x.rows {
+            let xs = x.base + n * x.rowStride, g = outputGradient.base + n * outputGradient.rowStride
+            let d = inputGradient.base + n * inputGradient.rowStride
+            d.update(repeating: 0, count: input.features)
+            for c in 0..<o.channels {
+                for oy in 0..<o.height {
+                    for ox in 0..<o.width {
+                        let gradient = g[(c * o.height + oy) * o.width + ox]
+                        switch kind {
+                        case .max: d[argmax(xs, c, oy, ox)] += gradient
+                        case .average:
+                            for ky in 0..<kernel {
+                                for kx in 0..<kernel { d[(c * input.height + oy * stride + ky) * input.width + ox * stride + kx] += gradient * inverse }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
