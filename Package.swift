@@ -34,6 +34,7 @@ let package = Package(
                 "Faultline",
                 "FaultlineLinalg",
                 "FaultlineIO",
+                "FaultlineNN",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

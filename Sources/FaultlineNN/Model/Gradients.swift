@@ -47,12 +47,10 @@ extension Sequential {
                               losses: UnsafeMutablePointer<Float>, into gradient: MutableMatrixPointer<Float>,
                               workspace: Workspace, context: ForwardContext) {
         let rows = x.rows
-        loadInput(x, workspace)
-        let z = forwardInWorkspace(rows: rows, workspace, context: context)
+        let z = forwardInWorkspace(x, workspace, context: context)
         let dz = MutableMatrixPointer(workspace.logitGradient.pointer, rows: rows, columns: outputFeatures)
         loss.evaluate(z, labels: labels, targets: targets, losses: losses, gradient: dz)
-        let dx = backwardInWorkspace(rows: rows, outputGradient: dz.readOnly, workspace, context: context)!
-        for i in 0..<rows { (gradient.base + i * gradient.rowStride).update(from: dx.base + i * inputFeatures, count: inputFeatures) }
+        backwardInWorkspace(rows: rows, outputGradient: dz.readOnly, workspace, context: context, inputGradient: gradient)
     }
 
     /// Parameter gradients of the **mean** loss over the rows of `x`, in `namedParameters` order, with
@@ -76,17 +74,16 @@ extension Sequential {
     func accumulateParameterGradients(_ x: MatrixPointer<Float>, labels: UnsafePointer<Int>, loss: Loss, scale: Float,
                                       into gradients: inout [Matrix<Float>], workspace: Workspace, context: ForwardContext) -> Double {
         let rows = x.rows
-        loadInput(x, workspace)
-        let z = forwardInWorkspace(rows: rows, workspace, context: context)
+        let z = forwardInWorkspace(x, workspace, context: context)
         let dz = MutableMatrixPointer(workspace.logitGradient.pointer, rows: rows, columns: outputFeatures)
         loss.evaluate(z, labels: labels, targets: nil, losses: workspace.losses.pointer, gradient: dz)
         var total = 0.0
         for i in 0..<rows { total += Double(workspace.losses.pointer[i]) }
         for i in 0..<(rows * outputFeatures) { dz.base[i] *= scale }
         let offsets = parameterOffsets
-        backwardInWorkspace(rows: rows, outputGradient: dz.readOnly, workspace, context: context, inputGradient: false) { l, outputGradient in
+        backwardInWorkspace(rows: rows, outputGradient: dz.readOnly, workspace, context: context, inputGradient: nil) { l, outputGradient in
             guard !layers[l].parameters.isEmpty else { return }
-            layers[l].accumulateParameterGradients(outputGradient: outputGradient, input: workspace.activation(l, rows: rows).readOnly,
+            layers[l].accumulateParameterGradients(outputGradient: outputGradient, input: workspace.activation(l, rows: rows),
                                                    into: &gradients, at: offsets[l])
         }
         return total / Double(max(rows, 1))

@@ -54,7 +54,7 @@ public struct Sequential: Sendable {
     /// Preallocated activations and gradients for batches of up to `capacity` rows.
     public final class Workspace: @unchecked Sendable {
         public let capacity: Int
-        /// activations[l] is the input of layer l; activations[layers.count] the logits.
+        /// activations[l] holds the input of layer l ≥ 1; activations[layers.count] the logits.
         let activations: [AlignedBuffer<Float>]
         let widths: [Int]
         let gradientA: AlignedBuffer<Float>
@@ -67,7 +67,8 @@ public struct Sequential: Sendable {
             precondition(capacity > 0, "workspace capacity must be positive")
             self.capacity = capacity
             widths = [model.inputFeatures] + model.layers.map(\.outputFeatures)
-            activations = widths.map { AlignedBuffer(uninitializedCount: capacity * $0) }
+            // activations[0] is unused: layer 0 reads the caller's batch in place.
+            activations = widths.enumerated().map { AlignedBuffer(uninitializedCount: $0.offset == 0 ? 0 : capacity * $0.element) }
             let widest = widths.max()!
             gradientA = AlignedBuffer(uninitializedCount: capacity * widest)
             gradientB = AlignedBuffer(uninitializedCount: capacity * widest)
@@ -75,51 +76,58 @@ public struct Sequential: Sendable {
             losses = AlignedBuffer(uninitializedCount: capacity)
         }
 
-        func activation(_ l: Int, rows: Int) -> MutableMatrixPointer<Float> {
-            MutableMatrixPointer(activations[l].pointer, rows: rows, columns: widths[l])
+        /// The batch being processed: layer 0 reads it in place (no copy into the workspace).
+        var input: MatrixPointer<Float>?
+
+        /// The input of layer l (l = 0: the batch itself), or the logits for l = layer count.
+        func activation(_ l: Int, rows: Int) -> MatrixPointer<Float> {
+            if l == 0, let input { return input }
+            return MatrixPointer(activations[l].pointer, rows: rows, columns: widths[l])
+        }
+
+        /// Where layer l − 1 writes its output (l ≥ 1).
+        func output(_ l: Int, rows: Int) -> MutableMatrixPointer<Float> {
+            precondition(l > 0, "the model input is read-only")
+            return MutableMatrixPointer(activations[l].pointer, rows: rows, columns: widths[l])
         }
     }
 
-    /// Forward pass of `rows` rows already copied into the workspace's input buffer; returns the
-    /// logits (a view into the workspace, valid until the next pass).
+    /// Forward pass of `x` (at most `workspace.capacity` rows, read in place); returns the logits (a
+    /// view into the workspace, valid until the next pass).
     @discardableResult
-    func forwardInWorkspace(rows: Int, _ workspace: Workspace, context: ForwardContext) -> MatrixPointer<Float> {
+    func forwardInWorkspace(_ x: MatrixPointer<Float>, _ workspace: Workspace, context: ForwardContext) -> MatrixPointer<Float> {
+        let rows = x.rows
         precondition(rows <= workspace.capacity, "batch of \(rows) rows exceeds the workspace capacity \(workspace.capacity)")
+        precondition(x.columns == inputFeatures, "input has \(x.columns) features, the model takes \(inputFeatures)")
+        workspace.input = x
         for (l, layer) in layers.enumerated() {
             var c = context
             c.layerIndex = l
-            layer.forward(workspace.activation(l, rows: rows).readOnly, into: workspace.activation(l + 1, rows: rows), context: c)
+            layer.forward(workspace.activation(l, rows: rows), into: workspace.output(l + 1, rows: rows), context: c)
         }
-        return workspace.activation(layers.count, rows: rows).readOnly
-    }
-
-    func loadInput(_ x: MatrixPointer<Float>, _ workspace: Workspace) {
-        let dst = workspace.activation(0, rows: x.rows)
-        for i in 0..<x.rows { (dst.base + i * inputFeatures).update(from: x.base + i * x.rowStride, count: inputFeatures) }
+        return workspace.activation(layers.count, rows: rows)
     }
 
     /// Propagates `outputGradient` (gradient w.r.t. the logits, rows × outputFeatures) back through
     /// the layers, calling `perLayer(l, gradient w.r.t. layer l's output)` on the way (parameter
-    /// gradients). Returns the gradient w.r.t. the model input, or nil when `inputGradient` is false
-    /// (then layer 0's input gradient is never computed).
-    @discardableResult
+    /// gradients). The gradient w.r.t. the model input is written to `inputGradient`; when it is nil,
+    /// layer 0's input gradient is never computed (parameter-gradient mode).
     func backwardInWorkspace(rows: Int, outputGradient: MatrixPointer<Float>, _ workspace: Workspace, context: ForwardContext,
-                             inputGradient: Bool = true, perLayer: (Int, MatrixPointer<Float>) -> Void = { _, _ in }) -> MatrixPointer<Float>? {
+                             inputGradient: MutableMatrixPointer<Float>?, perLayer: (Int, MatrixPointer<Float>) -> Void = { _, _ in }) {
         var current = outputGradient
         var useA = true
         for l in stride(from: layers.count - 1, through: 0, by: -1) {
             perLayer(l, current)
-            if l == 0 && !inputGradient { return nil }
+            if l == 0 && inputGradient == nil { return }
             let buffer = useA ? workspace.gradientA : workspace.gradientB
-            let next = MutableMatrixPointer(buffer.pointer, rows: rows, columns: layers[l].inputFeatures)
+            let next = l == 0 ? inputGradient! : MutableMatrixPointer(buffer.pointer, rows: rows, columns: layers[l].inputFeatures)
             var c = context
             c.layerIndex = l
-            layers[l].backwardInput(outputGradient: current, input: workspace.activation(l, rows: rows).readOnly,
-                                    output: workspace.activation(l + 1, rows: rows).readOnly, into: next, context: c)
+            layers[l].backwardInput(outputGradient: current, input: workspace.activation(l, rows: rows),
+                                    output: workspace.activation(l + 1, rows: rows), into: next, context: c)
             current = next.readOnly
             useA.toggle()
         }
-        return current
     }
 
     // MARK: Convenience API (allocates a workspace per call)
@@ -134,10 +142,10 @@ public struct Sequential: Sendable {
             out.withUnsafeMutableBufferPointer { po in
                 for start in stride(from: 0, to: x.rows, by: workspace.capacity) {
                     let rows = min(workspace.capacity, x.rows - start)
-                    loadInput(MatrixPointer(px.baseAddress! + start * inputFeatures, rows: rows, columns: inputFeatures), workspace)
                     var c = context
                     c.firstSample = context.firstSample + start
-                    let z = forwardInWorkspace(rows: rows, workspace, context: c)
+                    let z = forwardInWorkspace(MatrixPointer(px.baseAddress! + start * inputFeatures, rows: rows, columns: inputFeatures),
+                                               workspace, context: c)
                     (po.baseAddress! + start * outputFeatures).update(from: z.base, count: rows * outputFeatures)
                 }
             }
