@@ -42,6 +42,10 @@ struct FiniteDifferenceTests {
                     let window = (0..<(k * k)).map { h[(c * i.height + oy * s + $0 / k) * i.width + ox * s + $0 % k] }
                     return pool.kind == .max ? window.max()! : window.reduce(0, +) / Double(k * k)
                 }
+            } else if let sm = layer as? SoftmaxLayer {
+                let m = h.max()!
+                let lse = m + Foundation.log(h.reduce(0) { $0 + Foundation.exp($1 - m) })
+                h = h.map { sm.logarithmic ? $0 - lse : Foundation.exp($0 - lse) }
             } else if let a = layer as? Activation {
                 h = h.map { v in
                     switch a.kind {
@@ -77,6 +81,8 @@ struct FiniteDifferenceTests {
         "linear:5-7,sigmoid,linear:7-6",
         "linear:5-7,gelu,linear:7-6",
         "linear:5-7,dropout:0.3,flatten,linear:7-6",
+        "linear:5-7,softmax,linear:7-6",
+        "linear:5-6,logsoftmax",
         "input:1x5x1,conv2d:1-2-3-1-1,tanh,flatten,linear:10-6",
         "input:1x5x1,conv2d:1-3-2-2-1,sigmoid,maxpool:1,flatten,linear:9-6",
     ]

@@ -88,17 +88,23 @@ public enum Loss: Sendable, Equatable {
     /// Indices of the four largest logits in decreasing order (ties by lower index); needs c ≥ 4 for
     /// the targeted loss and c ≥ 3 for DLR (missing ranks repeat the last).
     static func topFour(_ row: UnsafePointer<Float>, _ c: Int) -> (Int, Int, Int, Int) {
-        var top = [Int](repeating: -1, count: 4)
+        var t0 = -1, t1 = -1, t2 = -1, t3 = -1  // no allocation: this runs per sample in attack loops
         for j in 0..<c {
-            var k = 4
-            while k > 0 && (top[k - 1] == -1 || row[j] > row[top[k - 1]]) { k -= 1 }
-            if k < 4 {
-                for q in stride(from: 3, to: k, by: -1) { top[q] = top[q - 1] }
-                top[k] = j
+            let v = row[j]
+            if t0 == -1 || v > row[t0] {
+                (t3, t2, t1, t0) = (t2, t1, t0, j)
+            } else if t1 == -1 || v > row[t1] {
+                (t3, t2, t1) = (t2, t1, j)
+            } else if t2 == -1 || v > row[t2] {
+                (t3, t2) = (t2, j)
+            } else if t3 == -1 || v > row[t3] {
+                t3 = j
             }
         }
-        for q in 1..<4 where top[q] == -1 { top[q] = top[q - 1] }
-        return (top[0], top[1], top[2], top[3])
+        if t1 == -1 { t1 = t0 }
+        if t2 == -1 { t2 = t1 }
+        if t3 == -1 { t3 = t2 }
+        return (t0, t1, t2, t3)
     }
 
     /// The fewest classes the loss is defined for.

@@ -3,7 +3,7 @@ import Foundation
 
 /// The architecture syntax shared by the CLI and weight files: comma-separated layers, e.g.
 /// `linear:784-512,relu,linear:512-512,relu,linear:512-10`. Layers: `linear:IN-OUT`, `relu`,
-/// `leakyrelu[:SLOPE]` (default 0.01), `tanh`, `sigmoid`, `gelu`, `dropout[:P]` (default 0.5),
+/// `leakyrelu[:SLOPE]` (default 0.01), `tanh`, `sigmoid`, `gelu`, `softmax`, `logsoftmax`, `dropout[:P]` (default 0.5),
 /// `flatten`, and for images `input:CxHxW` (first, before convolutions), `conv2d:IN-OUT-K[-S[-P]]`
 /// (stride 1, padding 0 by default), `maxpool:K[-S]`, `avgpool:K[-S]` (stride K by default).
 /// Activations, dropout and pooling take their shape from the previous layer. A JSON form is
@@ -77,6 +77,7 @@ public enum ModelSpec {
                     return s
                 } ?? 0.01
                 layers.append(Activation(.leakyReLU(slope: slope), features: try current()))
+            case "softmax", "logsoftmax": layers.append(SoftmaxLayer(logarithmic: name == "logsoftmax", features: try current()))
             case "tanh": layers.append(Activation(.tanh, features: try current()))
             case "sigmoid": layers.append(Activation(.sigmoid, features: try current()))
             case "gelu": layers.append(Activation(.gelu, features: try current()))
@@ -90,7 +91,7 @@ public enum ModelSpec {
                 layers.append(Flatten(features: try current()))
                 image = nil
             default:
-                throw ModelError.invalidSpec("layer \(position) '\(token)' is unknown (known: input, linear, conv2d, maxpool, avgpool, relu, leakyrelu, tanh, sigmoid, gelu, dropout, flatten)")
+                throw ModelError.invalidSpec("layer \(position) '\(token)' is unknown (known: input, linear, conv2d, maxpool, avgpool, relu, leakyrelu, tanh, sigmoid, gelu, softmax, logsoftmax, dropout, flatten)")
             }
         }
         return try Sequential(layers)
