@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "FaultlineLinalg", targets: ["FaultlineLinalg"]),
         .library(name: "FaultlineIO", targets: ["FaultlineIO"]),
         .library(name: "FaultlineNN", targets: ["FaultlineNN"]),
+        .library(name: "FaultlineRobustness", targets: ["FaultlineRobustness"]),
         .executable(name: "faultline", targets: ["faultline"]),
     ],
     dependencies: [
@@ -27,7 +28,8 @@ let package = Package(
         .target(name: "FaultlineLinalg", dependencies: ["CFaultline"]),
         .target(name: "FaultlineIO", dependencies: ["FaultlineLinalg", "CFaultline"], resources: [.copy("Datasets/Resources")]),
         .target(name: "FaultlineNN", dependencies: ["FaultlineLinalg", "FaultlineIO"]),
-        .target(name: "Faultline", dependencies: ["FaultlineLinalg", "FaultlineIO", "FaultlineNN"]),
+        .target(name: "FaultlineRobustness", dependencies: ["FaultlineLinalg", "FaultlineNN"]),
+        .target(name: "Faultline", dependencies: ["FaultlineLinalg", "FaultlineIO", "FaultlineNN", "FaultlineRobustness"]),
         .executableTarget(
             name: "faultline",
             dependencies: [
@@ -35,6 +37,7 @@ let package = Package(
                 "FaultlineLinalg",
                 "FaultlineIO",
                 "FaultlineNN",
+                "FaultlineRobustness",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -43,6 +46,8 @@ let package = Package(
         .testTarget(name: "FaultlineIOTests", dependencies: ["FaultlineIO", "_TestSupport"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "FaultlineNNTests", dependencies: ["FaultlineNN", "FaultlineIO", "_TestSupport"],
+                    resources: [.copy("Fixtures")]),
+        .testTarget(name: "FaultlineRobustnessTests", dependencies: ["FaultlineRobustness", "FaultlineNN", "FaultlineIO", "_TestSupport"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "FaultlineCLITests", dependencies: ["faultline", "_TestSupport"]),
     ],

@@ -2,3 +2,4 @@
 @_exported import FaultlineLinalg
 @_exported import FaultlineIO
 @_exported import FaultlineNN
+@_exported import FaultlineRobustness

@@ -113,7 +113,7 @@ public struct Conv2d: Layer {
                     let out = y.base + n * y.rowStride
                     for o in 0..<weight.rows { (out + o * pixels).update(repeating: bp[o], count: pixels) }
                     Linalg.gemm(w, MatrixPointer(cols.pointer, rows: patch, columns: pixels), alpha: 1, beta: 1,
-                                into: MutableMatrixPointer(out, rows: weight.rows, columns: pixels))
+                                into: MutableMatrixPointer(out, rows: weight.rows, columns: pixels), backend: context.backend)
                 }
             }
         }
@@ -126,7 +126,7 @@ public struct Conv2d: Layer {
             let w = MatrixPointer(wp.baseAddress!, rows: weight.rows, columns: patch)
             for n in 0..<x.rows {
                 Linalg.gemm(w, MatrixPointer(outputGradient.base + n * outputGradient.rowStride, rows: weight.rows, columns: pixels),
-                            transA: .transposed, into: MutableMatrixPointer(dcols.pointer, rows: patch, columns: pixels))
+                            transA: .transposed, into: MutableMatrixPointer(dcols.pointer, rows: patch, columns: pixels), backend: context.backend)
                 fold(dcols.pointer, into: inputGradient.base + n * inputGradient.rowStride)
             }
         }

@@ -44,7 +44,7 @@ public struct Dense: Layer {
         }
         weight.withUnsafeBufferPointer { w in
             Linalg.gemm(input, MatrixPointer(w.baseAddress!, rows: out, columns: inputFeatures),
-                        transB: .transposed, alpha: 1, beta: 1, into: output)
+                        transB: .transposed, alpha: 1, beta: 1, into: output, backend: context.backend)
         }
     }
 
@@ -52,7 +52,7 @@ public struct Dense: Layer {
                               into inputGradient: MutableMatrixPointer<Float>, context: ForwardContext) {
         weight.withUnsafeBufferPointer { w in
             Linalg.gemm(outputGradient, MatrixPointer(w.baseAddress!, rows: outputFeatures, columns: inputFeatures),
-                        into: inputGradient)
+                        into: inputGradient, backend: context.backend)
         }
     }
 

@@ -54,12 +54,17 @@ public struct ForwardContext: Sendable {
     public var firstSample: Int
     /// Position of the layer in the model (set by `Sequential`).
     public var layerIndex: Int = 0
+    /// The backend of the layers' GEMMs (nil: the default). `.simd` accumulates every output element
+    /// in an order that does not depend on the other rows of the batch, so results are bit-identical
+    /// for any batch size; BLAS may pick other kernels for other shapes (differences ~1e-6 relative).
+    public var backend: Backend?
 
-    public init(training: Bool = false, seed: UInt64 = 0, pass: UInt64 = 0, firstSample: Int = 0) {
+    public init(training: Bool = false, seed: UInt64 = 0, pass: UInt64 = 0, firstSample: Int = 0, backend: Backend? = nil) {
         self.training = training
         self.seed = seed
         self.pass = pass
         self.firstSample = firstSample
+        self.backend = backend
     }
 
     public static let inference = ForwardContext()

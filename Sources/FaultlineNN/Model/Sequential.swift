@@ -85,6 +85,11 @@ public struct Sequential: Sendable {
             return MatrixPointer(activations[l].pointer, rows: rows, columns: widths[l])
         }
 
+        /// The logits of the last forward pass in this workspace (`rows` as in that pass).
+        public func logits(rows: Int) -> MatrixPointer<Float> {
+            MatrixPointer(activations[widths.count - 1].pointer, rows: rows, columns: widths[widths.count - 1])
+        }
+
         /// Where layer l − 1 writes its output (l ≥ 1).
         func output(_ l: Int, rows: Int) -> MutableMatrixPointer<Float> {
             precondition(l > 0, "the model input is read-only")

@@ -1,0 +1,131 @@
+import FaultlineLinalg
+import FaultlineNN
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The buffers of one batch of an iterative attack, allocated once per `run` and reused.
+struct BatchState {
+    let capacity: Int
+    let features: Int
+    var rows: [Int] = []
+    var clean: AlignedBuffer<Float>
+    var adversarial: AlignedBuffer<Float>
+    var gradient: AlignedBuffer<Float>
+    var velocity: AlignedBuffer<Float>
+    var losses: AlignedBuffer<Float>
+    var labels: [Int]
+    var targets: [Int]
+    var success: [Bool]
+    var successStep: [Int?]
+    var earlyStop = false
+
+    init(capacity: Int, features: Int) {
+        self.capacity = capacity
+        self.features = features
+        clean = AlignedBuffer(uninitializedCount: capacity * features)
+        adversarial = AlignedBuffer(uninitializedCount: capacity * features)
+        gradient = AlignedBuffer(uninitializedCount: capacity * features)
+        velocity = AlignedBuffer(uninitializedCount: capacity * features)
+        losses = AlignedBuffer(uninitializedCount: capacity)
+        labels = [Int](repeating: 0, count: capacity)
+        targets = [Int](repeating: 0, count: capacity)
+        success = [Bool](repeating: false, count: capacity)
+        successStep = [Int?](repeating: nil, count: capacity)
+    }
+
+    /// Loads the clean rows and the starting point: clamp(x + δ₀), a random start, or x itself.
+    mutating func load(rows: [Int], x: Matrix<Float>, start: Matrix<Float>?, random: Bool, attack: GradientAttack,
+                       restart: Int, model: Sequential) {
+        self.rows = rows
+        earlyStop = attack.earlyStop
+        let d = features, lo = attack.box.lowerBound, hi = attack.box.upperBound, eps = attack.epsilon
+        x.withUnsafeBufferPointer { px in
+            for (k, i) in rows.enumerated() {
+                let x0 = px.baseAddress! + i * d, c = clean.pointer + k * d, a = adversarial.pointer + k * d
+                c.update(from: x0, count: d)
+                (velocity.pointer + k * d).update(repeating: 0, count: d)
+                success[k] = false
+                successStep[k] = nil
+                if let start {
+                    let s = start.row(i)
+                    for j in 0..<d { a[j] = min(max(c[j] + s[j], lo), hi) }
+                } else if random {
+                    var rng = Philox(seed: attack.seed, stream: UInt64(i) << 16 | UInt64(restart))
+                    switch attack.norm {
+                    case .linf:
+                        for j in 0..<d { a[j] = min(max(c[j] + Float(Double(eps) * (2 * rng.uniform() - 1)), lo), hi) }
+                    case .l2:
+                        // Uniform in the ball: Gaussian direction, radius ε·U^(1/d).
+                        var norm = 0.0
+                        for j in 0..<d { let g = rng.normal(); a[j] = Float(g); norm += g * g }
+                        let radius = Double(eps) * Foundation_pow(rng.uniform(), 1 / Double(d)) / max(norm.squareRoot(), 1e-30)
+                        for j in 0..<d { a[j] = min(max(c[j] + Float(Double(a[j]) * radius), lo), hi) }
+                    }
+                } else {
+                    a.update(from: c, count: d)
+                }
+            }
+        }
+    }
+
+    func withBuffers<R>(_ body: (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>,
+                                 UnsafePointer<Int>, UnsafePointer<Int>) throws -> R) rethrows -> R {
+        try labels.withUnsafeBufferPointer { y in
+            try targets.withUnsafeBufferPointer { t in
+                try body(adversarial.pointer, gradient.pointer, losses.pointer, y.baseAddress!, t.baseAddress!)
+            }
+        }
+    }
+
+    /// One update of every live row from `gradient` (ascending the loss, or descending it when
+    /// `descend`), then the projection onto the ε-ball around the clean row and the box.
+    mutating func step(attack: GradientAttack, descend: Bool) {
+        let d = features, lo = attack.box.lowerBound, hi = attack.box.upperBound, eps = attack.epsilon
+        let direction: Float = descend ? -1 : 1
+        for k in 0..<rows.count {
+            if earlyStop && success[k] { continue }
+            let a = adversarial.pointer + k * d, g = gradient.pointer + k * d, c = clean.pointer + k * d
+            var update = g
+            if let mu = attack.momentum {
+                var l1: Float = 0
+                for j in 0..<d { l1 += abs(g[j]) }
+                let v = velocity.pointer + k * d, scale: Float = l1 > 0 ? 1 / l1 : 0
+                for j in 0..<d { v[j] = mu * v[j] + g[j] * scale }
+                update = v
+            }
+            switch attack.norm {
+            case .linf:
+                let alpha = direction * attack.stepSize
+                for j in 0..<d {
+                    let u = update[j]
+                    let sign: Float = u > 0 ? 1 : (u < 0 ? -1 : 0)  // sign(0) = 0, as torch
+                    let moved = a[j] + alpha * sign
+                    let delta = min(max(moved - c[j], -eps), eps)
+                    a[j] = min(max(c[j] + delta, lo), hi)
+                }
+            case .l2:
+                var gn: Float = 0
+                for j in 0..<d { gn += update[j] * update[j] }
+                let scale = direction * attack.stepSize / (gn.squareRoot() + 1e-10)
+                var dn: Float = 0
+                for j in 0..<d {
+                    a[j] += scale * update[j]
+                    let delta = a[j] - c[j]
+                    dn += delta * delta
+                }
+                let factor = min(eps / dn.squareRoot(), 1)
+                for j in 0..<d { a[j] = min(max(c[j] + (a[j] - c[j]) * factor, lo), hi) }
+            }
+        }
+    }
+
+    func copyOut(_ k: Int, into matrix: inout Matrix<Float>, row i: Int) {
+        let d = features
+        matrix.withUnsafeMutableBufferPointer { m in (m.baseAddress! + i * d).update(from: adversarial.pointer + k * d, count: d) }
+    }
+}
+
+@inline(__always)
+func Foundation_pow(_ x: Double, _ y: Double) -> Double { pow(x, y) }

@@ -1,0 +1,192 @@
+import FaultlineLinalg
+import FaultlineNN
+
+/// The perturbation norm of an attack.
+public enum PerturbationNorm: String, Sendable, Codable {
+    case linf, l2
+}
+
+/// FGSM, BIM, PGD (L∞ and L2) and MI-FGSM as one batched iterative gradient attack.
+///
+/// Step k (untargeted; targeted attacks descend the loss towards the target):
+/// - L∞: x ← x + α·sign(g) (sign(0) = 0), with MI-FGSM g replaced by the momentum
+///   m ← μ·m + g/‖g‖₁; L2: x ← x + α·g/(‖g‖₂ + 1e-10).
+/// - then the projection of torchattacks: δ = x − x₀ clipped to the ε-ball (L∞: clamp to ±ε;
+///   L2: δ·min(1, ε/‖δ‖₂)), then x = clamp(x₀ + δ) to the valid box.
+/// The per-sample loss is summed over the batch, so each sample's step does not depend on the others.
+/// Random start: L∞ uniform in the ε-box; L2 uniform in the ε-ball (Gaussian direction, radius
+/// ε·U^(1/d)); both then clamped to the box. Every draw is Philox keyed by (seed, sample index,
+/// restart), so the start does not depend on batch size. With `backend: .simd` the whole attack is
+/// bit-identical for any batch size (see `ForwardContext.backend`).
+public struct GradientAttack: Sendable {
+    public var norm: PerturbationNorm = .linf
+    public var epsilon: Float
+    public var stepSize: Float
+    public var steps: Int
+    public var randomStart: Bool = false
+    /// Independent runs from new random starts; a sample broken in one run keeps that example.
+    public var restarts: Int = 1
+    public var loss: Loss = .crossEntropy
+    /// MI-FGSM decay μ (nil: plain PGD/BIM).
+    public var momentum: Float?
+    /// Stop updating a sample as soon as it is adversarial and return that first successful iterate.
+    public var earlyStop: Bool = false
+    public var box: ClosedRange<Float> = 0...1
+    public var seed: UInt64 = 0
+    public var batchSize: Int = 1024
+    /// The GEMM backend (nil: the default; `.simd` for batch-size-invariant results).
+    public var backend: Backend?
+
+    public init(norm: PerturbationNorm = .linf, epsilon: Float, stepSize: Float, steps: Int) {
+        self.norm = norm
+        self.epsilon = epsilon
+        self.stepSize = stepSize
+        self.steps = steps
+    }
+
+    /// FGSM: one step of size ε from the clean point (L∞ unless `norm` says otherwise).
+    public static func fgsm(epsilon: Float, norm: PerturbationNorm = .linf) -> GradientAttack {
+        GradientAttack(norm: norm, epsilon: epsilon, stepSize: epsilon, steps: 1)
+    }
+
+    /// PGD (Madry et al.) with a random start.
+    public static func pgd(epsilon: Float, stepSize: Float, steps: Int, norm: PerturbationNorm = .linf, seed: UInt64 = 0) -> GradientAttack {
+        var a = GradientAttack(norm: norm, epsilon: epsilon, stepSize: stepSize, steps: steps)
+        a.randomStart = true
+        a.seed = seed
+        return a
+    }
+
+    /// Per-sample outcome.
+    public struct Result: Sendable {
+        /// The returned examples: the first successful iterate with early stopping, else the last.
+        public var adversarial: Matrix<Float>
+        /// Whether the returned example is misclassified (untargeted) or classified as the target.
+        public var success: [Bool]
+        /// Gradient steps taken when success was first seen (nil: never; 0: the start was already adversarial).
+        public var successStep: [Int?]
+        /// logit_true − max_{j≠true} logit_j at the returned example (negative: misclassified).
+        public var margin: [Float]
+        /// Share of samples correctly classified at their returned example.
+        public var robustAccuracy: Double { Double(margin.filter { $0 > 0 }.count) / Double(max(margin.count, 1)) }
+    }
+
+    func validate(_ model: Sequential, _ x: Matrix<Float>, _ labels: [Int], _ targets: [Int]?) throws {
+        guard epsilon.isFinite, epsilon >= 0 else { throw AttackError.invalidParameter("ε = \(epsilon) must be finite and ≥ 0") }
+        guard stepSize.isFinite, stepSize >= 0 else { throw AttackError.invalidParameter("step size \(stepSize) must be finite and ≥ 0") }
+        guard steps >= 1, restarts >= 1, batchSize >= 1 else { throw AttackError.invalidParameter("steps, restarts and batch size must be ≥ 1") }
+        guard box.lowerBound.isFinite, box.upperBound.isFinite else { throw AttackError.invalidParameter("the input box must be finite") }
+        guard x.columns == model.inputFeatures else {
+            throw AttackError.invalidInput("x has \(x.columns) features, the model (\(model.spec)) takes \(model.inputFeatures)")
+        }
+        guard labels.count == x.rows else { throw AttackError.invalidInput("\(x.rows) rows but \(labels.count) labels") }
+        if let bad = labels.firstIndex(where: { $0 < 0 || $0 >= model.outputFeatures }) {
+            throw AttackError.invalidInput("label \(labels[bad]) at row \(bad) is outside 0..<\(model.outputFeatures)")
+        }
+        if let targets {
+            guard targets.count == x.rows else { throw AttackError.invalidInput("\(x.rows) rows but \(targets.count) targets") }
+            if let bad = targets.indices.first(where: { targets[$0] < 0 || targets[$0] >= model.outputFeatures || targets[$0] == labels[$0] }) {
+                throw AttackError.invalidInput("target \(targets[bad]) at row \(bad) is out of range or equals the true label; pick another class")
+            }
+        }
+        if let bad = x.elements.firstIndex(where: { !($0 >= box.lowerBound && $0 <= box.upperBound) }) {
+            throw AttackError.invalidInput("x[\(bad / x.columns), \(bad % x.columns)] = \(x.elements[bad]) lies outside the input box \(box); rescale the inputs or set `box`")
+        }
+    }
+
+    /// Attacks every row of `x` (true classes `labels`; `targets` for a targeted attack). `start`
+    /// gives an explicit initial perturbation δ₀ (the start is then clamp(x + δ₀), and `randomStart`
+    /// is ignored for the first restart). Throws `AttackError` for invalid parameters or inputs.
+    public func run(_ model: Sequential, _ x: Matrix<Float>, labels: [Int], targets: [Int]? = nil, start: Matrix<Float>? = nil,
+                    progress: ((Int, Int) -> Void)? = nil) throws -> Result {
+        try validate(model, x, labels, targets)
+        if let start, start.rows != x.rows || start.columns != x.columns {
+            throw AttackError.invalidInput("start δ₀ is \(start.rows)×\(start.columns), x is \(x.rows)×\(x.columns)")
+        }
+        if targets == nil && loss == .targetedDLR { throw AttackError.invalidParameter("targeted DLR needs targets") }
+        let n = x.rows, d = x.columns
+        var adversarial = x
+        var success = [Bool](repeating: false, count: n)
+        var successStep = [Int?](repeating: nil, count: n)
+        let batch = min(batchSize, max(n, 1))
+        let workspace = Sequential.Workspace(for: model, capacity: batch)
+        var state = BatchState(capacity: batch, features: d)
+        for restart in 0..<restarts {
+            for first in stride(from: 0, to: n, by: batch) {
+                // Only samples not yet broken are attacked again.
+                let rows = (first..<min(first + batch, n)).filter { restart == 0 || !success[$0] }
+                if rows.isEmpty { continue }
+                state.load(rows: rows, x: x, start: restart == 0 ? start : nil, random: randomStart && (restart > 0 || start == nil),
+                           attack: self, restart: restart, model: model)
+                attackBatch(model, &state, labels: labels, targets: targets, workspace: workspace)
+                for (k, i) in rows.enumerated() {
+                    if state.success[k] || restart == 0 {
+                        state.copyOut(k, into: &adversarial, row: i)
+                        success[i] = state.success[k]
+                        successStep[i] = state.successStep[k]
+                    }
+                }
+                progress?(restart * n + min(first + batch, n), restarts * n)
+            }
+        }
+        let logits = try model.logits(adversarial, batchSize: batch, context: ForwardContext(backend: backend))
+        var margin = [Float](repeating: 0, count: n)
+        for i in 0..<n {
+            let row = logits.row(i)
+            var best = -Float.infinity
+            for j in 0..<row.count where j != labels[i] { best = max(best, row[j]) }
+            margin[i] = row[labels[i]] - best
+            let predicted = (0..<row.count).max { row[$0] < row[$1] } ?? 0
+            success[i] = targets.map { predicted == $0[i] } ?? (margin[i] <= 0 && predicted != labels[i])
+        }
+        return Result(adversarial: adversarial, success: success, successStep: successStep, margin: margin)
+    }
+
+    /// Runs the steps on the rows loaded in `state`.
+    func attackBatch(_ model: Sequential, _ state: inout BatchState, labels: [Int], targets: [Int]?, workspace: Sequential.Workspace) {
+        let m = state.rows.count, d = state.features, c = model.outputFeatures
+        let targeted = targets != nil
+        for k in 0..<m {
+            state.labels[k] = labels[state.rows[k]]
+            state.targets[k] = targets?[state.rows[k]] ?? 0
+        }
+        // CE towards the target for targeted attacks (descended); the chosen loss otherwise (ascended).
+        let stepLoss: Loss = targeted && loss == .crossEntropy ? .crossEntropy : loss
+        let context = ForwardContext(backend: backend)
+        for step in 0..<steps {
+            state.withBuffers { adv, grad, losses, lossLabels, tgt in
+                model.inputGradient(MatrixPointer(adv, rows: m, columns: d), labels: targeted && stepLoss == .crossEntropy ? tgt : lossLabels,
+                                    targets: stepLoss == .targetedDLR ? tgt : nil, loss: stepLoss, losses: losses,
+                                    into: MutableMatrixPointer(grad, rows: m, columns: d), workspace: workspace, context: context)
+            }
+            // Success of the current iterate, from the logits of the pass just made.
+            if earlyStop {
+                let z = workspace.logits(rows: m)
+                for k in 0..<m where !state.success[k] {
+                    let row = z.base + k * c
+                    var predicted = 0
+                    for j in 1..<c where row[j] > row[predicted] { predicted = j }
+                    if targeted ? predicted == state.targets[k] : predicted != state.labels[k] {
+                        state.success[k] = true
+                        state.successStep[k] = step
+                    }
+                }
+            }
+            state.step(attack: self, descend: targeted && stepLoss == .crossEntropy)
+        }
+        // The last iterate's success (one more forward pass, only needed with early stopping).
+        if earlyStop {
+            state.withBuffers { adv, _, _, _, _ in
+                let z = try! model.logits(Matrix(rows: m, columns: d, elements: UnsafeBufferPointer(start: adv, count: m * d)), context: context)
+                for k in 0..<m where !state.success[k] {
+                    let row = z.row(k)
+                    let predicted = (0..<c).max { row[$0] < row[$1] } ?? 0
+                    if targeted ? predicted == state.targets[k] : predicted != state.labels[k] {
+                        state.success[k] = true
+                        state.successStep[k] = steps
+                    }
+                }
+            }
+        }
+    }
+}
