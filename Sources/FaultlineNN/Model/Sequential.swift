@@ -158,6 +158,12 @@ public struct Sequential: Sendable {
         return out
     }
 
+    /// Logits of `rows` rows at `x` (row-major, `inputFeatures` wide) computed in `workspace`: a view
+    /// into the workspace, valid until its next pass. The allocation-free inference kernel.
+    public func logits(_ x: UnsafePointer<Float>, rows: Int, workspace: Workspace, context: ForwardContext = .inference) -> MatrixPointer<Float> {
+        forwardInWorkspace(MatrixPointer(x, rows: rows, columns: inputFeatures), workspace, context: context)
+    }
+
     /// Predicted classes (argmax of the logits).
     public func predict(_ x: Matrix<Float>) throws -> [Int] { try Linalg.rowArgmax(logits(x)) }
 

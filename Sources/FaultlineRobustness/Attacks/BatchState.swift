@@ -19,7 +19,6 @@ struct BatchState {
     var targets: [Int]
     var success: [Bool]
     var successStep: [Int?]
-    var earlyStop = false
 
     init(capacity: Int, features: Int) {
         self.capacity = capacity
@@ -39,7 +38,6 @@ struct BatchState {
     mutating func load(rows: [Int], x: Matrix<Float>, start: Matrix<Float>?, random: Bool, attack: GradientAttack,
                        restart: Int, model: Sequential) {
         self.rows = rows
-        earlyStop = attack.earlyStop
         let d = features, lo = attack.box.lowerBound, hi = attack.box.upperBound, eps = attack.epsilon
         x.withUnsafeBufferPointer { px in
             for (k, i) in rows.enumerated() {
@@ -81,11 +79,10 @@ struct BatchState {
 
     /// One update of every live row from `gradient` (ascending the loss, or descending it when
     /// `descend`), then the projection onto the ε-ball around the clean row and the box.
-    mutating func step(attack: GradientAttack, descend: Bool) {
+    mutating func step(live: Int, attack: GradientAttack, descend: Bool) {
         let d = features, lo = attack.box.lowerBound, hi = attack.box.upperBound, eps = attack.epsilon
         let direction: Float = descend ? -1 : 1
-        for k in 0..<rows.count {
-            if earlyStop && success[k] { continue }
+        for k in 0..<live {
             let a = adversarial.pointer + k * d, g = gradient.pointer + k * d, c = clean.pointer + k * d
             var update = g
             if let mu = attack.momentum {
@@ -98,12 +95,27 @@ struct BatchState {
             switch attack.norm {
             case .linf:
                 let alpha = direction * attack.stepSize
-                for j in 0..<d {
+                var j = 0
+                typealias V = SIMD8<Float>
+                let (vAlpha, vEps, vLo, vHi) = (V(repeating: alpha), V(repeating: eps), V(repeating: lo), V(repeating: hi))
+                while j + 8 <= d {  // the same arithmetic as the scalar tail, eight lanes at a time
+                    let u = UnsafeRawPointer(update + j).loadUnaligned(as: V.self)
+                    var sign = V(repeating: 0)
+                    sign.replace(with: 1, where: u .> 0)
+                    sign.replace(with: -1, where: u .< 0)
+                    let cj = UnsafeRawPointer(c + j).loadUnaligned(as: V.self)
+                    let moved = UnsafeRawPointer(a + j).loadUnaligned(as: V.self) + vAlpha * sign
+                    let delta = (moved - cj).clamped(lowerBound: -vEps, upperBound: vEps)
+                    UnsafeMutableRawPointer(a + j).storeBytes(of: (cj + delta).clamped(lowerBound: vLo, upperBound: vHi), as: V.self)
+                    j += 8
+                }
+                while j < d {
                     let u = update[j]
                     let sign: Float = u > 0 ? 1 : (u < 0 ? -1 : 0)  // sign(0) = 0, as torch
                     let moved = a[j] + alpha * sign
                     let delta = min(max(moved - c[j], -eps), eps)
                     a[j] = min(max(c[j] + delta, lo), hi)
+                    j += 1
                 }
             case .l2:
                 var gn: Float = 0
@@ -121,6 +133,21 @@ struct BatchState {
         }
     }
 
+    /// Exchanges batch rows k and l and everything attached to them (early-stopping compaction).
+    mutating func swapRows(_ k: Int, _ l: Int) {
+        guard k != l else { return }
+        let d = features
+        for buffer in [clean, adversarial, velocity, gradient] {
+            let a = buffer.pointer + k * d, b = buffer.pointer + l * d
+            for j in 0..<d { swap(&a[j], &b[j]) }
+        }
+        rows.swapAt(k, l)
+        labels.swapAt(k, l)
+        targets.swapAt(k, l)
+        success.swapAt(k, l)
+        successStep.swapAt(k, l)
+    }
+
     func copyOut(_ k: Int, into matrix: inout Matrix<Float>, row i: Int) {
         let d = features
         matrix.withUnsafeMutableBufferPointer { m in (m.baseAddress! + i * d).update(from: adversarial.pointer + k * d, count: d) }
@@ -129,3 +156,12 @@ struct BatchState {
 
 @inline(__always)
 func Foundation_pow(_ x: Double, _ y: Double) -> Double { pow(x, y) }
+
+extension MatrixPointer where Scalar == Float {
+    /// Swaps two rows of logits in place, keeping them aligned with a compacted batch.
+    func swapRowsForCompaction(_ k: Int, _ l: Int) {
+        guard k != l else { return }
+        let p = UnsafeMutablePointer(mutating: base)
+        for j in 0..<columns { swap(&p[k * rowStride + j], &p[l * rowStride + j]) }
+    }
+}

@@ -119,7 +119,8 @@ public struct GradientAttack: Sendable {
                 state.load(rows: rows, x: x, start: restart == 0 ? start : nil, random: randomStart && (restart > 0 || start == nil),
                            attack: self, restart: restart, model: model)
                 attackBatch(model, &state, labels: labels, targets: targets, workspace: workspace)
-                for (k, i) in rows.enumerated() {
+                for k in 0..<state.rows.count {  // early stopping reorders the batch: follow state.rows
+                    let i = state.rows[k]
                     if state.success[k] || restart == 0 {
                         state.copyOut(k, into: &adversarial, row: i)
                         success[i] = state.success[k]
@@ -142,51 +143,49 @@ public struct GradientAttack: Sendable {
         return Result(adversarial: adversarial, success: success, successStep: successStep, margin: margin)
     }
 
-    /// Runs the steps on the rows loaded in `state`.
+    /// Runs the steps on the rows loaded in `state`. With early stopping, rows that succeed are
+    /// swapped behind the live ones, so later passes run only on samples still being attacked.
     func attackBatch(_ model: Sequential, _ state: inout BatchState, labels: [Int], targets: [Int]?, workspace: Sequential.Workspace) {
-        let m = state.rows.count, d = state.features, c = model.outputFeatures
+        let d = state.features, c = model.outputFeatures
         let targeted = targets != nil
-        for k in 0..<m {
+        for k in 0..<state.rows.count {
             state.labels[k] = labels[state.rows[k]]
             state.targets[k] = targets?[state.rows[k]] ?? 0
         }
-        // CE towards the target for targeted attacks (descended); the chosen loss otherwise (ascended).
-        let stepLoss: Loss = targeted && loss == .crossEntropy ? .crossEntropy : loss
+        // Targeted cross-entropy is descended towards the target; every other loss is ascended.
+        let descend = targeted && loss == .crossEntropy
         let context = ForwardContext(backend: backend)
-        for step in 0..<steps {
-            state.withBuffers { adv, grad, losses, lossLabels, tgt in
-                model.inputGradient(MatrixPointer(adv, rows: m, columns: d), labels: targeted && stepLoss == .crossEntropy ? tgt : lossLabels,
-                                    targets: stepLoss == .targetedDLR ? tgt : nil, loss: stepLoss, losses: losses,
-                                    into: MutableMatrixPointer(grad, rows: m, columns: d), workspace: workspace, context: context)
-            }
-            // Success of the current iterate, from the logits of the pass just made.
-            if earlyStop {
-                let z = workspace.logits(rows: m)
-                for k in 0..<m where !state.success[k] {
-                    let row = z.base + k * c
-                    var predicted = 0
-                    for j in 1..<c where row[j] > row[predicted] { predicted = j }
-                    if targeted ? predicted == state.targets[k] : predicted != state.labels[k] {
-                        state.success[k] = true
-                        state.successStep[k] = step
-                    }
+        var live = state.rows.count
+        func checkSuccess(step: Int, logits z: MatrixPointer<Float>) {
+            var k = 0
+            while k < live {
+                let row = z.base + k * z.rowStride
+                var predicted = 0
+                for j in 1..<c where row[j] > row[predicted] { predicted = j }
+                if targeted ? predicted == state.targets[k] : predicted != state.labels[k] {
+                    state.success[k] = true
+                    state.successStep[k] = step
+                    live -= 1
+                    state.swapRows(k, live)  // the row now at k was live and unchecked: look at it next
+                    z.swapRowsForCompaction(k, live)
+                } else {
+                    k += 1
                 }
             }
-            state.step(attack: self, descend: targeted && stepLoss == .crossEntropy)
         }
-        // The last iterate's success (one more forward pass, only needed with early stopping).
-        if earlyStop {
-            state.withBuffers { adv, _, _, _, _ in
-                let z = try! model.logits(Matrix(rows: m, columns: d, elements: UnsafeBufferPointer(start: adv, count: m * d)), context: context)
-                for k in 0..<m where !state.success[k] {
-                    let row = z.row(k)
-                    let predicted = (0..<c).max { row[$0] < row[$1] } ?? 0
-                    if targeted ? predicted == state.targets[k] : predicted != state.labels[k] {
-                        state.success[k] = true
-                        state.successStep[k] = steps
-                    }
-                }
+        for step in 0..<steps where live > 0 {
+            state.withBuffers { adv, grad, losses, trueLabels, tgt in
+                model.inputGradient(MatrixPointer(adv, rows: live, columns: d), labels: descend ? tgt : trueLabels,
+                                    targets: loss == .targetedDLR ? tgt : nil, loss: loss, losses: losses,
+                                    into: MutableMatrixPointer(grad, rows: live, columns: d), workspace: workspace, context: context)
             }
+            if earlyStop { checkSuccess(step: step, logits: workspace.logits(rows: live)) }
+            state.step(live: live, attack: self, descend: descend)
+        }
+        // The last iterate's success needs one more forward pass (only with early stopping).
+        if earlyStop && live > 0 {
+            let z = state.withBuffers { adv, _, _, _, _ in model.logits(adv, rows: live, workspace: workspace, context: context) }
+            checkSuccess(step: steps, logits: z)
         }
     }
 }
