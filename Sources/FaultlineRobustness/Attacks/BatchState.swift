@@ -84,39 +84,17 @@ struct BatchState {
         let direction: Float = descend ? -1 : 1
         for k in 0..<live {
             let a = adversarial.pointer + k * d, g = gradient.pointer + k * d, c = clean.pointer + k * d
-            var update = g
+            var update = UnsafePointer(g)
             if let mu = attack.momentum {
                 var l1: Float = 0
                 for j in 0..<d { l1 += abs(g[j]) }
                 let v = velocity.pointer + k * d, scale: Float = l1 > 0 ? 1 / l1 : 0
                 for j in 0..<d { v[j] = mu * v[j] + g[j] * scale }
-                update = v
+                update = UnsafePointer(v)
             }
             switch attack.norm {
             case .linf:
-                let alpha = direction * attack.stepSize
-                var j = 0
-                typealias V = SIMD8<Float>
-                let (vAlpha, vEps, vLo, vHi) = (V(repeating: alpha), V(repeating: eps), V(repeating: lo), V(repeating: hi))
-                while j + 8 <= d {  // the same arithmetic as the scalar tail, eight lanes at a time
-                    let u = UnsafeRawPointer(update + j).loadUnaligned(as: V.self)
-                    var sign = V(repeating: 0)
-                    sign.replace(with: 1, where: u .> 0)
-                    sign.replace(with: -1, where: u .< 0)
-                    let cj = UnsafeRawPointer(c + j).loadUnaligned(as: V.self)
-                    let moved = UnsafeRawPointer(a + j).loadUnaligned(as: V.self) + vAlpha * sign
-                    let delta = (moved - cj).clamped(lowerBound: -vEps, upperBound: vEps)
-                    UnsafeMutableRawPointer(a + j).storeBytes(of: (cj + delta).clamped(lowerBound: vLo, upperBound: vHi), as: V.self)
-                    j += 8
-                }
-                while j < d {
-                    let u = update[j]
-                    let sign: Float = u > 0 ? 1 : (u < 0 ? -1 : 0)  // sign(0) = 0, as torch
-                    let moved = a[j] + alpha * sign
-                    let delta = min(max(moved - c[j], -eps), eps)
-                    a[j] = min(max(c[j] + delta, lo), hi)
-                    j += 1
-                }
+                BatchState.linfStep(a, update, c, d, alpha: direction * attack.stepSize, epsilon: eps, lo: lo, hi: hi)
             case .l2:
                 var gn: Float = 0
                 for j in 0..<d { gn += update[j] * update[j] }
@@ -130,6 +108,20 @@ struct BatchState {
                 let factor = min(eps / dn.squareRoot(), 1)
                 for j in 0..<d { a[j] = min(max(c[j] + (a[j] - c[j]) * factor, lo), hi) }
             }
+        }
+    }
+
+    /// a ← clamp(c + clamp(a + α·sign(u) − c, ±ε), lo, hi) with sign(0) = 0 (torch's sign), in the
+    /// order of operations torchattacks uses. Branch-free so the compiler vectorises it.
+    @inline(never)
+    static func linfStep(_ a: UnsafeMutablePointer<Float>, _ u: UnsafePointer<Float>, _ c: UnsafePointer<Float>, _ d: Int,
+                         alpha: Float, epsilon: Float, lo: Float, hi: Float) {
+        for j in 0..<d {
+            let g = u[j]
+            let sign: Float = (g > 0 ? 1 : 0) - (g < 0 ? 1 : 0)
+            let moved = a[j] + alpha * sign
+            let delta = Swift.min(Swift.max(moved - c[j], -epsilon), epsilon)
+            a[j] = Swift.min(Swift.max(c[j] + delta, lo), hi)
         }
     }
 

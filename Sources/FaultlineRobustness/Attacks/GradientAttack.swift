@@ -89,8 +89,8 @@ public struct GradientAttack: Sendable {
                 throw AttackError.invalidInput("target \(targets[bad]) at row \(bad) is out of range or equals the true label; pick another class")
             }
         }
-        if let bad = x.elements.firstIndex(where: { !($0 >= box.lowerBound && $0 <= box.upperBound) }) {
-            throw AttackError.invalidInput("x[\(bad / x.columns), \(bad % x.columns)] = \(x.elements[bad]) lies outside the input box \(box); rescale the inputs or set `box`")
+        if let bad = x.withUnsafeBufferPointer({ $0.firstIndex { !($0 >= box.lowerBound && $0 <= box.upperBound) } }) {
+            throw AttackError.invalidInput("x[\(bad / x.columns), \(bad % x.columns)] = \(x[bad / x.columns, bad % x.columns]) lies outside the input box \(box); rescale the inputs or set `box`")
         }
     }
 
@@ -130,15 +130,24 @@ public struct GradientAttack: Sendable {
                 progress?(restart * n + min(first + batch, n), restarts * n)
             }
         }
-        let logits = try model.logits(adversarial, batchSize: batch, context: ForwardContext(backend: backend))
+        // Outcome at the returned examples, evaluated in the attack's own workspace.
         var margin = [Float](repeating: 0, count: n)
-        for i in 0..<n {
-            let row = logits.row(i)
-            var best = -Float.infinity
-            for j in 0..<row.count where j != labels[i] { best = max(best, row[j]) }
-            margin[i] = row[labels[i]] - best
-            let predicted = (0..<row.count).max { row[$0] < row[$1] } ?? 0
-            success[i] = targets.map { predicted == $0[i] } ?? (margin[i] <= 0 && predicted != labels[i])
+        let c = model.outputFeatures
+        adversarial.withUnsafeBufferPointer { pa in
+            for first in stride(from: 0, to: n, by: batch) {
+                let rows = min(batch, n - first)
+                let z = model.logits(pa.baseAddress! + first * d, rows: rows, workspace: workspace, context: ForwardContext(backend: backend))
+                for r in 0..<rows {
+                    let i = first + r, row = z.base + r * z.rowStride
+                    var best = -Float.infinity, predicted = 0
+                    for j in 0..<c {
+                        if j != labels[i] { best = max(best, row[j]) }
+                        if row[j] > row[predicted] { predicted = j }
+                    }
+                    margin[i] = row[labels[i]] - best
+                    success[i] = targets.map { predicted == $0[i] } ?? (predicted != labels[i])
+                }
+            }
         }
         return Result(adversarial: adversarial, success: success, successStep: successStep, margin: margin)
     }
