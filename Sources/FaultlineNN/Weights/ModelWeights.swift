@@ -34,6 +34,16 @@ extension Sequential {
         return model
     }
 
+    /// Loads weights saved by `save(weights:)` (or any state_dict whose `__metadata__` carries
+    /// `faultline_spec`), taking the architecture from the file.
+    public static func load(weights path: String) throws -> Sequential {
+        let file = try SafeTensors.read(path)
+        guard let spec = file.metadata["faultline_spec"] else {
+            throw ModelError.weights("\(path) does not record its architecture (no faultline_spec in __metadata__); pass the spec, e.g. linear:784-512,relu,linear:512-10")
+        }
+        return try load(weights: path, spec: spec)
+    }
+
     /// Saves the parameters as a PyTorch-compatible state_dict in `.safetensors` (weights [out, in],
     /// biases 1-d), with the spec in `__metadata__["faultline_spec"]`. Written atomically.
     public func save(weights path: String) throws {

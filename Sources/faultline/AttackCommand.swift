@@ -1,0 +1,101 @@
+import ArgumentParser
+import FaultlineIO
+import FaultlineLinalg
+import FaultlineNN
+import FaultlineRobustness
+import Foundation
+
+/// `faultline attack`: robust accuracy of a model under gradient attacks, over a list of ε.
+struct AttackCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "attack",
+        abstract: "Attack a model (PyTorch nn.Sequential weights in .safetensors) with FGSM/BIM/PGD/MI-FGSM over a list of ε.",
+        discussion: """
+            Inputs: --weights (a state_dict saved by PyTorch or `faultline train`), --spec when the file does not \
+            record its architecture, --x (N×D, or N×C×H×W for image specs) and --y (integer labels), in .npy, .npz, \
+            .safetensors, CSV or IDX. Inputs must lie in the box (--box, default 0,1).
+            Output: clean and robust accuracy per ε as a table (or --json), optionally the adversarial examples \
+            (--out FILE.npz, one array per ε). Exit codes: 0 ok, 1 robust accuracy below --min-accuracy, 2 bad input.
+            Step size defaults to 2.5·ε/steps (Madry et al.); FGSM uses one step of size ε.
+            """)
+
+    @Option(help: "Model weights (.safetensors).") var weights: String
+    @Option(help: "Architecture, e.g. linear:784-512,relu,linear:512-10 (default: read from the weights file).") var spec: String?
+    @Option(help: "Inputs (N×D or N×C×H×W).") var x: String
+    @Option(help: "Integer labels (N).") var y: String
+    @Option(help: "fgsm, bim (no random start), pgd (random start) or mifgsm.") var attack = "pgd"
+    @Option(help: "linf or l2.") var norm = "linf"
+    @Option(help: "Comma-separated perturbation budgets.") var eps = "0.1"
+    @Option(help: "Iterations (ignored by fgsm).") var steps = 20
+    @Option(help: "Step size (default 2.5·ε/steps).") var stepSize: Float?
+    @Option(help: "Random restarts (pgd).") var restarts = 1
+    @Flag(help: "Stop each sample at its first adversarial iterate.") var earlyStop = false
+    @Option(help: "Seed of the random starts.") var seed: UInt64 = 0
+    @Option(help: "Valid input box as lo,hi.") var box = "0,1"
+    @Option(help: "Write the adversarial examples to this .npz (one array per ε).") var out: String?
+    @Option(help: "Exit with code 1 when robust accuracy at the largest ε is below this.") var minAccuracy: Double?
+    @Flag(help: "Print JSON.") var json = false
+    @Flag(help: "No progress output.") var quiet = false
+
+    struct Row: Codable { var epsilon: Float; var robustAccuracy: Double; var seconds: Double; var brokenAtStart: Int }
+    struct Report: Codable {
+        var attack: String; var norm: String; var spec: String; var samples: Int; var cleanAccuracy: Double; var rows: [Row]
+    }
+
+    func run() throws {
+        let report = try Inputs.guarded("attack") { () -> Report in
+            let budgets = try eps.split(separator: ",").map { token -> Float in
+                guard let e = Float(token.trimmingCharacters(in: .whitespaces)), e.isFinite, e >= 0 else {
+                    throw CLIError("--eps: '\(token)' is not a non-negative number")
+                }
+                return e
+            }.sorted()
+            let bounds = box.split(separator: ",").compactMap { Float($0) }
+            guard bounds.count == 2, bounds[0] < bounds[1] else { throw CLIError("--box must be lo,hi with lo < hi") }
+            guard let norm = PerturbationNorm(rawValue: norm) else { throw CLIError("--norm must be linf or l2") }
+            guard ["fgsm", "bim", "pgd", "mifgsm"].contains(attack) else { throw CLIError("--attack must be fgsm, bim, pgd or mifgsm") }
+            let model = try spec.map { try Sequential.load(weights: weights, spec: $0) } ?? Sequential.load(weights: weights)
+            let inputs = try Inputs.features(x)
+            let labels = try Inputs.labels(y)
+            guard labels.count == inputs.rows else { throw CLIError("\(x) has \(inputs.rows) samples but \(y) has \(labels.count) labels") }
+            let clean = try zip(model.predict(inputs), labels).filter { $0 == $1 }.count
+            var rows: [Row] = []
+            var examples: [(name: String, tensor: Tensor)] = []
+            let bar = ProgressBar("attack", total: budgets.count * inputs.rows, quiet: quiet || json)
+            for (k, e) in budgets.enumerated() {
+                var a = GradientAttack(norm: norm, epsilon: e, stepSize: stepSize ?? 2.5 * e / Float(steps), steps: steps)
+                switch attack {
+                case "fgsm": a = .fgsm(epsilon: e, norm: norm)
+                case "pgd": a.randomStart = true
+                case "mifgsm": a.momentum = 1
+                default: break
+                }
+                a.restarts = attack == "pgd" ? restarts : 1
+                a.earlyStop = earlyStop
+                a.seed = seed
+                a.box = bounds[0]...bounds[1]
+                let start = Date()
+                let result = try a.run(model, inputs, labels: labels) { done, total in
+                    bar.update(k * inputs.rows + done * inputs.rows / max(total, 1), detail: "ε = \(e)")
+                }
+                rows.append(Row(epsilon: e, robustAccuracy: result.robustAccuracy, seconds: Date().timeIntervalSince(start),
+                                brokenAtStart: result.successStep.filter { $0 == 0 }.count))
+                examples.append(("eps_\(e)", Tensor(result.adversarial)))
+            }
+            if let out { try NPZ.write(examples, to: out) }
+            return Report(attack: attack, norm: norm.rawValue, spec: model.spec, samples: inputs.rows,
+                          cleanAccuracy: Double(clean) / Double(max(inputs.rows, 1)), rows: rows)
+        }
+        if json {
+            print(try JSONOutput.string(report))
+        } else {
+            print("\(report.attack) (\(report.norm)) on \(report.spec), \(report.samples) samples, clean accuracy \(String(format: "%.4f", report.cleanAccuracy))")
+            print(TextTable.grid(header: ["ε", "robust accuracy", "seconds"],
+                                 rows: report.rows.map { [String($0.epsilon), String(format: "%.4f", $0.robustAccuracy), String(format: "%.2f", $0.seconds)] }))
+        }
+        if let minAccuracy, let last = report.rows.last, last.robustAccuracy < minAccuracy {
+            printError("faultline attack: robust accuracy \(last.robustAccuracy) at ε = \(last.epsilon) is below --min-accuracy \(minAccuracy)")
+            throw ExitCode(1)
+        }
+    }
+}

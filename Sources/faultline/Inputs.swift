@@ -1,0 +1,74 @@
+import ArgumentParser
+import FaultlineIO
+import FaultlineLinalg
+import FaultlineNN
+import FaultlineRobustness
+import Foundation
+
+/// Reading user inputs for the subcommands, with errors that end the process with exit code 2.
+enum Inputs {
+    /// Features from .npy/.npz(first array or `name`)/.safetensors/CSV/IDX, as an N × D float32 matrix
+    /// (higher ranks flattened per sample).
+    static func features(_ path: String, array: String? = nil) throws -> Matrix<Float> {
+        try tensor(path, array: array).matrix(Float.self, name: path)
+    }
+
+    /// Integer labels from the same formats (any integer or integral float dtype).
+    static func labels(_ path: String, array: String? = nil) throws -> [Int] {
+        let t = try tensor(path, array: array)
+        let values = t.values(as: Double.self)
+        if let bad = values.firstIndex(where: { $0.rounded() != $0 || !$0.isFinite }) {
+            throw IOError(.invalidValue, file: path, "label at index \(bad) is \(values[bad]), not an integer")
+        }
+        return values.map { Int($0) }
+    }
+
+    static func tensor(_ path: String, array: String?) throws -> Tensor {
+        let lower = path.lowercased()
+        if lower.hasSuffix(".npy") { return try NPY.read(path) }
+        if lower.hasSuffix(".npz") {
+            if let array { return try NPZ.read(path, array: array) }
+            guard let first = try NPZ.read(path).first else { throw IOError(.invalidValue, file: path, "the archive holds no arrays") }
+            return first.tensor
+        }
+        if lower.hasSuffix(".safetensors") {
+            let file = try SafeTensors.read(path)
+            guard let t = array.flatMap({ file[$0] }) ?? (array == nil ? file.tensors.first?.tensor : nil) else {
+                throw IOError(.invalidValue, file: path, "no tensor '\(array ?? "")' (tensors: \(file.tensors.map(\.name).joined(separator: ", ")))")
+            }
+            return t
+        }
+        if lower.hasSuffix(".csv") { return Tensor(try CSV.read(path).features) }
+        return try IDX.read(path)
+    }
+
+    /// Runs `body`, turning Faultline's typed errors into one clear line on stderr and exit code 2.
+    static func guarded<T>(_ command: String, _ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let e as IOError {
+            printError("faultline \(command): \(e)")
+        } catch let e as ModelError {
+            printError("faultline \(command): \(e)")
+        } catch let e as LinalgError {
+            printError("faultline \(command): \(e)")
+        } catch let e as AttackError {
+            printError("faultline \(command): \(e)")
+        } catch let e as CLIError {
+            printError("faultline \(command): \(e)")
+        } catch {
+            if let localized = error as? LocalizedError, let message = localized.errorDescription {
+                printError("faultline \(command): \(message)")
+            } else {
+                throw error
+            }
+        }
+        throw ExitCode(2)
+    }
+}
+
+/// A bad command-line input the library cannot see (e.g. two files that disagree).
+struct CLIError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}

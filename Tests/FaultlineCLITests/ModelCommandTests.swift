@@ -1,0 +1,78 @@
+import Foundation
+import Testing
+import _TestSupport
+
+@Suite("faultline train / attack / demo")
+struct ModelCommandTests {
+    static func temporaryDirectory() -> String {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("faultline-cli-\(UUID().uuidString)")
+        try! FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        return dir.path
+    }
+
+    @Test func trainThenAttackOnDigits() throws {
+        let dir = Self.temporaryDirectory()
+        let train = try CLIRunner.run(["train", "--data", "digits", "--spec", "linear:64-32,relu,linear:32-10", "--epochs", "15",
+                                       "--out", dir + "/m.safetensors", "--json", "--quiet"])
+        #expect(train.status == 0, "\(train.stderr)")
+        struct Member: Decodable { var weights: String; var testAccuracy: Double? }
+        let members = try JSONDecoder().decode([Member].self, from: Data(train.stdout.utf8))
+        #expect(members.count == 1 && (members[0].testAccuracy ?? 0) > 0.8)
+
+        // Attack 40 random inputs in [0, 1] through the CLI.
+        let x = dir + "/x.npy", y = dir + "/y.npy"
+        try writeSample(x: x, y: y)
+        let attack = try CLIRunner.run(["attack", "--weights", dir + "/m.safetensors", "--x", x, "--y", y, "--eps", "0.2,0,0.05",
+                                        "--steps", "10", "--json", "--out", dir + "/adv.npz"])
+        #expect(attack.status == 0, "\(attack.stderr)")
+        struct Report: Decodable { struct Row: Decodable { var epsilon: Float; var robustAccuracy: Double }; var cleanAccuracy: Double; var rows: [Row] }
+        let report = try JSONDecoder().decode(Report.self, from: Data(attack.stdout.utf8))
+        #expect(report.rows.map(\.epsilon) == [0, 0.05, 0.2])
+        #expect(report.rows[0].robustAccuracy == report.cleanAccuracy)
+        #expect(report.rows[2].robustAccuracy <= report.rows[1].robustAccuracy)
+        #expect(FileManager.default.fileExists(atPath: dir + "/adv.npz"))
+        let threshold = try CLIRunner.run(["attack", "--weights", dir + "/m.safetensors", "--x", x, "--y", y, "--eps", "0.3", "--min-accuracy", "0.99", "--quiet"])
+        #expect(threshold.status == 1)
+    }
+
+    /// 40 random rows as x.npy (float32, [0, 1]) and labels as y.npy (int64), written byte by byte here
+    /// so the test does not depend on the writer of the library.
+    func writeSample(x: String, y: String) throws {
+        var rng = SystemRandomNumberGenerator()
+        let values = (0..<(40 * 64)).map { _ in Float.random(in: 0...1, using: &rng) }
+        let labels = (0..<40).map { Int64($0 % 10) }
+        try Data(npy(descr: "<f4", shape: "(40, 64)", payload: values.withUnsafeBytes { Array($0) })).write(to: URL(fileURLWithPath: x))
+        try Data(npy(descr: "<i8", shape: "(40,)", payload: labels.withUnsafeBytes { Array($0) })).write(to: URL(fileURLWithPath: y))
+    }
+
+    func npy(descr: String, shape: String, payload: [UInt8]) -> [UInt8] {
+        var header = "{'descr': '\(descr)', 'fortran_order': False, 'shape': \(shape), }"
+        header += String(repeating: " ", count: (64 - (10 + header.utf8.count + 1) % 64) % 64) + "\n"
+        let n = header.utf8.count
+        return [0x93] + Array("NUMPY".utf8) + [1, 0, UInt8(n & 0xff), UInt8(n >> 8)] + Array(header.utf8) + payload
+    }
+
+    @Test func badInputsExitWithCode2() throws {
+        let dir = Self.temporaryDirectory()
+        let missing = try CLIRunner.run(["attack", "--weights", dir + "/none.safetensors", "--x", "a.npy", "--y", "b.npy"])
+        #expect(missing.status == 2 && missing.stderr.contains("no such file"))
+        let train = try CLIRunner.run(["train", "--data", "digits", "--spec", "linear:63-10", "--epochs", "1", "--out", dir + "/m.safetensors", "--quiet"])
+        #expect(train.status == 2 && train.stderr.contains("63"), "\(train.stderr)")
+        let spec = try CLIRunner.run(["train", "--data", "digits", "--spec", "linear:64-10,softplus", "--quiet"])
+        #expect(spec.status == 2 && spec.stderr.contains("softplus"))
+        let unwritable = try CLIRunner.run(["demo", "--out", "/nonexistent-dir/report", "--quiet", "--members", "1"])
+        #expect(unwritable.status == 2 && unwritable.stderr.contains("report"))
+    }
+
+    @Test func demoWritesTheReport() throws {
+        let out = Self.temporaryDirectory() + "/report"
+        let r = try CLIRunner.run(["demo", "--out", out, "--quiet", "--members", "2"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let data = try Data(contentsOf: URL(fileURLWithPath: out + "/report.json"))
+        struct Report: Decodable { struct Row: Decodable { var epsilon: Float; var pgd20: Double }; var ensembleTestAccuracy: Double; var robustness: [Row] }
+        let report = try JSONDecoder().decode(Report.self, from: data)
+        #expect(report.ensembleTestAccuracy > 0.9)
+        #expect(report.robustness.first?.epsilon == 0 && report.robustness.last!.pgd20 < report.robustness.first!.pgd20)
+        #expect(try String(contentsOfFile: out + "/report.txt", encoding: .utf8).contains("PGD-20"))
+    }
+}
