@@ -53,16 +53,7 @@ struct GEMMBenchmark: ParsableCommand {
         var summary: [String] = []
         if dtype != "float64" { try measure(Float.self, &rows, &summary) }
         if dtype != "float32" { try measure(Double.self, &rows, &summary) }
-        if options.json {
-            struct Report: Codable { var system: SystemReport; var rows: [BenchRow]; var summary: [String] }
-            print(try JSONOutput.string(Report(system: system, rows: rows, summary: summary)))
-            return
-        }
-        print(TextTable.grid(
-            header: ["workload", "implementation", "median s", "GFLOP/s", "key"],
-            rows: rows.map { [$0.workload, $0.peer, String(format: "%.4f", $0.median), String(format: "%.1f", $0.throughput), $0.key] }))
-        print(summary.joined(separator: "\n"))
-        if options.flrow { rows.forEach { print($0.flrowLine) } }
+        try BenchReport(system: system, rows: rows, summary: summary).emit(options, unit: "GFLOP/s", digits: 1)
     }
 
     // MARK: Measurement

@@ -54,13 +54,6 @@ struct IOBenchmark: ParsableCommand {
             BenchRow(workload: "io npy", peer: "faultline NPY.rowBlocks (\(blockRows) rows, copied)", times_s: streamed,
                      throughput: bytes / Timing.median(streamed) / 1e9, throughput_unit: "GB/s", key: "\(shape) \(header.dtype)"),
         ]
-        if options.json {
-            struct Report: Codable { var system: SystemReport; var rows: [BenchRow] }
-            print(try JSONOutput.string(Report(system: system, rows: rows)))
-            return
-        }
-        print(TextTable.grid(header: ["workload", "implementation", "median s", "GB/s", "key"],
-                             rows: rows.map { [$0.workload, $0.peer, String(format: "%.4f", $0.median), String(format: "%.2f", $0.throughput), $0.key] }))
-        if options.flrow { rows.forEach { print($0.flrowLine) } }
+        try BenchReport(system: system, rows: rows, summary: []).emit(options, unit: "GB/s", digits: 2)
     }
 }

@@ -91,14 +91,7 @@ struct NNBenchmark: ParsableCommand {
                      throughput: Double(n) / Timing.median(bound), throughput_unit: "ex/s",
                      key: String(format: "%.1f GFLOP/s", flops / Timing.median(bound) * 1e-9)),
         ]
-        if options.json {
-            struct Report: Codable { var system: SystemReport; var rows: [BenchRow]; var efficiency: Double }
-            print(try JSONOutput.string(Report(system: system, rows: rows, efficiency: efficiency)))
-            return
-        }
-        print(TextTable.grid(header: ["workload", "implementation", "median s", "ex/s", "key"],
-                             rows: rows.map { [$0.workload, $0.peer, String(format: "%.4f", $0.median), String(format: "%.0f", $0.throughput), $0.key] }))
-        print(String(format: "forward+input-gradient reaches %.1f%% of the GEMM-bound limit (%.1f GFLOP counted per pass)", 100 * efficiency, flops * 1e-9))
-        if options.flrow { rows.forEach { print($0.flrowLine) } }
+        let summary = String(format: "forward+input-gradient reaches %.1f%% of the GEMM-bound limit (%.1f GFLOP counted per pass)", 100 * efficiency, flops * 1e-9)
+        try BenchReport(system: system, rows: rows, summary: [summary]).emit(options, unit: "ex/s", digits: 0)
     }
 }

@@ -58,13 +58,6 @@ struct PGDBenchmark: ParsableCommand {
             rows.append(BenchRow(workload: "W2 pgd", peer: "\(name): faultline", times_s: times,
                                  throughput: Double(n) / Timing.median(times), throughput_unit: "ex/s", key: key))
         }
-        if options.json {
-            struct Report: Codable { var system: SystemReport; var rows: [BenchRow] }
-            print(try JSONOutput.string(Report(system: system, rows: rows)))
-            return
-        }
-        print(TextTable.grid(header: ["workload", "implementation", "median s", "ex/s", "key"],
-                             rows: rows.map { [$0.workload, $0.peer, String(format: "%.4f", $0.median), String(format: "%.0f", $0.throughput), $0.key] }))
-        if options.flrow { rows.forEach { print($0.flrowLine) } }
+        try BenchReport(system: system, rows: rows, summary: []).emit(options, unit: "ex/s", digits: 0)
     }
 }

@@ -34,3 +34,24 @@ struct BenchRow: Codable {
 
     var flrowLine: String { (try? "FLROW " + JSONOutput.line(self)) ?? "" }
 }
+
+/// How every benchmark reports: one JSON document (`--json`), or a table, the summary lines, and the
+/// FLROW lines for run_peers.py (`--flrow`).
+struct BenchReport: Codable {
+    var system: SystemReport
+    var rows: [BenchRow]
+    var summary: [String]
+
+    /// `unit` heads the throughput column; `digits` formats it.
+    func emit(_ options: BenchOptions, unit: String, digits: Int) throws {
+        if options.json {
+            print(try JSONOutput.string(self))
+            return
+        }
+        print(TextTable.grid(
+            header: ["workload", "implementation", "median s", unit, "key"],
+            rows: rows.map { [$0.workload, $0.peer, String(format: "%.4f", $0.median), String(format: "%.\(digits)f", $0.throughput), $0.key] }))
+        if !summary.isEmpty { print(summary.joined(separator: "\n")) }
+        if options.flrow { rows.forEach { print($0.flrowLine) } }
+    }
+}
