@@ -24,6 +24,20 @@ struct OtherFormatTests {
         #expect(w.values(as: Float.self).map(\.bitPattern) == e.float32_bits)
     }
 
+    /// A state_dict saved by PyTorch (bf16, f16, f32, int64): bytes as torch wrote them, and the float
+    /// conversion equal to torch's `.float()` bit for bit.
+    @Test func readsAPyTorchCheckpoint() throws {
+        let file = try SafeTensors.read(Fixtures.path("torch.safetensors"))
+        let expected = try #require(Fixtures.expected["torch.safetensors"])
+        #expect(Set(file.tensors.map(\.name)) == Set(expected.keys))
+        for (name, tensor) in file.tensors {
+            let e = try #require(expected[name])
+            #expect(tensor.shape == e.shape && tensor.dtype.rawValue == e.dtype && tensor.bytes == e.bytes, "\(name)")
+            if let bits = e.float32_bits { #expect(tensor.values(as: Float.self).map(\.bitPattern) == bits, "\(name)") }
+        }
+        #expect(file.metadata["format"] == "pt")
+    }
+
     @Test func safetensorsRoundTrip() throws {
         let file = try SafeTensors.read(Fixtures.path("model.safetensors"))
         let out = Fixtures.temporaryPath("m.safetensors")

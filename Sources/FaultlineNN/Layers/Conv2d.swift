@@ -20,7 +20,8 @@ public struct ImageShape: Sendable, Equatable, CustomStringConvertible {
 ///
 /// Per sample, the input is unfolded (im2col) into a (in·k·k) × (outH·outW) matrix and the output is one
 /// GEMM, W · cols, written straight into NCHW order. The input gradient is Wᵀ · dY folded back (col2im);
-/// the weight gradient dY · colsᵀ. One unfold buffer is allocated per call (not per sample).
+/// the weight gradient dY · colsᵀ. The unfold buffer is the workspace's scratch memory (one sample's
+/// worth, reused for every sample), so a pass allocates nothing.
 public struct Conv2d: Layer {
     public var weight: Matrix<Float>  // out × (in·k·k)
     public var bias: Matrix<Float>  // 1 × out
@@ -52,12 +53,26 @@ public struct Conv2d: Layer {
     }
 
     public var parameters: [(name: String, value: Matrix<Float>)] { [("weight", weight), ("bias", bias)] }
+
+    public mutating func updateParameters(_ body: (Int, UnsafeMutableBufferPointer<Float>) -> Void) {
+        weight.withUnsafeMutableBufferPointer { body(0, $0) }
+        bias.withUnsafeMutableBufferPointer { body(1, $0) }
+    }
     public var stateShapes: [[Int]] { [[weight.rows, input.channels, kernel, kernel], [weight.rows]] }
 
     public mutating func setParameters(_ values: [Matrix<Float>]) {
         precondition(values.count == 2 && values[0].count == weight.count && values[1].count == bias.count, "Conv2d.setParameters: shapes")
         weight = try! Matrix(rows: weight.rows, columns: weight.columns, elements: values[0].elements)
         bias = try! Matrix(rows: 1, columns: bias.columns, elements: values[1].elements)
+    }
+
+    public func scratchCount(rows: Int) -> Int { patch * pixels }
+
+    /// Runs `body` with the unfold buffer: the workspace's scratch, or a fresh buffer outside one.
+    func withColumns<R>(_ context: ForwardContext, _ body: (UnsafeMutablePointer<Float>) -> R) -> R {
+        if let scratch = context.scratch { return body(scratch) }
+        let buffer = AlignedBuffer<Float>(uninitializedCount: patch * pixels)
+        return withExtendedLifetime(buffer) { body(buffer.pointer) }
     }
 
     var patch: Int { input.channels * kernel * kernel }
@@ -104,16 +119,17 @@ public struct Conv2d: Layer {
     }
 
     public func forward(_ x: MatrixPointer<Float>, into y: MutableMatrixPointer<Float>, context: ForwardContext) {
-        let cols = AlignedBuffer<Float>(uninitializedCount: patch * pixels)
-        weight.withUnsafeBufferPointer { wp in
-            bias.withUnsafeBufferPointer { bp in
-                let w = MatrixPointer(wp.baseAddress!, rows: weight.rows, columns: patch)
-                for n in 0..<x.rows {
-                    unfold(x.base + n * x.rowStride, into: cols.pointer)
-                    let out = y.base + n * y.rowStride
-                    for o in 0..<weight.rows { (out + o * pixels).update(repeating: bp[o], count: pixels) }
-                    Linalg.gemm(w, MatrixPointer(cols.pointer, rows: patch, columns: pixels), alpha: 1, beta: 1,
-                                into: MutableMatrixPointer(out, rows: weight.rows, columns: pixels), backend: context.backend)
+        withColumns(context) { cols in
+            weight.withUnsafeBufferPointer { wp in
+                bias.withUnsafeBufferPointer { bp in
+                    let w = MatrixPointer(wp.baseAddress!, rows: weight.rows, columns: patch)
+                    for n in 0..<x.rows {
+                        unfold(x.base + n * x.rowStride, into: cols)
+                        let out = y.base + n * y.rowStride
+                        for o in 0..<weight.rows { (out + o * pixels).update(repeating: bp[o], count: pixels) }
+                        Linalg.gemm(w, MatrixPointer(cols, rows: patch, columns: pixels), alpha: 1, beta: 1,
+                                    into: MutableMatrixPointer(out, rows: weight.rows, columns: pixels), backend: context.backend)
+                    }
                 }
             }
         }
@@ -121,27 +137,29 @@ public struct Conv2d: Layer {
 
     public func backwardInput(outputGradient: MatrixPointer<Float>, input x: MatrixPointer<Float>, output: MatrixPointer<Float>,
                               into inputGradient: MutableMatrixPointer<Float>, context: ForwardContext) {
-        let dcols = AlignedBuffer<Float>(uninitializedCount: patch * pixels)
-        weight.withUnsafeBufferPointer { wp in
-            let w = MatrixPointer(wp.baseAddress!, rows: weight.rows, columns: patch)
-            for n in 0..<x.rows {
-                Linalg.gemm(w, MatrixPointer(outputGradient.base + n * outputGradient.rowStride, rows: weight.rows, columns: pixels),
-                            transA: .transposed, into: MutableMatrixPointer(dcols.pointer, rows: patch, columns: pixels), backend: context.backend)
-                fold(dcols.pointer, into: inputGradient.base + n * inputGradient.rowStride)
+        withColumns(context) { dcols in
+            weight.withUnsafeBufferPointer { wp in
+                let w = MatrixPointer(wp.baseAddress!, rows: weight.rows, columns: patch)
+                for n in 0..<x.rows {
+                    Linalg.gemm(w, MatrixPointer(outputGradient.base + n * outputGradient.rowStride, rows: weight.rows, columns: pixels),
+                                transA: .transposed, into: MutableMatrixPointer(dcols, rows: patch, columns: pixels), backend: context.backend)
+                    fold(dcols, into: inputGradient.base + n * inputGradient.rowStride)
+                }
             }
         }
     }
 
     public func accumulateParameterGradients(outputGradient: MatrixPointer<Float>, input x: MatrixPointer<Float>,
-                                             into gradients: inout [Matrix<Float>], at offset: Int) {
-        let cols = AlignedBuffer<Float>(uninitializedCount: patch * pixels)
+                                             into gradients: inout [Matrix<Float>], at offset: Int, context: ForwardContext) {
         let outChannels = weight.rows
-        gradients[offset].withUnsafeMutableBufferPointer { gw in
-            for n in 0..<x.rows {
-                unfold(x.base + n * x.rowStride, into: cols.pointer)
-                Linalg.gemm(MatrixPointer(outputGradient.base + n * outputGradient.rowStride, rows: outChannels, columns: pixels),
-                            MatrixPointer(cols.pointer, rows: patch, columns: pixels), transB: .transposed, alpha: 1, beta: 1,
-                            into: MutableMatrixPointer(gw.baseAddress!, rows: outChannels, columns: patch))
+        withColumns(context) { cols in
+            gradients[offset].withUnsafeMutableBufferPointer { gw in
+                for n in 0..<x.rows {
+                    unfold(x.base + n * x.rowStride, into: cols)
+                    Linalg.gemm(MatrixPointer(outputGradient.base + n * outputGradient.rowStride, rows: outChannels, columns: pixels),
+                                MatrixPointer(cols, rows: patch, columns: pixels), transB: .transposed, alpha: 1, beta: 1,
+                                into: MutableMatrixPointer(gw.baseAddress!, rows: outChannels, columns: patch), backend: context.backend)
+                }
             }
         }
         gradients[offset + 1].withUnsafeMutableBufferPointer { gb in

@@ -30,6 +30,11 @@ public struct Dense: Layer {
 
     public var parameters: [(name: String, value: Matrix<Float>)] { [("weight", weight), ("bias", bias)] }
 
+    public mutating func updateParameters(_ body: (Int, UnsafeMutableBufferPointer<Float>) -> Void) {
+        weight.withUnsafeMutableBufferPointer { body(0, $0) }
+        bias.withUnsafeMutableBufferPointer { body(1, $0) }
+    }
+
     public mutating func setParameters(_ values: [Matrix<Float>]) {
         precondition(values.count == 2 && values[0].rows == weight.rows && values[0].columns == weight.columns
                      && values[1].count == bias.count, "Dense.setParameters: shapes")
@@ -57,10 +62,10 @@ public struct Dense: Layer {
     }
 
     public func accumulateParameterGradients(outputGradient: MatrixPointer<Float>, input: MatrixPointer<Float>,
-                                             into gradients: inout [Matrix<Float>], at offset: Int) {
+                                             into gradients: inout [Matrix<Float>], at offset: Int, context: ForwardContext) {
         gradients[offset].withUnsafeMutableBufferPointer { g in
             Linalg.gemm(outputGradient, input, transA: .transposed, alpha: 1, beta: 1,
-                        into: MutableMatrixPointer(g.baseAddress!, rows: outputFeatures, columns: inputFeatures))
+                        into: MutableMatrixPointer(g.baseAddress!, rows: outputFeatures, columns: inputFeatures), backend: context.backend)
         }
         gradients[offset + 1].withUnsafeMutableBufferPointer { g in
             for i in 0..<outputGradient.rows {

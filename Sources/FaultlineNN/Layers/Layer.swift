@@ -20,26 +20,34 @@ public protocol Layer: Sendable {
     /// The shape of each parameter as PyTorch's state_dict holds it (e.g. [out, in, k, k] for a
     /// convolution weight stored here as out × in·k·k; biases 1-d).
     var stateShapes: [[Int]] { get }
+    /// Floats of scratch memory a forward or backward call on `rows` rows needs (0 for most layers);
+    /// the workspace provides them in `ForwardContext.scratch`.
+    func scratchCount(rows: Int) -> Int
     /// Replaces the parameters (same order and shapes as `parameters`).
     mutating func setParameters(_ values: [Matrix<Float>])
+    /// Gives `body` each parameter's elements to modify in place (index within the layer, elements),
+    /// in `parameters` order: the optimiser step without copying the weights.
+    mutating func updateParameters(_ body: (Int, UnsafeMutableBufferPointer<Float>) -> Void)
 
     func forward(_ input: MatrixPointer<Float>, into output: MutableMatrixPointer<Float>, context: ForwardContext)
     func backwardInput(outputGradient: MatrixPointer<Float>, input: MatrixPointer<Float>, output: MatrixPointer<Float>,
                        into inputGradient: MutableMatrixPointer<Float>, context: ForwardContext)
     func accumulateParameterGradients(outputGradient: MatrixPointer<Float>, input: MatrixPointer<Float>,
-                                      into gradients: inout [Matrix<Float>], at offset: Int)
+                                      into gradients: inout [Matrix<Float>], at offset: Int, context: ForwardContext)
 }
 
 extension Layer {
     public var parameters: [(name: String, value: Matrix<Float>)] { [] }
+    public func scratchCount(rows: Int) -> Int { 0 }
     public var stateShapes: [[Int]] {
         parameters.map { $0.name == "bias" ? [$0.value.count] : [$0.value.rows, $0.value.columns] }
     }
     public mutating func setParameters(_ values: [Matrix<Float>]) {
         precondition(values.isEmpty, "\(spec) has no parameters")
     }
+    public mutating func updateParameters(_ body: (Int, UnsafeMutableBufferPointer<Float>) -> Void) {}
     public func accumulateParameterGradients(outputGradient: MatrixPointer<Float>, input: MatrixPointer<Float>,
-                                             into gradients: inout [Matrix<Float>], at offset: Int) {}
+                                             into gradients: inout [Matrix<Float>], at offset: Int, context: ForwardContext) {}
 }
 
 /// How a forward pass runs: training mode (dropout active) or evaluation, and where its random numbers
@@ -58,6 +66,9 @@ public struct ForwardContext: Sendable {
     /// in an order that does not depend on the other rows of the batch, so results are bit-identical
     /// for any batch size; BLAS may pick other kernels for other shapes (differences ~1e-6 relative).
     public var backend: Backend?
+    /// Scratch memory for layers that need it (`Layer.scratchCount`), provided by the model's workspace
+    /// and valid for the duration of one layer call; nil outside a workspace.
+    public nonisolated(unsafe) var scratch: UnsafeMutablePointer<Float>?
 
     public init(training: Bool = false, seed: UInt64 = 0, pass: UInt64 = 0, firstSample: Int = 0, backend: Backend? = nil) {
         self.training = training

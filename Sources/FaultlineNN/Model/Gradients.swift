@@ -81,22 +81,21 @@ extension Sequential {
         for i in 0..<rows { total += Double(workspace.losses.pointer[i]) }
         for i in 0..<(rows * outputFeatures) { dz.base[i] *= scale }
         let offsets = parameterOffsets
+        var c = context
+        c.scratch = workspace.scratch.pointer
         backwardInWorkspace(rows: rows, outputGradient: dz.readOnly, workspace, context: context, inputGradient: nil) { l, outputGradient in
-            guard !layers[l].parameters.isEmpty else { return }
+            guard offsets[l + 1] > offsets[l] else { return }  // no parameters
+            c.layerIndex = l
             layers[l].accumulateParameterGradients(outputGradient: outputGradient, input: workspace.activation(l, rows: rows),
-                                                   into: &gradients, at: offsets[l])
+                                                   into: &gradients, at: offsets[l], context: c)
         }
         return total / Double(max(rows, 1))
     }
 
-    /// Index of each layer's first parameter in `namedParameters`.
+    /// Index of each layer's first parameter in `namedParameters`, and the total count last.
     var parameterOffsets: [Int] {
-        var offsets: [Int] = []
-        var k = 0
-        for layer in layers {
-            offsets.append(k)
-            k += layer.parameters.count
-        }
+        var offsets: [Int] = [0]
+        for layer in layers { offsets.append(offsets.last! + layer.parameters.count) }
         return offsets
     }
 

@@ -40,6 +40,16 @@ public struct Sequential: Sendable {
         layers.enumerated().flatMap { index, layer in layer.parameters.map { ("\(index).\($0.name)", $0.value) } }
     }
 
+    /// Gives `body` every parameter's elements to modify in place (index in `namedParameters`, elements).
+    public mutating func updateParameters(_ body: (Int, UnsafeMutableBufferPointer<Float>) -> Void) {
+        var offset = 0
+        for i in layers.indices {
+            let base = offset
+            layers[i].updateParameters { k, elements in body(base + k, elements) }
+            offset += layers[i].parameters.count
+        }
+    }
+
     /// Replaces every parameter, in `namedParameters` order.
     public mutating func setParameters(_ values: [Matrix<Float>]) {
         var k = 0
@@ -73,8 +83,12 @@ public struct Sequential: Sendable {
             gradientA = AlignedBuffer(uninitializedCount: capacity * widest)
             gradientB = AlignedBuffer(uninitializedCount: capacity * widest)
             logitGradient = AlignedBuffer(uninitializedCount: capacity * model.outputFeatures)
+            scratch = AlignedBuffer(uninitializedCount: model.layers.map { $0.scratchCount(rows: capacity) }.max() ?? 0)
             losses = AlignedBuffer(uninitializedCount: capacity)
         }
+
+        /// Scratch memory for the layers that need it (the largest `scratchCount`).
+        let scratch: AlignedBuffer<Float>
 
         /// The batch being processed: layer 0 reads it in place (no copy into the workspace).
         var input: MatrixPointer<Float>?
@@ -108,6 +122,7 @@ public struct Sequential: Sendable {
         for (l, layer) in layers.enumerated() {
             var c = context
             c.layerIndex = l
+            c.scratch = workspace.scratch.pointer
             layer.forward(workspace.activation(l, rows: rows), into: workspace.output(l + 1, rows: rows), context: c)
         }
         return workspace.activation(layers.count, rows: rows)
@@ -128,6 +143,7 @@ public struct Sequential: Sendable {
             let next = l == 0 ? inputGradient! : MutableMatrixPointer(buffer.pointer, rows: rows, columns: layers[l].inputFeatures)
             var c = context
             c.layerIndex = l
+            c.scratch = workspace.scratch.pointer
             layers[l].backwardInput(outputGradient: current, input: workspace.activation(l, rows: rows),
                                     output: workspace.activation(l + 1, rows: rows), into: next, context: c)
             current = next.readOnly

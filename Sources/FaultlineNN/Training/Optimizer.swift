@@ -22,34 +22,33 @@ struct Optimizer {
         second = shapes.map { [Float](repeating: 0, count: $0) }
     }
 
-    /// Applies one update to `parameters` (namedParameters order) from `gradients`.
-    mutating func update(_ parameters: inout [Matrix<Float>], _ gradients: [Matrix<Float>]) {
-        step += 1
-        for k in parameters.indices {
-            gradients[k].withUnsafeBufferPointer { g in
-                parameters[k].withUnsafeMutableBufferPointer { p in
-                    first[k].withUnsafeMutableBufferPointer { m in
-                        second[k].withUnsafeMutableBufferPointer { v in
-                            switch kind {
-                            case let .sgd(lr, momentum, decay):
-                                for i in p.indices {
-                                    let grad = g[i] + decay * p[i]
-                                    if momentum == 0 {
-                                        p[i] -= lr * grad
-                                    } else {
-                                        m[i] = step == 1 ? grad : momentum * m[i] + grad
-                                        p[i] -= lr * m[i]
-                                    }
-                                }
-                            case let .adam(lr, b1, b2, eps, decay):
-                                let c1 = 1 - Float.pow(b1, step), c2 = 1 - Float.pow(b2, step)
-                                for i in p.indices {
-                                    let grad = g[i] + decay * p[i]
-                                    m[i] = b1 * m[i] + (1 - b1) * grad
-                                    v[i] = b2 * v[i] + (1 - b2) * grad * grad
-                                    p[i] -= lr * (m[i] / c1) / ((v[i] / c2).squareRoot() + eps)
-                                }
+    /// Counts one optimisation step; call once before the `update` calls of that step.
+    mutating func beginStep() { step += 1 }
+
+    /// Updates parameter `k` (namedParameters order) in place from its gradient.
+    mutating func update(_ k: Int, _ p: UnsafeMutableBufferPointer<Float>, _ gradient: Matrix<Float>) {
+        let (kind, step) = (self.kind, self.step)
+        gradient.withUnsafeBufferPointer { g in
+            first[k].withUnsafeMutableBufferPointer { m in
+                second[k].withUnsafeMutableBufferPointer { v in
+                    switch kind {
+                    case let .sgd(lr, momentum, decay):
+                        for i in p.indices {
+                            let grad = g[i] + decay * p[i]
+                            if momentum == 0 {
+                                p[i] -= lr * grad
+                            } else {
+                                m[i] = step == 1 ? grad : momentum * m[i] + grad
+                                p[i] -= lr * m[i]
                             }
+                        }
+                    case let .adam(lr, b1, b2, eps, decay):
+                        let c1 = 1 - Float.pow(b1, step), c2 = 1 - Float.pow(b2, step)
+                        for i in p.indices {
+                            let grad = g[i] + decay * p[i]
+                            m[i] = b1 * m[i] + (1 - b1) * grad
+                            v[i] = b2 * v[i] + (1 - b2) * grad * grad
+                            p[i] -= lr * (m[i] / c1) / ((v[i] / c2).squareRoot() + eps)
                         }
                     }
                 }

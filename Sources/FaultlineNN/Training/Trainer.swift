@@ -78,9 +78,8 @@ extension Sequential {
                     }
                 }
                 lossSum += loss * Double(rows)
-                var parameters = namedParameters.map(\.value)
-                optimizer.update(&parameters, gradients)
-                setParameters(parameters)
+                optimizer.beginStep()
+                updateParameters { k, p in optimizer.update(k, p, gradients[k]) }
                 step += 1
             }
             report.trainLoss.append(lossSum / Double(max(n, 1)))
