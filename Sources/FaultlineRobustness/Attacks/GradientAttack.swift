@@ -96,9 +96,10 @@ public struct GradientAttack: Sendable {
 
     /// Attacks every row of `x` (true classes `labels`; `targets` for a targeted attack). `start`
     /// gives an explicit initial perturbation δ₀ (the start is then clamp(x + δ₀), and `randomStart`
-    /// is ignored for the first restart). Throws `AttackError` for invalid parameters or inputs.
+    /// is ignored for the first restart). Pass the same `workspace` to repeated calls (an ε sweep, a
+    /// benchmark) to reuse its buffers. Throws `AttackError` for invalid parameters or inputs.
     public func run(_ model: Sequential, _ x: Matrix<Float>, labels: [Int], targets: [Int]? = nil, start: Matrix<Float>? = nil,
-                    progress: ((Int, Int) -> Void)? = nil) throws -> Result {
+                    workspace reusable: AttackWorkspace? = nil, progress: ((Int, Int) -> Void)? = nil) throws -> Result {
         try validate(model, x, labels, targets)
         if let start, start.rows != x.rows || start.columns != x.columns {
             throw AttackError.invalidInput("start δ₀ is \(start.rows)×\(start.columns), x is \(x.rows)×\(x.columns)")
@@ -109,8 +110,10 @@ public struct GradientAttack: Sendable {
         var success = [Bool](repeating: false, count: n)
         var successStep = [Int?](repeating: nil, count: n)
         let batch = min(batchSize, max(n, 1))
-        let workspace = Sequential.Workspace(for: model, capacity: batch)
-        var state = BatchState(capacity: batch, features: d)
+        let buffers = reusable?.fits(model, capacity: batch) == true ? reusable! : AttackWorkspace(for: model, capacity: batch)
+        let workspace = buffers.model
+        var state = buffers.state
+        defer { buffers.state = state }
         for restart in 0..<restarts {
             for first in stride(from: 0, to: n, by: batch) {
                 // Only samples not yet broken are attacked again.
@@ -196,5 +199,23 @@ public struct GradientAttack: Sendable {
             let z = state.withBuffers { adv, _, _, _, _ in model.logits(adv, rows: live, workspace: workspace, context: context) }
             checkSuccess(step: steps, logits: z)
         }
+    }
+}
+
+/// The buffers of an attack (the model workspace and the batch state), reusable across `run` calls on
+/// the same model architecture with batches up to `capacity` rows. Not for concurrent use.
+public final class AttackWorkspace: @unchecked Sendable {
+    let model: Sequential.Workspace
+    var state: BatchState
+    let spec: String
+
+    public init(for model: Sequential, capacity: Int) {
+        self.model = Sequential.Workspace(for: model, capacity: capacity)
+        state = BatchState(capacity: capacity, features: model.inputFeatures)
+        spec = model.spec
+    }
+
+    func fits(_ model: Sequential, capacity: Int) -> Bool {
+        model.spec == spec && capacity <= self.model.capacity
     }
 }

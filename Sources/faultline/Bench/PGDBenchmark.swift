@@ -37,11 +37,12 @@ struct PGDBenchmark: ParsableCommand {
         variants.append(("PGD-20 start δ0, early stop", pgd, delta0, nil))
         variants.append(("FGSM", .fgsm(epsilon: 0.3), nil, "w2_adv_fgsm_torchloop.npy"))
         var rows: [BenchRow] = []
+        let buffers = AttackWorkspace(for: model, capacity: n)  // reused, as a sweep over ε would
         for (name, attack, start, reference) in variants {
             var times: [Double] = []
             var result: GradientAttack.Result?
             for round in 0...options.reps {
-                let t = try Timing.seconds { result = try attack.run(model, x, labels: y, start: start) }
+                let t = try Timing.seconds { result = try attack.run(model, x, labels: y, start: start, workspace: buffers) }
                 if round > 0 { times.append(t) }
             }
             let r = result!
