@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "FaultlineIO", targets: ["FaultlineIO"]),
         .library(name: "FaultlineNN", targets: ["FaultlineNN"]),
         .library(name: "FaultlineRobustness", targets: ["FaultlineRobustness"]),
+        .library(name: "FaultlineReliability", targets: ["FaultlineReliability"]),
         .executable(name: "faultline", targets: ["faultline"]),
     ],
     dependencies: [
@@ -29,7 +30,8 @@ let package = Package(
         .target(name: "FaultlineIO", dependencies: ["FaultlineLinalg", "CFaultline"], resources: [.copy("Datasets/Resources")]),
         .target(name: "FaultlineNN", dependencies: ["FaultlineLinalg", "FaultlineIO"]),
         .target(name: "FaultlineRobustness", dependencies: ["FaultlineLinalg", "FaultlineNN"]),
-        .target(name: "Faultline", dependencies: ["FaultlineLinalg", "FaultlineIO", "FaultlineNN", "FaultlineRobustness"]),
+        .target(name: "FaultlineReliability", dependencies: ["FaultlineLinalg"]),
+        .target(name: "Faultline", dependencies: ["FaultlineLinalg", "FaultlineIO", "FaultlineNN", "FaultlineRobustness", "FaultlineReliability"]),
         .executableTarget(
             name: "faultline",
             dependencies: [
@@ -38,6 +40,7 @@ let package = Package(
                 "FaultlineIO",
                 "FaultlineNN",
                 "FaultlineRobustness",
+                "FaultlineReliability",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -48,6 +51,8 @@ let package = Package(
         .testTarget(name: "FaultlineNNTests", dependencies: ["FaultlineNN", "FaultlineIO", "_TestSupport"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "FaultlineRobustnessTests", dependencies: ["FaultlineRobustness", "FaultlineNN", "FaultlineIO", "_TestSupport"],
+                    resources: [.copy("Fixtures")]),
+        .testTarget(name: "FaultlineReliabilityTests", dependencies: ["FaultlineReliability", "FaultlineIO", "_TestSupport"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "FaultlineCLITests", dependencies: ["faultline", "_TestSupport"]),
     ],

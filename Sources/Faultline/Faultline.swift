@@ -3,3 +3,4 @@
 @_exported import FaultlineIO
 @_exported import FaultlineNN
 @_exported import FaultlineRobustness
+@_exported import FaultlineReliability
