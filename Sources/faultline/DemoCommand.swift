@@ -2,6 +2,7 @@ import ArgumentParser
 import FaultlineIO
 import FaultlineLinalg
 import FaultlineNN
+import FaultlineReliability
 import FaultlineRobustness
 import Foundation
 
@@ -12,11 +13,13 @@ struct DemoCommand: ParsableCommand {
         abstract: "Train a 5-member MLP ensemble on the bundled digits and measure how it fails; write ./faultline-report/.",
         discussion: """
             Steps: stratified 60/20/20 split of the 8×8 digits; five MLPs (64-128-128-10 with dropout) trained with \
-            Adam and early stopping; test accuracy of each member and of the ensemble (mean probabilities); robust \
-            accuracy of member 1 under FGSM and PGD-20 (L∞) over ε in the [0, 1] pixel scale; MC-dropout agreement.
+            Adam and early stopping; test accuracy of each member and of the ensemble (mean probabilities); \
+            calibration (ECE, NLL, Brier) before and after temperature scaling; ensemble uncertainty (entropy, mutual \
+            information) on right and wrong predictions; selective prediction (AURC); a Clopper–Pearson interval on the \
+            test error; robust accuracy of member 1 under FGSM and PGD-20 (L∞) over ε in the [0, 1] pixel scale.
             Writes report.json (machine-readable) and report.txt (the same as a table) into --out, atomically \
-            (a temporary directory renamed into place). Calibration, uncertainty decomposition, shift detection, \
-            certification and the HTML report with plots are added as their kernels land (see the issue tracker).
+            (a temporary directory renamed into place). Shift detection, certification and the HTML report with plots \
+            are added as their kernels land (see the issue tracker).
             """)
 
     @Option(help: "Report directory.") var out = "faultline-report"
@@ -29,6 +32,17 @@ struct DemoCommand: ParsableCommand {
 
     struct MemberResult: Codable { var seed: UInt64; var epochs: Int; var testAccuracy: Double; var trainingSeconds: Double }
     struct AttackRow: Codable { var epsilon: Float; var fgsm: Double; var pgd20: Double }
+    struct Calibration: Codable {
+        var memberECE: Double; var memberNLL: Double; var temperature: Double
+        var memberECEAfterTemperature: Double; var memberNLLAfterTemperature: Double
+        var ensembleECE: Double; var ensembleNLL: Double; var ensembleBrier: Double
+    }
+    struct Uncertainty: Codable {
+        var meanMutualInformationCorrect: Double; var meanMutualInformationWrong: Double
+        var meanEntropyCorrect: Double; var meanEntropyWrong: Double
+        var aurc: Double; var excessAURC: Double; var riskAt80PercentCoverage: Double
+        var testErrorInterval95: [Double]
+    }
     struct Report: Codable {
         var dataset: String
         var split: [String: Int]
@@ -37,6 +51,8 @@ struct DemoCommand: ParsableCommand {
         var ensembleTestAccuracy: Double
         var memberDisagreement: Double
         var mcDropoutAgreement: Double
+        var calibration: Calibration
+        var uncertainty: Uncertainty
         var robustness: [AttackRow]
         var medianMinimalPGDEpsilon: Float?
         var seconds: Double
@@ -76,6 +92,33 @@ struct DemoCommand: ParsableCommand {
             let agreement = Double(mcPredictions.reduce(0) { total, p in total + zip(p, deterministic).filter { $0 == $1 }.count })
                 / Double(mcPredictions.count * test.count)
 
+            // Calibration: member 1 before and after temperature scaling fitted on the calibration split,
+            // and the ensemble's mean probabilities.
+            let memberLogits = try models[0].logits(test.features)
+            let temperature = try TemperatureScaling.fit(logits: models[0].logits(split.calibration.features), labels: split.calibration.labels)
+            let before = try CalibrationMetrics.compute(logits: memberLogits, labels: test.labels)
+            let after = try CalibrationMetrics.compute(logits: temperature.apply(memberLogits), labels: test.labels)
+            let ensembleCalibration = try CalibrationMetrics.compute(probabilities: mean.normalizedRows(), labels: test.labels)
+            // Uncertainty and selective prediction from the ensemble.
+            let u = try EnsembleUncertainty.compute(members: probabilities.map { $0.normalizedRows() })
+            let correct = (0..<test.count).map { ensemblePredictions[$0] == test.labels[$0] }
+            func average(_ v: [Double], _ keep: Bool) -> Double {
+                let picked = v.indices.filter { correct[$0] == keep }.map { v[$0] }
+                return picked.isEmpty ? 0 : picked.reduce(0, +) / Double(picked.count)
+            }
+            let confidence = (0..<test.count).map { Double(mean.row($0).max()!) }
+            let selective = try RiskCoverage.compute(confidence: confidence, correct: correct)
+            let interval = try BinomialBounds.clopperPearson(errors: correct.filter { !$0 }.count, samples: test.count)
+            let calibration = Calibration(
+                memberECE: before.ece, memberNLL: before.nll, temperature: temperature.temperature,
+                memberECEAfterTemperature: after.ece, memberNLLAfterTemperature: after.nll,
+                ensembleECE: ensembleCalibration.ece, ensembleNLL: ensembleCalibration.nll, ensembleBrier: ensembleCalibration.brier)
+            let uncertainty = Uncertainty(
+                meanMutualInformationCorrect: average(u.mutualInformation, true), meanMutualInformationWrong: average(u.mutualInformation, false),
+                meanEntropyCorrect: average(u.predictiveEntropy, true), meanEntropyWrong: average(u.predictiveEntropy, false),
+                aurc: selective.aurc, excessAURC: selective.excessAURC, riskAt80PercentCoverage: selective.risk(atCoverage: 0.8),
+                testErrorInterval95: [interval.lower, interval.upper])
+
             let attackBar = ProgressBar("attacking member 1", total: Self.budgets.count, quiet: quiet)
             var robustness: [AttackRow] = []
             for (k, e) in Self.budgets.enumerated() {
@@ -92,7 +135,8 @@ struct DemoCommand: ParsableCommand {
                 split: ["train": split.train.count, "calibration": split.calibration.count, "test": test.count],
                 spec: Self.spec, members: results,
                 ensembleTestAccuracy: Double(zip(ensemblePredictions, test.labels).filter { $0 == $1 }.count) / Double(test.count),
-                memberDisagreement: disagreement, mcDropoutAgreement: agreement, robustness: robustness,
+                memberDisagreement: disagreement, mcDropoutAgreement: agreement, calibration: calibration, uncertainty: uncertainty,
+                robustness: robustness,
                 medianMinimalPGDEpsilon: minimal, seconds: Date().timeIntervalSince(started),
                 system: SystemReport.current().headline)
         }
@@ -144,6 +188,15 @@ struct DemoCommand: ParsableCommand {
         lines.append(String(format: "ensemble (mean probabilities) test accuracy %.4f; members disagree on %.1f%% of test samples; "
                             + "MC dropout (20 passes) agrees with the deterministic prediction %.1f%% of the time",
                             r.ensembleTestAccuracy, 100 * r.memberDisagreement, 100 * r.mcDropoutAgreement))
+        let c = r.calibration, u = r.uncertainty
+        lines.append(String(format: "calibration (15 equal-width bins): member 1 ECE %.4f, NLL %.4f; after temperature T = %.3f "
+                            + "(fitted on the calibration split) ECE %.4f, NLL %.4f; ensemble ECE %.4f, NLL %.4f, Brier %.4f",
+                            c.memberECE, c.memberNLL, c.temperature, c.memberECEAfterTemperature, c.memberNLLAfterTemperature,
+                            c.ensembleECE, c.ensembleNLL, c.ensembleBrier))
+        lines.append(String(format: "uncertainty: mutual information %.4f on correct vs %.4f on wrong predictions; predictive entropy %.4f vs %.4f",
+                            u.meanMutualInformationCorrect, u.meanMutualInformationWrong, u.meanEntropyCorrect, u.meanEntropyWrong))
+        lines.append(String(format: "selective prediction: AURC %.4f (E-AURC %.4f), risk %.4f at 80%% coverage; test error 95%% Clopper–Pearson interval [%.4f, %.4f]",
+                            u.aurc, u.excessAURC, u.riskAt80PercentCoverage, u.testErrorInterval95[0], u.testErrorInterval95[1]))
         lines.append("")
         lines.append("Robustness of member 1 (L∞, pixels in [0, 1])")
         lines.append(TextTable.grid(header: ["ε", "FGSM robust acc.", "PGD-20 robust acc."], rows: r.robustness.map {
@@ -179,6 +232,22 @@ enum ReportDirectory {
             try? fm.removeItem(at: temporary)
             throw IOError(.unwritable, file: path, "cannot write the report: \(error.localizedDescription)")
         }
+    }
+}
+
+extension Matrix where Scalar == Float {
+    /// Rows rescaled to sum to 1 exactly in float32 arithmetic as far as it allows (softmax outputs drift by
+    /// a few ulp; the reliability kernels check sums to 1e-3).
+    func normalizedRows() -> Matrix<Float> {
+        var out = self
+        out.withUnsafeMutableBufferPointer { p in
+            for i in 0..<rows {
+                var s: Float = 0
+                for j in 0..<columns { s += p[i * columns + j] }
+                for j in 0..<columns { p[i * columns + j] /= s }
+            }
+        }
+        return out
     }
 }
 
