@@ -81,4 +81,23 @@ struct ReductionTests {
         #expect(special[0, 0].isNaN && special[0, 1] == .infinity && special[0, 2] == 0)
         #expect(special[0, 3] == .infinity && special[0, 4] == 0 && special[0, 5] == 1)
     }
+
+    /// The vectorised float32 log against float64 log rounded to float32, over the normal range.
+    @Test func vectorLogWithinTwoUlp() {
+        var values: [Float] = []
+        var x = Float.leastNormalMagnitude
+        while x < 1e30 { values.append(x); x *= 1.0173 }
+        values += [1, 0.5, 2, 0.70710677, 0.7071068, 1.4142135, 3e38]
+        let m = try! Matrix(rows: 1, columns: values.count, elements: values)
+        let l = Linalg.log(m, backend: .simd)
+        var worst: Float = 0
+        for (i, v) in values.enumerated() {
+            let exact = Float(Double.log(Double(v)))
+            worst = max(worst, abs(l[0, i] - exact) / max(exact.ulp, Float.leastNormalMagnitude))
+        }
+        #expect(worst <= 2, "worst error \(worst) ulp")
+        let special = Linalg.log(try! Matrix<Float>([[0, -1, .infinity, .nan, Float.leastNonzeroMagnitude * 100, 1, 1, 1]]), backend: .simd)
+        #expect(special[0, 0] == -.infinity && special[0, 1].isNaN && special[0, 2] == .infinity && special[0, 3].isNaN)
+        #expect(special[0, 4] == -.infinity && special[0, 5] == 0)
+    }
 }

@@ -34,13 +34,21 @@ struct UncertaintyAndBoundsTests {
                 for r in rows { variance += (r[j] - mean[j]) * (r[j] - mean[j]) }
             }
             variance /= 6 * 9
-            #expect(abs(u.meanVariance[i] - variance) <= 1e-9)
+            #expect(abs(u.meanVariance[i] - variance) <= 1e-8)  // float32 SIMD sums, values ~1e-2
         }
         // Identical members carry no epistemic uncertainty.
         let same = try EnsembleUncertainty.compute(members: [members[0], members[0], members[0]])
-        #expect(same.mutualInformation.allSatisfy { abs($0) <= 1e-12 } && same.variationRatio.allSatisfy { $0 == 0 })
+        #expect(same.mutualInformation.allSatisfy { abs($0) <= 1e-6 } && same.variationRatio.allSatisfy { $0 == 0 })
         #expect(throws: ReliabilityError.self) { try EnsembleUncertainty.compute(members: [members[0], Matrix(rows: 2, columns: 9)]) }
         #expect(throws: ReliabilityError.self) { try EnsembleUncertainty.compute(members: []) }
+        var broken = members[2]
+        broken[17, 4] = 1.5
+        let error = try #require(throws: ReliabilityError.self) { try EnsembleUncertainty.compute(members: [members[0], members[1], broken]) }
+        #expect(error.description.contains("member 2 row 17"))
+        // The stacked [M, N, C] layout gives the same numbers.
+        let stacked = try Matrix(rows: 6, columns: 300 * 9, elements: members.flatMap(\.elements))
+        let s = try EnsembleUncertainty.compute(stacked: stacked, members: 6, classes: 9)
+        #expect(s.mutualInformation == u.mutualInformation && s.mean == u.mean)
     }
 
     @Test func riskCoverageClosedForms() throws {
