@@ -13,9 +13,7 @@ enum VectorExp {
         if T.self == Float.self {
             return unsafeBitCast(expFloat(unsafeBitCast(x, to: SIMD8<Float>.self)), to: T.Vector.self)
         }
-        var out = x
-        for i in 0..<x.scalarCount { out[i] = T.exp(x[i]) }
-        return out
+        return x.lanewise(T.exp)
     }
 
     @inline(__always)
