@@ -49,6 +49,21 @@ struct CalibrationTests {
         #expect(sizes.max()! - sizes.min()! <= 1 && sizes.reduce(0, +) == Self.labels.count)
     }
 
+    /// The fused logits pass against the probabilities path on the same data (float32 softmax in both).
+    @Test func logitsPathAgreesWithProbabilitiesPath() throws {
+        for binning in [CalibrationMetrics.Binning.equalWidth(bins: 15), .equalWidthRightClosed(bins: 10), .torchmetrics(bins: 15)] {
+            let fused = try CalibrationMetrics.compute(logits: Self.logits, labels: Self.labels, binning: binning)
+            let direct = try CalibrationMetrics.compute(probabilities: Linalg.softmaxRows(Self.logits), labels: Self.labels, binning: binning)
+            #expect(abs(fused.ece - direct.ece) <= 1e-6 && abs(fused.mce - direct.mce) <= 1e-5)
+            #expect(abs(fused.nll - Self.scalar("nll_sklearn")) <= 1e-6 && abs(fused.brier - Self.scalar("brier_sklearn")) <= 1e-6)
+            #expect(fused.bins.map(\.count) == direct.bins.map(\.count) && fused.accuracy == direct.accuracy)
+        }
+        var z = Self.logits
+        z[5, 2] = .infinity
+        let e = try #require(throws: ReliabilityError.self) { try CalibrationMetrics.compute(logits: z, labels: Self.labels) }
+        #expect(e.description.contains("row 5"))
+    }
+
     @Test func brierAndNLLEqualScikitLearn() throws {
         let m = try CalibrationMetrics.compute(probabilities: Self.probabilities, labels: Self.labels)
         #expect(abs(m.brier - Self.scalar("brier_sklearn")) <= 1e-9)

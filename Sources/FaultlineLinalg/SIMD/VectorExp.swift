@@ -17,7 +17,14 @@ enum VectorExp {
     }
 
     @inline(__always)
-    static func expFloat(_ x: SIMD8<Float>) -> SIMD8<Float> {
+    static func expFloat(_ x: SIMD8<Float>) -> SIMD8<Float> { Linalg.exp8(x) }
+}
+
+extension Linalg {
+    /// exp(x) for eight floats at once: the vectorised exp behind `Linalg.exp` (see `VectorExp`),
+    /// public so streaming kernels in other modules inline it.
+    @inlinable @inline(__always)
+    public static func exp8(_ x: SIMD8<Float>) -> SIMD8<Float> {
         typealias F = SIMD8<Float>
         typealias I = SIMD8<Int32>
         let upper: Float = 88.72283905206835
