@@ -87,10 +87,141 @@ public struct CalibrationMetrics: Sendable, Codable {
                                   meanConfidence: confidence.reduce(0, +) / Double(n), bins: bins)
     }
 
-    /// From logits: the softmax (computed stably in float32) then `compute`.
+    /// From logits, in one fused pass that never materialises the probabilities: per row the max, the
+    /// vectorised exponentials and their sum S (confidence 1/S, NLL log S − (z_y − max), Brier from Σe²/S²),
+    /// accumulated per bin in Double over row blocks on `Linalg.simdThreads` threads. Equal-mass binning
+    /// needs all confidences sorted and goes through the probabilities. Throws on non-finite logits (naming
+    /// the row), labels out of range or empty input.
     public static func compute(logits: Matrix<Float>, labels: [Int], binning: Binning = .equalWidth(bins: 15)) throws -> CalibrationMetrics {
-        guard logits.isFinite else { throw ReliabilityError.invalidInput("logits contain NaN or infinite values") }
-        return try compute(probabilities: Linalg.softmaxRows(logits), labels: labels, binning: binning)
+        let n = logits.rows, c = logits.columns
+        guard n > 0, c > 0 else { throw ReliabilityError.invalidInput("logits are empty (\(n)×\(c))") }
+        try Check.labels(labels, rows: n, classes: c)
+        guard binning.count >= 1 else { throw ReliabilityError.invalidParameter("need at least one bin") }
+        if case .equalMass = binning {
+            guard logits.isFinite else { throw ReliabilityError.invalidInput("logits contain NaN or infinite values") }
+            return try compute(probabilities: Linalg.softmaxRows(logits), labels: labels, binning: binning)
+        }
+        let bins = binning.count
+        let blocks = min(n, Linalg.simdThreads * 4)
+        var partial = [Accumulator](repeating: Accumulator(bins: bins), count: blocks)
+        logits.withUnsafeBufferPointer { z in
+            labels.withUnsafeBufferPointer { y in
+                partial.withUnsafeMutableBufferPointer { out in
+                    let (zp, yp, op) = (z.baseAddress!, y.baseAddress!, out.baseAddress!)
+                    Linalg.parallelForEach(blocks) { b in
+                        op[b] = accumulate(zp, yp, rows: (b * n / blocks)..<((b + 1) * n / blocks), classes: c, binning: binning)
+                    }
+                }
+            }
+        }
+        var total = Accumulator(bins: bins)
+        for p in partial {
+            if let bad = p.nonFiniteRow { throw ReliabilityError.invalidInput("logits row \(bad) contains NaN or infinite values") }
+            total.merge(p)
+        }
+        let edges: [(Double, Double)]
+        switch binning {
+        case .torchmetrics(let b): edges = (0..<b).map { (Double($0) / Double(b), Double($0 + 1) / Double(b)) } + [(1, 1)]
+        default: edges = (0..<bins).map { (Double($0) / Double(bins), Double($0 + 1) / Double(bins)) }
+        }
+        let binList = (0..<bins).map { k in
+            Bin(lower: edges[k].0, upper: edges[k].1, count: total.count[k],
+                meanConfidence: total.count[k] > 0 ? total.confidence[k] / Double(total.count[k]) : 0,
+                accuracy: total.count[k] > 0 ? total.correct[k] / Double(total.count[k]) : 0)
+        }
+        var ece = 0.0, mce = 0.0
+        for b in binList where b.count > 0 {
+            let gap = abs(b.accuracy - b.meanConfidence)
+            ece += Double(b.count) / Double(n) * gap
+            mce = max(mce, gap)
+        }
+        return CalibrationMetrics(ece: ece, mce: mce, brier: total.brier / Double(n), nll: total.nll / Double(n),
+                                  accuracy: total.correct.reduce(0, +) / Double(n),
+                                  meanConfidence: total.confidence.reduce(0, +) / Double(n), bins: binList)
+    }
+
+    /// Per-block sums of the fused logits pass (merged in block order, so results do not depend on the
+    /// thread count).
+    struct Accumulator: Sendable {
+        var count: [Int]
+        var confidence: [Double]
+        var correct: [Double]
+        var brier = 0.0
+        var nll = 0.0
+        var nonFiniteRow: Int?
+
+        init(bins: Int) {
+            count = [Int](repeating: 0, count: bins)
+            confidence = [Double](repeating: 0, count: bins)
+            correct = [Double](repeating: 0, count: bins)
+        }
+
+        mutating func merge(_ o: Accumulator) {
+            for k in count.indices {
+                count[k] += o.count[k]
+                confidence[k] += o.confidence[k]
+                correct[k] += o.correct[k]
+            }
+            brier += o.brier
+            nll += o.nll
+        }
+    }
+
+    static func accumulate(_ z: UnsafePointer<Float>, _ y: UnsafePointer<Int>, rows: Range<Int>, classes c: Int, binning: Binning) -> Accumulator {
+        var acc = Accumulator(bins: binning.count)
+        let e = UnsafeMutablePointer<Float>.allocate(capacity: c)
+        defer { e.deallocate() }
+        let vectorEnd = c - c % 8
+        for i in rows {
+            let row = z + i * c
+            var m = row[0], best = 0
+            var finite = row[0].isFinite
+            for j in 1..<max(c, 1) {
+                finite = finite && row[j].isFinite
+                if row[j] > m { m = row[j]; best = j }
+            }
+            guard finite else {
+                if acc.nonFiniteRow == nil { acc.nonFiniteRow = i }
+                continue
+            }
+            var sum = 0.0, squares = 0.0
+            var j = 0
+            let vm = SIMD8<Float>(repeating: m)
+            while j < vectorEnd {
+                let v = Linalg.exp8(UnsafeRawPointer(row + j).loadUnaligned(as: SIMD8<Float>.self) - vm)
+                UnsafeMutableRawPointer(e + j).storeBytes(of: v, as: SIMD8<Float>.self)
+                sum += Double(v.sum())
+                squares += Double((v * v).sum())
+                j += 8
+            }
+            while j < c {
+                let v = Float.exp(row[j] - m)
+                e[j] = v
+                sum += Double(v)
+                squares += Double(v * v)
+                j += 1
+            }
+            let label = y[i]
+            let confidence = 1 / sum
+            let py = Double(e[label]) / sum
+            acc.nll += Double.log(sum) - Double(row[label] - m)
+            acc.brier += squares / (sum * sum) - 2 * py + 1
+            let k = binIndex(confidence, binning)
+            acc.count[k] += 1
+            acc.confidence[k] += confidence
+            if best == label { acc.correct[k] += 1 }
+        }
+        return acc
+    }
+
+    @inline(__always)
+    static func binIndex(_ confidence: Double, _ binning: Binning) -> Int {
+        switch binning {
+        case .equalWidth(let b): return min(Int(confidence * Double(b)), b - 1)
+        case .torchmetrics(let b): return min(Int(confidence * Double(b)), b)
+        case .equalWidthRightClosed(let b): return min(max(Int((confidence * Double(b)).rounded(.up)) - 1, 0), b - 1)
+        case .equalMass: preconditionFailure("equal-mass bins are assigned after sorting")
+        }
     }
 
     static func reliabilityBins(confidence: [Double], correct: [Bool], binning: Binning) -> [Bin] {
@@ -98,16 +229,11 @@ public struct CalibrationMetrics: Sendable, Codable {
         var members = [[Int]](repeating: [], count: count)
         var edges: [(Double, Double)] = (0..<count).map { (Double($0) / Double(count), Double($0 + 1) / Double(count)) }
         switch binning {
-        case .equalWidth:
-            for i in 0..<n { members[min(Int(confidence[i] * Double(count)), count - 1)].append(i) }
+        case .equalWidth, .equalWidthRightClosed:
+            for i in 0..<n { members[binIndex(confidence[i], binning)].append(i) }
         case .torchmetrics(let b):
             edges = (0..<b).map { (Double($0) / Double(b), Double($0 + 1) / Double(b)) } + [(1, 1)]
-            for i in 0..<n { members[min(Int(confidence[i] * Double(b)), b)].append(i) }
-        case .equalWidthRightClosed:
-            for i in 0..<n {
-                let b = Int((confidence[i] * Double(count)).rounded(.up)) - 1
-                members[min(max(b, 0), count - 1)].append(i)
-            }
+            for i in 0..<n { members[binIndex(confidence[i], binning)].append(i) }
         case .equalMass:
             let order = (0..<n).sorted { confidence[$0] < confidence[$1] }
             var start = 0
