@@ -23,15 +23,17 @@ public struct TemperatureScaling: Sendable, Codable, Equatable {
         guard n > 0, c >= 2 else { throw ReliabilityError.invalidInput("need at least one row and two classes, got \(n)×\(c)") }
         guard logits.isFinite else { throw ReliabilityError.invalidInput("logits contain NaN or infinite values") }
         try Check.labels(labels, rows: n, classes: c)
-        func evaluate(_ s: Double, precise: Bool) -> Moments {
-            let blocks = min(n, Linalg.simdThreads * 4)
+        /// Mean moments at inverse temperature s over every `stride`-th row.
+        func evaluate(_ s: Double, precise: Bool, stride: Int = 1) -> Moments {
+            let count = (n + stride - 1) / stride
+            let blocks = min(count, Linalg.simdThreads * 4)
             var partial = [Moments](repeating: Moments(), count: blocks)
             logits.withUnsafeBufferPointer { z in
                 labels.withUnsafeBufferPointer { y in
                     partial.withUnsafeMutableBufferPointer { out in
                         let (zp, yp, op) = (z.baseAddress!, y.baseAddress!, out.baseAddress!)
                         Linalg.parallelForEach(blocks) { b in
-                            let rows = (b * n / blocks)..<((b + 1) * n / blocks)
+                            let rows = Swift.stride(from: (b * count / blocks) * stride, to: ((b + 1) * count / blocks) * stride, by: stride)
                             op[b] = precise ? moments64(zp, yp, rows, c, s) : moments32(zp, yp, rows, c, Float(s))
                         }
                     }
@@ -39,37 +41,35 @@ public struct TemperatureScaling: Sendable, Codable, Equatable {
             }
             var total = Moments()
             for m in partial { total.add(m) }  // block order: independent of the thread count
-            return total.mean(over: n)
+            return total.mean(over: count)
+        }
+        /// Safeguarded Newton on s from `start` until the step is below `tolerance`·s (or the derivative
+        /// vanishes); the bracket [lo, hi] grows from the start until it holds the root.
+        var iterations = 0
+        var last = Moments()
+        func newton(from start: Double, precise: Bool, stride: Int, tolerance: Double) -> Double {
+            var s = start, lo = 0.0, hi = Double.infinity
+            for _ in 0..<100 {
+                iterations += 1
+                let current = evaluate(s, precise: precise, stride: stride)
+                last = current
+                if current.gradient > 0 { hi = min(hi, s) } else { lo = max(lo, s) }
+                if abs(current.gradient) <= 1e-12 * (1 + abs(current.nll)) { return s }
+                var next = current.curvature > 0 ? s - current.gradient / current.curvature : .nan
+                if !(next > lo && next < hi) { next = hi.isFinite ? 0.5 * (lo + hi) : 2 * max(s, lo) }
+                if abs(next - s) <= tolerance * s || next > 1e6 { return next }
+                s = next
+            }
+            return s
         }
         let atOne = evaluate(1, precise: true)
-        // Bracket the root of the derivative in s: it is increasing (convexity).
-        var lo = 0.0, hi = 1.0
-        while evaluate(hi, precise: false).gradient < 0 && hi < 1e6 { lo = hi; hi *= 2 }
-        var s = min(max(1.0, lo), hi)
-        var iterations = 0
-        // Newton steps on the float32-vectorised moments get close; the last steps use float64 moments,
-        // so the result is the float64 optimum.
-        var precise = false
-        var last = atOne
-        for _ in 0..<100 {
-            iterations += 1
-            let current = evaluate(s, precise: precise)
-            last = current
-            if current.gradient > 0 { hi = min(hi, s) } else { lo = max(lo, s) }
-            let converged = abs(current.gradient) <= 1e-12 * (1 + abs(current.nll)) || hi - lo <= 1e-15 * hi
-            var next = current.curvature > 0 ? s - current.gradient / current.curvature : .nan
-            if !(next > lo && next < hi) { next = 0.5 * (lo + hi) }
-            let small = abs(next - s) <= (precise ? 1e-13 : 1e-6) * s
-            if !precise && (converged || small) {
-                precise = true
-                lo = 0; hi = .infinity  // float32 moments may have misplaced the bracket by rounding
-                s = next
-                continue
-            }
-            if converged || small { s = next; break }
-            s = next
-        }
-        guard s > 0 && s.isFinite else {
+        // A subsample of ~64k rows gets close cheaply, float32-vectorised moments on all rows closer, and
+        // float64 moments finish, so the result is the float64 optimum.
+        let subsample = max(1, n / 65_536)
+        var s = newton(from: 1, precise: false, stride: subsample, tolerance: 1e-5)
+        s = newton(from: s, precise: false, stride: 1, tolerance: 1e-6)
+        s = newton(from: s, precise: true, stride: 1, tolerance: 1e-13)
+        guard s > 0 && s.isFinite && s < 1e6 else {
             throw ReliabilityError.invalidInput("the NLL keeps decreasing as T → 0 (the logits separate the classes perfectly); temperature scaling is undefined")
         }
         // The last float64 step moved s by ≤ 1e-13 relative: its NLL is the optimum's to ~1e-26.
@@ -83,7 +83,7 @@ public struct TemperatureScaling: Sendable, Codable, Equatable {
         func mean(over n: Int) -> Moments { Moments(nll: nll / Double(n), gradient: gradient / Double(n), curvature: curvature / Double(n)) }
     }
 
-    static func moments64(_ z: UnsafePointer<Float>, _ y: UnsafePointer<Int>, _ rows: Range<Int>, _ c: Int, _ s: Double) -> Moments {
+    static func moments64(_ z: UnsafePointer<Float>, _ y: UnsafePointer<Int>, _ rows: StrideTo<Int>, _ c: Int, _ s: Double) -> Moments {
         var out = Moments()
         for i in rows {
             let row = z + i * c
@@ -104,7 +104,7 @@ public struct TemperatureScaling: Sendable, Codable, Equatable {
         return out
     }
 
-    static func moments32(_ z: UnsafePointer<Float>, _ y: UnsafePointer<Int>, _ rows: Range<Int>, _ c: Int, _ s: Float) -> Moments {
+    static func moments32(_ z: UnsafePointer<Float>, _ y: UnsafePointer<Int>, _ rows: StrideTo<Int>, _ c: Int, _ s: Float) -> Moments {
         var out = Moments()
         let vectorEnd = c - c % 8
         let vs = SIMD8<Float>(repeating: s)
