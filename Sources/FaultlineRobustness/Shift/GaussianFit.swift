@@ -1,0 +1,97 @@
+import FaultlineLinalg
+
+/// Class-conditional Gaussians with one shared (tied) covariance, the model behind the Mahalanobis
+/// out-of-distribution score (Lee et al. 2018).
+///
+/// The fit keeps mergeable sufficient statistics in Double: per-class counts and sums and the total
+/// second-moment matrix Σ x xᵀ (one SYRK per block of rows). Fitting on chunks, or merging two fits,
+/// gives the same state as fitting on the union. The tied covariance is normalised by n (the MLE):
+/// Σ = (Σ x xᵀ − Σ_k s_k s_kᵀ / n_k) / N.
+public struct GaussianFit: Sendable {
+    public let dimension: Int
+    public let classes: Int
+    public private(set) var counts: [Int]
+    /// classes × dimension sums.
+    public private(set) var sums: Matrix<Double>
+    /// Σ x xᵀ over every row seen.
+    public private(set) var secondMoment: Matrix<Double>
+
+    public init(dimension: Int, classes: Int) {
+        precondition(dimension > 0 && classes > 0, "GaussianFit needs a positive dimension and class count")
+        self.dimension = dimension
+        self.classes = classes
+        counts = [Int](repeating: 0, count: classes)
+        sums = Matrix(rows: classes, columns: dimension)
+        secondMoment = Matrix(rows: dimension, columns: dimension)
+    }
+
+    public var total: Int { counts.reduce(0, +) }
+
+    /// Adds a block of rows. Throws `AttackError.invalidInput`-style `ShiftError` on a dimension
+    /// mismatch, non-finite features or labels out of range.
+    public mutating func update(_ x: Matrix<Float>, labels: [Int]) throws {
+        guard x.columns == dimension else { throw ShiftError.invalidInput("features have \(x.columns) dimensions, the fit has \(dimension)") }
+        guard labels.count == x.rows else { throw ShiftError.invalidInput("\(x.rows) rows but \(labels.count) labels") }
+        if let bad = labels.firstIndex(where: { $0 < 0 || $0 >= classes }) {
+            throw ShiftError.invalidInput("label \(labels[bad]) at row \(bad) is outside 0..<\(classes)")
+        }
+        guard x.isFinite else { throw ShiftError.invalidInput("features contain NaN or infinite values") }
+        let xd = x.converted(to: Double.self)
+        try Linalg.syrk(xd, transA: .transposed, alpha: 1, beta: 1, into: &secondMoment)
+        for (i, y) in labels.enumerated() {
+            counts[y] += 1
+            for j in 0..<dimension { sums[y, j] += xd[i, j] }
+        }
+    }
+
+    /// The fit on the union of both fits' data.
+    public func merged(with other: GaussianFit) throws -> GaussianFit {
+        guard other.dimension == dimension, other.classes == classes else {
+            throw ShiftError.invalidInput("cannot merge a \(other.dimension)-d, \(other.classes)-class fit into a \(dimension)-d, \(classes)-class fit")
+        }
+        var out = self
+        for k in 0..<classes { out.counts[k] += other.counts[k] }
+        out.sums = sums.zipSum(other.sums)
+        out.secondMoment = secondMoment.zipSum(other.secondMoment)
+        return out
+    }
+
+    /// Class means (classes × dimension); a class with no samples has a zero row.
+    public var means: Matrix<Double> {
+        var m = sums
+        for k in 0..<classes where counts[k] > 0 { for j in 0..<dimension { m[k, j] /= Double(counts[k]) } }
+        return m
+    }
+
+    /// The tied covariance, normalised by n.
+    public var covariance: Matrix<Double> {
+        var c = secondMoment
+        let n = Double(total)
+        for k in 0..<classes where counts[k] > 0 {
+            let inverse = 1 / Double(counts[k])
+            for a in 0..<dimension { for b in 0..<dimension { c[a, b] -= sums[k, a] * sums[k, b] * inverse } }
+        }
+        return c.map { $0 / n }
+    }
+}
+
+extension Matrix {
+    func zipSum(_ other: Matrix) -> Matrix {
+        var out = self
+        out.withUnsafeMutableBufferPointer { o in other.withUnsafeBufferPointer { b in for i in o.indices { o[i] += b[i] } } }
+        return out
+    }
+}
+
+/// Invalid inputs to the shift kernels.
+public enum ShiftError: Error, Equatable, CustomStringConvertible, Sendable {
+    case invalidInput(String)
+    case singular(String)
+
+    public var description: String {
+        switch self {
+        case .invalidInput(let s): return "invalid input: \(s)"
+        case .singular(let s): return "singular covariance: \(s)"
+        }
+    }
+}

@@ -1,0 +1,82 @@
+import FaultlineLinalg
+
+/// The Mahalanobis out-of-distribution score: the minimum over classes of the squared Mahalanobis
+/// distance to the class mean under the tied covariance (higher = more out-of-distribution).
+///
+/// Fitted once: Σ (optionally shrunk towards (tr Σ/d)·I) is factored Σ = L·Lᵀ in Double; W = L⁻¹ and the
+/// whitened means m_k = W·μ_k are kept in float32. Scoring a block is one GEMM Z = X·Wᵀ and one GEMM Z·Mᵀ:
+/// d_k = ‖z‖² − 2⟨z, m_k⟩ + ‖m_k‖², never a per-sample loop and never an N×N matrix. Accuracy: ~1e-5
+/// relative to a float64 reference on well-conditioned data (tested); cost 2·N·d² + 2·N·d·K flops.
+public struct MahalanobisDetector: Sendable {
+    public let whitening: Matrix<Float>  // W = L⁻¹ (d × d, lower triangular)
+    public let whitenedMeans: Matrix<Float>  // K × d
+    public let meanNorms: [Float]  // ‖m_k‖²
+    public let shrinkage: Double
+
+    /// Fits from a `GaussianFit`. `shrinkage` α in [0, 1): Σ ← (1 − α)Σ + α·(tr Σ/d)·I. Throws
+    /// `ShiftError.singular` when Σ is not positive definite (suggesting shrinkage), or when a class
+    /// has no samples.
+    public init(_ fit: GaussianFit, shrinkage: Double = 0) throws {
+        guard shrinkage >= 0 && shrinkage < 1 else { throw ShiftError.invalidInput("shrinkage \(shrinkage) must lie in [0, 1)") }
+        if let empty = fit.counts.firstIndex(of: 0) { throw ShiftError.invalidInput("class \(empty) has no samples") }
+        let d = fit.dimension
+        var sigma = fit.covariance
+        if shrinkage > 0 {
+            let mu = (0..<d).reduce(0.0) { $0 + sigma[$1, $1] } / Double(d)
+            sigma = sigma.map { $0 * (1 - shrinkage) }
+            for i in 0..<d { sigma[i, i] += shrinkage * mu }
+        }
+        let l: Matrix<Double>
+        do {
+            l = try Linalg.cholesky(sigma)
+        } catch LinalgError.notPositiveDefinite(_, let order) {
+            throw ShiftError.singular("the covariance is not positive definite at order \(order) (more dimensions than informative samples?); use shrinkage, e.g. 0.01")
+        }
+        let w = try Linalg.solveTriangular(l, Matrix<Double>.identity(d))  // L⁻¹
+        let means = try Linalg.matmul(fit.means, w, transB: .transposed)  // rows m_k = W μ_k
+        whitening = w.converted(to: Float.self)
+        whitenedMeans = means.converted(to: Float.self)
+        meanNorms = (0..<fit.classes).map { k in Float((0..<d).reduce(0.0) { $0 + means[k, $1] * means[k, $1] }) }
+        self.shrinkage = shrinkage
+    }
+
+    public var dimension: Int { whitening.rows }
+
+    /// Scores every row of `x`. Throws on a dimension mismatch or non-finite features.
+    public func score(_ x: Matrix<Float>, blockRows: Int = 4096) throws -> [Float] {
+        guard x.columns == dimension else { throw ShiftError.invalidInput("features have \(x.columns) dimensions, the detector \(dimension)") }
+        guard x.isFinite else { throw ShiftError.invalidInput("features contain NaN or infinite values") }
+        let n = x.rows, d = dimension, k = whitenedMeans.rows
+        var scores = [Float](repeating: 0, count: n)
+        let block = max(1, min(blockRows, n))
+        var z = Matrix<Float>(uninitializedRows: block, columns: d)
+        var products = Matrix<Float>(uninitializedRows: block, columns: k)
+        x.withUnsafeBufferPointer { px in
+            for start in stride(from: 0, to: n, by: block) {
+                let rows = min(block, n - start)
+                let xs = MatrixPointer(px.baseAddress! + start * d, rows: rows, columns: d)
+                z.withUnsafeMutableBufferPointer { pz in
+                    whitening.withUnsafeBufferPointer { pw in
+                        Linalg.gemm(xs, MatrixPointer(pw.baseAddress!, rows: d, columns: d), transB: .transposed,
+                                    into: MutableMatrixPointer(pz.baseAddress!, rows: rows, columns: d))
+                    }
+                    products.withUnsafeMutableBufferPointer { pp in
+                        whitenedMeans.withUnsafeBufferPointer { pm in
+                            Linalg.gemm(MatrixPointer(pz.baseAddress!, rows: rows, columns: d), MatrixPointer(pm.baseAddress!, rows: k, columns: d),
+                                        transB: .transposed, into: MutableMatrixPointer(pp.baseAddress!, rows: rows, columns: k))
+                        }
+                        for r in 0..<rows {
+                            let zr = pz.baseAddress! + r * d
+                            var norm: Float = 0
+                            for j in 0..<d { norm += zr[j] * zr[j] }
+                            var best = Float.infinity
+                            for c in 0..<k { best = min(best, norm - 2 * pp[r * k + c] + meanNorms[c]) }
+                            scores[start + r] = max(best, 0)
+                        }
+                    }
+                }
+            }
+        }
+        return scores
+    }
+}
