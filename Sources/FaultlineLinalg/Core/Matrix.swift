@@ -162,9 +162,9 @@ public struct Matrix<Scalar: LinalgScalar>: Sendable {
         return out
     }
 
-    /// True when no element is NaN or infinite.
+    /// True when no element is NaN or infinite (a vectorised scan: x − x is 0 exactly when x is finite).
     public var isFinite: Bool {
-        withUnsafeBufferPointer { $0.allSatisfy { $0.isFinite } }
+        withUnsafeBufferPointer { SIMDReductions.allFinite($0) }
     }
 }
 

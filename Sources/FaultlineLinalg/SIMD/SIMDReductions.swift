@@ -101,6 +101,25 @@ enum SIMDReductions {
         return s
     }
 
+    /// Whether every element is finite. Specialised so callers in other modules do not pay for generic
+    /// dispatch per element (measured 24 ns/element unspecialised).
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
+    static func allFinite<T: LinalgScalar>(_ x: UnsafeBufferPointer<T>) -> Bool {
+        guard let base = x.baseAddress else { return true }
+        let w = T.Vector.scalarCount
+        var acc = T.Vector()
+        var i = 0
+        while i + w <= x.count {
+            let v = K.load(base + i)
+            acc = acc + (v - v)  // 0 for finite lanes, NaN otherwise; NaN is sticky
+            i += w
+        }
+        var tail: T = 0
+        while i < x.count { tail += base[i] - base[i]; i += 1 }
+        return (acc.sum() + tail) == 0
+    }
+
     /// Maximum of x[0..<n] (n ≥ 1), NaN when any element is NaN.
     @inline(__always)
     static func max<T: LinalgScalar>(_ x: UnsafePointer<T>, _ n: Int) -> T {

@@ -36,11 +36,24 @@ public struct GaussianFit: Sendable {
             throw ShiftError.invalidInput("label \(labels[bad]) at row \(bad) is outside 0..<\(classes)")
         }
         guard x.isFinite else { throw ShiftError.invalidInput("features contain NaN or infinite values") }
-        let xd = x.converted(to: Double.self)
-        try Linalg.syrk(xd, transA: .transposed, alpha: 1, beta: 1, into: &secondMoment)
-        for (i, y) in labels.enumerated() {
-            counts[y] += 1
-            for j in 0..<dimension { sums[y, j] += xd[i, j] }
+        // Blocks of rows promoted to Double: the second moments accumulate in Double without a full copy.
+        let block = 4096
+        try sums.withUnsafeMutableBufferPointer { s in
+            try x.withUnsafeBufferPointer { px in
+                for start in stride(from: 0, to: x.rows, by: block) {
+                    let rows = min(block, x.rows - start)
+                    var xd = Matrix<Double>(uninitializedRows: rows, columns: dimension)
+                    xd.withUnsafeMutableBufferPointer { d in
+                        for i in 0..<(rows * dimension) { d[i] = Double(px[start * dimension + i]) }
+                        for r in 0..<rows {
+                            let y = labels[start + r]
+                            counts[y] += 1
+                            for j in 0..<dimension { s[y * dimension + j] += d[r * dimension + j] }
+                        }
+                    }
+                    try Linalg.syrk(xd, transA: .transposed, alpha: 1, beta: 1, into: &secondMoment)
+                }
+            }
         }
     }
 

@@ -1,0 +1,55 @@
+import ArgumentParser
+import FaultlineIO
+import FaultlineLinalg
+import FaultlineRobustness
+import Foundation
+
+/// `faultline bench mahalanobis`: W3's fit (50k × 512, 10 classes) and score (50k × 512).
+struct MahalanobisBenchmark: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mahalanobis",
+        abstract: "Time the Mahalanobis fit and score on W3 (d = 512, 10 classes, 50k fit, 50k score).",
+        discussion: """
+            Reads DATA/maha_fit_x.npy, maha_fit_y.npy, maha_score_x.npy and maha_score_is_ood.npy (make_data.py). \
+            With DATA/peer_out/w3_scores_ref_f64.npy (run_peers.py) the largest relative error is reported.
+            """)
+
+    @OptionGroup var options: BenchOptions
+
+    func run() throws {
+        guard let data = options.data else { throw ValidationError("give --data DIR (written by ../shared/bench/make_data.py)") }
+        let system = SystemReport.current()
+        if !options.json { print(system.headline) }
+        let fitX = try NPY.readMatrix(data + "/maha_fit_x.npy", as: Float.self)
+        let fitY = try NPY.read(data + "/maha_fit_y.npy").values(as: Double.self).map { Int($0) }
+        let scoreX = try NPY.readMatrix(data + "/maha_score_x.npy", as: Float.self)
+        let isOOD = try NPY.read(data + "/maha_score_is_ood.npy").values(as: Double.self)
+        let classes = (fitY.max() ?? 0) + 1, d = fitX.columns
+        var detector: MahalanobisDetector?
+        var scores: [Float] = []
+        var fitTimes: [Double] = [], scoreTimes: [Double] = []
+        for round in 0...options.reps {
+            let f = try Timing.seconds {
+                var fit = GaussianFit(dimension: d, classes: classes)
+                try fit.update(fitX, labels: fitY)
+                detector = try MahalanobisDetector(fit)
+            }
+            let s = try Timing.seconds { scores = try detector!.score(scoreX) }
+            if round > 0 { fitTimes.append(f); scoreTimes.append(s) }
+        }
+        let inside = zip(scores, isOOD).filter { $0.1 == 0 }.map(\.0), outside = zip(scores, isOOD).filter { $0.1 != 0 }.map(\.0)
+        let metrics = try DetectionMetrics.compute(inDistribution: inside, outOfDistribution: outside)
+        var key = String(format: "mean d² ID %.2f / OOD %.1f; AUROC %.4f", inside.map(Double.init).reduce(0, +) / Double(inside.count),
+                         outside.map(Double.init).reduce(0, +) / Double(outside.count), metrics.auroc)
+        if let reference = try? NPY.read(data + "/peer_out/w3_scores_ref_f64.npy").values(as: Double.self), reference.count == scores.count {
+            key += String(format: "; max rel.err vs f64 %.1e", zip(scores, reference).map { abs(Double($0) - $1) / max($1, 1) }.max() ?? 0)
+        }
+        let rows = [
+            BenchRow(workload: "W3 mahalanobis", peer: "fit: faultline GaussianFit (f64 SYRK blocks) + Cholesky + whitening", times_s: fitTimes,
+                     throughput: Double(fitX.rows) / Timing.median(fitTimes), throughput_unit: "samples/s", key: ""),
+            BenchRow(workload: "W3 mahalanobis", peer: "score: faultline MahalanobisDetector (f32 GEMMs)", times_s: scoreTimes,
+                     throughput: Double(scoreX.rows) / Timing.median(scoreTimes), throughput_unit: "samples/s", key: key),
+        ]
+        try BenchReport(system: system, rows: rows, summary: []).emit(options, unit: "samples/s", digits: 0)
+    }
+}
