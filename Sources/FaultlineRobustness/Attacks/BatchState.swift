@@ -58,7 +58,7 @@ struct BatchState {
                         // Uniform in the ball: Gaussian direction, radius ε·U^(1/d).
                         var norm = 0.0
                         for j in 0..<d { let g = rng.normal(); a[j] = Float(g); norm += g * g }
-                        let radius = Double(eps) * Foundation_pow(rng.uniform(), 1 / Double(d)) / max(norm.squareRoot(), 1e-30)
+                        let radius = Double(eps) * pow(rng.uniform(), 1 / Double(d)) / max(norm.squareRoot(), 1e-30)
                         for j in 0..<d { a[j] = min(max(c[j] + Float(Double(a[j]) * radius), lo), hi) }
                     }
                 } else {
@@ -145,9 +145,6 @@ struct BatchState {
         matrix.withUnsafeMutableBufferPointer { m in (m.baseAddress! + i * d).update(from: adversarial.pointer + k * d, count: d) }
     }
 }
-
-@inline(__always)
-func Foundation_pow(_ x: Double, _ y: Double) -> Double { pow(x, y) }
 
 extension MatrixPointer where Scalar == Float {
     /// Swaps two rows of logits in place, keeping them aligned with a compacted batch.
