@@ -181,4 +181,29 @@ struct FiniteDifferenceTests {
             }
         }
     }
+
+    /// Dropout in training mode: the backward pass must apply the same mask as the forward pass. The
+    /// model is linear between the input and the loss's logits, so central differences of the model's own
+    /// float32 loss (same seed, pass and sample indices) are exact up to rounding.
+    @Test func dropoutTrainingModeUsesTheForwardMask() throws {
+        let model = try ModelSpec.build("linear:5-7,dropout:0.5,linear:7-6", seed: 8)
+        var rng = Philox(seed: 13)
+        let x: Matrix<Float> = rng.matrix(rows: 4, columns: 5, .uniform(-1, 1))
+        let labels = [0, 3, 5, 1]
+        let context = ForwardContext(training: true, seed: 21, pass: 3)
+        let analytic = try model.inputGradient(x, labels: labels, context: context)
+        for i in 0..<4 {
+            for j in 0..<5 {
+                var plus = x, minus = x
+                plus[i, j] += 1e-2
+                minus[i, j] -= 1e-2
+                let lp = try model.inputGradient(plus, labels: labels, context: context).losses[i]
+                let lm = try model.inputGradient(minus, labels: labels, context: context).losses[i]
+                let fd = Double(lp - lm) / 2e-2
+                #expect(abs(Double(analytic.gradient[i, j]) - fd) <= 2e-3 * max(1, abs(fd)), "row \(i) feature \(j)")
+            }
+        }
+        // And the mask really drops: training-mode logits differ from evaluation-mode logits.
+        #expect(try model.logits(x, context: context) != model.logits(x))
+    }
 }

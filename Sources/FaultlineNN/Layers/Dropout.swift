@@ -27,10 +27,12 @@ public struct Dropout: Layer {
         return Float(block.0 >> 8) * 0x1p-24 >= probability
     }
 
-    public func forward(_ input: MatrixPointer<Float>, into output: MutableMatrixPointer<Float>, context: ForwardContext) {
+    /// The forward pass and the input gradient are the same map (mask × 1/(1−p), or the identity in
+    /// evaluation mode), applied to the input or to the output gradient.
+    func applyMask(_ source: MatrixPointer<Float>, into destination: MutableMatrixPointer<Float>, context: ForwardContext) {
         let scale = 1 / (1 - probability)
-        for i in 0..<input.rows {
-            let x = input.base + i * input.rowStride, y = output.base + i * output.rowStride
+        for i in 0..<source.rows {
+            let x = source.base + i * source.rowStride, y = destination.base + i * destination.rowStride
             if !context.training || probability == 0 {
                 y.update(from: x, count: features)
                 continue
@@ -39,16 +41,12 @@ public struct Dropout: Layer {
         }
     }
 
+    public func forward(_ input: MatrixPointer<Float>, into output: MutableMatrixPointer<Float>, context: ForwardContext) {
+        applyMask(input, into: output, context: context)
+    }
+
     public func backwardInput(outputGradient: MatrixPointer<Float>, input: MatrixPointer<Float>, output: MatrixPointer<Float>,
                               into inputGradient: MutableMatrixPointer<Float>, context: ForwardContext) {
-        let scale = 1 / (1 - probability)
-        for i in 0..<input.rows {
-            let g = outputGradient.base + i * outputGradient.rowStride, d = inputGradient.base + i * inputGradient.rowStride
-            if !context.training || probability == 0 {
-                d.update(from: g, count: features)
-                continue
-            }
-            for j in 0..<features { d[j] = keeps(context.firstSample + i, j, context) ? g[j] * scale : 0 }
-        }
+        applyMask(outputGradient, into: inputGradient, context: context)
     }
 }
