@@ -204,27 +204,14 @@ struct DemoCommand: ParsableCommand {
     /// Median over correctly classified test samples of the smallest ε (bisection, 8 rounds in [0, 0.5])
     /// at which PGD-20 with early stopping breaks the sample; nil if more than half are never broken.
     private func minimalEpsilon(_ model: Sequential, _ test: LabeledDataset) throws -> Float? {
-        let predicted = try model.predict(test.features)
-        let correct = test.subset(test.labels.indices.filter { predicted[$0] == test.labels[$0] })
-        var lo = [Float](repeating: 0, count: correct.count), hi = [Float](repeating: 0.5, count: correct.count)
-        var broken = [Bool](repeating: false, count: correct.count)
-        for _ in 0..<8 {
-            // One attack per round at each sample's midpoint is not possible in one batch with different ε, so
-            // group by the shared midpoint grid: every round halves each interval.
-            let mids = zip(lo, hi).map { ($0 + $1) / 2 }
-            for e in Set(mids) {
-                let rows = mids.indices.filter { mids[$0] == e }
-                let subset = correct.subset(rows)
-                var a = GradientAttack.pgd(epsilon: e, stepSize: 2.5 * e / 20, steps: 20, seed: seed)
-                a.earlyStop = true
-                let r = try a.run(model, subset.features, labels: subset.labels)
-                for (k, i) in rows.enumerated() {
-                    if r.success[k] { hi[i] = e; broken[i] = true } else { lo[i] = e }
-                }
-            }
+        let minimal = try RobustnessCurve.minimalEpsilon(model, test.features, labels: test.labels, upper: 0.5) { e in
+            var a = GradientAttack.pgd(epsilon: e, stepSize: 2.5 * e / 20, steps: 20, seed: seed)
+            a.earlyStop = true
+            return a
         }
-        guard broken.filter({ $0 }).count * 2 > correct.count else { return nil }
-        let sorted = zip(hi, broken).map { $1 ? $0 : .infinity }.sorted()
+        let correct = minimal.filter { $0 != 0 }  // 0 marks samples misclassified without perturbation
+        let sorted = correct.map { $0 ?? .infinity }.sorted()
+        guard !sorted.isEmpty, sorted[sorted.count / 2].isFinite else { return nil }
         return sorted[sorted.count / 2]
     }
 

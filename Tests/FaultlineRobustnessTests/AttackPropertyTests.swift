@@ -93,4 +93,28 @@ struct AttackPropertyTests {
         #expect(throws: AttackError.self) { try GradientAttack.fgsm(epsilon: 0.1).run(model, x.map { $0 * 2 }, labels: y) }
         #expect(throws: AttackError.self) { try GradientAttack.fgsm(epsilon: 0.1).run(model, Matrix(rows: 2, columns: 3), labels: [0, 1]) }
     }
+
+    @Test func curveIsMonotoneAndMinimalEpsilonIsConsistent() throws {
+        let (model, x, y) = Self.data
+        let build = { (e: Float) -> GradientAttack in
+            var a = GradientAttack.pgd(epsilon: e, stepSize: max(e / 4, 1e-4), steps: 10, seed: 5)
+            a.earlyStop = true
+            return a
+        }
+        let curve = try RobustnessCurve.robustAccuracy(model, x, labels: y, epsilons: [0.2, 0, 0.05, 0.1], attack: build)
+        #expect(curve.map(\.epsilon) == [0, 0.05, 0.1, 0.2])
+        #expect(zip(curve, curve.dropFirst()).allSatisfy { $0.robustAccuracy >= $1.robustAccuracy })
+        let clean = Double(zip(try model.predict(x), y).filter { $0 == $1 }.count) / Double(x.rows)
+        #expect(curve[0].robustAccuracy == clean)
+        let minimal = try RobustnessCurve.minimalEpsilon(model, x, labels: y, upper: 0.5, rounds: 6, attack: build)
+        let predicted = try model.predict(x)
+        for i in 0..<x.rows {
+            if predicted[i] != y[i] { #expect(minimal[i] == 0) } else if let e = minimal[i] { #expect(e > 0 && e <= 0.5) }
+        }
+        // Samples whose minimal ε is at most 0.1 are broken by the same attack at 0.1 or below: the curve at 0.1
+        // cannot exceed the share of samples with a larger (or no) minimal ε.
+        let resisting = Double(minimal.filter { $0 == nil || $0! > 0.1 }.count) / Double(x.rows)
+        #expect(curve[2].robustAccuracy <= resisting + 0.05)
+        #expect(throws: AttackError.self) { try RobustnessCurve.robustAccuracy(model, x, labels: y, epsilons: [], attack: build) }
+    }
 }
