@@ -2,6 +2,7 @@ import ArgumentParser
 import FaultlineIO
 import FaultlineLinalg
 import FaultlineNN
+import FaultlineReliability
 import FaultlineRobustness
 import Foundation
 
@@ -53,6 +54,10 @@ enum Inputs {
         } catch let e as LinalgError {
             printError("faultline \(command): \(e)")
         } catch let e as AttackError {
+            printError("faultline \(command): \(e)")
+        } catch let e as ShiftError {
+            printError("faultline \(command): \(e)")
+        } catch let e as ReliabilityError {
             printError("faultline \(command): \(e)")
         } catch let e as CLIError {
             printError("faultline \(command): \(e)")

@@ -27,8 +27,8 @@ public struct GaussianFit: Sendable {
 
     public var total: Int { counts.reduce(0, +) }
 
-    /// Adds a block of rows. Throws `AttackError.invalidInput`-style `ShiftError` on a dimension
-    /// mismatch, non-finite features or labels out of range.
+    /// Adds a block of rows. Throws `ShiftError.invalidInput` on a dimension mismatch, non-finite
+    /// features or labels out of range.
     public mutating func update(_ x: Matrix<Float>, labels: [Int]) throws {
         guard x.columns == dimension else { throw ShiftError.invalidInput("features have \(x.columns) dimensions, the fit has \(dimension)") }
         guard labels.count == x.rows else { throw ShiftError.invalidInput("\(x.rows) rows but \(labels.count) labels") }
@@ -93,18 +93,5 @@ extension Matrix {
         var out = self
         out.withUnsafeMutableBufferPointer { o in other.withUnsafeBufferPointer { b in for i in o.indices { o[i] += b[i] } } }
         return out
-    }
-}
-
-/// Invalid inputs to the shift kernels.
-public enum ShiftError: Error, Equatable, CustomStringConvertible, Sendable {
-    case invalidInput(String)
-    case singular(String)
-
-    public var description: String {
-        switch self {
-        case .invalidInput(let s): return "invalid input: \(s)"
-        case .singular(let s): return "singular covariance: \(s)"
-        }
     }
 }
