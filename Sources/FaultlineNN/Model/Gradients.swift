@@ -53,6 +53,18 @@ extension Sequential {
         backwardInWorkspace(rows: rows, outputGradient: dz.readOnly, workspace, context: context, inputGradient: gradient)
     }
 
+    /// Backward pass only, for callers that build their own logit gradient (DeepFool's per-class
+    /// Jacobian rows, CW's objective): writes d(Σᵢ ⟨dzᵢ, zᵢ⟩)/dx, one vector–Jacobian product per row,
+    /// for the batch of the **last forward pass** in `workspace` (`logits(_:rows:workspace:context:)`).
+    /// That batch's memory must still hold the same values; `dz` has its rows and the logit width.
+    /// Several backward passes may follow one forward pass. Cost: one backward pass.
+    public func inputGradient(logitGradient dz: MatrixPointer<Float>, workspace: Workspace, context: ForwardContext,
+                              into gradient: MutableMatrixPointer<Float>) {
+        precondition(dz.columns == outputFeatures && dz.rows == gradient.rows && gradient.columns == inputFeatures,
+                     "logit gradient \(dz.rows)×\(dz.columns) does not fit the model or the output")
+        backwardInWorkspace(rows: dz.rows, outputGradient: dz, workspace, context: context, inputGradient: gradient)
+    }
+
     /// Parameter gradients of the **mean** loss over the rows of `x`, in `namedParameters` order, with
     /// the mean loss (in Double). Used by training; the input gradient is not computed.
     public func parameterGradients(_ x: Matrix<Float>, labels: [Int], loss: Loss = .crossEntropy,

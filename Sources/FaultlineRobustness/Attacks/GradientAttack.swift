@@ -57,41 +57,13 @@ public struct GradientAttack: Sendable {
         return a
     }
 
-    /// Per-sample outcome.
-    public struct Result: Sendable {
-        /// The returned examples: the first successful iterate with early stopping, else the last.
-        public var adversarial: Matrix<Float>
-        /// Whether the returned example is misclassified (untargeted) or classified as the target.
-        public var success: [Bool]
-        /// Gradient steps taken when success was first seen (nil: never; 0: the start was already adversarial).
-        public var successStep: [Int?]
-        /// logit_true − max_{j≠true} logit_j at the returned example (negative: misclassified).
-        public var margin: [Float]
-        /// Share of samples correctly classified at their returned example.
-        public var robustAccuracy: Double { Double(margin.filter { $0 > 0 }.count) / Double(max(margin.count, 1)) }
-    }
+    public typealias Result = AttackResult
 
     func validate(_ model: Sequential, _ x: Matrix<Float>, _ labels: [Int], _ targets: [Int]?) throws {
-        guard epsilon.isFinite, epsilon >= 0 else { throw AttackError.invalidParameter("ε = \(epsilon) must be finite and ≥ 0") }
+        try AttackInputs.checkEpsilon(epsilon)
         guard stepSize.isFinite, stepSize >= 0 else { throw AttackError.invalidParameter("step size \(stepSize) must be finite and ≥ 0") }
         guard steps >= 1, restarts >= 1, batchSize >= 1 else { throw AttackError.invalidParameter("steps, restarts and batch size must be ≥ 1") }
-        guard box.lowerBound.isFinite, box.upperBound.isFinite else { throw AttackError.invalidParameter("the input box must be finite") }
-        guard x.columns == model.inputFeatures else {
-            throw AttackError.invalidInput("x has \(x.columns) features, the model (\(model.spec)) takes \(model.inputFeatures)")
-        }
-        guard labels.count == x.rows else { throw AttackError.invalidInput("\(x.rows) rows but \(labels.count) labels") }
-        if let bad = labels.firstIndex(where: { $0 < 0 || $0 >= model.outputFeatures }) {
-            throw AttackError.invalidInput("label \(labels[bad]) at row \(bad) is outside 0..<\(model.outputFeatures)")
-        }
-        if let targets {
-            guard targets.count == x.rows else { throw AttackError.invalidInput("\(x.rows) rows but \(targets.count) targets") }
-            if let bad = targets.indices.first(where: { targets[$0] < 0 || targets[$0] >= model.outputFeatures || targets[$0] == labels[$0] }) {
-                throw AttackError.invalidInput("target \(targets[bad]) at row \(bad) is out of range or equals the true label; pick another class")
-            }
-        }
-        if let bad = x.withUnsafeBufferPointer({ $0.firstIndex { !($0 >= box.lowerBound && $0 <= box.upperBound) } }) {
-            throw AttackError.invalidInput("x[\(bad / x.columns), \(bad % x.columns)] = \(x[bad / x.columns, bad % x.columns]) lies outside the input box \(box); rescale the inputs or set `box`")
-        }
+        try AttackInputs.check(model, x, labels: labels, targets: targets, box: box)
     }
 
     /// Attacks every row of `x` (true classes `labels`; `targets` for a targeted attack). `start`
@@ -105,7 +77,7 @@ public struct GradientAttack: Sendable {
             throw AttackError.invalidInput("start δ₀ is \(start.rows)×\(start.columns), x is \(x.rows)×\(x.columns)")
         }
         if targets == nil && loss == .targetedDLR { throw AttackError.invalidParameter("targeted DLR needs targets") }
-        let n = x.rows, d = x.columns
+        let n = x.rows
         var adversarial = x
         var success = [Bool](repeating: false, count: n)
         var successStep = [Int?](repeating: nil, count: n)
@@ -133,26 +105,8 @@ public struct GradientAttack: Sendable {
                 progress?(restart * n + min(first + batch, n), restarts * n)
             }
         }
-        // Outcome at the returned examples, evaluated in the attack's own workspace.
-        var margin = [Float](repeating: 0, count: n)
-        let c = model.outputFeatures
-        adversarial.withUnsafeBufferPointer { pa in
-            for first in stride(from: 0, to: n, by: batch) {
-                let rows = min(batch, n - first)
-                let z = model.logits(pa.baseAddress! + first * d, rows: rows, workspace: workspace, context: ForwardContext(backend: backend))
-                for r in 0..<rows {
-                    let i = first + r, row = z.base + r * z.rowStride
-                    var best = -Float.infinity, predicted = 0
-                    for j in 0..<c {
-                        if j != labels[i] { best = max(best, row[j]) }
-                        if row[j] > row[predicted] { predicted = j }
-                    }
-                    margin[i] = row[labels[i]] - best
-                    success[i] = targets.map { predicted == $0[i] } ?? (predicted != labels[i])
-                }
-            }
-        }
-        return Result(adversarial: adversarial, success: success, successStep: successStep, margin: margin)
+        return AttackResult.evaluate(model, adversarial: adversarial, labels: labels, targets: targets, successStep: successStep,
+                                     workspace: workspace, context: ForwardContext(backend: backend))
     }
 
     /// Runs the steps on the rows loaded in `state`. With early stopping, rows that succeed are

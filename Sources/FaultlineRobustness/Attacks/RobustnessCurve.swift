@@ -19,7 +19,7 @@ public enum RobustnessCurve {
         var points: [Point] = []
         for e in epsilons.sorted() {
             if !robust.isEmpty {
-                let subset = try rows(x, robust)
+                let subset = AttackInputs.rows(x, robust)
                 let result = try attack(e).run(model, subset, labels: robust.map { labels[$0] })
                 robust = zip(robust, result.success).filter { !$0.1 }.map(\.0)
             }
@@ -41,7 +41,7 @@ public enum RobustnessCurve {
         let attacked = (0..<x.rows).filter { !broken[$0] }
         // Is the sample breakable at all?
         if !attacked.isEmpty {
-            let r = try attack(upper).run(model, try rows(x, attacked), labels: attacked.map { labels[$0] })
+            let r = try attack(upper).run(model, AttackInputs.rows(x, attacked), labels: attacked.map { labels[$0] })
             for (k, i) in attacked.enumerated() where r.success[k] { broken[i] = true }
         }
         let searching = attacked.filter { broken[$0] }
@@ -49,7 +49,7 @@ public enum RobustnessCurve {
             var groups: [Float: [Int]] = [:]
             for i in searching { groups[(lo[i] + hi[i]) / 2, default: []].append(i) }
             for (e, members) in groups.sorted(by: { $0.key < $1.key }) {
-                let r = try attack(e).run(model, try rows(x, members), labels: members.map { labels[$0] })
+                let r = try attack(e).run(model, AttackInputs.rows(x, members), labels: members.map { labels[$0] })
                 for (k, i) in members.enumerated() {
                     if r.success[k] { hi[i] = e } else { lo[i] = e }
                 }
@@ -59,16 +59,5 @@ public enum RobustnessCurve {
             if predicted[i] != labels[i] { return 0 }
             return broken[i] ? hi[i] : nil
         }
-    }
-
-    static func rows(_ x: Matrix<Float>, _ indices: [Int]) throws -> Matrix<Float> {
-        var out = Matrix<Float>(uninitializedRows: indices.count, columns: x.columns)
-        let d = x.columns
-        x.withUnsafeBufferPointer { src in
-            out.withUnsafeMutableBufferPointer { dst in
-                for (r, i) in indices.enumerated() { (dst.baseAddress! + r * d).update(from: src.baseAddress! + i * d, count: d) }
-            }
-        }
-        return out
     }
 }

@@ -1,0 +1,265 @@
+import FaultlineLinalg
+import FaultlineNN
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The state of one APGD run on a batch: seven row buffers (clean, iterate, previous iterate, best
+/// point, best adversarial point, gradient, gradient at the best point) and the per-sample step-size
+/// bookkeeping. Allocated once per `APGDAttack.run` and reused for every batch, restart and target.
+final class APGDBatch {
+    let capacity: Int, features: Int, steps: Int
+    var rows: [Int] = []
+    let clean, current, previous, best, bestAdversarial, gradient, bestGradient: AlignedBuffer<Float>
+    let losses: AlignedBuffer<Float>
+    /// lossHistory[k·steps + i]: sample k's loss after step i (zero-initialised, as the reference).
+    let lossHistory: AlignedBuffer<Float>
+    var labels: [Int], targets: [Int]
+    var stepSize: [Float], bestLoss: [Float], bestLossAtLastCheck: [Float]
+    var reducedAtLastCheck: [Bool], robust: [Bool]
+    var successStep: [Int?]
+
+    init(capacity: Int, features: Int, steps: Int) {
+        self.capacity = capacity
+        self.features = features
+        self.steps = steps
+        let size = capacity * features
+        (clean, current, previous, best) = (AlignedBuffer(uninitializedCount: size), AlignedBuffer(uninitializedCount: size),
+                                            AlignedBuffer(uninitializedCount: size), AlignedBuffer(uninitializedCount: size))
+        (bestAdversarial, gradient, bestGradient) = (AlignedBuffer(uninitializedCount: size), AlignedBuffer(uninitializedCount: size),
+                                                     AlignedBuffer(uninitializedCount: size))
+        losses = AlignedBuffer(uninitializedCount: capacity)
+        lossHistory = AlignedBuffer(uninitializedCount: capacity * steps)
+        labels = [Int](repeating: 0, count: capacity)
+        targets = labels
+        stepSize = [Float](repeating: 0, count: capacity)
+        bestLoss = stepSize
+        bestLossAtLastCheck = stepSize
+        reducedAtLastCheck = [Bool](repeating: true, count: capacity)
+        robust = reducedAtLastCheck
+        successStep = [Int?](repeating: nil, count: capacity)
+    }
+
+    /// Loads the clean rows and their start: clamp(x + δ₀) with δ₀ from `start`, else the random
+    /// start of (rank, restart).
+    func load(rows: [Int], x: Matrix<Float>, labels allLabels: [Int], targets batchTargets: [Int]?, start: Matrix<Float>?,
+              attack: APGDAttack, rank: Int, restart: Int) {
+        self.rows = rows
+        let d = features, eps = attack.epsilon, lo = attack.box.lowerBound, hi = attack.box.upperBound
+        x.withUnsafeBufferPointer { px in
+            for (k, i) in rows.enumerated() {
+                labels[k] = allLabels[i]
+                targets[k] = batchTargets?[k] ?? 0
+                let c = clean.pointer + k * d, a = current.pointer + k * d
+                c.update(from: px.baseAddress! + i * d, count: d)
+                if let start {
+                    let s = start.row(i)
+                    for j in 0..<d { a[j] = min(max(c[j] + s[j], lo), hi) }
+                } else {
+                    randomStart(a, c, sample: i, attack: attack, rank: rank, restart: restart)
+                }
+                for buffer in [previous, best, bestAdversarial] { (buffer.pointer + k * d).update(from: a, count: d) }
+                (lossHistory.pointer + k * steps).update(repeating: 0, count: steps)
+                stepSize[k] = 2 * eps
+                reducedAtLastCheck[k] = true
+                robust[k] = true
+                successStep[k] = nil
+            }
+        }
+    }
+
+    /// The reference's random start on the ε-sphere of the norm, clamped to the box.
+    private func randomStart(_ a: UnsafeMutablePointer<Float>, _ c: UnsafePointer<Float>, sample i: Int, attack: APGDAttack, rank: Int, restart: Int) {
+        let d = features, eps = attack.epsilon, lo = attack.box.lowerBound, hi = attack.box.upperBound
+        var rng = Philox(seed: attack.seed, stream: UInt64(i) << 20 | UInt64(rank) << 10 | UInt64(restart))
+        var scale: Float = 0
+        switch attack.norm {
+        case .linf:
+            for j in 0..<d { a[j] = Float(2 * rng.uniform() - 1); scale = max(scale, abs(a[j])) }
+            scale = eps / scale
+        case .l2:
+            for j in 0..<d { a[j] = Float(rng.normal()); scale += a[j] * a[j] }
+            scale = eps / (scale.squareRoot() + 1e-12)
+        }
+        for j in 0..<d { a[j] = min(max(c[j] + scale * a[j], lo), hi) }
+    }
+
+    /// Runs the APGD iterations on the loaded rows.
+    func attack(_ model: Sequential, _ attack: APGDAttack, workspace: Sequential.Workspace, context: ForwardContext) {
+        var live = rows.count
+        let d = features
+        gradientStep(model, attack, live: live, step: 0, workspace: workspace, context: context)
+        for k in 0..<live {
+            (bestGradient.pointer + k * d).update(from: gradient.pointer + k * d, count: d)
+            bestLoss[k] = losses.pointer[k]
+            bestLossAtLastCheck[k] = bestLoss[k]
+        }
+        if attack.earlyStop { live = compact(live) }
+        let checks = Set(APGDAttack.checkpoints(steps: steps))
+        var interval = checks.min() ?? 0
+        for i in 0..<steps where live > 0 {
+            let a: Float = i > 0 ? 0.75 : 1
+            for k in 0..<live { move(k, attack, momentum: a) }
+            gradientStep(model, attack, live: live, step: i + 1, workspace: workspace, context: context)
+            for k in 0..<live {
+                let loss = losses.pointer[k]
+                lossHistory.pointer[k * steps + i] = loss
+                if loss > bestLoss[k] {
+                    (best.pointer + k * d).update(from: current.pointer + k * d, count: d)
+                    (bestGradient.pointer + k * d).update(from: gradient.pointer + k * d, count: d)
+                    bestLoss[k] = loss
+                }
+            }
+            if checks.contains(i + 1) {
+                for k in 0..<live { checkStepSize(k, at: i, interval: interval, rho: attack.rho) }
+                interval = max(interval - max(Int(0.03 * Double(steps)), 1), max(Int(0.06 * Double(steps)), 1))
+            }
+            if attack.earlyStop { live = compact(live) }
+        }
+    }
+
+    /// Loss and gradient at the current iterates of the first `live` rows; marks the misclassified
+    /// ones broken and stores them as the best adversarial point.
+    private func gradientStep(_ model: Sequential, _ attack: APGDAttack, live: Int, step: Int, workspace: Sequential.Workspace,
+                              context: ForwardContext) {
+        let d = features, targeted = attack.targetClasses != nil
+        let loss: Loss = switch (attack.objective, targeted) {
+        case (.crossEntropy, _): .crossEntropy
+        case (.dlr, false): .dlr
+        case (.dlr, true): .targetedDLR
+        }
+        let descendTowardsTarget = targeted && attack.objective == .crossEntropy  // loss −CE(z, t)
+        labels.withUnsafeBufferPointer { y in
+            targets.withUnsafeBufferPointer { t in
+                model.inputGradient(MatrixPointer(current.pointer, rows: live, columns: d),
+                                    labels: descendTowardsTarget ? t.baseAddress! : y.baseAddress!,
+                                    targets: loss == .targetedDLR ? t.baseAddress! : nil, loss: loss, losses: losses.pointer,
+                                    into: MutableMatrixPointer(gradient.pointer, rows: live, columns: d), workspace: workspace, context: context)
+            }
+        }
+        if descendTowardsTarget {
+            for k in 0..<live { losses.pointer[k] = -losses.pointer[k] }
+            for j in 0..<live * d { gradient.pointer[j] = -gradient.pointer[j] }
+        }
+        let z = workspace.logits(rows: live)
+        for k in 0..<live where robust[k] || !attack.earlyStop {
+            let row = z.base + k * z.rowStride
+            var predicted = 0
+            for j in 1..<z.columns where row[j] > row[predicted] { predicted = j }
+            if predicted != labels[k] {
+                if robust[k] { successStep[k] = step }
+                robust[k] = false
+                (bestAdversarial.pointer + k * d).update(from: current.pointer + k * d, count: d)
+            }
+        }
+    }
+
+    /// One momentum step of row k: z = P(x + η·dir(g)), x ← P(x + a(z − x) + (1 − a)(x − x_prev)).
+    private func move(_ k: Int, _ attack: APGDAttack, momentum a: Float) {
+        let d = features, eps = attack.epsilon, lo = attack.box.lowerBound, hi = attack.box.upperBound
+        let x = current.pointer + k * d, old = previous.pointer + k * d, c = clean.pointer + k * d, g = gradient.pointer + k * d
+        let eta = stepSize[k], b = 1 - a
+        switch attack.norm {
+        case .linf:
+            APGDBatch.linfMove(x, old, c, g, d, eta: eta, a: a, b: b, epsilon: eps, lo: lo, hi: hi)
+        case .l2:
+            var gn: Float = 0
+            for j in 0..<d { gn += g[j] * g[j] }
+            let scale = eta / (gn.squareRoot() + 1e-12)
+            // z = clamp(c + δ/(‖δ‖ + 1e-12)·min(ε, ‖δ‖)), δ = x + scale·g − c; stored in `old` after its use below.
+            var dn: Float = 0
+            for j in 0..<d { let delta = x[j] + scale * g[j] - c[j]; dn += delta * delta }
+            dn = dn.squareRoot()
+            let f1 = min(eps, dn) / (dn + 1e-12)
+            var mn: Float = 0
+            for j in 0..<d {
+                let z = min(max(c[j] + (x[j] + scale * g[j] - c[j]) * f1, lo), hi)
+                let m = x[j] + (z - x[j]) * a + (x[j] - old[j]) * b
+                old[j] = x[j]
+                x[j] = m
+                mn += (m - c[j]) * (m - c[j])
+            }
+            mn = mn.squareRoot()
+            let f2 = min(eps, mn + 1e-12) / (mn + 1e-12)
+            for j in 0..<d { x[j] = min(max(c[j] + (x[j] - c[j]) * f2, lo), hi) }
+        }
+    }
+
+    /// The L∞ momentum step, branch-free so it vectorises (sign(0) = 0 as torch.sign).
+    @inline(never)
+    static func linfMove(_ x: UnsafeMutablePointer<Float>, _ old: UnsafeMutablePointer<Float>, _ c: UnsafePointer<Float>,
+                         _ g: UnsafePointer<Float>, _ d: Int, eta: Float, a: Float, b: Float, epsilon: Float, lo: Float, hi: Float) {
+        for j in 0..<d {
+            let s: Float = (g[j] > 0 ? 1 : 0) - (g[j] < 0 ? 1 : 0)
+            let xj = x[j], lower = c[j] - epsilon, upper = c[j] + epsilon
+            let z = Swift.min(Swift.max(Swift.min(Swift.max(xj + eta * s, lower), upper), lo), hi)
+            let m = xj + (z - xj) * a + (xj - old[j]) * b
+            old[j] = xj
+            x[j] = Swift.min(Swift.max(Swift.min(Swift.max(m, lower), upper), lo), hi)
+        }
+    }
+
+    /// The checkpoint test of row k after iteration i: halve η and return to the best point if the
+    /// loss rose in at most ρ·k of the last k steps, or if η was not halved last time and the best
+    /// loss has not improved since.
+    private func checkStepSize(_ k: Int, at i: Int, interval: Int, rho: Float) {
+        let history = lossHistory.pointer + k * steps
+        var rises = 0
+        for back in 0..<interval {
+            let previousIndex = (i - back - 1 + steps) % steps  // index −1 is the last (zero) slot, as the reference
+            if history[i - back] > history[previousIndex] { rises += 1 }
+        }
+        let oscillating = Float(rises) <= Float(interval) * rho
+        let stalled = !reducedAtLastCheck[k] && bestLossAtLastCheck[k] >= bestLoss[k]
+        let reduce = oscillating || stalled
+        reducedAtLastCheck[k] = reduce
+        bestLossAtLastCheck[k] = bestLoss[k]
+        if reduce {
+            let d = features
+            stepSize[k] /= 2
+            (current.pointer + k * d).update(from: best.pointer + k * d, count: d)
+            (gradient.pointer + k * d).update(from: bestGradient.pointer + k * d, count: d)
+        }
+    }
+
+    /// Moves broken rows behind the live ones (early stopping) and returns the new live count.
+    private func compact(_ live: Int) -> Int {
+        var live = live, k = 0
+        while k < live {
+            if robust[k] { k += 1; continue }
+            live -= 1
+            swapRows(k, live)
+        }
+        return live
+    }
+
+    private func swapRows(_ k: Int, _ l: Int) {
+        guard k != l else { return }
+        let d = features
+        for buffer in [clean, current, previous, best, bestAdversarial, gradient, bestGradient] {
+            swapRanges(buffer.pointer + k * d, buffer.pointer + l * d, d)
+        }
+        swapRanges(lossHistory.pointer + k * steps, lossHistory.pointer + l * steps, steps)
+        swap(&losses.pointer[k], &losses.pointer[l])
+        rows.swapAt(k, l)
+        labels.swapAt(k, l)
+        targets.swapAt(k, l)
+        stepSize.swapAt(k, l)
+        bestLoss.swapAt(k, l)
+        bestLossAtLastCheck.swapAt(k, l)
+        reducedAtLastCheck.swapAt(k, l)
+        robust.swapAt(k, l)
+        successStep.swapAt(k, l)
+    }
+
+    private func swapRanges(_ a: UnsafeMutablePointer<Float>, _ b: UnsafeMutablePointer<Float>, _ count: Int) {
+        for j in 0..<count { swap(&a[j], &b[j]) }
+    }
+
+    /// Writes row k's best adversarial point into `matrix` row i.
+    func copyBestAdversarial(_ k: Int, into matrix: inout Matrix<Float>, row i: Int) {
+        let d = features
+        matrix.withUnsafeMutableBufferPointer { m in (m.baseAddress! + i * d).update(from: bestAdversarial.pointer + k * d, count: d) }
+    }
+}
