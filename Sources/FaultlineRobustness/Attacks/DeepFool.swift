@@ -1,0 +1,202 @@
+import FaultlineLinalg
+import FaultlineNN
+
+/// DeepFool (Moosavi-Dezfooli et al. 2016), batched and multiclass, as the reference
+/// `LTS4/DeepFool/Python/deepfool.py`: a minimal-perturbation attack, not a budgeted one.
+///
+/// Candidates are the `candidates` classes with the largest clean logits, k₀ = the clean prediction.
+/// While a sample is still predicted k₀ (at most `maxIterations` times), with fₖ the logits at xᵢ,
+/// w'ₖ = ∇fₖ − ∇f_k₀ and f'ₖ = fₖ − f_k₀ over the other candidates:
+///
+///     l = argminₖ |f'ₖ| / ‖w'ₖ‖₂,   rᵢ = (|f'ₗ| / ‖w'ₗ‖₂ + 1e-4) · w'ₗ / ‖w'ₗ‖₂,   r ← r + rᵢ,
+///     xᵢ₊₁ = clamp(x + (1 + overshoot)·r)
+///
+/// (L∞: ‖·‖₁ in the denominator and rᵢ = (|f'ₗ|/‖w'ₗ‖₁ + 1e-4)·sign(w'ₗ).) One deviation from the
+/// reference, as Foolbox: iterates are clamped to the box, so every example is a valid input. Cost per
+/// iteration: one forward and (candidates − 1) backward passes on the samples not yet fooled.
+/// Deterministic (no random draws). Samples already misclassified return the clean input.
+public struct DeepFool: Sendable {
+    public var norm: PerturbationNorm = .l2
+    public var candidates: Int = 10
+    public var maxIterations: Int = 50
+    public var overshoot: Float = 0.02
+    public var box: ClosedRange<Float> = 0...1
+    public var batchSize: Int = 256
+    public var backend: Backend?
+
+    public init(norm: PerturbationNorm = .l2, candidates: Int = 10, maxIterations: Int = 50, overshoot: Float = 0.02) {
+        self.norm = norm
+        self.candidates = candidates
+        self.maxIterations = maxIterations
+        self.overshoot = overshoot
+    }
+
+    /// Attacks every row of `x`. `successStep` is the number of iterations DeepFool needed; the
+    /// perturbation size is `result.perturbationNorms(from: x, norm:)`. Throws `AttackError`.
+    public func run(_ model: Sequential, _ x: Matrix<Float>, labels: [Int], progress: ((Int, Int) -> Void)? = nil) throws -> AttackResult {
+        guard candidates >= 2, maxIterations >= 1, batchSize >= 1 else {
+            throw AttackError.invalidParameter("DeepFool needs ≥ 2 candidate classes, ≥ 1 iteration and batch size ≥ 1")
+        }
+        guard overshoot.isFinite, overshoot >= 0 else { throw AttackError.invalidParameter("overshoot \(overshoot) must be finite and ≥ 0") }
+        try AttackInputs.check(model, x, labels: labels, targets: nil, box: box)
+        let n = x.rows, batch = min(batchSize, max(n, 1))
+        let context = ForwardContext(backend: backend)
+        let workspace = Sequential.Workspace(for: model, capacity: batch)
+        let clean = try model.logits(x, batchSize: batch, context: context)
+        var adversarial = x
+        var iterations = [Int?](repeating: nil, count: n)
+        let correct = (0..<n).map { Linalg.argmax(clean.row($0)) == labels[$0] }
+        let attacked = (0..<n).filter { correct[$0] }
+        for i in 0..<n where !correct[i] { iterations[i] = 0 }
+        let k = min(candidates, model.outputFeatures)
+        let state = DeepFoolBatch(capacity: batch, features: x.columns, classes: model.outputFeatures, candidates: k)
+        for first in stride(from: 0, to: attacked.count, by: batch) {
+            let rows = Array(attacked[first..<min(first + batch, attacked.count)])
+            state.load(rows: rows, x: x, clean: clean)
+            state.run(model, self, workspace: workspace, context: context)
+            for (slot, i) in state.rows.enumerated() {
+                state.copyOut(slot, into: &adversarial, row: i)
+                iterations[i] = state.iterations[slot]
+            }
+            progress?(min(first + batch, attacked.count), attacked.count)
+        }
+        return AttackResult.evaluate(model, adversarial: adversarial, labels: labels, targets: nil, successStep: iterations,
+                                     workspace: workspace, context: context)
+    }
+}
+
+/// The buffers of one DeepFool batch: clean rows, iterates, accumulated perturbation r, one Jacobian
+/// row difference and the best one so far.
+final class DeepFoolBatch {
+    let capacity: Int, features: Int, classes: Int, candidates: Int
+    var rows: [Int] = []
+    let clean, current, total, jacobianRow, bestDirection: AlignedBuffer<Float>
+    let logitGradient: AlignedBuffer<Float>
+    /// ranked[slot·candidates + r]: the class with the (r+1)-th largest clean logit.
+    var ranked: [Int]
+    var bestDistance: [Float]
+    var bestNorm: [Float]
+    var iterations: [Int?]
+
+    init(capacity: Int, features: Int, classes: Int, candidates: Int) {
+        (self.capacity, self.features, self.classes, self.candidates) = (capacity, features, classes, candidates)
+        let size = capacity * features
+        (clean, current, total) = (AlignedBuffer(uninitializedCount: size), AlignedBuffer(uninitializedCount: size), AlignedBuffer(uninitializedCount: size))
+        (jacobianRow, bestDirection) = (AlignedBuffer(uninitializedCount: size), AlignedBuffer(uninitializedCount: size))
+        logitGradient = AlignedBuffer(uninitializedCount: capacity * classes)
+        ranked = [Int](repeating: 0, count: capacity * candidates)
+        bestDistance = [Float](repeating: 0, count: capacity)
+        bestNorm = bestDistance
+        iterations = [Int?](repeating: nil, count: capacity)
+    }
+
+    func load(rows: [Int], x: Matrix<Float>, clean logits: Matrix<Float>) {
+        self.rows = rows
+        let d = features
+        x.withUnsafeBufferPointer { px in
+            for (slot, i) in rows.enumerated() {
+                (clean.pointer + slot * d).update(from: px.baseAddress! + i * d, count: d)
+                (current.pointer + slot * d).update(from: px.baseAddress! + i * d, count: d)
+                (total.pointer + slot * d).update(repeating: 0, count: d)
+                let z = logits.row(i)
+                let order = z.indices.sorted { z[$0] > z[$1] || (z[$0] == z[$1] && $0 < $1) }
+                for r in 0..<candidates { ranked[slot * candidates + r] = order[r] }
+                iterations[slot] = nil
+            }
+        }
+    }
+
+    func run(_ model: Sequential, _ attack: DeepFool, workspace: Sequential.Workspace, context: ForwardContext) {
+        let d = features, c = classes
+        var live = rows.count
+        for iteration in 0...attack.maxIterations where live > 0 {
+            let z = model.logits(current.pointer, rows: live, workspace: workspace, context: context)
+            // Samples no longer predicted k₀ are done: move them behind the live ones.
+            var slot = 0
+            while slot < live {
+                let row = z.base + slot * z.rowStride
+                var predicted = 0
+                for j in 1..<c where row[j] > row[predicted] { predicted = j }
+                if predicted != ranked[slot * candidates] {
+                    iterations[slot] = iteration
+                    live -= 1
+                    swapRows(slot, live)
+                    z.swapRowsForCompaction(slot, live)
+                } else {
+                    slot += 1
+                }
+            }
+            if live == 0 || iteration == attack.maxIterations { break }
+            for s in 0..<live { bestDistance[s] = .infinity }
+            let dz = MutableMatrixPointer(logitGradient.pointer, rows: live, columns: c)
+            for r in 1..<candidates {
+                for s in 0..<live {
+                    let row = dz.base + s * c
+                    row.update(repeating: 0, count: c)
+                    row[ranked[s * candidates + r]] = 1
+                    row[ranked[s * candidates]] = -1
+                }
+                model.inputGradient(logitGradient: dz.readOnly, workspace: workspace, context: context,
+                                    into: MutableMatrixPointer(jacobianRow.pointer, rows: live, columns: d))
+                for s in 0..<live {
+                    let logits = z.base + s * z.rowStride
+                    let gap = abs(logits[ranked[s * candidates + r]] - logits[ranked[s * candidates]])
+                    let w = jacobianRow.pointer + s * d
+                    var size: Float = 0
+                    if attack.norm == .l2 {
+                        for j in 0..<d { size += w[j] * w[j] }
+                        size = size.squareRoot()
+                    } else {
+                        for j in 0..<d { size += abs(w[j]) }
+                    }
+                    let distance = gap / size
+                    if distance < bestDistance[s] {
+                        bestDistance[s] = distance
+                        bestNorm[s] = size
+                        (bestDirection.pointer + s * d).update(from: w, count: d)
+                    }
+                }
+            }
+            let lo = attack.box.lowerBound, hi = attack.box.upperBound, scale = 1 + attack.overshoot
+            for s in 0..<live {
+                let w = bestDirection.pointer + s * d, r = total.pointer + s * d
+                let x0 = clean.pointer + s * d, x = current.pointer + s * d
+                // A zero Jacobian difference gives an infinite step: the sample cannot be moved, stop it.
+                guard bestDistance[s].isFinite, bestNorm[s] > 0 else { continue }
+                let step = bestDistance[s] + 1e-4
+                for j in 0..<d {
+                    let direction = attack.norm == .l2 ? w[j] / bestNorm[s] : Float((w[j] > 0 ? 1 : 0) - (w[j] < 0 ? 1 : 0))
+                    r[j] += step * direction
+                    x[j] = min(max(x0[j] + scale * r[j], lo), hi)
+                }
+            }
+        }
+    }
+
+    private func swapRows(_ a: Int, _ b: Int) {
+        guard a != b else { return }
+        let d = features
+        for buffer in [clean, current, total] {
+            let p = buffer.pointer + a * d, q = buffer.pointer + b * d
+            for j in 0..<d { swap(&p[j], &q[j]) }
+        }
+        for r in 0..<candidates { ranked.swapAt(a * candidates + r, b * candidates + r) }
+        rows.swapAt(a, b)
+        iterations.swapAt(a, b)
+    }
+
+    func copyOut(_ slot: Int, into matrix: inout Matrix<Float>, row i: Int) {
+        let d = features
+        matrix.withUnsafeMutableBufferPointer { m in (m.baseAddress! + i * d).update(from: current.pointer + slot * d, count: d) }
+    }
+}
+
+extension AttackResult {
+    /// ‖adversarialᵢ − xᵢ‖ per row in the given norm (for minimal-perturbation attacks such as DeepFool).
+    public func perturbationNorms(from x: Matrix<Float>, norm: PerturbationNorm) -> [Float] {
+        (0..<x.rows).map { i in
+            let delta = zip(adversarial.row(i), x.row(i)).map { $0 - $1 }
+            return norm == .linf ? delta.map(abs).max() ?? 0 : delta.reduce(0) { $0 + $1 * $1 }.squareRoot()
+        }
+    }
+}

@@ -1,0 +1,61 @@
+import FaultlineLinalg
+import FaultlineNN
+import FaultlineRobustness
+import Foundation
+import Testing
+
+/// DeepFool against its closed form on a linear classifier, and its properties on the digits MLP.
+@Suite("DeepFool")
+struct DeepFoolTests {
+    /// For affine logits Wx + b the linearisation is exact: one iteration reaches the nearest class
+    /// boundary, at L2 distance minₖ |fₖ − f_k₀| / ‖wₖ − w_k₀‖₂, and DeepFool returns
+    /// (1 + overshoot)·(that distance + 1e-4) (L∞: the dual norm ‖wₖ − w_k₀‖₁). Checked in Double.
+    @Test(arguments: [PerturbationNorm.l2, .linf])
+    func linearModelMatchesTheClosedForm(norm: PerturbationNorm) throws {
+        var rng = Philox(seed: 5)
+        let d = 20, c = 6, n = 40
+        let layer = Dense(inputs: d, outputs: c, rng: &rng)
+        let model = try Sequential([layer])
+        let x: Matrix<Float> = rng.matrix(rows: n, columns: d, .uniform(-1, 1))
+        let labels = try model.predict(x)
+        var attack = DeepFool(norm: norm)
+        attack.box = -100...100  // no clipping: the closed form ignores the box
+        let result = try attack.run(model, x, labels: labels)
+        let sizes = result.perturbationNorms(from: x, norm: norm)
+        for i in 0..<n {
+            var z = [Double](repeating: 0, count: c)
+            for k in 0..<c {
+                z[k] = Double(layer.bias[0, k])
+                for j in 0..<d { z[k] += Double(layer.weight[k, j]) * Double(x[i, j]) }
+            }
+            var nearest = Double.infinity
+            for k in 0..<c where k != labels[i] {
+                var size = 0.0
+                for j in 0..<d {
+                    let w = Double(layer.weight[k, j]) - Double(layer.weight[labels[i], j])
+                    size += norm == .l2 ? w * w : abs(w)
+                }
+                if norm == .l2 { size = size.squareRoot() }
+                nearest = min(nearest, abs(z[k] - z[labels[i]]) / size)
+            }
+            // L∞: the step is (dist + 1e-4)·sign(w), whose L∞ norm is dist + 1e-4.
+            let expected = 1.02 * (nearest + 1e-4)
+            #expect(abs(Double(sizes[i]) - expected) <= 1e-4 * expected + 1e-5, "row \(i): \(sizes[i]) vs \(expected)" as Comment)
+            #expect(result.success[i] && result.successStep[i] == 1, "row \(i) must break in one iteration")
+        }
+    }
+
+    @Test func brokenExamplesStayInTheBoxAndBadParametersThrow() throws {
+        var rng = Philox(seed: 1)
+        var model = try ModelSpec.build("linear:16-24,relu,linear:24-5", seed: 2)
+        let x: Matrix<Float> = rng.matrix(rows: 30, columns: 16, .uniform(0, 1))
+        let labels = try model.predict(x)
+        let result = try DeepFool().run(model, x, labels: labels)
+        #expect(result.success.filter { $0 }.count >= 27)
+        #expect(result.adversarial.elements.allSatisfy { $0 >= 0 && $0 <= 1 })
+        #expect(throws: AttackError.self) { try DeepFool(candidates: 1).run(model, x, labels: labels) }
+        #expect(throws: AttackError.self) { try DeepFool(overshoot: -1).run(model, x, labels: labels) }
+        model = try ModelSpec.build("linear:8-5", seed: 2)
+        #expect(throws: AttackError.self) { try DeepFool().run(model, x, labels: labels) }
+    }
+}
