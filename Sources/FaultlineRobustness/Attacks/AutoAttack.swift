@@ -1,0 +1,126 @@
+import FaultlineLinalg
+import FaultlineNN
+
+/// An attack that can take part in an ensemble evaluation.
+public protocol EnsembleAttack: Sendable {
+    /// Short name for reports ("apgd-ce", "square", …).
+    var name: String { get }
+    /// Attacks every row; success is untargeted misclassification.
+    func attack(_ model: Sequential, _ x: Matrix<Float>, labels: [Int], progress: ((Int, Int) -> Void)?) throws -> AttackResult
+}
+
+extension APGDAttack: EnsembleAttack {
+    public var name: String {
+        let loss = objective == .crossEntropy ? "ce" : "dlr"
+        return targetClasses == nil ? "apgd-\(loss)" : "apgd-t-\(loss)"
+    }
+    public func attack(_ model: Sequential, _ x: Matrix<Float>, labels: [Int], progress: ((Int, Int) -> Void)?) throws -> AttackResult {
+        try run(model, x, labels: labels, progress: progress)
+    }
+}
+
+extension SquareAttack: EnsembleAttack {
+    public var name: String { "square" }
+    public func attack(_ model: Sequential, _ x: Matrix<Float>, labels: [Int], progress: ((Int, Int) -> Void)?) throws -> AttackResult {
+        try run(model, x, labels: labels, progress: progress)
+    }
+}
+
+extension GradientAttack: EnsembleAttack {
+    public var name: String { steps == 1 ? "fgsm" : (momentum == nil ? "pgd" : "mi-fgsm") }
+    public func attack(_ model: Sequential, _ x: Matrix<Float>, labels: [Int], progress: ((Int, Int) -> Void)?) throws -> AttackResult {
+        try run(model, x, labels: labels, progress: progress)
+    }
+}
+
+/// AutoAttack-style evaluation (Croce & Hein 2020): attacks run in order, each only on the samples
+/// every earlier attack left correctly classified; a sample counts as broken if **any** attack breaks
+/// it (point-wise worst case), and it keeps the first successful example.
+///
+/// `standard(norm:epsilon:)` is AutoAttack's "standard" version minus FAB-T (not implemented here):
+/// APGD-CE (100 steps) → APGD-T (DLR, 100 steps, the 9 classes ranked after the prediction) → Square
+/// (L∞ only, 5,000 queries). Robust accuracy after APGD is therefore an upper bound at least as tight
+/// as AutoAttack's after the same attacks.
+public struct AutoAttack: Sendable {
+    public var attacks: [any EnsembleAttack]
+
+    public init(attacks: [any EnsembleAttack]) {
+        self.attacks = attacks
+    }
+
+    /// APGD-CE, APGD-T (DLR; cross-entropy for models with fewer than 4 classes) on up to 9 targets,
+    /// and Square for L∞, with AutoAttack's settings.
+    public static func standard(norm: PerturbationNorm = .linf, epsilon: Float, classes: Int, seed: UInt64 = 0,
+                                backend: Backend? = nil) -> AutoAttack {
+        var ce = APGDAttack(norm: norm, epsilon: epsilon)
+        ce.seed = seed
+        ce.backend = backend
+        var attacks: [any EnsembleAttack] = [ce]
+        if classes >= 3 {
+            var t = APGDAttack(norm: norm, epsilon: epsilon, objective: classes >= 4 ? .dlr : .crossEntropy, targetClasses: min(9, classes - 1))
+            t.seed = seed
+            t.backend = backend
+            attacks.append(t)
+        }
+        if norm == .linf {
+            var square = SquareAttack(epsilon: epsilon)
+            square.seed = seed
+            square.backend = backend
+            attacks.append(square)
+        }
+        return AutoAttack(attacks: attacks)
+    }
+
+    /// The outcome of an ensemble evaluation.
+    public struct Report: Sendable {
+        public var cleanAccuracy: Double
+        /// Robust accuracy after each attack in order (the last is the ensemble's).
+        public var robustAccuracyAfter: [(attack: String, accuracy: Double)]
+        public var robustAccuracy: Double { robustAccuracyAfter.last?.accuracy ?? cleanAccuracy }
+        /// Which attack broke each sample ("clean" for samples misclassified without perturbation; nil: robust).
+        public var brokenBy: [String?]
+        /// The first successful example per broken sample, the clean input otherwise.
+        public var adversarial: Matrix<Float>
+        /// Signals of a flawed evaluation, e.g. a black-box attack breaking samples the gradient attacks could not.
+        public var warnings: [String]
+    }
+
+    /// Runs the attacks in order. `progress(attack index, done, total)` reports inside each attack.
+    public func run(_ model: Sequential, _ x: Matrix<Float>, labels: [Int],
+                    progress: ((Int, Int, Int) -> Void)? = nil) throws -> Report {
+        guard !attacks.isEmpty else { throw AttackError.invalidParameter("the ensemble has no attacks") }
+        try AttackInputs.check(model, x, labels: labels, targets: nil, box: -Float.greatestFiniteMagnitude...Float.greatestFiniteMagnitude)
+        let n = x.rows
+        let predicted = try model.predict(x)
+        var brokenBy: [String?] = (0..<n).map { predicted[$0] == labels[$0] ? nil : "clean" }
+        let clean = Double(brokenBy.filter { $0 == nil }.count) / Double(max(n, 1))
+        var adversarial = x
+        var after: [(String, Double)] = []
+        var warnings: [String] = []
+        var whiteBoxRobust: Int?
+        for (index, attack) in attacks.enumerated() {
+            let robust = (0..<n).filter { brokenBy[$0] == nil }
+            if !robust.isEmpty {
+                let result = try attack.attack(model, AttackInputs.rows(x, robust), labels: robust.map { labels[$0] },
+                                               progress: progress.map { report in { report(index, $0, $1) } })
+                var broken = 0
+                adversarial.withUnsafeMutableBufferPointer { out in
+                    result.adversarial.withUnsafeBufferPointer { src in
+                        let d = x.columns
+                        for (k, i) in robust.enumerated() where result.success[k] {
+                            brokenBy[i] = attack.name
+                            (out.baseAddress! + i * d).update(from: src.baseAddress! + k * d, count: d)
+                            broken += 1
+                        }
+                    }
+                }
+                if attack is SquareAttack, let count = whiteBoxRobust, broken > 0 {
+                    warnings.append("Square broke \(broken) of the \(count) samples the gradient attacks left robust: gradients may be masked or obfuscated; trust the black-box number")
+                }
+            }
+            if !(attack is SquareAttack) { whiteBoxRobust = brokenBy.filter { $0 == nil }.count }
+            after.append((attack.name, Double(brokenBy.filter { $0 == nil }.count) / Double(max(n, 1))))
+        }
+        return Report(cleanAccuracy: clean, robustAccuracyAfter: after, brokenBy: brokenBy, adversarial: adversarial, warnings: warnings)
+    }
+}
