@@ -1,0 +1,53 @@
+import FaultlineLinalg
+import FaultlineNN
+
+/// Accuracy under every corruption and severity: the natural-robustness table.
+public enum CorruptionSweep {
+    public struct Cell: Sendable, Codable, Equatable {
+        public var corruption: Corruption
+        public var severity: Int
+        public var accuracy: Double
+
+        public init(corruption: Corruption, severity: Int, accuracy: Double) {
+            self.corruption = corruption
+            self.severity = severity
+            self.accuracy = accuracy
+        }
+    }
+
+    public struct Report: Sendable, Codable {
+        public var cleanAccuracy: Double
+        public var cells: [Cell]
+        /// Mean accuracy over all cells (the "corruption accuracy" of CIFAR-10-C).
+        public var meanAccuracy: Double { cells.isEmpty ? cleanAccuracy : cells.map(\.accuracy).reduce(0, +) / Double(cells.count) }
+        /// Mean accuracy over the severities of one corruption.
+        public func meanAccuracy(_ corruption: Corruption) -> Double {
+            let mine = cells.filter { $0.corruption == corruption }
+            return mine.isEmpty ? .nan : mine.map(\.accuracy).reduce(0, +) / Double(mine.count)
+        }
+    }
+
+    /// Corrupts `x` (rows laid out as `shape`) with each corruption at each severity and measures the
+    /// model's accuracy. Cost: one forward pass over x per cell. `progress(done, total)` counts cells.
+    /// Throws `AttackError` for bad severities, shapes or labels, `ModelError` from the model.
+    public static func evaluate(_ model: Sequential, _ x: Matrix<Float>, labels: [Int], shape: ImageShape,
+                                corruptions: [Corruption] = Corruption.allCases, severities: [Int] = Array(1...5), seed: UInt64 = 0,
+                                progress: ((Int, Int) -> Void)? = nil) throws -> Report {
+        try AttackInputs.check(model, x, labels: labels, targets: nil, box: 0...1)
+        guard !corruptions.isEmpty, !severities.isEmpty else { throw AttackError.invalidParameter("no corruption or severity given") }
+        func accuracy(_ input: Matrix<Float>) throws -> Double {
+            let predicted = try model.predict(input)
+            return Double(zip(predicted, labels).filter { $0 == $1 }.count) / Double(max(labels.count, 1))
+        }
+        var cells: [Cell] = []
+        let total = corruptions.count * severities.count
+        for corruption in corruptions {
+            for severity in severities {
+                let corrupted = try corruption.apply(to: x, shape: shape, severity: severity, seed: seed)
+                cells.append(Cell(corruption: corruption, severity: severity, accuracy: try accuracy(corrupted)))
+                progress?(cells.count, total)
+            }
+        }
+        return Report(cleanAccuracy: try accuracy(x), cells: cells)
+    }
+}
