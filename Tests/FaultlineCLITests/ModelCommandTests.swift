@@ -33,6 +33,28 @@ struct ModelCommandTests {
         #expect(FileManager.default.fileExists(atPath: dir + "/adv.npz"))
         let threshold = try CLIRunner.run(["attack", "--weights", dir + "/m.safetensors", "--x", x, "--y", y, "--eps", "0.3", "--min-accuracy", "0.99", "--quiet"])
         #expect(threshold.status == 1)
+
+        // AutoAttack reports the robust accuracy after each stage; DeepFool answers every ε from one run.
+        let auto = try CLIRunner.run(["attack", "--weights", dir + "/m.safetensors", "--x", x, "--y", y, "--eps", "0.05", "--attack", "autoattack",
+                                      "--steps", "10", "--queries", "50", "--json"])
+        #expect(auto.status == 0, "\(auto.stderr)")
+        struct Staged: Decodable { struct Row: Decodable { struct Stage: Decodable { var attack: String; var robustAccuracy: Double }; var stages: [Stage] }; var rows: [Row] }
+        let stages = try JSONDecoder().decode(Staged.self, from: Data(auto.stdout.utf8)).rows[0].stages
+        #expect(stages.map(\.attack) == ["apgd-ce", "apgd-t-dlr", "square"])
+        #expect(zip(stages.dropFirst(), stages).allSatisfy { $0.robustAccuracy <= $1.robustAccuracy })
+        let deepfool = try CLIRunner.run(["attack", "--weights", dir + "/m.safetensors", "--x", x, "--y", y, "--eps", "0,0.1,1", "--attack", "deepfool", "--json"])
+        #expect(deepfool.status == 0, "\(deepfool.stderr)")
+        let curve = try JSONDecoder().decode(Report.self, from: Data(deepfool.stdout.utf8))
+        #expect(curve.rows[0].robustAccuracy == curve.cleanAccuracy && curve.rows[2].robustAccuracy <= curve.rows[1].robustAccuracy)
+
+        // Corruption table: one cell per corruption and severity; unknown names exit 2.
+        let corrupt = try CLIRunner.run(["corrupt", "--weights", dir + "/m.safetensors", "--x", x, "--y", y, "--corruptions", "contrast,rotation",
+                                         "--severities", "1,5", "--json"])
+        #expect(corrupt.status == 0, "\(corrupt.stderr)")
+        struct Sweep: Decodable { struct Cell: Decodable { var corruption: String; var severity: Int; var accuracy: Double }; var cells: [Cell] }
+        #expect(try JSONDecoder().decode(Sweep.self, from: Data(corrupt.stdout.utf8)).cells.map(\.severity) == [1, 5, 1, 5])
+        let unknown = try CLIRunner.run(["corrupt", "--weights", dir + "/m.safetensors", "--x", x, "--y", y, "--corruptions", "fog"])
+        #expect(unknown.status == 2 && unknown.stderr.contains("fog"))
     }
 
     /// 40 random rows as x.npy (float32, [0, 1]) and labels as y.npy (int64), written byte by byte here

@@ -57,7 +57,7 @@ struct SquareAndAutoAttackTests {
         #expect(report.robustAccuracy <= alone.robustAccuracy)
         #expect(report.robustAccuracyAfter.first!.accuracy == alone.robustAccuracy, "the first attack sees every sample")
         #expect(zip(report.robustAccuracyAfter.dropFirst(), report.robustAccuracyAfter).allSatisfy { $0.accuracy <= $1.accuracy })
-        let predicted = try APGDTests.model.predict(report.adversarial)
+        let predicted = try APGDTests.model.predict(report.result.adversarial)
         for i in 0..<x.rows {
             #expect((report.brokenBy[i] != nil) == (predicted[i] != y[i]), "row \(i): brokenBy \(report.brokenBy[i] ?? "nil")")
         }

@@ -79,8 +79,9 @@ public struct AutoAttack: Sendable {
         public var robustAccuracy: Double { robustAccuracyAfter.last?.accuracy ?? cleanAccuracy }
         /// Which attack broke each sample ("clean" for samples misclassified without perturbation; nil: robust).
         public var brokenBy: [String?]
-        /// The first successful example per broken sample, the clean input otherwise.
-        public var adversarial: Matrix<Float>
+        /// The first successful example per broken sample (the clean input otherwise), with the margins
+        /// and success measured at those examples (`successStep` 0 marks samples misclassified when clean).
+        public var result: AttackResult
         /// Signals of a flawed evaluation, e.g. a black-box attack breaking samples the gradient attacks could not.
         public var warnings: [String]
     }
@@ -121,6 +122,9 @@ public struct AutoAttack: Sendable {
             if !(attack is SquareAttack) { whiteBoxRobust = brokenBy.filter { $0 == nil }.count }
             after.append((attack.name, Double(brokenBy.filter { $0 == nil }.count) / Double(max(n, 1))))
         }
-        return Report(cleanAccuracy: clean, robustAccuracyAfter: after, brokenBy: brokenBy, adversarial: adversarial, warnings: warnings)
+        let result = AttackResult.evaluate(model, adversarial: adversarial, labels: labels, targets: nil,
+                                           successStep: brokenBy.map { $0 == "clean" ? 0 : nil },
+                                           workspace: Sequential.Workspace(for: model, capacity: max(1, min(n, 1024))), context: .inference)
+        return Report(cleanAccuracy: clean, robustAccuracyAfter: after, brokenBy: brokenBy, result: result, warnings: warnings)
     }
 }

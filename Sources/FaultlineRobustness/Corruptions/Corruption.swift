@@ -19,7 +19,7 @@ import Glibc
 /// | contrast | c = 0.75, 0.5, 0.4, 0.3, 0.15 | (x − m)·c + m, m the per-image, per-channel mean |
 /// | brightness | b = 0.05, 0.1, 0.15, 0.2, 0.3 | V + b in HSV for 3 channels, x + b otherwise |
 /// | rotation | 6°·severity, random sign | bilinear about the centre, zero outside |
-/// | translation | round(0.05·severity·side) px, random direction | shift, zero fill |
+/// | translation | r = max(1, 0.05·severity·side) px, random direction θ | shift by (round(r·sin θ), round(r·cos θ)), zero fill |
 ///
 /// Random draws come from Philox keyed by (seed, row index), so a row's corruption does not depend on
 /// the batch it is in.
@@ -106,7 +106,7 @@ public enum Corruption: String, CaseIterable, Sendable, Codable {
             ImageOps.rotate(row, shape: shape, radians: degrees * .pi / 180)
         case .translation:
             let angle = rng.uniform() * 2 * .pi
-            let dy = Int((p * Double(shape.height) * sin(angle)).rounded()), dx = Int((p * Double(shape.width) * cos(angle)).rounded())
+            let dy = Int((max(1, p * Double(shape.height)) * sin(angle)).rounded()), dx = Int((max(1, p * Double(shape.width)) * cos(angle)).rounded())
             ImageOps.translate(row, shape: shape, dy: dy, dx: dx)
         }
     }
