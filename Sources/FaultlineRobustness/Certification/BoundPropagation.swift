@@ -1,0 +1,314 @@
+import FaultlineLinalg
+import FaultlineNN
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Certified bounds on a network's outputs over an input ball: interval bound propagation (IBP) and
+/// CROWN's backward linear relaxation, as auto_LiRPA defines them, in Double precision.
+///
+/// Input region: the L∞ ball of radius ε intersected with `box` (pass the input box so certificates
+/// match attack semantics), or the L2 ball of radius ε (no box). Bounds on C·logits for a
+/// specification C; `marginLowerBounds` uses the rows e_y − e_j, so a sample is certified when every
+/// margin lower bound is positive.
+///
+/// - IBP: intervals through each stage (affine: centre W c + b, radius |W| r; monotone activations
+///   and max pooling elementwise). On an L2 ball the first affine stage is bounded exactly,
+///   W x₀ + b ± ε‖wᵢ‖₂. C is merged into the last affine stage (tighter than bounding logits).
+/// - CROWN (ReLU networks): every ReLU's input bounds come from a backward pass from that layer;
+///   unstable ReLUs (l < 0 < u) use the upper line u(x − l)/(u − l) and the adaptive lower slope
+///   (1 if u > −l, else 0); linear bounds are concretised at the input by the dual norm
+///   (L∞ box: A c ± |A| r; L2: A x₀ ± ε‖A‖₂ per row).
+///
+/// Cost per sample: IBP one pass of |W| products; CROWN one backward pass per ReLU layer with as many
+/// rows as that layer has neurons, i.e. O(Σₖ nₖ · Σ_{j<k} nⱼ nⱼ₋₁) — meant for small networks.
+public struct BoundPropagation: Sendable {
+    public enum Method: String, Sendable, Codable, CaseIterable {
+        case ibp
+        case crown
+    }
+
+    public struct Region: Sendable {
+        public var norm: PerturbationNorm
+        public var epsilon: Float
+        /// Intersected with the L∞ ball (ignored for L2, as auto_LiRPA). nil: no box.
+        public var box: ClosedRange<Float>?
+
+        public init(norm: PerturbationNorm = .linf, epsilon: Float, box: ClosedRange<Float>? = 0...1) {
+            self.norm = norm
+            self.epsilon = epsilon
+            self.box = box
+        }
+    }
+
+    let network: LinearizedNetwork
+
+    /// Prepares `model` for bound propagation. Throws `CertificationError.unsupportedLayer` for layers
+    /// without a rule (GELU is not monotone; softmax layers must be removed).
+    public init(_ model: Sequential) throws {
+        network = try LinearizedNetwork(model)
+        for stage in network.stages {
+            if case .activation(.gelu, let layer) = stage {
+                throw CertificationError.unsupportedLayer("layer \(layer) is GELU, which is not monotone: no interval rule; use ReLU")
+            }
+        }
+    }
+
+    /// Lower and upper bounds on every logit for every row of `x` (N × classes each).
+    public func logitBounds(_ x: Matrix<Float>, region: Region, method: Method) throws -> (lower: Matrix<Double>, upper: Matrix<Double>) {
+        try validate(x, region, method)
+        var identity = Matrix<Double>(rows: network.outputFeatures, columns: network.outputFeatures)
+        for j in 0..<network.outputFeatures { identity[j, j] = 1 }
+        var lower = Matrix<Double>(rows: x.rows, columns: network.outputFeatures), upper = lower
+        for i in 0..<x.rows {
+            let (l, u) = try bounds(x.row(i).map(Double.init), region: region, method: method, specification: identity)
+            for j in 0..<network.outputFeatures { (lower[i, j], upper[i, j]) = (l[j], u[j]) }
+        }
+        return (lower, upper)
+    }
+
+    /// Lower bounds on logit_y − logit_j for j ≠ y in increasing j (N × (classes − 1)).
+    public func marginLowerBounds(_ x: Matrix<Float>, labels: [Int], region: Region, method: Method) throws -> Matrix<Double> {
+        try validate(x, region, method)
+        let c = network.outputFeatures
+        guard labels.count == x.rows else { throw CertificationError.invalidInput("\(x.rows) rows but \(labels.count) labels") }
+        if let bad = labels.firstIndex(where: { $0 < 0 || $0 >= c }) {
+            throw CertificationError.invalidInput("label \(labels[bad]) at row \(bad) is outside 0..<\(c)")
+        }
+        var out = Matrix<Double>(rows: x.rows, columns: c - 1)
+        for i in 0..<x.rows {
+            var spec = Matrix<Double>(rows: c - 1, columns: c)
+            for (r, j) in (0..<c).filter({ $0 != labels[i] }).enumerated() {
+                spec[r, labels[i]] = 1
+                spec[r, j] = -1
+            }
+            let (l, _) = try bounds(x.row(i).map(Double.init), region: region, method: method, specification: spec)
+            for r in 0..<(c - 1) { out[i, r] = l[r] }
+        }
+        return out
+    }
+
+    /// Whether each row is certified: every margin lower bound > 0 (a sample misclassified at x is
+    /// never certified).
+    public func certify(_ x: Matrix<Float>, labels: [Int], region: Region, method: Method) throws -> [Bool] {
+        let margins = try marginLowerBounds(x, labels: labels, region: region, method: method)
+        return (0..<x.rows).map { i in margins.row(i).allSatisfy { $0 > 0 } }
+    }
+
+    func validate(_ x: Matrix<Float>, _ region: Region, _ method: Method) throws {
+        guard region.epsilon.isFinite, region.epsilon >= 0 else { throw CertificationError.invalidParameter("ε = \(region.epsilon) must be finite and ≥ 0") }
+        guard x.columns == network.inputFeatures else {
+            throw CertificationError.invalidInput("x has \(x.columns) features, the model takes \(network.inputFeatures)")
+        }
+        guard x.isFinite else { throw CertificationError.invalidInput("x contains NaN or infinite values") }
+        if method == .crown {
+            for stage in network.stages {
+                switch stage {
+                case .activation(.relu, _), .affine: continue
+                case .activation(let kind, let layer): throw CertificationError.unsupportedLayer("CROWN here needs ReLU activations; layer \(layer) is \(kind); use IBP")
+                case .maxPool(_, let layer): throw CertificationError.unsupportedLayer("CROWN here has no max-pooling relaxation (layer \(layer)); use IBP or average pooling")
+                }
+            }
+        }
+    }
+
+    /// Bounds on `specification`·logits at one input.
+    func bounds(_ x0: [Double], region: Region, method: Method, specification: Matrix<Double>) throws -> ([Double], [Double]) {
+        switch method {
+        case .ibp: return try intervalBounds(x0, region: region, specification: specification)
+        case .crown: return try crownBounds(x0, region: region, specification: specification)
+        }
+    }
+
+    /// The input box of the region (for L2, the enclosing box x₀ ± ε).
+    func inputInterval(_ x0: [Double], _ region: Region) -> ([Double], [Double]) {
+        let e = Double(region.epsilon)
+        var l = x0.map { $0 - e }, u = x0.map { $0 + e }
+        if region.norm == .linf, let box = region.box {
+            l = l.map { max($0, Double(box.lowerBound)) }
+            u = u.map { min($0, Double(box.upperBound)) }
+        }
+        return (l, u)
+    }
+
+    // MARK: IBP
+
+    func intervalBounds(_ x0: [Double], region: Region, specification: Matrix<Double>) throws -> ([Double], [Double]) {
+        var (l, u) = inputInterval(x0, region)
+        let lastAffine = network.stages.lastIndex { if case .affine = $0 { return true } else { return false } }
+        for (s, stage) in network.stages.enumerated() {
+            switch stage {
+            case .affine(var weight, var bias):
+                if s == lastAffine && s == network.stages.count - 1 {
+                    // Merge the specification into the last layer.
+                    bias = try Linalg.matmul(specification, Matrix(rows: bias.count, columns: 1, elements: bias)).elements
+                    weight = try Linalg.matmul(specification, weight)
+                }
+                if s == 0 && region.norm == .l2 {
+                    (l, u) = try BoundPropagation.affineL2(weight, bias, x0, Double(region.epsilon))
+                } else {
+                    (l, u) = try BoundPropagation.affineInterval(weight, bias, l, u)
+                }
+            case .activation(let kind, _):
+                l = l.map { BoundPropagation.apply(kind, $0) }
+                u = u.map { BoundPropagation.apply(kind, $0) }
+            case .maxPool(let pool, _):
+                l = BoundPropagation.maxPool(pool, l)
+                u = BoundPropagation.maxPool(pool, u)
+            }
+        }
+        if case .affine = network.stages.last { return (l, u) }
+        // The last stage is not affine: apply the specification to the interval.
+        var lower = [Double](repeating: 0, count: specification.rows), upper = lower
+        for r in 0..<specification.rows {
+            for j in 0..<specification.columns {
+                let c = specification[r, j]
+                lower[r] += c >= 0 ? c * l[j] : c * u[j]
+                upper[r] += c >= 0 ? c * u[j] : c * l[j]
+            }
+        }
+        return (lower, upper)
+    }
+
+    static func affineInterval(_ w: Matrix<Double>, _ b: [Double], _ l: [Double], _ u: [Double]) throws -> ([Double], [Double]) {
+        var lower = b, upper = b
+        for i in 0..<w.rows {
+            var centre = 0.0, radius = 0.0
+            for j in 0..<w.columns {
+                let c = 0.5 * (l[j] + u[j]), r = 0.5 * (u[j] - l[j])
+                centre += w[i, j] * c
+                radius += abs(w[i, j]) * r
+            }
+            lower[i] += centre - radius
+            upper[i] += centre + radius
+        }
+        return (lower, upper)
+    }
+
+    static func affineL2(_ w: Matrix<Double>, _ b: [Double], _ x0: [Double], _ e: Double) throws -> ([Double], [Double]) {
+        var lower = b, upper = b
+        for i in 0..<w.rows {
+            var centre = 0.0, norm = 0.0
+            for j in 0..<w.columns {
+                centre += w[i, j] * x0[j]
+                norm += w[i, j] * w[i, j]
+            }
+            lower[i] += centre - e * norm.squareRoot()
+            upper[i] += centre + e * norm.squareRoot()
+        }
+        return (lower, upper)
+    }
+
+    static func apply(_ kind: Activation.Kind, _ v: Double) -> Double {
+        switch kind {
+        case .relu: return max(v, 0)
+        case .leakyReLU(let s): return v > 0 ? v : Double(s) * v
+        case .tanh: return tanh(v)
+        case .sigmoid: return 1 / (1 + exp(-v))
+        case .gelu: return v * 0.5 * erfc(-v / 2.0.squareRoot())  // rejected by init: not monotone
+        }
+    }
+
+    static func maxPool(_ pool: Pool2d, _ v: [Double]) -> [Double] {
+        let i = pool.input, o = pool.output
+        var out = [Double](repeating: -.infinity, count: o.features)
+        for c in 0..<o.channels {
+            for y in 0..<o.height {
+                for x in 0..<o.width {
+                    var m = -Double.infinity
+                    for dy in 0..<pool.kernel {
+                        for dx in 0..<pool.kernel { m = max(m, v[(c * i.height + y * pool.stride + dy) * i.width + x * pool.stride + dx]) }
+                    }
+                    out[(c * o.height + y) * o.width + x] = m
+                }
+            }
+        }
+        return out
+    }
+
+    // MARK: CROWN
+
+    func crownBounds(_ x0: [Double], region: Region, specification: Matrix<Double>) throws -> ([Double], [Double]) {
+        // Input bounds of every ReLU stage, in order (each from a backward pass from that stage).
+        var reluBounds: [Int: ([Double], [Double])] = [:]
+        for (s, stage) in network.stages.enumerated() {
+            guard case .activation = stage, s > 0, case .affine(let w, _) = network.stages[s - 1] else { continue }
+            var identity = Matrix<Double>(rows: w.rows, columns: w.rows)
+            for j in 0..<w.rows { identity[j, j] = 1 }
+            reluBounds[s] = try backward(from: s, start: identity, x0: x0, region: region, reluBounds: reluBounds)
+        }
+        return try backward(from: network.stages.count, start: specification, x0: x0, region: region, reluBounds: reluBounds)
+    }
+
+    /// Linear bounds of `start`·(input of stage `node`) propagated back to the input and concretised.
+    func backward(from node: Int, start: Matrix<Double>, x0: [Double], region: Region,
+                  reluBounds: [Int: ([Double], [Double])]) throws -> ([Double], [Double]) {
+        var lowerA = start, upperA = start
+        var lowerBias = [Double](repeating: 0, count: start.rows), upperBias = lowerBias
+        for s in stride(from: node - 1, through: 0, by: -1) {
+            switch network.stages[s] {
+            case .affine(let w, let b):
+                for r in 0..<start.rows {
+                    for j in 0..<b.count {
+                        lowerBias[r] += lowerA[r, j] * b[j]
+                        upperBias[r] += upperA[r, j] * b[j]
+                    }
+                }
+                lowerA = try Linalg.matmul(lowerA, w)
+                upperA = try Linalg.matmul(upperA, w)
+            case .activation:
+                guard let (l, u) = reluBounds[s] else {
+                    throw CertificationError.unsupportedLayer("CROWN needs an affine layer before each ReLU (stage \(s))")
+                }
+                for j in 0..<l.count {
+                    let (lowSlope, upSlope, upIntercept) = BoundPropagation.reluRelaxation(l[j], u[j])
+                    for r in 0..<start.rows {
+                        let a = lowerA[r, j]
+                        lowerA[r, j] = a >= 0 ? a * lowSlope : a * upSlope
+                        if a < 0 { lowerBias[r] += a * upIntercept }
+                        let c = upperA[r, j]
+                        upperA[r, j] = c >= 0 ? c * upSlope : c * lowSlope
+                        if c >= 0 { upperBias[r] += c * upIntercept }
+                    }
+                }
+            case .maxPool:
+                throw CertificationError.unsupportedLayer("CROWN has no max-pooling relaxation")
+            }
+        }
+        var lower = lowerBias, upper = upperBias
+        switch region.norm {
+        case .linf:
+            let (l, u) = inputInterval(x0, region)
+            for r in 0..<start.rows {
+                for j in 0..<x0.count {
+                    let c = 0.5 * (l[j] + u[j]), h = 0.5 * (u[j] - l[j])
+                    lower[r] += lowerA[r, j] * c - abs(lowerA[r, j]) * h
+                    upper[r] += upperA[r, j] * c + abs(upperA[r, j]) * h
+                }
+            }
+        case .l2:
+            let e = Double(region.epsilon)
+            for r in 0..<start.rows {
+                var nl = 0.0, nu = 0.0
+                for j in 0..<x0.count {
+                    lower[r] += lowerA[r, j] * x0[j]
+                    upper[r] += upperA[r, j] * x0[j]
+                    nl += lowerA[r, j] * lowerA[r, j]
+                    nu += upperA[r, j] * upperA[r, j]
+                }
+                lower[r] -= e * nl.squareRoot()
+                upper[r] += e * nu.squareRoot()
+            }
+        }
+        return (lower, upper)
+    }
+
+    /// (lower slope, upper slope, upper intercept) of the ReLU relaxation on [l, u].
+    static func reluRelaxation(_ l: Double, _ u: Double) -> (Double, Double, Double) {
+        if l >= 0 { return (1, 1, 0) }
+        if u <= 0 { return (0, 0, 0) }
+        let slope = u / (u - l)
+        return (u > -l ? 1 : 0, slope, -l * slope)
+    }
+}

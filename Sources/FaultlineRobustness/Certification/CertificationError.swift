@@ -1,0 +1,15 @@
+/// Invalid certification requests. Each message says what to change.
+public enum CertificationError: Error, Equatable, CustomStringConvertible, Sendable {
+    case invalidParameter(String)
+    case invalidInput(String)
+    /// A layer the chosen bound method cannot handle (names the layer).
+    case unsupportedLayer(String)
+
+    public var description: String {
+        switch self {
+        case .invalidParameter(let s): return "invalid certification parameter: \(s)"
+        case .invalidInput(let s): return "invalid certification input: \(s)"
+        case .unsupportedLayer(let s): return "unsupported layer for certification: \(s)"
+        }
+    }
+}
