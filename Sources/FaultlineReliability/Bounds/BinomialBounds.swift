@@ -18,15 +18,15 @@ public enum BinomialBounds {
     /// Beta(k, n − k + 1) and Beta(k + 1, n − k); 0 and 1 at the ends. Accurate to ~1e-12.
     public static func clopperPearson(errors k: Int, samples n: Int, alpha: Double = 0.05) throws -> Interval {
         try validate(k, n, alpha)
-        let lower = k == 0 ? 0 : betaQuantile(alpha / 2, Double(k), Double(n - k + 1))
-        let upper = k == n ? 1 : betaQuantile(1 - alpha / 2, Double(k + 1), Double(n - k))
+        let lower = k == 0 ? 0 : Distributions.betaQuantile(alpha / 2, Double(k), Double(n - k + 1))
+        let upper = k == n ? 1 : Distributions.betaQuantile(1 - alpha / 2, Double(k + 1), Double(n - k))
         return Interval(lower: lower, upper: upper)
     }
 
     /// Wilson score interval.
     public static func wilson(errors k: Int, samples n: Int, alpha: Double = 0.05) throws -> Interval {
         try validate(k, n, alpha)
-        let z = normalQuantile(1 - alpha / 2), p = Double(k) / Double(n), nn = Double(n)
+        let z = Distributions.normalQuantile(1 - alpha / 2), p = Double(k) / Double(n), nn = Double(n)
         let centre = (p + z * z / (2 * nn)) / (1 + z * z / nn)
         let half = z / (1 + z * z / nn) * (p * (1 - p) / nn + z * z / (4 * nn * nn)).squareRoot()
         return Interval(lower: max(0, centre - half), upper: min(1, centre + half))
@@ -44,73 +44,5 @@ public enum BinomialBounds {
         guard halfWidth > 0, halfWidth < 1 else { throw ReliabilityError.invalidParameter("half-width \(halfWidth) must lie in (0, 1)") }
         guard alpha > 0, alpha < 1 else { throw ReliabilityError.invalidParameter("α = \(alpha) must lie in (0, 1)") }
         return Int((log(2 / alpha) / (2 * halfWidth * halfWidth)).rounded(.up))
-    }
-
-    /// Regularised incomplete beta I_x(a, b) by Lentz's continued fraction (using the symmetry
-    /// I_x(a, b) = 1 − I_{1−x}(b, a) where the fraction converges fastest).
-    static func incompleteBeta(_ x: Double, _ a: Double, _ b: Double) -> Double {
-        if x <= 0 { return 0 }
-        if x >= 1 { return 1 }
-        let front = exp(lgamma(a + b) - lgamma(a) - lgamma(b) + a * log(x) + b * log1p(-x))
-        if x < (a + 1) / (a + b + 2) { return front * continuedFraction(x, a, b) / a }
-        return 1 - front * continuedFraction(1 - x, b, a) / b
-    }
-
-    static func continuedFraction(_ x: Double, _ a: Double, _ b: Double) -> Double {
-        let tiny = 1e-300
-        var c = 1.0, d = 1 - (a + b) * x / (a + 1)
-        if abs(d) < tiny { d = tiny }
-        d = 1 / d
-        var f = d
-        for m in 1...10_000 {
-            let mm = Double(m)
-            var numerator = mm * (b - mm) * x / ((a + 2 * mm - 1) * (a + 2 * mm))
-            d = 1 + numerator * d; if abs(d) < tiny { d = tiny }
-            c = 1 + numerator / c; if abs(c) < tiny { c = tiny }
-            d = 1 / d
-            f *= d * c
-            numerator = -(a + mm) * (a + b + mm) * x / ((a + 2 * mm) * (a + 2 * mm + 1))
-            d = 1 + numerator * d; if abs(d) < tiny { d = tiny }
-            c = 1 + numerator / c; if abs(c) < tiny { c = tiny }
-            d = 1 / d
-            let delta = d * c
-            f *= delta
-            if abs(delta - 1) < 1e-16 { break }
-        }
-        return f
-    }
-
-    /// The p-quantile of Beta(a, b) by bisection on I_x(a, b) to machine precision.
-    static func betaQuantile(_ p: Double, _ a: Double, _ b: Double) -> Double {
-        var lo = 0.0, hi = 1.0
-        for _ in 0..<200 {
-            let mid = 0.5 * (lo + hi)
-            if mid <= lo || mid >= hi { break }
-            if incompleteBeta(mid, a, b) < p { lo = mid } else { hi = mid }
-        }
-        return 0.5 * (lo + hi)
-    }
-
-    /// The standard normal quantile (Acklam's rational approximation refined by one Halley step on
-    /// erfc; ~1e-15 relative).
-    static func normalQuantile(_ p: Double) -> Double {
-        let a = [-3.969683028665376e+01, 2.209460984245205e+02, -2.759285104469687e+02, 1.383577518672690e+02, -3.066479806614716e+01, 2.506628277459239e+00]
-        let b = [-5.447609879822406e+01, 1.615858368580409e+02, -1.556989798598866e+02, 6.680131188771972e+01, -1.328068155288572e+01]
-        let c = [-7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e+00, -2.549732539343734e+00, 4.374664141464968e+00, 2.938163982698783e+00]
-        let d = [7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e+00, 3.754408661907416e+00]
-        var x: Double
-        if p < 0.02425 {
-            let q = (-2 * log(p)).squareRoot()
-            x = (((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) / ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1)
-        } else if p <= 1 - 0.02425 {
-            let q = p - 0.5, r = q * q
-            x = (((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q / (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1)
-        } else {
-            let q = (-2 * log(1 - p)).squareRoot()
-            x = -(((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) / ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1)
-        }
-        let e = 0.5 * erfc(-x / 2.0.squareRoot()) - p
-        let u = e * (2 * Double.pi).squareRoot() * exp(x * x / 2)
-        return x - u / (1 + x * u / 2)
     }
 }
