@@ -39,7 +39,9 @@ public struct RandomizedSmoothing: Sendable {
         public var radius: Double
         /// Lower confidence bound on the top-class probability.
         public var pALower: Double
-        /// Count of the selected class among the estimation samples.
+        /// The class ĉ chosen by the selection samples (reported even when abstaining).
+        public var selectedClass: Int
+        /// Count of ĉ among the estimation samples.
         public var topCount: Int
     }
 
@@ -77,8 +79,9 @@ public struct RandomizedSmoothing: Sendable {
             let chosen = selection.indices.max { selection[$0] < selection[$1] || (selection[$0] == selection[$1] && $0 > $1) }!
             let counts = sampler.counts(x, row: i, phase: 1, samples: estimationSamples)
             let pA = Self.lowerConfidenceBound(successes: counts[chosen], trials: estimationSamples, alpha: alpha)
-            out.append(pA < 0.5 ? Certificate(prediction: nil, radius: 0, pALower: pA, topCount: counts[chosen])
-                                : Certificate(prediction: chosen, radius: Self.radius(sigma: Double(sigma), pALower: pA), pALower: pA, topCount: counts[chosen]))
+            out.append(pA < 0.5 ? Certificate(prediction: nil, radius: 0, pALower: pA, selectedClass: chosen, topCount: counts[chosen])
+                                : Certificate(prediction: chosen, radius: Self.radius(sigma: Double(sigma), pALower: pA), pALower: pA,
+                                              selectedClass: chosen, topCount: counts[chosen]))
             progress?(i + 1, x.rows)
         }
         return out
@@ -130,10 +133,15 @@ final class NoiseSampler {
             let x0 = px.baseAddress! + row * d
             for first in stride(from: 0, to: samples, by: workspace.capacity) {
                 let rows = min(workspace.capacity, samples - first)
-                Philox.fillNormals(batch.pointer, start: first * d, count: rows * d, seed: smoothing.seed, stream: stream)
-                for r in 0..<rows {
-                    let p = batch.pointer + r * d
-                    for j in 0..<d { p[j] = x0[j] + sigma * p[j] }
+                // Noise in blocks of 32 rows over both cores, each block turned into x + σz while cache-hot.
+                let blocks = (rows + 31) / 32
+                Linalg.parallelForEach(blocks) { b in
+                    let lo = b * 32, hi = min(rows, lo + 32)
+                    Philox.fillNormals(batch.pointer + lo * d, start: (first + lo) * d, count: (hi - lo) * d, seed: smoothing.seed, stream: stream)
+                    for r in lo..<hi {
+                        let p = batch.pointer + r * d
+                        for j in 0..<d { p[j] = x0[j] + sigma * p[j] }
+                    }
                 }
                 let z = model.logits(batch.pointer, rows: rows, workspace: workspace, context: ForwardContext(backend: smoothing.backend))
                 for r in 0..<rows {
