@@ -90,3 +90,63 @@ public enum Distributions {
         return x - u / (1 + x * u / 2)
     }
 }
+
+extension Distributions {
+    /// The Kolmogorov limiting distribution's survival function P(K > z) = 2 Σ_{k≥1} (−1)^{k−1} e^{−2k²z²}
+    /// (scipy.stats.kstwobign.sf); for z < 1 through the Jacobi form
+    /// 1 − √(2π)/z Σ_{k≥1} e^{−(2k−1)²π²/(8z²)}. Absolute error < 1e-15.
+    public static func kolmogorovSurvival(_ z: Double) -> Double {
+        if z <= 0 { return 1 }
+        if z < 1 {
+            var s = 0.0
+            for k in 1...20 {
+                let j = Double(2 * k - 1)
+                s += exp(-j * j * Double.pi * Double.pi / (8 * z * z))
+            }
+            return 1 - (2 * Double.pi).squareRoot() / z * s
+        }
+        var s = 0.0, sign = 1.0
+        for k in 1...100 {
+            let term = exp(-2 * Double(k * k) * z * z)
+            s += sign * term
+            sign = -sign
+            if term < 1e-18 { break }
+        }
+        return min(max(2 * s, 0), 1)
+    }
+
+    /// The regularised upper incomplete gamma Q(a, x) = Γ(a, x)/Γ(a): series for x < a + 1, Lentz's
+    /// continued fraction otherwise (relative error ~1e-14).
+    public static func upperIncompleteGamma(_ a: Double, _ x: Double) -> Double {
+        if x <= 0 { return 1 }
+        let logPrefix = a * log(x) - x - lgamma(a)
+        if x < a + 1 {
+            var term = 1 / a, sum = term, n = a
+            for _ in 0..<10_000 {
+                n += 1
+                term *= x / n
+                sum += term
+                if abs(term) < abs(sum) * 1e-16 { break }
+            }
+            return max(0, 1 - sum * exp(logPrefix))
+        }
+        let tiny = 1e-300
+        var b = x + 1 - a, c = 1 / tiny, d = 1 / b, h = d
+        for i in 1...10_000 {
+            let an = -Double(i) * (Double(i) - a)
+            b += 2
+            d = an * d + b; if abs(d) < tiny { d = tiny }
+            c = b + an / c; if abs(c) < tiny { c = tiny }
+            d = 1 / d
+            let delta = d * c
+            h *= delta
+            if abs(delta - 1) < 1e-16 { break }
+        }
+        return min(1, exp(logPrefix) * h)
+    }
+
+    /// P(χ²_k > x).
+    public static func chiSquaredSurvival(_ x: Double, degreesOfFreedom k: Int) -> Double {
+        upperIncompleteGamma(Double(k) / 2, x / 2)
+    }
+}

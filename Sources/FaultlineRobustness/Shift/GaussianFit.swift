@@ -69,6 +69,17 @@ public struct GaussianFit: Sendable {
         return out
     }
 
+    /// All classes pooled into one: the background Gaussian of the relative Mahalanobis distance.
+    public func pooled() -> GaussianFit {
+        var out = GaussianFit(dimension: dimension, classes: 1)
+        out.counts = [total]
+        var sum = Matrix<Double>(rows: 1, columns: dimension)
+        for k in 0..<classes { for j in 0..<dimension { sum[0, j] += sums[k, j] } }
+        out.sums = sum
+        out.secondMoment = secondMoment
+        return out
+    }
+
     /// Class means (classes × dimension); a class with no samples has a zero row.
     public var means: Matrix<Double> {
         var m = sums

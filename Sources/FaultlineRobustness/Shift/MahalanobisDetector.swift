@@ -21,12 +21,7 @@ public struct MahalanobisDetector: Sendable {
         guard shrinkage >= 0 && shrinkage < 1 else { throw ShiftError.invalidInput("shrinkage \(shrinkage) must lie in [0, 1)") }
         if let empty = fit.counts.firstIndex(of: 0) { throw ShiftError.invalidInput("class \(empty) has no samples") }
         let d = fit.dimension
-        var sigma = fit.covariance
-        if shrinkage > 0 {
-            let mu = (0..<d).reduce(0.0) { $0 + sigma[$1, $1] } / Double(d)
-            sigma = sigma.map { $0 * (1 - shrinkage) }
-            for i in 0..<d { sigma[i, i] += shrinkage * mu }
-        }
+        let sigma = shrinkage > 0 ? CovarianceShrinkage.shrunk(fit.covariance, by: shrinkage) : fit.covariance
         let l: Matrix<Double>
         do {
             l = try Linalg.cholesky(sigma)
@@ -42,6 +37,29 @@ public struct MahalanobisDetector: Sendable {
     }
 
     public var dimension: Int { factor.rows }
+
+    /// The detector with the OAS shrinkage of the tied covariance (scikit-learn's formula, n = all rows).
+    public static func oas(_ fit: GaussianFit) throws -> MahalanobisDetector {
+        try MahalanobisDetector(fit, shrinkage: min(CovarianceShrinkage.oas(covariance: fit.covariance, samples: fit.total), 0.999_999))
+    }
+
+    /// The detector with the Ledoit–Wolf shrinkage of the tied covariance, i.e. of the class-centred
+    /// rows xᵢ − μ_yᵢ (scikit-learn's `LedoitWolf(assume_centered=True)` on them). Needs one more pass
+    /// over the fit data for Σᵢ‖xᵢ − μ_yᵢ‖⁴ (in blocks, Double).
+    public static func ledoitWolf(_ fit: GaussianFit, x: Matrix<Float>, labels: [Int]) throws -> MahalanobisDetector {
+        guard x.columns == fit.dimension, labels.count == x.rows else { throw ShiftError.invalidInput("x and labels must be the data the fit saw") }
+        let means = fit.means, d = fit.dimension
+        var fourth = 0.0
+        for i in 0..<x.rows {
+            let y = labels[i]
+            guard y >= 0 && y < fit.classes else { throw ShiftError.invalidInput("label \(y) at row \(i) is outside 0..<\(fit.classes)") }
+            var norm = 0.0
+            for j in 0..<d { let r = Double(x[i, j]) - means[y, j]; norm += r * r }
+            fourth += norm * norm
+        }
+        let s = CovarianceShrinkage.ledoitWolf(covariance: fit.covariance, samples: fit.total, fourthMoment: fourth)
+        return try MahalanobisDetector(fit, shrinkage: min(s, 0.999_999))
+    }
 
     /// Scores every row of `x`. Throws on a dimension mismatch or non-finite features.
     public func score(_ x: Matrix<Float>, blockRows: Int = 4096) throws -> [Float] {

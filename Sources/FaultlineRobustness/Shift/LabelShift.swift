@@ -1,0 +1,60 @@
+import FaultlineLinalg
+
+/// Black-box shift estimation (BBSE, Lipton et al. 2018): importance weights w(y) = q(y)/p(y) for a
+/// label shift, from a held-out confusion matrix of the source model and its predictions on the target.
+///
+/// With C[i][j] = P_source(ŷ = i, y = j) (counts / n) and μ̂[i] = P_target(ŷ = i), w solves C·w = μ̂
+/// (Gaussian elimination with partial pivoting in Double). The estimated target label distribution is
+/// q(y) = w(y)·p(y), p(y) = Σᵢ C[i][y]. Negative weights (estimation noise) are clipped to 0, as in the paper's
+/// experiments; `rawWeights` keeps them.
+public struct LabelShiftEstimate: Sendable, Codable {
+    public var rawWeights: [Double]
+    public var weights: [Double]
+    public var sourceDistribution: [Double]
+    public var targetDistribution: [Double]
+    /// The smallest |pivot| / largest |entry| of C during elimination: near 0, C is close to singular.
+    public var conditioning: Double
+
+    /// Throws `ShiftError.singular` when the confusion matrix is singular (a class never predicted or
+    /// two classes confused identically) — more validation data, or merge the classes.
+    public init(validationPredictions predicted: [Int], validationLabels labels: [Int], targetPredictions target: [Int], classes k: Int) throws {
+        guard predicted.count == labels.count, !labels.isEmpty, !target.isEmpty else {
+            throw ShiftError.invalidInput("need matching, non-empty validation predictions and labels, and target predictions")
+        }
+        guard (predicted + labels + target).allSatisfy({ $0 >= 0 && $0 < k }) else { throw ShiftError.invalidInput("a label lies outside 0..<\(k)") }
+        var c = [[Double]](repeating: [Double](repeating: 0, count: k), count: k)
+        for (p, y) in zip(predicted, labels) { c[p][y] += 1 / Double(labels.count) }
+        var mu = [Double](repeating: 0, count: k)
+        for p in target { mu[p] += 1 / Double(target.count) }
+        sourceDistribution = (0..<k).map { j in (0..<k).reduce(0) { $0 + c[$1][j] } }
+        // Solve C w = μ̂.
+        var a = c, rhs = mu
+        let scale = c.flatMap { $0 }.map(abs).max() ?? 0
+        var smallest = Double.infinity
+        for col in 0..<k {
+            let pivot = (col..<k).max { abs(a[$0][col]) < abs(a[$1][col]) }!
+            smallest = min(smallest, abs(a[pivot][col]) / max(scale, .leastNormalMagnitude))
+            guard abs(a[pivot][col]) > 1e-12 * max(scale, 1e-300) else {
+                throw ShiftError.singular("the confusion matrix is singular at class \(col): some class is never predicted or is confused identically with another; collect more validation data or merge classes")
+            }
+            a.swapAt(col, pivot)
+            rhs.swapAt(col, pivot)
+            for r in (col + 1)..<max(col + 1, k) {
+                let f = a[r][col] / a[col][col]
+                if f == 0 { continue }
+                for j in col..<k { a[r][j] -= f * a[col][j] }
+                rhs[r] -= f * rhs[col]
+            }
+        }
+        var w = [Double](repeating: 0, count: k)
+        for r in stride(from: k - 1, through: 0, by: -1) {
+            var s = rhs[r]
+            for j in (r + 1)..<max(r + 1, k) { s -= a[r][j] * w[j] }
+            w[r] = s / a[r][r]
+        }
+        rawWeights = w
+        weights = w.map { max($0, 0) }
+        targetDistribution = zip(weights, sourceDistribution).map { $0 * $1 }
+        conditioning = smallest
+    }
+}
