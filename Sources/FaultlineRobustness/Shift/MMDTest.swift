@@ -47,48 +47,78 @@ public enum MMDTest {
         if let bad = splits.firstIndex(where: { $0.count != total }) {
             throw ShiftError.invalidInput("permutation \(bad) has \(splits[bad].count) entries, expected \(total)")
         }
-        let z = try Matrix(rows: total, columns: d, elements: x.elements + y.elements)
-        var kernel = try Linalg.matmul(z, z, transB: .transposed)  // Gram, then squared distances in place
-        let norms = (0..<total).map { kernel[$0, $0] }
-        var upper = [Float]()
-        upper.reserveCapacity(total * (total - 1) / 2)
-        kernel.withUnsafeMutableBufferPointer { k in
+        // Pooled sample and its Gram matrix, turned into squared distances in place.
+        var z = Matrix<Float>(uninitializedRows: total, columns: d)
+        z.withUnsafeMutableBufferPointer { pz in
+            x.withUnsafeBufferPointer { pz.baseAddress!.update(from: $0.baseAddress!, count: n * d) }
+            y.withUnsafeBufferPointer { (pz.baseAddress! + n * d).update(from: $0.baseAddress!, count: m * d) }
+        }
+        var kernel = Matrix<Float>(uninitializedRows: total, columns: total)
+        try Linalg.gemm(z, z, transB: .transposed, into: &kernel)
+        let pairs = total * (total - 1) / 2
+        let upper = UnsafeMutableBufferPointer<Float>.allocate(capacity: pairs)
+        defer { upper.deallocate() }
+        let s2: Double = try kernel.withUnsafeMutableBufferPointer { k in
+            let norms = (0..<total).map { k[$0 * total + $0] }
+            var next = 0
             for i in 0..<total {
-                for j in 0..<total {
-                    let v = i == j ? 0 : max(norms[i] + norms[j] - 2 * k[i * total + j], 0)
-                    k[i * total + j] = v
-                    if j > i { upper.append(v) }
+                let row = k.baseAddress! + i * total
+                for j in 0..<total { row[j] = max(norms[i] + norms[j] - 2 * row[j], 0) }
+                row[i] = 0
+                (upper.baseAddress! + next).update(from: row + i + 1, count: total - i - 1)
+                next += total - i - 1
+            }
+            return try sigma2 ?? median(upper)
+        }
+        guard s2 > 0, s2.isFinite else { throw ShiftError.invalidInput("bandwidth s² = \(s2) must be positive (are all points equal?)") }
+        // K = exp(−D/(2s²)) in place, with row sums and the diagonal in Double.
+        let scale = SIMD8<Float>(repeating: Float(-0.5 / s2))
+        var rowSums = [Double](repeating: 0, count: total), diagonal = [Double](repeating: 0, count: total)
+        kernel.withUnsafeMutableBufferPointer { k in
+            rowSums.withUnsafeMutableBufferPointer { sums in
+                diagonal.withUnsafeMutableBufferPointer { diag in
+                    let (kp, sp, dp) = (UncheckedPointer(k.baseAddress!), UncheckedPointer(sums.baseAddress!), UncheckedPointer(diag.baseAddress!))
+                    Linalg.parallelForEach(total) { i in
+                        let row = kp.value + i * total
+                        var j = 0, s = 0.0
+                        while j + 8 <= total {
+                            let v = Linalg.exp8(UnsafeRawPointer(row + j).loadUnaligned(as: SIMD8<Float>.self) * scale)
+                            UnsafeMutableRawPointer(row + j).storeBytes(of: v, as: SIMD8<Float>.self)
+                            s += Double(v.sum())
+                            j += 8
+                        }
+                        while j < total { row[j] = Float.exp(row[j] * scale[0]); s += Double(row[j]); j += 1 }
+                        sp.value[i] = s
+                        dp.value[i] = Double(row[i])
+                    }
                 }
             }
         }
-        let s2 = try sigma2 ?? median(&upper)
-        guard s2 > 0, s2.isFinite else { throw ShiftError.invalidInput("bandwidth s² = \(s2) must be positive (are all points equal?)") }
-        let scale = Float(-0.5 / s2)
-        kernel = Linalg.exp(kernel.map { $0 * scale })
-        // Group indicators: column 0 the observed split, column p + 1 permutation p.
-        var indicators = Matrix<Float>(rows: total, columns: splits.count + 1)
-        for i in 0..<n { indicators[i, 0] = 1 }
-        for (p, order) in splits.enumerated() { for i in order.prefix(n) { indicators[i, p + 1] = 1 } }
-        let products = try Linalg.matmul(kernel, indicators)
-        var rowSums = [Double](repeating: 0, count: total), diagonal = [Double](repeating: 0, count: total)
-        kernel.withUnsafeBufferPointer { k in
-            for i in 0..<total {
-                var s = 0.0
-                for j in 0..<total { s += Double(k[i * total + j]) }
-                rowSums[i] = s
-                diagonal[i] = Double(k[i * total + i])
+        // Group indicators: column 0 the observed split, column p + 1 permutation p; then K·A in one GEMM.
+        let columns = splits.count + 1
+        var indicators = Matrix<Float>(rows: total, columns: columns)
+        indicators.withUnsafeMutableBufferPointer { a in
+            for i in 0..<n { a[i * columns] = 1 }
+            for (p, order) in splits.enumerated() { for i in order.prefix(n) { a[i * columns + p + 1] = 1 } }
+        }
+        var products = Matrix<Float>(uninitializedRows: total, columns: columns)
+        try Linalg.gemm(kernel, indicators, into: &products)
+        var aKa = [Double](repeating: 0, count: columns), aK1 = aKa, trX = aKa
+        indicators.withUnsafeBufferPointer { a in
+            products.withUnsafeBufferPointer { g in
+                for i in 0..<total {
+                    for p in 0..<columns where a[i * columns + p] == 1 {
+                        aKa[p] += Double(g[i * columns + p])
+                        aK1[p] += rowSums[i]
+                        trX[p] += diagonal[i]
+                    }
+                }
             }
         }
         let all = rowSums.reduce(0, +), trace = diagonal.reduce(0, +)
         let nn = Double(n), mm = Double(m)
-        let values = (0...splits.count).map { p -> Double in
-            var aKa = 0.0, aK1 = 0.0, trX = 0.0
-            for i in 0..<total where indicators[i, p] == 1 {
-                aKa += Double(products[i, p])
-                aK1 += rowSums[i]
-                trX += diagonal[i]
-            }
-            let sXX = aKa - trX, sXY = aK1 - aKa, sYY = all - 2 * aK1 + aKa - (trace - trX)
+        let values = (0..<columns).map { p -> Double in
+            let sXX = aKa[p] - trX[p], sXY = aK1[p] - aKa[p], sYY = all - 2 * aK1[p] + aKa[p] - (trace - trX[p])
             return sXX / (nn * (nn - 1)) + sYY / (mm * (mm - 1)) - 2 * sXY / (nn * mm)
         }
         let observed = values[0], null = Array(values.dropFirst())
@@ -97,18 +127,19 @@ public enum MMDTest {
     }
 
     /// The median (mean of the two middle values for an even count) by quickselect; reorders `v`.
-    static func median(_ v: inout [Float]) throws -> Double {
+    static func median(_ v: UnsafeMutableBufferPointer<Float>) throws -> Double {
         guard !v.isEmpty else { throw ShiftError.invalidInput("no distances") }
-        let upperMiddle = select(&v, v.count / 2)
+        let upperMiddle = select(v, v.count / 2)
         if v.count % 2 == 1 { return Double(upperMiddle) }
         // After selecting index c/2, the lower half holds the rest: its maximum is the lower middle.
-        let lowerMiddle = v[0..<(v.count / 2)].max()!
+        var lowerMiddle = -Float.infinity
+        for i in 0..<(v.count / 2) { lowerMiddle = max(lowerMiddle, v[i]) }
         return (Double(lowerMiddle) + Double(upperMiddle)) / 2
     }
 
     /// The k-th smallest element (0-based), leaving smaller elements before index k (Hoare quickselect
     /// with median-of-three pivots).
-    static func select(_ v: inout [Float], _ k: Int) -> Float {
+    static func select(_ v: UnsafeMutableBufferPointer<Float>, _ k: Int) -> Float {
         var lo = 0, hi = v.count - 1
         while lo < hi {
             let mid = lo + (hi - lo) / 2
@@ -125,3 +156,9 @@ public enum MMDTest {
     }
 }
 
+
+/// A pointer captured by the fork–join loop above; each task writes only its own rows.
+struct UncheckedPointer<T>: @unchecked Sendable {
+    let value: UnsafeMutablePointer<T>
+    init(_ value: UnsafeMutablePointer<T>) { self.value = value }
+}

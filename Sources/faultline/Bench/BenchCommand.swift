@@ -11,7 +11,7 @@ struct BenchCommand: ParsableCommand {
             also prints FLROW lines, which `run_peers.py DATA --external 'faultline bench … --data {data} --flrow'` \
             merges into the peers' table so ratios come from one run.
             """,
-        subcommands: [GEMMBenchmark.self, NNBenchmark.self, PGDBenchmark.self, SmoothingBenchmark.self, MahalanobisBenchmark.self, EnsembleBenchmark.self, CalibrationBenchmark.self, IOBenchmark.self]
+        subcommands: [GEMMBenchmark.self, NNBenchmark.self, PGDBenchmark.self, SmoothingBenchmark.self, MahalanobisBenchmark.self, MMDBenchmark.self, EnsembleBenchmark.self, CalibrationBenchmark.self, IOBenchmark.self]
     )
 }
 
