@@ -29,7 +29,7 @@ let package = Package(
         .target(name: "FaultlineLinalg", dependencies: ["CFaultline"]),
         .target(name: "FaultlineIO", dependencies: ["FaultlineLinalg", "CFaultline"], resources: [.copy("Datasets/Resources")]),
         .target(name: "FaultlineNN", dependencies: ["FaultlineLinalg", "FaultlineIO"]),
-        .target(name: "FaultlineRobustness", dependencies: ["FaultlineLinalg", "FaultlineNN", "FaultlineReliability"]),
+        .target(name: "FaultlineRobustness", dependencies: ["FaultlineLinalg", "FaultlineIO", "FaultlineNN", "FaultlineReliability"]),
         .target(name: "FaultlineReliability", dependencies: ["FaultlineLinalg"]),
         .target(name: "Faultline", dependencies: ["FaultlineLinalg", "FaultlineIO", "FaultlineNN", "FaultlineRobustness", "FaultlineReliability"]),
         .executableTarget(

@@ -117,4 +117,24 @@ struct OODScoreTests {
             try LabelShiftEstimate(validationPredictions: [0, 0, 0], validationLabels: [0, 1, 2], targetPredictions: [0], classes: 3)
         }
     }
+
+    @Test func savedDetectorsScoreIdentically() throws {
+        let train = Self.matrix("train"), test = Self.matrix("test"), labels = Self.values("train_y").map { Int($0) }
+        var fit = GaussianFit(dimension: 12, classes: 5)
+        try fit.update(train, labels: labels)
+        let detectors: [DetectorFile.Detector] = [
+            .mahalanobis(try MahalanobisDetector.oas(fit)), .relativeMahalanobis(try RelativeMahalanobisDetector(fit, shrinkage: 0.01)),
+            .knn(try KNNDetector(reference: train, k: 5)),
+            .vim(try ViMDetector(features: train, weight: Self.matrix("w"), bias: Self.values("b").map(Float.init), principal: 4)),
+        ]
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("faultline-detectors-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        for (k, detector) in detectors.enumerated() {
+            let path = dir + "/d\(k).safetensors"
+            try DetectorFile.save(detector, to: path)
+            #expect(try DetectorFile.load(path).score(test) == detector.score(test), "detector \(k)")
+        }
+        try SafeTensors.write(SafeTensors.File(tensors: [("x", Tensor(shape: [1], values: [Float(1)]))]), to: dir + "/other.safetensors")
+        #expect(throws: ShiftError.self) { try DetectorFile.load(dir + "/other.safetensors") }
+    }
 }

@@ -22,6 +22,12 @@ public struct KNNDetector: Sendable {
 
     public var dimension: Int { reference.columns }
 
+    /// A detector from already normalised reference rows (see `DetectorFile`).
+    init(normalisedReference: Matrix<Float>, k: Int) {
+        reference = normalisedReference
+        self.k = k
+    }
+
     static func normalised(_ x: Matrix<Float>) -> Matrix<Float> {
         var out = x
         out.withUnsafeMutableBufferPointer { p in

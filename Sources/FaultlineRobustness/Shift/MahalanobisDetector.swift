@@ -38,6 +38,14 @@ public struct MahalanobisDetector: Sendable {
 
     public var dimension: Int { factor.rows }
 
+    /// A detector from its stored parts (see `DetectorFile`).
+    init(factor: Matrix<Float>, whitenedMeans: Matrix<Float>, meanNorms: [Float], shrinkage: Double) {
+        self.factor = factor
+        self.whitenedMeans = whitenedMeans
+        self.meanNorms = meanNorms
+        self.shrinkage = shrinkage
+    }
+
     /// The detector with the OAS shrinkage of the tied covariance (scikit-learn's formula, n = all rows).
     public static func oas(_ fit: GaussianFit) throws -> MahalanobisDetector {
         try MahalanobisDetector(fit, shrinkage: min(CovarianceShrinkage.oas(covariance: fit.covariance, samples: fit.total), 0.999_999))

@@ -16,6 +16,11 @@ public struct RelativeMahalanobisDetector: Sendable {
         background = try MahalanobisDetector(fit.pooled(), shrinkage: shrinkage)
     }
 
+    init(classes: MahalanobisDetector, background: MahalanobisDetector) {
+        self.classes = classes
+        self.background = background
+    }
+
     public func score(_ x: Matrix<Float>) throws -> [Float] {
         zip(try classes.score(x), try background.score(x)).map { $0 - $1 }
     }

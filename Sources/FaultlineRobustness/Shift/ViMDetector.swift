@@ -18,6 +18,11 @@ public struct ViMDetector: Sendable {
     public let residualBasis: Matrix<Float>  // D × (D − principal)
     public let alpha: Double
 
+    /// A detector from its stored parts (see `DetectorFile`).
+    init(weight: Matrix<Float>, bias: [Float], origin: [Float], residualBasis: Matrix<Float>, alpha: Double) {
+        (self.weight, self.bias, self.origin, self.residualBasis, self.alpha) = (weight, bias, origin, residualBasis, alpha)
+    }
+
     /// Throws when shapes disagree, `principal` is outside 1..<D, W has dependent rows or columns, or
     /// features are not finite.
     public init(features: Matrix<Float>, weight: Matrix<Float>, bias: [Float], principal: Int) throws {

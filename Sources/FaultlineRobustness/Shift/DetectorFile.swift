@@ -1,0 +1,99 @@
+import FaultlineIO
+import FaultlineLinalg
+
+/// Fitted detectors saved as `.safetensors` (float32 tensors, parameters in the metadata), so a
+/// user fits once on training features and scores later or elsewhere. Files are written atomically.
+///
+/// Metadata `faultline_detector` names the kind: `mahalanobis` (tensors `factor`, `whitened_means`,
+/// `mean_norms`; `shrinkage`), `relative-mahalanobis` (the same with `class_`/`background_` prefixes),
+/// `knn` (`reference`, normalised; `k`), `vim` (`weight`, `bias`, `origin`, `residual_basis`; `alpha`).
+public enum DetectorFile {
+    public enum Detector: Sendable {
+        case mahalanobis(MahalanobisDetector)
+        case relativeMahalanobis(RelativeMahalanobisDetector)
+        case knn(KNNDetector)
+        case vim(ViMDetector)
+
+        /// Scores features with whichever detector this is (higher = more out-of-distribution).
+        public func score(_ x: Matrix<Float>) throws -> [Float] {
+            switch self {
+            case .mahalanobis(let d): return try d.score(x)
+            case .relativeMahalanobis(let d): return try d.score(x)
+            case .knn(let d): return try d.score(x)
+            case .vim(let d): return try d.score(x)
+            }
+        }
+    }
+
+    public static func save(_ detector: Detector, to path: String) throws {
+        var tensors: [(name: String, tensor: Tensor)] = []
+        var metadata: [String: String] = [:]
+        func mahalanobis(_ d: MahalanobisDetector, prefix: String) {
+            tensors += [(prefix + "factor", Tensor(d.factor)), (prefix + "whitened_means", Tensor(d.whitenedMeans)),
+                        (prefix + "mean_norms", Tensor(shape: [d.meanNorms.count], values: d.meanNorms))]
+            metadata[prefix + "shrinkage"] = String(d.shrinkage)
+        }
+        switch detector {
+        case .mahalanobis(let d):
+            metadata["faultline_detector"] = "mahalanobis"
+            mahalanobis(d, prefix: "")
+        case .relativeMahalanobis(let d):
+            metadata["faultline_detector"] = "relative-mahalanobis"
+            mahalanobis(d.classes, prefix: "class_")
+            mahalanobis(d.background, prefix: "background_")
+        case .knn(let d):
+            metadata["faultline_detector"] = "knn"
+            metadata["k"] = String(d.k)
+            tensors = [("reference", Tensor(d.reference))]
+        case .vim(let d):
+            metadata["faultline_detector"] = "vim"
+            metadata["alpha"] = String(d.alpha)
+            tensors = [("weight", Tensor(d.weight)), ("bias", Tensor(shape: [d.bias.count], values: d.bias)),
+                       ("origin", Tensor(shape: [d.origin.count], values: d.origin)), ("residual_basis", Tensor(d.residualBasis))]
+        }
+        try SafeTensors.write(SafeTensors.File(tensors: tensors, metadata: metadata), to: path)
+    }
+
+    /// Reads a detector written by `save`. Throws `IOError` for unreadable files and
+    /// `ShiftError.invalidInput` naming the missing or inconsistent part.
+    public static func load(_ path: String) throws -> Detector {
+        let file = try SafeTensors.read(path)
+        func matrix(_ name: String) throws -> Matrix<Float> {
+            guard let t = file[name] else { throw ShiftError.invalidInput("\(path) has no tensor '\(name)'") }
+            return try t.matrix(Float.self)
+        }
+        func vector(_ name: String) throws -> [Float] {
+            guard let t = file[name] else { throw ShiftError.invalidInput("\(path) has no tensor '\(name)'") }
+            return t.values(as: Double.self).map(Float.init)
+        }
+        func number(_ key: String) throws -> Double {
+            guard let v = file.metadata[key].flatMap(Double.init) else { throw ShiftError.invalidInput("\(path) has no numeric metadata '\(key)'") }
+            return v
+        }
+        func mahalanobis(_ prefix: String) throws -> MahalanobisDetector {
+            let factor = try matrix(prefix + "factor"), means = try matrix(prefix + "whitened_means"), norms = try vector(prefix + "mean_norms")
+            guard factor.rows == factor.columns, means.columns == factor.rows, norms.count == means.rows else {
+                throw ShiftError.invalidInput("\(path): inconsistent Mahalanobis shapes")
+            }
+            return MahalanobisDetector(factor: factor, whitenedMeans: means, meanNorms: norms, shrinkage: try number(prefix + "shrinkage"))
+        }
+        switch file.metadata["faultline_detector"] {
+        case "mahalanobis":
+            return .mahalanobis(try mahalanobis(""))
+        case "relative-mahalanobis":
+            return .relativeMahalanobis(RelativeMahalanobisDetector(classes: try mahalanobis("class_"), background: try mahalanobis("background_")))
+        case "knn":
+            let reference = try matrix("reference"), k = Int(try number("k"))
+            guard k >= 1, k <= reference.rows else { throw ShiftError.invalidInput("\(path): k = \(k) does not fit \(reference.rows) reference rows") }
+            return .knn(KNNDetector(normalisedReference: reference, k: k))
+        case "vim":
+            let weight = try matrix("weight"), bias = try vector("bias"), origin = try vector("origin"), basis = try matrix("residual_basis")
+            guard bias.count == weight.rows, origin.count == weight.columns, basis.rows == weight.columns else {
+                throw ShiftError.invalidInput("\(path): inconsistent ViM shapes")
+            }
+            return .vim(ViMDetector(weight: weight, bias: bias, origin: origin, residualBasis: basis, alpha: try number("alpha")))
+        case let other:
+            throw ShiftError.invalidInput("\(path) is not a Faultline detector file (metadata faultline_detector = \(other ?? "missing"))")
+        }
+    }
+}
