@@ -17,6 +17,9 @@ public struct SplitConformal: Sendable {
         case aps(randomized: Bool)
         /// Top-k: the rank of y (1 = most probable).
         case topK
+        /// RAPS (Angelopoulos et al. 2021): the APS score plus λ·max(0, rank(y) − k_reg), which penalises
+        /// deep classes and shortens sets. λ and k_reg are given (MAPIE's automatic λ search is not done).
+        case raps(lambda: Double, kReg: Int, randomized: Bool)
     }
 
     public let score: Score
@@ -47,6 +50,9 @@ public struct SplitConformal: Sendable {
     public init(calibration p: Matrix<Float>, labels: [Int], alpha: Double, score: Score = .lac,
                 classConditional: Bool = false, seed: UInt64 = 0) throws {
         guard alpha > 0 && alpha < 1 else { throw ReliabilityError.invalidParameter("α = \(alpha) must lie in (0, 1)") }
+        if case .raps(let lambda, let kReg, _) = score, !(lambda >= 0 && lambda.isFinite && kReg >= 0) {
+            throw ReliabilityError.invalidParameter("RAPS needs λ ≥ 0 (finite) and k_reg ≥ 0, got λ = \(lambda), k_reg = \(kReg)")
+        }
         try p.withUnsafeBufferPointer { try Check.probabilities($0, rows: p.rows, classes: p.columns, name: "calibration probabilities") }
         try Check.labels(labels, rows: p.rows, classes: p.columns)
         self.score = score
@@ -87,12 +93,21 @@ public struct SplitConformal: Sendable {
         case .topK:
             return Double(row.indices.filter { row[$0] > row[y] || (row[$0] == row[y] && $0 < y) }.count + 1)
         case .aps(let randomized):
-            var above = 0.0
-            for j in row.indices where row[j] > row[y] || (row[j] == row[y] && j < y) { above += Double(row[j]) }
-            guard randomized else { return above + py }
-            var rng = Philox(seed: seed, stream: UInt64(sample))
-            return above + rng.uniform() * py
+            return apsScore(row, label: y, randomized: randomized, seed: seed, sample: sample).score
+        case .raps(let lambda, let kReg, let randomized):
+            let (aps, rank) = apsScore(row, label: y, randomized: randomized, seed: seed, sample: sample)
+            return aps + lambda * Double(max(0, rank - kReg))
         }
+    }
+
+    /// The APS score of y and its rank (1 = most probable; ties by class index).
+    static func apsScore(_ row: MatrixRow<Float>, label y: Int, randomized: Bool, seed: UInt64, sample: Int) -> (score: Double, rank: Int) {
+        let py = Double(row[y])
+        var above = 0.0, rank = 1
+        for j in row.indices where row[j] > row[y] || (row[j] == row[y] && j < y) { above += Double(row[j]); rank += 1 }
+        guard randomized else { return (above + py, rank) }
+        var rng = Philox(seed: seed, stream: UInt64(sample))
+        return (above + rng.uniform() * py, rank)
     }
 
     /// Share of rows whose set contains the label, and the mean set size.

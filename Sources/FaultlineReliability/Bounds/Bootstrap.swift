@@ -1,0 +1,32 @@
+import FaultlineLinalg
+
+/// Seeded nonparametric bootstrap percentile intervals for any statistic of a sample: B resamples of
+/// the n indices with replacement (resample b from Philox keyed by (seed, b), so the interval does not
+/// depend on evaluation order), the statistic on each, and the α/2 and 1 − α/2 empirical quantiles
+/// (linear interpolation between order statistics, numpy's default).
+public enum Bootstrap {
+    public struct Interval: Sendable, Codable, Equatable {
+        public var estimate: Double
+        public var lower: Double
+        public var upper: Double
+    }
+
+    /// `statistic` receives resampled indices into 0..<n. Throws for n = 0, B < 1, α outside (0, 1), or
+    /// what `statistic` throws.
+    public static func percentile(samples n: Int, resamples: Int = 1000, alpha: Double = 0.05, seed: UInt64 = 0,
+                                  statistic: ([Int]) throws -> Double) throws -> Interval {
+        guard n > 0, resamples >= 1 else { throw ReliabilityError.invalidInput("bootstrap needs samples and at least one resample") }
+        guard alpha > 0 && alpha < 1 else { throw ReliabilityError.invalidParameter("α = \(alpha) must lie in (0, 1)") }
+        let estimate = try statistic(Array(0..<n))
+        var values = try (0..<resamples).map { b -> Double in
+            var rng = Philox(seed: seed, stream: UInt64(b))
+            return try statistic((0..<n).map { _ in min(Int(rng.uniform() * Double(n)), n - 1) })
+        }
+        values.sort()
+        func quantile(_ q: Double) -> Double {
+            let position = q * Double(values.count - 1), low = Int(position.rounded(.down)), high = min(low + 1, values.count - 1)
+            return values[low] + (position - Double(low)) * (values[high] - values[low])
+        }
+        return Interval(estimate: estimate, lower: quantile(alpha / 2), upper: quantile(1 - alpha / 2))
+    }
+}
