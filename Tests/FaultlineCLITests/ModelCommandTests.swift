@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
 import Testing
 import _TestSupport
 
@@ -96,5 +99,17 @@ struct ModelCommandTests {
         #expect(report.ensembleTestAccuracy > 0.9)
         #expect(report.robustness.first?.epsilon == 0 && report.robustness.last!.pgd20 < report.robustness.first!.pgd20)
         #expect(try String(contentsOfFile: out + "/report.txt", encoding: .utf8).contains("PGD-20"))
+        // The HTML page and every plot parse as XML, and the page embeds every plot.
+        let html = try String(contentsOfFile: out + "/report.html", encoding: .utf8)
+        let plots = try FileManager.default.contentsOfDirectory(atPath: out).filter { $0.hasSuffix(".svg") }
+        #expect(plots.count == 7, "\(plots)")
+        for name in plots + ["report.html"] {
+            let parser = XMLParser(data: try Data(contentsOf: URL(fileURLWithPath: out + "/" + name)))
+            #expect(parser.parse(), "\(name) is not well-formed: \(parser.parserError.map { "\($0)" } ?? "")")
+        }
+        for name in plots {
+            #expect(html.contains("<figure id=\"\(name)\">"), "report.html lacks \(name)")
+            #expect(try String(contentsOfFile: out + "/" + name, encoding: .utf8).contains("<polyline") || name == "uncertainty.svg")
+        }
     }
 }

@@ -38,8 +38,8 @@ struct LinearizedNetwork: Sendable {
                 stages.append(.maxPool(pool, layer: index))
             case let activation as Activation:
                 stages.append(.activation(activation.kind, layer: index))
-            case is Flatten:
-                continue
+            case is Flatten, is Dropout:
+                continue  // Flatten is the identity on rows; dropout is the identity at inference
             default:
                 throw CertificationError.unsupportedLayer("layer \(index) '\(layer.spec)' has no bound propagation rule (use Dense, Conv2d, pooling, Flatten and ReLU/leaky ReLU/tanh/sigmoid)")
             }

@@ -50,8 +50,8 @@ public struct LipschitzCertificate: Sendable {
                 case .sigmoid: constant = 0.25
                 case .gelu: constant = 1.1289
                 }
-            case is Flatten:
-                constant = 1
+            case is Flatten, is Dropout:
+                constant = 1  // identities at inference
             default:
                 throw CertificationError.unsupportedLayer("layer \(index) '\(layer.spec)' has no Lipschitz bound (softmax layers must be removed: certificates are on logits)")
             }

@@ -26,6 +26,26 @@ public struct DetectionMetrics: Sendable, Codable {
         return DetectionMetrics(auroc: auroc, auprOut: out, auprIn: inside, fprAt95TPR: fpr)
     }
 
+    /// The ROC curve with OOD as the positive class: (false-positive rate, true-positive rate) at every
+    /// distinct threshold, from (0, 0) to (1, 1), as scikit-learn's `roc_curve` without dropping
+    /// collinear points. O(N log N). Throws like `compute`.
+    public static func rocCurve(inDistribution: [Float], outOfDistribution: [Float]) throws -> [(fpr: Double, tpr: Double)] {
+        _ = try compute(inDistribution: inDistribution, outOfDistribution: outOfDistribution)  // validation
+        let scores = (inDistribution.map { (Double($0), false) } + outOfDistribution.map { (Double($0), true) }).sorted { $0.0 > $1.0 }
+        var points: [(fpr: Double, tpr: Double)] = [(0, 0)]
+        var tp = 0.0, fp = 0.0, k = 0
+        let positives = Double(outOfDistribution.count), negatives = Double(inDistribution.count)
+        while k < scores.count {
+            let threshold = scores[k].0
+            while k < scores.count && scores[k].0 == threshold {
+                if scores[k].1 { tp += 1 } else { fp += 1 }
+                k += 1
+            }
+            points.append((fp / negatives, tp / positives))
+        }
+        return points
+    }
+
     /// P(score_ood > score_id) + ½ P(equal), by ranks with ties averaged.
     static func auroc(_ scores: [(Double, Bool)]) -> Double {
         let order = scores.indices.sorted { scores[$0].0 < scores[$1].0 }
