@@ -60,13 +60,16 @@ public enum MMDTest {
         defer { upper.deallocate() }
         let s2: Double = try kernel.withUnsafeMutableBufferPointer { k in
             let norms = (0..<total).map { k[$0 * total + $0] }
-            var next = 0
-            for i in 0..<total {
-                let row = k.baseAddress! + i * total
-                for j in 0..<total { row[j] = max(norms[i] + norms[j] - 2 * row[j], 0) }
-                row[i] = 0
-                (upper.baseAddress! + next).update(from: row + i + 1, count: total - i - 1)
-                next += total - i - 1
+            let (kp, up) = (UncheckedPointer(k.baseAddress!), UncheckedPointer(upper.baseAddress!))
+            norms.withUnsafeBufferPointer { nb in
+                let np = UncheckedPointer(UnsafeMutablePointer(mutating: nb.baseAddress!))
+                Linalg.parallelForEach(total) { i in
+                    let row = kp.value + i * total, ni = np.value[i]
+                    for j in 0..<total { row[j] = max(ni + np.value[j] - 2 * row[j], 0) }
+                    row[i] = 0
+                    // Row i's strictly upper part goes to offset Σ_{r<i} (total − 1 − r).
+                    (up.value + (i * (2 * total - i - 1)) / 2).update(from: row + i + 1, count: total - i - 1)
+                }
             }
             return try sigma2 ?? median(upper)
         }
@@ -126,36 +129,29 @@ public enum MMDTest {
                       pValue: Double(1 + null.filter { $0 >= observed }.count) / Double(1 + null.count))
     }
 
-    /// The median (mean of the two middle values for an even count) by quickselect; reorders `v`.
+    /// The median (mean of the two middle values for an even count) of non-negative floats, by a
+    /// radix select: one pass histograms the top 16 bits (which order non-negative floats), a second
+    /// gathers the bucket holding the middle ranks, which is sorted. O(n) and no reordering of `v`.
     static func median(_ v: UnsafeMutableBufferPointer<Float>) throws -> Double {
         guard !v.isEmpty else { throw ShiftError.invalidInput("no distances") }
-        let upperMiddle = select(v, v.count / 2)
-        if v.count % 2 == 1 { return Double(upperMiddle) }
-        // After selecting index c/2, the lower half holds the rest: its maximum is the lower middle.
-        var lowerMiddle = -Float.infinity
-        for i in 0..<(v.count / 2) { lowerMiddle = max(lowerMiddle, v[i]) }
-        return (Double(lowerMiddle) + Double(upperMiddle)) / 2
-    }
-
-    /// The k-th smallest element (0-based), leaving smaller elements before index k (Hoare quickselect
-    /// with median-of-three pivots).
-    static func select(_ v: UnsafeMutableBufferPointer<Float>, _ k: Int) -> Float {
-        var lo = 0, hi = v.count - 1
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2
-            let pivot = max(min(v[lo], v[mid]), min(max(v[lo], v[mid]), v[hi]))
-            var i = lo, j = hi
-            while i <= j {
-                while v[i] < pivot { i += 1 }
-                while v[j] > pivot { j -= 1 }
-                if i <= j { v.swapAt(i, j); i += 1; j -= 1 }
-            }
-            if k <= j { hi = j } else if k >= i { lo = i } else { break }
+        let n = v.count
+        let ranks = n % 2 == 1 ? [n / 2] : [n / 2 - 1, n / 2]
+        var histogram = [Int](repeating: 0, count: 1 << 16)
+        let bits = UnsafeBufferPointer(start: UnsafeRawPointer(v.baseAddress!).assumingMemoryBound(to: UInt32.self), count: n)
+        for b in bits { histogram[Int(b >> 16)] += 1 }
+        var values: [Double] = []
+        for rank in ranks {
+            var bucket = 0, below = 0
+            while below + histogram[bucket] <= rank { below += histogram[bucket]; bucket += 1 }
+            var members: [Float] = []
+            members.reserveCapacity(histogram[bucket])
+            for (i, b) in bits.enumerated() where Int(b >> 16) == bucket { members.append(v[i]) }
+            members.sort()
+            values.append(Double(members[rank - below]))
         }
-        return v[k]
+        return values.reduce(0, +) / Double(values.count)
     }
 }
-
 
 /// A pointer captured by the fork–join loop above; each task writes only its own rows.
 struct UncheckedPointer<T>: @unchecked Sendable {
