@@ -1,0 +1,140 @@
+import ArgumentParser
+import FaultlineIO
+import FaultlineLinalg
+import FaultlineReliability
+import Foundation
+
+/// `faultline calibrate`: calibration metrics of logits or probabilities, and recalibration.
+struct CalibrateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "calibrate",
+        abstract: "Calibration metrics (ECE, MCE, classwise and top-label ECE, Brier, NLL, reliability bins) and recalibration.",
+        discussion: """
+            Give --logits (N×C) or --probs (rows summing to 1) and --labels. Binning: equal-width (top-1 confidence, \
+            [a, b) bins, confidence 1 in the last: our default), right-closed (scikit-learn's calibration_curve), \
+            torchmetrics (its bins, including the phantom bin at 1.0) or equal-mass.
+            Recalibration: --fit temperature|vector (from logits) or isotonic|histogram (top-1 confidence), fitted on \
+            --calibration-logits/--calibration-probs and --calibration-labels; the metrics are reported before and \
+            after on the main set, and --save FILE.json keeps the fitted recalibrator.
+            Exit codes: 0 ok, 1 ECE above --max-ece, 2 bad input.
+            """)
+
+    @Option(help: "Logits (N×C).") var logits: String?
+    @Option(help: "Probabilities (N×C), instead of logits.") var probs: String?
+    @Option(help: "Integer labels (N).") var labels: String
+    @Option(help: "Bins.") var bins = 15
+    @Option(help: "equal-width, right-closed, torchmetrics or equal-mass.") var binning = "equal-width"
+    @Option(help: "temperature, vector, isotonic or histogram.") var fit: String?
+    @Option(help: "Calibration-split logits for --fit.") var calibrationLogits: String?
+    @Option(help: "Calibration-split probabilities for --fit (isotonic, histogram).") var calibrationProbs: String?
+    @Option(help: "Calibration-split labels for --fit.") var calibrationLabels: String?
+    @Option(help: "Save the fitted recalibrator here (JSON).") var save: String?
+    @Option(help: "Exit with code 1 when the ECE (after recalibration, if fitted) exceeds this.") var maxEce: Double?
+    @Flag(help: "Print JSON.") var json = false
+
+    struct Metrics: Codable { var ece: Double; var mce: Double; var classwiseECE: Double; var topLabelECE: Double; var brier: Double; var nll: Double; var accuracy: Double; var bins: [CalibrationMetrics.Bin] }
+    struct Report: Codable { var samples: Int; var classes: Int; var binning: String; var before: Metrics; var recalibration: String?; var after: Metrics? }
+
+    func run() throws {
+        let report = try Inputs.guarded("calibrate") { () -> Report in
+            let mode: CalibrationMetrics.Binning = switch binning {
+            case "equal-width": .equalWidth(bins: bins)
+            case "right-closed": .equalWidthRightClosed(bins: bins)
+            case "torchmetrics": .torchmetrics(bins: bins)
+            case "equal-mass": .equalMass(bins: bins)
+            default: throw CLIError("--binning must be equal-width, right-closed, torchmetrics or equal-mass")
+            }
+            let y = try Inputs.labels(labels)
+            let (z, p) = try Self.load(logits: logits, probs: probs, what: "")
+            let before = try Self.metrics(p, y, mode, bins)
+            var report = Report(samples: p.rows, classes: p.columns, binning: binning, before: before)
+            guard let fit else { return report }
+            guard let calibrationLabels else { throw CLIError("--fit needs --calibration-labels (and calibration logits or probabilities)") }
+            let cy = try Inputs.labels(calibrationLabels)
+            let (cz, cp) = try Self.load(logits: calibrationLogits, probs: calibrationProbs, what: "calibration ")
+            let recalibrator: Recalibrator
+            var after: Matrix<Float>
+            switch fit {
+            case "temperature", "vector":
+                guard let cz, let z else { throw CLIError("--fit \(fit) needs logits (--logits and --calibration-logits)") }
+                if fit == "temperature" {
+                    let t = try TemperatureScaling.fit(logits: cz, labels: cy)
+                    recalibrator = .temperature(t)
+                    after = try Linalg.softmaxRows(t.apply(z))
+                } else {
+                    let v = try VectorScaling(logits: cz, labels: cy)
+                    recalibrator = .vector(v)
+                    after = try Linalg.softmaxRows(v.apply(z))
+                }
+            case "isotonic", "histogram":
+                let confidence = (0..<cp.rows).map { Double(cp.row($0).max()!) }
+                let predicted = try Linalg.rowArgmax(cp)
+                let correct = (0..<cp.rows).map { predicted[$0] == cy[$0] }
+                let map: (Double) -> Double
+                if fit == "isotonic" {
+                    let iso = try IsotonicRegression(x: confidence, y: correct.map { $0 ? 1 : 0 })
+                    recalibrator = .isotonic(iso)
+                    map = { iso($0) }
+                } else {
+                    let h = try HistogramBinning(confidences: confidence, correct: correct, bins: bins)
+                    recalibrator = .histogram(h)
+                    map = { h($0) }
+                }
+                after = Self.recalibrateTopLabel(p, map)
+            default:
+                throw CLIError("--fit must be temperature, vector, isotonic or histogram")
+            }
+            report.recalibration = fit
+            report.after = try Self.metrics(after, y, mode, bins)
+            if let save { try recalibrator.save(to: save) }
+            return report
+        }
+        if json {
+            print(try JSONOutput.string(report))
+        } else {
+            print("\(report.samples) samples, \(report.classes) classes, \(report.binning) binning")
+            let rows = [("before", report.before)] + (report.after.map { [("after \(report.recalibration!)", $0)] } ?? [])
+            print(TextTable.grid(header: ["", "ECE", "MCE", "classwise ECE", "top-label ECE", "Brier", "NLL", "accuracy"], rows: rows.map { name, m in
+                [name] + [m.ece, m.mce, m.classwiseECE, m.topLabelECE, m.brier, m.nll, m.accuracy].map { String(format: "%.4f", $0) }
+            }))
+        }
+        let final = report.after ?? report.before
+        if let maxEce, final.ece > maxEce {
+            printError("faultline calibrate: ECE \(final.ece) exceeds --max-ece \(maxEce)")
+            throw ExitCode(1)
+        }
+    }
+
+    /// (logits if given, probabilities).
+    static func load(logits: String?, probs: String?, what: String) throws -> (Matrix<Float>?, Matrix<Float>) {
+        if let logits {
+            let z = try Inputs.features(logits)
+            return (z, try Linalg.softmaxRows(z))
+        }
+        guard let probs else { throw CLIError("give --\(what.isEmpty ? "" : "calibration-")logits or --\(what.isEmpty ? "" : "calibration-")probs") }
+        return (nil, try Inputs.features(probs))
+    }
+
+    static func metrics(_ p: Matrix<Float>, _ y: [Int], _ mode: CalibrationMetrics.Binning, _ bins: Int) throws -> Metrics {
+        let m = try CalibrationMetrics.compute(probabilities: p.normalizedRows(), labels: y, binning: mode)
+        return Metrics(ece: m.ece, mce: m.mce, classwiseECE: try ClasswiseCalibration.classwiseECE(probabilities: p.normalizedRows(), labels: y, bins: bins),
+                       topLabelECE: try ClasswiseCalibration.topLabelECE(probabilities: p.normalizedRows(), labels: y, bins: bins),
+                       brier: m.brier, nll: m.nll, accuracy: m.accuracy, bins: m.bins)
+    }
+
+    /// Replaces the top probability by its recalibrated value and spreads the rest proportionally.
+    static func recalibrateTopLabel(_ p: Matrix<Float>, _ map: (Double) -> Double) -> Matrix<Float> {
+        var out = p
+        for i in 0..<p.rows {
+            let row = p.row(i)
+            var top = 0
+            for k in 1..<p.columns where row[k] > row[top] { top = k }
+            let old = Double(row[top]), new = min(max(map(old), 1e-6), 1 - 1e-6)
+            let rest = 1 - old
+            for k in 0..<p.columns {
+                out[i, k] = k == top ? Float(new) : (rest > 0 ? Float(Double(row[k]) * (1 - new) / rest) : Float((1 - new) / Double(p.columns - 1)))
+            }
+        }
+        return out
+    }
+}

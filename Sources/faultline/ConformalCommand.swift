@@ -1,0 +1,75 @@
+import ArgumentParser
+import FaultlineIO
+import FaultlineLinalg
+import FaultlineReliability
+import Foundation
+
+/// `faultline conformal`: split conformal prediction sets for classification.
+struct ConformalCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "conformal",
+        abstract: "Split conformal prediction sets (LAC, APS, RAPS, top-k; optionally per class) with coverage ≥ 1 − α.",
+        discussion: """
+            Calibrate on --calibration-probs/--calibration-labels, predict sets for --probs; with --labels, report the \
+            empirical coverage and mean set size. The threshold is the exact order statistic k = ⌈(n + 1)(1 − α)⌉; a \
+            calibration set too small for α is an error naming the minimum size. --out FILE.npz writes the sets as an \
+            N×C 0/1 array. Exit codes: 0 ok, 1 coverage below 1 − α − --tolerance (with labels), 2 bad input.
+            """)
+
+    @Option(help: "Calibration probabilities (N×C).") var calibrationProbs: String
+    @Option(help: "Calibration labels (N).") var calibrationLabels: String
+    @Option(help: "Probabilities to predict sets for (M×C).") var probs: String
+    @Option(help: "Labels of --probs, to measure coverage.") var labels: String?
+    @Option(help: "Miscoverage level α.") var alpha = 0.1
+    @Option(help: "lac, aps, aps-randomized, raps or topk.") var score = "lac"
+    @Option(help: "RAPS λ.") var lambda = 0.01
+    @Option(help: "RAPS k_reg.") var kReg = 1
+    @Flag(help: "One threshold per class (Mondrian).") var classConditional = false
+    @Option(help: "Allowed shortfall of the empirical coverage before exit code 1.") var tolerance = 0.02
+    @Option(help: "Write the sets (N×C, 0/1) to this .npz.") var out: String?
+    @Option(help: "Seed of randomised scores.") var seed: UInt64 = 0
+    @Flag(help: "Print JSON.") var json = false
+
+    struct Report: Codable { var alpha: Double; var score: String; var threshold: Double; var samples: Int; var meanSetSize: Double; var coverage: Double?; var emptySets: Int }
+
+    func run() throws {
+        let report = try Inputs.guarded("conformal") { () -> Report in
+            let kind: SplitConformal.Score = switch score {
+            case "lac": .lac
+            case "aps": .aps(randomized: false)
+            case "aps-randomized": .aps(randomized: true)
+            case "raps": .raps(lambda: lambda, kReg: kReg, randomized: false)
+            case "topk": .topK
+            default: throw CLIError("--score must be lac, aps, aps-randomized, raps or topk")
+            }
+            let cp = try SplitConformal(calibration: Inputs.features(calibrationProbs).normalizedRows(), labels: Inputs.labels(calibrationLabels),
+                                        alpha: alpha, score: kind, classConditional: classConditional, seed: seed)
+            let p = try Inputs.features(probs).normalizedRows()
+            let sets = try cp.predict(p)
+            var coverage: Double?
+            if let labels {
+                let y = try Inputs.labels(labels)
+                guard y.count == sets.count else { throw CLIError("\(labels) has \(y.count) labels for \(sets.count) rows") }
+                coverage = SplitConformal.evaluate(sets: sets, labels: y).coverage
+            }
+            if let out {
+                var membership = Matrix<Float>(rows: sets.count, columns: p.columns)
+                for (i, s) in sets.enumerated() { for c in s { membership[i, c] = 1 } }
+                try NPZ.write([("sets", Tensor(membership))], to: out)
+            }
+            return Report(alpha: alpha, score: score, threshold: cp.threshold, samples: sets.count,
+                          meanSetSize: Double(sets.reduce(0) { $0 + $1.count }) / Double(max(sets.count, 1)), coverage: coverage,
+                          emptySets: sets.filter(\.isEmpty).count)
+        }
+        if json {
+            print(try JSONOutput.string(report))
+        } else {
+            print(String(format: "%@ at α = %.3f: threshold %.4f; %d sets, mean size %.3f, %d empty", report.score, report.alpha, report.threshold,
+                         report.samples, report.meanSetSize, report.emptySets) + (report.coverage.map { String(format: "; coverage %.4f", $0) } ?? ""))
+        }
+        if let coverage = report.coverage, coverage < 1 - alpha - tolerance {
+            printError("faultline conformal: coverage \(coverage) is below 1 − α − tolerance")
+            throw ExitCode(1)
+        }
+    }
+}
