@@ -9,7 +9,7 @@ import Foundation
 struct AttackCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "attack",
-        abstract: "Attack a model (PyTorch nn.Sequential weights in .safetensors) over a list of ε: FGSM, PGD, APGD, Square, AutoAttack, DeepFool.",
+        abstract: "Attack a model (PyTorch nn.Sequential weights in .safetensors) over a list of ε: FGSM, PGD, APGD, Square, AutoAttack, DeepFool, CW-L2.",
         discussion: """
             Inputs: --weights (a state_dict saved by PyTorch or `faultline train`), --spec when the file does not \
             record its architecture, --x (N×D, or N×C×H×W for image specs) and --y (integer labels), in .npy, .npz, \
@@ -19,7 +19,8 @@ struct AttackCommand: ParsableCommand {
             Attacks: fgsm, bim (PGD without random start), pgd, mifgsm (step size defaults to 2.5·ε/steps, Madry et al.); \
             apgd-ce, apgd-dlr, apgd-t (AutoAttack's APGD, 100 steps by default: pass --steps 100); square (black box, L∞, \
             --queries); autoattack (APGD-CE → APGD-T → Square on still-robust samples, per-stage accuracy in the output); \
-            deepfool (minimal L2/L∞ perturbation, run once: a sample counts as broken at ε when DeepFool's perturbation is ≤ ε).
+            deepfool and cw (minimal L∞/L2 and L2 perturbations, run once: a sample counts as broken at ε when the perturbation \
+            found is ≤ ε; cw uses --steps Adam steps per binary-search round).
             """)
 
     @Option(help: "Model weights (.safetensors).") var weights: String
@@ -47,7 +48,7 @@ struct AttackCommand: ParsableCommand {
         /// AutoAttack: robust accuracy after each attack in order.
         var stages: [Stage]?
     }
-    static let attacks = ["fgsm", "bim", "pgd", "mifgsm", "apgd-ce", "apgd-dlr", "apgd-t", "square", "autoattack", "deepfool"]
+    static let attacks = ["fgsm", "bim", "pgd", "mifgsm", "apgd-ce", "apgd-dlr", "apgd-t", "square", "autoattack", "deepfool", "cw"]
     struct Report: Codable {
         var attack: String; var norm: String; var spec: String; var samples: Int; var cleanAccuracy: Double; var rows: [Row]
     }
@@ -73,12 +74,21 @@ struct AttackCommand: ParsableCommand {
             var examples: [(name: String, tensor: Tensor)] = []
             let bar = ProgressBar("attack", total: budgets.count * inputs.rows, quiet: quiet || json)
             let lowHigh = bounds[0]...bounds[1]
-            if attack == "deepfool" {
+            if attack == "deepfool" || attack == "cw" {
                 // One minimal-perturbation run answers every ε.
-                var a = DeepFool(norm: norm)
-                a.box = lowHigh
                 let start = Date()
-                let result = try a.run(model, inputs, labels: labels) { done, total in bar.update(done * budgets.count * inputs.rows / max(total, 1)) }
+                let update: (Int, Int) -> Void = { done, total in bar.update(done * budgets.count * inputs.rows / max(total, 1)) }
+                let result: AttackResult
+                if attack == "cw" {
+                    guard norm == .l2 else { throw CLIError("cw is an L2 attack; use --norm l2") }
+                    var a = CarliniWagnerL2(steps: steps)
+                    a.box = lowHigh
+                    result = try a.run(model, inputs, labels: labels, progress: update)
+                } else {
+                    var a = DeepFool(norm: norm)
+                    a.box = lowHigh
+                    result = try a.run(model, inputs, labels: labels, progress: update)
+                }
                 let sizes = result.perturbationNorms(from: inputs, norm: norm)
                 let seconds = Date().timeIntervalSince(start)
                 for e in budgets {
@@ -86,9 +96,9 @@ struct AttackCommand: ParsableCommand {
                     rows.append(Row(epsilon: e, robustAccuracy: Double(robust) / Double(max(inputs.rows, 1)), seconds: seconds,
                                     brokenAtStart: result.successStep.filter { $0 == 0 }.count))
                 }
-                examples.append(("deepfool", Tensor(result.adversarial)))
+                examples.append((attack, Tensor(result.adversarial)))
             }
-            for (k, e) in budgets.enumerated() where attack != "deepfool" {
+            for (k, e) in budgets.enumerated() where attack != "deepfool" && attack != "cw" {
                 let progress: (Int, Int) -> Void = { done, total in
                     bar.update(k * inputs.rows + done * inputs.rows / max(total, 1), detail: "ε = \(e)")
                 }
