@@ -9,7 +9,7 @@ import Foundation
 /// Reading user inputs for the subcommands, with errors that end the process with exit code 2.
 enum Inputs {
     /// Features from .npy/.npz(first array or `name`)/.safetensors/CSV/IDX, as an N × D float32 matrix
-    /// (higher ranks flattened per sample).
+    /// (higher ranks flattened per sample). `FILE.npz:NAME` names one array of an archive.
     static func features(_ path: String, array: String? = nil) throws -> Matrix<Float> {
         try tensor(path, array: array).matrix(Float.self, name: path)
     }
@@ -25,6 +25,11 @@ enum Inputs {
     }
 
     static func tensor(_ path: String, array: String?) throws -> Tensor {
+        // FILE.npz:NAME (or FILE.safetensors:NAME) picks one array of an archive.
+        if array == nil, let range = path.range(of: ".npz:") ?? path.range(of: ".safetensors:") {
+            let file = String(path[..<range.upperBound].dropLast()), name = String(path[range.upperBound...])
+            return try tensor(file, array: name)
+        }
         let lower = path.lowercased()
         if lower.hasSuffix(".npy") { return try NPY.read(path) }
         if lower.hasSuffix(".npz") {

@@ -33,6 +33,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Early-stopping patience in epochs (0: off).") var patience = 5
     @Option(help: "Seed of initialisation, shuffling and dropout.") var seed: UInt64 = 0
     @Option(help: "Seed of the train/validation split.") var splitSeed: UInt64 = 0
+    @Option(help: "Also write the split as DIR/{train,validation,test}_{x,y}.npy (for the other commands).") var exportSplit: String?
     @Flag(help: "Print JSON.") var json = false
     @Flag(help: "No progress output.") var quiet = false
 
@@ -42,6 +43,14 @@ struct TrainCommand: ParsableCommand {
         let reports = try Inputs.guarded("train") { () -> [MemberReport] in
             guard members >= 1, epochs >= 1, batchSize >= 1 else { throw CLIError("--members, --epochs and --batch-size must be ≥ 1") }
             let (train, validation, test) = try datasets()
+            if let exportSplit {
+                try FileManager.default.createDirectory(atPath: exportSplit, withIntermediateDirectories: true)
+                for (name, set) in [("train", train), ("validation", validation), ("test", test)] {
+                    guard let set else { continue }
+                    try NPY.write(set.features, to: "\(exportSplit)/\(name)_x.npy")
+                    try NPY.write(Tensor(shape: [set.count], values: set.labels.map { Int64($0) }), to: "\(exportSplit)/\(name)_y.npy")
+                }
+            }
             let kind: OptimizerKind
             switch optimizer {
             case "adam": kind = .adam(learningRate: lr ?? 1e-3, weightDecay: weightDecay)
