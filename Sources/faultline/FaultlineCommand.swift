@@ -12,6 +12,6 @@ struct FaultlineCommand: ParsableCommand {
             Environment: FAULTLINE_BACKEND=blas|simd|reference, FAULTLINE_BLAS=<path to a BLAS library>, \
             FAULTLINE_LAPACKE=<path>, FAULTLINE_THREADS=<n>, FAULTLINE_CORETYPE=<OpenBLAS core name|auto>.
             """,
-        subcommands: [DemoCommand.self, TrainCommand.self, AttackCommand.self, CorruptCommand.self, CertifyCommand.self, CalibrateCommand.self, UncertaintyCommand.self, ShiftCommand.self, DriftCommand.self, ConformalCommand.self, BoundsCommand.self, InspectCommand.self, InfoCommand.self, BenchCommand.self]
+        subcommands: [DemoCommand.self, TrainCommand.self, AttackCommand.self, CorruptCommand.self, CertifyCommand.self, ReportCommand.self, CalibrateCommand.self, UncertaintyCommand.self, ShiftCommand.self, DriftCommand.self, ConformalCommand.self, BoundsCommand.self, InspectCommand.self, InfoCommand.self, BenchCommand.self]
     )
 }

@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
 import Testing
 import _TestSupport
 
@@ -139,5 +142,32 @@ struct AnalysisCommandTests {
         #expect(abs(cp.lower - 0.016431879) < 1e-8 && abs(cp.upper - 0.112834911) < 1e-8, "\(cp)")
         #expect(try CLIRunner.run(["bounds", "--errors", "5", "--samples", "100", "--max-error", "0.05"]).status == 1)
         #expect(try CLIRunner.run(["bounds", "--errors", "5"]).status == 2)
+    }
+
+    /// `report` on a model trained through the CLI, with the split it exported: every plot written,
+    /// the page parses as XML, and bad inputs leave no report behind.
+    @Test func reportOnUserFiles() throws {
+        let dir = ModelCommandTests.temporaryDirectory()
+        let train = try CLIRunner.run(["train", "--data", "digits", "--spec", "linear:64-32,relu,linear:32-10", "--epochs", "10",
+                                       "--out", dir + "/m.safetensors", "--export-split", dir + "/split", "--quiet"])
+        #expect(train.status == 0, "\(train.stderr)")
+        let s = dir + "/split/"
+        let r = try CLIRunner.run(["report", "--weights", dir + "/m.safetensors", "--train-x", s + "train_x.npy", "--train-y", s + "train_y.npy",
+                                   "--test-x", s + "test_x.npy", "--test-y", s + "test_y.npy", "--calibration-x", s + "validation_x.npy",
+                                   "--calibration-y", s + "validation_y.npy", "--shifted", "same=" + s + "test_x.npy," + s + "test_y.npy",
+                                   "--eps", "0.02,0.05", "--out", dir + "/report", "--quiet"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir + "/report")
+        #expect(Set(files).isSuperset(of: ["report.html", "report.json", "reliability.svg", "robustness.svg", "roc.svg", "corruptions.svg", "conformal.svg"]), "\(files)")
+        for name in files where name.hasSuffix(".svg") || name.hasSuffix(".html") {
+            #expect(XMLParser(data: try Data(contentsOf: URL(fileURLWithPath: dir + "/report/" + name))).parse(), "\(name)")
+        }
+        struct Row: Decodable { var mahalanobisAUROC: Double }
+        struct Report: Decodable { var shift: [Row] }
+        let report = try JSONDecoder().decode(Report.self, from: Data(contentsOf: URL(fileURLWithPath: dir + "/report/report.json")))
+        #expect(abs(report.shift[0].mahalanobisAUROC - 0.5) < 1e-9, "a copy of the test set is indistinguishable from it")
+        let bad = try CLIRunner.run(["report", "--weights", dir + "/m.safetensors", "--train-x", s + "train_x.npy", "--train-y", s + "test_y.npy",
+                                     "--test-x", s + "test_x.npy", "--test-y", s + "test_y.npy", "--out", dir + "/bad", "--quiet"])
+        #expect(bad.status == 2 && !FileManager.default.fileExists(atPath: dir + "/bad"))
     }
 }

@@ -43,19 +43,13 @@ extension DemoCommand {
         let rows = try shifted.map { name, x in
             let s = try scores(x)
             let maha = try DetectionMetrics.compute(inDistribution: clean.maha, outOfDistribution: s.maha)
-            roc[name] = Self.subsample(try DetectionMetrics.rocCurve(inDistribution: clean.maha, outOfDistribution: s.maha).map { [$0.fpr, $0.tpr] })
+            roc[name] = StandardFigures.subsample(try DetectionMetrics.rocCurve(inDistribution: clean.maha, outOfDistribution: s.maha).map { [$0.fpr, $0.tpr] })
             return ShiftRow(shift: name, ensembleAccuracy: s.accuracy, mahalanobisAUROC: maha.auroc, mahalanobisFPR95: maha.fprAt95TPR,
                             mspAUROC: try DetectionMetrics.compute(inDistribution: clean.msp, outOfDistribution: s.msp).auroc,
                             energyAUROC: try DetectionMetrics.compute(inDistribution: clean.energy, outOfDistribution: s.energy).auroc,
                             mutualInformationAUROC: try DetectionMetrics.compute(inDistribution: clean.mi, outOfDistribution: s.mi).auroc)
         }
         return ShiftAnalysis(rows: rows, roc: roc, detector: detector, shifted: shifted.map { (name: $0.0, x: $0.1) })
-    }
-
-    /// At most `limit` points of a curve, evenly spaced, endpoints kept.
-    static func subsample(_ points: [[Double]], limit: Int = 80) -> [[Double]] {
-        guard points.count > limit else { return points }
-        return (0..<limit).map { points[$0 * (points.count - 1) / (limit - 1)] }
     }
 
     /// Robust accuracy of member 1 at each ε under FGSM, PGD-20, APGD-CE (100 steps) and the

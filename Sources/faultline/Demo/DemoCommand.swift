@@ -135,17 +135,9 @@ struct DemoCommand: ParsableCommand {
                 return ShiftedAttribution(shift: name, accuracy: 1 - Double(wrong.count) / Double(x.rows), errors: wrong.count,
                                           flaggedErrors: flagged.count, silentConfidentErrors: silent.count)
             }
-            let miEdges = (0...20).map { Double($0) * max(u.mutualInformation.max() ?? 0, 1e-6) / 20 }
-            func histogram(_ keep: Bool) -> [Int] {
-                var counts = [Int](repeating: 0, count: 20)
-                for i in 0..<test.count where correct[i] == keep {
-                    counts[min(Int(u.mutualInformation[i] / miEdges[20] * 20), 19)] += 1
-                }
-                return counts
-            }
-            let plots = PlotData(reliabilityBins: ensembleCalibration.bins,
-                                 riskCoverage: Self.subsample(selective.risk.enumerated().map { [Double($0.offset + 1) / Double(test.count), $0.element] }),
-                                 mutualInformationEdges: miEdges, mutualInformationCorrect: histogram(true), mutualInformationWrong: histogram(false),
+            let mi = StandardFigures.splitHistogram(u.mutualInformation, correct)
+            let plots = PlotData(reliabilityBins: ensembleCalibration.bins, riskCoverage: StandardFigures.riskCoveragePoints(selective),
+                                 mutualInformationEdges: mi.edges, mutualInformationCorrect: mi.yes, mutualInformationWrong: mi.no,
                                  roc: shift.roc)
             return Report(
                 dataset: "digits (UCI optical recognition of handwritten digits, 8×8, CC BY 4.0)",

@@ -4,42 +4,21 @@ import Foundation
 extension DemoCommand {
     /// The report's plots, by file name (each also embedded in report.html).
     static func figures(_ r: Report) -> [String: String] {
-        var f: [String: String] = [:]
-        let bins = r.plots.reliabilityBins.filter { $0.count > 0 }
-        let total = Double(r.plots.reliabilityBins.reduce(0) { $0 + $1.count })
-        f["reliability.svg"] = SVGPlot(title: "Reliability diagram (ensemble)", xLabel: "confidence", yLabel: "accuracy / share of samples",
-                                       series: [.init(name: "accuracy", points: bins.map { ($0.meanConfidence, $0.accuracy) }),
-                                                .init(name: "share of samples", points: bins.map { (($0.lower + $0.upper) / 2, Double($0.count) / total) }, dashed: true)],
-                                       xRange: 0...1, yRange: 0...1, diagonal: true).render()
-        f["risk_coverage.svg"] = SVGPlot(title: "Selective risk (ensemble)", xLabel: "coverage", yLabel: "risk (error among accepted)",
-                                         series: [.init(name: "risk", points: r.plots.riskCoverage.map { ($0[0], $0[1]) }, markers: false)],
-                                         xRange: 0...1).render()
-        let centres = zip(r.plots.mutualInformationEdges, r.plots.mutualInformationEdges.dropFirst()).map { ($0 + $1) / 2 }
-        func share(_ counts: [Int]) -> [(x: Double, y: Double)] {
-            let n = Double(max(counts.reduce(0, +), 1))
-            return zip(centres, counts).map { ($0, Double($1) / n) }
-        }
-        f["uncertainty.svg"] = SVGPlot(title: "Mutual information: right vs wrong", xLabel: "mutual information (nats)", yLabel: "share of samples",
-                                       series: [.init(name: "correct", points: share(r.plots.mutualInformationCorrect)),
-                                                .init(name: "wrong", points: share(r.plots.mutualInformationWrong))], kind: .bars).render()
-        f["roc.svg"] = SVGPlot(title: "Shift detection (Mahalanobis)", xLabel: "false-positive rate", yLabel: "true-positive rate",
-                               series: r.plots.roc.keys.sorted().map { name in .init(name: name, points: r.plots.roc[name]!.map { ($0[0], $0[1]) }, markers: false) },
-                               xRange: 0...1, yRange: 0...1, diagonal: true).render()
-        let eps = r.robustness.map { Double($0.epsilon) }
-        func curve(_ name: String, _ v: [Double], dashed: Bool = false) -> SVGPlot.Series { .init(name: name, points: Array(zip(eps, v)), dashed: dashed) }
-        f["robustness.svg"] = SVGPlot(title: "Robust accuracy vs ε (member 1, L∞)", xLabel: "ε", yLabel: "accuracy",
-                                      series: [curve("FGSM", r.robustness.map(\.fgsm)), curve("PGD-20", r.robustness.map(\.pgd20)),
-                                               curve("APGD-CE", r.robustness.map(\.apgdCE)), curve("AutoAttack", r.robustness.map(\.autoAttack)),
-                                               curve("CROWN certified", r.robustness.map(\.certifiedCROWN), dashed: true)],
-                                      yRange: 0...1).render()
-        f["corruptions.svg"] = SVGPlot(title: "Accuracy under corruptions (member 1)", xLabel: "severity", yLabel: "accuracy",
-                                       series: Corruption.allCases.map { c in
-                                           .init(name: c.rawValue, points: r.corruptions.cells.filter { $0.corruption == c }.map { (Double($0.severity), $0.accuracy) })
-                                       }, xRange: 1...5, yRange: 0...1, height: 340).render()
-        f["conformal.svg"] = SVGPlot(title: "Conformal coverage (LAC)", xLabel: "target coverage 1 − α", yLabel: "empirical coverage",
-                                     series: [.init(name: "coverage", points: r.conformalByAlpha.map { (1 - $0.alpha, $0.coverage) })],
-                                     xRange: 0.65...1, yRange: 0.65...1, diagonal: true).render()
-        return f
+        let eps = r.robustness.map(\.epsilon)
+        return [
+            "reliability.svg": StandardFigures.reliability(r.plots.reliabilityBins, title: "Reliability diagram (ensemble)"),
+            "risk_coverage.svg": StandardFigures.riskCoverage(r.plots.riskCoverage, title: "Selective risk (ensemble)"),
+            "uncertainty.svg": StandardFigures.histograms(r.plots.mutualInformationEdges, [("correct", r.plots.mutualInformationCorrect),
+                                                                                          ("wrong", r.plots.mutualInformationWrong)],
+                                                         title: "Mutual information: right vs wrong", xLabel: "mutual information (nats)"),
+            "roc.svg": StandardFigures.roc(r.plots.roc, title: "Shift detection (Mahalanobis)"),
+            "robustness.svg": StandardFigures.robustness(eps, [("FGSM", r.robustness.map(\.fgsm), false), ("PGD-20", r.robustness.map(\.pgd20), false),
+                                                               ("APGD-CE", r.robustness.map(\.apgdCE), false), ("AutoAttack", r.robustness.map(\.autoAttack), false),
+                                                               ("CROWN certified", r.robustness.map(\.certifiedCROWN), true)],
+                                                         title: "Robust accuracy vs ε (member 1, L∞)"),
+            "corruptions.svg": StandardFigures.corruptions(r.corruptions, title: "Accuracy under corruptions (member 1)"),
+            "conformal.svg": StandardFigures.conformal(r.conformalByAlpha.map { ($0.alpha, $0.coverage) }, title: "Conformal coverage (LAC)"),
+        ]
     }
 
     static func html(_ r: Report, figures: [String: String]) -> String {
