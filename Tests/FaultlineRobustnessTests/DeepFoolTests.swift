@@ -7,6 +7,22 @@ import Testing
 /// DeepFool against its closed form on a linear classifier, and its properties on the digits MLP.
 @Suite("DeepFool")
 struct DeepFoolTests {
+    /// The exact distance from row i to the nearest class boundary of an affine classifier, in Double:
+    /// minₖ |fₖ − f_y| / ‖wₖ − w_y‖ (the dual norm ‖·‖₁ for L∞ perturbations).
+    static func nearestBoundary(_ layer: Dense, _ x: Matrix<Float>, row i: Int, label y: Int, norm: PerturbationNorm) -> Double {
+        var nearest = Double.infinity
+        for k in 0..<layer.outputFeatures where k != y {
+            var gap = Double(layer.bias[0, k]) - Double(layer.bias[0, y]), size = 0.0
+            for j in 0..<layer.inputFeatures {
+                let w = Double(layer.weight[k, j]) - Double(layer.weight[y, j])
+                gap += w * Double(x[i, j])
+                size += norm == .l2 ? w * w : abs(w)
+            }
+            nearest = min(nearest, abs(gap) / (norm == .l2 ? size.squareRoot() : size))
+        }
+        return nearest
+    }
+
     /// For affine logits Wx + b the linearisation is exact: one iteration reaches the nearest class
     /// boundary, at L2 distance minₖ |fₖ − f_k₀| / ‖wₖ − w_k₀‖₂, and DeepFool returns
     /// (1 + overshoot)·(that distance + 1e-4) (L∞: the dual norm ‖wₖ − w_k₀‖₁). Checked in Double.
@@ -23,21 +39,7 @@ struct DeepFoolTests {
         let result = try attack.run(model, x, labels: labels)
         let sizes = result.perturbationNorms(from: x, norm: norm)
         for i in 0..<n {
-            var z = [Double](repeating: 0, count: c)
-            for k in 0..<c {
-                z[k] = Double(layer.bias[0, k])
-                for j in 0..<d { z[k] += Double(layer.weight[k, j]) * Double(x[i, j]) }
-            }
-            var nearest = Double.infinity
-            for k in 0..<c where k != labels[i] {
-                var size = 0.0
-                for j in 0..<d {
-                    let w = Double(layer.weight[k, j]) - Double(layer.weight[labels[i], j])
-                    size += norm == .l2 ? w * w : abs(w)
-                }
-                if norm == .l2 { size = size.squareRoot() }
-                nearest = min(nearest, abs(z[k] - z[labels[i]]) / size)
-            }
+            let nearest = Self.nearestBoundary(layer, x, row: i, label: labels[i], norm: norm)
             // L∞: the step is (dist + 1e-4)·sign(w), whose L∞ norm is dist + 1e-4.
             let expected = 1.02 * (nearest + 1e-4)
             #expect(abs(Double(sizes[i]) - expected) <= 1e-4 * expected + 1e-5, "row \(i): \(sizes[i]) vs \(expected)" as Comment)
@@ -76,16 +78,7 @@ struct DeepFoolTests {
         let sizes = result.perturbationNorms(from: x, norm: .l2)
         var ratios: [Double] = []
         for i in 0..<n {
-            var nearest = Double.infinity
-            for k in 0..<c where k != labels[i] {
-                var gap = Double(layer.bias[0, k]) - Double(layer.bias[0, labels[i]]), size = 0.0
-                for j in 0..<d {
-                    let w = Double(layer.weight[k, j]) - Double(layer.weight[labels[i], j])
-                    gap += w * Double(x[i, j])
-                    size += w * w
-                }
-                nearest = min(nearest, abs(gap) / size.squareRoot())
-            }
+            let nearest = Self.nearestBoundary(layer, x, row: i, label: labels[i], norm: .l2)
             #expect(result.success[i], "row \(i) not broken")
             #expect(Double(sizes[i]) >= nearest * (1 - 1e-4), "row \(i): \(sizes[i]) below the exact minimum \(nearest)")
             ratios.append(Double(sizes[i]) / nearest)

@@ -236,11 +236,8 @@ final class APGDBatch {
 
     private func swapRows(_ k: Int, _ l: Int) {
         guard k != l else { return }
-        let d = features
-        for buffer in [clean, current, previous, best, bestAdversarial, gradient, bestGradient] {
-            swapRanges(buffer.pointer + k * d, buffer.pointer + l * d, d)
-        }
-        swapRanges(lossHistory.pointer + k * steps, lossHistory.pointer + l * steps, steps)
+        for buffer in [clean, current, previous, best, bestAdversarial, gradient, bestGradient] { buffer.swapRows(k, l, width: features) }
+        lossHistory.swapRows(k, l, width: steps)
         swap(&losses.pointer[k], &losses.pointer[l])
         rows.swapAt(k, l)
         labels.swapAt(k, l)
@@ -253,13 +250,8 @@ final class APGDBatch {
         successStep.swapAt(k, l)
     }
 
-    private func swapRanges(_ a: UnsafeMutablePointer<Float>, _ b: UnsafeMutablePointer<Float>, _ count: Int) {
-        for j in 0..<count { swap(&a[j], &b[j]) }
-    }
-
     /// Writes row k's best adversarial point into `matrix` row i.
     func copyBestAdversarial(_ k: Int, into matrix: inout Matrix<Float>, row i: Int) {
-        let d = features
-        matrix.withUnsafeMutableBufferPointer { m in (m.baseAddress! + i * d).update(from: bestAdversarial.pointer + k * d, count: d) }
+        bestAdversarial.copyRow(k, width: features, into: &matrix, row: i)
     }
 }

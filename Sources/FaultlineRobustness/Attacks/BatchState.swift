@@ -128,11 +128,7 @@ struct BatchState {
     /// Exchanges batch rows k and l and everything attached to them (early-stopping compaction).
     mutating func swapRows(_ k: Int, _ l: Int) {
         guard k != l else { return }
-        let d = features
-        for buffer in [clean, adversarial, velocity, gradient] {
-            let a = buffer.pointer + k * d, b = buffer.pointer + l * d
-            for j in 0..<d { swap(&a[j], &b[j]) }
-        }
+        for buffer in [clean, adversarial, velocity, gradient] { buffer.swapRows(k, l, width: features) }
         rows.swapAt(k, l)
         labels.swapAt(k, l)
         targets.swapAt(k, l)
@@ -141,8 +137,7 @@ struct BatchState {
     }
 
     func copyOut(_ k: Int, into matrix: inout Matrix<Float>, row i: Int) {
-        let d = features
-        matrix.withUnsafeMutableBufferPointer { m in (m.baseAddress! + i * d).update(from: adversarial.pointer + k * d, count: d) }
+        adversarial.copyRow(k, width: features, into: &matrix, row: i)
     }
 }
 

@@ -175,19 +175,14 @@ final class DeepFoolBatch {
 
     private func swapRows(_ a: Int, _ b: Int) {
         guard a != b else { return }
-        let d = features
-        for buffer in [clean, current, total] {
-            let p = buffer.pointer + a * d, q = buffer.pointer + b * d
-            for j in 0..<d { swap(&p[j], &q[j]) }
-        }
+        for buffer in [clean, current, total] { buffer.swapRows(a, b, width: features) }
         for r in 0..<candidates { ranked.swapAt(a * candidates + r, b * candidates + r) }
         rows.swapAt(a, b)
         iterations.swapAt(a, b)
     }
 
     func copyOut(_ slot: Int, into matrix: inout Matrix<Float>, row i: Int) {
-        let d = features
-        matrix.withUnsafeMutableBufferPointer { m in (m.baseAddress! + i * d).update(from: current.pointer + slot * d, count: d) }
+        current.copyRow(slot, width: features, into: &matrix, row: i)
     }
 }
 

@@ -222,11 +222,7 @@ final class SquareBatch {
 
     private func swapRows(_ a: Int, _ b: Int) {
         guard a != b else { return }
-        let d = shape.features
-        for buffer in [clean, best, candidate] {
-            let p = buffer.pointer + a * d, q = buffer.pointer + b * d
-            for j in 0..<d { swap(&p[j], &q[j]) }
-        }
+        for buffer in [clean, best, candidate] { buffer.swapRows(a, b, width: shape.features) }
         rows.swapAt(a, b)
         labels.swapAt(a, b)
         bestLoss.swapAt(a, b)
@@ -235,7 +231,6 @@ final class SquareBatch {
     }
 
     func copyOut(_ slot: Int, into matrix: inout Matrix<Float>, row i: Int) {
-        let d = shape.features
-        matrix.withUnsafeMutableBufferPointer { m in (m.baseAddress! + i * d).update(from: best.pointer + slot * d, count: d) }
+        best.copyRow(slot, width: shape.features, into: &matrix, row: i)
     }
 }
