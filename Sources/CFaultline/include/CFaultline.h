@@ -113,7 +113,18 @@ int64_t fl_deflate_raw(int level, const uint8_t *in, uint64_t in_size, uint8_t *
 /* CRC-32 as zip and gzip use it (computed in C; no zlib needed). */
 uint32_t fl_crc32(uint32_t crc, const uint8_t *data, uint64_t n);
 
+/* ---- AVX2+FMA vector math (vecmath.c); call only when fl_vecmath_avx2_available() is 1 ---- */
+int fl_vecmath_avx2_available(void);
+/* Σ p_j·ln max(p_j, FLT_MIN) over n floats (float lanes, summed to double per call) into *xlogx, Σ p_j into
+ * *total, p added into sum[0..n); *invalid = 1 if any p_j is outside [0, 1] or NaN. */
+void fl_xlogx_accumulate_f32(const float *p, float *sum, int64_t n, double *xlogx, double *total, int *invalid);
+/* values *= scale in place; returns Σ v·ln max(v, FLT_MIN) of the scaled values. */
+double fl_xlogx_scale_f32(float *values, int64_t n, float scale);
+/* Σ (row_j − mean_j)² into *sqdiff (double per call); returns the index of the first maximum of row. */
+int64_t fl_sqdiff_argmax_f32(const float *row, const float *mean, int64_t n, double *sqdiff);
+
 #ifdef __cplusplus
 }
 #endif
+
 #endif

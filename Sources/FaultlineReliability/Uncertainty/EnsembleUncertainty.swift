@@ -99,50 +99,63 @@ public struct EnsembleUncertainty: Sendable {
         let sum = UnsafeMutablePointer<Float>.allocate(capacity: c)
         defer { sum.deallocate() }
         let inverseM = 1 / Float(m)
+        // On the blas backend with AVX2+FMA the entropy sums run in the C shim's 8-wide FMA kernels;
+        // the pure-Swift SIMD path below is the simd backend (and the fallback).
+        let avx2 = Backend.default == .blas && Linalg.hasAVX2Kernels
         for i in rows {
             sum.update(repeating: 0, count: c)
-            var expected = 0.0
-            for k in 0..<m {
-                let row = p[k] + i * c
-                var h = V(), rowSum = V(), bad = SIMDMask<V.MaskStorage>()
+            var expected = 0.0, totalH = 0.0, best = 0
+            if avx2 {
+                for k in 0..<m {
+                    let r = Linalg.xlogxAccumulate(p[k] + i * c, into: sum, count: c)
+                    if r.invalid { return "member \(k) row \(i) holds a value outside [0, 1] or NaN; pass probabilities, not logits" }
+                    if abs(r.total - 1) > 1e-3 { return "member \(k) row \(i) sums to \(r.total), off by \(abs(r.total - 1)) (tolerance 0.001)" }
+                    expected -= r.xlogx
+                }
+                expected /= Double(m)
+                totalH = -Linalg.xlogxScale(sum, count: c, scale: inverseM)
+            } else {
+                for k in 0..<m {
+                    let row = p[k] + i * c
+                    var h = V(), rowSum = V(), bad = SIMDMask<V.MaskStorage>()
+                    var j = 0
+                    while j < vectorEnd {
+                        let v = UnsafeRawPointer(row + j).loadUnaligned(as: V.self)
+                        bad = bad .| (v .< 0) .| (v .> 1) .| (v .!= v)
+                        rowSum = rowSum + v
+                        h = h + v * Linalg.log8(v.replacing(with: tiny, where: v .< tiny))
+                        UnsafeMutableRawPointer(sum + j).storeBytes(of: UnsafeRawPointer(sum + j).loadUnaligned(as: V.self) + v, as: V.self)
+                        j += 8
+                    }
+                    var hs = Double(h.sum()), s = Double(rowSum.sum())
+                    while j < c {
+                        let v = row[j]
+                        if !(v >= 0 && v <= 1) { bad = SIMDMask(repeating: true) }
+                        s += Double(v)
+                        hs += Double(v) * Double.log(Double(max(v, .leastNormalMagnitude)))
+                        sum[j] += v
+                        j += 1
+                    }
+                    if any(bad) { return "member \(k) row \(i) holds a value outside [0, 1] or NaN; pass probabilities, not logits" }
+                    if abs(s - 1) > 1e-3 { return "member \(k) row \(i) sums to \(s), off by \(abs(s - 1)) (tolerance 0.001)" }
+                    expected -= hs
+                }
+                expected /= Double(m)
+                // Entropy of the mean and its argmax.
                 var j = 0
+                var hv = V()
                 while j < vectorEnd {
-                    let v = UnsafeRawPointer(row + j).loadUnaligned(as: V.self)
-                    bad = bad .| (v .< 0) .| (v .> 1) .| (v .!= v)
-                    rowSum = rowSum + v
-                    h = h + v * Linalg.log8(v.replacing(with: tiny, where: v .< tiny))
-                    UnsafeMutableRawPointer(sum + j).storeBytes(of: UnsafeRawPointer(sum + j).loadUnaligned(as: V.self) + v, as: V.self)
+                    let mean = UnsafeRawPointer(sum + j).loadUnaligned(as: V.self) * inverseM
+                    UnsafeMutableRawPointer(sum + j).storeBytes(of: mean, as: V.self)
+                    hv = hv + mean * Linalg.log8(mean.replacing(with: tiny, where: mean .< tiny))
                     j += 8
                 }
-                var hs = Double(h.sum()), s = Double(rowSum.sum())
+                totalH = -Double(hv.sum())
                 while j < c {
-                    let v = row[j]
-                    if !(v >= 0 && v <= 1) { bad = SIMDMask(repeating: true) }
-                    s += Double(v)
-                    hs += Double(v) * Double.log(Double(max(v, .leastNormalMagnitude)))
-                    sum[j] += v
+                    sum[j] *= inverseM
+                    totalH -= Double(sum[j]) * Double.log(Double(max(sum[j], .leastNormalMagnitude)))
                     j += 1
                 }
-                if any(bad) { return "member \(k) row \(i) holds a value outside [0, 1] or NaN; pass probabilities, not logits" }
-                if abs(s - 1) > 1e-3 { return "member \(k) row \(i) sums to \(s), off by \(abs(s - 1)) (tolerance 0.001)" }
-                expected -= hs
-            }
-            expected /= Double(m)
-            // Entropy of the mean and its argmax.
-            var totalH = 0.0, best = 0
-            var j = 0
-            var hv = V()
-            while j < vectorEnd {
-                let mean = UnsafeRawPointer(sum + j).loadUnaligned(as: V.self) * inverseM
-                UnsafeMutableRawPointer(sum + j).storeBytes(of: mean, as: V.self)
-                hv = hv + mean * Linalg.log8(mean.replacing(with: tiny, where: mean .< tiny))
-                j += 8
-            }
-            totalH = -Double(hv.sum())
-            while j < c {
-                sum[j] *= inverseM
-                totalH -= Double(sum[j]) * Double.log(Double(max(sum[j], .leastNormalMagnitude)))
-                j += 1
             }
             for q in 1..<c where sum[q] > sum[best] { best = q }
             if let mean = out.mean { (mean + i * c).update(from: sum, count: c) }
@@ -150,6 +163,12 @@ public struct EnsembleUncertainty: Sendable {
             var variance = 0.0, disagree = 0
             for k in 0..<m {
                 let row = p[k] + i * c
+                if avx2 {
+                    let (squares, memberBest) = Linalg.squaredDifferenceAndArgmax(row, sum, count: c)
+                    variance += squares
+                    if memberBest != best { disagree += 1 }
+                    continue
+                }
                 var acc = V()
                 var q = 0
                 while q < vectorEnd {
