@@ -120,6 +120,8 @@ int fl_vecmath_avx2_available(void);
 void fl_xlogx_accumulate_f32(const float *p, float *sum, int64_t n, double *xlogx, double *total, int *invalid);
 /* values *= scale in place; returns Σ v·ln max(v, FLT_MIN) of the scaled values. */
 double fl_xlogx_scale_f32(float *values, int64_t n, float scale);
+/* e_j = exp(row_j − shift) for row_j ≤ shift (the row maximum); returns Σ e_j, Σ e_j² into *squares. */
+double fl_exp_shifted_f32(const float *row, int64_t n, float shift, float *e, double *squares);
 /* Σ (row_j − mean_j)² into *sqdiff (double per call); returns the index of the first maximum of row. */
 int64_t fl_sqdiff_argmax_f32(const float *row, const float *mean, int64_t n, double *sqdiff);
 

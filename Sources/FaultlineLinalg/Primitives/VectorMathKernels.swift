@@ -33,4 +33,13 @@ extension Linalg {
         let arg = fl_sqdiff_argmax_f32(row, mean, Int64(count), &s)
         return (s, Int(arg))
     }
+
+    /// AVX2: eⱼ = exp(rowⱼ − shift) for a row whose maximum is `shift` (softmax numerators; ≤ 2 ulp,
+    /// arguments below −87.3 give 0), written to `e`; returns Σ eⱼ and Σ eⱼ². Precondition: `hasAVX2Kernels`.
+    public static func expShifted(_ row: UnsafePointer<Float>, count: Int, shift: Float, into e: UnsafeMutablePointer<Float>) -> (sum: Double, squares: Double) {
+        precondition(hasAVX2Kernels, "expShifted needs the AVX2 kernels")
+        var squares = 0.0
+        let sum = fl_exp_shifted_f32(row, Int64(count), shift, e, &squares)
+        return (sum, squares)
+    }
 }

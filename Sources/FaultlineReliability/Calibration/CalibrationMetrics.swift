@@ -172,6 +172,8 @@ public struct CalibrationMetrics: Sendable, Codable {
         let e = UnsafeMutablePointer<Float>.allocate(capacity: c)
         defer { e.deallocate() }
         let vectorEnd = c - c % 8
+        // The blas backend uses the C shim's AVX2+FMA exp when the CPU has it; simd stays pure Swift.
+        let avx2 = Backend.default == .blas && Linalg.hasAVX2Kernels
         for i in rows {
             let row = z + i * c
             var m = row[0], best = 0
@@ -186,6 +188,10 @@ public struct CalibrationMetrics: Sendable, Codable {
             }
             var sum = 0.0, squares = 0.0
             var j = 0
+            if avx2 {
+                (sum, squares) = Linalg.expShifted(row, count: c, shift: m, into: e)
+                j = c
+            }
             let vm = SIMD8<Float>(repeating: m)
             while j < vectorEnd {
                 let v = Linalg.exp8(UnsafeRawPointer(row + j).loadUnaligned(as: SIMD8<Float>.self) - vm)
