@@ -137,4 +137,26 @@ struct OODScoreTests {
         try SafeTensors.write(SafeTensors.File(tensors: [("x", Tensor(shape: [1], values: [Float(1)]))]), to: dir + "/other.safetensors")
         #expect(throws: ShiftError.self) { try DetectorFile.load(dir + "/other.safetensors") }
     }
+
+    /// Two "layers": one informative about the shift, one pure noise. The fitted combination puts
+    /// its weight on the informative layer and separates at least as well as it alone.
+    @Test func multiLayerMahalanobisLearnsWhichLayerMatters() throws {
+        var rng = Philox(seed: 4)
+        func gaussian(_ n: Int, _ d: Int, shift: Float) -> Matrix<Float> { rng.matrix(rows: n, columns: d, .normal(mean: Double(shift), sd: 1)) }
+        let labels = (0..<400).map { $0 % 2 }
+        let trainA = gaussian(400, 5, shift: 0), trainB = gaussian(400, 5, shift: 0)
+        var fitA = GaussianFit(dimension: 5, classes: 2), fitB = GaussianFit(dimension: 5, classes: 2)
+        try fitA.update(trainA, labels: labels)
+        try fitB.update(trainB, labels: labels)
+        var combined = try MultiLayerMahalanobis(detectors: [MahalanobisDetector(fitA), MahalanobisDetector(fitB)])
+        // Validation: OOD shifted in layer A only; layer B carries no signal.
+        try combined.fitWeights(inDistribution: [gaussian(200, 5, shift: 0), gaussian(200, 5, shift: 0)],
+                                outOfDistribution: [gaussian(200, 5, shift: 1), gaussian(200, 5, shift: 0)])
+        #expect(combined.weights[0] > 5 * abs(combined.weights[1]), "weights \(combined.weights)")
+        let testIn = [gaussian(300, 5, shift: 0), gaussian(300, 5, shift: 0)], testOut = [gaussian(300, 5, shift: 1), gaussian(300, 5, shift: 0)]
+        let auroc = try DetectionMetrics.compute(inDistribution: combined.score(testIn), outOfDistribution: combined.score(testOut)).auroc
+        let layerA = try DetectionMetrics.compute(inDistribution: combined.detectors[0].score(testIn[0]), outOfDistribution: combined.detectors[0].score(testOut[0])).auroc
+        #expect(auroc >= layerA - 0.02, "combined \(auroc) vs layer A alone \(layerA)")
+        #expect(throws: ShiftError.self) { try combined.score([testIn[0]]) }
+    }
 }
