@@ -195,7 +195,87 @@ int64_t fl_sqdiff_argmax_f32(const float *row, const float *mean, int64_t n, dou
     *sqdiff = s;
     return arg < 0 ? 0 : arg;
 }
+/* ---- Philox4x32-10 normals (the layout and definition of the Swift `Philox.fillNormals`) ---- */
+
+__attribute__((target("avx2,fma"))) static inline void fl_mulhilo(__m256i a, __m256i m, __m256i *hi, __m256i *lo) {
+    __m256i even = _mm256_mul_epu32(a, m);                       /* 64-bit products of lanes 0, 2, 4, 6 */
+    __m256i odd = _mm256_mul_epu32(_mm256_srli_epi64(a, 32), m); /* lanes 1, 3, 5, 7 */
+    *lo = _mm256_blend_epi32(even, _mm256_slli_epi64(odd, 32), 0xAA);
+    *hi = _mm256_blend_epi32(_mm256_srli_epi64(even, 32), odd, 0xAA);
+}
+
+__attribute__((target("avx2,fma"))) static inline void fl_box_muller(__m256i a, __m256i b, __m256 *z0, __m256 *z1) {
+    const __m256 two = _mm256_set1_ps(2.0f);
+    __m256 u1 = _mm256_sub_ps(two, _mm256_castsi256_ps(_mm256_or_si256(_mm256_srli_epi32(a, 9), _mm256_set1_epi32(0x3F800000))));
+    __m256 r = _mm256_sqrt_ps(_mm256_mul_ps(_mm256_set1_ps(-2.0f), fl_log256(u1)));
+    __m256i m = _mm256_srli_epi32(b, 9);
+    __m256i q = _mm256_srli_epi32(_mm256_add_epi32(m, _mm256_set1_epi32(1 << 20)), 21);
+    __m256 x = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(m, _mm256_slli_epi32(q, 21))), _mm256_set1_ps(6.28318530717958647692f / 8388608.0f));
+    __m256 x2 = _mm256_mul_ps(x, x);
+    __m256 s = _mm256_fmadd_ps(x2, _mm256_set1_ps(1.0f / 362880.0f), _mm256_set1_ps(-1.0f / 5040.0f));
+    s = _mm256_fmadd_ps(x2, s, _mm256_set1_ps(1.0f / 120.0f));
+    s = _mm256_fmadd_ps(x2, s, _mm256_set1_ps(-1.0f / 6.0f));
+    s = _mm256_fmadd_ps(_mm256_mul_ps(x, x2), s, x);
+    __m256 c = _mm256_fmadd_ps(x2, _mm256_set1_ps(1.0f / 40320.0f), _mm256_set1_ps(-1.0f / 720.0f));
+    c = _mm256_fmadd_ps(x2, c, _mm256_set1_ps(1.0f / 24.0f));
+    c = _mm256_fmadd_ps(x2, c, _mm256_set1_ps(-0.5f));
+    c = _mm256_fmadd_ps(x2, c, _mm256_set1_ps(1.0f));
+    __m256i quadrant = _mm256_and_si256(q, _mm256_set1_epi32(3));
+    __m256 swap = _mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_and_si256(quadrant, _mm256_set1_epi32(1)), _mm256_set1_epi32(1)));
+    __m256 cosine = _mm256_blendv_ps(c, s, swap), sine = _mm256_blendv_ps(s, c, swap);
+    __m256i cosFlip = _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(_mm256_add_epi32(q, _mm256_set1_epi32(1)), 1), _mm256_set1_epi32(1)), 31);
+    __m256i sinFlip = _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(q, 1), _mm256_set1_epi32(1)), 31);
+    *z0 = _mm256_mul_ps(r, _mm256_xor_ps(cosine, _mm256_castsi256_ps(cosFlip)));
+    *z1 = _mm256_mul_ps(r, _mm256_xor_ps(sine, _mm256_castsi256_ps(sinFlip)));
+}
+
+/* The 32 normals of blocks 8g … 8g+7 into z[0..32): output k of block 8g + l at z[8k + l]. */
+__attribute__((target("avx2,fma"))) static inline void fl_normal_group(int64_t g, uint32_t k0, uint32_t k1, uint32_t s0, uint32_t s1, float *z) {
+    uint64_t first = (uint64_t)g * 8;
+    __m256i c0 = _mm256_add_epi32(_mm256_set1_epi32((int)(uint32_t)first), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    __m256i c1 = _mm256_set1_epi32((int)(uint32_t)(first >> 32));
+    if ((uint32_t)first > UINT32_MAX - 7) {  /* carry into the high word for lanes that wrapped */
+        for (int l = 0; l < 8; l++) if ((uint32_t)first + (uint32_t)l < (uint32_t)first) ((uint32_t *)&c1)[l] += 1;
+    }
+    __m256i c2 = _mm256_set1_epi32((int)s0), c3 = _mm256_set1_epi32((int)s1);
+    const __m256i m0 = _mm256_set1_epi32((int)0xD2511F53), m1 = _mm256_set1_epi32((int)0xCD9E8D57);
+    for (int round = 0; round < 10; round++) {
+        if (round > 0) { k0 += 0x9E3779B9u; k1 += 0xBB67AE85u; }
+        __m256i hi0, lo0, hi1, lo1;
+        fl_mulhilo(c0, m0, &hi0, &lo0);
+        fl_mulhilo(c2, m1, &hi1, &lo1);
+        __m256i n0 = _mm256_xor_si256(_mm256_xor_si256(hi1, c1), _mm256_set1_epi32((int)k0));
+        __m256i n2 = _mm256_xor_si256(_mm256_xor_si256(hi0, c3), _mm256_set1_epi32((int)k1));
+        c0 = n0; c1 = lo1; c2 = n2; c3 = lo0;
+    }
+    __m256 z0, z1, z2, z3;
+    fl_box_muller(c0, c1, &z0, &z1);
+    fl_box_muller(c2, c3, &z2, &z3);
+    _mm256_storeu_ps(z, z0);
+    _mm256_storeu_ps(z + 8, z1);
+    _mm256_storeu_ps(z + 16, z2);
+    _mm256_storeu_ps(z + 24, z3);
+}
+
+__attribute__((target("avx2,fma")))
+void fl_fill_normals_f32(float *out, int64_t start, int64_t count, uint64_t seed, uint64_t stream) {
+    if (count <= 0) return;
+    uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32), s0 = (uint32_t)stream, s1 = (uint32_t)(stream >> 32);
+    int64_t end = start + count, t = start;
+    float group[32];
+    while (t < end) {
+        int64_t g = t / 32, lo = t - 32 * g, hi = end - 32 * g < 32 ? end - 32 * g : 32;
+        if (lo == 0 && hi == 32) {
+            fl_normal_group(g, k0, k1, s0, s1, out + (32 * g - start));
+        } else {
+            fl_normal_group(g, k0, k1, s0, s1, group);
+            memcpy(out + (32 * g + lo - start), group + lo, (size_t)(hi - lo) * sizeof(float));
+        }
+        t = 32 * g + hi;
+    }
+}
 #else
+void fl_fill_normals_f32(float *out, int64_t start, int64_t count, uint64_t seed, uint64_t stream) { (void)out; (void)start; (void)count; (void)seed; (void)stream; }
 double fl_exp_shifted_f32(const float *row, int64_t n, float shift, float *e, double *squares) { (void)row; (void)n; (void)shift; (void)e; *squares = 0; return 0; }
 int64_t fl_sqdiff_argmax_f32(const float *row, const float *mean, int64_t n, double *sqdiff) { (void)row; (void)mean; (void)n; *sqdiff = 0; return 0; }
 void fl_xlogx_accumulate_f32(const float *p, float *sum, int64_t n, double *xlogx, double *total, int *invalid) {

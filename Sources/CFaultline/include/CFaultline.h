@@ -122,6 +122,8 @@ void fl_xlogx_accumulate_f32(const float *p, float *sum, int64_t n, double *xlog
 double fl_xlogx_scale_f32(float *values, int64_t n, float scale);
 /* e_j = exp(row_j − shift) for row_j ≤ shift (the row maximum); returns Σ e_j, Σ e_j² into *squares. */
 double fl_exp_shifted_f32(const float *row, int64_t n, float shift, float *e, double *squares);
+/* Standard normals t ∈ [start, start + count) of Philox stream (seed, stream), as Philox.fillNormals defines them. */
+void fl_fill_normals_f32(float *out, int64_t start, int64_t count, uint64_t seed, uint64_t stream);
 /* Σ (row_j − mean_j)² into *sqdiff (double per call); returns the index of the first maximum of row. */
 int64_t fl_sqdiff_argmax_f32(const float *row, const float *mean, int64_t n, double *sqdiff);
 
