@@ -46,7 +46,9 @@ struct CorruptCommand: ParsableCommand {
             let inputs = try Inputs.features(x)
             let labels = try Inputs.labels(y)
             guard labels.count == inputs.rows else { throw CLIError("\(x) has \(inputs.rows) samples but \(y) has \(labels.count) labels") }
-            let layout = try imageShape(model: model, features: inputs.columns)
+            guard let layout = try Inputs.imageShape(shape, model: model, features: inputs.columns) else {
+                throw CLIError("cannot infer the image layout of \(inputs.columns) features; pass --shape CxHxW")
+            }
             let bar = ProgressBar("corrupt", total: chosen.count * levels.count, quiet: quiet || json)
             let report = try CorruptionSweep.evaluate(model, inputs, labels: labels, shape: layout, corruptions: chosen, severities: levels,
                                                       seed: seed) { done, _ in bar.update(done) }
@@ -70,19 +72,5 @@ struct CorruptCommand: ParsableCommand {
             [c.rawValue] + levels.map { s in report.cells.first { $0.corruption == c && $0.severity == s }.map { String(format: "%.4f", $0.accuracy) } ?? "" }
                 + [String(format: "%.4f", report.meanAccuracy(c))]
         }))
-    }
-
-    private func imageShape(model: Sequential, features: Int) throws -> ImageShape {
-        if let shape {
-            let dims = shape.split(separator: "x").compactMap { Int($0) }
-            guard dims.count == 3, dims.allSatisfy({ $0 > 0 }), dims[0] * dims[1] * dims[2] == features else {
-                throw CLIError("--shape \(shape) must be CxHxW with C·H·W = \(features) features")
-            }
-            return ImageShape(channels: dims[0], height: dims[1], width: dims[2])
-        }
-        if let conv = model.layers.first as? Conv2d { return conv.input }
-        let side = Int(Double(features).squareRoot().rounded())
-        guard side * side == features else { throw CLIError("cannot infer the image layout of \(features) features; pass --shape CxHxW") }
-        return ImageShape(channels: 1, height: side, width: side)
     }
 }

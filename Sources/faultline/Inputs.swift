@@ -52,25 +52,13 @@ enum Inputs {
     static func guarded<T>(_ command: String, _ body: () throws -> T) throws -> T {
         do {
             return try body()
-        } catch let e as IOError {
-            printError("faultline \(command): \(e)")
-        } catch let e as ModelError {
-            printError("faultline \(command): \(e)")
-        } catch let e as LinalgError {
-            printError("faultline \(command): \(e)")
-        } catch let e as AttackError {
-            printError("faultline \(command): \(e)")
-        } catch let e as ShiftError {
-            printError("faultline \(command): \(e)")
-        } catch let e as ReliabilityError {
-            printError("faultline \(command): \(e)")
-        } catch let e as CLIError {
-            printError("faultline \(command): \(e)")
         } catch {
-            if let localized = error as? LocalizedError, let message = localized.errorDescription {
+            switch error {
+            case is IOError, is ModelError, is LinalgError, is AttackError, is ShiftError, is ReliabilityError, is CertificationError, is CLIError:
+                printError("faultline \(command): \(error)")
+            default:
+                guard let message = (error as? LocalizedError)?.errorDescription else { throw error }
                 printError("faultline \(command): \(message)")
-            } else {
-                throw error
             }
         }
         throw ExitCode(2)
@@ -81,4 +69,21 @@ enum Inputs {
 struct CLIError: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }
+}
+
+extension Inputs {
+    /// The image layout of rows of `features` values: `--shape CxHxW` if given (checked against the
+    /// count), else the model's first convolution's input, else one square channel; nil when none fits.
+    static func imageShape(_ shape: String?, model: Sequential, features: Int) throws -> ImageShape? {
+        if let shape {
+            let d = shape.split(separator: "x").compactMap { Int($0) }
+            guard d.count == 3, d.allSatisfy({ $0 > 0 }), d[0] * d[1] * d[2] == features else {
+                throw CLIError("--shape \(shape) must be CxHxW with C·H·W = \(features) features")
+            }
+            return ImageShape(channels: d[0], height: d[1], width: d[2])
+        }
+        if let conv = model.layers.first as? Conv2d { return conv.input }
+        let side = Int(Double(features).squareRoot().rounded())
+        return side * side == features && side >= 2 ? ImageShape(channels: 1, height: side, width: side) : nil
+    }
 }

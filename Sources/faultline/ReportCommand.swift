@@ -147,7 +147,7 @@ struct ReportCommand: ParsableCommand {
             bar.update(3)
             // Corruptions when the inputs are images in [0, 1].
             var corruptions: CorruptionSweep.Report?
-            if let layout = try imageShape(model, testX.columns), bounds == [0, 1] {
+            if let layout = try Inputs.imageShape(shape, model: model, features: testX.columns), bounds == [0, 1] {
                 corruptions = try CorruptionSweep.evaluate(model, testX, labels: testY, shape: layout, seed: seed)
             }
             bar.update(4)
@@ -187,17 +187,6 @@ struct ReportCommand: ParsableCommand {
         print(String(format: "accuracy %.4f, ECE %.4f; ", report.accuracy, report.calibration.ece)
               + report.attribution.counts.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: "; "))
         print("wrote \(out)/report.html (\(figures.count) plots) and report.json")
-    }
-
-    private func imageShape(_ model: Sequential, _ features: Int) throws -> ImageShape? {
-        if let shape {
-            let d = shape.split(separator: "x").compactMap { Int($0) }
-            guard d.count == 3, d[0] * d[1] * d[2] == features else { throw CLIError("--shape \(shape) must be CxHxW with C·H·W = \(features)") }
-            return ImageShape(channels: d[0], height: d[1], width: d[2])
-        }
-        if let conv = model.layers.first as? Conv2d { return conv.input }
-        let side = Int(Double(features).squareRoot().rounded())
-        return side * side == features && side >= 2 ? ImageShape(channels: 1, height: side, width: side) : nil
     }
 
     static func figures(_ r: Report) -> [String: String] {

@@ -169,5 +169,12 @@ struct AnalysisCommandTests {
         let bad = try CLIRunner.run(["report", "--weights", dir + "/m.safetensors", "--train-x", s + "train_x.npy", "--train-y", s + "test_y.npy",
                                      "--test-x", s + "test_x.npy", "--test-y", s + "test_y.npy", "--out", dir + "/bad", "--quiet"])
         #expect(bad.status == 2 && !FileManager.default.fileExists(atPath: dir + "/bad"))
+        // A layer without a bound rule is a clear input error (exit 2), not a crash.
+        let gelu = try CLIRunner.run(["train", "--data", "digits", "--spec", "linear:64-16,gelu,linear:16-10", "--epochs", "1",
+                                      "--out", dir + "/g.safetensors", "--quiet"])
+        #expect(gelu.status == 0)
+        let certify = try CLIRunner.run(["certify", "--weights", dir + "/g.safetensors", "--x", s + "test_x.npy", "--y", s + "test_y.npy",
+                                         "--method", "crown", "--eps", "0.01", "--quiet"])
+        #expect(certify.status == 2 && certify.stderr.contains("GELU"), "\(certify.stderr)")
     }
 }

@@ -105,7 +105,8 @@ public struct APGDAttack: Sendable {
         let workspace = Sequential.Workspace(for: model, capacity: batch)
         let context = ForwardContext(backend: backend)
         let clean = try model.logits(x, batchSize: batch, context: context)
-        var robust = (0..<n).map { Linalg.argmax(clean.row($0)) == labels[$0] }
+        let cleanPredictions = try Linalg.rowArgmax(clean)
+        var robust = (0..<n).map { cleanPredictions[$0] == labels[$0] }
         var successStep = [Int?](repeating: nil, count: n)
         for i in 0..<n where !robust[i] { successStep[i] = 0 }
         var adversarial = x
@@ -140,14 +141,5 @@ public struct APGDAttack: Sendable {
     static func classRanked(_ rank: Int, in row: MatrixRow<Float>) -> Int {
         let order = row.indices.sorted { row[$0] > row[$1] || (row[$0] == row[$1] && $0 < $1) }
         return order[rank - 1]
-    }
-}
-
-extension Linalg {
-    /// Index of the first largest element (torch's argmax on CPU).
-    static func argmax(_ row: MatrixRow<Float>) -> Int {
-        var best = 0
-        for j in row.indices where row[j] > row[best] { best = j }
-        return best
     }
 }

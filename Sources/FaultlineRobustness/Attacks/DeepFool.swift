@@ -45,7 +45,8 @@ public struct DeepFool: Sendable {
         let clean = try model.logits(x, batchSize: batch, context: context)
         var adversarial = x
         var iterations = [Int?](repeating: nil, count: n)
-        let correct = (0..<n).map { Linalg.argmax(clean.row($0)) == labels[$0] }
+        let cleanPredictions = try Linalg.rowArgmax(clean)
+        let correct = (0..<n).map { cleanPredictions[$0] == labels[$0] }
         let attacked = (0..<n).filter { correct[$0] }
         for i in 0..<n where !correct[i] { iterations[i] = 0 }
         let k = min(candidates, model.outputFeatures)

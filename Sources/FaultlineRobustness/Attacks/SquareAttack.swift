@@ -84,7 +84,8 @@ public struct SquareAttack: Sendable {
         let context = ForwardContext(backend: backend)
         let workspace = Sequential.Workspace(for: model, capacity: batch)
         let clean = try model.logits(x, batchSize: batch, context: context)
-        var robust = (0..<n).map { Linalg.argmax(clean.row($0)) == labels[$0] }
+        let cleanPredictions = try Linalg.rowArgmax(clean)
+        var robust = (0..<n).map { cleanPredictions[$0] == labels[$0] }
         var successStep = [Int?](repeating: nil, count: n)
         for i in 0..<n where !robust[i] { successStep[i] = 0 }
         var adversarial = x
@@ -189,9 +190,8 @@ final class SquareBatch {
         let d = shape.features
         let z = model.logits(candidate.pointer, rows: live, workspace: workspace, context: context)
         var live = live, slot = 0
-        var remaining = Array(0..<live)  // slot → logits row, kept in step with the swaps below
         while slot < live {
-            let row = z.base + remaining[slot] * z.rowStride
+            let row = z.base + slot * z.rowStride
             let y = labels[slot]
             var other = -Float.infinity, m: Float = -.infinity
             for j in 0..<z.columns {
@@ -212,7 +212,7 @@ final class SquareBatch {
                 queriesUsed[slot] = query
                 live -= 1
                 swapRows(slot, live)
-                remaining.swapAt(slot, live)
+                z.swapRowsForCompaction(slot, live)  // the logits follow their rows
             } else {
                 slot += 1
             }
