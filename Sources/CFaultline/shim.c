@@ -42,6 +42,10 @@ typedef void (*strsm_fn)(int, int, int, int, int, int32_t, int32_t, float, const
                          int32_t);
 typedef void (*dtrsm_fn)(int, int, int, int, int, int32_t, int32_t, double, const double *, int32_t, double *,
                          int32_t);
+typedef void (*strmm_fn)(int, int, int, int, int, int32_t, int32_t, float, const float *, int32_t, float *,
+                         int32_t);
+typedef void (*dtrmm_fn)(int, int, int, int, int, int32_t, int32_t, double, const double *, int32_t, double *,
+                         int32_t);
 typedef int32_t (*spotrf_fn)(int, char, int32_t, float *, int32_t);
 typedef int32_t (*dpotrf_fn)(int, char, int32_t, double *, int32_t);
 typedef int32_t (*ssyevd_fn)(int, char, char, int32_t, float *, int32_t, float *);
@@ -53,6 +57,7 @@ typedef void (*setint_fn)(int);
 static struct {
     sgemm_fn sgemm; dgemm_fn dgemm; sgemv_fn sgemv; dgemv_fn dgemv; sdot_fn sdot; ddot_fn ddot;
     saxpy_fn saxpy; daxpy_fn daxpy; ssyrk_fn ssyrk; dsyrk_fn dsyrk; strsm_fn strsm; dtrsm_fn dtrsm;
+    strmm_fn strmm; dtrmm_fn dtrmm;
     spotrf_fn spotrf; dpotrf_fn dpotrf; ssyevd_fn ssyevd; dsyevd_fn dsyevd;
     str_fn corename; str_fn config; getint_fn get_threads; setint_fn set_threads;
 } fn;
@@ -184,6 +189,7 @@ static void load_libraries(void) {
         RESOLVE(blas, saxpy, "cblas_saxpy"); RESOLVE(blas, daxpy, "cblas_daxpy");
         RESOLVE(blas, ssyrk, "cblas_ssyrk"); RESOLVE(blas, dsyrk, "cblas_dsyrk");
         RESOLVE(blas, strsm, "cblas_strsm"); RESOLVE(blas, dtrsm, "cblas_dtrsm");
+        RESOLVE(blas, strmm, "cblas_strmm"); RESOLVE(blas, dtrmm, "cblas_dtrmm");
         /* Optional OpenBLAS extras. */
         *(void **)(&fn.corename) = dlsym(blas, "openblas_get_corename");
         *(void **)(&fn.config) = dlsym(blas, "openblas_get_config");
@@ -279,6 +285,19 @@ void fl_dtrsm(int side, int t, int32_t m, int32_t n, double alpha, const double 
               int32_t ldb) {
     counted();
     fn.dtrsm(CBLAS_ROW, side ? CBLAS_RIGHT : CBLAS_LEFT, CBLAS_LOWER, tr(t), CBLAS_NONUNIT, m, n, alpha, l, ldl,
+             b, ldb);
+}
+
+void fl_strmm(int side, int t, int32_t m, int32_t n, float alpha, const float *l, int32_t ldl, float *b,
+              int32_t ldb) {
+    counted();
+    fn.strmm(CBLAS_ROW, side ? CBLAS_RIGHT : CBLAS_LEFT, CBLAS_LOWER, tr(t), CBLAS_NONUNIT, m, n, alpha, l, ldl,
+             b, ldb);
+}
+void fl_dtrmm(int side, int t, int32_t m, int32_t n, double alpha, const double *l, int32_t ldl, double *b,
+              int32_t ldb) {
+    counted();
+    fn.dtrmm(CBLAS_ROW, side ? CBLAS_RIGHT : CBLAS_LEFT, CBLAS_LOWER, tr(t), CBLAS_NONUNIT, m, n, alpha, l, ldl,
              b, ldb);
 }
 

@@ -68,6 +68,28 @@ struct FactorizationTests {
         #expect(throws: LinalgError.self) { try Linalg.solveTriangular(l, Matrix<Double>(rows: n + 1, columns: 2)) }
     }
 
+    /// The triangular product against the float64 product of the lower triangle, every backend and
+    /// case; the strict upper triangle of the factor is garbage and must not be read.
+    @Test(arguments: [1, 7, 16, 17, 65, 257])
+    func triangularProductsEqualTheDenseProduct(n: Int) throws {
+        var l: Matrix<Double> = Oracle.random(n, n, seed: 8)
+        var lower = l
+        for i in 0..<n { for j in (i + 1)..<max(n, i + 1) { lower[i, j] = 0; l[i, j] = .nan } }
+        for side in [TriangularSide.left, .right] {
+            for t in [Transpose.none, .transposed] {
+                let b: Matrix<Double> = side == .left ? Oracle.random(n, 5, seed: 9) : Oracle.random(6, n, seed: 9)
+                let expected = side == .left ? Oracle.product(lower, b, transA: t) : Oracle.product(b, lower, transB: t)
+                for backend in Backend.allCases {
+                    let got = try Linalg.multiplyTriangular(l, b, side: side, transL: t, backend: backend)
+                    #expect(Oracle.relativeError(got, expected) < 1e-13, "\(backend) \(side) \(t) n=\(n)")
+                }
+                let single = try Linalg.multiplyTriangular(lower.converted(to: Float.self), b.converted(to: Float.self), side: side, transL: t)
+                #expect(Oracle.relativeError(single.converted(to: Double.self), expected) < 1e-5, "float \(side) \(t) n=\(n)")
+            }
+        }
+        #expect(throws: LinalgError.self) { try Linalg.multiplyTriangular(l, Matrix<Double>(rows: n + 1, columns: 2)) }
+    }
+
     @Test func choleskySolve() throws {
         let a: Matrix<Double> = Oracle.spd(40, seed: 8)
         let b: Matrix<Double> = Oracle.random(40, 3, seed: 9)

@@ -84,6 +84,11 @@ void fl_strsm(int side, int transL, int32_t m, int32_t n, float alpha, const flo
               float *b, int32_t ldb);
 void fl_dtrsm(int side, int transL, int32_t m, int32_t n, double alpha, const double *l, int32_t ldl,
               double *b, int32_t ldb);
+/** In place: B <- op(L) B (side 0) or B op(L) (side 1), L lower triangular, non-unit diagonal. */
+void fl_strmm(int side, int transL, int32_t m, int32_t n, float alpha, const float *l, int32_t ldl,
+              float *b, int32_t ldb);
+void fl_dtrmm(int side, int transL, int32_t m, int32_t n, double alpha, const double *l, int32_t ldl,
+              double *b, int32_t ldb);
 
 /* LAPACK on row-major matrices. Return LAPACK's info (0 ok, >0 numerical failure, <0 bad argument). */
 /* Lower Cholesky factor in place; the strict upper triangle is left untouched (the caller zeroes it). */

@@ -143,6 +143,19 @@ public enum NativeBLAS {
         }
     }
 
+    /// In place: B ← op(L)·B (left) or B ← B·op(L) (right); B is m×n.
+    static func trmmLower<T: LinalgScalar>(
+        _ side: TriangularSide, _ t: Transpose, _ m: Int, _ n: Int, _ l: UnsafePointer<T>, _ ldl: Int,
+        _ b: UnsafeMutablePointer<T>, _ ldb: Int
+    ) {
+        let s: Int32 = side == .left ? 0 : 1
+        if T.self == Float.self {
+            fl_strmm(s, t.flag, i32(m), i32(n), 1, cast(l), i32(ldl), cast(b), i32(ldb))
+        } else {
+            fl_dtrmm(s, t.flag, i32(m), i32(n), 1, cast(l), i32(ldl), cast(b), i32(ldb))
+        }
+    }
+
     /// LAPACK potrf on the lower triangle (row-major); returns info.
     static func potrfLower<T: LinalgScalar>(_ n: Int, _ a: UnsafeMutablePointer<T>, _ lda: Int) -> Int {
         if T.self == Float.self { return Int(fl_spotrf_lower(i32(n), cast(a), i32(lda))) }

@@ -127,6 +127,19 @@ public struct Matrix<Scalar: LinalgScalar>: Sendable {
         }
     }
 
+    /// A copy of the rows in `range` (a contiguous block of the row-major storage).
+    public func sliceRows(_ range: Range<Int>) -> Matrix {
+        precondition(range.lowerBound >= 0 && range.upperBound <= rows, "sliceRows: \(range) is outside 0..<\(rows)")
+        var out = Matrix(uninitializedRows: range.count, columns: columns)
+        withUnsafeBufferPointer { p in
+            out.withUnsafeMutableBufferPointer { o in
+                guard let src = p.baseAddress, let dst = o.baseAddress else { return }
+                dst.update(from: src + range.lowerBound * columns, count: range.count * columns)
+            }
+        }
+        return out
+    }
+
     /// The transpose (a copy).
     public func transposed() -> Matrix {
         let t = Matrix(uninitializedRows: columns, columns: rows)

@@ -4,11 +4,12 @@ public enum Transpose: Sendable {
     case transposed
 }
 
-/// Which side a triangular factor multiplies from in `Linalg.solveTriangular`.
+/// Which side a triangular factor multiplies from in `Linalg.solveTriangular` and
+/// `Linalg.multiplyTriangular`.
 public enum TriangularSide: Sendable {
-    /// Solve op(L)·X = B.
+    /// Solve op(L)·X = B, or form op(L)·B.
     case left
-    /// Solve X·op(L) = B.
+    /// Solve X·op(L) = B, or form B·op(L).
     case right
 }
 

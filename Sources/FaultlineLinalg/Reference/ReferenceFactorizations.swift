@@ -67,6 +67,26 @@ enum ReferenceFactorizations {
         }
     }
 
+    /// B ← op(L)·B (left) or B·op(L) (right) in Double from the definition, reading only the lower
+    /// triangle of L.
+    static func multiplyTriangular<T: LinalgScalar>(
+        _ l: MatrixPointer<T>, _ side: TriangularSide, _ t: Transpose, _ b: MutableMatrixPointer<T>
+    ) {
+        let n = l.rows
+        func lij(_ i: Int, _ j: Int) -> Double {  // op(L)[i, j] with the strict upper triangle of L as zero
+            let (r, c) = t == .none ? (i, j) : (j, i)
+            return c <= r ? Double(l.base[r * l.rowStride + c]) : 0
+        }
+        func at(_ i: Int, _ j: Int) -> Double { Double(b.base[i * b.rowStride + j]) }
+        let product: [Double]
+        switch side {
+        case .left: product = (0..<(n * b.columns)).map { e in (0..<n).reduce(0.0) { $0 + lij(e / b.columns, $1) * at($1, e % b.columns) } }
+        case .right: product = (0..<(b.rows * n)).map { e in (0..<n).reduce(0.0) { $0 + at(e / n, $1) * lij($1, e % n) } }
+        }
+        let columns = side == .left ? b.columns : n
+        for (e, v) in product.enumerated() { b.base[(e / columns) * b.rowStride + e % columns] = T(v) }
+    }
+
     /// Cyclic Jacobi eigendecomposition of a symmetric matrix in Double. Eigenvalues ascending;
     /// eigenvectors as the columns of `vectors` (n×n row-major). Converges quadratically; stops when the
     /// off-diagonal mass is below 1e-30 relative to the Frobenius norm or after 60 sweeps.

@@ -24,6 +24,49 @@ enum SIMDFactorizations {
         }
     }
 
+    /// In place: B ← op(L)·B (left) or B ← B·op(L) (right), L lower triangular (n×n). Each case runs
+    /// in the order that reads inputs before they are overwritten, with contiguous dots or axpys.
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
+    static func multiplyTriangular<T: LinalgScalar>(
+        _ l: MatrixPointer<T>, _ side: TriangularSide, _ t: Transpose, _ b: MutableMatrixPointer<T>
+    ) {
+        let n = l.rows, ldl = l.rowStride, ldb = b.rowStride
+        switch (side, t) {
+        case (.left, .none):
+            // Row i of L·B = Σ_{j≤i} L[i,j]·B[j,:]: from the last row up, rows above are still inputs.
+            for i in stride(from: n - 1, through: 0, by: -1) {
+                let bi = b.base + i * ldb
+                scaleRow(bi, b.columns, by: l.base[i * ldl + i])
+                for j in 0..<i { SIMDVectorKernels.axpy(b.columns, l.base[i * ldl + j], UnsafePointer(b.base + j * ldb), bi) }
+            }
+        case (.left, .transposed):
+            // Row i of Lᵀ·B = Σ_{j≥i} L[j,i]·B[j,:]: from the first row down; row j adds L[j,i]·B[j,:] to rows i < j.
+            for j in 0..<n {
+                let bj = b.base + j * ldb
+                for i in 0..<j { SIMDVectorKernels.axpy(b.columns, l.base[j * ldl + i], UnsafePointer(bj), b.base + i * ldb) }
+                scaleRow(bj, b.columns, by: l.base[j * ldl + j])
+            }
+        case (.right, .transposed):
+            // x·Lᵀ: entry i = ⟨L[i, 0...i], x[0...i]⟩, from the last entry down.
+            for r in 0..<b.rows {
+                let x = b.base + r * ldb
+                for i in stride(from: n - 1, through: 0, by: -1) { x[i] = SIMDVectorKernels.dot(i + 1, l.base + i * ldl, UnsafePointer(x)) }
+            }
+        case (.right, .none):
+            // x·L = Σ_i x[i]·L[i, 0...i]: entry j needs x[j...]; x[i] is still an input when
+            // step i scatters it into the entries before it.
+            for r in 0..<b.rows {
+                let x = b.base + r * ldb
+                for i in 0..<n {
+                    let xi = x[i]
+                    SIMDVectorKernels.axpy(i, xi, l.base + i * ldl, x)
+                    x[i] = xi * l.base[i * ldl + i]
+                }
+            }
+        }
+    }
+
     /// In place: B ← op(L)⁻¹·B (left) or B ← B·op(L)⁻¹ (right), L lower triangular (n×n).
     @_specialize(where T == Float)
     @_specialize(where T == Double)
