@@ -4,12 +4,14 @@ import FaultlineLinalg
 /// Fitted detectors saved as `.safetensors` (float32 tensors, parameters in the metadata), so a
 /// user fits once on training features and scores later or elsewhere. Files are written atomically.
 ///
-/// Metadata `faultline_detector` names the kind: `mahalanobis` (tensors `factor`, `whitened_means`,
-/// `mean_norms`; `shrinkage`), `relative-mahalanobis` (the same with `class_`/`background_` prefixes),
+/// Metadata `faultline_detector` names the kind: `mahalanobis` (tensors `factor`, `whitening`, `whitened_means`,
+/// `mean_norms`; `shrinkage`), `per-class-mahalanobis` (`whitenings` stacked K·d × d, `whitened_means`
+/// K × d, `log_determinants`; `shrinkage`, `log_determinant`), `relative-mahalanobis` (the same with `class_`/`background_` prefixes),
 /// `knn` (`reference`, normalised; `k`), `vim` (`weight`, `bias`, `origin`, `residual_basis`; `alpha`).
 public enum DetectorFile {
     public enum Detector: Sendable {
         case mahalanobis(MahalanobisDetector)
+        case perClassMahalanobis(PerClassMahalanobisDetector)
         case relativeMahalanobis(RelativeMahalanobisDetector)
         case knn(KNNDetector)
         case vim(ViMDetector)
@@ -18,6 +20,7 @@ public enum DetectorFile {
         public func score(_ x: Matrix<Float>) throws -> [Float] {
             switch self {
             case .mahalanobis(let d): return try d.score(x)
+            case .perClassMahalanobis(let d): return try d.score(x)
             case .relativeMahalanobis(let d): return try d.score(x)
             case .knn(let d): return try d.score(x)
             case .vim(let d): return try d.score(x)
@@ -29,7 +32,7 @@ public enum DetectorFile {
         var tensors: [(name: String, tensor: Tensor)] = []
         var metadata: [String: String] = [:]
         func mahalanobis(_ d: MahalanobisDetector, prefix: String) {
-            tensors += [(prefix + "factor", Tensor(d.factor)), (prefix + "whitened_means", Tensor(d.whitenedMeans)),
+            tensors += [(prefix + "factor", Tensor(d.factor)), (prefix + "whitening", Tensor(d.whitening)), (prefix + "whitened_means", Tensor(d.whitenedMeans)),
                         (prefix + "mean_norms", Tensor(shape: [d.meanNorms.count], values: d.meanNorms))]
             metadata[prefix + "shrinkage"] = String(d.shrinkage)
         }
@@ -37,6 +40,14 @@ public enum DetectorFile {
         case .mahalanobis(let d):
             metadata["faultline_detector"] = "mahalanobis"
             mahalanobis(d, prefix: "")
+        case .perClassMahalanobis(let d):
+            metadata["faultline_detector"] = "per-class-mahalanobis"
+            metadata["shrinkage"] = String(d.shrinkage)
+            metadata["log_determinant"] = String(d.includeLogDeterminant)
+            let dim = d.dimension
+            tensors = [("whitenings", Tensor(shape: [d.classes * dim, dim], values: d.whitenings.flatMap(\.elements))),
+                       ("whitened_means", Tensor(shape: [d.classes, dim], values: d.whitenedMeans.flatMap(\.elements))),
+                       ("log_determinants", Tensor(shape: [d.classes], values: d.logDeterminants))]
         case .relativeMahalanobis(let d):
             metadata["faultline_detector"] = "relative-mahalanobis"
             mahalanobis(d.classes, prefix: "class_")
@@ -71,15 +82,28 @@ public enum DetectorFile {
             return v
         }
         func mahalanobis(_ prefix: String) throws -> MahalanobisDetector {
-            let factor = try matrix(prefix + "factor"), means = try matrix(prefix + "whitened_means"), norms = try vector(prefix + "mean_norms")
-            guard factor.rows == factor.columns, means.columns == factor.rows, norms.count == means.rows else {
+            let factor = try matrix(prefix + "factor"), whitening = try matrix(prefix + "whitening")
+            let means = try matrix(prefix + "whitened_means"), norms = try vector(prefix + "mean_norms")
+            guard factor.rows == factor.columns, whitening.rows == factor.rows, whitening.columns == factor.rows,
+                  means.columns == factor.rows, norms.count == means.rows else {
                 throw ShiftError.invalidInput("\(path): inconsistent Mahalanobis shapes")
             }
-            return MahalanobisDetector(factor: factor, whitenedMeans: means, meanNorms: norms, shrinkage: try number(prefix + "shrinkage"))
+            return MahalanobisDetector(factor: factor, whitening: whitening, whitenedMeans: means, meanNorms: norms, shrinkage: try number(prefix + "shrinkage"))
         }
         switch file.metadata["faultline_detector"] {
         case "mahalanobis":
             return .mahalanobis(try mahalanobis(""))
+        case "per-class-mahalanobis":
+            let stacked = try matrix("whitenings"), means = try matrix("whitened_means")
+            let logDets = try vector("log_determinants").map(Double.init), dim = stacked.columns
+            guard means.columns == dim, stacked.rows == means.rows * dim, logDets.count == means.rows, means.rows > 0 else {
+                throw ShiftError.invalidInput("\(path): inconsistent per-class Mahalanobis shapes")
+            }
+            return .perClassMahalanobis(PerClassMahalanobisDetector(
+                whitenings: (0..<means.rows).map { stacked.sliceRows(($0 * dim)..<(($0 + 1) * dim)) },
+                whitenedMeans: (0..<means.rows).map { means.sliceRows($0..<($0 + 1)) },
+                logDeterminants: logDets, shrinkage: try number("shrinkage"),
+                includeLogDeterminant: file.metadata["log_determinant"] == "true"))
         case "relative-mahalanobis":
             return .relativeMahalanobis(RelativeMahalanobisDetector(classes: try mahalanobis("class_"), background: try mahalanobis("background_")))
         case "knn":
