@@ -11,10 +11,12 @@ struct DriftCommand: ParsableCommand {
         abstract: "Has the data moved? MMD permutation test, per-feature KS with Bonferroni/BH, chi-square on labels, BBSE label-shift weights.",
         discussion: """
             --reference and --current are N×D feature files: MMD² (RBF kernel, median heuristic) with a permutation \
-            p-value ((1 + #null ≥ observed)/(1 + P)) and KS per feature (Kolmogorov limiting p-values) with the \
+            p-value ((1 + #null ≥ observed)/(1 + P)) and KS per feature with the \
             Bonferroni and Benjamini–Hochberg decisions at --alpha. With --reference-labels/--current-labels (integer \
             labels or predicted classes): a chi-square test of the label distributions. With --validation-predictions, \
             --validation-labels and --current-predictions: BBSE importance weights for a label shift.
+            KS p-values (--ks-method): auto (SciPy's ks_2samp default: exact up to 10,000 values per sample), exact, \
+            asymptotic (kstwo at n = mn/(m+n), what alibi-detect's KSDrift uses) or limiting (kstwobign).
             Exit codes: 0 ok, 1 drift detected and --fail-on-drift, 2 bad input.
             """)
 
@@ -27,6 +29,7 @@ struct DriftCommand: ParsableCommand {
     @Option(help: "Validation predictions (BBSE).") var validationPredictions: String?
     @Option(help: "Validation labels (BBSE).") var validationLabels: String?
     @Option(help: "Current predictions (BBSE).") var currentPredictions: String?
+    @Option(help: "KS p-values: auto, exact, asymptotic or limiting.") var ksMethod = "auto"
     @Option(help: "Seed of the permutations.") var seed: UInt64 = 0
     @Flag(help: "Exit with code 1 when any test detects drift.") var failOnDrift = false
     @Flag(help: "Print JSON.") var json = false
@@ -42,6 +45,9 @@ struct DriftCommand: ParsableCommand {
     func run() throws {
         let report = try Inputs.guarded("drift") { () -> Report in
             guard alpha > 0 && alpha < 1 else { throw CLIError("--alpha must lie in (0, 1)") }
+            guard let method = DriftTests.KolmogorovSmirnovMethod(rawValue: ksMethod) else {
+                throw CLIError("--ks-method must be one of \(DriftTests.KolmogorovSmirnovMethod.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
             var r = Report(drift: false)
             if let reference, let current {
                 let a = try Inputs.features(reference), b = try Inputs.features(current)
@@ -51,7 +57,7 @@ struct DriftCommand: ParsableCommand {
                     r.mmd = m
                     r.drift = r.drift || m.pValue < alpha
                 }
-                let ks = try DriftTests.kolmogorovSmirnov(reference: a, test: b)
+                let ks = try DriftTests.kolmogorovSmirnov(reference: a, test: b, method: method)
                 r.ksStatistics = ks.map(\.statistic)
                 r.ksPValues = ks.map(\.pValue)
                 r.ksDriftBonferroni = DriftTests.drift(pValues: r.ksPValues!, alpha: alpha, correction: .bonferroni)

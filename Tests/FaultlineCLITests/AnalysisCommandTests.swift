@@ -105,6 +105,17 @@ struct AnalysisCommandTests {
         #expect(try decode(Report.self, score).metrics!.auroc > 0.95)
         let drift = try CLIRunner.run(["drift", "--reference", dir + "/test.npy", "--current", dir + "/ood.npy", "--permutations", "100", "--fail-on-drift"])
         #expect(drift.status == 1, "a 3σ mean shift must be detected: \(drift.stdout)")
+        let exact = try CLIRunner.run(["drift", "--reference", dir + "/test.npy", "--current", dir + "/test.npy", "--permutations", "0", "--ks-method", "exact", "--json"])
+        struct DriftReport: Decodable { var ksPValues: [Double]? }
+        let exactP = try decode(DriftReport.self, exact).ksPValues ?? []
+        #expect(exact.status == 0 && exactP.count == 6 && exactP.allSatisfy { $0 == 1 }, "identical samples: p = 1")
+        #expect(try CLIRunner.run(["drift", "--reference", dir + "/test.npy", "--current", dir + "/ood.npy", "--ks-method", "scipy"]).status == 2)
+        let untied = try CLIRunner.run(["shift", "fit", "--features", dir + "/train.npy", "--labels", dir + "/train_y.npy", "--detector", "per-class",
+                                        "--shrinkage", "0", "--log-determinant", "--accumulation", "float32", "--out", dir + "/u.safetensors"])
+        #expect(untied.status == 0, "\(untied.stderr)")
+        let untiedScore = try CLIRunner.run(["shift", "score", "--detector", dir + "/u.safetensors", "--features", dir + "/test.npy", "--ood", dir + "/ood.npy", "--json"])
+        #expect(untiedScore.status == 0, "\(untiedScore.stderr)")
+        #expect(try decode(Report.self, untiedScore).metrics!.auroc > 0.95)
         let knn = try CLIRunner.run(["shift", "fit", "--features", dir + "/train.npy", "--detector", "knn", "--k", "5", "--out", dir + "/k.safetensors"])
         #expect(knn.status == 0)
         let missing = try CLIRunner.run(["shift", "fit", "--features", dir + "/train.npy", "--out", dir + "/m.safetensors"])
