@@ -60,27 +60,13 @@ public struct GaussianFit: Sendable {
         self = try merged(with: batchFit(x, labels: labels))
     }
 
-    /// The fit of one batch on its own: class sums, then the scatter of the rows centred on the
-    /// batch's class means, class by class (rows gathered by a counting sort on the labels).
+    /// The fit of one batch on its own: class sums (one sequential pass, two threads over halves of
+    /// the rows), then the scatter of the rows centred on the batch's class means, in blocks of
+    /// consecutive rows (tied) or of each class's rows (per class).
     private func batchFit(_ x: Matrix<Float>, labels: [Int]) throws -> GaussianFit {
         var batch = GaussianFit(dimension: dimension, classes: classes, accumulation: accumulation, perClassCovariance: keepsClassCovariances)
-        let d = dimension
-        var rowsOfClass = [[Int]](repeating: [], count: classes)
-        for (i, y) in labels.enumerated() { rowsOfClass[y].append(i) }
-        batch.counts = rowsOfClass.map(\.count)
-        x.withUnsafeBufferPointer { px in
-            batch.sums.withUnsafeMutableBufferPointer { s in
-                // One task per class (disjoint rows of the sums); pointer rows keep the inner loop vectorised.
-                let sums = s.baseAddress!, base = px.baseAddress!
-                Linalg.parallelForEach(classes) { k in
-                    let sk = sums + k * d
-                    for i in rowsOfClass[k] {
-                        let row = base + i * d
-                        for j in 0..<d { sk[j] += Double(row[j]) }
-                    }
-                }
-            }
-        }
+        for y in labels { batch.counts[y] += 1 }
+        batch.sums = classSums(x, labels: labels)
         // A NaN or ±∞ feature makes its class sum non-finite (Double sums of finite floats cannot
         // overflow), so checking K·d sums replaces a scan of the N·d features.
         guard batch.sums.isFinite else {
@@ -88,17 +74,24 @@ public struct GaussianFit: Sendable {
             throw ShiftError.invalidInput("features contain NaN or infinite values (first at row \(row))")
         }
         let means = batch.means
-        for (k, rows) in rowsOfClass.enumerated() where !rows.isEmpty {
-            let target = keepsClassCovariances ? k : 0
+        let groups: [(target: Int, rows: [Int])]
+        if keepsClassCovariances {
+            var rowsOfClass = [[Int]](repeating: [], count: classes)
+            for (i, y) in labels.enumerated() { rowsOfClass[y].append(i) }
+            groups = rowsOfClass.enumerated().map { ($0.offset, $0.element) }
+        } else {
+            groups = [(0, Array(0..<x.rows))]
+        }
+        for (target, rows) in groups {
             for start in stride(from: 0, to: rows.count, by: blockRows) {
                 let block = rows[start..<min(start + blockRows, rows.count)]
                 switch accumulation {
                 case .float64:
-                    let centred = gatherCentred(x, rows: block, mean: means, meanRow: k, as: Double.self)
+                    let centred = gatherCentred(x, rows: block, labels: labels, means: means, as: Double.self)
                     try Linalg.syrk(centred, transA: .transposed, alpha: 1, beta: 1, into: &batch.scatters[target])
                 case .float32Blocks:
-                    let centred = gatherCentred(x, rows: block, mean: means, meanRow: k, as: Float.self)
-                    var scatter = Matrix<Float>(uninitializedRows: d, columns: d)
+                    let centred = gatherCentred(x, rows: block, labels: labels, means: means, as: Float.self)
+                    var scatter = Matrix<Float>(uninitializedRows: dimension, columns: dimension)
                     try Linalg.syrk(centred, transA: .transposed, into: &scatter)
                     batch.scatters[target].add(scatter)
                 }
@@ -107,23 +100,44 @@ public struct GaussianFit: Sendable {
         return batch
     }
 
-    /// Rows `rows` of x minus the class mean, in the working precision (float32: the mean rounded once
-    /// to float32, which shifts every centred row of the class by the same ≤ u·|μ| and so changes the
-    /// scatter only at second order). Two threads copy halves of the rows.
-    private func gatherCentred<T: LinalgScalar>(_ x: Matrix<Float>, rows: ArraySlice<Int>, mean: Matrix<Double>, meanRow: Int, as: T.Type) -> Matrix<T> {
+    /// Per-class sums of the rows in Double: rows in order (streaming), each thread into its own
+    /// partial sums, added at the end.
+    private func classSums(_ x: Matrix<Float>, labels: [Int]) -> Matrix<Double> {
+        let d = dimension, tasks = 2, chunk = (x.rows + tasks - 1) / tasks
+        var partials = Matrix<Double>(rows: tasks * classes, columns: d)  // task t owns rows t·K ..< (t + 1)·K
+        x.withUnsafeBufferPointer { px in
+            partials.withUnsafeMutableBufferPointer { pp in
+                let base = px.baseAddress!, sums = pp.baseAddress!
+                Linalg.parallelForEach(tasks) { t in
+                    for i in (t * chunk)..<min((t + 1) * chunk, x.rows) {
+                        let row = base + i * d, sum = sums + (t * classes + labels[i]) * d
+                        for j in 0..<d { sum[j] += Double(row[j]) }
+                    }
+                }
+            }
+        }
+        var total = partials.sliceRows(0..<classes)
+        for t in 1..<tasks { total.add(partials.sliceRows((t * classes)..<((t + 1) * classes))) }
+        return total
+    }
+
+    /// Rows `rows` of x, each minus its class mean, in the working precision (float32: the means
+    /// rounded once to float32, which shifts every centred row of a class by the same ≤ u·|μ| and so
+    /// changes the scatter only at second order). Two threads copy halves of the rows.
+    private func gatherCentred<T: LinalgScalar>(_ x: Matrix<Float>, rows: ArraySlice<Int>, labels: [Int], means: Matrix<Double>, as: T.Type) -> Matrix<T> {
         let d = dimension
-        let mu = (0..<d).map { T(mean[meanRow, $0]) }
+        let mu = means.converted(to: T.self)
         var out = Matrix<T>(uninitializedRows: rows.count, columns: d)
-        let indices = Array(rows), tasks = 2
+        let indices = Array(rows), tasks = 2, chunk = (indices.count + tasks - 1) / tasks
         x.withUnsafeBufferPointer { px in
             out.withUnsafeMutableBufferPointer { po in
-                let src = px.baseAddress!, dst = po.baseAddress!
                 mu.withUnsafeBufferPointer { pm in
-                    let m = pm.baseAddress!
+                    let src = px.baseAddress!, dst = po.baseAddress!, m = pm.baseAddress!
                     Linalg.parallelForEach(tasks) { task in
-                        for r in stride(from: task, to: indices.count, by: tasks) {
-                            let from = src + indices[r] * d, to = dst + r * d
-                            for j in 0..<d { to[j] = T(from[j]) - m[j] }
+                        for r in (task * chunk)..<min((task + 1) * chunk, indices.count) {
+                            let i = indices[r]
+                            let from = src + i * d, to = dst + r * d, mean = m + labels[i] * d
+                            for j in 0..<d { to[j] = T(from[j]) - mean[j] }
                         }
                     }
                 }
