@@ -120,48 +120,6 @@ double fl_xlogx_scale_f32(float *values, int64_t n, float scale) {
     }
     return fl_hsum256(h);
 }
-/* exp x for x ≤ 0 down to −87 (softmax arguments z − max): Cody–Waite reduction and the degree-6
- * Cephes polynomial of the Swift `Linalg.exp8`, with FMA; arguments below −87.3 flush to 0. */
-__attribute__((target("avx2,fma"))) static inline __m256 fl_exp256_nonpositive(__m256 x) {
-    const __m256 lower = _mm256_set1_ps(-87.3f);
-    __m256 underflow = _mm256_cmp_ps(x, lower, _CMP_LT_OQ);
-    x = _mm256_max_ps(x, lower);
-    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
-    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
-    __m256 er = _mm256_add_ps(_mm256_fmadd_ps(p, _mm256_mul_ps(r, r), r), _mm256_set1_ps(1.0f));
-    __m256i scale = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-    return _mm256_andnot_ps(underflow, _mm256_mul_ps(er, _mm256_castsi256_ps(scale)));
-}
-
-__attribute__((target("avx2,fma")))
-double fl_exp_shifted_f32(const float *row, int64_t n, float shift, float *e, double *squares) {
-    const __m256 m = _mm256_set1_ps(shift);
-    __m256 s = _mm256_setzero_ps(), q = _mm256_setzero_ps();
-    int64_t j = 0;
-    for (; j + 8 <= n; j += 8) {
-        __m256 v = fl_exp256_nonpositive(_mm256_sub_ps(_mm256_loadu_ps(row + j), m));
-        _mm256_storeu_ps(e + j, v);
-        s = _mm256_add_ps(s, v);
-        q = _mm256_fmadd_ps(v, v, q);
-    }
-    if (j < n) {
-        __m256i mask = fl_tail_mask(n - j);
-        __m256 v = _mm256_and_ps(fl_exp256_nonpositive(_mm256_sub_ps(_mm256_maskload_ps(row + j, mask), m)), _mm256_castsi256_ps(mask));
-        _mm256_maskstore_ps(e + j, mask, v);
-        s = _mm256_add_ps(s, v);
-        q = _mm256_fmadd_ps(v, v, q);
-    }
-    *squares = fl_hsum256(q);
-    return fl_hsum256(s);
-}
-
 __attribute__((target("avx2,fma")))
 int64_t fl_sqdiff_argmax_f32(const float *row, const float *mean, int64_t n, double *sqdiff) {
     __m256 acc = _mm256_setzero_ps();
@@ -276,7 +234,6 @@ void fl_fill_normals_f32(float *out, int64_t start, int64_t count, uint64_t seed
 }
 #else
 void fl_fill_normals_f32(float *out, int64_t start, int64_t count, uint64_t seed, uint64_t stream) { (void)out; (void)start; (void)count; (void)seed; (void)stream; }
-double fl_exp_shifted_f32(const float *row, int64_t n, float shift, float *e, double *squares) { (void)row; (void)n; (void)shift; (void)e; *squares = 0; return 0; }
 int64_t fl_sqdiff_argmax_f32(const float *row, const float *mean, int64_t n, double *sqdiff) { (void)row; (void)mean; (void)n; *sqdiff = 0; return 0; }
 void fl_xlogx_accumulate_f32(const float *p, float *sum, int64_t n, double *xlogx, double *total, int *invalid) {
     (void)p; (void)sum; (void)n; *xlogx = 0; *total = 0; *invalid = 1;

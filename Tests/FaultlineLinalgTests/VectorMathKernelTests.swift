@@ -28,21 +28,91 @@ struct VectorMathKernelTests {
     }
 
     @Test(arguments: [3, 8, 10, 13, 64])
-    func shiftedExpAndArgmax(count n: Int) {
+    func squaredDifferenceAndArgmax(count n: Int) {
         var rng = Philox(seed: 99 &+ UInt64(n))
-        var z = (0..<n).map { _ in Float(rng.normal() * 4) }
-        z[n / 2] = -200  // underflows to 0
-        let m = z.max()!
-        var e = [Float](repeating: -1, count: n)
-        let (sum, squares) = Linalg.expShifted(z, count: n, shift: m, into: &e)
-        let exact = z.map { Foundation.exp(Double($0 - m)) }
-        #expect(zip(e, exact).allSatisfy { abs(Double($0) - $1) <= 3e-7 * $1 + 1e-38 })
-        #expect(abs(sum - exact.reduce(0, +)) <= 1e-6 * sum && abs(squares - exact.reduce(0) { $0 + $1 * $1 }) <= 1e-6 * squares)
-        var row = z
+        var row = (0..<n).map { _ in Float(rng.normal() * 4) }
+        let m = row.max()!
         row[n - 1] = m  // a tie with the first maximum: the first one wins
         let mean = [Float](repeating: 0.5, count: n)
         let (d, arg) = Linalg.squaredDifferenceAndArgmax(row, mean, count: n)
         #expect(arg == row.firstIndex(of: row.max()!)!)
         #expect(abs(d - row.reduce(0.0) { $0 + Double($1 - 0.5) * Double($1 - 0.5) }) <= 1e-5 * d)
+    }
+
+    /// Random logits (one row far below its maximum, so its exps underflow) and labels.
+    static func logits(rows: Int, classes c: Int, seed: UInt64) -> (z: [Float], y: [Int]) {
+        var rng = Philox(seed: seed)
+        var z = (0..<(rows * c)).map { _ in Float(rng.normal() * 3) }
+        z[c / 2] = -900
+        return (z, (0..<rows).map { _ in Int(rng.uniform() * Double(c)) % c })
+    }
+
+    /// The float64 temperature moments of every `stride`-th row against their definitions, for row
+    /// counts that leave every tail length of the four-row groups.
+    @Test(arguments: [(1, 1), (5, 1), (7, 3), (64, 2), (203, 1)])
+    func temperatureMomentsEqualTheirDefinition(rows: Int, stride: Int) {
+        for c in [2, 10, 13] {
+            let (z, y) = Self.logits(rows: rows * stride, classes: c, seed: UInt64(rows * 31 + c))
+            for s in [0.3, 1.0, 2.5] {
+                var nll = 0.0, gradient = 0.0, curvature = 0.0
+                for i in Swift.stride(from: 0, to: rows * stride, by: stride) {
+                    let row = (0..<c).map { Double(z[i * c + $0]) }
+                    let m = row.map { s * $0 }.max()!
+                    let e = row.map { Foundation.exp(s * $0 - m) }, sum = e.reduce(0, +)
+                    let mean = zip(e, row).reduce(0.0) { $0 + $1.0 * $1.1 } / sum
+                    nll += m + Foundation.log(sum) - s * row[y[i]]
+                    gradient += mean - row[y[i]]
+                    curvature += zip(e, row).reduce(0.0) { $0 + $1.0 * $1.1 * $1.1 } / sum - mean * mean
+                }
+                let got = Linalg.temperatureMoments(z, labels: y, first: 0, count: rows, stride: stride, classes: c, inverseTemperature: s)
+                #expect(abs(got.nll - nll) <= 1e-12 * max(1, abs(nll)), "nll c=\(c) s=\(s): \(got.nll) vs \(nll)")
+                #expect(abs(got.gradient - gradient) <= 1e-12 * max(1, abs(gradient)), "gradient c=\(c) s=\(s)")
+                #expect(abs(got.curvature - curvature) <= 1e-11 * max(1, abs(curvature)), "curvature c=\(c) s=\(s)")
+            }
+        }
+    }
+
+    /// Binned confidences, NLL and Brier from logits against float64 definitions; the first row with a
+    /// NaN or ±∞ is named.
+    @Test(arguments: [1, 8, 9, 37, 100])
+    func softmaxCalibrationSumsEqualTheirDefinition(rows: Int) {
+        let c = 10, bins = 15
+        let (z, y) = Self.logits(rows: rows, classes: c, seed: UInt64(rows))
+        for rule in [Linalg.CalibrationBinRule.equalWidth, .torchmetrics, .rightClosed] {
+            let slots = rule == .torchmetrics ? bins + 1 : bins
+            var count = [Double](repeating: 0, count: slots), confidence = count, correct = count, totals = [0.0, 0.0]
+            let bad = Linalg.softmaxCalibrationSums(z, labels: y, first: 0, count: rows, classes: c, rule: rule, bins: bins,
+                                                    count: &count, confidence: &confidence, correct: &correct, totals: &totals)
+            #expect(bad == nil)
+            var wantCount = [Double](repeating: 0, count: slots), wantConfidence = wantCount, wantCorrect = wantCount
+            var nll = 0.0, brier = 0.0
+            for i in 0..<rows {
+                let row = (0..<c).map { Double(z[i * c + $0]) }, m = row.max()!
+                let p = row.map { Foundation.exp($0 - m) }, sum = p.reduce(0, +)
+                let top = 1 / sum, scaled = top * Double(bins)
+                let k: Int
+                switch rule {
+                case .equalWidth: k = min(Int(scaled), bins - 1)
+                case .torchmetrics: k = min(Int(scaled), bins)
+                case .rightClosed: k = min(max(Int(scaled.rounded(.up)) - 1, 0), bins - 1)
+                }
+                wantCount[k] += 1
+                wantConfidence[k] += top
+                if row.firstIndex(of: m)! == y[i] { wantCorrect[k] += 1 }
+                nll += Foundation.log(sum) - (row[y[i]] - m)
+                brier += zip(p.indices, p).reduce(0.0) { $0 + pow($1.1 / sum - ($1.0 == y[i] ? 1 : 0), 2) }
+            }
+            #expect(count == wantCount && correct == wantCorrect, "\(rule)")
+            #expect(zip(confidence, wantConfidence).allSatisfy { abs($0 - $1) <= 1e-6 * max(1, $1) }, "\(rule)")
+            #expect(abs(totals[0] - nll) <= 1e-6 * max(1, nll) && abs(totals[1] - brier) <= 1e-6 * max(1, brier), "\(rule)")
+        }
+        for badRow in [0, rows - 1] {
+            var broken = z
+            broken[badRow * c + 3] = badRow == 0 ? .nan : .infinity
+            var count = [Double](repeating: 0, count: bins), confidence = count, correct = count, totals = [0.0, 0.0]
+            let bad = Linalg.softmaxCalibrationSums(broken, labels: y, first: 0, count: rows, classes: c, rule: .equalWidth, bins: bins,
+                                                    count: &count, confidence: &confidence, correct: &correct, totals: &totals)
+            #expect(bad == badRow)
+        }
     }
 }

@@ -125,12 +125,20 @@ int fl_vecmath_avx2_available(void);
 void fl_xlogx_accumulate_f32(const float *p, float *sum, int64_t n, double *xlogx, double *total, int *invalid);
 /* values *= scale in place; returns Σ v·ln max(v, FLT_MIN) of the scaled values. */
 double fl_xlogx_scale_f32(float *values, int64_t n, float scale);
-/* e_j = exp(row_j − shift) for row_j ≤ shift (the row maximum); returns Σ e_j, Σ e_j² into *squares. */
-double fl_exp_shifted_f32(const float *row, int64_t n, float shift, float *e, double *squares);
 /* Standard normals t ∈ [start, start + count) of Philox stream (seed, stream), as Philox.fillNormals defines them. */
 void fl_fill_normals_f32(float *out, int64_t start, int64_t count, uint64_t seed, uint64_t stream);
 /* Σ (row_j − mean_j)² into *sqdiff (double per call); returns the index of the first maximum of row. */
 int64_t fl_sqdiff_argmax_f32(const float *row, const float *mean, int64_t n, double *sqdiff);
+/* Rows first, first + stride, … (count of them) of the n×c logits z at inverse temperature s, in double with
+ * one row per lane: out[0] = Σ NLL_i(s), out[1] = Σ dNLL_i/ds, out[2] = Σ d²NLL_i/ds² (softmax_rows.c). */
+void fl_temperature_moments_f64(const float *z, const int64_t *labels, int64_t first, int64_t count, int64_t stride, int64_t c,
+                                double s, double out[3]);
+/* Rows [first, first + count) of the logits z (c classes): per-bin count, Σ confidence and Σ correct of the
+ * top-label confidence 1/Σ exp(z − max) (mode 0: bins equal-width, 1: torchmetrics' bins + 1 slots, 2: right-
+ * closed), and Σ NLL, Σ Brier added to nll_brier[0], [1]. Returns −1, or the first row with NaN/±∞ (the sums
+ * are then incomplete). */
+int64_t fl_softmax_calibration_f32(const float *z, const int64_t *labels, int64_t first, int64_t count, int64_t c, int mode, int64_t bins,
+                                   double *bin_count, double *bin_confidence, double *bin_correct, double *nll_brier);
 
 #ifdef __cplusplus
 }

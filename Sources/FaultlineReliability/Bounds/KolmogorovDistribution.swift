@@ -130,7 +130,7 @@ extension Distributions {
             matrix[m - 1, i] = (1 - pow(h, Double(m - i))) * inverseFactorial[m - i]
         }
         matrix[m - 1, 0] = (1 - 2 * pow(h, Double(m)) + pow(max(2 * h - 1, 0), Double(m))) * inverseFactorial[m]
-        let scale = 128, big = ldexp(1.0, scale), small = ldexp(1.0, -scale)
+        let scale = 128, big = scalbn(1.0, scale), small = scalbn(1.0, -scale)
         var power = Matrix<Double>.identity(m), powerExponent = 0, matrixExponent = 0, remaining = n
         while remaining > 0 {
             if remaining % 2 == 1 {
@@ -150,7 +150,7 @@ extension Distributions {
             p = Double(i) * p / Double(n)
             if abs(p) < small { p *= big; powerExponent -= scale }
         }
-        return ldexp(p, powerExponent)
+        return scalbn(p, powerExponent)
     }
 
     /// P(D_n ≤ x) by Pomeranz's (1974) recursion: 2n + 1 rows, each the convolution of the previous
@@ -180,7 +180,7 @@ extension Distributions {
             }
             return (max(j1 + 2, 0), min(j2, n))
         }
-        let scale = 128, big = ldexp(1.0, scale), small = ldexp(1.0, -scale)
+        let scale = 128, big = scalbn(1.0, scale), small = scalbn(1.0, -scale)
         var previous = [Double](repeating: 0, count: width), row = [Double](repeating: 0, count: width)
         row[0] = 1
         var previousStart = 0, rowStart = 0, exponent = 0
@@ -216,7 +216,7 @@ extension Distributions {
             if abs(answer) > big { answer *= small; exponent += scale }
             answer *= Double(j)
         }
-        return ldexp(answer, exponent)
+        return scalbn(answer, exponent)
     }
 
     /// P(D_n ≤ x) by the Pelz–Good (1976) asymptotic series K₀ + K₁/√n + K₂/n + K₃/n^{3/2} in z = x√n,

@@ -103,13 +103,17 @@ public struct CalibrationMetrics: Sendable, Codable {
         }
         let bins = binning.count
         let blocks = min(n, Linalg.simdThreads * 4)
+        // The blas backend uses the C shim's row-per-lane AVX2 kernel when the CPU has it; simd stays pure Swift.
+        let avx2 = Backend.default == .blas && Linalg.hasAVX2Kernels
         var partial = [Accumulator](repeating: Accumulator(bins: bins), count: blocks)
         logits.withUnsafeBufferPointer { z in
             labels.withUnsafeBufferPointer { y in
                 partial.withUnsafeMutableBufferPointer { out in
                     let (zp, yp, op) = (z.baseAddress!, y.baseAddress!, out.baseAddress!)
                     Linalg.parallelForEach(blocks) { b in
-                        op[b] = accumulate(zp, yp, rows: (b * n / blocks)..<((b + 1) * n / blocks), classes: c, binning: binning)
+                        let rows = (b * n / blocks)..<((b + 1) * n / blocks)
+                        op[b] = avx2 ? accumulateAVX2(zp, yp, rows: rows, classes: c, binning: binning)
+                                     : accumulate(zp, yp, rows: rows, classes: c, binning: binning)
                     }
                 }
             }
@@ -167,13 +171,31 @@ public struct CalibrationMetrics: Sendable, Codable {
         }
     }
 
+    /// `accumulate` through the C shim's AVX2 kernel (eight rows per vector; same sums, float exps).
+    static func accumulateAVX2(_ z: UnsafePointer<Float>, _ y: UnsafePointer<Int>, rows: Range<Int>, classes c: Int, binning: Binning) -> Accumulator {
+        var acc = Accumulator(bins: binning.count)
+        let (rule, b): (Linalg.CalibrationBinRule, Int)
+        switch binning {
+        case .equalWidth(let k): (rule, b) = (.equalWidth, k)
+        case .torchmetrics(let k): (rule, b) = (.torchmetrics, k)
+        case .equalWidthRightClosed(let k): (rule, b) = (.rightClosed, k)
+        case .equalMass: preconditionFailure("equal-mass bins are assigned after sorting")
+        }
+        var count = [Double](repeating: 0, count: binning.count), confidence = count, correct = count, totals = [0.0, 0.0]
+        acc.nonFiniteRow = Linalg.softmaxCalibrationSums(z, labels: y, first: rows.lowerBound, count: rows.count, classes: c, rule: rule, bins: b,
+                                                         count: &count, confidence: &confidence, correct: &correct, totals: &totals)
+        acc.count = count.map { Int($0) }
+        acc.confidence = confidence
+        acc.correct = correct
+        (acc.nll, acc.brier) = (totals[0], totals[1])
+        return acc
+    }
+
     static func accumulate(_ z: UnsafePointer<Float>, _ y: UnsafePointer<Int>, rows: Range<Int>, classes c: Int, binning: Binning) -> Accumulator {
         var acc = Accumulator(bins: binning.count)
         let e = UnsafeMutablePointer<Float>.allocate(capacity: c)
         defer { e.deallocate() }
         let vectorEnd = c - c % 8
-        // The blas backend uses the C shim's AVX2+FMA exp when the CPU has it; simd stays pure Swift.
-        let avx2 = Backend.default == .blas && Linalg.hasAVX2Kernels
         for i in rows {
             let row = z + i * c
             var m = row[0], best = 0
@@ -188,10 +210,6 @@ public struct CalibrationMetrics: Sendable, Codable {
             }
             var sum = 0.0, squares = 0.0
             var j = 0
-            if avx2 {
-                (sum, squares) = Linalg.expShifted(row, count: c, shift: m, into: e)
-                j = c
-            }
             let vm = SIMD8<Float>(repeating: m)
             while j < vectorEnd {
                 let v = Linalg.exp8(UnsafeRawPointer(row + j).loadUnaligned(as: SIMD8<Float>.self) - vm)

@@ -23,6 +23,8 @@ public struct TemperatureScaling: Sendable, Codable, Equatable {
         guard n > 0, c >= 2 else { throw ReliabilityError.invalidInput("need at least one row and two classes, got \(n)×\(c)") }
         guard logits.isFinite else { throw ReliabilityError.invalidInput("logits contain NaN or infinite values") }
         try Check.labels(labels, rows: n, classes: c)
+        // The blas backend evaluates the float64 moments with the C shim's AVX2 kernel when the CPU has it.
+        let avx2 = Backend.default == .blas && Linalg.hasAVX2Kernels
         /// Mean moments at inverse temperature s over every `stride`-th row.
         func evaluate(_ s: Double, precise: Bool, stride: Int = 1) -> Moments {
             let count = (n + stride - 1) / stride
@@ -33,8 +35,15 @@ public struct TemperatureScaling: Sendable, Codable, Equatable {
                     partial.withUnsafeMutableBufferPointer { out in
                         let (zp, yp, op) = (z.baseAddress!, y.baseAddress!, out.baseAddress!)
                         Linalg.parallelForEach(blocks) { b in
-                            let rows = Swift.stride(from: (b * count / blocks) * stride, to: ((b + 1) * count / blocks) * stride, by: stride)
-                            op[b] = precise ? moments64(zp, yp, rows, c, s) : moments32(zp, yp, rows, c, Float(s))
+                            let (lower, upper) = (b * count / blocks, (b + 1) * count / blocks)
+                            let rows = Swift.stride(from: lower * stride, to: upper * stride, by: stride)
+                            if precise && avx2 {
+                                let m = Linalg.temperatureMoments(zp, labels: yp, first: lower * stride, count: upper - lower,
+                                                                  stride: stride, classes: c, inverseTemperature: s)
+                                op[b] = Moments(nll: m.nll, gradient: m.gradient, curvature: m.curvature)
+                            } else {
+                                op[b] = precise ? moments64(zp, yp, rows, c, s) : moments32(zp, yp, rows, c, Float(s))
+                            }
                         }
                     }
                 }
@@ -63,11 +72,12 @@ public struct TemperatureScaling: Sendable, Codable, Equatable {
             return s
         }
         let atOne = evaluate(1, precise: true)
-        // A subsample of ~64k rows gets close cheaply, float32-vectorised moments on all rows closer, and
-        // float64 moments finish, so the result is the float64 optimum.
+        // A subsample of ~64k rows gets close cheaply; float64 moments on all rows finish, so the result is
+        // the float64 optimum. Without the AVX2 kernel the float64 pass is libm-bound, so float32-vectorised
+        // moments on all rows get closer first.
         let subsample = max(1, n / 65_536)
-        var s = newton(from: 1, precise: false, stride: subsample, tolerance: 1e-5)
-        s = newton(from: s, precise: false, stride: 1, tolerance: 1e-6)
+        var s = newton(from: 1, precise: avx2, stride: subsample, tolerance: 1e-5)
+        if !avx2 { s = newton(from: s, precise: false, stride: 1, tolerance: 1e-6) }
         s = newton(from: s, precise: true, stride: 1, tolerance: 1e-13)
         guard s > 0 && s.isFinite && s < 1e6 else {
             throw ReliabilityError.invalidInput("the NLL keeps decreasing as T → 0 (the logits separate the classes perfectly); temperature scaling is undefined")
