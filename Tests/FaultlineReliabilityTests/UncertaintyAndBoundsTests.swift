@@ -35,6 +35,10 @@ struct UncertaintyAndBoundsTests {
             }
             variance /= 6 * 9
             #expect(abs(u.meanVariance[i] - variance) <= 1e-8)  // float32 SIMD sums, values ~1e-2
+            #expect((0..<9).allSatisfy { abs(Double(u.mean[i, $0]) - mean[$0]) <= 1e-6 })
+            let top = mean.firstIndex(of: mean.max()!)!
+            let disagreeing = rows.filter { $0.firstIndex(of: $0.max()!)! != top }.count
+            #expect(u.variationRatio[i] == Double(disagreeing) / 6, "row \(i)")
         }
         // Identical members carry no epistemic uncertainty.
         let same = try EnsembleUncertainty.compute(members: [members[0], members[0], members[0]])
