@@ -13,7 +13,8 @@ struct ConformalCommand: ParsableCommand {
             Calibrate on --calibration-probs/--calibration-labels, predict sets for --probs; with --labels, report the \
             empirical coverage and mean set size. The threshold is the exact order statistic k = ⌈(n + 1)(1 − α)⌉; a \
             calibration set too small for α is an error naming the minimum size. --out FILE.npz writes the sets as an \
-            N×C 0/1 array. Exit codes: 0 ok, 1 coverage below 1 − α − --tolerance (with labels), 2 bad input.
+            N×C 0/1 array. --score aps-mapie builds APS sets in MAPIE 1.6's convention (randomised calibration scores; \
+            --last-label include, exclude or randomized). Exit codes: 0 ok, 1 coverage below 1 − α − --tolerance (with labels), 2 bad input.
             """)
 
     @Option(help: "Calibration probabilities (N×C).") var calibrationProbs: String
@@ -21,7 +22,8 @@ struct ConformalCommand: ParsableCommand {
     @Option(help: "Probabilities to predict sets for (M×C).") var probs: String
     @Option(help: "Labels of --probs, to measure coverage.") var labels: String?
     @Option(help: "Miscoverage level α.") var alpha = 0.1
-    @Option(help: "lac, aps, aps-randomized, raps or topk.") var score = "lac"
+    @Option(help: "lac, aps, aps-randomized, aps-mapie, raps or topk.") var score = "lac"
+    @Option(help: "aps-mapie: include, exclude or randomized (MAPIE's include_last_label).") var lastLabel = "include"
     @Option(help: "RAPS λ.") var lambda = 0.01
     @Option(help: "RAPS k_reg.") var kReg = 1
     @Flag(help: "One threshold per class (Mondrian).") var classConditional = false
@@ -34,18 +36,32 @@ struct ConformalCommand: ParsableCommand {
 
     func run() throws {
         let report = try Inputs.guarded("conformal") { () -> Report in
-            let kind: SplitConformal.Score = switch score {
-            case "lac": .lac
-            case "aps": .aps(randomized: false)
-            case "aps-randomized": .aps(randomized: true)
-            case "raps": .raps(lambda: lambda, kReg: kReg, randomized: false)
-            case "topk": .topK
-            default: throw CLIError("--score must be lac, aps, aps-randomized, raps or topk")
-            }
-            let cp = try SplitConformal(calibration: Inputs.features(calibrationProbs).normalizedRows(), labels: Inputs.labels(calibrationLabels),
-                                        alpha: alpha, score: kind, classConditional: classConditional, seed: seed)
+            let calibration = try Inputs.features(calibrationProbs).normalizedRows(), calibrationY = try Inputs.labels(calibrationLabels)
             let p = try Inputs.features(probs).normalizedRows()
-            let sets = try cp.predict(p)
+            let threshold: Double, sets: [[Int]]
+            if score == "aps-mapie" {
+                let rule: CumulativeProbabilitySets.LastLabel = switch lastLabel {
+                case "include": .include
+                case "exclude": .exclude
+                case "randomized": .randomized
+                default: throw CLIError("--last-label must be include, exclude or randomized")
+                }
+                guard !classConditional else { throw CLIError("--class-conditional is not available with --score aps-mapie") }
+                let aps = try CumulativeProbabilitySets(calibration: calibration, labels: calibrationY, alpha: alpha, seed: seed)
+                (threshold, sets) = (aps.threshold, try aps.predict(p, lastLabel: rule))
+            } else {
+                let kind: SplitConformal.Score = switch score {
+                case "lac": .lac
+                case "aps": .aps(randomized: false)
+                case "aps-randomized": .aps(randomized: true)
+                case "raps": .raps(lambda: lambda, kReg: kReg, randomized: false)
+                case "topk": .topK
+                default: throw CLIError("--score must be lac, aps, aps-randomized, aps-mapie, raps or topk")
+                }
+                let cp = try SplitConformal(calibration: calibration, labels: calibrationY, alpha: alpha, score: kind,
+                                            classConditional: classConditional, seed: seed)
+                (threshold, sets) = (cp.threshold, try cp.predict(p))
+            }
             var coverage: Double?
             if let labels {
                 let y = try Inputs.labels(labels)
@@ -57,7 +73,7 @@ struct ConformalCommand: ParsableCommand {
                 for (i, s) in sets.enumerated() { for c in s { membership[i, c] = 1 } }
                 try NPZ.write([("sets", Tensor(membership))], to: out)
             }
-            return Report(alpha: alpha, score: score, threshold: cp.threshold, samples: sets.count,
+            return Report(alpha: alpha, score: score, threshold: threshold, samples: sets.count,
                           meanSetSize: Double(sets.reduce(0) { $0 + $1.count }) / Double(max(sets.count, 1)), coverage: coverage,
                           emptySets: sets.filter(\.isEmpty).count)
         }

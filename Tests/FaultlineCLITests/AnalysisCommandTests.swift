@@ -142,6 +142,12 @@ struct AnalysisCommandTests {
         #expect(r.status == 0, "\(r.stderr)")
         struct Report: Decodable { var coverage: Double?; var meanSetSize: Double }
         #expect(try decode(Report.self, r).coverage! >= 0.85)
+        let mapie = try CLIRunner.run(["conformal", "--calibration-probs", dir + "/p1.npy", "--calibration-labels", dir + "/y1.npy",
+                                       "--probs", dir + "/p2.npy", "--labels", dir + "/y2.npy", "--score", "aps-mapie", "--last-label", "randomized", "--json"])
+        #expect(mapie.status == 0, "\(mapie.stderr)")
+        #expect(try decode(Report.self, mapie).coverage! >= 0.85)
+        #expect(try CLIRunner.run(["conformal", "--calibration-probs", dir + "/p1.npy", "--calibration-labels", dir + "/y1.npy",
+                                   "--probs", dir + "/p2.npy", "--score", "aps-mapie", "--last-label", "sometimes"]).status == 2)
         let tooSmall = try CLIRunner.run(["conformal", "--calibration-probs", dir + "/p1.npy", "--calibration-labels", dir + "/y1.npy",
                                           "--probs", dir + "/p2.npy", "--alpha", "0.001"])
         #expect(tooSmall.status == 2 && tooSmall.stderr.contains("at least"))

@@ -70,6 +70,23 @@ struct RecalibrationTests {
         }
     }
 
+    /// APS in MAPIE's convention with MAPIE's own uniforms replayed: the threshold and every set for
+    /// the three last-label rules are identical.
+    @Test func apsSetsMatchMAPIE() throws {
+        let p = try Self.arrays["aps_probs"]!.matrix(Float.self), y = Self.values("aps_y").map { Int($0) }
+        let aps = try CumulativeProbabilitySets(calibration: p.sliceRows(0..<300), labels: Array(y[0..<300]), alpha: 0.1,
+                                                uniforms: Self.values("aps_u_cal"))
+        #expect(abs(aps.threshold - Self.values("aps_threshold")[0]) <= 1e-12)
+        let test = p.sliceRows(300..<500)
+        for (rule, key) in [(CumulativeProbabilitySets.LastLabel.include, "include"), (.exclude, "exclude"), (.randomized, "randomized")] {
+            let sets = try aps.predict(test, lastLabel: rule, uniforms: rule == .randomized ? Self.values("aps_u_test") : nil)
+            let reference = Self.values("aps_sets_" + key)
+            let mismatches = (0..<200).filter { i in sets[i] != (0..<6).filter { reference[i * 6 + $0] != 0 } }
+            #expect(mismatches.isEmpty, "\(key): rows \(mismatches.prefix(5))")
+        }
+        #expect(throws: ReliabilityError.self) { try CumulativeProbabilitySets(calibration: p.sliceRows(0..<300), labels: Array(y[0..<300]), alpha: 0.1, uniforms: [0.5]) }
+    }
+
     @Test func residualIntervalsMatchMAPIEAndCQRCovers() throws {
         let pred = Self.values("reg_pred"), truth = Self.values("reg_y"), intervals = Self.values("reg_intervals")
         let cp = try ConformalRegression(predictions: Array(pred[0..<150]), targets: Array(truth[0..<150]), alpha: 0.1)
