@@ -16,6 +16,8 @@ struct CalibrateCommand: ParsableCommand {
             Recalibration: --fit temperature|vector (from logits) or isotonic|histogram (top-1 confidence), fitted on \
             --calibration-logits/--calibration-probs and --calibration-labels; the metrics are reported before and \
             after on the main set, and --save FILE.json keeps the fitted recalibrator.
+            --bootstrap B adds percentile intervals (--confidence, default 0.95) for every metric of the reported set \
+            (after recalibration, if fitted) from B seeded resamples of its rows (--seed).
             Exit codes: 0 ok, 1 ECE above --max-ece, 2 bad input.
             """)
 
@@ -30,10 +32,23 @@ struct CalibrateCommand: ParsableCommand {
     @Option(help: "Calibration-split labels for --fit.") var calibrationLabels: String?
     @Option(help: "Save the fitted recalibrator here (JSON).") var save: String?
     @Option(help: "Exit with code 1 when the ECE (after recalibration, if fitted) exceeds this.") var maxEce: Double?
+    @Option(help: "Bootstrap resamples for percentile intervals of every metric (0: none).") var bootstrap = 0
+    @Option(help: "Confidence level of the bootstrap intervals.") var confidence = 0.95
+    @Option(help: "Seed of the bootstrap resamples.") var seed: UInt64 = 0
     @Flag(help: "Print JSON.") var json = false
 
-    struct Metrics: Codable { var ece: Double; var mce: Double; var classwiseECE: Double; var topLabelECE: Double; var brier: Double; var nll: Double; var accuracy: Double; var bins: [CalibrationMetrics.Bin] }
-    struct Report: Codable { var samples: Int; var classes: Int; var binning: String; var before: Metrics; var recalibration: String?; var after: Metrics? }
+    struct Metrics: Codable {
+        var ece: Double; var mce: Double; var classwiseECE: Double; var topLabelECE: Double; var brier: Double; var nll: Double; var accuracy: Double
+        var bins: [CalibrationMetrics.Bin]
+        /// In the order of `metricNames`.
+        var values: [Double] { [ece, mce, classwiseECE, topLabelECE, brier, nll, accuracy] }
+    }
+    struct Report: Codable {
+        var samples: Int; var classes: Int; var binning: String; var before: Metrics; var recalibration: String?; var after: Metrics?
+        /// Bootstrap intervals of the reported metrics (after recalibration, if fitted), by metric name.
+        var intervals: [String: Bootstrap.Interval]?; var resamples: Int?
+    }
+    static let metricNames = ["ECE", "MCE", "classwise ECE", "top-label ECE", "Brier", "NLL", "accuracy"]
 
     func run() throws {
         let report = try Inputs.guarded("calibrate") { () -> Report in
@@ -46,9 +61,13 @@ struct CalibrateCommand: ParsableCommand {
             }
             let y = try Inputs.labels(labels)
             let (z, p) = try Self.load(logits: logits, probs: probs, what: "")
+            guard bootstrap >= 0, confidence > 0 && confidence < 1 else { throw CLIError("--bootstrap must be ≥ 0 and --confidence in (0, 1)") }
             let before = try Self.metrics(p, y, mode, bins)
             var report = Report(samples: p.rows, classes: p.columns, binning: binning, before: before)
-            guard let fit else { return report }
+            guard let fit else {
+                try addIntervals(&report, p, y, mode)
+                return report
+            }
             guard let calibrationLabels else { throw CLIError("--fit needs --calibration-labels (and calibration logits or probabilities)") }
             let cy = try Inputs.labels(calibrationLabels)
             let (cz, cp) = try Self.load(logits: calibrationLogits, probs: calibrationProbs, what: "calibration ")
@@ -86,6 +105,7 @@ struct CalibrateCommand: ParsableCommand {
             }
             report.recalibration = fit
             report.after = try Self.metrics(after, y, mode, bins)
+            try addIntervals(&report, after, y, mode)
             if let save { try recalibrator.save(to: save) }
             return report
         }
@@ -95,14 +115,31 @@ struct CalibrateCommand: ParsableCommand {
             print("\(report.samples) samples, \(report.classes) classes, \(report.binning) binning")
             let rows = [("before", report.before)] + (report.after.map { [("after \(report.recalibration!)", $0)] } ?? [])
             print(TextTable.grid(header: ["", "ECE", "MCE", "classwise ECE", "top-label ECE", "Brier", "NLL", "accuracy"], rows: rows.map { name, m in
-                [name] + [m.ece, m.mce, m.classwiseECE, m.topLabelECE, m.brier, m.nll, m.accuracy].map { String(format: "%.4f", $0) }
+                [name] + m.values.map { String(format: "%.4f", $0) }
             }))
+            if let intervals = report.intervals, let resamples = report.resamples {
+                print(String(format: "%.0f%% bootstrap intervals (%d resamples of the rows):", 100 * confidence, resamples))
+                print(TextTable.grid(header: ["metric", "estimate", "lower", "upper"], rows: Self.metricNames.map { name in
+                    [name] + [intervals[name]!.estimate, intervals[name]!.lower, intervals[name]!.upper].map { String(format: "%.4f", $0) }
+                }))
+            }
         }
         let final = report.after ?? report.before
         if let maxEce, final.ece > maxEce {
             printError("faultline calibrate: ECE \(final.ece) exceeds --max-ece \(maxEce)")
             throw ExitCode(1)
         }
+    }
+
+    /// Percentile intervals of every metric over `bootstrap` resamples of the rows of (p, y).
+    func addIntervals(_ report: inout Report, _ p: Matrix<Float>, _ y: [Int], _ mode: CalibrationMetrics.Binning) throws {
+        guard bootstrap > 0 else { return }
+        let intervals = try Bootstrap.percentile(samples: p.rows, resamples: bootstrap, alpha: 1 - confidence, seed: seed) { rows in
+            let resampled = try Matrix(rows: rows.count, columns: p.columns, elements: rows.flatMap { Array(p.row($0)) })
+            return try Self.metrics(resampled, rows.map { y[$0] }, mode, bins).values
+        }
+        report.intervals = Dictionary(uniqueKeysWithValues: zip(Self.metricNames, intervals))
+        report.resamples = bootstrap
     }
 
     /// (logits if given, probabilities).

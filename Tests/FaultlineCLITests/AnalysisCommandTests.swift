@@ -59,6 +59,16 @@ struct AnalysisCommandTests {
         let report = try decode(Report.self, r)
         #expect(report.after!.nll < report.before.nll, "temperature scaling must lower the NLL of overconfident logits")
         #expect(FileManager.default.fileExists(atPath: dir + "/t.json"))
+        // Bootstrap intervals bracket every estimate, and the accuracy interval has the binomial width.
+        let boot = try CLIRunner.run(["calibrate", "--logits", dir + "/z.npy", "--labels", dir + "/y.npy", "--bootstrap", "300", "--seed", "3", "--json"])
+        #expect(boot.status == 0, "\(boot.stderr)")
+        struct Interval: Decodable { var estimate: Double; var lower: Double; var upper: Double }
+        struct Boot: Decodable { var intervals: [String: Interval]; var before: M }
+        let intervals = try decode(Boot.self, boot).intervals
+        #expect(intervals.count == 7 && intervals.values.allSatisfy { $0.lower <= $0.estimate && $0.estimate <= $0.upper && $0.lower < $0.upper })
+        let accuracy = intervals["accuracy"]!, sd = (accuracy.estimate * (1 - accuracy.estimate) / 400).squareRoot()
+        #expect(abs((accuracy.upper - accuracy.lower) - 2 * 1.96 * sd) <= 0.35 * 2 * 1.96 * sd, "\(accuracy) vs ±1.96·\(sd)")
+        #expect(try CLIRunner.run(["calibrate", "--logits", dir + "/z.npy", "--labels", dir + "/y.npy", "--bootstrap=-1"]).status == 2)
         let strict = try CLIRunner.run(["calibrate", "--logits", dir + "/z.npy", "--labels", dir + "/y.npy", "--max-ece", "0"])
         #expect(strict.status == 1)
         let bad = try CLIRunner.run(["calibrate", "--logits", dir + "/z.npy", "--labels", dir + "/y.npy", "--binning", "quantile"])

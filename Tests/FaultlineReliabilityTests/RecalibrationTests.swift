@@ -123,6 +123,14 @@ struct RecalibrationTests {
         #expect(interval.estimate == 4.5 && interval.lower < 4.5 && interval.upper > 4.5 && interval.upper - interval.lower < 1.5)
         let again = try Bootstrap.percentile(samples: sample.count, resamples: 500, seed: 1) { idx in idx.reduce(0.0) { $0 + sample[$1] } / Double(idx.count) }
         #expect(again == interval)
+        // Several statistics of the same resamples: each equals its own single-statistic interval; the
+        // standard error of the mean of 0…9 repeated (sd 2.87, n 200) sets the width: 2·1.96·0.203 ≈ 0.80.
+        let both = try Bootstrap.percentile(samples: sample.count, resamples: 500, seed: 1) { idx in
+            let mean = idx.reduce(0.0) { $0 + sample[$1] } / Double(idx.count)
+            return [mean, idx.map { sample[$0] }.max()!]
+        }
+        #expect(both[0] == interval && both[1].estimate == 9 && both[1].lower == 9)
+        #expect(abs((interval.upper - interval.lower) - 0.80) < 0.15)
     }
 
     @Test func rapsReducesToAPSAndCovers() throws {

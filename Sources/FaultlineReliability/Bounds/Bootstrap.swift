@@ -15,18 +15,30 @@ public enum Bootstrap {
     /// what `statistic` throws.
     public static func percentile(samples n: Int, resamples: Int = 1000, alpha: Double = 0.05, seed: UInt64 = 0,
                                   statistic: ([Int]) throws -> Double) throws -> Interval {
+        try percentile(samples: n, resamples: resamples, alpha: alpha, seed: seed) { [try statistic($0)] }[0]
+    }
+
+    /// Several statistics of the same resamples at once (one evaluation of `statistics` per resample,
+    /// which returns the same number of values each time); one interval per statistic.
+    public static func percentile(samples n: Int, resamples: Int = 1000, alpha: Double = 0.05, seed: UInt64 = 0,
+                                  statistics: ([Int]) throws -> [Double]) throws -> [Interval] {
         guard n > 0, resamples >= 1 else { throw ReliabilityError.invalidInput("bootstrap needs samples and at least one resample") }
         guard alpha > 0 && alpha < 1 else { throw ReliabilityError.invalidParameter("α = \(alpha) must lie in (0, 1)") }
-        let estimate = try statistic(Array(0..<n))
-        var values = try (0..<resamples).map { b -> Double in
+        let estimates = try statistics(Array(0..<n))
+        var values = [[Double]](repeating: [], count: estimates.count)
+        for b in 0..<resamples {
             var rng = Philox(seed: seed, stream: UInt64(b))
-            return try statistic((0..<n).map { _ in min(Int(rng.uniform() * Double(n)), n - 1) })
+            let resampled = try statistics((0..<n).map { _ in min(Int(rng.uniform() * Double(n)), n - 1) })
+            guard resampled.count == estimates.count else { throw ReliabilityError.invalidInput("the statistics returned \(resampled.count) values, expected \(estimates.count)") }
+            for (k, v) in resampled.enumerated() { values[k].append(v) }
         }
-        values.sort()
-        func quantile(_ q: Double) -> Double {
-            let position = q * Double(values.count - 1), low = Int(position.rounded(.down)), high = min(low + 1, values.count - 1)
-            return values[low] + (position - Double(low)) * (values[high] - values[low])
+        return zip(estimates, values).map { estimate, sample in
+            let sorted = sample.sorted()
+            func quantile(_ q: Double) -> Double {
+                let position = q * Double(sorted.count - 1), low = Int(position.rounded(.down)), high = min(low + 1, sorted.count - 1)
+                return sorted[low] + (position - Double(low)) * (sorted[high] - sorted[low])
+            }
+            return Interval(estimate: estimate, lower: quantile(alpha / 2), upper: quantile(1 - alpha / 2))
         }
-        return Interval(estimate: estimate, lower: quantile(alpha / 2), upper: quantile(1 - alpha / 2))
     }
 }
