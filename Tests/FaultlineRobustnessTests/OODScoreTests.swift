@@ -103,6 +103,42 @@ struct OODScoreTests {
         #expect(drawn.null.count == 50 && drawn.mmd2 == r.mmd2)
     }
 
+    /// Several kernel blocks (650 rows: blocks of 512 and 138): the bandwidth, the statistic and every
+    /// permutation's statistic against a direct float64 evaluation of the unbiased MMD².
+    @Test func mmdOverSeveralBlocksEqualsADirectFloat64Evaluation() throws {
+        var rng = Philox(seed: 21)
+        let x: Matrix<Float> = rng.matrix(rows: 300, columns: 5, .normal(mean: 0, sd: 1))
+        let y: Matrix<Float> = rng.matrix(rows: 350, columns: 5, .normal(mean: 0.2, sd: 1))
+        let r = try MMDTest.run(x, y, count: 6, seed: 4)
+        let z = (0..<300).map { i in (0..<5).map { Double(x[i, $0]) } } + (0..<350).map { i in (0..<5).map { Double(y[i, $0]) } }
+        func distance(_ a: Int, _ b: Int) -> Double { zip(z[a], z[b]).reduce(0) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) } }
+        var all: [Double] = []
+        for a in 0..<650 { for b in (a + 1)..<650 { all.append(distance(a, b)) } }
+        all.sort()
+        let median = (all[all.count / 2 - 1] + all[all.count / 2]) / 2
+        #expect(abs(r.sigma2 - median) <= 1e-5 * median)
+        let kernel = (0..<650).map { a in (0..<650).map { b in Foundation.exp(-distance(a, b) / (2 * r.sigma2)) } }
+        func mmd2(_ group: [Int]) -> Double {
+            var inX = [Bool](repeating: false, count: 650)
+            for a in group { inX[a] = true }
+            var sxx = 0.0, syy = 0.0, sxy = 0.0
+            for a in 0..<650 {
+                for b in 0..<650 where a != b {
+                    switch (inX[a], inX[b]) {
+                    case (true, true): sxx += kernel[a][b]
+                    case (false, false): syy += kernel[a][b]
+                    case (true, false): sxy += kernel[a][b]
+                    case (false, true): break
+                    }
+                }
+            }
+            return sxx / (300 * 299) + syy / (350 * 349) - 2 * sxy / (300 * 350)
+        }
+        #expect(abs(r.mmd2 - mmd2(Array(0..<300))) <= 1e-6)
+        let splits = MMDTest.permutations(count: 6, samples: 650, seed: 4)
+        for (p, order) in splits.enumerated() { #expect(abs(r.null[p] - mmd2(Array(order.prefix(300)))) <= 1e-6, "permutation \(p)") }
+    }
+
     @Test func labelShiftRecoversAKnownShift() throws {
         // Validation: a noisy but invertible confusion; target: labels drawn with q = (0.6, 0.3, 0.1).
         var rng = Philox(seed: 2)

@@ -8,10 +8,12 @@ import FaultlineLinalg
 /// statistic for `permutations` random splits of the pooled sample into groups of sizes n and m;
 /// p = (1 + #{null ≥ observed})/(1 + P).
 ///
-/// Work: the N×N kernel matrix once (N = n + m; one GEMM for the distances, a vectorised exp), then
-/// every permutation at once: with A the N×(P+1) matrix of group indicators, K·A is one GEMM and each
-/// statistic follows from aᵀKa, aᵀK1 and the trace of the group — no permuted kernel matrix is ever
-/// formed. Memory N² floats. Accumulations of the statistics in Double.
+/// Work: the kernel matrix once (N = n + m), only its blocks I ≥ J of 512 rows since K is symmetric (a
+/// GEMM per block for the distances, a vectorised exp), then every permutation at once: with A the
+/// N×(P+1) matrix of group indicators, aᵀKa = Σ_I a_Iᵀ K_II a_I + 2 Σ_{I>J} a_Iᵀ (K_IJ a_J) is one GEMM
+/// per block — about half the flops of K·A — and each statistic follows from aᵀKa, aᵀK1 and the trace
+/// of the group; no permuted kernel matrix is ever formed. Memory N² floats (half of them touched) and
+/// N(N − 1)/2 for the median. Accumulations of the statistics in Double.
 public enum MMDTest {
     public struct Result: Sendable, Codable {
         /// The kernel's s² (bandwidth squared).
@@ -47,77 +49,115 @@ public enum MMDTest {
         if let bad = splits.firstIndex(where: { $0.count != total }) {
             throw ShiftError.invalidInput("permutation \(bad) has \(splits[bad].count) entries, expected \(total)")
         }
-        // Pooled sample and its Gram matrix, turned into squared distances in place.
+        // Pooled sample and its squared row norms.
         var z = Matrix<Float>(uninitializedRows: total, columns: d)
         z.withUnsafeMutableBufferPointer { pz in
             x.withUnsafeBufferPointer { pz.baseAddress!.update(from: $0.baseAddress!, count: n * d) }
             y.withUnsafeBufferPointer { (pz.baseAddress! + n * d).update(from: $0.baseAddress!, count: m * d) }
         }
+        let norms = try Linalg.reduceRows(z, .squaredNorm)
+        // K is symmetric: only its blocks I ≥ J (of `block` rows) are formed, in an N×N buffer.
+        let block = 512, blocks = (total + block - 1) / block
+        func rows(_ b: Int) -> Range<Int> { (b * block)..<min((b + 1) * block, total) }
         var kernel = Matrix<Float>(uninitializedRows: total, columns: total)
-        try Linalg.gemm(z, z, transB: .transposed, into: &kernel)
-        let pairs = total * (total - 1) / 2
-        let upper = UnsafeMutableBufferPointer<Float>.allocate(capacity: pairs)
-        defer { upper.deallocate() }
-        let s2: Double = try kernel.withUnsafeMutableBufferPointer { k in
-            let norms = (0..<total).map { k[$0 * total + $0] }
-            let (kp, up) = (UncheckedPointer(k.baseAddress!), UncheckedPointer(upper.baseAddress!))
-            norms.withUnsafeBufferPointer { nb in
-                let np = UncheckedPointer(UnsafeMutablePointer(mutating: nb.baseAddress!))
-                Linalg.parallelForEach(total) { i in
-                    let row = kp.value + i * total, ni = np.value[i]
-                    for j in 0..<total { row[j] = max(ni + np.value[j] - 2 * row[j], 0) }
-                    row[i] = 0
-                    // Row i's strictly upper part goes to offset Σ_{r<i} (total − 1 − r).
-                    (up.value + (i * (2 * total - i - 1)) / 2).update(from: row + i + 1, count: total - i - 1)
-                }
-            }
-            return try sigma2 ?? median(upper)
-        }
-        guard s2 > 0, s2.isFinite else { throw ShiftError.invalidInput("bandwidth s² = \(s2) must be positive (are all points equal?)") }
-        // K = exp(−D/(2s²)) in place, with row sums and the diagonal in Double.
-        let scale = SIMD8<Float>(repeating: Float(-0.5 / s2))
-        var rowSums = [Double](repeating: 0, count: total), diagonal = [Double](repeating: 0, count: total)
-        kernel.withUnsafeMutableBufferPointer { k in
-            rowSums.withUnsafeMutableBufferPointer { sums in
-                diagonal.withUnsafeMutableBufferPointer { diag in
-                    let (kp, sp, dp) = (UncheckedPointer(k.baseAddress!), UncheckedPointer(sums.baseAddress!), UncheckedPointer(diag.baseAddress!))
-                    Linalg.parallelForEach(total) { i in
-                        let row = kp.value + i * total
-                        var j = 0, s = 0.0
-                        while j + 8 <= total {
-                            let v = Linalg.exp8(UnsafeRawPointer(row + j).loadUnaligned(as: SIMD8<Float>.self) * scale)
-                            UnsafeMutableRawPointer(row + j).storeBytes(of: v, as: SIMD8<Float>.self)
-                            s += Double(v.sum())
-                            j += 8
+        let pairs = UnsafeMutableBufferPointer<Float>.allocate(capacity: total * (total - 1) / 2)
+        defer { pairs.deallocate() }
+        z.withUnsafeBufferPointer { pz in
+            kernel.withUnsafeMutableBufferPointer { pk in
+                let (kp, pp) = (UncheckedPointer(pk.baseAddress!), UncheckedPointer(pairs.baseAddress!))
+                for bi in 0..<blocks {
+                    for bj in 0...bi {
+                        let (ri, rj) = (rows(bi), rows(bj))
+                        Linalg.gemm(MatrixPointer(pz.baseAddress! + ri.lowerBound * d, rows: ri.count, columns: d),
+                                    MatrixPointer(pz.baseAddress! + rj.lowerBound * d, rows: rj.count, columns: d), transB: .transposed,
+                                    into: MutableMatrixPointer(kp.value + ri.lowerBound * total + rj.lowerBound, rows: ri.count, columns: rj.count, rowStride: total))
+                        // Gram → squared distances; the strictly lower part also goes to `pairs` (row r at r(r − 1)/2).
+                        norms.withUnsafeBufferPointer { nb in
+                            let np = UncheckedPointer(UnsafeMutablePointer(mutating: nb.baseAddress!))
+                            Linalg.parallelForEach(ri.count) { t in
+                                let r = ri.lowerBound + t, row = kp.value + r * total, nr = np.value[r]
+                                for c in rj { row[c] = max(nr + np.value[c] - 2 * row[c], 0) }
+                                if bi == bj { row[r] = 0 }
+                                let end = bi == bj ? r : rj.upperBound
+                                if end > rj.lowerBound { (pp.value + r * (r - 1) / 2 + rj.lowerBound).update(from: row + rj.lowerBound, count: end - rj.lowerBound) }
+                            }
                         }
-                        while j < total { row[j] = Float.exp(row[j] * scale[0]); s += Double(row[j]); j += 1 }
-                        sp.value[i] = s
-                        dp.value[i] = Double(row[i])
                     }
                 }
             }
         }
-        // Group indicators: column 0 the observed split, column p + 1 permutation p; then K·A in one GEMM.
+        let s2 = try sigma2 ?? median(pairs)
+        guard s2 > 0, s2.isFinite else { throw ShiftError.invalidInput("bandwidth s² = \(s2) must be positive (are all points equal?)") }
+        // K = exp(−D/(2s²)) on the blocks, with full row sums (a block I > J adds its rows to I and its
+        // columns to J) and the diagonal, in Double.
+        let scale = SIMD8<Float>(repeating: Float(-0.5 / s2))
+        var rowSums = [Double](repeating: 0, count: total), diagonal = [Double](repeating: 0, count: total)
+        kernel.withUnsafeMutableBufferPointer { pk in
+            rowSums.withUnsafeMutableBufferPointer { sums in
+                let (kp, sp) = (UncheckedPointer(pk.baseAddress!), UncheckedPointer(sums.baseAddress!))
+                for bi in 0..<blocks {
+                    for bj in 0...bi {
+                        let (ri, rj) = (rows(bi), rows(bj)), tasks = 2
+                        var columnSums = [[Double]](repeating: [Double](repeating: 0, count: rj.count), count: tasks)
+                        columnSums.withUnsafeMutableBufferPointer { cs in
+                            let cp = UncheckedPointer(cs.baseAddress!)
+                            Linalg.parallelForEach(tasks) { task in
+                                for t in stride(from: task, to: ri.count, by: tasks) {
+                                    let row = kp.value + (ri.lowerBound + t) * total + rj.lowerBound
+                                    var j = 0, s = 0.0
+                                    while j + 8 <= rj.count {
+                                        let v = Linalg.exp8(UnsafeRawPointer(row + j).loadUnaligned(as: SIMD8<Float>.self) * scale)
+                                        UnsafeMutableRawPointer(row + j).storeBytes(of: v, as: SIMD8<Float>.self)
+                                        s += Double(v.sum())
+                                        j += 8
+                                    }
+                                    while j < rj.count { row[j] = Float.exp(row[j] * scale[0]); s += Double(row[j]); j += 1 }
+                                    sp.value[ri.lowerBound + t] += s
+                                    if bi != bj { for c in 0..<rj.count { cp.value[task][c] += Double(row[c]) } }
+                                }
+                            }
+                        }
+                        if bi != bj { for task in 0..<tasks { for c in 0..<rj.count { sums[rj.lowerBound + c] += columnSums[task][c] } } }
+                    }
+                }
+                for i in 0..<total { diagonal[i] = Double(pk[i * total + i]) }
+            }
+        }
+        // Group indicators: column 0 the observed split, column p + 1 permutation p.
         let columns = splits.count + 1
         var indicators = Matrix<Float>(rows: total, columns: columns)
         indicators.withUnsafeMutableBufferPointer { a in
             for i in 0..<n { a[i * columns] = 1 }
             for (p, order) in splits.enumerated() { for i in order.prefix(n) { a[i * columns + p + 1] = 1 } }
         }
-        var products = Matrix<Float>(uninitializedRows: total, columns: columns)
-        try Linalg.gemm(kernel, indicators, into: &products)
-        var aKa = [Double](repeating: 0, count: columns), aK1 = aKa, trX = aKa
-        indicators.withUnsafeBufferPointer { a in
-            products.withUnsafeBufferPointer { g in
-                for i in 0..<total {
-                    for p in 0..<columns where a[i * columns + p] == 1 {
-                        aKa[p] += Double(g[i * columns + p])
-                        aK1[p] += rowSums[i]
-                        trX[p] += diagonal[i]
+        // aᵀKa for every column at once from the blocks: Σ_I a_Iᵀ K_II a_I + 2 Σ_{I>J} a_Iᵀ (K_IJ a_J),
+        // one GEMM K_IJ·A_J per block (about half the flops of K·A).
+        var aKa = [Double](repeating: 0, count: columns)
+        var products = Matrix<Float>(uninitializedRows: min(block, total), columns: columns)
+        kernel.withUnsafeBufferPointer { pk in
+            indicators.withUnsafeBufferPointer { a in
+                products.withUnsafeMutableBufferPointer { g in
+                    aKa.withUnsafeMutableBufferPointer { q in
+                        for bi in 0..<blocks {
+                            for bj in 0...bi {
+                                let (ri, rj) = (rows(bi), rows(bj))
+                                Linalg.gemm(MatrixPointer(pk.baseAddress! + ri.lowerBound * total + rj.lowerBound, rows: ri.count, columns: rj.count, rowStride: total),
+                                            MatrixPointer(a.baseAddress! + rj.lowerBound * columns, rows: rj.count, columns: columns),
+                                            into: MutableMatrixPointer(g.baseAddress!, rows: ri.count, columns: columns))
+                                let weight = bi == bj ? 1.0 : 2.0
+                                for t in 0..<ri.count {
+                                    let ar = a.baseAddress! + (ri.lowerBound + t) * columns, gr = g.baseAddress! + t * columns
+                                    for p in 0..<columns { q[p] += weight * Double(ar[p] * gr[p]) }
+                                }
+                            }
+                        }
                     }
                 }
             }
         }
+        // aᵀK1 and the group's trace straight from the group members.
+        let groups = [Array(0..<n)] + splits.map { Array($0.prefix(n)) }
+        let aK1 = groups.map { $0.reduce(0.0) { $0 + rowSums[$1] } }, trX = groups.map { $0.reduce(0.0) { $0 + diagonal[$1] } }
         let all = rowSums.reduce(0, +), trace = diagonal.reduce(0, +)
         let nn = Double(n), mm = Double(m)
         let values = (0..<columns).map { p -> Double in
