@@ -4,6 +4,7 @@
  * Compiled through target attributes; callers check fl_vecmath_avx2_available() first, and the Swift
  * kernels remain the fallback (simd backend) and the oracle in the tests. */
 #include "CFaultline.h"
+#include "vecmath_exp.h"
 #include <math.h>
 #include <string.h>
 
@@ -107,26 +108,6 @@ void fl_temperature_moments_f64(const float *z, const int64_t *labels, int64_t f
     out[0] = log_sum + rest_total;
     out[1] = gradient_total;
     out[2] = curvature_total;
-}
-
-/* exp x for x ≤ 0 down to −87 (softmax arguments z − max): Cody–Waite reduction and the degree-6
- * Cephes polynomial of the Swift `Linalg.exp8`, with FMA; arguments below −87.3 flush to 0. */
-__attribute__((target("avx2,fma"))) static inline __m256 fl_exp256_nonpositive(__m256 x) {
-    const __m256 lower = _mm256_set1_ps(-87.3f);
-    __m256 underflow = _mm256_cmp_ps(x, lower, _CMP_LT_OQ);
-    x = _mm256_max_ps(x, lower);
-    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
-    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
-    __m256 er = _mm256_add_ps(_mm256_fmadd_ps(p, _mm256_mul_ps(r, r), r), _mm256_set1_ps(1.0f));
-    __m256i scale = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-    return _mm256_andnot_ps(underflow, _mm256_mul_ps(er, _mm256_castsi256_ps(scale)));
 }
 
 static inline int64_t fl_bin_index(double confidence, int mode, int64_t bins) {

@@ -4,6 +4,7 @@
  * fl_vecmath_avx2_available() first, and the pure-Swift kernels remain the fallback and the oracle.
  * The log is the Cephes logf scheme used by the Swift `Linalg.log8` (≤ 2 ulp), evaluated with FMA. */
 #include "CFaultline.h"
+#include "vecmath_exp.h"
 #include <math.h>
 #include <string.h>
 
@@ -121,6 +122,30 @@ double fl_xlogx_scale_f32(float *values, int64_t n, float scale) {
     return fl_hsum256(h);
 }
 __attribute__((target("avx2,fma")))
+double fl_exp_scaled_f32(float *x, int64_t n, float scale) {
+    const __m256 vs = _mm256_set1_ps(scale);
+    __m256 s = _mm256_setzero_ps(), s2 = _mm256_setzero_ps();
+    int64_t j = 0;
+    for (; j + 16 <= n; j += 16) {
+        __m256 v = fl_exp256_nonpositive(_mm256_mul_ps(_mm256_loadu_ps(x + j), vs));
+        __m256 w = fl_exp256_nonpositive(_mm256_mul_ps(_mm256_loadu_ps(x + j + 8), vs));
+        _mm256_storeu_ps(x + j, v);
+        _mm256_storeu_ps(x + j + 8, w);
+        s = _mm256_add_ps(s, v);
+        s2 = _mm256_add_ps(s2, w);
+    }
+    s = _mm256_add_ps(s, s2);
+    for (; j + 8 <= n; j += 8) {
+        __m256 v = fl_exp256_nonpositive(_mm256_mul_ps(_mm256_loadu_ps(x + j), vs));
+        _mm256_storeu_ps(x + j, v);
+        s = _mm256_add_ps(s, v);
+    }
+    double total = fl_hsum256(s);
+    for (; j < n; j++) { x[j] = expf(x[j] * scale); total += x[j]; }
+    return total;
+}
+
+__attribute__((target("avx2,fma")))
 int64_t fl_sqdiff_argmax_f32(const float *row, const float *mean, int64_t n, double *sqdiff) {
     __m256 acc = _mm256_setzero_ps();
     __m256 best = _mm256_set1_ps(-INFINITY);
@@ -235,6 +260,7 @@ void fl_fill_normals_f32(float *out, int64_t start, int64_t count, uint64_t seed
 #else
 void fl_fill_normals_f32(float *out, int64_t start, int64_t count, uint64_t seed, uint64_t stream) { (void)out; (void)start; (void)count; (void)seed; (void)stream; }
 int64_t fl_sqdiff_argmax_f32(const float *row, const float *mean, int64_t n, double *sqdiff) { (void)row; (void)mean; (void)n; *sqdiff = 0; return 0; }
+double fl_exp_scaled_f32(float *x, int64_t n, float scale) { (void)x; (void)n; (void)scale; return 0; }
 void fl_xlogx_accumulate_f32(const float *p, float *sum, int64_t n, double *xlogx, double *total, int *invalid) {
     (void)p; (void)sum; (void)n; *xlogx = 0; *total = 0; *invalid = 1;
 }

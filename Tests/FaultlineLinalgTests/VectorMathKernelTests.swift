@@ -39,6 +39,20 @@ struct VectorMathKernelTests {
         #expect(abs(d - row.reduce(0.0) { $0 + Double($1 - 0.5) * Double($1 - 0.5) }) <= 1e-5 * d)
     }
 
+    /// exp(x·scale) in place against Double at every tail length, with underflow to 0.
+    @Test(arguments: [1, 7, 8, 15, 16, 17, 100])
+    func expScaledInPlace(count n: Int) {
+        var rng = Philox(seed: 7 &+ UInt64(n))
+        var x = (0..<n).map { _ in Float(rng.uniform() * 50) }
+        x[0] = 0
+        if n > 2 { x[n - 1] = 1e6 }  // far below the underflow threshold after scaling
+        let scale: Float = -0.37
+        let exact = x.map { Foundation.exp(Double($0 * scale)) }  // the argument rounded to float, as the kernel forms it
+        let sum = Linalg.expScaledInPlace(&x, count: n, scale: scale)
+        #expect(zip(x, exact).allSatisfy { abs(Double($0) - $1) <= 3e-7 * $1 + 1e-38 }, "\(x) vs \(exact)")
+        #expect(abs(sum - exact.reduce(0, +)) <= 1e-6 * max(sum, 1) && x[0] == 1)
+    }
+
     /// Random logits (one row far below its maximum, so its exps underflow) and labels.
     static func logits(rows: Int, classes c: Int, seed: UInt64) -> (z: [Float], y: [Int]) {
         var rng = Philox(seed: seed)

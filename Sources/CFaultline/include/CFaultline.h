@@ -127,6 +127,8 @@ void fl_xlogx_accumulate_f32(const float *p, float *sum, int64_t n, double *xlog
 double fl_xlogx_scale_f32(float *values, int64_t n, float scale);
 /* Standard normals t ∈ [start, start + count) of Philox stream (seed, stream), as Philox.fillNormals defines them. */
 void fl_fill_normals_f32(float *out, int64_t start, int64_t count, uint64_t seed, uint64_t stream);
+/* x_j ← exp(x_j·scale) in place for x_j·scale ≤ 0 (kernel matrices from distances); returns Σ of the results. */
+double fl_exp_scaled_f32(float *x, int64_t n, float scale);
 /* Σ (row_j − mean_j)² into *sqdiff (double per call); returns the index of the first maximum of row. */
 int64_t fl_sqdiff_argmax_f32(const float *row, const float *mean, int64_t n, double *sqdiff);
 /* Rows first, first + stride, … (count of them) of the n×c logits z at inverse temperature s, in double with

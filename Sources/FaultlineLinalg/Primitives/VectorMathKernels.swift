@@ -36,6 +36,14 @@ extension Linalg {
 }
 
 extension Linalg {
+    /// AVX2: xⱼ ← exp(xⱼ·scale) in place for arguments xⱼ·scale ≤ 0 (≤ 2 ulp; below −87.3 gives 0), e.g. an
+    /// RBF kernel from squared distances; returns Σ of the new values (float lanes, one Double per call).
+    /// Precondition: `hasAVX2Kernels`.
+    public static func expScaledInPlace(_ x: UnsafeMutablePointer<Float>, count: Int, scale: Float) -> Double {
+        precondition(hasAVX2Kernels, "expScaledInPlace needs the AVX2 kernels")
+        return fl_exp_scaled_f32(x, Int64(count), scale)
+    }
+
     /// AVX2, float64 with one row per lane: over rows first, first + stride, … (`count` rows) of the
     /// row-major logits `z` (`classes` columns) at inverse temperature s, the sums of the softmax NLL,
     /// its derivative E_p[z] − z_y and its second derivative Var_p[z] in s. exp to ~2e-16 relative;

@@ -12,8 +12,9 @@ import FaultlineLinalg
 /// GEMM per block for the distances, a vectorised exp), then every permutation at once: with A the
 /// N×(P+1) matrix of group indicators, aᵀKa = Σ_I a_Iᵀ K_II a_I + 2 Σ_{I>J} a_Iᵀ (K_IJ a_J) is one GEMM
 /// per block — about half the flops of K·A — and each statistic follows from aᵀKa, aᵀK1 and the trace
-/// of the group; no permuted kernel matrix is ever formed. Memory N² floats (half of them touched) and
-/// N(N − 1)/2 for the median. Accumulations of the statistics in Double.
+/// of the group; no permuted kernel matrix is ever formed. The median comes from a histogram of the top
+/// 16 bits filled during the distance pass and one more scan for the middle bucket. Memory N² floats
+/// (half of them touched). Accumulations of the statistics in Double.
 public enum MMDTest {
     public struct Result: Sendable, Codable {
         /// The kernel's s² (bandwidth squared).
@@ -60,64 +61,73 @@ public enum MMDTest {
         let block = 512, blocks = (total + block - 1) / block
         func rows(_ b: Int) -> Range<Int> { (b * block)..<min((b + 1) * block, total) }
         var kernel = Matrix<Float>(uninitializedRows: total, columns: total)
-        let pairs = UnsafeMutableBufferPointer<Float>.allocate(capacity: total * (total - 1) / 2)
-        defer { pairs.deallocate() }
+        // Per-task histograms of the top 16 bits of the strictly lower distances (for the median).
+        let tasks = 2
+        var histograms = [Int](repeating: 0, count: tasks << 16)
         z.withUnsafeBufferPointer { pz in
             kernel.withUnsafeMutableBufferPointer { pk in
-                let (kp, pp) = (UncheckedPointer(pk.baseAddress!), UncheckedPointer(pairs.baseAddress!))
-                for bi in 0..<blocks {
-                    for bj in 0...bi {
-                        let (ri, rj) = (rows(bi), rows(bj))
-                        Linalg.gemm(MatrixPointer(pz.baseAddress! + ri.lowerBound * d, rows: ri.count, columns: d),
-                                    MatrixPointer(pz.baseAddress! + rj.lowerBound * d, rows: rj.count, columns: d), transB: .transposed,
-                                    into: MutableMatrixPointer(kp.value + ri.lowerBound * total + rj.lowerBound, rows: ri.count, columns: rj.count, rowStride: total))
-                        // Gram → squared distances; the strictly lower part also goes to `pairs` (row r at r(r − 1)/2).
-                        norms.withUnsafeBufferPointer { nb in
-                            let np = UncheckedPointer(UnsafeMutablePointer(mutating: nb.baseAddress!))
-                            Linalg.parallelForEach(ri.count) { t in
-                                let r = ri.lowerBound + t, row = kp.value + r * total, nr = np.value[r]
-                                for c in rj { row[c] = max(nr + np.value[c] - 2 * row[c], 0) }
-                                if bi == bj { row[r] = 0 }
-                                let end = bi == bj ? r : rj.upperBound
-                                if end > rj.lowerBound { (pp.value + r * (r - 1) / 2 + rj.lowerBound).update(from: row + rj.lowerBound, count: end - rj.lowerBound) }
+                histograms.withUnsafeMutableBufferPointer { ph in
+                    let (kp, hp) = (UncheckedPointer(pk.baseAddress!), UncheckedPointer(ph.baseAddress!))
+                    for bi in 0..<blocks {
+                        for bj in 0...bi {
+                            let (ri, rj) = (rows(bi), rows(bj))
+                            Linalg.gemm(MatrixPointer(pz.baseAddress! + ri.lowerBound * d, rows: ri.count, columns: d),
+                                        MatrixPointer(pz.baseAddress! + rj.lowerBound * d, rows: rj.count, columns: d), transB: .transposed,
+                                        into: MutableMatrixPointer(kp.value + ri.lowerBound * total + rj.lowerBound, rows: ri.count, columns: rj.count, rowStride: total))
+                            // Gram → squared distances, counting the strictly lower ones into the task's histogram.
+                            norms.withUnsafeBufferPointer { nb in
+                                let np = UncheckedPointer(UnsafeMutablePointer(mutating: nb.baseAddress!))
+                                Linalg.parallelForEach(tasks) { task in
+                                    let histogram = hp.value + (task << 16)
+                                    for t in Swift.stride(from: task, to: ri.count, by: tasks) {
+                                        let r = ri.lowerBound + t, row = kp.value + r * total, nr = np.value[r]
+                                        for c in rj { row[c] = max(nr + np.value[c] - 2 * row[c], 0) }
+                                        if bi == bj { row[r] = 0 }
+                                        for c in rj.lowerBound..<(bi == bj ? r : rj.upperBound) { histogram[Int(row[c].bitPattern >> 16)] += 1 }
+                                    }
+                                }
                             }
                         }
                     }
                 }
             }
         }
-        let s2 = try sigma2 ?? median(pairs)
-        guard s2 > 0, s2.isFinite else { throw ShiftError.invalidInput("bandwidth s² = \(s2) must be positive (are all points equal?)") }
+        let s2: Double = try sigma2 ?? kernel.withUnsafeBufferPointer { pk in
+            var merged = [Int](repeating: 0, count: 1 << 16)
+            for task in 0..<tasks { for b in 0..<(1 << 16) { merged[b] += histograms[(task << 16) + b] } }
+            return try median(histogram: merged) { bucket, members in
+                for r in 1..<total {
+                    let row = pk.baseAddress! + r * total
+                    for c in 0..<r where Int(row[c].bitPattern >> 16) == bucket { members.append(row[c]) }
+                }
+            }
+        }
         // K = exp(−D/(2s²)) on the blocks, with full row sums (a block I > J adds its rows to I and its
         // columns to J) and the diagonal, in Double.
         let scale = SIMD8<Float>(repeating: Float(-0.5 / s2))
+        // The blas backend uses the C shim's AVX2 exp when the CPU has it; simd stays pure Swift.
+        let avx2 = Backend.default == .blas && Linalg.hasAVX2Kernels
         var rowSums = [Double](repeating: 0, count: total), diagonal = [Double](repeating: 0, count: total)
         kernel.withUnsafeMutableBufferPointer { pk in
             rowSums.withUnsafeMutableBufferPointer { sums in
                 let (kp, sp) = (UncheckedPointer(pk.baseAddress!), UncheckedPointer(sums.baseAddress!))
                 for bi in 0..<blocks {
                     for bj in 0...bi {
-                        let (ri, rj) = (rows(bi), rows(bj)), tasks = 2
-                        var columnSums = [[Double]](repeating: [Double](repeating: 0, count: rj.count), count: tasks)
+                        let (ri, rj) = (rows(bi), rows(bj))
+                        var columnSums = [Float](repeating: 0, count: tasks * rj.count)  // ≤ 256 rows per task and block
                         columnSums.withUnsafeMutableBufferPointer { cs in
                             let cp = UncheckedPointer(cs.baseAddress!)
                             Linalg.parallelForEach(tasks) { task in
-                                for t in stride(from: task, to: ri.count, by: tasks) {
+                                let mine = cp.value + task * rj.count
+                                for t in Swift.stride(from: task, to: ri.count, by: tasks) {
                                     let row = kp.value + (ri.lowerBound + t) * total + rj.lowerBound
-                                    var j = 0, s = 0.0
-                                    while j + 8 <= rj.count {
-                                        let v = Linalg.exp8(UnsafeRawPointer(row + j).loadUnaligned(as: SIMD8<Float>.self) * scale)
-                                        UnsafeMutableRawPointer(row + j).storeBytes(of: v, as: SIMD8<Float>.self)
-                                        s += Double(v.sum())
-                                        j += 8
-                                    }
-                                    while j < rj.count { row[j] = Float.exp(row[j] * scale[0]); s += Double(row[j]); j += 1 }
-                                    sp.value[ri.lowerBound + t] += s
-                                    if bi != bj { for c in 0..<rj.count { cp.value[task][c] += Double(row[c]) } }
+                                    sp.value[ri.lowerBound + t] += avx2 ? Linalg.expScaledInPlace(row, count: rj.count, scale: scale[0])
+                                                                        : Self.expScaledInPlace(row, count: rj.count, scale: scale)
+                                    if bi != bj { for c in 0..<rj.count { mine[c] += row[c] } }
                                 }
                             }
                         }
-                        if bi != bj { for task in 0..<tasks { for c in 0..<rj.count { sums[rj.lowerBound + c] += columnSums[task][c] } } }
+                        if bi != bj { for task in 0..<tasks { for c in 0..<rj.count { sums[rj.lowerBound + c] += Double(columnSums[task * rj.count + c]) } } }
                     }
                 }
                 for i in 0..<total { diagonal[i] = Double(pk[i * total + i]) }
@@ -169,25 +179,35 @@ public enum MMDTest {
                       pValue: Double(1 + null.filter { $0 >= observed }.count) / Double(1 + null.count))
     }
 
-    /// The median (mean of the two middle values for an even count) of non-negative floats, by a
-    /// radix select: one pass histograms the top 16 bits (which order non-negative floats), a second
-    /// gathers the bucket holding the middle ranks, which is sorted. O(n) and no reordering of `v`.
-    static func median(_ v: UnsafeMutableBufferPointer<Float>) throws -> Double {
-        guard !v.isEmpty else { throw ShiftError.invalidInput("no distances") }
-        let n = v.count
+    /// x ← exp(x·scale) in place (Swift SIMD); returns Σ of the new values.
+    static func expScaledInPlace(_ row: UnsafeMutablePointer<Float>, count: Int, scale: SIMD8<Float>) -> Double {
+        var j = 0, s = 0.0
+        while j + 8 <= count {
+            let v = Linalg.exp8(UnsafeRawPointer(row + j).loadUnaligned(as: SIMD8<Float>.self) * scale)
+            UnsafeMutableRawPointer(row + j).storeBytes(of: v, as: SIMD8<Float>.self)
+            s += Double(v.sum())
+            j += 8
+        }
+        while j < count { row[j] = Float.exp(row[j] * scale[0]); s += Double(row[j]); j += 1 }
+        return s
+    }
+
+    /// The median (mean of the two middle values for an even count) of non-negative floats by a radix
+    /// select: `histogram` counts the values by their top 16 bits (which order non-negative floats);
+    /// `members(bucket, &list)` appends the values of one bucket, which is sorted. O(n), no copy of the values.
+    static func median(histogram: [Int], members: (Int, inout [Float]) -> Void) throws -> Double {
+        let n = histogram.reduce(0, +)
+        guard n > 0 else { throw ShiftError.invalidInput("no distances") }
         let ranks = n % 2 == 1 ? [n / 2] : [n / 2 - 1, n / 2]
-        var histogram = [Int](repeating: 0, count: 1 << 16)
-        let bits = UnsafeBufferPointer(start: UnsafeRawPointer(v.baseAddress!).assumingMemoryBound(to: UInt32.self), count: n)
-        for b in bits { histogram[Int(b >> 16)] += 1 }
         var values: [Double] = []
         for rank in ranks {
             var bucket = 0, below = 0
             while below + histogram[bucket] <= rank { below += histogram[bucket]; bucket += 1 }
-            var members: [Float] = []
-            members.reserveCapacity(histogram[bucket])
-            for (i, b) in bits.enumerated() where Int(b >> 16) == bucket { members.append(v[i]) }
-            members.sort()
-            values.append(Double(members[rank - below]))
+            var list: [Float] = []
+            list.reserveCapacity(histogram[bucket])
+            members(bucket, &list)
+            list.sort()
+            values.append(Double(list[rank - below]))
         }
         return values.reduce(0, +) / Double(values.count)
     }
