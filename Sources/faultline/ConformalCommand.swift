@@ -13,8 +13,9 @@ struct ConformalCommand: ParsableCommand {
             Calibrate on --calibration-probs/--calibration-labels, predict sets for --probs; with --labels, report the \
             empirical coverage and mean set size. The threshold is the exact order statistic k = ⌈(n + 1)(1 − α)⌉; a \
             calibration set too small for α is an error naming the minimum size. --out FILE.npz writes the sets as an \
-            N×C 0/1 array. --score aps-mapie builds APS sets in MAPIE 1.6's convention (randomised calibration scores; \
-            --last-label include, exclude or randomized). Exit codes: 0 ok, 1 coverage below 1 − α − --tolerance (with labels), 2 bad input.
+            N×C 0/1 array. --score aps-mapie and raps-mapie build sets in MAPIE 1.6's convention (randomised calibration \
+            scores; --last-label include, exclude or randomized; raps-mapie tunes k* and λ as MAPIE does on a seeded \
+            stratified --tuning-fraction of the calibration rows). Exit codes: 0 ok, 1 coverage below 1 − α − --tolerance (with labels), 2 bad input.
             """)
 
     @Option(help: "Calibration probabilities (N×C).") var calibrationProbs: String
@@ -22,7 +23,8 @@ struct ConformalCommand: ParsableCommand {
     @Option(help: "Probabilities to predict sets for (M×C).") var probs: String
     @Option(help: "Labels of --probs, to measure coverage.") var labels: String?
     @Option(help: "Miscoverage level α.") var alpha = 0.1
-    @Option(help: "lac, aps, aps-randomized, aps-mapie, raps or topk.") var score = "lac"
+    @Option(help: "lac, aps, aps-randomized, aps-mapie, raps, raps-mapie or topk.") var score = "lac"
+    @Option(help: "raps-mapie: share of the calibration rows that tunes k* and λ.") var tuningFraction = 0.1
     @Option(help: "aps-mapie: include, exclude or randomized (MAPIE's include_last_label).") var lastLabel = "include"
     @Option(help: "RAPS λ.") var lambda = 0.01
     @Option(help: "RAPS k_reg.") var kReg = 1
@@ -39,15 +41,19 @@ struct ConformalCommand: ParsableCommand {
             let calibration = try Inputs.features(calibrationProbs).normalizedRows(), calibrationY = try Inputs.labels(calibrationLabels)
             let p = try Inputs.features(probs).normalizedRows()
             let threshold: Double, sets: [[Int]]
-            if score == "aps-mapie" {
+            if score == "aps-mapie" || score == "raps-mapie" {
                 let rule: CumulativeProbabilitySets.LastLabel = switch lastLabel {
                 case "include": .include
                 case "exclude": .exclude
                 case "randomized": .randomized
                 default: throw CLIError("--last-label must be include, exclude or randomized")
                 }
-                guard !classConditional else { throw CLIError("--class-conditional is not available with --score aps-mapie") }
-                let aps = try CumulativeProbabilitySets(calibration: calibration, labels: calibrationY, alpha: alpha, seed: seed)
+                guard !classConditional else { throw CLIError("--class-conditional is not available with --score \(score)") }
+                let aps = score == "aps-mapie"
+                    ? try CumulativeProbabilitySets(calibration: calibration, labels: calibrationY, alpha: alpha, seed: seed)
+                    : try CumulativeProbabilitySets(rapsCalibration: calibration, labels: calibrationY,
+                                                    tuningRows: CumulativeProbabilitySets.stratifiedTuningRows(labels: calibrationY, fraction: tuningFraction, seed: seed),
+                                                    alpha: alpha, tuningRule: rule, seed: seed)
                 (threshold, sets) = (aps.threshold, try aps.predict(p, lastLabel: rule))
             } else {
                 let kind: SplitConformal.Score = switch score {
@@ -56,7 +62,7 @@ struct ConformalCommand: ParsableCommand {
                 case "aps-randomized": .aps(randomized: true)
                 case "raps": .raps(lambda: lambda, kReg: kReg, randomized: false)
                 case "topk": .topK
-                default: throw CLIError("--score must be lac, aps, aps-randomized, aps-mapie, raps or topk")
+                default: throw CLIError("--score must be lac, aps, aps-randomized, aps-mapie, raps, raps-mapie or topk")
                 }
                 let cp = try SplitConformal(calibration: calibration, labels: calibrationY, alpha: alpha, score: kind,
                                             classConditional: classConditional, seed: seed)

@@ -158,6 +158,10 @@ struct AnalysisCommandTests {
         #expect(try decode(Report.self, mapie).coverage! >= 0.85)
         #expect(try CLIRunner.run(["conformal", "--calibration-probs", dir + "/p1.npy", "--calibration-labels", dir + "/y1.npy",
                                    "--probs", dir + "/p2.npy", "--score", "aps-mapie", "--last-label", "sometimes"]).status == 2)
+        let rapsMapie = try CLIRunner.run(["conformal", "--calibration-probs", dir + "/p1.npy", "--calibration-labels", dir + "/y1.npy",
+                                           "--probs", dir + "/p2.npy", "--labels", dir + "/y2.npy", "--score", "raps-mapie", "--json"])
+        #expect(rapsMapie.status == 0, "\(rapsMapie.stderr)")
+        #expect(try decode(Report.self, rapsMapie).coverage! >= 0.85)
         let tooSmall = try CLIRunner.run(["conformal", "--calibration-probs", dir + "/p1.npy", "--calibration-labels", dir + "/y1.npy",
                                           "--probs", dir + "/p2.npy", "--alpha", "0.001"])
         #expect(tooSmall.status == 2 && tooSmall.stderr.contains("at least"))

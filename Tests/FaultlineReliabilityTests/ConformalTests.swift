@@ -28,7 +28,7 @@ struct ConformalTests {
     @Test(arguments: [SplitConformal.Score.lac, .aps(randomized: true), .aps(randomized: false), .topK])
     func coverageHoldsOnExchangeableData(score: SplitConformal.Score) throws {
         let alpha = 0.1
-        var coverages: [Double] = [], mondrian: [Double] = [], mapieStyle = [[Double]](repeating: [], count: 3)
+        var coverages: [Double] = [], mondrian: [Double] = [], mapieStyle = [[Double]](repeating: [], count: 5)
         for seed in 0..<40 {
             var rng = Philox(seed: UInt64(seed))
             // A deliberately miscalibrated model: labels drawn from softmax(t), probabilities softmax(2t).
@@ -52,13 +52,19 @@ struct ConformalTests {
                 for (k, rule) in [CumulativeProbabilitySets.LastLabel.include, .exclude, .randomized].enumerated() {
                     mapieStyle[k].append(SplitConformal.evaluate(sets: try aps.predict(testP, lastLabel: rule), labels: testY).coverage)
                 }
+                let tuning = try CumulativeProbabilitySets.stratifiedTuningRows(labels: calY, fraction: 0.2, seed: UInt64(seed))
+                for (k, rule) in [CumulativeProbabilitySets.LastLabel.include, .randomized].enumerated() {
+                    let raps = try CumulativeProbabilitySets(rapsCalibration: calP, labels: calY, tuningRows: tuning, alpha: alpha, tuningRule: rule, seed: UInt64(seed))
+                    mapieStyle[3 + k].append(SplitConformal.evaluate(sets: try raps.predict(testP, lastLabel: rule), labels: testY).coverage)
+                }
             }
         }
         let mean = coverages.reduce(0, +) / Double(coverages.count)
         #expect(mean >= 1 - alpha - 0.01, "\(score): mean coverage \(mean)")
         #expect(mondrian.reduce(0, +) / Double(mondrian.count) >= 1 - alpha - 0.01)
-        // include and randomized are valid; exclude is MAPIE's shortcut without a guarantee (only checked to run).
-        for k in [0, 2] where score == .lac {
+        // include and randomized (APS, then RAPS) are valid; exclude is MAPIE's shortcut without a guarantee
+        // (only checked to run).
+        for k in [0, 2, 3, 4] where score == .lac {
             let m = mapieStyle[k].reduce(0, +) / Double(mapieStyle[k].count)
             #expect(m >= 1 - alpha - 0.01, "MAPIE-style APS rule \(k): mean coverage \(m)")
         }

@@ -87,6 +87,25 @@ struct RecalibrationTests {
         #expect(throws: ReliabilityError.self) { try CumulativeProbabilitySets(calibration: p.sliceRows(0..<300), labels: Array(y[0..<300]), alpha: 0.1, uniforms: [0.5]) }
     }
 
+    /// RAPS in MAPIE's convention on MAPIE's tuning split with its uniforms replayed: k*, λ*, the
+    /// threshold and every set for the three last-label rules are identical.
+    @Test func rapsSetsMatchMAPIE() throws {
+        let p = try Self.arrays["raps_probs"]!.matrix(Float.self), y = Self.values("raps_y").map { Int($0) }
+        let tuning = Self.values("raps_tuning_rows").map { Int($0) }, test = p.sliceRows(300..<500)
+        for (rule, key) in [(CumulativeProbabilitySets.LastLabel.include, "include"), (.exclude, "exclude"), (.randomized, "randomized")] {
+            let raps = try CumulativeProbabilitySets(rapsCalibration: p.sliceRows(0..<300), labels: Array(y[0..<300]), tuningRows: tuning,
+                                                     alpha: 0.1, tuningRule: rule, uniforms: Self.values("raps_u_by_row"))
+            let expected = Self.values("raps_k_lambda_threshold_" + key)
+            #expect(Double(raps.kStar) == expected[0] && raps.lambda == expected[1], "\(key): k* \(raps.kStar), λ \(raps.lambda) vs \(expected)")
+            #expect(abs(raps.threshold - expected[2]) <= 1e-12, "\(key)")
+            let sets = try raps.predict(test, lastLabel: rule, uniforms: rule == .randomized ? Self.values("raps_u_test") : nil)
+            let reference = Self.values("raps_sets_" + key)
+            let mismatches = (0..<200).filter { i in sets[i] != (0..<10).filter { reference[i * 10 + $0] != 0 } }
+            #expect(mismatches.isEmpty, "\(key): rows \(mismatches.prefix(5))")
+        }
+        #expect(throws: ReliabilityError.self) { try CumulativeProbabilitySets(rapsCalibration: p.sliceRows(0..<300), labels: Array(y[0..<300]), tuningRows: [0, 0], alpha: 0.1) }
+    }
+
     @Test func residualIntervalsMatchMAPIEAndCQRCovers() throws {
         let pred = Self.values("reg_pred"), truth = Self.values("reg_y"), intervals = Self.values("reg_intervals")
         let cp = try ConformalRegression(predictions: Array(pred[0..<150]), targets: Array(truth[0..<150]), alpha: 0.1)

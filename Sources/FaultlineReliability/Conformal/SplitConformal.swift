@@ -18,7 +18,8 @@ public struct SplitConformal: Sendable {
         /// Top-k: the rank of y (1 = most probable).
         case topK
         /// RAPS (Angelopoulos et al. 2021): the APS score plus λ·max(0, rank(y) − k_reg), which penalises
-        /// deep classes and shortens sets. λ and k_reg are given (MAPIE's automatic λ search is not done).
+        /// deep classes and shortens sets. λ and k_reg are given here; `CumulativeProbabilitySets` tunes them as
+        /// MAPIE does.
         case raps(lambda: Double, kReg: Int, randomized: Bool)
     }
 
