@@ -42,13 +42,7 @@ extension Linalg {
         _ l: Matrix<T>, _ b: Matrix<T>, side: TriangularSide = .left, transL: Transpose = .none,
         backend: Backend? = nil
     ) throws -> Matrix<T> {
-        let needed = side == .left ? b.rows : b.columns
-        guard l.isSquare, l.rows == needed else {
-            throw LinalgError.shapeMismatch(
-                operation: "solveTriangular",
-                detail: "L is \(l.rows)×\(l.columns), B is \(b.rows)×\(b.columns); L must be square with "
-                    + "\(side == .left ? "rows(B)" : "columns(B)") = \(needed) rows")
-        }
+        try requireTriangularShape(l, b, side: side, operation: "solveTriangular")
         var x = b
         let backend = run(backend)
         let n = l.rows
@@ -88,13 +82,7 @@ extension Linalg {
         _ l: Matrix<T>, _ b: inout Matrix<T>, side: TriangularSide = .left, transL: Transpose = .none,
         backend: Backend? = nil
     ) throws {
-        let needed = side == .left ? b.rows : b.columns
-        guard l.isSquare, l.rows == needed else {
-            throw LinalgError.shapeMismatch(
-                operation: "multiplyTriangular",
-                detail: "L is \(l.rows)×\(l.columns), B is \(b.rows)×\(b.columns); L must be square with "
-                    + "\(side == .left ? "rows(B)" : "columns(B)") = \(needed) rows")
-        }
+        try requireTriangularShape(l, b, side: side, operation: "multiplyTriangular")
         let backend = run(backend)
         let n = l.rows, rows = b.rows, columns = b.columns
         if n == 0 || b.count == 0 { return }
@@ -108,6 +96,17 @@ extension Linalg {
                 case .blas: NativeBLAS.trmmLower(side, transL, rows, columns, lv.base, n, bv.base, columns)
                 }
             }
+        }
+    }
+
+    /// Throws `shapeMismatch` unless L is square with as many rows as op(L) meets in B.
+    static func requireTriangularShape<T: LinalgScalar>(_ l: Matrix<T>, _ b: Matrix<T>, side: TriangularSide, operation: String) throws {
+        let needed = side == .left ? b.rows : b.columns
+        guard l.isSquare, l.rows == needed else {
+            throw LinalgError.shapeMismatch(
+                operation: operation,
+                detail: "L is \(l.rows)×\(l.columns), B is \(b.rows)×\(b.columns); L must be square with "
+                    + "\(side == .left ? "rows(B)" : "columns(B)") = \(needed) rows")
         }
     }
 
