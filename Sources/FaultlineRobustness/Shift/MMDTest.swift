@@ -68,24 +68,26 @@ public enum MMDTest {
             kernel.withUnsafeMutableBufferPointer { pk in
                 histograms.withUnsafeMutableBufferPointer { ph in
                     let (kp, hp) = (UncheckedPointer(pk.baseAddress!), UncheckedPointer(ph.baseAddress!))
+                    // The Gram blocks first (BLAS), then one pass per row over its stored columns (Swift), so the
+                    // two kinds of parallel work do not alternate (OpenBLAS's workers spin after each call).
                     for bi in 0..<blocks {
                         for bj in 0...bi {
                             let (ri, rj) = (rows(bi), rows(bj))
                             Linalg.gemm(MatrixPointer(pz.baseAddress! + ri.lowerBound * d, rows: ri.count, columns: d),
                                         MatrixPointer(pz.baseAddress! + rj.lowerBound * d, rows: rj.count, columns: d), transB: .transposed,
                                         into: MutableMatrixPointer(kp.value + ri.lowerBound * total + rj.lowerBound, rows: ri.count, columns: rj.count, rowStride: total))
-                            // Gram → squared distances, counting the strictly lower ones into the task's histogram.
-                            norms.withUnsafeBufferPointer { nb in
-                                let np = UncheckedPointer(UnsafeMutablePointer(mutating: nb.baseAddress!))
-                                Linalg.parallelForEach(tasks) { task in
-                                    let histogram = hp.value + (task << 16)
-                                    for t in Swift.stride(from: task, to: ri.count, by: tasks) {
-                                        let r = ri.lowerBound + t, row = kp.value + r * total, nr = np.value[r]
-                                        for c in rj { row[c] = max(nr + np.value[c] - 2 * row[c], 0) }
-                                        if bi == bj { row[r] = 0 }
-                                        for c in rj.lowerBound..<(bi == bj ? r : rj.upperBound) { histogram[Int(row[c].bitPattern >> 16)] += 1 }
-                                    }
-                                }
+                        }
+                    }
+                    // Gram → squared distances, counting the strictly lower ones into the task's histogram.
+                    norms.withUnsafeBufferPointer { nb in
+                        let np = UncheckedPointer(UnsafeMutablePointer(mutating: nb.baseAddress!))
+                        Linalg.parallelForEach(tasks) { task in
+                            let histogram = hp.value + (task << 16)
+                            for r in Swift.stride(from: task, to: total, by: tasks) {
+                                let row = kp.value + r * total, nr = np.value[r], end = rows(r / block).upperBound
+                                for c in 0..<end { row[c] = max(nr + np.value[c] - 2 * row[c], 0) }
+                                row[r] = 0
+                                for c in 0..<r { histogram[Int(row[c].bitPattern >> 16)] += 1 }
                             }
                         }
                     }
