@@ -32,6 +32,8 @@ public struct GaussianFit: Sendable {
     public private(set) var sums: Matrix<Double>
     /// Scatter about the class means: one matrix (tied) or one per class.
     private var scatters: [Matrix<Double>]
+    /// Parallel tasks of the streaming passes: fixed, so the rounding does not depend on the thread count.
+    static let tasks = 4
     /// Rows per SYRK block (the float32 error grows like √blockRows).
     public var blockRows = 4096
 
@@ -60,8 +62,8 @@ public struct GaussianFit: Sendable {
         self = try merged(with: batchFit(x, labels: labels))
     }
 
-    /// The fit of one batch on its own: class sums (one sequential pass, two threads over halves of
-    /// the rows), then the scatter of the rows centred on the batch's class means, in blocks of
+    /// The fit of one batch on its own: class sums (one sequential pass, `tasks` contiguous parts of
+    /// the rows in parallel), then the scatter of the rows centred on the batch's class means, in blocks of
     /// consecutive rows (tied) or of each class's rows (per class).
     private func batchFit(_ x: Matrix<Float>, labels: [Int]) throws -> GaussianFit {
         var batch = GaussianFit(dimension: dimension, classes: classes, accumulation: accumulation, perClassCovariance: keepsClassCovariances)
@@ -103,7 +105,7 @@ public struct GaussianFit: Sendable {
     /// Per-class sums of the rows in Double: rows in order (streaming), each thread into its own
     /// partial sums, added at the end.
     private func classSums(_ x: Matrix<Float>, labels: [Int]) -> Matrix<Double> {
-        let d = dimension, tasks = 2, chunk = (x.rows + tasks - 1) / tasks
+        let d = dimension, tasks = Self.tasks, chunk = (x.rows + tasks - 1) / tasks
         var partials = Matrix<Double>(rows: tasks * classes, columns: d)  // task t owns rows t·K ..< (t + 1)·K
         x.withUnsafeBufferPointer { px in
             partials.withUnsafeMutableBufferPointer { pp in
@@ -123,12 +125,12 @@ public struct GaussianFit: Sendable {
 
     /// Rows `rows` of x, each minus its class mean, in the working precision (float32: the means
     /// rounded once to float32, which shifts every centred row of a class by the same ≤ u·|μ| and so
-    /// changes the scatter only at second order). Two threads copy halves of the rows.
+    /// changes the scatter only at second order). `tasks` parts of the rows are copied in parallel.
     private func gatherCentred<T: LinalgScalar>(_ x: Matrix<Float>, rows: ArraySlice<Int>, labels: [Int], means: Matrix<Double>, as: T.Type) -> Matrix<T> {
         let d = dimension
         let mu = means.converted(to: T.self)
         var out = Matrix<T>(uninitializedRows: rows.count, columns: d)
-        let indices = Array(rows), tasks = 2, chunk = (indices.count + tasks - 1) / tasks
+        let indices = Array(rows), tasks = Self.tasks, chunk = (indices.count + tasks - 1) / tasks
         x.withUnsafeBufferPointer { px in
             out.withUnsafeMutableBufferPointer { po in
                 mu.withUnsafeBufferPointer { pm in
