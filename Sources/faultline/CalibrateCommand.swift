@@ -135,8 +135,7 @@ struct CalibrateCommand: ParsableCommand {
     func addIntervals(_ report: inout Report, _ p: Matrix<Float>, _ y: [Int], _ mode: CalibrationMetrics.Binning) throws {
         guard bootstrap > 0 else { return }
         let intervals = try Bootstrap.percentile(samples: p.rows, resamples: bootstrap, alpha: 1 - confidence, seed: seed) { rows in
-            let resampled = try Matrix(rows: rows.count, columns: p.columns, elements: rows.flatMap { Array(p.row($0)) })
-            return try Self.metrics(resampled, rows.map { y[$0] }, mode, bins).values
+            try Self.metrics(p.gatherRows(rows), rows.map { y[$0] }, mode, bins).values
         }
         report.intervals = Dictionary(uniqueKeysWithValues: zip(Self.metricNames, intervals))
         report.resamples = bootstrap

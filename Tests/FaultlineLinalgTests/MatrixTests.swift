@@ -43,6 +43,15 @@ struct MatrixTests {
         #expect(m.converted(to: Double.self).rowArrays == [[1, 2, 3], [4, 5, 6]])
     }
 
+    /// Row gathers and contiguous slices equal the element-by-element selection.
+    @Test func gatherAndSliceRows() throws {
+        let m = try Matrix<Float>((0..<5).map { i in (0..<3).map { Float(10 * i + $0) } })
+        let gathered = m.gatherRows([4, 0, 4, 2])
+        #expect(gathered.rowArrays == [[40, 41, 42], [0, 1, 2], [40, 41, 42], [20, 21, 22]])
+        #expect(m.sliceRows(1..<3).rowArrays == [[10, 11, 12], [20, 21, 22]])
+        #expect(m.gatherRows([]).rows == 0 && m.sliceRows(2..<2).rows == 0)
+    }
+
     @Test func equalityTreatsNaNAsUnequal() {
         let a = Matrix<Float>(rows: 1, columns: 1, repeating: .nan)
         #expect(a != a)

@@ -50,6 +50,9 @@ struct KolmogorovSmirnovTests {
             #expect(abs(Distributions.twoSampleKolmogorovSurvival(n, n, h: n) - 2 / binomial) <= 1e-15)
         }
         #expect(Distributions.twoSampleKolmogorovSurvival(4, 6, h: 0) == 1)
+        // Out of the domain: NaN, as SciPy, not a trap.
+        #expect(Distributions.kolmogorovSurvival(n: 0, x: 0.3).isNaN && Distributions.smirnovSurvival(n: -1, x: 0.3).isNaN)
+        #expect(Distributions.twoSampleKolmogorovSurvival(0, 6, h: 1).isNaN && Distributions.kolmogorovSurvival(n: 5, x: .nan).isNaN)
         // n = 1: D_1 = max(U, 1 − U) ≥ x with probability 2(1 − x) for x ≥ ½.
         #expect(abs(Distributions.kolmogorovSurvival(n: 1, x: 0.7) - 0.6) <= 1e-15)
     }

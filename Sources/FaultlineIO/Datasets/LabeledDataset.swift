@@ -25,18 +25,8 @@ public struct LabeledDataset: Sendable {
 
     /// The rows at `indices`, in that order.
     public func subset(_ indices: [Int], name: String? = nil) -> LabeledDataset {
-        var x = Matrix<Float>(uninitializedRows: indices.count, columns: features.columns)
-        let d = features.columns
-        features.withUnsafeBufferPointer { src in
-            x.withUnsafeMutableBufferPointer { dst in
-                for (r, i) in indices.enumerated() {
-                    precondition(i >= 0 && i < count, "subset index \(i) out of range")
-                    for j in 0..<d { dst[r * d + j] = src[i * d + j] }
-                }
-            }
-        }
         // Labels were validated when this dataset was made.
-        return try! LabeledDataset(name: name ?? self.name, features: x, labels: indices.map { labels[$0] }, classCount: classCount)
+        try! LabeledDataset(name: name ?? self.name, features: features.gatherRows(indices), labels: indices.map { labels[$0] }, classCount: classCount)
     }
 
     /// Rows per class.

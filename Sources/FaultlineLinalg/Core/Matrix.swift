@@ -127,6 +127,22 @@ public struct Matrix<Scalar: LinalgScalar>: Sendable {
         }
     }
 
+    /// A copy of the rows at `indices`, in that order (repeats allowed). Traps on an index outside
+    /// 0..<rows (a programming error: callers validate user-supplied indices first).
+    public func gatherRows(_ indices: [Int]) -> Matrix {
+        var out = Matrix(uninitializedRows: indices.count, columns: columns)
+        withUnsafeBufferPointer { p in
+            out.withUnsafeMutableBufferPointer { o in
+                guard let src = p.baseAddress, let dst = o.baseAddress else { return }
+                for (r, i) in indices.enumerated() {
+                    precondition(i >= 0 && i < rows, "gatherRows: index \(i) is outside 0..<\(rows)")
+                    (dst + r * columns).update(from: src + i * columns, count: columns)
+                }
+            }
+        }
+        return out
+    }
+
     /// A copy of the rows in `range` (a contiguous block of the row-major storage).
     public func sliceRows(_ range: Range<Int>) -> Matrix {
         precondition(range.lowerBound >= 0 && range.upperBound <= rows, "sliceRows: \(range) is outside 0..<\(rows)")

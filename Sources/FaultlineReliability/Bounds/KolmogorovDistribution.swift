@@ -13,10 +13,9 @@ extension Distributions {
     /// where that is accurate (n·x² ≥ 2.2 for n > 140), the Durbin matrix (Marsaglia–Tsang–Wang) for
     /// small n·x², Pomeranz's recursion for n ≤ 140, and the Pelz–Good series otherwise. Accuracy
     /// ~1e-12 absolute where exact methods apply; Pelz–Good is an asymptotic series (≈ 1e-7 and
-    /// better, the same approximation SciPy makes). Precondition: n ≥ 1.
+    /// better, the same approximation SciPy makes). NaN for n < 1 or NaN x, as SciPy.
     public static func kolmogorovSurvival(n: Int, x: Double) -> Double {
-        precondition(n >= 1, "kolmogorovSurvival needs n ≥ 1")
-        if x.isNaN { return .nan }
+        if n < 1 || x.isNaN { return .nan }
         if x >= 1 { return 0 }
         if x <= 0 { return 1 }
         let nn = Double(n), t = nn * x
@@ -44,10 +43,9 @@ extension Distributions {
     /// P(D⁺_n ≥ x) for the one-sided one-sample statistic (`scipy.special.smirnov(n, x)`), by the
     /// Birnbaum–Tingey sum x·Σ_{j=0}^{⌊n(1−x)⌋} C(n, j)(x + j/n)^{j−1}(1 − x − j/n)^{n−j}, whose terms are
     /// all positive (no cancellation); each is formed in logarithms with C(n, j) updated incrementally.
-    /// O(n(1 − x)).
+    /// O(n(1 − x)). NaN for n < 1 or NaN x, as SciPy.
     public static func smirnovSurvival(n: Int, x: Double) -> Double {
-        precondition(n >= 1, "smirnovSurvival needs n ≥ 1")
-        if x.isNaN { return .nan }
+        if n < 1 || x.isNaN { return .nan }
         if x <= 0 { return 1 }
         if x >= 1 { return 0 }
         let nn = Double(n)
@@ -67,9 +65,9 @@ extension Distributions {
     /// touches |n·i − m·j| ≥ h·gcd(m, n). One pass over the band of inside cells with the path's
     /// transition probabilities, accumulating the mass absorbed by the boundary (all positive terms,
     /// so small p-values keep their relative accuracy). O(m·(band width)) ≈ O(2·h·gcd) cells.
-    /// Precondition: m, n ≥ 1, h ≥ 0.
+    /// NaN for m < 1, n < 1 or h < 0.
     public static func twoSampleKolmogorovSurvival(_ m: Int, _ n: Int, h: Int) -> Double {
-        precondition(m >= 1 && n >= 1 && h >= 0, "twoSampleKolmogorovSurvival needs m, n ≥ 1 and h ≥ 0")
+        if m < 1 || n < 1 || h < 0 { return .nan }
         if h == 0 { return 1 }
         var a = m, b = n
         while b != 0 { (a, b) = (b, a % b) }

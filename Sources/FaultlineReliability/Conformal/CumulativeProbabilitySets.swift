@@ -73,7 +73,7 @@ public struct CumulativeProbabilitySets: Sendable {
         guard tuning.allSatisfy({ $0 >= 0 && $0 < p.rows }), tuning.count == tuningRows.count, !tuning.isEmpty, tuning.count < p.rows else {
             throw ReliabilityError.invalidInput("tuning rows must be distinct row indices leaving calibration rows, got \(tuningRows.count) for \(p.rows) rows")
         }
-        let tp = try Matrix(rows: tuningRows.count, columns: p.columns, elements: tuningRows.flatMap { Array(p.row($0)) })
+        let tp = p.gatherRows(tuningRows)
         let ty = tuningRows.map { labels[$0] }
         try tp.withUnsafeBufferPointer { try Check.probabilities($0, rows: tp.rows, classes: tp.columns, name: "tuning probabilities") }
         let ranks = (0..<tp.rows).map { Self.labelRankAndCumulative(tp.row($0), label: ty[$0]) }
@@ -94,7 +94,7 @@ public struct CumulativeProbabilitySets: Sendable {
             guard given.count == p.rows else { throw ReliabilityError.invalidInput("RAPS needs one uniform per row (\(p.rows)), got \(given.count)") }
             return calibrationRows.map { given[$0] }
         }
-        try self.init(calibration: Matrix(rows: calibrationRows.count, columns: p.columns, elements: calibrationRows.flatMap { Array(p.row($0)) }),
+        try self.init(calibration: p.gatherRows(calibrationRows),
                       labels: calibrationRows.map { labels[$0] }, alpha: alpha, lambda: lambda, kStar: kStar, uniforms: u, seed: seed)
     }
 

@@ -107,14 +107,19 @@ public struct MahalanobisDetector: Sendable {
         }
     }
 
-    /// Calls `body(start, Z)` for consecutive blocks of rows of x with Z = X_block·Wᵀ (one TRMM each).
+    /// Calls `body(start, Z)` for consecutive blocks of rows of x with Z = X_block·Wᵀ (one TRMM each,
+    /// in place on one block buffer reused from block to block).
     static func forEachWhitenedBlock(_ x: Matrix<Float>, by w: Matrix<Float>, blockRows: Int,
                                      _ body: (Int, Matrix<Float>) throws -> Void) throws {
         let n = x.rows, d = x.columns
         let block = max(1, min(blockRows, n))
+        var z = Matrix<Float>(uninitializedRows: block, columns: d)
         for start in stride(from: 0, to: n, by: block) {
             let rows = min(block, n - start)
-            var z = try Matrix(rows: rows, columns: d, elements: x.withUnsafeBufferPointer { $0[(start * d)..<((start + rows) * d)] })
+            if rows != z.rows { z = Matrix(uninitializedRows: rows, columns: d) }
+            z.withUnsafeMutableBufferPointer { dst in
+                x.withUnsafeBufferPointer { dst.baseAddress!.update(from: $0.baseAddress! + start * d, count: rows * d) }
+            }
             try Linalg.multiplyTriangular(w, &z, side: .right, transL: .transposed)
             try body(start, z)
         }

@@ -26,7 +26,7 @@ struct SmoothingBenchmark: ParsableCommand {
         if !options.json { print(system.headline) }
         let model = try Sequential.load(weights: data + "/mlp.safetensors", spec: NNBenchmark.spec)
         let all = try NPY.readMatrix(data + "/pgd_x.npy", as: Float.self)
-        let x = try Matrix(rows: inputs, columns: all.columns, elements: (0..<inputs).flatMap { Array(all.row($0)) })
+        let x = all.sliceRows(0..<inputs)
         var smoothing = RandomizedSmoothing(sigma: 0.25, selectionSamples: 100, estimationSamples: 10_000)
         smoothing.noiseBatch = noiseBatch
         let batches = [100] + Array(repeating: noiseBatch, count: 10_000 / noiseBatch) + (10_000 % noiseBatch > 0 ? [10_000 % noiseBatch] : [])
