@@ -2,11 +2,14 @@
 public enum ReliabilityError: Error, Equatable, CustomStringConvertible, Sendable {
     case invalidInput(String)
     case invalidParameter(String)
+    /// The data do not determine the quantity asked for (e.g. a temperature on separable logits).
+    case notIdentifiable(String)
 
     public var description: String {
         switch self {
         case .invalidInput(let s): return "invalid input: \(s)"
         case .invalidParameter(let s): return "invalid parameter: \(s)"
+        case .notIdentifiable(let s): return "not identifiable: \(s)"
         }
     }
 }

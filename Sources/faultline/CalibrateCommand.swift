@@ -10,7 +10,8 @@ struct CalibrateCommand: ParsableCommand {
         commandName: "calibrate",
         abstract: "Calibration metrics (ECE, MCE, classwise and top-label ECE, Brier, NLL, reliability bins) and recalibration.",
         discussion: """
-            Give --logits (N×C) or --probs (rows summing to 1) and --labels. Binning: equal-width (top-1 confidence, \
+            Give --logits (N×C, finite) or --probs (rows summing to 1 within 0.001; --renormalize divides each row by \
+            its sum instead) and --labels. Binning: equal-width (top-1 confidence, \
             [a, b) bins, confidence 1 in the last: our default), right-closed (scikit-learn's calibration_curve), \
             torchmetrics (its bins, including the phantom bin at 1.0) or equal-mass.
             Recalibration: --fit temperature|vector (from logits) or isotonic|histogram (top-1 confidence), fitted on \
@@ -35,6 +36,7 @@ struct CalibrateCommand: ParsableCommand {
     @Option(help: "Bootstrap resamples for percentile intervals of every metric (0: none).") var bootstrap = 0
     @Option(help: "Confidence level of the bootstrap intervals.") var confidence = 0.95
     @Option(help: "Seed of the bootstrap resamples.") var seed: UInt64 = 0
+    @Flag(help: "Divide each probability row by its sum instead of rejecting rows that do not sum to 1.") var renormalize = false
     @Flag(help: "Print JSON.") var json = false
 
     struct Metrics: Codable {
@@ -60,7 +62,7 @@ struct CalibrateCommand: ParsableCommand {
             default: throw CLIError("--binning must be equal-width, right-closed, torchmetrics or equal-mass")
             }
             let y = try Inputs.labels(labels)
-            let (z, p) = try Self.load(logits: logits, probs: probs, what: "")
+            let (z, p) = try Self.load(logits: logits, probs: probs, what: "", renormalize: renormalize)
             guard bootstrap >= 0, confidence > 0 && confidence < 1 else { throw CLIError("--bootstrap must be ≥ 0 and --confidence in (0, 1)") }
             let before = try Self.metrics(p, y, mode, bins)
             var report = Report(samples: p.rows, classes: p.columns, binning: binning, before: before)
@@ -70,7 +72,7 @@ struct CalibrateCommand: ParsableCommand {
             }
             guard let calibrationLabels else { throw CLIError("--fit needs --calibration-labels (and calibration logits or probabilities)") }
             let cy = try Inputs.labels(calibrationLabels)
-            let (cz, cp) = try Self.load(logits: calibrationLogits, probs: calibrationProbs, what: "calibration ")
+            let (cz, cp) = try Self.load(logits: calibrationLogits, probs: calibrationProbs, what: "calibration ", renormalize: renormalize)
             let recalibrator: Recalibrator
             var after: Matrix<Float>
             switch fit {
@@ -142,19 +144,20 @@ struct CalibrateCommand: ParsableCommand {
     }
 
     /// (logits if given, probabilities).
-    static func load(logits: String?, probs: String?, what: String) throws -> (Matrix<Float>?, Matrix<Float>) {
+    static func load(logits: String?, probs: String?, what: String, renormalize: Bool) throws -> (Matrix<Float>?, Matrix<Float>) {
+        let prefix = what.isEmpty ? "--" : "--calibration-"
         if let logits {
-            let z = try Inputs.features(logits)
+            let z = try Inputs.logits(logits, option: prefix + "logits")
             return (z, try Linalg.softmaxRows(z))
         }
-        guard let probs else { throw CLIError("give --\(what.isEmpty ? "" : "calibration-")logits or --\(what.isEmpty ? "" : "calibration-")probs") }
-        return (nil, try Inputs.features(probs))
+        guard let probs else { throw CLIError("give \(prefix)logits or \(prefix)probs") }
+        return (nil, try Inputs.probabilities(probs, option: prefix + "probs", renormalize: renormalize))
     }
 
     static func metrics(_ p: Matrix<Float>, _ y: [Int], _ mode: CalibrationMetrics.Binning, _ bins: Int) throws -> Metrics {
-        let m = try CalibrationMetrics.compute(probabilities: p.normalizedRows(), labels: y, binning: mode)
-        return Metrics(ece: m.ece, mce: m.mce, classwiseECE: try ClasswiseCalibration.classwiseECE(probabilities: p.normalizedRows(), labels: y, bins: bins),
-                       topLabelECE: try ClasswiseCalibration.topLabelECE(probabilities: p.normalizedRows(), labels: y, bins: bins),
+        let m = try CalibrationMetrics.compute(probabilities: p, labels: y, binning: mode)
+        return Metrics(ece: m.ece, mce: m.mce, classwiseECE: try ClasswiseCalibration.classwiseECE(probabilities: p, labels: y, bins: bins),
+                       topLabelECE: try ClasswiseCalibration.topLabelECE(probabilities: p, labels: y, bins: bins),
                        brier: m.brier, nll: m.nll, accuracy: m.accuracy, bins: m.bins)
     }
 

@@ -10,7 +10,8 @@ struct ConformalCommand: ParsableCommand {
         commandName: "conformal",
         abstract: "Split conformal prediction sets (LAC, APS, RAPS, top-k; optionally per class) with coverage ≥ 1 − α.",
         discussion: """
-            Calibrate on --calibration-probs/--calibration-labels, predict sets for --probs; with --labels, report the \
+            Calibrate on --calibration-probs/--calibration-labels, predict sets for --probs (rows summing to 1 within \
+            0.001; --renormalize divides each row by its sum instead); with --labels, report the \
             empirical coverage and mean set size. The threshold is the exact order statistic k = ⌈(n + 1)(1 − α)⌉; a \
             calibration set too small for α is an error naming the minimum size. --out FILE.npz writes the sets as an \
             N×C 0/1 array. --score aps-mapie and raps-mapie build sets in MAPIE 1.6's convention (randomised calibration \
@@ -32,14 +33,16 @@ struct ConformalCommand: ParsableCommand {
     @Option(help: "Allowed shortfall of the empirical coverage before exit code 1.") var tolerance = 0.02
     @Option(help: "Write the sets (N×C, 0/1) to this .npz.") var out: String?
     @Option(help: "Seed of randomised scores.") var seed: UInt64 = 0
+    @Flag(help: "Divide each probability row by its sum instead of rejecting rows that do not sum to 1.") var renormalize = false
     @Flag(help: "Print JSON.") var json = false
 
     struct Report: Codable { var alpha: Double; var score: String; var threshold: Double; var samples: Int; var meanSetSize: Double; var coverage: Double?; var emptySets: Int }
 
     func run() throws {
         let report = try Inputs.guarded("conformal") { () -> Report in
-            let calibration = try Inputs.features(calibrationProbs).normalizedRows(), calibrationY = try Inputs.labels(calibrationLabels)
-            let p = try Inputs.features(probs).normalizedRows()
+            let calibration = try Inputs.probabilities(calibrationProbs, option: "--calibration-probs", renormalize: renormalize)
+            let calibrationY = try Inputs.labels(calibrationLabels)
+            let p = try Inputs.probabilities(probs, option: "--probs", renormalize: renormalize)
             let threshold: Double, sets: [[Int]]
             if score == "aps-mapie" || score == "raps-mapie" {
                 let rule: CumulativeProbabilitySets.LastLabel = switch lastLabel {

@@ -10,8 +10,8 @@ struct DriftCommand: ParsableCommand {
         commandName: "drift",
         abstract: "Has the data moved? MMD permutation test, per-feature KS with Bonferroni/BH, chi-square on labels, BBSE label-shift weights.",
         discussion: """
-            --reference and --current are N×D feature files: MMD² (RBF kernel, median heuristic) with a permutation \
-            p-value ((1 + #null ≥ observed)/(1 + P)) and KS per feature with the \
+            --reference and --current are N×D feature files: MMD² (RBF kernel, median heuristic; --mmd-estimator \
+            unbiased (MMD²_u, default) or biased (the V-statistic with the diagonals)) with a permutation p-value ((1 + #null ≥ observed)/(1 + P)) and KS per feature with the \
             Bonferroni and Benjamini–Hochberg decisions at --alpha. With --reference-labels/--current-labels (integer \
             labels or predicted classes): a chi-square test of the label distributions. With --validation-predictions, \
             --validation-labels and --current-predictions: BBSE importance weights for a label shift.
@@ -31,6 +31,7 @@ struct DriftCommand: ParsableCommand {
     @Option(help: "Current predictions (BBSE).") var currentPredictions: String?
     @Option(help: "KS p-values: auto, exact, asymptotic or limiting.") var ksMethod = "auto"
     @Option(help: "Seed of the permutations.") var seed: UInt64 = 0
+    @Option(help: "MMD² estimate: unbiased or biased.") var mmdEstimator = "unbiased"
     @Flag(help: "Exit with code 1 when any test detects drift.") var failOnDrift = false
     @Flag(help: "Print JSON.") var json = false
 
@@ -52,7 +53,10 @@ struct DriftCommand: ParsableCommand {
             if let reference, let current {
                 let a = try Inputs.features(reference), b = try Inputs.features(current)
                 if permutations > 0 {
-                    var m = try MMDTest.run(a, b, count: permutations, seed: seed)
+                    guard let estimator = MMDTest.Estimator(rawValue: mmdEstimator) else {
+                        throw CLIError("--mmd-estimator must be unbiased or biased, not '\(mmdEstimator)'")
+                    }
+                    var m = try MMDTest.run(a, b, count: permutations, seed: seed, estimator: estimator)
                     m.null = []  // keep the report small
                     r.mmd = m
                     r.drift = r.drift || m.pValue < alpha

@@ -178,15 +178,16 @@ struct ReportCommand: ParsableCommand {
                 entropyCorrectCounts: histogram.yes, entropyWrongCounts: histogram.no, roc: roc)
             return (report, Self.figures(report))
         }
-        let html = Self.html(report, figures: figures)
+        let page = Self.page(report, figures: figures)
         try Inputs.guarded("report") {
-            var files = ["report.json": Data(try JSONOutput.string(report).utf8), "report.html": Data(html.utf8)]
+            var files = ["report.json": Data(try JSONOutput.string(report).utf8), "report.html": Data(page.render().utf8),
+                         "report.txt": Data(page.renderText().utf8)]
             for (name, svg) in figures { files[name] = Data(svg.utf8) }
             try ReportDirectory.write(to: out, files: files)
         }
         print(String(format: "accuracy %.4f, ECE %.4f; ", report.accuracy, report.calibration.ece)
               + report.attribution.counts.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: "; "))
-        print("wrote \(out)/report.html (\(figures.count) plots) and report.json")
+        print("wrote \(out)/report.html (\(figures.count) plots), report.json and report.txt")
     }
 
     static func figures(_ r: Report) -> [String: String] {
@@ -206,7 +207,8 @@ struct ReportCommand: ParsableCommand {
         return f
     }
 
-    static func html(_ r: Report, figures: [String: String]) -> String {
+    /// The report's sections, rendered as report.html and report.txt.
+    static func page(_ r: Report, figures: [String: String]) -> HTMLReport {
         func f4(_ v: Double?) -> String { v.map { String(format: "%.4f", $0) } ?? "—" }
         let t = r.attribution.thresholds
         let sections: [HTMLReport.Section] = [
@@ -234,6 +236,6 @@ struct ReportCommand: ParsableCommand {
                   table: (["ε", "PGD-20", "APGD-CE", "CROWN certified"], r.robustness.map { [String($0.epsilon), f4($0.pgd20), f4($0.apgdCE), f4($0.certifiedCROWN)] }),
                   figures: ["robustness.svg", "corruptions.svg"]),
         ]
-        return HTMLReport(title: "Faultline report", subtitle: "Model \(r.spec)", sections: sections, figures: figures).render()
+        return HTMLReport(title: "Faultline report", subtitle: "Model \(r.spec)", sections: sections, figures: figures)
     }
 }

@@ -11,7 +11,8 @@ struct UncertaintyCommand: ParsableCommand {
         abstract: "Total, aleatoric and epistemic uncertainty (entropy, expected entropy, mutual information), variance and disagreement of M members.",
         discussion: """
             Give the members' probabilities as one M×N×C array (--stacked, e.g. np.stack of softmax outputs or MC-dropout \
-            passes) or as several N×C files (--member, repeated); --logits treats them as logits. With --labels the \
+            passes) or as several N×C files (--member, repeated), rows summing to 1 within 0.001 (--renormalize divides \
+            each row by its sum instead); --logits treats them as (finite) logits. With --labels the \
             averages are split between correct and wrong predictions of the mean; --out FILE.npz writes the per-sample \
             values. Exit code 2 on bad input.
             """)
@@ -21,6 +22,7 @@ struct UncertaintyCommand: ParsableCommand {
     @Flag(help: "The inputs are logits (softmax is applied per member).") var logits = false
     @Option(help: "Integer labels (N), optional.") var labels: String?
     @Option(help: "Write per-sample values to this .npz.") var out: String?
+    @Flag(help: "Divide each probability row by its sum instead of rejecting rows that do not sum to 1.") var renormalize = false
     @Flag(help: "Print JSON.") var json = false
 
     struct Summary: Codable { var samples: Int; var entropy: Double; var aleatoric: Double; var epistemic: Double; var variance: Double; var variationRatio: Double }
@@ -28,18 +30,27 @@ struct UncertaintyCommand: ParsableCommand {
 
     func run() throws {
         let report = try Inputs.guarded("uncertainty") { () -> Report in
-            var members: [Matrix<Float>] = []
+            var members: [Matrix<Float>] = [], sources: [(option: String, path: String, member: Int?)] = []
             if let stacked {
                 let t = try Inputs.tensor(stacked, array: nil)
                 guard t.shape.count == 3 else { throw CLIError("\(stacked) has shape \(t.shape); --stacked needs M×N×C") }
                 let (m, n, c) = (t.shape[0], t.shape[1], t.shape[2])
                 let flat = try t.matrix(Float.self, name: stacked)  // M × (N·C)
                 members = try (0..<m).map { k in try Matrix(rows: n, columns: c, elements: Array(flat.row(k))) }
+                sources = (0..<m).map { ("--stacked", stacked, $0) }
             }
             members += try member.map { try Inputs.features($0) }
+            sources += member.map { ("--member", $0, nil) }
             guard !members.isEmpty else { throw CLIError("give --stacked or at least one --member") }
-            if logits { members = try members.map { try Linalg.softmaxRows($0) } }
-            members = members.map { $0.normalizedRows() }
+            for k in members.indices {
+                let (option, path, index) = sources[k]
+                if logits {
+                    try Inputs.requireFiniteLogits(members[k], option: option, path: path, member: index)
+                    members[k] = try Linalg.softmaxRows(members[k])
+                } else {
+                    try Inputs.checkProbabilities(&members[k], option: option, path: path, renormalize: renormalize, member: index)
+                }
+            }
             let u = try EnsembleUncertainty.compute(members: members)
             func summary(_ rows: [Int]) -> Summary {
                 func mean(_ v: [Double]) -> Double { rows.isEmpty ? 0 : rows.reduce(0) { $0 + v[$1] } / Double(rows.count) }

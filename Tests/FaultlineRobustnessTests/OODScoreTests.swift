@@ -137,6 +137,29 @@ struct OODScoreTests {
         #expect(abs(r.mmd2 - mmd2(Array(0..<300))) <= 1e-6)
         let splits = MMDTest.permutations(count: 6, samples: 650, seed: 4)
         for (p, order) in splits.enumerated() { #expect(abs(r.null[p] - mmd2(Array(order.prefix(300)))) <= 1e-6, "permutation \(p)") }
+        // The biased V-statistic: every pair including i = j (k(x, x) = 1), over n², m² and n·m.
+        let biased = try MMDTest.run(x, y, count: 6, seed: 4, estimator: .biased)
+        func biasedMMD2(_ group: [Int]) -> Double {
+            let (n, m) = (300.0, 350.0)
+            var inX = [Bool](repeating: false, count: 650)
+            for a in group { inX[a] = true }
+            var bxx = 0.0, byy = 0.0, bxy = 0.0
+            for a in 0..<650 {
+                for b in 0..<650 {
+                    switch (inX[a], inX[b]) {
+                    case (true, true): bxx += kernel[a][b]
+                    case (false, false): byy += kernel[a][b]
+                    case (true, false): bxy += kernel[a][b]
+                    case (false, true): break
+                    }
+                }
+            }
+            return bxx / (n * n) + byy / (m * m) - 2 * bxy / (n * m)
+        }
+        #expect(biased.sigma2 == r.sigma2)
+        #expect(abs(biased.mmd2 - biasedMMD2(Array(0..<300))) <= 1e-6)
+        #expect(biased.mmd2 > r.mmd2, "the V-statistic carries a positive O(1/n) bias")
+        for (p, order) in splits.enumerated() { #expect(abs(biased.null[p] - biasedMMD2(Array(order.prefix(300)))) <= 1e-6, "biased, permutation \(p)") }
     }
 
     @Test func labelShiftRecoversAKnownShift() throws {

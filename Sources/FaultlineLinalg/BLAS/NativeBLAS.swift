@@ -1,6 +1,8 @@
 import CFaultline
 
-/// The only Swift file that calls into the C shim (`CFaultline`).
+/// The BLAS and LAPACKE half of the C shim (`CFaultline`). Four Swift files call the shim: this one
+/// (BLAS/LAPACKE), `Primitives/VectorMathKernels.swift` (the AVX2 row kernels), `Core/PhiloxNormals.swift`
+/// (AVX2 Philox normals) and FaultlineIO's `Compression/Zlib.swift` (zlib).
 ///
 /// Converts `Int` dimensions to the shim's `Int32` with a trapping conversion (a dimension past
 /// 2³¹−1 is a programming error for the 32-bit-integer BLAS builds Debian ships) and dispatches on the

@@ -43,6 +43,23 @@ extension Linalg {
     public static func parallelForEach(_ tasks: Int, _ body: (Int) -> Void) {
         Parallel.forEach(tasks, threads: simdThreads, body)
     }
+
+    /// How many parts a reduction documented as independent of the thread count splits its rows into:
+    /// fixed, so the partial sums, and the order they are added in, never depend on `FAULTLINE_THREADS`
+    /// or the machine (only on the row count, through `partition`).
+    public static let reductionParts = 64
+
+    /// Part `part` of `count` items split into `parts` contiguous, balanced ranges: the first
+    /// `count % parts` parts hold ⌈count/parts⌉ items, the others ⌊count/parts⌋. For every count ≥ 0 and
+    /// parts ≥ 1 the ranges are ascending, never reversed, and cover 0..<count exactly once (parts beyond
+    /// `count` are empty). No intermediate product, so no overflow for any `count`. O(1).
+    @inline(__always)
+    public static func partition(_ count: Int, parts: Int, part: Int) -> Range<Int> {
+        precondition(count >= 0 && parts >= 1 && part >= 0 && part < parts, "partition(\(count), parts: \(parts), part: \(part))")
+        let (q, r) = count.quotientAndRemainder(dividingBy: parts)
+        let lower = part * q + Swift.min(part, r)
+        return lower..<(lower + q + (part < r ? 1 : 0))
+    }
 }
 
 extension SIMD {

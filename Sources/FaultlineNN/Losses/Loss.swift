@@ -52,12 +52,24 @@ public enum Loss: Sendable, Equatable {
                 losses[i] = -numerator / denominator
                 if let g {
                     g.update(repeating: 0, count: c)
-                    // d/dz of −u/v with u = z_y − z_o, v = z_p1 − z_p3 (+ε): −du/v + u·dv/v².
-                    g[y] += -1 / denominator
-                    g[other] += 1 / denominator
-                    let k = numerator / (denominator * denominator)
-                    g[p1] += k
-                    g[p3] -= k
+                    if y == p3 {
+                        // y ranks third, so o = π1 and u = −(v − ε): the loss is (v − ε)/v, constant but for
+                        // ε. Its gradient ±ε_f/v², where ε_f = v − (z_π1 − z_π3) is the ε that survived the
+                        // float32 sum (0 unless the gap is below ~1e-5), is written directly: the general
+                        // formula below would leave rounding noise of −1/v + (v − ε)/v² that sign() turns into
+                        // full steps.
+                        let survived = denominator - (row[p1] - row[p3])
+                        let k = survived / (denominator * denominator)
+                        g[p1] = k
+                        g[p3] = -k
+                    } else {
+                        // d/dz of −u/v with u = z_y − z_o, v = z_p1 − z_p3 (+ε): −du/v + u·dv/v².
+                        g[y] += -1 / denominator
+                        g[other] += 1 / denominator
+                        let k = numerator / (denominator * denominator)
+                        g[p1] += k
+                        g[p3] -= k
+                    }
                 }
             case .targetedDLR:
                 let t = targets![i]

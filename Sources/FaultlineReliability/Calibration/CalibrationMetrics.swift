@@ -39,7 +39,10 @@ public struct CalibrationMetrics: Sendable, Codable {
         /// (confidence 0 goes to the first bin).
         case equalWidthRightClosed(bins: Int)
         /// B bins of (nearly) equal counts over the sorted confidences; the first N mod B bins take one
-        /// extra sample (adaptive ECE as torch-uncertainty computes it).
+        /// extra sample (adaptive ECE as torch-uncertainty computes it). Equal confidences are never
+        /// split: a cut that would fall inside a run of equal values moves to the end of the run, so
+        /// the run joins the bin it starts in (later bins shrink, and may end empty). The bins, and so
+        /// every metric, depend only on the multiset of (confidence, correct) pairs, never on row order.
         case equalMass(bins: Int)
 
         var count: Int {
@@ -102,7 +105,7 @@ public struct CalibrationMetrics: Sendable, Codable {
             return try compute(probabilities: Linalg.softmaxRows(logits), labels: labels, binning: binning)
         }
         let bins = binning.count
-        let blocks = min(n, Linalg.simdThreads * 4)
+        let blocks = min(n, Linalg.reductionParts)  // fixed: the sums' order does not depend on the thread count
         // The blas backend uses the C shim's row-per-lane AVX2 kernel when the CPU has it; simd stays pure Swift.
         let avx2 = Backend.default == .blas && Linalg.hasAVX2Kernels
         var partial = [Accumulator](repeating: Accumulator(bins: bins), count: blocks)
@@ -111,7 +114,7 @@ public struct CalibrationMetrics: Sendable, Codable {
                 partial.withUnsafeMutableBufferPointer { out in
                     let (zp, yp, op) = (z.baseAddress!, y.baseAddress!, out.baseAddress!)
                     Linalg.parallelForEach(blocks) { b in
-                        let rows = (b * n / blocks)..<((b + 1) * n / blocks)
+                        let rows = Linalg.partition(n, parts: blocks, part: b)
                         op[b] = avx2 ? accumulateAVX2(zp, yp, rows: rows, classes: c, binning: binning)
                                      : accumulate(zp, yp, rows: rows, classes: c, binning: binning)
                     }
@@ -259,12 +262,14 @@ public struct CalibrationMetrics: Sendable, Codable {
             edges = (0..<b).map { (Double($0) / Double(b), Double($0 + 1) / Double(b)) } + [(1, 1)]
             for i in 0..<n { members[binIndex(confidence[i], binning)].append(i) }
         case .equalMass:
-            let order = (0..<n).sorted { confidence[$0] < confidence[$1] }
+            let order = (0..<n).sorted { confidence[$0] < confidence[$1] || (confidence[$0] == confidence[$1] && $0 < $1) }
             var start = 0
             for b in 0..<count {
-                let size = n / count + (b < n % count ? 1 : 0)
-                members[b] = Array(order[start..<(start + size)])
-                start += size
+                var end = min(Linalg.partition(n, parts: count, part: b).upperBound, n)
+                if end < start { end = start }  // an earlier run took this bin's rows
+                while end > 0 && end < n && confidence[order[end]] == confidence[order[end - 1]] { end += 1 }
+                members[b] = Array(order[start..<end])
+                start = end
             }
             edges = members.map { m in m.isEmpty ? (0, 0) : (confidence[m.first!], confidence[m.last!]) }
         }

@@ -8,8 +8,16 @@ import FaultlineLinalg
 /// step that leaves the current bracket or fails to decrease the derivative's magnitude is replaced by
 /// bisection. The first iterations use float32 vectorised exponentials (sums per row promoted to
 /// Double), the last ones float64 throughout, so the result is the float64 optimum (|dNLL/ds| ≤
-/// 1e-12·(1 + NLL)). Rows are split into blocks over `Linalg.simdThreads` threads and merged in block
-/// order. Cost O(N·C) exponentials per iteration, typically 6–10 iterations.
+/// 1e-12·(1 + NLL)). Rows are split into `Linalg.reductionParts` blocks (a fixed count, so the result
+/// is bit-identical for any thread count) run on `Linalg.simdThreads` threads and merged in block order.
+/// Cost O(N·C) exponentials per iteration, typically 6–10 iterations.
+///
+/// T is identifiable only when the NLL has a minimum at a finite s > 0. Before iterating, one pass over
+/// the logits checks the two ways it has none, and `fit` throws `ReliabilityError.notIdentifiable`:
+/// every row's label holds a largest logit (the logits separate the calibration set, so the NLL keeps
+/// decreasing as T → 0), or the NLL's slope at s = 0, mean(z̄ᵢ − z_yᵢ) with z̄ᵢ the row mean, is ≥ 0 (the
+/// logits are no better than uniform, so it keeps decreasing as T → ∞). Otherwise some row's label is
+/// strictly below its row's maximum, its term grows linearly in s, and the convex NLL has one minimum.
 public struct TemperatureScaling: Sendable, Codable, Equatable {
     public var temperature: Double
     /// NLL at T = 1 and at the fitted T, and the Newton iterations used.
@@ -23,19 +31,21 @@ public struct TemperatureScaling: Sendable, Codable, Equatable {
         guard n > 0, c >= 2 else { throw ReliabilityError.invalidInput("need at least one row and two classes, got \(n)×\(c)") }
         guard logits.isFinite else { throw ReliabilityError.invalidInput("logits contain NaN or infinite values") }
         try Check.labels(labels, rows: n, classes: c)
+        try requireIdentifiable(logits: logits, labels: labels)
         // The blas backend evaluates the float64 moments with the C shim's AVX2 kernel when the CPU has it.
         let avx2 = Backend.default == .blas && Linalg.hasAVX2Kernels
         /// Mean moments at inverse temperature s over every `stride`-th row.
         func evaluate(_ s: Double, precise: Bool, stride: Int = 1) -> Moments {
             let count = (n + stride - 1) / stride
-            let blocks = min(count, Linalg.simdThreads * 4)
+            let blocks = min(count, Linalg.reductionParts)  // fixed: the sums' order does not depend on the thread count
             var partial = [Moments](repeating: Moments(), count: blocks)
             logits.withUnsafeBufferPointer { z in
                 labels.withUnsafeBufferPointer { y in
                     partial.withUnsafeMutableBufferPointer { out in
                         let (zp, yp, op) = (z.baseAddress!, y.baseAddress!, out.baseAddress!)
                         Linalg.parallelForEach(blocks) { b in
-                            let (lower, upper) = (b * count / blocks, (b + 1) * count / blocks)
+                            let part = Linalg.partition(count, parts: blocks, part: b)
+                            let (lower, upper) = (part.lowerBound, part.upperBound)
                             let rows = Swift.stride(from: lower * stride, to: upper * stride, by: stride)
                             if precise && avx2 {
                                 let m = Linalg.temperatureMoments(zp, labels: yp, first: lower * stride, count: upper - lower,
@@ -84,6 +94,30 @@ public struct TemperatureScaling: Sendable, Codable, Equatable {
         }
         // The last float64 step moved s by ≤ 1e-13 relative: its NLL is the optimum's to ~1e-26.
         return TemperatureScaling(temperature: 1 / s, nllBefore: atOne.nll, nllAfter: last.nll, iterations: iterations)
+    }
+
+    /// Throws `ReliabilityError.notIdentifiable` when the NLL has no minimum at a finite T > 0 (see the
+    /// type's documentation). One pass over the logits, in Double.
+    static func requireIdentifiable(logits: Matrix<Float>, labels: [Int]) throws {
+        let c = logits.columns
+        var misranked = 0, slope = 0.0
+        logits.withUnsafeBufferPointer { z in
+            for i in 0..<logits.rows {
+                let row = z.baseAddress! + i * c
+                var top = row[0], sum = 0.0
+                for j in 0..<c { top = max(top, row[j]); sum += Double(row[j]) }
+                if row[labels[i]] < top { misranked += 1 }
+                slope += sum / Double(c) - Double(row[labels[i]])
+            }
+        }
+        if misranked == 0 {
+            throw ReliabilityError.notIdentifiable(
+                "temperature scaling is undefined on these calibration logits: every row's label holds its largest logit, so the NLL keeps decreasing as T → 0; use more (or held-out) calibration rows that include mistakes")
+        }
+        if slope >= 0 {
+            throw ReliabilityError.notIdentifiable(
+                "temperature scaling is undefined on these calibration logits: on average the labels' logits are not above their rows' means, so the NLL keeps decreasing as T → ∞; check that the labels belong to these logits")
+        }
     }
 
     /// Σ over rows of the NLL at inverse temperature s and its first two derivatives in s.

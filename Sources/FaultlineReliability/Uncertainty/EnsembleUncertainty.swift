@@ -10,8 +10,11 @@ import Glibc
 ///
 /// Definitions (BASELINES.md W4): p̄ = mean of the M members; var = mean over classes of the population
 /// variance (÷ M) across members; H(p) = −Σ p log p with 0·log 0 = 0 (log of max(p, tiny)); MI = H(p̄) −
-/// mean_m H(p_m). One pass over the rows, sums per row in Double; MI ≥ 0 up to rounding (it is clamped at
-/// 0 only when the Double rounding makes it negative by less than 1e-12). O(M·N·C) logarithms.
+/// mean_m H(p_m). One pass over the rows: entropies in Double, the mean p̄ accumulated in float32 (so
+/// H(p̄) carries float32 rounding, ~1e-7); MI ≥ 0 up to that rounding and is clamped to 0 only when it
+/// is negative by less than 1e-6 (a larger negative value is returned as it is: a sign of bad input).
+/// Every output is a function of its own row, so results do not depend on the thread count. O(M·N·C)
+/// logarithms.
 public struct EnsembleUncertainty: Sendable {
     /// Per sample.
     public var predictiveEntropy: [Double]
@@ -58,7 +61,7 @@ public struct EnsembleUncertainty: Sendable {
                                          mutualInformation: .init(repeating: 0, count: n), meanVariance: .init(repeating: 0, count: n),
                                          variationRatio: .init(repeating: 0, count: n),
                                          mean: includeMean ? Matrix(uninitializedRows: n, columns: c) : Matrix(rows: 0, columns: c))
-        let blocks = min(n, max(1, Linalg.simdThreads * 4))
+        let blocks = min(n, Linalg.reductionParts)
         var failures = [String?](repeating: nil, count: blocks)
         result.predictiveEntropy.withUnsafeMutableBufferPointer { total in
             result.expectedEntropy.withUnsafeMutableBufferPointer { expected in
@@ -72,8 +75,7 @@ public struct EnsembleUncertainty: Sendable {
                                                       mean: includeMean ? meanOut.baseAddress! : nil)
                                     let failPointer = fail.baseAddress!
                                     Linalg.parallelForEach(blocks) { b in
-                                        let lo = b * n / blocks, hi = (b + 1) * n / blocks
-                                        failPointer[b] = kernel(pointers, rows: lo..<hi, classes: c, members: m, out: out)
+                                        failPointer[b] = kernel(pointers, rows: Linalg.partition(n, parts: blocks, part: b), classes: c, members: m, out: out)
                                     }
                                 }
                             }

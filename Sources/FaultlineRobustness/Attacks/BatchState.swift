@@ -105,10 +105,19 @@ struct BatchState {
                     let delta = a[j] - c[j]
                     dn += delta * delta
                 }
-                let factor = min(eps / dn.squareRoot(), 1)
+                let factor = BatchState.l2ProjectionFactor(squaredNorm: dn, epsilon: eps)
                 for j in 0..<d { a[j] = min(max(c[j] + (a[j] - c[j]) * factor, lo), hi) }
             }
         }
+    }
+
+    /// The factor that projects δ with ‖δ‖₂² = `squaredNorm` onto the ε-ball: min(1, ε/‖δ‖₂), and 1 when
+    /// δ already lies in the ball — in particular when ‖δ‖₂ = 0, so ε = 0 keeps the clean point instead of
+    /// evaluating 0/0 (torchattacks' `min(ε/‖δ‖, 1)` is NaN there).
+    @inline(__always)
+    static func l2ProjectionFactor(squaredNorm: Float, epsilon: Float) -> Float {
+        let norm = squaredNorm.squareRoot()
+        return norm > epsilon ? epsilon / norm : 1
     }
 
     /// a ← clamp(c + clamp(a + α·sign(u) − c, ±ε), lo, hi) with sign(0) = 0 (torch's sign), in the

@@ -111,9 +111,9 @@ final class DeepFoolBatch {
         let d = features, c = classes
         var live = rows.count
         for iteration in 0...attack.maxIterations where live > 0 {
-            let z = model.logits(current.pointer, rows: live, workspace: workspace, context: context)
+            var z = model.logits(current.pointer, rows: live, workspace: workspace, context: context)
             // Samples no longer predicted k₀ are done: move them behind the live ones.
-            var slot = 0
+            var slot = 0, moved = false
             while slot < live {
                 let row = z.base + slot * z.rowStride
                 var predicted = 0
@@ -121,6 +121,7 @@ final class DeepFoolBatch {
                 if predicted != ranked[slot * candidates] {
                     iterations[slot] = iteration
                     live -= 1
+                    moved = moved || slot != live
                     swapRows(slot, live)
                     z.swapRowsForCompaction(slot, live)
                 } else {
@@ -128,6 +129,10 @@ final class DeepFoolBatch {
                 }
             }
             if live == 0 || iteration == attack.maxIterations { break }
+            // The workspace holds the hidden activations of the rows in their order before compaction,
+            // and the backward passes below read them: after a move, forward the compacted rows again so
+            // that every row's gradient is its own (a row's forward pass does not depend on its batch).
+            if moved { z = model.logits(current.pointer, rows: live, workspace: workspace, context: context) }
             for s in 0..<live { bestDistance[s] = .infinity }
             let dz = MutableMatrixPointer(logitGradient.pointer, rows: live, columns: c)
             for r in 1..<candidates {

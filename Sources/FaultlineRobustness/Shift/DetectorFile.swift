@@ -4,9 +4,10 @@ import FaultlineLinalg
 /// Fitted detectors saved as `.safetensors` (float32 tensors, parameters in the metadata), so a
 /// user fits once on training features and scores later or elsewhere. Files are written atomically.
 ///
-/// Metadata `faultline_detector` names the kind: `mahalanobis` (tensors `factor`, `whitening`, `whitened_means`,
-/// `mean_norms`; `shrinkage`), `per-class-mahalanobis` (`whitenings` stacked K·d × d, `whitened_means`
-/// K × d, `log_determinants`; `shrinkage`, `log_determinant`), `relative-mahalanobis` (the same with `class_`/`background_` prefixes),
+/// Metadata `faultline_detector` names the kind: `mahalanobis` (tensors `factor`, `whitening`, `centre`
+/// (float64), `whitened_means`, `mean_norms`; `shrinkage`), `per-class-mahalanobis` (`whitenings` stacked
+/// K·d × d, `centres` K × d (float64), `whitened_means` K × d, `log_determinants`; `shrinkage`,
+/// `log_determinant`); files written before centres existed have none and load with zero centres, `relative-mahalanobis` (the same with `class_`/`background_` prefixes),
 /// `knn` (`reference`, normalised; `k`), `vim` (`weight`, `bias`, `origin`, `residual_basis`; `alpha`).
 public enum DetectorFile {
     public enum Detector: Sendable {
@@ -32,7 +33,8 @@ public enum DetectorFile {
         var tensors: [(name: String, tensor: Tensor)] = []
         var metadata: [String: String] = [:]
         func mahalanobis(_ d: MahalanobisDetector, prefix: String) {
-            tensors += [(prefix + "factor", Tensor(d.factor)), (prefix + "whitening", Tensor(d.whitening)), (prefix + "whitened_means", Tensor(d.whitenedMeans)),
+            tensors += [(prefix + "factor", Tensor(d.factor)), (prefix + "whitening", Tensor(d.whitening)),
+                        (prefix + "centre", Tensor(shape: [d.centre.count], values: d.centre)), (prefix + "whitened_means", Tensor(d.whitenedMeans)),
                         (prefix + "mean_norms", Tensor(shape: [d.meanNorms.count], values: d.meanNorms))]
             metadata[prefix + "shrinkage"] = String(d.shrinkage)
         }
@@ -46,6 +48,7 @@ public enum DetectorFile {
             metadata["log_determinant"] = String(d.includeLogDeterminant)
             let dim = d.dimension
             tensors = [("whitenings", Tensor(shape: [d.classes * dim, dim], values: d.whitenings.flatMap(\.elements))),
+                       ("centres", Tensor(shape: [d.classes, dim], values: d.centres.flatMap { $0 })),
                        ("whitened_means", Tensor(shape: [d.classes, dim], values: d.whitenedMeans.flatMap(\.elements))),
                        ("log_determinants", Tensor(shape: [d.classes], values: d.logDeterminants))]
         case .relativeMahalanobis(let d):
@@ -71,11 +74,24 @@ public enum DetectorFile {
         let file = try SafeTensors.read(path)
         func matrix(_ name: String) throws -> Matrix<Float> {
             guard let t = file[name] else { throw ShiftError.invalidInput("\(path) has no tensor '\(name)'") }
-            return try t.matrix(Float.self)
+            let m = try t.matrix(Float.self)
+            guard m.isFinite else { throw ShiftError.invalidInput("\(path): tensor '\(name)' contains NaN or infinite values; refit the detector") }
+            return m
         }
         func vector(_ name: String) throws -> [Float] {
             guard let t = file[name] else { throw ShiftError.invalidInput("\(path) has no tensor '\(name)'") }
-            return t.values(as: Double.self).map(Float.init)
+            let v = t.values(as: Double.self).map(Float.init)
+            guard v.allSatisfy(\.isFinite) else { throw ShiftError.invalidInput("\(path): tensor '\(name)' contains NaN or infinite values; refit the detector") }
+            return v
+        }
+        /// A float64 vector of `count` values, or zeros when the file predates it.
+        func optionalVector(_ name: String, count: Int) throws -> [Double] {
+            guard let t = file[name] else { return [Double](repeating: 0, count: count) }
+            let values = t.values(as: Double.self)
+            guard values.count == count, values.allSatisfy(\.isFinite) else {
+                throw ShiftError.invalidInput("\(path): tensor '\(name)' must hold \(count) finite values, it holds \(values.count)")
+            }
+            return values
         }
         func number(_ key: String) throws -> Double {
             guard let v = file.metadata[key].flatMap(Double.init) else { throw ShiftError.invalidInput("\(path) has no numeric metadata '\(key)'") }
@@ -88,7 +104,8 @@ public enum DetectorFile {
                   means.columns == factor.rows, norms.count == means.rows else {
                 throw ShiftError.invalidInput("\(path): inconsistent Mahalanobis shapes")
             }
-            return MahalanobisDetector(factor: factor, whitening: whitening, whitenedMeans: means, meanNorms: norms, shrinkage: try number(prefix + "shrinkage"))
+            return MahalanobisDetector(factor: factor, whitening: whitening, centre: try optionalVector(prefix + "centre", count: factor.rows),
+                                       whitenedMeans: means, meanNorms: norms, shrinkage: try number(prefix + "shrinkage"))
         }
         switch file.metadata["faultline_detector"] {
         case "mahalanobis":
@@ -99,16 +116,20 @@ public enum DetectorFile {
             guard means.columns == dim, stacked.rows == means.rows * dim, logDets.count == means.rows, means.rows > 0 else {
                 throw ShiftError.invalidInput("\(path): inconsistent per-class Mahalanobis shapes")
             }
+            let centres = try optionalVector("centres", count: means.rows * dim)
             return .perClassMahalanobis(PerClassMahalanobisDetector(
                 whitenings: (0..<means.rows).map { stacked.sliceRows(($0 * dim)..<(($0 + 1) * dim)) },
+                centres: (0..<means.rows).map { Array(centres[($0 * dim)..<(($0 + 1) * dim)]) },
                 whitenedMeans: (0..<means.rows).map { means.sliceRows($0..<($0 + 1)) },
                 logDeterminants: logDets, shrinkage: try number("shrinkage"),
                 includeLogDeterminant: file.metadata["log_determinant"] == "true"))
         case "relative-mahalanobis":
             return .relativeMahalanobis(RelativeMahalanobisDetector(classes: try mahalanobis("class_"), background: try mahalanobis("background_")))
         case "knn":
-            let reference = try matrix("reference"), k = Int(try number("k"))
-            guard k >= 1, k <= reference.rows else { throw ShiftError.invalidInput("\(path): k = \(k) does not fit \(reference.rows) reference rows") }
+            let reference = try matrix("reference"), rawK = try number("k")
+            guard let k = Int(exactly: rawK), k >= 1, k <= reference.rows else {
+                throw ShiftError.invalidInput("\(path): k = \(rawK) must be a whole number in 1…\(reference.rows) (the reference rows)")
+            }
             return .knn(KNNDetector(normalisedReference: reference, k: k))
         case "vim":
             let weight = try matrix("weight"), bias = try vector("bias"), origin = try vector("origin"), basis = try matrix("residual_basis")

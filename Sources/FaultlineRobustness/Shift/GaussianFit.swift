@@ -105,13 +105,13 @@ public struct GaussianFit: Sendable {
     /// Per-class sums of the rows in Double: rows in order (streaming), each thread into its own
     /// partial sums, added at the end.
     private func classSums(_ x: Matrix<Float>, labels: [Int]) -> Matrix<Double> {
-        let d = dimension, tasks = Self.tasks, chunk = (x.rows + tasks - 1) / tasks
+        let d = dimension, tasks = Self.tasks
         var partials = Matrix<Double>(rows: tasks * classes, columns: d)  // task t owns rows t·K ..< (t + 1)·K
         x.withUnsafeBufferPointer { px in
             partials.withUnsafeMutableBufferPointer { pp in
                 let base = px.baseAddress!, sums = pp.baseAddress!
                 Linalg.parallelForEach(tasks) { t in
-                    for i in (t * chunk)..<min((t + 1) * chunk, x.rows) {
+                    for i in Linalg.partition(x.rows, parts: tasks, part: t) {
                         let row = base + i * d, sum = sums + (t * classes + labels[i]) * d
                         for j in 0..<d { sum[j] += Double(row[j]) }
                     }
@@ -130,13 +130,13 @@ public struct GaussianFit: Sendable {
         let d = dimension
         let mu = means.converted(to: T.self)
         var out = Matrix<T>(uninitializedRows: rows.count, columns: d)
-        let indices = Array(rows), tasks = Self.tasks, chunk = (indices.count + tasks - 1) / tasks
+        let indices = Array(rows), tasks = Self.tasks
         x.withUnsafeBufferPointer { px in
             out.withUnsafeMutableBufferPointer { po in
                 mu.withUnsafeBufferPointer { pm in
                     let src = px.baseAddress!, dst = po.baseAddress!, m = pm.baseAddress!
                     Linalg.parallelForEach(tasks) { task in
-                        for r in (task * chunk)..<min((task + 1) * chunk, indices.count) {
+                        for r in Linalg.partition(indices.count, parts: tasks, part: task) {
                             let i = indices[r]
                             let from = src + i * d, to = dst + r * d, mean = m + labels[i] * d
                             for j in 0..<d { to[j] = T(from[j]) - mean[j] }
@@ -189,6 +189,14 @@ public struct GaussianFit: Sendable {
         out.scatters = [withinScatter]
         try Linalg.syrk(between, transA: .transposed, alpha: 1, beta: 1, into: &out.scatters[0])
         return out
+    }
+
+    /// The mean of every row seen (Double; zeros before any row).
+    public var overallMean: [Double] {
+        var m = [Double](repeating: 0, count: dimension)
+        for k in 0..<classes { for j in 0..<dimension { m[j] += sums[k, j] } }
+        let n = Double(max(total, 1))
+        return m.map { $0 / n }
     }
 
     /// Class means (classes × dimension); a class with no samples has a zero row.

@@ -4,9 +4,15 @@ import FaultlineLinalg
 /// feature to its k-th nearest L2-normalised reference feature (higher = more out-of-distribution;
 /// pytorch-ood's `KNN`, norms clamped at 1e-12).
 ///
-/// Exact search: for unit vectors ‖q − r‖² = 2 − 2⟨q, r⟩, so each block of queries meets the references
-/// tile by tile through one GEMM and keeps its k largest inner products by insertion (k ≪ tile).
-/// Cost N·M·d·2 flops for N queries and M references; memory one block × tile of products.
+/// Exact search in two stages. Ranking: for unit vectors ‖q − r‖² = 2 − 2⟨q, r⟩, so each block of
+/// queries meets the references tile by tile through one GEMM and keeps the `k + candidateSlack`
+/// largest inner products with their indices by insertion. Distances: the candidates' distances are
+/// recomputed from the differences q − r in Double and the k-th smallest is the score, so a duplicate of
+/// a reference scores exactly 0 and near neighbours carry float32 rounding of the inputs only (the
+/// float32 expansion alone errs by up to ~5e-4 near 0). The slack keeps the true k nearest among the
+/// candidates unless more than `candidateSlack` references tie with the k-th within the GEMM's rounding.
+/// Cost N·M·d·2 flops for N queries and M references, plus N·(k + slack)·d; memory one block × tile of
+/// products.
 public struct KNNDetector: Sendable {
     public let reference: Matrix<Float>  // M × d, rows normalised
     public let k: Int
@@ -42,41 +48,57 @@ public struct KNNDetector: Sendable {
         return out
     }
 
+    /// Candidates kept beyond k for the exact recomputation of the distances.
+    public static let candidateSlack = 16
+
     /// The k-th neighbour distance of every row of `x`. Throws on a dimension mismatch or non-finite input.
     public func score(_ x: Matrix<Float>, blockRows: Int = 1024, tileRows: Int = 4096) throws -> [Float] {
         guard x.columns == dimension else { throw ShiftError.invalidInput("features have \(x.columns) dimensions, the detector \(dimension)") }
         guard x.isFinite else { throw ShiftError.invalidInput("features contain NaN or infinite values") }
         let queries = KNNDetector.normalised(x)
-        let n = x.rows, m = reference.rows, d = dimension
+        let n = x.rows, m = reference.rows, d = dimension, kept = min(m, k + Self.candidateSlack)
         var scores = [Float](repeating: 0, count: n)
         let block = max(1, min(blockRows, n)), tile = max(1, min(tileRows, m))
         var products = Matrix<Float>(uninitializedRows: block, columns: tile)
-        // best[r·k …]: the k largest inner products of query r so far, in decreasing order.
-        var best = [Float](repeating: -.infinity, count: block * k)
+        // best[r·kept …]: the `kept` largest inner products of query r so far, in decreasing order, and their references.
+        var best = [Float](repeating: -.infinity, count: block * kept), index = [Int](repeating: 0, count: block * kept)
+        var exact = [Double](repeating: 0, count: kept)
         queries.withUnsafeBufferPointer { q in
             reference.withUnsafeBufferPointer { ref in
                 for first in stride(from: 0, to: n, by: block) {
                     let rows = min(block, n - first)
-                    for r in 0..<(rows * k) { best[r] = -.infinity }
+                    for r in 0..<(rows * kept) { best[r] = -.infinity }
                     for start in stride(from: 0, to: m, by: tile) {
                         let cols = min(tile, m - start)
                         products.withUnsafeMutableBufferPointer { pp in
                             Linalg.gemm(MatrixPointer(q.baseAddress! + first * d, rows: rows, columns: d),
                                         MatrixPointer(ref.baseAddress! + start * d, rows: cols, columns: d), transB: .transposed,
                                         into: MutableMatrixPointer(pp.baseAddress!, rows: rows, columns: cols))
-                            best.withUnsafeMutableBufferPointer { b in
-                                for r in 0..<rows {
-                                    let top = b.baseAddress! + r * k, row = pp.baseAddress! + r * cols
-                                    for j in 0..<cols where row[j] > top[k - 1] {
-                                        var slot = k - 1  // insertion into the sorted top-k
-                                        while slot > 0 && top[slot - 1] < row[j] { top[slot] = top[slot - 1]; slot -= 1 }
-                                        top[slot] = row[j]
+                            for r in 0..<rows {
+                                let row = pp.baseAddress! + r * cols, last = r * kept + kept - 1
+                                var floor = best[last]
+                                for j in 0..<cols where row[j] > floor {
+                                    var slot = kept - 1  // insertion into the sorted candidates
+                                    while slot > 0 && best[r * kept + slot - 1] < row[j] {
+                                        best[r * kept + slot] = best[r * kept + slot - 1]
+                                        index[r * kept + slot] = index[r * kept + slot - 1]
+                                        slot -= 1
                                     }
+                                    best[r * kept + slot] = row[j]
+                                    index[r * kept + slot] = start + j
+                                    floor = best[last]
                                 }
                             }
                         }
                     }
-                    for r in 0..<rows { scores[first + r] = max(0, 2 - 2 * best[r * k + k - 1]).squareRoot() }
+                    for r in 0..<rows {
+                        let query = q.baseAddress! + (first + r) * d
+                        for c in 0..<kept {
+                            exact[c] = MahalanobisDetector.squaredDistance(query, ref.baseAddress! + index[r * kept + c] * d, d)
+                        }
+                        exact.sort()
+                        scores[first + r] = Float(exact[k - 1].squareRoot())
+                    }
                 }
             }
         }

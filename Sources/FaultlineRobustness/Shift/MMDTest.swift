@@ -4,7 +4,9 @@ import FaultlineLinalg
 /// null, as the W6 workload defines it.
 ///
 /// Kernel k(u, v) = exp(−‖u − v‖²/(2s²)) with s² the median of the pooled sample's pairwise squared
-/// distances (the median heuristic; or a given s²). Statistic: the unbiased MMD²_u. Null: the same
+/// distances (the median heuristic; or a given s²). Statistic: the unbiased MMD²_u (default), or the biased
+/// V-statistic MMD²_b = mean K_xx + mean K_yy − 2·mean K_xy with the diagonals included (`estimator:
+/// .biased`, Gretton et al.'s eq. 5; ≥ 0 always, with an O(1/n) positive bias). Null: the same
 /// statistic for `permutations` random splits of the pooled sample into groups of sizes n and m;
 /// p = (1 + #{null ≥ observed})/(1 + P).
 ///
@@ -15,7 +17,20 @@ import FaultlineLinalg
 /// of the group; no permuted kernel matrix is ever formed. The median comes from a histogram of the top
 /// 16 bits filled during the distance pass and one more scan for the middle bucket. Memory N² floats
 /// (half of them touched). Accumulations of the statistics in Double.
+///
+/// Determinism: Faultline's own passes use a fixed task count, so on the `simd` backend the result is
+/// bit-identical for any `FAULTLINE_THREADS`. On `blas` the GEMMs are OpenBLAS's, whose sgemm rounds
+/// differently with 1 and 2 threads (Debian 0.3.21, Haswell kernels: 3,294 of 10,752 elements of a
+/// 512×512×21 product differ), so MMD² can change in its last float32 digits with the BLAS thread count.
 public enum MMDTest {
+    /// Which MMD² estimate the test reports (and permutes).
+    public enum Estimator: String, Sendable, Codable, CaseIterable {
+        /// MMD²_u: the within-group sums exclude the diagonal, normalised by n(n − 1) and m(m − 1).
+        case unbiased
+        /// MMD²_b: all pairs including i = j, normalised by n², m² and n·m.
+        case biased
+    }
+
     public struct Result: Sendable, Codable {
         /// The kernel's s² (bandwidth squared).
         public var sigma2: Double
@@ -40,7 +55,7 @@ public enum MMDTest {
     /// heuristic. Throws for fewer than 2 rows in a sample, mismatched dimensions, non-finite data or
     /// malformed permutations.
     public static func run(_ x: Matrix<Float>, _ y: Matrix<Float>, permutations given: [[Int]]? = nil, count: Int = 500,
-                           seed: UInt64 = 0, sigma2: Double? = nil) throws -> Result {
+                           seed: UInt64 = 0, sigma2: Double? = nil, estimator: Estimator = .unbiased) throws -> Result {
         let n = x.rows, m = y.rows, total = n + m, d = x.columns
         guard n >= 2, m >= 2 else { throw ShiftError.invalidInput("MMD needs at least 2 rows per sample (got \(n) and \(m))") }
         guard y.columns == d else { throw ShiftError.invalidInput("x has \(d) features, y \(y.columns)") }
@@ -173,8 +188,15 @@ public enum MMDTest {
         let all = rowSums.reduce(0, +), trace = diagonal.reduce(0, +)
         let nn = Double(n), mm = Double(m)
         let values = (0..<columns).map { p -> Double in
-            let sXX = aKa[p] - trX[p], sXY = aK1[p] - aKa[p], sYY = all - 2 * aK1[p] + aKa[p] - (trace - trX[p])
-            return sXX / (nn * (nn - 1)) + sYY / (mm * (mm - 1)) - 2 * sXY / (nn * mm)
+            let sXY = aK1[p] - aKa[p]
+            switch estimator {
+            case .unbiased:
+                let sXX = aKa[p] - trX[p], sYY = all - 2 * aK1[p] + aKa[p] - (trace - trX[p])
+                return sXX / (nn * (nn - 1)) + sYY / (mm * (mm - 1)) - 2 * sXY / (nn * mm)
+            case .biased:
+                let sXX = aKa[p], sYY = all - 2 * aK1[p] + aKa[p]
+                return sXX / (nn * nn) + sYY / (mm * mm) - 2 * sXY / (nn * mm)
+            }
         }
         let observed = values[0], null = Array(values.dropFirst())
         return Result(sigma2: s2, mmd2: observed, null: null,

@@ -7,13 +7,19 @@ import Foundation
 /// (higher = more out-of-distribution in both).
 ///
 /// Each Σ_k (normalised by n_k, optionally shrunk towards (tr Σ_k/d)·I) is factored in Double and kept
-/// as W_k = L_k⁻¹ in float32; scoring is one TRMM per class and block of rows, so it costs K times the
-/// tied detector: K·N·d² flops. Each class needs more informative samples than dimensions unless
-/// shrunk; the error names the class.
+/// as W_k = L_k⁻¹ in float32 with its centre c_k = μ_k (Double); scoring forms x − μ_k in Double, rounds
+/// it once and whitens it with one TRMM per class and block of rows, so the distance ‖W_k(x − μ_k)‖² is
+/// formed from differences (translation invariant, no cancellation) and costs K times the tied detector:
+/// K·N·d² flops. Each class needs more informative samples than dimensions unless shrunk; the error
+/// names the class.
 public struct PerClassMahalanobisDetector: Sendable {
     /// W_k = L_k⁻¹, one d × d lower-triangular matrix per class.
     public let whitenings: [Matrix<Float>]
-    /// m_k = W_k·μ_k as the single row of a 1 × d matrix per class.
+    /// c_k, the point class k's features are centred on before whitening: μ_k (zeros for detector files
+    /// written before centres existed).
+    public let centres: [[Double]]
+    /// m_k = W_k·(μ_k − c_k) as the single row of a 1 × d matrix per class: zero for a fitted detector,
+    /// W_k·μ_k in files written before centres existed.
     public let whitenedMeans: [Matrix<Float>]
     /// log det Σ_k (after shrinkage).
     public let logDeterminants: [Double]
@@ -25,22 +31,25 @@ public struct PerClassMahalanobisDetector: Sendable {
     public init(_ fit: GaussianFit, shrinkage: Double = 0, includeLogDeterminant: Bool = false) throws {
         guard shrinkage >= 0 && shrinkage < 1 else { throw ShiftError.invalidInput("shrinkage \(shrinkage) must lie in [0, 1)") }
         let means = fit.means
-        var whitenings: [Matrix<Float>] = [], whitenedMeans: [Matrix<Float>] = [], logDeterminants: [Double] = []
+        var whitenings: [Matrix<Float>] = [], logDeterminants: [Double] = []
         for k in 0..<fit.classes {
             let raw = try fit.classCovariance(k)
             let sigma = shrinkage > 0 ? CovarianceShrinkage.shrunk(raw, by: shrinkage) : raw
             let (l, w) = try MahalanobisDetector.whiteningFactors(sigma, of: "the covariance of class \(k) (\(fit.counts[k]) samples, \(fit.dimension) dimensions)")
             whitenings.append(w.converted(to: Float.self))
-            whitenedMeans.append(try Linalg.matmul(means.sliceRows(k..<(k + 1)), w, transB: .transposed).converted(to: Float.self))
             logDeterminants.append((0..<fit.dimension).reduce(0.0) { $0 + 2 * Foundation.log(l[$1, $1]) })
         }
-        self.init(whitenings: whitenings, whitenedMeans: whitenedMeans, logDeterminants: logDeterminants,
+        self.init(whitenings: whitenings, centres: (0..<fit.classes).map { Array(means.row($0)) },
+                  whitenedMeans: [Matrix<Float>](repeating: Matrix(rows: 1, columns: fit.dimension), count: fit.classes),
+                  logDeterminants: logDeterminants,
                   shrinkage: shrinkage, includeLogDeterminant: includeLogDeterminant)
     }
 
     /// A detector from its stored parts (see `DetectorFile`).
-    init(whitenings: [Matrix<Float>], whitenedMeans: [Matrix<Float>], logDeterminants: [Double], shrinkage: Double, includeLogDeterminant: Bool) {
+    init(whitenings: [Matrix<Float>], centres: [[Double]], whitenedMeans: [Matrix<Float>], logDeterminants: [Double], shrinkage: Double,
+         includeLogDeterminant: Bool) {
         self.whitenings = whitenings
+        self.centres = centres
         self.whitenedMeans = whitenedMeans
         self.logDeterminants = logDeterminants
         self.shrinkage = shrinkage
@@ -56,13 +65,16 @@ public struct PerClassMahalanobisDetector: Sendable {
         guard x.columns == dimension else { throw ShiftError.invalidInput("features have \(x.columns) dimensions, the detector \(dimension)") }
         var scores = [Float](repeating: .infinity, count: x.rows)
         for k in 0..<classes {
-            let mean = whitenedMeans[k]
-            let norm = mean.withUnsafeBufferPointer { $0.reduce(Float(0)) { $0 + $1 * $1 } }
             let offset = includeLogDeterminant ? Float(logDeterminants[k]) : 0
-            try MahalanobisDetector.forEachWhitenedBlock(x, by: whitenings[k], blockRows: blockRows) { start, z in
-                let distances = try MahalanobisDetector.squaredDistances(z, to: mean, meanNorms: [norm])
-                distances.withUnsafeBufferPointer { pd in
-                    for r in 0..<z.rows { scores[start + r] = min(scores[start + r], pd[r] + offset) }
+            try whitenedMeans[k].withUnsafeBufferPointer { mean in
+                try MahalanobisDetector.forEachWhitenedBlock(x, by: whitenings[k], centre: centres[k], blockRows: blockRows) { start, z in
+                    z.withUnsafeBufferPointer { pz in
+                        for r in 0..<z.rows {
+                            let distance = Float(MahalanobisDetector.squaredDistance(pz.baseAddress! + r * dimension, mean.baseAddress!, dimension))
+                            // NaN never wins a min: keep it so the check below names the row.
+                            scores[start + r] = distance.isNaN ? .nan : min(scores[start + r], distance + offset)
+                        }
+                    }
                 }
             }
         }

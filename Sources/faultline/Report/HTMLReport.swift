@@ -16,6 +16,20 @@ struct HTMLReport {
     var sections: [Section]
     var figures: [String: String]  // name → SVG markup
 
+    /// The same sections as plain text (headings, paragraphs, tables; figures named by file), for report.txt.
+    func renderText() -> String {
+        var lines = [title, subtitle, ""]
+        for section in sections {
+            lines += [section.heading, String(repeating: "=", count: section.heading.count)]
+            lines += section.paragraphs
+            if let table = section.table { lines.append(TextTable.grid(header: table.header, rows: table.rows)) }
+            let shown = section.figures.filter { figures[$0] != nil }
+            if !shown.isEmpty { lines.append("Plots: " + shown.joined(separator: ", ")) }
+            lines.append("")
+        }
+        return lines.joined(separator: "\n")
+    }
+
     func render() -> String {
         var h = """
             <!DOCTYPE html>
