@@ -94,7 +94,8 @@ public struct KNNDetector: Sendable {
                     for r in 0..<rows {
                         let query = q.baseAddress! + (first + r) * d
                         for c in 0..<kept {
-                            exact[c] = MahalanobisDetector.squaredDistance(query, ref.baseAddress! + index[r * kept + c] * d, d)
+                            let candidate = ref.baseAddress! + index[r * kept + c] * d
+                            exact[c] = (0..<d).reduce(0.0) { s, j in let e = Double(query[j]) - Double(candidate[j]); return s + e * e }
                         }
                         exact.sort()
                         scores[first + r] = Float(exact[k - 1].squareRoot())

@@ -70,7 +70,7 @@ public struct PerClassMahalanobisDetector: Sendable {
                 try MahalanobisDetector.forEachWhitenedBlock(x, by: whitenings[k], centre: centres[k], blockRows: blockRows) { start, z in
                     z.withUnsafeBufferPointer { pz in
                         for r in 0..<z.rows {
-                            let distance = Float(MahalanobisDetector.squaredDistance(pz.baseAddress! + r * dimension, mean.baseAddress!, dimension))
+                            let distance = MahalanobisDetector.squaredDistance(pz.baseAddress! + r * dimension, mean.baseAddress!, dimension)
                             // NaN never wins a min: keep it so the check below names the row.
                             scores[start + r] = distance.isNaN ? .nan : min(scores[start + r], distance + offset)
                         }
