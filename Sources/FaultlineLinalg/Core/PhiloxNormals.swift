@@ -12,11 +12,13 @@ extension Philox {
     /// (error < 2e-9 before rounding), log by `Linalg.log8`. The eight blocks of a group are computed
     /// at once in SIMD registers.
     ///
-    /// On the `blas` backend with AVX2+FMA the same definition runs in the C shim (`fl_fill_normals_f32`,
-    /// 8-wide with FMA and a hardware square root); the two paths agree to ~1e-6 (rounding), not bit for bit.
-    public static func fillNormals(_ out: UnsafeMutablePointer<Float>, start: Int, count: Int, seed: UInt64, stream: UInt64) {
+    /// Tiers (`Linalg.kernelTier`): `native` runs the same definition in the C shim (`fl_fill_normals_f32`,
+    /// 8-wide with FMA and a hardware square root); `simd` and `reference` run this Swift code, which is
+    /// the definition (float32 throughout). The two agree to ~1e-6 (rounding), not bit for bit.
+    public static func fillNormals(_ out: UnsafeMutablePointer<Float>, start: Int, count: Int, seed: UInt64, stream: UInt64,
+                                   tier: Linalg.KernelTier = Linalg.kernelTier()) {
         guard count > 0 else { return }
-        if Backend.default == .blas && Linalg.hasAVX2Kernels {
+        if Linalg.runnable(tier) == .native {
             fl_fill_normals_f32(out, Int64(start), Int64(count), seed, stream)
             return
         }

@@ -45,6 +45,17 @@ public struct CalibrationMetrics: Sendable, Codable {
         /// every metric, depend only on the multiset of (confidence, correct) pairs, never on row order.
         case equalMass(bins: Int)
 
+        /// The fixed-edge rule and its bin count (`Linalg.CalibrationBinRule`, the one definition of the
+        /// edges); nil for equal-mass bins, which are assigned after sorting.
+        var rule: (Linalg.CalibrationBinRule, Int)? {
+            switch self {
+            case .equalWidth(let b): return (.equalWidth, b)
+            case .torchmetrics(let b): return (.torchmetrics, b)
+            case .equalWidthRightClosed(let b): return (.rightClosed, b)
+            case .equalMass: return nil
+            }
+        }
+
         var count: Int {
             switch self {
             case .equalWidth(let b), .equalWidthRightClosed(let b), .equalMass(let b): return b
@@ -92,10 +103,13 @@ public struct CalibrationMetrics: Sendable, Codable {
 
     /// From logits, in one fused pass that never materialises the probabilities: per row the max, the
     /// vectorised exponentials and their sum S (confidence 1/S, NLL log S − (z_y − max), Brier from Σe²/S²),
-    /// accumulated per bin in Double over row blocks on `Linalg.simdThreads` threads. Equal-mass binning
-    /// needs all confidences sorted and goes through the probabilities. Throws on non-finite logits (naming
-    /// the row), labels out of range or empty input.
-    public static func compute(logits: Matrix<Float>, labels: [Int], binning: Binning = .equalWidth(bins: 15)) throws -> CalibrationMetrics {
+    /// accumulated per bin in Double over `Linalg.reductionParts` row blocks (merged in block order, so the
+    /// result does not depend on the thread count) on `Linalg.simdThreads` threads; `backend` selects the
+    /// tier of `Linalg.softmaxCalibrationSums`. Equal-mass binning needs all confidences sorted and goes
+    /// through the probabilities. Throws on non-finite logits (naming the row), labels out of range or
+    /// empty input.
+    public static func compute(logits: Matrix<Float>, labels: [Int], binning: Binning = .equalWidth(bins: 15),
+                               backend: Backend? = nil) throws -> CalibrationMetrics {
         let n = logits.rows, c = logits.columns
         guard n > 0, c > 0 else { throw ReliabilityError.invalidInput("logits are empty (\(n)×\(c))") }
         try Check.labels(labels, rows: n, classes: c)
@@ -106,8 +120,7 @@ public struct CalibrationMetrics: Sendable, Codable {
         }
         let bins = binning.count
         let blocks = min(n, Linalg.reductionParts)  // fixed: the sums' order does not depend on the thread count
-        // The blas backend uses the C shim's row-per-lane AVX2 kernel when the CPU has it; simd stays pure Swift.
-        let avx2 = Backend.default == .blas && Linalg.hasAVX2Kernels
+        let tier = Linalg.kernelTier(backend)
         var partial = [Accumulator](repeating: Accumulator(bins: bins), count: blocks)
         logits.withUnsafeBufferPointer { z in
             labels.withUnsafeBufferPointer { y in
@@ -115,8 +128,7 @@ public struct CalibrationMetrics: Sendable, Codable {
                     let (zp, yp, op) = (z.baseAddress!, y.baseAddress!, out.baseAddress!)
                     Linalg.parallelForEach(blocks) { b in
                         let rows = Linalg.partition(n, parts: blocks, part: b)
-                        op[b] = avx2 ? accumulateAVX2(zp, yp, rows: rows, classes: c, binning: binning)
-                                     : accumulate(zp, yp, rows: rows, classes: c, binning: binning)
+                        op[b] = accumulate(zp, yp, rows: rows, classes: c, binning: binning, tier: tier)
                     }
                 }
             }
@@ -174,19 +186,14 @@ public struct CalibrationMetrics: Sendable, Codable {
         }
     }
 
-    /// `accumulate` through the C shim's AVX2 kernel (eight rows per vector; same sums, float exps).
-    static func accumulateAVX2(_ z: UnsafePointer<Float>, _ y: UnsafePointer<Int>, rows: Range<Int>, classes c: Int, binning: Binning) -> Accumulator {
+    /// Rows `rows` of the fused pass through `Linalg.softmaxCalibrationSums` in the given tier.
+    static func accumulate(_ z: UnsafePointer<Float>, _ y: UnsafePointer<Int>, rows: Range<Int>, classes c: Int, binning: Binning,
+                           tier: Linalg.KernelTier) -> Accumulator {
         var acc = Accumulator(bins: binning.count)
-        let (rule, b): (Linalg.CalibrationBinRule, Int)
-        switch binning {
-        case .equalWidth(let k): (rule, b) = (.equalWidth, k)
-        case .torchmetrics(let k): (rule, b) = (.torchmetrics, k)
-        case .equalWidthRightClosed(let k): (rule, b) = (.rightClosed, k)
-        case .equalMass: preconditionFailure("equal-mass bins are assigned after sorting")
-        }
+        guard let (rule, b) = binning.rule else { preconditionFailure("equal-mass bins are assigned after sorting") }
         var count = [Double](repeating: 0, count: binning.count), confidence = count, correct = count, totals = [0.0, 0.0]
         acc.nonFiniteRow = Linalg.softmaxCalibrationSums(z, labels: y, first: rows.lowerBound, count: rows.count, classes: c, rule: rule, bins: b,
-                                                         count: &count, confidence: &confidence, correct: &correct, totals: &totals)
+                                                         count: &count, confidence: &confidence, correct: &correct, totals: &totals, tier: tier)
         acc.count = count.map { Int($0) }
         acc.confidence = confidence
         acc.correct = correct
@@ -194,61 +201,10 @@ public struct CalibrationMetrics: Sendable, Codable {
         return acc
     }
 
-    static func accumulate(_ z: UnsafePointer<Float>, _ y: UnsafePointer<Int>, rows: Range<Int>, classes c: Int, binning: Binning) -> Accumulator {
-        var acc = Accumulator(bins: binning.count)
-        let e = UnsafeMutablePointer<Float>.allocate(capacity: c)
-        defer { e.deallocate() }
-        let vectorEnd = c - c % 8
-        for i in rows {
-            let row = z + i * c
-            var m = row[0], best = 0
-            var finite = row[0].isFinite
-            for j in 1..<max(c, 1) {
-                finite = finite && row[j].isFinite
-                if row[j] > m { m = row[j]; best = j }
-            }
-            guard finite else {
-                if acc.nonFiniteRow == nil { acc.nonFiniteRow = i }
-                continue
-            }
-            var sum = 0.0, squares = 0.0
-            var j = 0
-            let vm = SIMD8<Float>(repeating: m)
-            while j < vectorEnd {
-                let v = Linalg.exp8(UnsafeRawPointer(row + j).loadUnaligned(as: SIMD8<Float>.self) - vm)
-                UnsafeMutableRawPointer(e + j).storeBytes(of: v, as: SIMD8<Float>.self)
-                sum += Double(v.sum())
-                squares += Double((v * v).sum())
-                j += 8
-            }
-            while j < c {
-                let v = Float.exp(row[j] - m)
-                e[j] = v
-                sum += Double(v)
-                squares += Double(v * v)
-                j += 1
-            }
-            let label = y[i]
-            let confidence = 1 / sum
-            let py = Double(e[label]) / sum
-            acc.nll += Double.log(sum) - Double(row[label] - m)
-            acc.brier += squares / (sum * sum) - 2 * py + 1
-            let k = binIndex(confidence, binning)
-            acc.count[k] += 1
-            acc.confidence[k] += confidence
-            if best == label { acc.correct[k] += 1 }
-        }
-        return acc
-    }
-
     @inline(__always)
     static func binIndex(_ confidence: Double, _ binning: Binning) -> Int {
-        switch binning {
-        case .equalWidth(let b): return min(Int(confidence * Double(b)), b - 1)
-        case .torchmetrics(let b): return min(Int(confidence * Double(b)), b)
-        case .equalWidthRightClosed(let b): return min(max(Int((confidence * Double(b)).rounded(.up)) - 1, 0), b - 1)
-        case .equalMass: preconditionFailure("equal-mass bins are assigned after sorting")
-        }
+        guard let (rule, b) = binning.rule else { preconditionFailure("equal-mass bins are assigned after sorting") }
+        return rule.index(confidence, bins: b)
     }
 
     static func reliabilityBins(confidence: [Double], correct: [Bool], binning: Binning) -> [Bin] {

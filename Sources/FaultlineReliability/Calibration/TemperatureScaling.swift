@@ -26,14 +26,16 @@ public struct TemperatureScaling: Sendable, Codable, Equatable {
     public var iterations: Int
 
     /// Fits T on (logits, labels). Throws `ReliabilityError` on non-finite logits, bad labels or empty input.
-    public static func fit(logits: Matrix<Float>, labels: [Int]) throws -> TemperatureScaling {
+    /// `backend` selects the tier of `Linalg.temperatureMoments` (`Linalg.kernelTier`).
+    public static func fit(logits: Matrix<Float>, labels: [Int], backend: Backend? = nil) throws -> TemperatureScaling {
         let n = logits.rows, c = logits.columns
         guard n > 0, c >= 2 else { throw ReliabilityError.invalidInput("need at least one row and two classes, got \(n)×\(c)") }
         guard logits.isFinite else { throw ReliabilityError.invalidInput("logits contain NaN or infinite values") }
         try Check.labels(labels, rows: n, classes: c)
         try requireIdentifiable(logits: logits, labels: labels)
-        // The blas backend evaluates the float64 moments with the C shim's AVX2 kernel when the CPU has it.
-        let avx2 = Backend.default == .blas && Linalg.hasAVX2Kernels
+        // The native tier evaluates the float64 moments in the C shim's AVX2 kernel, fast enough to use from
+        // the start; the others get close with float32-vectorised moments first.
+        let tier = Linalg.kernelTier(backend), avx2 = tier == .native
         /// Mean moments at inverse temperature s over every `stride`-th row.
         func evaluate(_ s: Double, precise: Bool, stride: Int = 1) -> Moments {
             let count = (n + stride - 1) / stride
@@ -47,12 +49,12 @@ public struct TemperatureScaling: Sendable, Codable, Equatable {
                             let part = Linalg.partition(count, parts: blocks, part: b)
                             let (lower, upper) = (part.lowerBound, part.upperBound)
                             let rows = Swift.stride(from: lower * stride, to: upper * stride, by: stride)
-                            if precise && avx2 {
+                            if precise {
                                 let m = Linalg.temperatureMoments(zp, labels: yp, first: lower * stride, count: upper - lower,
-                                                                  stride: stride, classes: c, inverseTemperature: s)
+                                                                  stride: stride, classes: c, inverseTemperature: s, tier: tier)
                                 op[b] = Moments(nll: m.nll, gradient: m.gradient, curvature: m.curvature)
                             } else {
-                                op[b] = precise ? moments64(zp, yp, rows, c, s) : moments32(zp, yp, rows, c, Float(s))
+                                op[b] = moments32(zp, yp, rows, c, Float(s))
                             }
                         }
                     }
@@ -127,27 +129,8 @@ public struct TemperatureScaling: Sendable, Codable, Equatable {
         func mean(over n: Int) -> Moments { Moments(nll: nll / Double(n), gradient: gradient / Double(n), curvature: curvature / Double(n)) }
     }
 
-    static func moments64(_ z: UnsafePointer<Float>, _ y: UnsafePointer<Int>, _ rows: StrideTo<Int>, _ c: Int, _ s: Double) -> Moments {
-        var out = Moments()
-        for i in rows {
-            let row = z + i * c
-            var m = -Double.infinity
-            for j in 0..<c { m = max(m, s * Double(row[j])) }
-            var sum = 0.0, first = 0.0, second = 0.0
-            for j in 0..<c {
-                let zj = Double(row[j]), e = Double.exp(s * zj - m)
-                sum += e
-                first += e * zj
-                second += e * zj * zj
-            }
-            let mean = first / sum
-            out.nll += m + Double.log(sum) - s * Double(row[y[i]])
-            out.gradient += mean - Double(row[y[i]])
-            out.curvature += second / sum - mean * mean
-        }
-        return out
-    }
-
+    /// Float32-vectorised moments (sums per row promoted to Double): the cheap first stage of the fit
+    /// on the reference and simd tiers.
     static func moments32(_ z: UnsafePointer<Float>, _ y: UnsafePointer<Int>, _ rows: StrideTo<Int>, _ c: Int, _ s: Float) -> Moments {
         var out = Moments()
         let vectorEnd = c - c % 8

@@ -28,34 +28,37 @@ public struct EnsembleUncertainty: Sendable {
 
     /// Throws `ReliabilityError` for no members, members of different shapes (naming the member), or
     /// rows that are not probability vectors (values outside [0, 1] or NaN, or a row sum off by more
-    /// than 1e-3; a bad member and row are named, the first in member order within a block of 32 rows). `includeMean: false` skips the N × C mean.
-    public static func compute(members: [Matrix<Float>], includeMean: Bool = true) throws -> EnsembleUncertainty {
+    /// than 1e-3; a bad member and row are named, the first in member order within a block of 32 rows).
+    /// `includeMean: false` skips the N × C mean. `backend` selects the row kernels' tier
+    /// (`Linalg.kernelTier`): reference, simd, or the C shim's AVX2 kernels on blas.
+    public static func compute(members: [Matrix<Float>], includeMean: Bool = true, backend: Backend? = nil) throws -> EnsembleUncertainty {
         guard let first = members.first else { throw ReliabilityError.invalidInput("no ensemble members") }
         for (k, p) in members.enumerated() where p.rows != first.rows || p.columns != first.columns {
             throw ReliabilityError.invalidInput("member \(k) is \(p.rows)×\(p.columns), member 0 is \(first.rows)×\(first.columns)")
         }
         return try withExtendedLifetime(members) {
             try compute(pointers: members.map { m in m.withUnsafeBufferPointer { $0.baseAddress! } },
-                        rows: first.rows, classes: first.columns, includeMean: includeMean)
+                        rows: first.rows, classes: first.columns, includeMean: includeMean, backend: backend)
         }
     }
 
     /// The same from one contiguous array of M member blocks, each N × C row-major (the [M, N, C]
     /// layout of a stacked `.npy`, e.g. read with `NPY.readMatrix` as M × (N·C)), without copying.
-    public static func compute(stacked: Matrix<Float>, members m: Int, classes c: Int, includeMean: Bool = true) throws -> EnsembleUncertainty {
+    public static func compute(stacked: Matrix<Float>, members m: Int, classes c: Int, includeMean: Bool = true,
+                               backend: Backend? = nil) throws -> EnsembleUncertainty {
         guard m > 0, c > 0, stacked.count % (m * c) == 0 else {
             throw ReliabilityError.invalidInput("\(stacked.count) values do not split into \(m) members of rows of \(c) classes")
         }
         let n = stacked.count / (m * c)
         return try stacked.withUnsafeBufferPointer { base in
-            try compute(pointers: (0..<m).map { base.baseAddress! + $0 * n * c }, rows: n, classes: c, includeMean: includeMean)
+            try compute(pointers: (0..<m).map { base.baseAddress! + $0 * n * c }, rows: n, classes: c, includeMean: includeMean, backend: backend)
         }
     }
 
     /// One fused pass over blocks of rows (SIMD over classes, the vectorised log, entropies summed in
     /// Double per member row), blocks split across threads. Validation rides along the same pass.
-    static func compute(pointers: [UnsafePointer<Float>], rows n: Int, classes c: Int, includeMean: Bool) throws -> EnsembleUncertainty {
-        let m = pointers.count
+    static func compute(pointers: [UnsafePointer<Float>], rows n: Int, classes c: Int, includeMean: Bool, backend: Backend?) throws -> EnsembleUncertainty {
+        let m = pointers.count, tier = Linalg.kernelTier(backend)
         guard n > 0, c > 0 else { throw ReliabilityError.invalidInput("empty ensemble output (\(n)×\(c))") }
         var result = EnsembleUncertainty(predictiveEntropy: .init(repeating: 0, count: n), expectedEntropy: .init(repeating: 0, count: n),
                                          mutualInformation: .init(repeating: 0, count: n), meanVariance: .init(repeating: 0, count: n),
@@ -75,7 +78,7 @@ public struct EnsembleUncertainty: Sendable {
                                                       mean: includeMean ? meanOut.baseAddress! : nil)
                                     let failPointer = fail.baseAddress!
                                     Linalg.parallelForEach(blocks) { b in
-                                        failPointer[b] = kernel(pointers, rows: Linalg.partition(n, parts: blocks, part: b), classes: c, members: m, out: out)
+                                        failPointer[b] = kernel(pointers, rows: Linalg.partition(n, parts: blocks, part: b), classes: c, members: m, out: out, tier: tier)
                                     }
                                 }
                             }
@@ -97,13 +100,10 @@ public struct EnsembleUncertainty: Sendable {
     /// each member contributes one contiguous run of rows (a prefetcher-friendly stream) to the block's
     /// Σ p (kept in L1) and entropies; the variance pass then re-reads the block from cache. Returns a
     /// message for the first invalid row, else nil.
-    static func kernel(_ p: [UnsafePointer<Float>], rows: Range<Int>, classes c: Int, members m: Int, out: Outputs) -> String? {
+    static func kernel(_ p: [UnsafePointer<Float>], rows: Range<Int>, classes c: Int, members m: Int, out: Outputs, tier: Linalg.KernelTier) -> String? {
         let blockRows = 32
         let sums = UnsafeMutablePointer<Float>.allocate(capacity: blockRows * c)
         defer { sums.deallocate() }
-        // On the blas backend with AVX2+FMA the row primitives run in the C shim's 8-wide FMA kernels;
-        // the pure-Swift SIMD versions are the simd backend (and the fallback).
-        let ops: RowOperations = Backend.default == .blas && Linalg.hasAVX2Kernels ? .avx2 : .swift
         let inverseM = 1 / Float(m)
         var expected = [Double](repeating: 0, count: blockRows), best = [Int](repeating: 0, count: blockRows)
         var variance = [Double](repeating: 0, count: blockRows), disagree = [Int](repeating: 0, count: blockRows)
@@ -113,7 +113,7 @@ public struct EnsembleUncertainty: Sendable {
             for t in 0..<count { expected[t] = 0; variance[t] = 0; disagree[t] = 0 }
             for k in 0..<m {
                 for t in 0..<count {
-                    let r = ops.accumulateEntropy(p[k] + (start + t) * c, into: sums + t * c, count: c)
+                    let r = Linalg.xlogxAccumulate(p[k] + (start + t) * c, into: sums + t * c, count: c, tier: tier)
                     if r.invalid { return "member \(k) row \(start + t) holds a value outside [0, 1] or NaN; pass probabilities, not logits" }
                     if abs(r.total - 1) > 1e-3 { return "member \(k) row \(start + t) sums to \(r.total), off by \(abs(r.total - 1)) (tolerance 0.001)" }
                     expected[t] -= r.xlogx
@@ -121,7 +121,7 @@ public struct EnsembleUncertainty: Sendable {
             }
             for t in 0..<count {
                 let i = start + t, mean = sums + t * c
-                let totalH = -ops.scaleAndEntropy(mean, count: c, scale: inverseM)
+                let totalH = -Linalg.xlogxScale(mean, count: c, scale: inverseM, tier: tier)
                 var top = 0
                 for q in 1..<c where mean[q] > mean[top] { top = q }
                 best[t] = top
@@ -132,7 +132,7 @@ public struct EnsembleUncertainty: Sendable {
             // Variance across members and disagreement with the ensemble's prediction.
             for k in 0..<m {
                 for t in 0..<count {
-                    let (squares, memberBest) = ops.squaredDifferenceAndArgmax(p[k] + (start + t) * c, sums + t * c, count: c)
+                    let (squares, memberBest) = Linalg.squaredDifferenceAndArgmax(p[k] + (start + t) * c, sums + t * c, count: c, tier: tier)
                     variance[t] += squares
                     if memberBest != best[t] { disagree[t] += 1 }
                 }
@@ -146,78 +146,5 @@ public struct EnsembleUncertainty: Sendable {
             }
         }
         return nil
-    }
-
-    /// The three row primitives of the kernel, in the C shim's AVX2 kernels or in Swift SIMD.
-    enum RowOperations {
-        case avx2, swift
-        typealias V = SIMD8<Float>
-
-        /// Σ p log max(p, tiny) and Σ p of one member row, which is added into `sum`; `invalid` for
-        /// values outside [0, 1] or NaN.
-        func accumulateEntropy(_ row: UnsafePointer<Float>, into sum: UnsafeMutablePointer<Float>, count c: Int) -> (xlogx: Double, total: Double, invalid: Bool) {
-            if self == .avx2 { return Linalg.xlogxAccumulate(row, into: sum, count: c) }
-            let tiny = V(repeating: .leastNormalMagnitude), vectorEnd = c - c % 8
-            var h = V(), rowSum = V(), bad = SIMDMask<V.MaskStorage>()
-            var j = 0
-            while j < vectorEnd {
-                let v = UnsafeRawPointer(row + j).loadUnaligned(as: V.self)
-                bad = bad .| (v .< 0) .| (v .> 1) .| (v .!= v)
-                rowSum = rowSum + v
-                h = h + v * Linalg.log8(v.replacing(with: tiny, where: v .< tiny))
-                UnsafeMutableRawPointer(sum + j).storeBytes(of: UnsafeRawPointer(sum + j).loadUnaligned(as: V.self) + v, as: V.self)
-                j += 8
-            }
-            var hs = Double(h.sum()), s = Double(rowSum.sum()), invalid = any(bad)
-            while j < c {
-                let v = row[j]
-                if !(v >= 0 && v <= 1) { invalid = true }
-                s += Double(v)
-                hs += Double(v) * Double.log(Double(max(v, .leastNormalMagnitude)))
-                sum[j] += v
-                j += 1
-            }
-            return (hs, s, invalid)
-        }
-
-        /// Scales `values` in place and returns Σ v log max(v, tiny) of the scaled values.
-        func scaleAndEntropy(_ values: UnsafeMutablePointer<Float>, count c: Int, scale: Float) -> Double {
-            if self == .avx2 { return Linalg.xlogxScale(values, count: c, scale: scale) }
-            let tiny = V(repeating: .leastNormalMagnitude), vectorEnd = c - c % 8
-            var j = 0, hv = V()
-            while j < vectorEnd {
-                let v = UnsafeRawPointer(values + j).loadUnaligned(as: V.self) * scale
-                UnsafeMutableRawPointer(values + j).storeBytes(of: v, as: V.self)
-                hv = hv + v * Linalg.log8(v.replacing(with: tiny, where: v .< tiny))
-                j += 8
-            }
-            var h = Double(hv.sum())
-            while j < c {
-                values[j] *= scale
-                h += Double(values[j]) * Double.log(Double(max(values[j], .leastNormalMagnitude)))
-                j += 1
-            }
-            return h
-        }
-
-        /// Σ (row − mean)² and the first argmax of the row.
-        func squaredDifferenceAndArgmax(_ row: UnsafePointer<Float>, _ mean: UnsafePointer<Float>, count c: Int) -> (Double, Int) {
-            if self == .avx2 {
-                let r = Linalg.squaredDifferenceAndArgmax(row, mean, count: c)
-                return (r.squaredDifference, r.argmax)
-            }
-            let vectorEnd = c - c % 8
-            var acc = V(), q = 0
-            while q < vectorEnd {
-                let d = UnsafeRawPointer(row + q).loadUnaligned(as: V.self) - UnsafeRawPointer(mean + q).loadUnaligned(as: V.self)
-                acc = acc + d * d
-                q += 8
-            }
-            var squares = Double(acc.sum())
-            while q < c { let d = row[q] - mean[q]; squares += Double(d * d); q += 1 }
-            var top = 0
-            for j in 1..<c where row[j] > row[top] { top = j }
-            return (squares, top)
-        }
     }
 }

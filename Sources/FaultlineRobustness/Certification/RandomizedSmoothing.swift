@@ -128,7 +128,7 @@ final class NoiseSampler {
     func counts(_ x: Matrix<Float>, row: Int, phase: UInt64, samples: Int) -> [Int] {
         let d = model.inputFeatures, c = model.outputFeatures, sigma = smoothing.sigma
         var counts = [Int](repeating: 0, count: c)
-        let stream = UInt64(row) << 2 | phase
+        let stream = UInt64(row) << 2 | phase, tier = Linalg.kernelTier(smoothing.backend)
         x.withUnsafeBufferPointer { px in
             let x0 = px.baseAddress! + row * d
             for first in stride(from: 0, to: samples, by: workspace.capacity) {
@@ -137,7 +137,7 @@ final class NoiseSampler {
                 let blocks = (rows + 31) / 32
                 Linalg.parallelForEach(blocks) { b in
                     let lo = b * 32, hi = min(rows, lo + 32)
-                    Philox.fillNormals(batch.pointer + lo * d, start: (first + lo) * d, count: (hi - lo) * d, seed: smoothing.seed, stream: stream)
+                    Philox.fillNormals(batch.pointer + lo * d, start: (first + lo) * d, count: (hi - lo) * d, seed: smoothing.seed, stream: stream, tier: tier)
                     for r in lo..<hi {
                         let p = batch.pointer + r * d
                         for j in 0..<d { p[j] = x0[j] + sigma * p[j] }

@@ -18,6 +18,8 @@ import FaultlineLinalg
 /// 16 bits filled during the distance pass and one more scan for the middle bucket. Memory N² floats
 /// (half of them touched). Accumulations of the statistics in Double.
 ///
+/// `backend` runs every primitive (GEMMs, norms, the exp tier) on that backend.
+///
 /// Determinism: Faultline's own passes use a fixed task count, so on the `simd` backend the result is
 /// bit-identical for any `FAULTLINE_THREADS`. On `blas` the GEMMs are OpenBLAS's, whose sgemm rounds
 /// differently with 1 and 2 threads (Debian 0.3.21, Haswell kernels: 3,294 of 10,752 elements of a
@@ -55,7 +57,7 @@ public enum MMDTest {
     /// heuristic. Throws for fewer than 2 rows in a sample, mismatched dimensions, non-finite data or
     /// malformed permutations.
     public static func run(_ x: Matrix<Float>, _ y: Matrix<Float>, permutations given: [[Int]]? = nil, count: Int = 500,
-                           seed: UInt64 = 0, sigma2: Double? = nil, estimator: Estimator = .unbiased) throws -> Result {
+                           seed: UInt64 = 0, sigma2: Double? = nil, estimator: Estimator = .unbiased, backend: Backend? = nil) throws -> Result {
         let n = x.rows, m = y.rows, total = n + m, d = x.columns
         guard n >= 2, m >= 2 else { throw ShiftError.invalidInput("MMD needs at least 2 rows per sample (got \(n) and \(m))") }
         guard y.columns == d else { throw ShiftError.invalidInput("x has \(d) features, y \(y.columns)") }
@@ -71,7 +73,7 @@ public enum MMDTest {
             x.withUnsafeBufferPointer { pz.baseAddress!.update(from: $0.baseAddress!, count: n * d) }
             y.withUnsafeBufferPointer { (pz.baseAddress! + n * d).update(from: $0.baseAddress!, count: m * d) }
         }
-        let norms = try Linalg.reduceRows(z, .squaredNorm)
+        let norms = try Linalg.reduceRows(z, .squaredNorm, backend: backend)
         // K is symmetric: only its blocks I ≥ J (of `block` rows) are formed, in an N×N buffer.
         let block = 512, blocks = (total + block - 1) / block
         func rows(_ b: Int) -> Range<Int> { (b * block)..<min((b + 1) * block, total) }
@@ -90,7 +92,8 @@ public enum MMDTest {
                             let (ri, rj) = (rows(bi), rows(bj))
                             Linalg.gemm(MatrixPointer(pz.baseAddress! + ri.lowerBound * d, rows: ri.count, columns: d),
                                         MatrixPointer(pz.baseAddress! + rj.lowerBound * d, rows: rj.count, columns: d), transB: .transposed,
-                                        into: MutableMatrixPointer(kp.value + ri.lowerBound * total + rj.lowerBound, rows: ri.count, columns: rj.count, rowStride: total))
+                                        into: MutableMatrixPointer(kp.value + ri.lowerBound * total + rj.lowerBound, rows: ri.count, columns: rj.count, rowStride: total),
+                                        backend: backend)
                         }
                     }
                     // Gram → squared distances, counting the strictly lower ones into the task's histogram.
@@ -121,9 +124,7 @@ public enum MMDTest {
         }
         // K = exp(−D/(2s²)) on the blocks, with full row sums (a block I > J adds its rows to I and its
         // columns to J) and the diagonal, in Double.
-        let scale = SIMD8<Float>(repeating: Float(-0.5 / s2))
-        // The blas backend uses the C shim's AVX2 exp when the CPU has it; simd stays pure Swift.
-        let avx2 = Backend.default == .blas && Linalg.hasAVX2Kernels
+        let scale = Float(-0.5 / s2), tier = Linalg.kernelTier(backend)
         var rowSums = [Double](repeating: 0, count: total), diagonal = [Double](repeating: 0, count: total)
         kernel.withUnsafeMutableBufferPointer { pk in
             rowSums.withUnsafeMutableBufferPointer { sums in
@@ -138,8 +139,7 @@ public enum MMDTest {
                                 let mine = cp.value + task * rj.count
                                 for t in Swift.stride(from: task, to: ri.count, by: tasks) {
                                     let row = kp.value + (ri.lowerBound + t) * total + rj.lowerBound
-                                    sp.value[ri.lowerBound + t] += avx2 ? Linalg.expScaledInPlace(row, count: rj.count, scale: scale[0])
-                                                                        : Self.expScaledInPlace(row, count: rj.count, scale: scale)
+                                    sp.value[ri.lowerBound + t] += Linalg.expScaledInPlace(row, count: rj.count, scale: scale, tier: tier)
                                     if bi != bj { for c in 0..<rj.count { mine[c] += row[c] } }
                                 }
                             }
@@ -170,7 +170,7 @@ public enum MMDTest {
                                 let (ri, rj) = (rows(bi), rows(bj))
                                 Linalg.gemm(MatrixPointer(pk.baseAddress! + ri.lowerBound * total + rj.lowerBound, rows: ri.count, columns: rj.count, rowStride: total),
                                             MatrixPointer(a.baseAddress! + rj.lowerBound * columns, rows: rj.count, columns: columns),
-                                            into: MutableMatrixPointer(g.baseAddress!, rows: ri.count, columns: columns))
+                                            into: MutableMatrixPointer(g.baseAddress!, rows: ri.count, columns: columns), backend: backend)
                                 let weight = bi == bj ? 1.0 : 2.0
                                 for t in 0..<ri.count {
                                     let ar = a.baseAddress! + (ri.lowerBound + t) * columns, gr = g.baseAddress! + t * columns
@@ -201,19 +201,6 @@ public enum MMDTest {
         let observed = values[0], null = Array(values.dropFirst())
         return Result(sigma2: s2, mmd2: observed, null: null,
                       pValue: Double(1 + null.filter { $0 >= observed }.count) / Double(1 + null.count))
-    }
-
-    /// x ← exp(x·scale) in place (Swift SIMD); returns Σ of the new values.
-    static func expScaledInPlace(_ row: UnsafeMutablePointer<Float>, count: Int, scale: SIMD8<Float>) -> Double {
-        var j = 0, s = 0.0
-        while j + 8 <= count {
-            let v = Linalg.exp8(UnsafeRawPointer(row + j).loadUnaligned(as: SIMD8<Float>.self) * scale)
-            UnsafeMutableRawPointer(row + j).storeBytes(of: v, as: SIMD8<Float>.self)
-            s += Double(v.sum())
-            j += 8
-        }
-        while j < count { row[j] = Float.exp(row[j] * scale[0]); s += Double(row[j]); j += 1 }
-        return s
     }
 
     /// The median (mean of the two middle values for an even count) of non-negative floats by a radix
