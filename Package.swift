@@ -1,7 +1,7 @@
 // swift-tools-version:6.1
 //
 // Faultline: fast CPU kernels for finding out why machine-learning models fail.
-// The layout follows docs/ARCHITECTURE in DESIGN.md: dependencies only point down,
+// The layout is described in docs/ARCHITECTURE.md: dependencies only point down,
 // CLI -> umbrella -> kernels -> FaultlineLinalg -> CFaultline. No unsafeFlags anywhere,
 // so the package stays usable as a dependency.
 import PackageDescription

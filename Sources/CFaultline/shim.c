@@ -1,6 +1,6 @@
 /*
  * Run-time loading of OpenBLAS and LAPACKE (the libblastrampoline / FlexiBLAS approach).
- * See include/CFaultline.h for the contract and DESIGN.md ("The BLAS/LAPACK shim") for why.
+ * See include/CFaultline.h for the contract and docs/ARCHITECTURE.md ("The BLAS/LAPACK shim") for why.
  */
 #define _GNU_SOURCE
 #include "CFaultline.h"

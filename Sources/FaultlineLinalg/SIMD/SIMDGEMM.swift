@@ -5,7 +5,7 @@
 /// `mc`-row block of op(A) is packed, with alpha folded in, into `mr = 6`-row slivers. A 6×nr register
 /// tile (12 SSE registers of accumulators) is updated by a rank-1 product per k step, written with
 /// separate `*` and `+` (on the default x86-64 target `addingProduct` becomes a libm `fmaf` call per
-/// lane: DESIGN.md). Row blocks of C run in parallel on `Linalg.simdThreads` threads; each task owns its
+/// lane: docs/ARCHITECTURE.md, "SIMD code"). Row blocks of C run in parallel on `Linalg.simdThreads` threads; each task owns its
 /// packed A and writes a disjoint part of C, so results do not depend on the thread count.
 ///
 /// Accuracy: each element is a sum of k products accumulated in `T`, in an order that does not depend

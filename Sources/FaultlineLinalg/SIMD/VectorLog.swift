@@ -2,7 +2,7 @@
 /// log x = e·ln2 + log m, log m from a degree-9 polynomial in t = m − 1 (evaluated by Estrin). Accuracy ≤ 2 ulp against a
 /// float64 reference for positive normal inputs (tested); log 0 = −∞, log of a negative number or NaN
 /// is NaN, log(+∞) = +∞; subnormal inputs are treated as 0 (callers clamp to the smallest normal).
-/// No libm call: bit manipulation and separate `*`/`+` only (DESIGN.md).
+/// No libm call: bit manipulation and separate `*`/`+` only (docs/ARCHITECTURE.md, "SIMD code").
 extension Linalg {
     /// log(x) for eight floats at once: the vectorised log behind `Linalg.log`, public so streaming
     /// kernels in other modules inline it.

@@ -5,7 +5,7 @@ import FaultlineLinalg
 ///
 /// Confidence is the top-1 probability; a sample is correct when its argmax (first maximum) equals its
 /// label. Sums are accumulated in Double, so results do not depend on float32 accumulation order
-/// (torchmetrics' float32 `scatter_add` is the source of its 1e-4 deviations, BASELINES.md W5).
+/// (torchmetrics' float32 `scatter_add` is the source of its 1e-4 deviations, Benchmarks/WORKLOADS.md W5).
 public struct CalibrationMetrics: Sendable, Codable {
     /// Σ_b (n_b/N)·|acc_b − conf_b|.
     public var ece: Double

@@ -8,7 +8,7 @@ import Glibc
 /// predictive entropy (total) = expected member entropy (aleatoric) + mutual information (epistemic,
 /// BALD), the mean per-class variance across members, and the members' disagreement.
 ///
-/// Definitions (BASELINES.md W4): p̄ = mean of the M members; var = mean over classes of the population
+/// Definitions (Benchmarks/WORKLOADS.md W4): p̄ = mean of the M members; var = mean over classes of the population
 /// variance (÷ M) across members; H(p) = −Σ p log p with 0·log 0 = 0 (log of max(p, tiny)); MI = H(p̄) −
 /// mean_m H(p_m). One pass over the rows: entropies in Double, the mean p̄ accumulated in float32 (so
 /// H(p̄) carries float32 rounding, ~1e-7); MI ≥ 0 up to that rounding and is clamped to 0 only when it

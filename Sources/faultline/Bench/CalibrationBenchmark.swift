@@ -9,12 +9,12 @@ struct CalibrationBenchmark: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "calibration",
         abstract: "Time 15-bin ECE from logits and the temperature fit on W5's 1,000,000 × 10 logits.",
-        discussion: "Reads DATA/calib_logits.npy and DATA/calib_labels.npy (make_data.py). The ECE row includes the softmax, as the peers' rows do.")
+        discussion: "Reads DATA/calib_logits.npy and DATA/calib_labels.npy (Benchmarks/peers/make_data.py). The ECE row includes the softmax, as the peers' rows do.")
 
     @OptionGroup var options: BenchOptions
 
     func run() throws {
-        guard let data = options.data else { throw ValidationError("give --data DIR (written by ../shared/bench/make_data.py)") }
+        guard let data = options.data else { throw ValidationError("give --data DIR (written by Benchmarks/peers/make_data.py)") }
         let system = SystemReport.current()
         if !options.json { print(system.headline) }
         let logits = try NPY.readMatrix(data + "/calib_logits.npy", as: Float.self)

@@ -12,14 +12,14 @@ struct EnsembleBenchmark: ParsableCommand {
         abstract: "Time the ensemble uncertainty decomposition on W4's ens_probs.npy against a streaming read of the same data.",
         discussion: """
             Reads DATA/ens_probs.npy ([M, N, C] float32, memory-mapped). The bound: a 2-thread SIMD sum over the same \
-            bytes, timed in the same rounds. When DATA/peer_out/w4_ref_f64_mi.npy exists (run_peers.py), the largest \
+            bytes, timed in the same rounds. When DATA/peer_out/w4_ref_f64_mi.npy exists (Benchmarks/peers/run_peers.py), the largest \
             difference of the mutual information from the float64 reference is reported.
             """)
 
     @OptionGroup var options: BenchOptions
 
     func run() throws {
-        guard let data = options.data else { throw ValidationError("give --data DIR (written by ../shared/bench/make_data.py)") }
+        guard let data = options.data else { throw ValidationError("give --data DIR (written by Benchmarks/peers/make_data.py)") }
         let system = SystemReport.current()
         if !options.json { print(system.headline) }
         let header = try NPY.read(data + "/ens_probs.npy", headerOnly: true)

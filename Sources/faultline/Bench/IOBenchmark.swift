@@ -23,7 +23,7 @@ struct IOBenchmark: ParsableCommand {
     var blockRows = 4096
 
     func validate() throws {
-        guard file != nil || options.data != nil else { throw ValidationError("give --data DIR (from make_data.py) or --file PATH") }
+        guard file != nil || options.data != nil else { throw ValidationError("give --data DIR (from Benchmarks/peers/make_data.py) or --file PATH") }
         guard blockRows > 0 else { throw ValidationError("--block-rows must be positive") }
     }
 

@@ -10,14 +10,14 @@ struct MMDBenchmark: ParsableCommand {
         commandName: "mmd",
         abstract: "Time the MMD² permutation test on W6 (2,000 + 2,000 rows, d = 64, the 500 given permutations).",
         discussion: """
-            Reads DATA/mmd_x.npy, mmd_y.npy and mmd_perms.npy (make_data.py). With DATA/peer_out/w6_null_ref_f64.npy \
-            (run_peers.py) the largest difference of the null statistics from the float64 reference is reported.
+            Reads DATA/mmd_x.npy, mmd_y.npy and mmd_perms.npy (Benchmarks/peers/make_data.py). With DATA/peer_out/w6_null_ref_f64.npy \
+            (Benchmarks/peers/run_peers.py) the largest difference of the null statistics from the float64 reference is reported.
             """)
 
     @OptionGroup var options: BenchOptions
 
     func run() throws {
-        guard let data = options.data else { throw ValidationError("give --data DIR (written by ../shared/bench/make_data.py)") }
+        guard let data = options.data else { throw ValidationError("give --data DIR (written by Benchmarks/peers/make_data.py)") }
         let system = SystemReport.current()
         if !options.json { print(system.headline) }
         let x = try NPY.readMatrix(data + "/mmd_x.npy", as: Float.self)

@@ -10,14 +10,14 @@ struct MahalanobisBenchmark: ParsableCommand {
         commandName: "mahalanobis",
         abstract: "Time the Mahalanobis fit and score on W3 (d = 512, 10 classes, 50k fit, 50k score).",
         discussion: """
-            Reads DATA/maha_fit_x.npy, maha_fit_y.npy, maha_score_x.npy and maha_score_is_ood.npy (make_data.py). \
-            With DATA/peer_out/w3_scores_ref_f64.npy (run_peers.py) the largest relative error is reported.
+            Reads DATA/maha_fit_x.npy, maha_fit_y.npy, maha_score_x.npy and maha_score_is_ood.npy (Benchmarks/peers/make_data.py). \
+            With DATA/peer_out/w3_scores_ref_f64.npy (Benchmarks/peers/run_peers.py) the largest relative error is reported.
             """)
 
     @OptionGroup var options: BenchOptions
 
     func run() throws {
-        guard let data = options.data else { throw ValidationError("give --data DIR (written by ../shared/bench/make_data.py)") }
+        guard let data = options.data else { throw ValidationError("give --data DIR (written by Benchmarks/peers/make_data.py)") }
         let system = SystemReport.current()
         if !options.json { print(system.headline) }
         let fitX = try NPY.readMatrix(data + "/maha_fit_x.npy", as: Float.self)

@@ -10,7 +10,7 @@ struct NNBenchmark: ParsableCommand {
         commandName: "nn",
         abstract: "Time forward + input-gradient passes of W2's MLP (784-512-512-10, N = 1024) against the GEMM-bound limit.",
         discussion: """
-            Reads DATA/mlp.safetensors, DATA/pgd_x.npy and DATA/pgd_y.npy (from make_data.py). One pass is a \
+            Reads DATA/mlp.safetensors, DATA/pgd_x.npy and DATA/pgd_y.npy (from Benchmarks/peers/make_data.py). One pass is a \
             forward pass and a backward pass to the input (cross-entropy, summed), no weight gradients, in a \
             preallocated workspace. The bound: the same six GEMMs (shapes and transposes) timed alone in the \
             same run; 'efficiency' is that time over ours. Without --data a seeded random model and input of \

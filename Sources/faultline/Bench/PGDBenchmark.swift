@@ -11,16 +11,16 @@ struct PGDBenchmark: ParsableCommand {
         commandName: "pgd",
         abstract: "Time PGD-20 (ε = 0.3, α = 0.01) and FGSM on W2's MLP, N = 1024, against the GEMM bound; with --data, compare with the peers' examples.",
         discussion: """
-            Reads DATA/mlp.safetensors, pgd_x.npy, pgd_y.npy and pgd_delta0.npy (make_data.py). Variants: no start \
+            Reads DATA/mlp.safetensors, pgd_x.npy, pgd_y.npy and pgd_delta0.npy (Benchmarks/peers/make_data.py). Variants: no start \
             (comparable bit for bit with the torch loop and torchattacks), the shared start δ0, and the shared start \
-            with per-sample early stopping. When DATA/peer_out/w2_adv_*.npy exist (written by run_peers.py), the \
+            with per-sample early stopping. When DATA/peer_out/w2_adv_*.npy exist (written by Benchmarks/peers/run_peers.py), the \
             largest difference from the torch loop's examples is reported.
             """)
 
     @OptionGroup var options: BenchOptions
 
     func run() throws {
-        guard let data = options.data else { throw ValidationError("give --data DIR (written by ../shared/bench/make_data.py)") }
+        guard let data = options.data else { throw ValidationError("give --data DIR (written by Benchmarks/peers/make_data.py)") }
         let system = SystemReport.current()
         if !options.json { print(system.headline) }
         let model = try Sequential.load(weights: data + "/mlp.safetensors", spec: NNBenchmark.spec)

@@ -11,7 +11,7 @@ struct SmoothingBenchmark: ParsableCommand {
         commandName: "smoothing",
         abstract: "Time randomized-smoothing CERTIFY (n0 = 100, n = 10,000, σ = 0.25) on W2's MLP against the GEMM-bound limit.",
         discussion: """
-            Reads DATA/mlp.safetensors and the first --inputs rows of DATA/pgd_x.npy (make_data.py). The bound: the \
+            Reads DATA/mlp.safetensors and the first --inputs rows of DATA/pgd_x.npy (Benchmarks/peers/make_data.py). The bound: the \
             forward GEMMs of the same noise batches (784→512→512→10) timed alone, so the ratio shows what noise \
             generation, the activations and the class counting cost on top of the matrix products.
             """)
@@ -21,7 +21,7 @@ struct SmoothingBenchmark: ParsableCommand {
     @Option(help: "Noise copies per forward batch.") var noiseBatch = 1000
 
     func run() throws {
-        guard let data = options.data else { throw ValidationError("give --data DIR (written by ../shared/bench/make_data.py)") }
+        guard let data = options.data else { throw ValidationError("give --data DIR (written by Benchmarks/peers/make_data.py)") }
         let system = SystemReport.current()
         if !options.json { print(system.headline) }
         let model = try Sequential.load(weights: data + "/mlp.safetensors", spec: NNBenchmark.spec)
