@@ -1,7 +1,7 @@
 import CFaultline
 
 /// The BLAS and LAPACKE half of the C shim (`CFaultline`). Four Swift files call the shim: this one
-/// (BLAS/LAPACKE), `Primitives/VectorMathKernels.swift` (the AVX2 row kernels), `Core/PhiloxNormals.swift`
+/// (BLAS/LAPACKE), `Primitives/RowKernels.swift` (the native tier of the row kernels), `Core/PhiloxNormals.swift`
 /// (AVX2 Philox normals) and FaultlineIO's `Compression/Zlib.swift` (zlib).
 ///
 /// Converts `Int` dimensions to the shim's `Int32` with a trapping conversion (a dimension past
