@@ -48,6 +48,33 @@ struct NumPyFormatTests {
         #expect(try h.matrix(Float.self).elements == halfs.map(Float.init))
     }
 
+    /// The converting path of `readMatrix` (and `ArrayFile.matrix`) streams chunks of 65,536 elements out
+    /// of the mapping: every dtype and byte order over several chunks and a partial last one equals the
+    /// whole-file decoder, and `ArrayFile` reads the same arrays by extension and `FILE.npz:NAME`.
+    @Test(arguments: ["<f8", ">f8", ">f4", "<i2", ">i8", "|u1", "<f2"])
+    func convertedReadMatrixStreamsEveryDtype(descr: String) throws {
+        let path = Fixtures.temporaryPath("convert\(descr.filter(\.isLetter))\(descr.first == ">" ? "be" : "le").npy")
+        let rows = 150_001 / 7, columns = 7, size = Int(descr.dropFirst(2))!
+        var payload = [UInt8](repeating: 0, count: rows * columns * size)
+        var rng = Philox(seed: 3)
+        for i in payload.indices { payload[i] = UInt8(truncatingIfNeeded: Int(rng.uniform() * 256)) }
+        if descr.hasSuffix("f8") || descr.hasSuffix("f4") || descr.hasSuffix("f2") {
+            // Exponent bytes kept moderate so the floats are finite: clear the top bit of the exponent.
+            for e in 0..<(rows * columns) { payload[e * size + (descr.first == ">" ? 0 : size - 1)] &= 0x3F }
+        }
+        let header = "{'descr': '\(descr)', 'fortran_order': False, 'shape': (\(rows), \(columns)), }"
+        var text = Array(header.utf8)
+        while (10 + text.count + 1) % 64 != 0 { text.append(0x20) }
+        text.append(0x0A)
+        let bytes = [0x93] + Array("NUMPY".utf8) + [1, 0, UInt8(text.count & 0xFF), UInt8(text.count >> 8)] + text + payload
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        let whole = try NPY.read(path).matrix(Float.self)
+        let streamed = try NPY.readMatrix(path, as: Float.self)
+        #expect(streamed.rows == rows && streamed.columns == columns)
+        #expect(streamed.elements.elementsEqual(whole.elements, by: { $0.bitPattern == $1.bitPattern || ($0.isNaN && $1.isNaN) }))
+        #expect(try ArrayFile.matrix(path, as: Float.self).elements.elementsEqual(whole.elements, by: { $0.bitPattern == $1.bitPattern || ($0.isNaN && $1.isNaN) }))
+    }
+
     @Test func rowBlocksStreamTheWholeArray() throws {
         let path = Fixtures.temporaryPath("blocks.npy")
         var rng = Philox(seed: 1)

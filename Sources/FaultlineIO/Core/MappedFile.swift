@@ -25,5 +25,14 @@ final class MappedFile: @unchecked Sendable {
 
     var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: size) }
 
+    /// Drops the whole pages inside `range` from memory (MADV_DONTNEED): for a stream that has finished
+    /// with them, so the resident size stays one window. Untouched pages refault from the file.
+    func release(_ range: Range<Int>) {
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let lower = (range.lowerBound + page - 1) / page * page, upper = range.upperBound / page * page
+        guard upper > lower else { return }
+        _ = madvise(base + lower, upper - lower, MADV_DONTNEED)
+    }
+
     deinit { munmap(base, size) }
 }

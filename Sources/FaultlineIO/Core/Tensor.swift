@@ -102,6 +102,17 @@ enum ElementConversion {
         }
     }
 
+    /// `count` elements of `raw` in either byte order, converted to T.
+    static func convert<T: LinalgScalar>(_ raw: UnsafeRawBufferPointer, _ dtype: DType, _ count: Int, bigEndian: Bool, to _: T.Type) -> [T] {
+        guard bigEndian && dtype.size > 1 else { return convert(raw, dtype, count, to: T.self) }
+        let size = dtype.size
+        let swapped = [UInt8](unsafeUninitializedCapacity: count * size) { buffer, initialized in
+            for e in 0..<count { for b in 0..<size { buffer[e * size + b] = raw[e * size + size - 1 - b] } }
+            initialized = count * size
+        }
+        return swapped.withUnsafeBytes { convert($0, dtype, count, to: T.self) }
+    }
+
     static func convert<T: LinalgScalar>(_ raw: UnsafeRawBufferPointer, _ dtype: DType, _ count: Int, to _: T.Type) -> [T] {
         switch dtype {
         case .float32 where T.self == Float.self, .float64 where T.self == Double.self:

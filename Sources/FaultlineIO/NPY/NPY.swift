@@ -37,7 +37,10 @@ public enum NPY {
     /// Fast path: a little-endian, C-order array of the matrix's own dtype whose data starts on a
     /// 64-byte boundary (NumPy's writer pads headers so it does) becomes a matrix over a private memory
     /// mapping of the file: nothing is copied up front, pages are read as they are touched, and writing
-    /// to the matrix copies the touched page (the file never changes). Other layouts are converted.
+    /// to the matrix copies the touched page (the file never changes). Other dtypes, byte orders and
+    /// alignments are converted chunk by chunk straight from the mapping into the matrix, each chunk's
+    /// pages released once converted, so the peak memory is the matrix plus one 256 KiB window; only
+    /// Fortran-order arrays of rank ≥ 2 are decoded whole first.
     public static func readMatrix<T: LinalgScalar>(_ path: String, as _: T.Type = T.self) throws -> Matrix<T> {
         let native: DType = T.self == Float.self ? .float32 : .float64
         if let mapping = MappedFile(path) {
@@ -49,6 +52,20 @@ public enum NPY {
                 let start = (mapping.base + header.dataOffset).assumingMemoryBound(to: T.self)
                 let storage = AlignedBuffer(adopting: start, count: rows * columns) { withExtendedLifetime(mapping) {} }
                 return Matrix(rows: rows, columns: columns, storage: storage)
+            }
+            if !header.fortranOrder || header.shape.count < 2 {
+                var m = Matrix<T>(uninitializedRows: rows, columns: columns)
+                let total = rows * columns, size = header.dtype.size, chunk = 1 << 16
+                m.withUnsafeMutableBufferPointer { out in
+                    for first in stride(from: 0, to: total, by: chunk) {
+                        let n = Swift.min(chunk, total - first), start = header.dataOffset + first * size
+                        let raw = UnsafeRawBufferPointer(rebasing: mapping.bytes[start..<(start + n * size)])
+                        let values = ElementConversion.convert(raw, header.dtype, n, bigEndian: header.bigEndian, to: T.self)
+                        values.withUnsafeBufferPointer { (out.baseAddress! + first).initialize(from: $0.baseAddress!, count: n) }
+                        mapping.release(start..<(start + n * size))
+                    }
+                }
+                return m
             }
             return try decode(mapping.bytes, name: path).matrix(T.self, name: path)
         }
@@ -180,11 +197,7 @@ public struct NPYRowBlocks<T: LinalgScalar>: Sequence {
                 if dtype == (T.self == Float.self ? .float32 : .float64) && !blocks.header.bigEndian {
                     UnsafeMutableRawBufferPointer(out).copyMemory(from: raw)
                 } else {
-                    let swapped: [UInt8]? = blocks.header.bigEndian && dtype.size > 1
-                        ? (0..<(count * columns)).flatMap { e in raw[(e * dtype.size)..<((e + 1) * dtype.size)].reversed() } : nil
-                    let values = swapped.map { s in s.withUnsafeBytes { ElementConversion.convert($0, dtype, count * columns, to: T.self) } }
-                        ?? ElementConversion.convert(raw, dtype, count * columns, to: T.self)
-                    _ = out.initialize(from: values)
+                    _ = out.initialize(from: ElementConversion.convert(raw, dtype, count * columns, bigEndian: blocks.header.bigEndian, to: T.self))
                 }
             }
             return block
