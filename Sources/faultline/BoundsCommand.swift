@@ -27,6 +27,16 @@ struct BoundsCommand: ParsableCommand {
 
     func run() throws {
         let report = try Inputs.guarded("bounds") { () -> Report in
+            try OptionCheck.real(alpha, "--alpha", .openUnit)
+            if let maxError { try OptionCheck.real(maxError, "--max-error", .unit) }
+            if let halfWidth {
+                try OptionCheck.real(halfWidth, "--half-width", .openUnit)
+                // n = ⌈ln(2/α) / (2h²)⌉ must be a representable sample count (≤ 2⁵³, exact in a Double).
+                let needed = log(2 / alpha) / (2 * halfWidth * halfWidth)
+                guard needed <= 0x1p53 else {
+                    throw CLIError("--half-width \(halfWidth) needs about \(String(format: "%.3g", needed)) test samples, more than 2^53; give a larger half-width")
+                }
+            }
             var r = Report(errors: errors, samples: samples, alpha: alpha)
             if let errors, let samples {
                 r.clopperPearson = try BinomialBounds.clopperPearson(errors: errors, samples: samples, alpha: alpha)

@@ -40,6 +40,7 @@ struct ConformalCommand: ParsableCommand {
         let report = try Inputs.guarded("conformal") { () -> Report in
             let calibration = try Inputs.features(calibrationProbs).normalizedRows(), calibrationY = try Inputs.labels(calibrationLabels)
             let p = try Inputs.features(probs).normalizedRows()
+            try Inputs.sameClasses(calibration, "--calibration-probs", calibrationProbs, p, "--probs", probs)
             let threshold: Double, sets: [[Int]]
             if score == "aps-mapie" || score == "raps-mapie" {
                 let rule: CumulativeProbabilitySets.LastLabel = switch lastLabel {

@@ -33,13 +33,15 @@ struct ShiftCommand: ParsableCommand {
 
         func run() throws {
             let summary = try Inputs.guarded("shift fit") { () -> String in
-                let x = try Inputs.features(features)
+                let x = try Inputs.features(features, option: "--features")
                 let saved: DetectorFile.Detector
                 if detector == "knn" {
+                    try OptionCheck.count(k, "--k", 1...min(x.rows, OptionCheck.Limit.neighbours))
                     saved = .knn(try KNNDetector(reference: x, k: k))
                 } else {
                     guard let labels else { throw CLIError("--detector \(detector) needs --labels") }
-                    let y = try Inputs.labels(labels)
+                    let y = try Inputs.labels(labels, option: "--labels")
+                    guard y.count == x.rows else { throw CLIError("--features \(features) has \(x.rows) rows but --labels \(labels) has \(y.count) labels") }
                     let accumulationKind: GaussianFit.Accumulation
                     switch accumulation {
                     case "float64": accumulationKind = .float64
@@ -50,6 +52,7 @@ struct ShiftCommand: ParsableCommand {
                                           perClassCovariance: detector == "per-class")
                     try fit.update(x, labels: y)
                     let fixed = Double(shrinkage)
+                    if let fixed { try OptionCheck.real(fixed, "--shrinkage", .halfOpenUnit) }
                     switch (detector, shrinkage) {
                     case ("mahalanobis", "ledoit-wolf"): saved = .mahalanobis(try .ledoitWolf(fit, x: x, labels: y))
                     case ("mahalanobis", "oas"): saved = .mahalanobis(try .oas(fit))
@@ -89,11 +92,11 @@ struct ShiftCommand: ParsableCommand {
         func run() throws {
             let report = try Inputs.guarded("shift score") { () -> Report in
                 let d = try DetectorFile.load(detector)
-                let scores = try d.score(Inputs.features(features))
+                let scores = try d.score(Inputs.features(features, option: "--features"))
                 var report = Report(samples: scores.count, meanScore: scores.reduce(0.0) { $0 + Double($1) } / Double(max(scores.count, 1)))
                 var arrays: [(name: String, tensor: Tensor)] = [("scores", Tensor(shape: [scores.count], values: scores))]
                 if let ood {
-                    let shifted = try d.score(Inputs.features(ood))
+                    let shifted = try d.score(Inputs.features(ood, option: "--ood"))
                     report.oodSamples = shifted.count
                     report.metrics = try DetectionMetrics.compute(inDistribution: scores, outOfDistribution: shifted)
                     arrays.append(("ood_scores", Tensor(shape: [shifted.count], values: shifted)))

@@ -49,7 +49,7 @@ struct UncertaintyCommand: ParsableCommand {
             let all = Array(0..<u.predictiveEntropy.count)
             var report = Report(members: members.count, all: summary(all))
             if let labels {
-                let y = try Inputs.labels(labels)
+                let y = try Inputs.labels(labels, option: "--labels", classes: u.mean.columns)
                 guard y.count == all.count else { throw CLIError("\(labels) has \(y.count) labels for \(all.count) samples") }
                 let predicted = try Linalg.rowArgmax(u.mean)
                 report.correct = summary(all.filter { predicted[$0] == y[$0] })

@@ -6,6 +6,8 @@ public enum CLIRunner {
         public var status: Int32
         public var stdout: String
         public var stderr: String
+        /// True when the process was ended by a signal (a trap, an abort, a kill): `status` is then the signal.
+        public var signaled = false
     }
 
     /// The built `faultline` binary (the test target depends on it, so it sits in the same build folder).
@@ -38,6 +40,6 @@ public enum CLIRunner {
         process.waitUntilExit()
         let errData = (try? Data(contentsOf: errURL)) ?? Data()
         return Result(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-                      stderr: String(decoding: errData, as: UTF8.self))
+                      stderr: String(decoding: errData, as: UTF8.self), signaled: process.terminationReason == .uncaughtSignal)
     }
 }
