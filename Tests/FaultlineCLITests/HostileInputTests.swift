@@ -221,7 +221,8 @@ struct HostileInputTests {
     func hostileInputExitsWith2(_ c: Case) throws {
         let dir = Self.directory
         let arguments = c.arguments.map { $0.replacingOccurrences(of: "@/", with: dir + "/") }
-        let r = try CLIRunner.run(arguments)
+        let r = try CLIRunner.run(arguments, timeout: 60)
+        #expect(!r.timedOut, "\(c.name): still running after 60 s (a hang)")
         #expect(!r.signaled, "\(c.name): killed by signal \(r.status)\n\(r.stderr)")
         #expect(r.status == 2, "\(c.name): exit \(r.status)\n\(r.stderr)")
         for m in c.mentions { #expect(r.stderr.contains(m), "\(c.name): stderr does not mention '\(m)':\n\(r.stderr)") }
