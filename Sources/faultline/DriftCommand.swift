@@ -51,7 +51,7 @@ struct DriftCommand: ParsableCommand {
             }
             var r = Report(drift: false)
             if let reference, let current {
-                let a = try Inputs.features(reference, option: "--reference"), b = try Inputs.features(current, option: "--current")
+                let a = try Inputs.features(reference, option: "--reference", finite: true), b = try Inputs.features(current, option: "--current", finite: true)
                 guard a.columns == b.columns else {
                     throw CLIError("--reference \(reference) has \(a.columns) features per row but --current \(current) has \(b.columns)")
                 }

@@ -20,15 +20,26 @@ struct FaultlineCommand: ParsableCommand {
     /// ArgumentParser's entry point, except that usage errors (unknown options, missing or malformed
     /// values: ArgumentParser's EX_USAGE, 64) exit with 2 like every other bad input, as the README
     /// promises. `--help` and `--version` still exit 0, and a command's own `ExitCode` passes through.
+    ///
+    /// A typed input error that a command lets escape (e.g. a benchmark's unreadable `--file`) also
+    /// ends with one line naming the command and exit 2, instead of ArgumentParser's exit 1.
     static func main() {
         let usageError = ExitCode(64)  // EX_USAGE
+        var name = configuration.commandName ?? "faultline"
         do {
             var command = try parseAsRoot()
+            name = type(of: command).configuration.commandName.map { "faultline \($0)" } ?? name
             try command.run()
         } catch {
-            guard exitCode(for: error) == usageError else { exit(withError: error) }
-            printError(fullMessage(for: error))
-            Foundation.exit(2)
+            if exitCode(for: error) == usageError {
+                printError(fullMessage(for: error))
+                Foundation.exit(2)
+            }
+            if exitCode(for: error) == .failure, let message = Inputs.inputErrorMessage(error) {
+                printError("\(name): \(message)")
+                Foundation.exit(2)
+            }
+            exit(withError: error)
         }
     }
 }

@@ -19,14 +19,19 @@ enum Inputs {
 
     /// Features from .npy/.npz(first array or `name`)/.safetensors/CSV/IDX, as an N × D float32 matrix
     /// (higher ranks flattened per sample). `FILE.npz:NAME` names one array of an archive.
-    /// An array with no columns, or with no rows unless `allowEmpty`, is an error naming `option` and the file.
-    static func features(_ path: String, option: String? = nil, array: String? = nil, allowEmpty: Bool = false) throws -> Matrix<Float> {
+    /// An array with no columns, or with no rows unless `allowEmpty`, is an error naming `option` and the file;
+    /// with `finite`, so is a NaN or ±∞ (naming its row and column).
+    static func features(_ path: String, option: String? = nil, array: String? = nil, allowEmpty: Bool = false, finite: Bool = false) throws -> Matrix<Float> {
         try naming(option) {
             let t = try tensor(path, array: array)
             guard t.rank >= 1 else { throw IOError(.shapeMismatch, file: path, "a scalar (shape []), expected rows of features") }
             let m = try t.matrix(Float.self, name: path)
             guard m.columns > 0 else { throw IOError(.shapeMismatch, file: path, "shape \(t.shape) has no features per row") }
             guard m.rows > 0 || allowEmpty else { throw IOError(.shapeMismatch, file: path, "shape \(t.shape) has no rows (an empty input)") }
+            if finite, let bad = m.withUnsafeBufferPointer({ $0.firstIndex { !$0.isFinite } }) {
+                let value = m.withUnsafeBufferPointer { $0[bad] }
+                throw IOError(.invalidValue, file: path, "row \(bad / m.columns), column \(bad % m.columns) is \(value); the values must be finite")
+            }
             return m
         }
     }
@@ -99,6 +104,16 @@ enum Inputs {
         }
     }
 
+    /// Runs `body`, a library call on the data of `option path`, so that a data error from the library
+    /// (which knows no file names, e.g. "features have 32 dimensions, the detector 64") names them.
+    static func concerning<T>(_ option: String, _ path: String, _ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let error where !(error is CLIError || error is IOError) && inputErrorMessage(error) != nil {
+            throw CLIError("\(option) \(path): \(inputErrorMessage(error)!)")
+        }
+    }
+
     /// Runs `body`, prefixing the file of an `IOError` with the option it came from (`--x x.npy: …`).
     static func naming<T>(_ option: String?, _ body: () throws -> T) throws -> T {
         do {
@@ -138,15 +153,21 @@ enum Inputs {
         do {
             return try body()
         } catch {
-            switch error {
-            case is IOError, is ModelError, is LinalgError, is AttackError, is ShiftError, is ReliabilityError, is CertificationError, is CLIError:
-                printError("faultline \(command): \(error)")
-            default:
-                guard let message = (error as? LocalizedError)?.errorDescription else { throw error }
-                printError("faultline \(command): \(message)")
-            }
+            guard let message = inputErrorMessage(error) else { throw error }
+            printError("faultline \(command): \(message)")
         }
         throw ExitCode(2)
+    }
+
+    /// The one-line message of an error that means bad input (Faultline's typed errors, `CLIError`,
+    /// a `LocalizedError`), or nil for anything else (`ExitCode`, ArgumentParser's errors).
+    static func inputErrorMessage(_ error: Error) -> String? {
+        switch error {
+        case is IOError, is ModelError, is LinalgError, is AttackError, is ShiftError, is ReliabilityError, is CertificationError, is CLIError:
+            return "\(error)"
+        default:
+            return (error as? LocalizedError)?.errorDescription
+        }
     }
 }
 

@@ -56,6 +56,7 @@ struct InspectCommand: ParsableCommand {
     }
 
     private func arrays(in file: String) throws -> [(String, Tensor)] {
+        try FileAccess.checkRegularFile(file)  // a directory, FIFO or empty path says so, not "unknown extension"
         let lower = file.lowercased()
         if lower.hasSuffix(".npy") { return [("array", try NPY.read(file))] }
         if lower.hasSuffix(".npz") { return try NPZ.read(file).map { ($0.name, $0.tensor) } }

@@ -33,7 +33,7 @@ struct ShiftCommand: ParsableCommand {
 
         func run() throws {
             let summary = try Inputs.guarded("shift fit") { () -> String in
-                let x = try Inputs.features(features, option: "--features")
+                let x = try Inputs.features(features, option: "--features", finite: true)
                 let saved: DetectorFile.Detector
                 if detector == "knn" {
                     try OptionCheck.count(k, "--k", 1...min(x.rows, OptionCheck.Limit.neighbours))
@@ -91,12 +91,14 @@ struct ShiftCommand: ParsableCommand {
 
         func run() throws {
             let report = try Inputs.guarded("shift score") { () -> Report in
-                let d = try DetectorFile.load(detector)
-                let scores = try d.score(Inputs.features(features, option: "--features"))
+                let d = try Inputs.naming("--detector") { try DetectorFile.load(detector) }
+                let x = try Inputs.features(features, option: "--features", finite: true)
+                let scores = try Inputs.concerning("--features", features) { try d.score(x) }
                 var report = Report(samples: scores.count, meanScore: scores.reduce(0.0) { $0 + Double($1) } / Double(max(scores.count, 1)))
                 var arrays: [(name: String, tensor: Tensor)] = [("scores", Tensor(shape: [scores.count], values: scores))]
                 if let ood {
-                    let shifted = try d.score(Inputs.features(ood, option: "--ood"))
+                    let o = try Inputs.features(ood, option: "--ood", finite: true)
+                    let shifted = try Inputs.concerning("--ood", ood) { try d.score(o) }
                     report.oodSamples = shifted.count
                     report.metrics = try DetectionMetrics.compute(inDistribution: scores, outOfDistribution: shifted)
                     arrays.append(("ood_scores", Tensor(shape: [shifted.count], values: shifted)))

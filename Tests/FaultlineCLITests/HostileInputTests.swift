@@ -71,6 +71,13 @@ struct HostileInputTests {
         try? FileManager.default.createSymbolicLink(atPath: dir + "/loop_a.npy", withDestinationPath: dir + "/loop_b.npy")
         try? FileManager.default.createSymbolicLink(atPath: dir + "/loop_b.npy", withDestinationPath: dir + "/loop_a.npy")
         write("existing_file", Array("keep me\n".utf8))
+        write("x32.npy", npy("<f4", "(20, 32)", f32([Float](repeating: 0.5, count: rows * 32))))
+        var withNaN = [Float](repeating: 0.5, count: rows * 64)
+        withNaN[3 * 64 + 5] = .nan
+        write("x_nan.npy", npy("<f4", "(20, 64)", f32(withNaN)))
+        // A KNN detector on x.npy, for `shift score`.
+        let fit = try! CLIRunner.run(["shift", "fit", "--features", dir + "/x.npy", "--detector", "knn", "--k", "3", "--out", dir + "/knn.safetensors"])
+        precondition(fit.status == 0, "fixture detector: \(fit.stderr)")
         return dir
     }()
 
@@ -210,6 +217,33 @@ struct HostileInputTests {
         Case(name: "missing file", arguments: attack([], y: "@/nope.npy", out: "a21.npz"), mentions: ["--y", "nope.npy", "no such file"], outputs: ["a21.npz"]),
         Case(name: "CSV with a NUL byte", arguments: ["shift", "fit", "--features", "@/nul.csv", "--detector", "knn", "--k", "1", "--out", "@/s5.safetensors"],
              mentions: ["--features", "nul.csv", "line 2"], outputs: ["s5.safetensors"]),
+        // Library data errors name the option and file; NaN features name their row and column.
+        Case(name: "shift score dimension mismatch", arguments: ["shift", "score", "--detector", "@/knn.safetensors", "--features", "@/x32.npy", "--out", "@/s6.npz"],
+             mentions: ["--features", "x32.npy", "32"], outputs: ["s6.npz"]),
+        Case(name: "shift score --ood dimension mismatch", arguments: ["shift", "score", "--detector", "@/knn.safetensors", "--features", "@/x.npy", "--ood", "@/x32.npy"],
+             mentions: ["--ood", "x32.npy"]),
+        Case(name: "shift score detector is not a detector", arguments: ["shift", "score", "--detector", "@/x.npy", "--features", "@/x.npy"], mentions: ["--detector", "x.npy"]),
+        Case(name: "drift NaN feature", arguments: ["drift", "--reference", "@/x.npy", "--current", "@/x_nan.npy"], mentions: ["--current", "x_nan.npy", "row 3, column 5"]),
+        Case(name: "shift fit NaN feature", arguments: ["shift", "fit", "--features", "@/x_nan.npy", "--labels", "@/y.npy", "--out", "@/s7.safetensors"],
+             mentions: ["--features", "x_nan.npy", "row 3"], outputs: ["s7.safetensors"]),
+        // Commands the other checks reach through the shared readers.
+        Case(name: "calibrate label 1e19", arguments: ["calibrate", "--probs", "@/p3.npy", "--labels", "@/y_1e19.npy"], mentions: ["y_1e19.npy", "index 0"]),
+        Case(name: "calibrate empty probabilities", arguments: ["calibrate", "--probs", "@/x_empty.npy", "--labels", "@/y_empty.npy"], mentions: ["x_empty.npy", "no rows"]),
+        Case(name: "conformal rank-3 labels", arguments: ["conformal", "--calibration-probs", "@/p3.npy", "--calibration-labels", "@/y_rank3.npy", "--probs", "@/p3.npy"],
+             mentions: ["y_rank3.npy", "[20, 1, 1]"]),
+        Case(name: "bench io on a directory", arguments: ["bench", "io", "--file", "@/adir.npy"], mentions: ["adir.npy", "directory"]),
+        Case(name: "inspect a FIFO", arguments: ["inspect", "@/fifo.npy"], mentions: ["fifo.npy", "FIFO"]),
+        Case(name: "demo --out onto a regular file", arguments: ["demo", "--out", "@/existing_file", "--quiet"], mentions: ["--out", "existing_file"]),
+        // More option values.
+        Case(name: "train --patience negative", arguments: train(["--patience=-1"], out: "t22.safetensors"), mentions: ["--patience"], outputs: ["t22.safetensors"]),
+        Case(name: "train --optimizer unknown", arguments: train(["--optimizer", "rmsprop"], out: "t23.safetensors"), mentions: ["--optimizer"], outputs: ["t23.safetensors"]),
+        Case(name: "train --batch-size huge", arguments: train(["--batch-size", "100000000000"], out: "t24.safetensors"), mentions: ["--batch-size"], outputs: ["t24.safetensors"]),
+        Case(name: "attack --restarts 0", arguments: attack(["--restarts", "0"], out: "a24.npz"), mentions: ["--restarts"], outputs: ["a24.npz"]),
+        Case(name: "attack --queries huge", arguments: attack(["--queries", "100000000000"], out: "a25.npz"), mentions: ["--queries"], outputs: ["a25.npz"]),
+        Case(name: "certify --sigma 0", arguments: ["certify"] + model + ["--x", "@/x.npy", "--y", "@/y.npy", "--method", "smoothing", "--sigma", "0", "--quiet"], mentions: ["--sigma"]),
+        Case(name: "corrupt --severities empty item", arguments: ["corrupt"] + model + ["--x", "@/x.npy", "--y", "@/y.npy", "--severities", "1,,2", "--quiet"], mentions: ["--severities"]),
+        Case(name: "report --calibration-x without -y", arguments: report(["--calibration-x", "@/x.npy"], out: "r5"), mentions: ["--calibration-y"], outputs: ["r5"]),
+        Case(name: "report --eps nan", arguments: report(["--eps", "0.1,nan"], out: "r6"), mentions: ["--eps"], outputs: ["r6"]),
         // Usage errors exit 2, not ArgumentParser's 64.
         Case(name: "unknown option", arguments: attack(["--bogus"], out: "a23.npz"), mentions: ["--bogus"], outputs: ["a23.npz"]),
         Case(name: "missing required option", arguments: ["bounds", "--errors"], mentions: ["--errors"]),
