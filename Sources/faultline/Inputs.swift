@@ -66,9 +66,9 @@ enum Inputs {
     }
 
     /// Features and labels of the same samples (`--x`/`--y` and the like): both read and checked as
-    /// by `features` and `labels` (labels < `classes` when given), with the same number of rows.
+    /// by `features` (finite values) and `labels` (labels < `classes` when given), with the same number of rows.
     static func labeled(x: String, _ xOption: String, y: String, _ yOption: String, classes: Int?) throws -> (Matrix<Float>, [Int]) {
-        let features = try Inputs.features(x, option: xOption)
+        let features = try Inputs.features(x, option: xOption, finite: true)
         let labels = try Inputs.labels(y, option: yOption, classes: classes)
         guard labels.count == features.rows else {
             throw CLIError("\(xOption) \(x) has \(features.rows) rows but \(yOption) \(y) has \(labels.count) labels")

@@ -94,7 +94,7 @@ struct ReportCommand: ParsableCommand {
             var roc: [String: [[Double]]] = [:]
             let shiftRows = try shiftedSets.map { set -> ShiftRow in
                 let name = set.name
-                let x = try Inputs.features(set.x, option: "--shifted \(name)")
+                let x = try Inputs.features(set.x, option: "--shifted \(name)", finite: true)
                 let y = try set.y.map { try Inputs.labels($0, option: "--shifted \(name)", classes: model.outputFeatures) }
                 if let y, y.count != x.rows { throw CLIError("--shifted \(name): \(set.y!) has \(y.count) labels for \(x.rows) rows of \(set.x)") }
                 let z = try model.logits(x)

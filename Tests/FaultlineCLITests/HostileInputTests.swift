@@ -226,6 +226,8 @@ struct HostileInputTests {
         Case(name: "drift NaN feature", arguments: ["drift", "--reference", "@/x.npy", "--current", "@/x_nan.npy"], mentions: ["--current", "x_nan.npy", "row 3, column 5"]),
         Case(name: "shift fit NaN feature", arguments: ["shift", "fit", "--features", "@/x_nan.npy", "--labels", "@/y.npy", "--out", "@/s7.safetensors"],
              mentions: ["--features", "x_nan.npy", "row 3"], outputs: ["s7.safetensors"]),
+        Case(name: "attack NaN input", arguments: attack([], x: "@/x_nan.npy", out: "a26.npz"), mentions: ["--x", "x_nan.npy", "row 3, column 5"], outputs: ["a26.npz"]),
+        Case(name: "report NaN shifted set", arguments: report(["--shifted", "noisy=@/x_nan.npy"], out: "r7"), mentions: ["--shifted noisy", "x_nan.npy"], outputs: ["r7"]),
         // Commands the other checks reach through the shared readers.
         Case(name: "calibrate label 1e19", arguments: ["calibrate", "--probs", "@/p3.npy", "--labels", "@/y_1e19.npy"], mentions: ["y_1e19.npy", "index 0"]),
         Case(name: "calibrate empty probabilities", arguments: ["calibrate", "--probs", "@/x_empty.npy", "--labels", "@/y_empty.npy"], mentions: ["x_empty.npy", "no rows"]),

@@ -1,4 +1,5 @@
 import FaultlineIO
+import FaultlineLinalg
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -79,5 +80,12 @@ struct HostileFileTests {
         // The memory-mapped matrix reader refuses them the same way.
         #expect(throws: IOError.self) { _ = try NPY.readMatrix(fifo, as: Float.self) }
         #expect(throws: IOError.self) { _ = try NPY.readMatrix(dir, as: Float.self) }
+    }
+
+    @Test func labeledDatasetBoundsTheClassCount() throws {
+        let x = Matrix<Float>(rows: 2, columns: 3)
+        #expect(throws: IOError.self) { _ = try LabeledDataset(name: "d", features: x, labels: [0, 1], classCount: 1 << 62) }
+        #expect(throws: IOError.self) { _ = try LabeledDataset(name: "d", features: x, labels: [0, 0], classCount: 0) }
+        #expect(try LabeledDataset(name: "d", features: x, labels: [0, 1], classCount: 2).classCounts == [1, 1])
     }
 }
