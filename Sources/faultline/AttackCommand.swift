@@ -65,7 +65,7 @@ struct AttackCommand: ParsableCommand {
             guard let norm = PerturbationNorm(rawValue: norm) else { throw CLIError("--norm must be linf or l2") }
             guard Self.attacks.contains(attack) else { throw CLIError("--attack must be one of \(Self.attacks.joined(separator: ", "))") }
             let model = try Inputs.model(weights: weights, spec: spec)
-            let (inputs, labels) = try Inputs.labeled(x: x, "--x", y: y, "--y", classes: model.outputFeatures)
+            let (inputs, labels) = try Inputs.labeled(x: x, "--x", y: y, "--y", model: ModelShape(model))
             let clean = try zip(model.predict(inputs), labels).filter { $0 == $1 }.count
             var rows: [Row] = []
             var examples: [(name: String, tensor: Tensor)] = []

@@ -65,7 +65,7 @@ struct CertifyCommand: ParsableCommand {
             guard ["ibp", "crown", "lipschitz", "smoothing"].contains(method) else { throw CLIError("--method must be ibp, crown, lipschitz or smoothing") }
             if method == "lipschitz" || method == "smoothing" { norm = .l2 }
             let model = try Inputs.model(weights: weights, spec: spec)
-            let (inputs, labels) = try Inputs.labeled(x: x, "--x", y: y, "--y", classes: model.outputFeatures)
+            let (inputs, labels) = try Inputs.labeled(x: x, "--x", y: y, "--y", model: ModelShape(model))
             let clean = Double(try zip(model.predict(inputs), labels).filter { $0 == $1 }.count) / Double(max(inputs.rows, 1))
             var report = Report(method: method, norm: norm.rawValue, spec: model.spec, samples: inputs.rows, cleanAccuracy: clean, rows: [])
             let bar = ProgressBar("certify", total: method == "smoothing" ? inputs.rows : budgets.count, quiet: quiet || json)

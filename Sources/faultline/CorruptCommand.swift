@@ -43,7 +43,7 @@ struct CorruptCommand: ParsableCommand {
                 return s
             }
             let model = try Inputs.model(weights: weights, spec: spec)
-            let (inputs, labels) = try Inputs.labeled(x: x, "--x", y: y, "--y", classes: model.outputFeatures)
+            let (inputs, labels) = try Inputs.labeled(x: x, "--x", y: y, "--y", model: ModelShape(model))
             guard let layout = try Inputs.imageShape(shape, model: model, features: inputs.columns) else {
                 throw CLIError("cannot infer the image layout of \(inputs.columns) features; pass --shape CxHxW")
             }

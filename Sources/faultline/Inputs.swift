@@ -67,13 +67,24 @@ enum Inputs {
 
     /// Features and labels of the same samples (`--x`/`--y` and the like): both read and checked as
     /// by `features` (finite values) and `labels` (labels < `classes` when given), with the same number of rows.
-    static func labeled(x: String, _ xOption: String, y: String, _ yOption: String, classes: Int?) throws -> (Matrix<Float>, [Int]) {
+    /// With `model` (input features, class count, spec), the rows must have the model's input width.
+    static func labeled(x: String, _ xOption: String, y: String, _ yOption: String,
+                        model: ModelShape?) throws -> (Matrix<Float>, [Int]) {
         let features = try Inputs.features(x, option: xOption, finite: true)
+        if let model { try modelInput(features, xOption, x, model: model) }
+        let classes = model?.classes
         let labels = try Inputs.labels(y, option: yOption, classes: classes)
         guard labels.count == features.rows else {
             throw CLIError("\(xOption) \(x) has \(features.rows) rows but \(yOption) \(y) has \(labels.count) labels")
         }
         return (features, labels)
+    }
+
+    /// Rows of `features` (from `option path`) must have the model's input width.
+    static func modelInput(_ features: Matrix<Float>, _ option: String, _ path: String, model: ModelShape) throws {
+        guard features.columns == model.inputs else {
+            throw CLIError("\(option) \(path) has \(features.columns) features per row but the model (\(model.spec)) takes \(model.inputs)")
+        }
     }
 
     /// The same class count in two probability (or logit) matrices, e.g. calibration and test sets.
@@ -169,6 +180,16 @@ enum Inputs {
             return (error as? LocalizedError)?.errorDescription
         }
     }
+}
+
+/// What the inputs of a model must look like: features per row, class count (labels are below it), and
+/// the spec for messages. From a loaded model or from a planned spec (`train`, before building).
+struct ModelShape {
+    var inputs: Int
+    var classes: Int
+    var spec: String
+    init(_ model: Sequential) { (inputs, classes, spec) = (model.inputFeatures, model.outputFeatures, model.spec) }
+    init(_ plan: ModelSpec.Plan, spec: String) { (inputs, classes, self.spec) = (plan.inputFeatures, plan.outputFeatures, spec) }
 }
 
 /// A bad command-line input the library cannot see (e.g. two files that disagree).

@@ -61,11 +61,11 @@ struct ReportCommand: ParsableCommand {
             let shiftedSets = try shifted.map(Inputs.shiftedSet)
             try OptionCheck.directoryTarget(out, "--out")
             let model = try Inputs.model(weights: weights, spec: spec)
-            let (trainX, trainY) = try Inputs.labeled(x: self.trainX, "--train-x", y: self.trainY, "--train-y", classes: model.outputFeatures)
-            let (testX, testY) = try Inputs.labeled(x: self.testX, "--test-x", y: self.testY, "--test-y", classes: model.outputFeatures)
+            let (trainX, trainY) = try Inputs.labeled(x: self.trainX, "--train-x", y: self.trainY, "--train-y", model: ModelShape(model))
+            let (testX, testY) = try Inputs.labeled(x: self.testX, "--test-x", y: self.testY, "--test-y", model: ModelShape(model))
             guard (calibrationX == nil) == (calibrationY == nil) else { throw CLIError("--calibration-x and --calibration-y go together") }
             let calibration = try calibrationX.map { x -> (Matrix<Float>, [Int]) in
-                try Inputs.labeled(x: x, "--calibration-x", y: calibrationY!, "--calibration-y", classes: model.outputFeatures)
+                try Inputs.labeled(x: x, "--calibration-x", y: calibrationY!, "--calibration-y", model: ModelShape(model))
             }
             let bar = ProgressBar("report", total: 5, quiet: quiet)
             // Reliability.
@@ -95,6 +95,7 @@ struct ReportCommand: ParsableCommand {
             let shiftRows = try shiftedSets.map { set -> ShiftRow in
                 let name = set.name
                 let x = try Inputs.features(set.x, option: "--shifted \(name)", finite: true)
+                try Inputs.modelInput(x, "--shifted \(name)", set.x, model: ModelShape(model))
                 let y = try set.y.map { try Inputs.labels($0, option: "--shifted \(name)", classes: model.outputFeatures) }
                 if let y, y.count != x.rows { throw CLIError("--shifted \(name): \(set.y!) has \(y.count) labels for \(x.rows) rows of \(set.x)") }
                 let z = try model.logits(x)

@@ -51,9 +51,9 @@ struct TrainCommand: ParsableCommand {
             try OptionCheck.real(validationFraction, "--validation-fraction", .halfOpenUnit)
             guard ["adam", "sgd"].contains(optimizer) else { throw CLIError("--optimizer must be adam or sgd") }
             // The spec is parsed and size-checked first: its output count is the class count labels must respect.
-            let classes = try Inputs.plan(spec).outputFeatures
+            let shape = ModelShape(try Inputs.plan(spec), spec: spec)
             if let exportSplit { try OptionCheck.directoryTarget(exportSplit, "--export-split") }
-            let (train, validation, test) = try datasets(classes: classes)
+            let (train, validation, test) = try datasets(shape)
             if let exportSplit {
                 do {
                     try FileManager.default.createDirectory(atPath: exportSplit, withIntermediateDirectories: true)
@@ -106,15 +106,15 @@ struct TrainCommand: ParsableCommand {
         return url.deletingPathExtension().path + "_\(m)" + (ext.isEmpty ? "" : "." + ext)
     }
 
-    private func datasets(classes: Int) throws -> (LabeledDataset, LabeledDataset?, LabeledDataset?) {
+    private func datasets(_ shape: ModelShape) throws -> (LabeledDataset, LabeledDataset?, LabeledDataset?) {
         if data == "digits" {
             let split = try BundledDatasets.digits().stratifiedSplit(seed: splitSeed)
             return (split.train, split.calibration, split.test)
         }
         guard data == nil else { throw CLIError("--data only knows 'digits'; give your own files with --x and --y") }
         guard let x, let y else { throw CLIError("give --data digits or both --x and --y") }
-        let (features, labels) = try Inputs.labeled(x: x, "--x", y: y, "--y", classes: classes)
-        let all = try LabeledDataset(name: x, features: features, labels: labels, classCount: classes)
+        let (features, labels) = try Inputs.labeled(x: x, "--x", y: y, "--y", model: shape)
+        let all = try LabeledDataset(name: x, features: features, labels: labels, classCount: shape.classes)
         guard validationFraction > 0 && validationFraction < 1 else { return (all, nil, nil) }
         let split = all.stratifiedSplit(train: 1 - validationFraction, calibration: 0, seed: splitSeed)
         return (split.train, split.test, nil)

@@ -228,6 +228,12 @@ struct HostileInputTests {
              mentions: ["--features", "x_nan.npy", "row 3"], outputs: ["s7.safetensors"]),
         Case(name: "attack NaN input", arguments: attack([], x: "@/x_nan.npy", out: "a26.npz"), mentions: ["--x", "x_nan.npy", "row 3, column 5"], outputs: ["a26.npz"]),
         Case(name: "report NaN shifted set", arguments: report(["--shifted", "noisy=@/x_nan.npy"], out: "r7"), mentions: ["--shifted noisy", "x_nan.npy"], outputs: ["r7"]),
+        Case(name: "attack input width differs from the model", arguments: attack([], x: "@/x32.npy", out: "a27.npz"), mentions: ["--x", "x32.npy", "takes 64"], outputs: ["a27.npz"]),
+        Case(name: "train input width differs from the spec", arguments: ["train", "--x", "@/x32.npy", "--y", "@/y.npy", "--spec", "linear:64-10", "--quiet", "--out", "@/t25.safetensors"],
+             mentions: ["--x", "x32.npy", "takes 64"], outputs: ["t25.safetensors"]),
+        Case(name: "report test width differs from the model", arguments: report([], out: "r8") + ["--calibration-x", "@/x32.npy", "--calibration-y", "@/y.npy"],
+             mentions: ["--calibration-x", "x32.npy"], outputs: ["r8"]),
+        Case(name: "report shifted width differs from the model", arguments: report(["--shifted", "narrow=@/x32.npy"], out: "r9"), mentions: ["--shifted narrow", "x32.npy"], outputs: ["r9"]),
         // Commands the other checks reach through the shared readers.
         Case(name: "calibrate label 1e19", arguments: ["calibrate", "--probs", "@/p3.npy", "--labels", "@/y_1e19.npy"], mentions: ["y_1e19.npy", "index 0"]),
         Case(name: "calibrate empty probabilities", arguments: ["calibrate", "--probs", "@/x_empty.npy", "--labels", "@/y_empty.npy"], mentions: ["x_empty.npy", "no rows"]),

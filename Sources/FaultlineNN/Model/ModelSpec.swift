@@ -48,6 +48,8 @@ public enum ModelSpec {
         public private(set) var parameterCount = 0
         /// Features of the last layer's output (the class count of a classifier).
         public private(set) var outputFeatures = 0
+        /// Features per sample the first layer takes.
+        public internal(set) var inputFeatures = 0
 
         mutating func append(_ step: Step, parameters shapes: [[Int]], outputs: Int, position: Int, token: String) throws {
             var count = parameterCount
@@ -130,6 +132,7 @@ public enum ModelSpec {
                     throw ModelError.invalidSpec("layer \(position) '\(token)' takes \(i) features but the previous layer gives \(width)")
                 }
                 try append(.dense(inputs: i, outputs: o), [[o, i], [o]], outputs: o)
+                if plan.inputFeatures == 0 { plan.inputFeatures = i }
                 width = o
                 image = nil
             case "input":
@@ -139,6 +142,7 @@ public enum ModelSpec {
                 }
                 let shape = ImageShape(channels: dims[0]!, height: dims[1]!, width: dims[2]!)
                 width = try features(shape)
+                plan.inputFeatures = width!
                 image = shape
             case "conv2d", "conv":
                 let n = (argument ?? "").split(separator: "-", omittingEmptySubsequences: false).map { Int($0) }
