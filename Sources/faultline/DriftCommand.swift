@@ -56,6 +56,11 @@ struct DriftCommand: ParsableCommand {
                     throw CLIError("--reference \(reference) has \(a.columns) features per row but --current \(current) has \(b.columns)")
                 }
                 if permutations > 0 {
+                    let (indices, overflow) = permutations.multipliedReportingOverflow(by: a.rows + b.rows)
+                    guard !overflow, indices <= OptionCheck.Limit.permutationIndices else {
+                        throw CLIError("--permutations \(permutations) × \(a.rows + b.rows) rows is more than \(OptionCheck.Limit.permutationIndices) permutation indices "
+                                       + "(they are held at once); use at most \(OptionCheck.Limit.permutationIndices / (a.rows + b.rows)) permutations")
+                    }
                     var m = try MMDTest.run(a, b, count: permutations, seed: seed)
                     m.null = []  // keep the report small
                     r.mmd = m

@@ -16,6 +16,8 @@ enum OptionCheck {
         static let queries = 1_000_000
         /// `drift --permutations` (the permutations are materialised up front: P × (N + M) indices).
         static let permutations = 100_000
+        /// `drift`: P × (N + M), the permutation indices held at once (2²⁷, 1 GiB).
+        static let permutationIndices = 1 << 27
         /// `certify --n` and `--n0` (forward passes per sample).
         static let smoothingSamples = 10_000_000
         /// `train --epochs`.

@@ -75,6 +75,7 @@ struct HostileInputTests {
         var withNaN = [Float](repeating: 0.5, count: rows * 64)
         withNaN[3 * 64 + 5] = .nan
         write("x_nan.npy", npy("<f4", "(20, 64)", f32(withNaN)))
+        write("x_tall.npy", npy("<f4", "(1400, 2)", f32((0..<2800).map { Float($0 % 13) })))
         // A KNN detector on x.npy, for `shift score`.
         let fit = try! CLIRunner.run(["shift", "fit", "--features", dir + "/x.npy", "--detector", "knn", "--k", "3", "--out", dir + "/knn.safetensors"])
         precondition(fit.status == 0, "fixture detector: \(fit.stderr)")
@@ -194,6 +195,8 @@ struct HostileInputTests {
         Case(name: "certify --alpha 0", arguments: ["certify"] + model + ["--x", "@/x.npy", "--y", "@/y.npy", "--alpha", "0", "--quiet"], mentions: ["--alpha"]),
         Case(name: "drift --permutations -5", arguments: ["drift", "--reference", "@/x.npy", "--current", "@/x.npy", "--permutations=-5"], mentions: ["--permutations must be ≥ 0"]),
         Case(name: "drift --permutations huge", arguments: ["drift", "--reference", "@/x.npy", "--current", "@/x.npy", "--permutations", "1000000000"], mentions: ["--permutations must be ≤"]),
+        Case(name: "drift permutations × rows too many", arguments: ["drift", "--reference", "@/x_tall.npy", "--current", "@/x_tall.npy", "--permutations", "100000"],
+             mentions: ["--permutations", "2800 rows"]),
         Case(name: "drift --alpha nan", arguments: ["drift", "--reference", "@/x.npy", "--current", "@/x.npy", "--alpha", "nan"], mentions: ["--alpha"]),
         Case(name: "drift feature count mismatch", arguments: ["drift", "--reference", "@/x.npy", "--current", "@/p3.npy"], mentions: ["--reference", "--current", "p3.npy"]),
         Case(name: "bounds --half-width 1e-10", arguments: ["bounds", "--half-width", "1e-10"], mentions: ["--half-width"]),
