@@ -99,7 +99,7 @@ struct DriftCommand: ParsableCommand {
         } else {
             if let m = report.mmd { print(String(format: "MMD² %.4e (s² %.4g), permutation p-value %.4f", m.mmd2, m.sigma2, m.pValue)) }
             if let p = report.ksPValues {
-                print(String(format: "KS on %d features: smallest p %.3g; drift (Bonferroni) %@, drift (BH) %@", p.count, p.min() ?? 1,
+                print(String(format: "KS on %ld features: smallest p %.3g; drift (Bonferroni) %@, drift (BH) %@", p.count, p.min() ?? 1,
                              report.ksDriftBonferroni! ? "yes" : "no", report.ksDriftFDR! ? "yes" : "no"))
             }
             if let c = report.chiSquare { print(String(format: "chi-square on labels: %.4f, p-value %.4g", c.statistic, c.pValue)) }

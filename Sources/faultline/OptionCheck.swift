@@ -30,6 +30,8 @@ enum OptionCheck {
         static let bins = 100_000
         /// `calibrate --bootstrap` (one metric pass per resample).
         static let bootstrap = 100_000
+        /// `bounds --samples` (2⁴⁰ ≈ 1.1·10¹²: beyond ~10¹⁴ the Clopper–Pearson quantiles lose their accuracy).
+        static let testSamples = 1 << 40
         /// `shift fit --k`.
         static let neighbours = 100_000
     }

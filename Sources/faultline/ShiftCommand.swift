@@ -107,7 +107,7 @@ struct ShiftCommand: ParsableCommand {
                 return report
             }
             if json { print(try JSONOutput.string(report)); return }
-            print(String(format: "%d samples, mean score %.4f", report.samples, report.meanScore))
+            print("\(report.samples) samples" + String(format: ", mean score %.4f", report.meanScore))
             if let m = report.metrics {
                 print(TextTable.grid(header: ["AUROC", "AUPR-in", "AUPR-out", "FPR@95TPR"], rows: [[m.auroc, m.auprIn, m.auprOut, m.fprAt95TPR].map { String(format: "%.4f", $0) }]))
             }

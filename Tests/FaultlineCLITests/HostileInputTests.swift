@@ -200,6 +200,9 @@ struct HostileInputTests {
         Case(name: "drift --alpha nan", arguments: ["drift", "--reference", "@/x.npy", "--current", "@/x.npy", "--alpha", "nan"], mentions: ["--alpha"]),
         Case(name: "drift feature count mismatch", arguments: ["drift", "--reference", "@/x.npy", "--current", "@/p3.npy"], mentions: ["--reference", "--current", "p3.npy"]),
         Case(name: "bounds --half-width 1e-10", arguments: ["bounds", "--half-width", "1e-10"], mentions: ["--half-width"]),
+        Case(name: "bounds --samples beyond 2^40", arguments: ["bounds", "--errors", "5", "--samples", "9223372036854775807"], mentions: ["--samples must be ≤"]),
+        Case(name: "bounds --errors negative", arguments: ["bounds", "--errors=-1", "--samples", "10"], mentions: ["--errors must be ≥ 0"]),
+        Case(name: "bounds --max-error nan", arguments: ["bounds", "--errors", "1", "--samples", "10", "--max-error", "nan"], mentions: ["--max-error"]),
         Case(name: "bounds --half-width nan", arguments: ["bounds", "--half-width", "nan"], mentions: ["--half-width"]),
         Case(name: "shift fit --k 0", arguments: ["shift", "fit", "--features", "@/x.npy", "--detector", "knn", "--k", "0", "--out", "@/s3.safetensors"], mentions: ["--k"], outputs: ["s3.safetensors"]),
         Case(name: "shift fit --shrinkage nan", arguments: ["shift", "fit", "--features", "@/x.npy", "--labels", "@/y.npy", "--shrinkage", "nan", "--out", "@/s4.safetensors"],
@@ -306,5 +309,8 @@ struct HostileInputTests {
         #expect(drift.status == 0, "\(drift.stderr)")
         let attack = try CLIRunner.run(["attack", "--weights", out, "--x", dir + "/x.npy", "--y", dir + "/y.npy", "--steps", "1", "--eps", "0.1", "--quiet"])
         #expect(attack.status == 0, "\(attack.stderr)")
+        // Counts above 2³¹ print as themselves (a %d format printed 2⁶³ − 1 samples as -1).
+        let bounds = try CLIRunner.run(["bounds", "--errors", "5", "--samples", "5000000000"])
+        #expect(bounds.status == 0 && bounds.stdout.contains("5 errors in 5000000000 samples"), "\(bounds.stdout)")
     }
 }
