@@ -30,7 +30,7 @@ struct AttackCommand: ParsableCommand {
     @Option(help: "fgsm, bim, pgd, mifgsm, apgd-ce, apgd-dlr, apgd-t, square, autoattack or deepfool.") var attack = "pgd"
     @Option(help: "linf or l2.") var norm = "linf"
     @Option(help: "Comma-separated perturbation budgets.") var eps = "0.1"
-    @Option(help: "Iterations (ignored by fgsm).") var steps = 20
+    @Option(help: "Iterations, 1–\(OptionCheck.Limit.steps) (ignored by fgsm).") var steps = 20
     @Option(help: "Step size (default 2.5·ε/steps).") var stepSize: Float?
     @Option(help: "Random restarts (pgd, apgd-*).") var restarts = 1
     @Option(help: "Queries per sample (square, autoattack's Square).") var queries = 5000
@@ -55,25 +55,21 @@ struct AttackCommand: ParsableCommand {
 
     func run() throws {
         let report = try Inputs.guarded("attack") { () -> Report in
-            let budgets = try eps.split(separator: ",").map { token -> Float in
-                guard let e = Float(token.trimmingCharacters(in: .whitespaces)), e.isFinite, e >= 0 else {
-                    throw CLIError("--eps: '\(token)' is not a non-negative number")
-                }
-                return e
-            }.sorted()
-            let bounds = box.split(separator: ",").compactMap { Float($0) }
-            guard bounds.count == 2, bounds[0] < bounds[1] else { throw CLIError("--box must be lo,hi with lo < hi") }
+            let budgets = try OptionCheck.numbers(eps, "--eps")
+            let lowHigh = try OptionCheck.box(box)
+            try OptionCheck.count(steps, "--steps", 1...OptionCheck.Limit.steps)
+            try OptionCheck.count(restarts, "--restarts", 1...OptionCheck.Limit.restarts)
+            try OptionCheck.count(queries, "--queries", 1...OptionCheck.Limit.queries)
+            if let stepSize { try OptionCheck.real(stepSize, "--step-size", .positive) }
+            if let minAccuracy { try OptionCheck.real(minAccuracy, "--min-accuracy", .unit) }
             guard let norm = PerturbationNorm(rawValue: norm) else { throw CLIError("--norm must be linf or l2") }
             guard Self.attacks.contains(attack) else { throw CLIError("--attack must be one of \(Self.attacks.joined(separator: ", "))") }
-            let model = try spec.map { try Sequential.load(weights: weights, spec: $0) } ?? Sequential.load(weights: weights)
-            let inputs = try Inputs.features(x)
-            let labels = try Inputs.labels(y)
-            guard labels.count == inputs.rows else { throw CLIError("\(x) has \(inputs.rows) samples but \(y) has \(labels.count) labels") }
+            let model = try Inputs.model(weights: weights, spec: spec)
+            let (inputs, labels) = try Inputs.labeled(x: x, "--x", y: y, "--y", model: ModelShape(model))
             let clean = try zip(model.predict(inputs), labels).filter { $0 == $1 }.count
             var rows: [Row] = []
             var examples: [(name: String, tensor: Tensor)] = []
             let bar = ProgressBar("attack", total: budgets.count * inputs.rows, quiet: quiet || json)
-            let lowHigh = bounds[0]...bounds[1]
             if attack == "deepfool" || attack == "cw" {
                 // One minimal-perturbation run answers every ε.
                 let start = Date()

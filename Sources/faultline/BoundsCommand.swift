@@ -27,8 +27,20 @@ struct BoundsCommand: ParsableCommand {
 
     func run() throws {
         let report = try Inputs.guarded("bounds") { () -> Report in
+            try OptionCheck.real(alpha, "--alpha", .openUnit)
+            if let maxError { try OptionCheck.real(maxError, "--max-error", .unit) }
+            if let halfWidth {
+                try OptionCheck.real(halfWidth, "--half-width", .openUnit)
+                // n = ⌈ln(2/α) / (2h²)⌉ must be a representable sample count (≤ 2⁵³, exact in a Double).
+                let needed = log(2 / alpha) / (2 * halfWidth * halfWidth)
+                guard needed <= 0x1p53 else {
+                    throw CLIError("--half-width \(halfWidth) needs about \(String(format: "%.3g", needed)) test samples, more than 2^53; give a larger half-width")
+                }
+            }
             var r = Report(errors: errors, samples: samples, alpha: alpha)
             if let errors, let samples {
+                try OptionCheck.count(samples, "--samples", 1...OptionCheck.Limit.testSamples)
+                try OptionCheck.count(errors, "--errors", 0...samples)
                 r.clopperPearson = try BinomialBounds.clopperPearson(errors: errors, samples: samples, alpha: alpha)
                 r.wilson = try BinomialBounds.wilson(errors: errors, samples: samples, alpha: alpha)
                 r.hoeffding = try BinomialBounds.hoeffding(errors: errors, samples: samples, alpha: alpha)
@@ -43,8 +55,8 @@ struct BoundsCommand: ParsableCommand {
             print(try JSONOutput.string(report))
         } else {
             if let cp = report.clopperPearson, let w = report.wilson, let h = report.hoeffding {
-                print(String(format: "%d errors in %d samples (%.4f), %.0f%% intervals:", report.errors!, report.samples!,
-                             Double(report.errors!) / Double(report.samples!), 100 * (1 - alpha)))
+                print("\(report.errors!) errors in \(report.samples!) samples" + String(format: " (%.4f), %.0f%% intervals:",
+                                                                                    Double(report.errors!) / Double(report.samples!), 100 * (1 - alpha)))
                 print(TextTable.grid(header: ["method", "lower", "upper"], rows: [("Clopper–Pearson", cp), ("Wilson", w), ("Hoeffding", h)].map {
                     [$0.0, String(format: "%.6f", $0.1.lower), String(format: "%.6f", $0.1.upper)]
                 }))

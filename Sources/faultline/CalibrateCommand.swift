@@ -61,33 +61,45 @@ struct CalibrateCommand: ParsableCommand {
             case "equal-mass": .equalMass(bins: bins)
             default: throw CLIError("--binning must be equal-width, right-closed, torchmetrics or equal-mass")
             }
-            let y = try Inputs.labels(labels)
-            let (z, p) = try Self.load(logits: logits, probs: probs, what: "", renormalize: renormalize)
-            guard bootstrap >= 0, confidence > 0 && confidence < 1 else { throw CLIError("--bootstrap must be ≥ 0 and --confidence in (0, 1)") }
-            let before = try Self.metrics(p, y, mode, bins)
-            var report = Report(samples: p.rows, classes: p.columns, binning: binning, before: before)
+            try OptionCheck.count(bins, "--bins", 1...OptionCheck.Limit.bins)
+            try OptionCheck.count(bootstrap, "--bootstrap", 0...OptionCheck.Limit.bootstrap)
+            try OptionCheck.real(confidence, "--confidence", .openUnit)
+            if let maxEce { try OptionCheck.real(maxEce, "--max-ece", .unit) }
+            let main = try Self.load(logits: logits, probs: probs, what: "", renormalize: renormalize)
+            let (rows, classes) = (main.matrix.rows, main.matrix.columns)
+            let y = try Inputs.labels(labels, option: "--labels", classes: classes)
+            guard y.count == rows else { throw CLIError("--labels \(labels) has \(y.count) labels for the \(rows) rows of \(logits == nil ? "--probs" : "--logits")") }
+            let before = try Self.metrics(main, y, mode, bins)
+            var report = Report(samples: rows, classes: classes, binning: binning, before: before)
             guard let fit else {
-                try addIntervals(&report, p, y, mode)
+                try addIntervals(&report, main, y, mode)
                 return report
             }
             guard let calibrationLabels else { throw CLIError("--fit needs --calibration-labels (and calibration logits or probabilities)") }
-            let cy = try Inputs.labels(calibrationLabels)
-            let (cz, cp) = try Self.load(logits: calibrationLogits, probs: calibrationProbs, what: "calibration ", renormalize: renormalize)
+            let calibration = try Self.load(logits: calibrationLogits, probs: calibrationProbs, what: "calibration ", renormalize: renormalize)
+            guard calibration.matrix.columns == classes else {
+                throw CLIError("the calibration \(calibration.logits == nil ? "probabilities" : "logits") have \(calibration.matrix.columns) classes, the main ones \(classes)")
+            }
+            let cy = try Inputs.labels(calibrationLabels, option: "--calibration-labels", classes: classes)
+            guard cy.count == calibration.matrix.rows else {
+                throw CLIError("--calibration-labels \(calibrationLabels) has \(cy.count) labels for \(calibration.matrix.rows) calibration rows")
+            }
             let recalibrator: Recalibrator
-            var after: Matrix<Float>
+            let after: Scores
             switch fit {
             case "temperature", "vector":
-                guard let cz, let z else { throw CLIError("--fit \(fit) needs logits (--logits and --calibration-logits)") }
+                guard let cz = calibration.logits, let z = main.logits else { throw CLIError("--fit \(fit) needs logits (--logits and --calibration-logits)") }
                 if fit == "temperature" {
                     let t = try TemperatureScaling.fit(logits: cz, labels: cy)
                     recalibrator = .temperature(t)
-                    after = try Linalg.softmaxRows(t.apply(z))
+                    after = .logits(t.apply(z))
                 } else {
                     let v = try VectorScaling(logits: cz, labels: cy)
                     recalibrator = .vector(v)
-                    after = try Linalg.softmaxRows(v.apply(z))
+                    after = .logits(v.apply(z))
                 }
             case "isotonic", "histogram":
+                let cp = try calibration.probabilities()
                 let confidence = (0..<cp.rows).map { Double(cp.row($0).max()!) }
                 let predicted = try Linalg.rowArgmax(cp)
                 let correct = (0..<cp.rows).map { predicted[$0] == cy[$0] }
@@ -101,7 +113,7 @@ struct CalibrateCommand: ParsableCommand {
                     recalibrator = .histogram(h)
                     map = { h($0) }
                 }
-                after = Self.recalibrateTopLabel(p, map)
+                after = .probabilities(Self.recalibrateTopLabel(try main.probabilities(), map))
             default:
                 throw CLIError("--fit must be temperature, vector, isotonic or histogram")
             }
@@ -134,31 +146,68 @@ struct CalibrateCommand: ParsableCommand {
     }
 
     /// Percentile intervals of every metric over `bootstrap` resamples of the rows of (p, y).
-    func addIntervals(_ report: inout Report, _ p: Matrix<Float>, _ y: [Int], _ mode: CalibrationMetrics.Binning) throws {
+    func addIntervals(_ report: inout Report, _ scores: Scores, _ y: [Int], _ mode: CalibrationMetrics.Binning) throws {
         guard bootstrap > 0 else { return }
-        let intervals = try Bootstrap.percentile(samples: p.rows, resamples: bootstrap, alpha: 1 - confidence, seed: seed) { rows in
-            try Self.metrics(p.gatherRows(rows), rows.map { y[$0] }, mode, bins).values
+        let intervals = try Bootstrap.percentile(samples: scores.matrix.rows, resamples: bootstrap, alpha: 1 - confidence, seed: seed) { rows in
+            try Self.metrics(scores.gatherRows(rows), rows.map { y[$0] }, mode, bins).values
         }
         report.intervals = Dictionary(uniqueKeysWithValues: zip(Self.metricNames, intervals))
         report.resamples = bootstrap
     }
 
-    /// (logits if given, probabilities).
-    static func load(logits: String?, probs: String?, what: String, renormalize: Bool) throws -> (Matrix<Float>?, Matrix<Float>) {
-        let prefix = what.isEmpty ? "--" : "--calibration-"
-        if let logits {
-            let z = try Inputs.logits(logits, option: prefix + "logits")
-            return (z, try Linalg.softmaxRows(z))
+    /// What the metrics are computed from: logits (the probabilities formed row by row inside each metric,
+    /// never materialised, so a large logits file costs its own size) or probabilities.
+    enum Scores {
+        case logits(Matrix<Float>), probabilities(Matrix<Float>)
+
+        var matrix: Matrix<Float> {
+            switch self {
+            case .logits(let m), .probabilities(let m): return m
+            }
         }
-        guard let probs else { throw CLIError("give \(prefix)logits or \(prefix)probs") }
-        return (nil, try Inputs.probabilities(probs, option: prefix + "probs", renormalize: renormalize))
+
+        var logits: Matrix<Float>? {
+            if case .logits(let z) = self { return z }
+            return nil
+        }
+
+        /// The probabilities, materialised (for the top-label recalibrators).
+        func probabilities() throws -> Matrix<Float> {
+            switch self {
+            case .logits(let z): return try Linalg.softmaxRows(z)
+            case .probabilities(let p): return p
+            }
+        }
+
+        func gatherRows(_ rows: [Int]) -> Scores {
+            switch self {
+            case .logits(let z): return .logits(z.gatherRows(rows))
+            case .probabilities(let p): return .probabilities(p.gatherRows(rows))
+            }
+        }
     }
 
-    static func metrics(_ p: Matrix<Float>, _ y: [Int], _ mode: CalibrationMetrics.Binning, _ bins: Int) throws -> Metrics {
-        let m = try CalibrationMetrics.compute(probabilities: p, labels: y, binning: mode)
-        return Metrics(ece: m.ece, mce: m.mce, classwiseECE: try ClasswiseCalibration.classwiseECE(probabilities: p, labels: y, bins: bins),
-                       topLabelECE: try ClasswiseCalibration.topLabelECE(probabilities: p, labels: y, bins: bins),
-                       brier: m.brier, nll: m.nll, accuracy: m.accuracy, bins: m.bins)
+    /// Logits if given (checked finite), else probabilities (checked, or renormalised).
+    static func load(logits: String?, probs: String?, what: String, renormalize: Bool) throws -> Scores {
+        let prefix = what.isEmpty ? "--" : "--calibration-"
+        if let logits { return .logits(try Inputs.logits(logits, option: prefix + "logits")) }
+        guard let probs else { throw CLIError("give \(prefix)logits or \(prefix)probs") }
+        return .probabilities(try Inputs.probabilities(probs, option: prefix + "probs", renormalize: renormalize))
+    }
+
+    static func metrics(_ scores: Scores, _ y: [Int], _ mode: CalibrationMetrics.Binning, _ bins: Int) throws -> Metrics {
+        let m: CalibrationMetrics, classwise: Double, topLabel: Double
+        switch scores {
+        case .logits(let z):
+            m = try CalibrationMetrics.compute(logits: z, labels: y, binning: mode)
+            classwise = try ClasswiseCalibration.classwiseECE(logits: z, labels: y, bins: bins)
+            topLabel = try ClasswiseCalibration.topLabelECE(logits: z, labels: y, bins: bins)
+        case .probabilities(let p):
+            m = try CalibrationMetrics.compute(probabilities: p, labels: y, binning: mode)
+            classwise = try ClasswiseCalibration.classwiseECE(probabilities: p, labels: y, bins: bins)
+            topLabel = try ClasswiseCalibration.topLabelECE(probabilities: p, labels: y, bins: bins)
+        }
+        return Metrics(ece: m.ece, mce: m.mce, classwiseECE: classwise, topLabelECE: topLabel, brier: m.brier, nll: m.nll, accuracy: m.accuracy, bins: m.bins)
     }
 
     /// Replaces the top probability by its recalibrated value and spreads the rest proportionally.

@@ -31,10 +31,10 @@ struct CertifyCommand: ParsableCommand {
     @Option(help: "linf or l2 (lipschitz and smoothing are L2).") var norm = "linf"
     @Option(help: "Comma-separated budgets ε (radii for smoothing).") var eps = "0.01,0.02,0.05"
     @Option(help: "Valid input box as lo,hi (L∞ regions are intersected with it).") var box = "0,1"
-    @Option(help: "Attack steps for the upper bound (0: no attack).") var steps = 100
+    @Option(help: "Attack steps for the upper bound, 0–\(OptionCheck.Limit.steps) (0: no attack).") var steps = 100
     @Option(help: "Smoothing noise σ.") var sigma: Float = 0.25
-    @Option(help: "Smoothing selection samples n0.") var n0 = 100
-    @Option(help: "Smoothing estimation samples n.") var n = 10_000
+    @Option(help: "Smoothing selection samples n0 (1–\(OptionCheck.Limit.smoothingSamples)).") var n0 = 100
+    @Option(help: "Smoothing estimation samples n (1–\(OptionCheck.Limit.smoothingSamples)).") var n = 10_000
     @Option(help: "Smoothing confidence level α.") var alpha = 0.001
     @Option(help: "Seed of attacks and noise.") var seed: UInt64 = 0
     @Flag(help: "Print JSON.") var json = false
@@ -54,19 +54,18 @@ struct CertifyCommand: ParsableCommand {
 
     func run() throws {
         let report = try Inputs.guarded("certify") { () -> Report in
-            let budgets = try eps.split(separator: ",").map { token -> Float in
-                guard let e = Float(token.trimmingCharacters(in: .whitespaces)), e.isFinite, e >= 0 else { throw CLIError("--eps: '\(token)' is not a non-negative number") }
-                return e
-            }.sorted()
-            let bounds = box.split(separator: ",").compactMap { Float($0) }
-            guard bounds.count == 2, bounds[0] < bounds[1] else { throw CLIError("--box must be lo,hi with lo < hi") }
+            let budgets = try OptionCheck.numbers(eps, "--eps")
+            let box = try OptionCheck.box(self.box)
+            try OptionCheck.count(steps, "--steps", 0...OptionCheck.Limit.steps)
+            try OptionCheck.count(n0, "--n0", 1...OptionCheck.Limit.smoothingSamples)
+            try OptionCheck.count(n, "--n", 1...OptionCheck.Limit.smoothingSamples)
+            try OptionCheck.real(alpha, "--alpha", .openUnit)
+            try OptionCheck.real(sigma, "--sigma", .positive)
             guard var norm = PerturbationNorm(rawValue: norm) else { throw CLIError("--norm must be linf or l2") }
             guard ["ibp", "crown", "lipschitz", "smoothing"].contains(method) else { throw CLIError("--method must be ibp, crown, lipschitz or smoothing") }
             if method == "lipschitz" || method == "smoothing" { norm = .l2 }
-            let model = try spec.map { try Sequential.load(weights: weights, spec: $0) } ?? Sequential.load(weights: weights)
-            let inputs = try Inputs.features(x)
-            let labels = try Inputs.labels(y)
-            guard labels.count == inputs.rows else { throw CLIError("\(x) has \(inputs.rows) samples but \(y) has \(labels.count) labels") }
+            let model = try Inputs.model(weights: weights, spec: spec)
+            let (inputs, labels) = try Inputs.labeled(x: x, "--x", y: y, "--y", model: ModelShape(model))
             let clean = Double(try zip(model.predict(inputs), labels).filter { $0 == $1 }.count) / Double(max(inputs.rows, 1))
             var report = Report(method: method, norm: norm.rawValue, spec: model.spec, samples: inputs.rows, cleanAccuracy: clean, rows: [])
             let bar = ProgressBar("certify", total: method == "smoothing" ? inputs.rows : budgets.count, quiet: quiet || json)
@@ -88,17 +87,17 @@ struct CertifyCommand: ParsableCommand {
             } else {
                 let propagation = try BoundPropagation(model)
                 let bm: BoundPropagation.Method = method == "ibp" ? .ibp : .crown
-                let region = { (e: Float) in BoundPropagation.Region(norm: norm, epsilon: e, box: norm == .linf ? bounds[0]...bounds[1] : nil) }
+                let region = { (e: Float) in BoundPropagation.Region(norm: norm, epsilon: e, box: norm == .linf ? box : nil) }
                 certified = { e in try propagation.certify(inputs, labels: labels, region: region(e), method: bm) }
             }
             let attack: (Float) -> any EnsembleAttack = { e in
                 if norm == .linf {
                     var a = APGDAttack(epsilon: e, steps: max(steps, 1))
-                    (a.seed, a.box) = (seed, bounds[0]...bounds[1])
+                    (a.seed, a.box) = (seed, box)
                     return a
                 }
                 var a = GradientAttack.pgd(epsilon: e, stepSize: 2.5 * e / Float(max(steps, 1)), steps: max(steps, 1), norm: .l2, seed: seed)
-                a.box = bounds[0]...bounds[1]
+                a.box = box
                 return a
             }
             report.rows = try TwoSidedEvaluation.evaluate(model, inputs, labels: labels, epsilons: budgets, certified: certified,

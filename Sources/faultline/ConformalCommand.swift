@@ -40,9 +40,12 @@ struct ConformalCommand: ParsableCommand {
 
     func run() throws {
         let report = try Inputs.guarded("conformal") { () -> Report in
+            try OptionCheck.real(alpha, "--alpha", .openUnit)
+            try OptionCheck.real(tolerance, "--tolerance", .unit)
             let calibration = try Inputs.probabilities(calibrationProbs, option: "--calibration-probs", renormalize: renormalize)
-            let calibrationY = try Inputs.labels(calibrationLabels)
             let p = try Inputs.probabilities(probs, option: "--probs", renormalize: renormalize)
+            try Inputs.sameClasses(calibration, "--calibration-probs", calibrationProbs, p, "--probs", probs)
+            let calibrationY = try Inputs.labels(calibrationLabels, option: "--calibration-labels", classes: calibration.columns)
             let threshold: Double, sets: [[Int]]
             if score == "aps-mapie" || score == "raps-mapie" {
                 let rule: CumulativeProbabilitySets.LastLabel = switch lastLabel {
@@ -73,7 +76,7 @@ struct ConformalCommand: ParsableCommand {
             }
             var coverage: Double?
             if let labels {
-                let y = try Inputs.labels(labels)
+                let y = try Inputs.labels(labels, option: "--labels", classes: p.columns)
                 guard y.count == sets.count else { throw CLIError("\(labels) has \(y.count) labels for \(sets.count) rows") }
                 coverage = SplitConformal.evaluate(sets: sets, labels: y).coverage
             }

@@ -32,20 +32,18 @@ struct CorruptCommand: ParsableCommand {
 
     func run() throws {
         let report = try Inputs.guarded("corrupt") { () -> CorruptionSweep.Report in
-            let chosen = try corruptions == "all" ? Corruption.allCases : corruptions.split(separator: ",").map { name in
+            let chosen = try corruptions == "all" ? Corruption.allCases : corruptions.split(separator: ",", omittingEmptySubsequences: false).map { name in
                 guard let c = Corruption(rawValue: String(name)) else {
                     throw CLIError("--corruptions: unknown '\(name)'; choose from \(Corruption.allCases.map(\.rawValue).joined(separator: ", "))")
                 }
                 return c
             }
-            let levels = try severities.split(separator: ",").map { token -> Int in
-                guard let s = Int(token), (1...5).contains(s) else { throw CLIError("--severities: '\(token)' is not 1–5") }
+            let levels = try severities.split(separator: ",", omittingEmptySubsequences: false).map { token -> Int in
+                guard let s = Int(token.trimmingCharacters(in: .whitespaces)), (1...5).contains(s) else { throw CLIError("--severities: '\(token)' is not 1–5") }
                 return s
             }
-            let model = try spec.map { try Sequential.load(weights: weights, spec: $0) } ?? Sequential.load(weights: weights)
-            let inputs = try Inputs.features(x)
-            let labels = try Inputs.labels(y)
-            guard labels.count == inputs.rows else { throw CLIError("\(x) has \(inputs.rows) samples but \(y) has \(labels.count) labels") }
+            let model = try Inputs.model(weights: weights, spec: spec)
+            let (inputs, labels) = try Inputs.labeled(x: x, "--x", y: y, "--y", model: ModelShape(model))
             guard let layout = try Inputs.imageShape(shape, model: model, features: inputs.columns) else {
                 throw CLIError("cannot infer the image layout of \(inputs.columns) features; pass --shape CxHxW")
             }

@@ -22,7 +22,7 @@ struct DriftCommand: ParsableCommand {
 
     @Option(help: "Reference features (N×D).") var reference: String?
     @Option(help: "Current features (M×D).") var current: String?
-    @Option(help: "Permutations of the MMD test (0: skip MMD).") var permutations = 500
+    @Option(help: "Permutations of the MMD test, 0–\(OptionCheck.Limit.permutations) (0: skip MMD).") var permutations = 500
     @Option(help: "Significance level.") var alpha = 0.05
     @Option(help: "Reference labels or predicted classes.") var referenceLabels: String?
     @Option(help: "Current labels or predicted classes.") var currentLabels: String?
@@ -45,16 +45,25 @@ struct DriftCommand: ParsableCommand {
 
     func run() throws {
         let report = try Inputs.guarded("drift") { () -> Report in
-            guard alpha > 0 && alpha < 1 else { throw CLIError("--alpha must lie in (0, 1)") }
+            try OptionCheck.real(alpha, "--alpha", .openUnit)
+            try OptionCheck.count(permutations, "--permutations", 0...OptionCheck.Limit.permutations)
             guard let method = DriftTests.KolmogorovSmirnovMethod(rawValue: ksMethod) else {
                 throw CLIError("--ks-method must be one of \(DriftTests.KolmogorovSmirnovMethod.allCases.map(\.rawValue).joined(separator: ", "))")
             }
             var r = Report(drift: false)
             if let reference, let current {
-                let a = try Inputs.features(reference), b = try Inputs.features(current)
+                let a = try Inputs.features(reference, option: "--reference", finite: true), b = try Inputs.features(current, option: "--current", finite: true)
+                guard a.columns == b.columns else {
+                    throw CLIError("--reference \(reference) has \(a.columns) features per row but --current \(current) has \(b.columns)")
+                }
                 if permutations > 0 {
                     guard let estimator = MMDTest.Estimator(rawValue: mmdEstimator) else {
                         throw CLIError("--mmd-estimator must be unbiased or biased, not '\(mmdEstimator)'")
+                    }
+                    let (indices, overflow) = permutations.multipliedReportingOverflow(by: a.rows + b.rows)
+                    guard !overflow, indices <= OptionCheck.Limit.permutationIndices else {
+                        throw CLIError("--permutations \(permutations) × \(a.rows + b.rows) rows is more than \(OptionCheck.Limit.permutationIndices) permutation indices "
+                                       + "(they are held at once); use at most \(OptionCheck.Limit.permutationIndices / (a.rows + b.rows)) permutations")
                     }
                     var m = try MMDTest.run(a, b, count: permutations, seed: seed, estimator: estimator)
                     m.null = []  // keep the report small
@@ -71,12 +80,16 @@ struct DriftCommand: ParsableCommand {
                 throw CLIError("give both --reference and --current")
             }
             if let referenceLabels, let currentLabels {
-                let a = try Inputs.labels(referenceLabels), b = try Inputs.labels(currentLabels)
+                let a = try Inputs.labels(referenceLabels, option: "--reference-labels"), b = try Inputs.labels(currentLabels, option: "--current-labels")
                 r.chiSquare = try DriftTests.chiSquare(reference: a, test: b, classes: (a + b).max().map { $0 + 1 } ?? 1)
                 r.drift = r.drift || r.chiSquare!.pValue < alpha
             }
             if let validationPredictions, let validationLabels, let currentPredictions {
-                let p = try Inputs.labels(validationPredictions), y = try Inputs.labels(validationLabels), t = try Inputs.labels(currentPredictions)
+                let p = try Inputs.labels(validationPredictions, option: "--validation-predictions"), y = try Inputs.labels(validationLabels, option: "--validation-labels")
+                let t = try Inputs.labels(currentPredictions, option: "--current-predictions")
+                guard p.count == y.count else {
+                    throw CLIError("--validation-predictions \(validationPredictions) has \(p.count) rows but --validation-labels \(validationLabels) has \(y.count)")
+                }
                 r.labelShift = try LabelShiftEstimate(validationPredictions: p, validationLabels: y, targetPredictions: t,
                                                       classes: (p + y + t).max().map { $0 + 1 } ?? 1)
             }
@@ -90,7 +103,7 @@ struct DriftCommand: ParsableCommand {
         } else {
             if let m = report.mmd { print(String(format: "MMD² %.4e (s² %.4g), permutation p-value %.4f", m.mmd2, m.sigma2, m.pValue)) }
             if let p = report.ksPValues {
-                print(String(format: "KS on %d features: smallest p %.3g; drift (Bonferroni) %@, drift (BH) %@", p.count, p.min() ?? 1,
+                print(String(format: "KS on %ld features: smallest p %.3g; drift (Bonferroni) %@, drift (BH) %@", p.count, p.min() ?? 1,
                              report.ksDriftBonferroni! ? "yes" : "no", report.ksDriftFDR! ? "yes" : "no"))
             }
             if let c = report.chiSquare { print(String(format: "chi-square on labels: %.4f, p-value %.4g", c.statistic, c.pValue)) }

@@ -6,51 +6,81 @@ import FaultlineLinalg
 extension Inputs {
     /// N×C logits from `path`: every value must be finite.
     static func logits(_ path: String, option: String) throws -> Matrix<Float> {
-        let z = try features(path)
+        let z = try features(path, option: option)
         try requireFiniteLogits(z, option: option, path: path)
         return z
     }
 
     /// Throws naming the first non-finite logit.
-    static func requireFiniteLogits(_ z: Matrix<Float>, option: String, path: String, member: Int? = nil) throws {
-        guard !z.isFinite else { return }
-        let at = z.elements.firstIndex { !$0.isFinite }!
-        let (row, column) = at.quotientAndRemainder(dividingBy: max(z.columns, 1))
-        throw CLIError("\(option) \(path): \(member.map { "member \($0), " } ?? "")logit[\(row), \(column)] = \(z.elements[at]) is not finite; logits must be finite numbers")
+    /// `rowsPerMember`: `z` stacks members of that many rows each, and the message names the member.
+    static func requireFiniteLogits(_ z: Matrix<Float>, option: String, path: String, member: Int? = nil, rowsPerMember: Int? = nil) throws {
+        guard let at = z.withUnsafeBufferPointer({ $0.firstIndex { !$0.isFinite } }) else { return }
+        var (row, column) = at.quotientAndRemainder(dividingBy: max(z.columns, 1))
+        var member = member
+        if let n = rowsPerMember { (member, row) = (row / n, row % n) }
+        let value = z.withUnsafeBufferPointer { $0[at] }
+        throw CLIError("\(option) \(path): \(member.map { "member \($0), " } ?? "")logit[\(row), \(column)] = \(value) is not finite; logits must be finite numbers")
     }
 
     /// N×C probabilities from `path`: values in [0, 1] whose rows sum to 1 within 1e-3 (the library's
     /// tolerance). With `renormalize`, rows of finite non-negative values with a positive sum are divided
     /// by their sum instead of being checked against 1.
     static func probabilities(_ path: String, option: String, renormalize: Bool) throws -> Matrix<Float> {
-        var p = try features(path)
+        var p = try features(path, option: option)
         try checkProbabilities(&p, option: option, path: path, renormalize: renormalize)
         return p
     }
 
     /// Checks (and with `renormalize`, rescales) the rows of `p` in place; the error names the option,
-    /// the file, the row and the column, and says how to fix it.
-    static func checkProbabilities(_ p: inout Matrix<Float>, option: String, path: String, renormalize: Bool, member: Int? = nil) throws {
-        let c = p.columns, rows = p.rows, whose = member.map { "member \($0), " } ?? ""
-        guard rows > 0, c > 0 else { throw CLIError("\(option) \(path): \(whose)no probabilities (\(rows)×\(c))") }
-        try p.withUnsafeMutableBufferPointer { buffer in
+    /// the file, the row and the column, and says how to fix it. Reads only, unless it renormalises (so a
+    /// memory-mapped input is not copied). `rowsPerMember`: `p` stacks members of that many rows each,
+    /// and messages name the member and its row.
+    static func checkProbabilities(_ p: inout Matrix<Float>, option: String, path: String, renormalize: Bool, member: Int? = nil,
+                                   rowsPerMember: Int? = nil) throws {
+        let c = p.columns, rows = p.rows
+        func place(_ i: Int) -> String {
+            if let n = rowsPerMember { return "member \(i / n), row \(i % n)" }
+            return (member.map { "member \($0), " } ?? "") + "row \(i)"
+        }
+        func entry(_ i: Int, _ j: Int) -> String {
+            if let n = rowsPerMember { return "member \(i / n), probability[\(i % n), \(j)]" }
+            return (member.map { "member \($0), " } ?? "") + "probability[\(i), \(j)]"
+        }
+        guard rows > 0, c > 0 else { throw CLIError("\(option) \(path): no probabilities (\(rows)×\(c))") }
+        var sums = renormalize ? [Double](repeating: 0, count: rows) : []
+        try p.withUnsafeBufferPointer { buffer in
             for i in 0..<rows {
                 let row = buffer.baseAddress! + i * c
                 var sum = 0.0
                 for j in 0..<c {
                     let v = row[j]
                     guard v.isFinite, v >= 0, renormalize || v <= 1 else {
-                        throw CLIError("\(option) \(path): \(whose)probability[\(i), \(j)] = \(v) is not in [0, 1]\(renormalize ? "" : "; pass logits with --logits, or --renormalize for unnormalised scores")")
+                        throw CLIError("\(option) \(path): \(entry(i, j)) = \(v) is not in [0, 1]\(renormalize ? "" : "; pass logits with --logits, or --renormalize for unnormalised scores")")
                     }
                     sum += Double(v)
                 }
                 if renormalize {
-                    guard sum > 0 else { throw CLIError("\(option) \(path): \(whose)row \(i) sums to 0 and cannot be renormalised") }
-                    for j in 0..<c { row[j] = Float(Double(row[j]) / sum) }
+                    guard sum > 0 else { throw CLIError("\(option) \(path): \(place(i)) sums to 0 and cannot be renormalised") }
+                    sums[i] = sum
                 } else if abs(sum - 1) > 1e-3 {
-                    throw CLIError("\(option) \(path): \(whose)row \(i) sums to \(sum), not 1 (tolerance 0.001); pass --renormalize to divide rows by their sums, or give logits")
+                    throw CLIError("\(option) \(path): \(place(i)) sums to \(sum), not 1 (tolerance 0.001); pass --renormalize to divide rows by their sums, or give logits")
                 }
             }
         }
+        guard renormalize else { return }
+        p.withUnsafeMutableBufferPointer { buffer in
+            for i in 0..<rows { for j in 0..<c { buffer[i * c + j] = Float(Double(buffer[i * c + j]) / sums[i]) } }
+        }
+    }
+
+    /// An M×N×C array of member outputs (`--stacked`) as an M × (N·C) matrix (memory-mapped for a .npy)
+    /// and its three dimensions.
+    static func stacked(_ path: String, option: String) throws -> (flat: Matrix<Float>, members: Int, rows: Int, classes: Int) {
+        let (file, name) = ArrayFile.split(path)
+        let shape = file.lowercased().hasSuffix(".npy") && name == nil
+            ? try naming(option) { try FileAccess.checkRegularFile(file); return try NPY.read(file, headerOnly: true).shape }
+            : try tensor(path, array: nil).shape
+        guard shape.count == 3, shape.allSatisfy({ $0 > 0 }) else { throw CLIError("\(option) \(path) has shape \(shape); it needs M×N×C with every dimension ≥ 1") }
+        return (try features(path, option: option), shape[0], shape[1], shape[2])
     }
 }

@@ -56,23 +56,16 @@ struct ReportCommand: ParsableCommand {
 
     func run() throws {
         let (report, figures) = try Inputs.guarded("report") { () -> (Report, [String: String]) in
-            let bounds = box.split(separator: ",").compactMap { Float($0) }
-            guard bounds.count == 2, bounds[0] < bounds[1] else { throw CLIError("--box must be lo,hi with lo < hi") }
-            let budgets = try eps.split(separator: ",").map { token -> Float in
-                guard let e = Float(token), e.isFinite, e >= 0 else { throw CLIError("--eps: '\(token)' is not a non-negative number") }
-                return e
-            }.sorted()
-            let model = try spec.map { try Sequential.load(weights: weights, spec: $0) } ?? Sequential.load(weights: weights)
-            func pair(_ x: String, _ y: String) throws -> (Matrix<Float>, [Int]) {
-                let features = try Inputs.features(x), labels = try Inputs.labels(y)
-                guard labels.count == features.rows else { throw CLIError("\(x) has \(features.rows) rows but \(y) has \(labels.count) labels") }
-                return (features, labels)
-            }
-            let (trainX, trainY) = try pair(self.trainX, self.trainY)
-            let (testX, testY) = try pair(self.testX, self.testY)
+            let box = try OptionCheck.box(self.box)
+            let budgets = try OptionCheck.numbers(eps, "--eps")
+            let shiftedSets = try shifted.map(Inputs.shiftedSet)
+            try OptionCheck.directoryTarget(out, "--out")
+            let model = try Inputs.model(weights: weights, spec: spec)
+            let (trainX, trainY) = try Inputs.labeled(x: self.trainX, "--train-x", y: self.trainY, "--train-y", model: ModelShape(model))
+            let (testX, testY) = try Inputs.labeled(x: self.testX, "--test-x", y: self.testY, "--test-y", model: ModelShape(model))
+            guard (calibrationX == nil) == (calibrationY == nil) else { throw CLIError("--calibration-x and --calibration-y go together") }
             let calibration = try calibrationX.map { x -> (Matrix<Float>, [Int]) in
-                guard let y = calibrationY else { throw CLIError("--calibration-x needs --calibration-y") }
-                return try pair(x, y)
+                try Inputs.labeled(x: x, "--calibration-x", y: calibrationY!, "--calibration-y", model: ModelShape(model))
             }
             let bar = ProgressBar("report", total: 5, quiet: quiet)
             // Reliability.
@@ -93,19 +86,18 @@ struct ReportCommand: ParsableCommand {
             }
             bar.update(1)
             // Shift.
-            var fit = GaussianFit(dimension: trainX.columns, classes: max((trainY.max() ?? 0) + 1, model.outputFeatures))
+            var fit = GaussianFit(dimension: trainX.columns, classes: model.outputFeatures)
             try fit.update(trainX, labels: trainY)
             let detector = try MahalanobisDetector.ledoitWolf(fit, x: trainX, labels: trainY)
             let threshold = FailureAttribution.threshold(try detector.score(calibration?.0 ?? trainX))
             let clean = (maha: try detector.score(testX), msp: try LogitScores.maxSoftmax(logits), energy: try LogitScores.energy(logits))
             var roc: [String: [[Double]]] = [:]
-            let shiftRows = try shifted.map { item -> ShiftRow in
-                let parts = item.split(separator: "=", maxSplits: 1)
-                guard parts.count == 2 else { throw CLIError("--shifted takes NAME=X or NAME=X,Y, got '\(item)'") }
-                let name = String(parts[0]), files = parts[1].split(separator: ",").map(String.init)
-                let x = try Inputs.features(files[0])
-                let y = try files.count > 1 ? Inputs.labels(files[1]) : nil
-                if let y, y.count != x.rows { throw CLIError("\(files[1]) has \(y.count) labels for \(x.rows) rows") }
+            let shiftRows = try shiftedSets.map { set -> ShiftRow in
+                let name = set.name
+                let x = try Inputs.features(set.x, option: "--shifted \(name)", finite: true)
+                try Inputs.modelInput(x, "--shifted \(name)", set.x, model: ModelShape(model))
+                let y = try set.y.map { try Inputs.labels($0, option: "--shifted \(name)", classes: model.outputFeatures) }
+                if let y, y.count != x.rows { throw CLIError("--shifted \(name): \(set.y!) has \(y.count) labels for \(x.rows) rows of \(set.x)") }
                 let z = try model.logits(x)
                 let maha = try detector.score(x)
                 roc[name] = StandardFigures.subsample(try DetectionMetrics.rocCurve(inDistribution: clean.maha, outOfDistribution: maha).map { [$0.fpr, $0.tpr] })
@@ -129,13 +121,13 @@ struct ReportCommand: ParsableCommand {
             var note: String? = propagation == nil ? "CROWN skipped: the model has a layer without a bound rule" : nil
             let robustness = try budgets.map { e -> RobustRow in
                 var pgd = GradientAttack.pgd(epsilon: e, stepSize: max(2.5 * e / 20, 1e-4), steps: 20, seed: seed)
-                (pgd.earlyStop, pgd.box) = (true, bounds[0]...bounds[1])
+                (pgd.earlyStop, pgd.box) = (true, box)
                 var apgd = APGDAttack(epsilon: e)
-                (apgd.earlyStop, apgd.seed, apgd.box) = (true, seed, bounds[0]...bounds[1])
+                (apgd.earlyStop, apgd.seed, apgd.box) = (true, seed, box)
                 var certified: Double?
                 if let propagation {
                     do {
-                        let flags = try propagation.certify(testX, labels: testY, region: .init(epsilon: e, box: bounds[0]...bounds[1]), method: .crown)
+                        let flags = try propagation.certify(testX, labels: testY, region: .init(epsilon: e, box: box), method: .crown)
                         certified = Double(flags.filter { $0 }.count) / Double(testX.rows)
                     } catch let error as CertificationError {
                         note = "CROWN skipped: \(error)"
@@ -147,7 +139,7 @@ struct ReportCommand: ParsableCommand {
             bar.update(3)
             // Corruptions when the inputs are images in [0, 1].
             var corruptions: CorruptionSweep.Report?
-            if let layout = try Inputs.imageShape(shape, model: model, features: testX.columns), bounds == [0, 1] {
+            if let layout = try Inputs.imageShape(shape, model: model, features: testX.columns), box == 0...1 {
                 corruptions = try CorruptionSweep.evaluate(model, testX, labels: testY, shape: layout, seed: seed)
             }
             bar.update(4)
@@ -159,7 +151,7 @@ struct ReportCommand: ParsableCommand {
             let flipped: [Bool]
             let attributionEpsilon = budgets.first { $0 > 0 } ?? DemoCommand.attributionEpsilon
             var pgd = GradientAttack.pgd(epsilon: attributionEpsilon, stepSize: 2.5 * attributionEpsilon / 20, steps: 20, seed: seed)
-            (pgd.earlyStop, pgd.box) = (true, bounds[0]...bounds[1])
+            (pgd.earlyStop, pgd.box) = (true, box)
             flipped = try pgd.run(model, testX, labels: testY).success
             let attribution = FailureAttribution(correct: correct, confidence: confidence, oodScore: clean.maha, oodThreshold: threshold,
                                                  confident: DemoCommand.confidentThreshold, flipped: flipped, epsilon: attributionEpsilon,

@@ -33,13 +33,15 @@ struct ShiftCommand: ParsableCommand {
 
         func run() throws {
             let summary = try Inputs.guarded("shift fit") { () -> String in
-                let x = try Inputs.features(features)
+                let x = try Inputs.features(features, option: "--features", finite: true)
                 let saved: DetectorFile.Detector
                 if detector == "knn" {
+                    try OptionCheck.count(k, "--k", 1...min(x.rows, OptionCheck.Limit.neighbours))
                     saved = .knn(try KNNDetector(reference: x, k: k))
                 } else {
                     guard let labels else { throw CLIError("--detector \(detector) needs --labels") }
-                    let y = try Inputs.labels(labels)
+                    let y = try Inputs.labels(labels, option: "--labels")
+                    guard y.count == x.rows else { throw CLIError("--features \(features) has \(x.rows) rows but --labels \(labels) has \(y.count) labels") }
                     let accumulationKind: GaussianFit.Accumulation
                     switch accumulation {
                     case "float64": accumulationKind = .float64
@@ -50,6 +52,7 @@ struct ShiftCommand: ParsableCommand {
                                           perClassCovariance: detector == "per-class")
                     try fit.update(x, labels: y)
                     let fixed = Double(shrinkage)
+                    if let fixed { try OptionCheck.real(fixed, "--shrinkage", .halfOpenUnit) }
                     switch (detector, shrinkage) {
                     case ("mahalanobis", "ledoit-wolf"): saved = .mahalanobis(try .ledoitWolf(fit, x: x, labels: y))
                     case ("mahalanobis", "oas"): saved = .mahalanobis(try .oas(fit))
@@ -88,12 +91,14 @@ struct ShiftCommand: ParsableCommand {
 
         func run() throws {
             let report = try Inputs.guarded("shift score") { () -> Report in
-                let d = try DetectorFile.load(detector)
-                let scores = try d.score(Inputs.features(features))
+                let d = try Inputs.naming("--detector") { try DetectorFile.load(detector) }
+                let x = try Inputs.features(features, option: "--features", finite: true)
+                let scores = try Inputs.concerning("--features", features) { try d.score(x) }
                 var report = Report(samples: scores.count, meanScore: scores.reduce(0.0) { $0 + Double($1) } / Double(max(scores.count, 1)))
                 var arrays: [(name: String, tensor: Tensor)] = [("scores", Tensor(shape: [scores.count], values: scores))]
                 if let ood {
-                    let shifted = try d.score(Inputs.features(ood))
+                    let o = try Inputs.features(ood, option: "--ood", finite: true)
+                    let shifted = try Inputs.concerning("--ood", ood) { try d.score(o) }
                     report.oodSamples = shifted.count
                     report.metrics = try DetectionMetrics.compute(inDistribution: scores, outOfDistribution: shifted)
                     arrays.append(("ood_scores", Tensor(shape: [shifted.count], values: shifted)))
@@ -102,7 +107,7 @@ struct ShiftCommand: ParsableCommand {
                 return report
             }
             if json { print(try JSONOutput.string(report)); return }
-            print(String(format: "%d samples, mean score %.4f", report.samples, report.meanScore))
+            print("\(report.samples) samples" + String(format: ", mean score %.4f", report.meanScore))
             if let m = report.metrics {
                 print(TextTable.grid(header: ["AUROC", "AUPR-in", "AUPR-out", "FPR@95TPR"], rows: [[m.auroc, m.auprIn, m.auprOut, m.fprAt95TPR].map { String(format: "%.4f", $0) }]))
             }

@@ -21,15 +21,15 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "'digits' for the bundled data set.") var data: String?
     @Option(help: "Training inputs (instead of --data).") var x: String?
     @Option(help: "Training labels (with --x).") var y: String?
-    @Option(help: "Share of --x/--y held out for validation and early stopping.") var validationFraction = 0.2
+    @Option(help: "Share of --x/--y held out for validation and early stopping, in [0, 1) (0: none).") var validationFraction = 0.2
     @Option(help: "Output weights (.safetensors).") var out = "model.safetensors"
-    @Option(help: "Ensemble size.") var members = 1
-    @Option(help: "Epochs.") var epochs = 30
-    @Option(help: "Minibatch size.") var batchSize = 64
+    @Option(help: "Ensemble size (1–\(OptionCheck.Limit.members)).") var members = 1
+    @Option(help: "Epochs (1–\(OptionCheck.Limit.epochs)).") var epochs = 30
+    @Option(help: "Minibatch size (1–\(OptionCheck.Limit.batchSize)).") var batchSize = 64
     @Option(help: "adam or sgd.") var optimizer = "adam"
-    @Option(help: "Learning rate (default 1e-3 for adam, 0.05 for sgd).") var lr: Float?
-    @Option(help: "SGD momentum.") var momentum: Float = 0.9
-    @Option(help: "Weight decay (L2).") var weightDecay: Float = 0
+    @Option(help: "Learning rate > 0 (default 1e-3 for adam, 0.05 for sgd).") var lr: Float?
+    @Option(help: "SGD momentum in [0, 1).") var momentum: Float = 0.9
+    @Option(help: "Weight decay (L2), ≥ 0.") var weightDecay: Float = 0
     @Option(help: "Early-stopping patience in epochs (0: off).") var patience = 5
     @Option(help: "Seed of initialisation, shuffling and dropout.") var seed: UInt64 = 0
     @Option(help: "Seed of the train/validation split.") var splitSeed: UInt64 = 0
@@ -41,10 +41,25 @@ struct TrainCommand: ParsableCommand {
 
     func run() throws {
         let reports = try Inputs.guarded("train") { () -> [MemberReport] in
-            guard members >= 1, epochs >= 1, batchSize >= 1 else { throw CLIError("--members, --epochs and --batch-size must be ≥ 1") }
-            let (train, validation, test) = try datasets()
+            try OptionCheck.count(members, "--members", 1...OptionCheck.Limit.members)
+            try OptionCheck.count(epochs, "--epochs", 1...OptionCheck.Limit.epochs)
+            try OptionCheck.count(batchSize, "--batch-size", 1...OptionCheck.Limit.batchSize)
+            try OptionCheck.count(patience, "--patience", 0...OptionCheck.Limit.epochs)
+            if let lr { try OptionCheck.real(lr, "--lr", .positive) }
+            try OptionCheck.real(momentum, "--momentum", .halfOpenUnit)
+            try OptionCheck.real(weightDecay, "--weight-decay", .nonNegative)
+            try OptionCheck.real(validationFraction, "--validation-fraction", .halfOpenUnit)
+            guard ["adam", "sgd"].contains(optimizer) else { throw CLIError("--optimizer must be adam or sgd") }
+            // The spec is parsed and size-checked first: its output count is the class count labels must respect.
+            let shape = ModelShape(try Inputs.plan(spec), spec: spec)
+            if let exportSplit { try OptionCheck.directoryTarget(exportSplit, "--export-split") }
+            let (train, validation, test) = try datasets(shape)
             if let exportSplit {
-                try FileManager.default.createDirectory(atPath: exportSplit, withIntermediateDirectories: true)
+                do {
+                    try FileManager.default.createDirectory(atPath: exportSplit, withIntermediateDirectories: true)
+                } catch {
+                    throw CLIError("--export-split \(exportSplit): cannot create the directory (\((error as NSError).localizedFailureReason ?? String(describing: error)))")
+                }
                 for (name, set) in [("train", train), ("validation", validation), ("test", test)] {
                     guard let set else { continue }
                     try NPY.write(set.features, to: "\(exportSplit)/\(name)_x.npy")
@@ -91,18 +106,15 @@ struct TrainCommand: ParsableCommand {
         return url.deletingPathExtension().path + "_\(m)" + (ext.isEmpty ? "" : "." + ext)
     }
 
-    private func datasets() throws -> (LabeledDataset, LabeledDataset?, LabeledDataset?) {
+    private func datasets(_ shape: ModelShape) throws -> (LabeledDataset, LabeledDataset?, LabeledDataset?) {
         if data == "digits" {
             let split = try BundledDatasets.digits().stratifiedSplit(seed: splitSeed)
             return (split.train, split.calibration, split.test)
         }
         guard data == nil else { throw CLIError("--data only knows 'digits'; give your own files with --x and --y") }
         guard let x, let y else { throw CLIError("give --data digits or both --x and --y") }
-        let features = try Inputs.features(x)
-        let labels = try Inputs.labels(y)
-        guard labels.count == features.rows else { throw CLIError("\(x) has \(features.rows) samples but \(y) has \(labels.count) labels") }
-        let classes = (labels.max() ?? 0) + 1
-        let all = try LabeledDataset(name: x, features: features, labels: labels, classCount: classes)
+        let (features, labels) = try Inputs.labeled(x: x, "--x", y: y, "--y", model: shape)
+        let all = try LabeledDataset(name: x, features: features, labels: labels, classCount: shape.classes)
         guard validationFraction > 0 && validationFraction < 1 else { return (all, nil, nil) }
         let split = all.stratifiedSplit(train: 1 - validationFraction, calibration: 0, seed: splitSeed)
         return (split.train, split.test, nil)

@@ -30,39 +30,53 @@ struct UncertaintyCommand: ParsableCommand {
 
     func run() throws {
         let report = try Inputs.guarded("uncertainty") { () -> Report in
+            // A --stacked file alone is analysed in place (memory-mapped .npy: no copy of the members); with
+            // --member files too, every member becomes a matrix of its own.
             var members: [Matrix<Float>] = [], sources: [(option: String, path: String, member: Int?)] = []
+            var stackedInput: (flat: Matrix<Float>, members: Int, rows: Int, classes: Int)?
             if let stacked {
-                let t = try Inputs.tensor(stacked, array: nil)
-                guard t.shape.count == 3 else { throw CLIError("\(stacked) has shape \(t.shape); --stacked needs M×N×C") }
-                let (m, n, c) = (t.shape[0], t.shape[1], t.shape[2])
-                let flat = try t.matrix(Float.self, name: stacked)  // M × (N·C)
-                members = try (0..<m).map { k in try Matrix(rows: n, columns: c, elements: Array(flat.row(k))) }
-                sources = (0..<m).map { ("--stacked", stacked, $0) }
-            }
-            members += try member.map { try Inputs.features($0) }
-            sources += member.map { ("--member", $0, nil) }
-            guard !members.isEmpty else { throw CLIError("give --stacked or at least one --member") }
-            for k in members.indices {
-                let (option, path, index) = sources[k]
+                var input = try Inputs.stacked(stacked, option: "--stacked")
+                var view = input.flat.reshaped(rows: input.members * input.rows, columns: input.classes)
                 if logits {
-                    try Inputs.requireFiniteLogits(members[k], option: option, path: path, member: index)
-                    members[k] = try Linalg.softmaxRows(members[k])
+                    try Inputs.requireFiniteLogits(view, option: "--stacked", path: stacked, rowsPerMember: input.rows)
+                    view = try Linalg.softmaxRows(view)
                 } else {
-                    try Inputs.checkProbabilities(&members[k], option: option, path: path, renormalize: renormalize, member: index)
+                    try Inputs.checkProbabilities(&view, option: "--stacked", path: stacked, renormalize: renormalize, rowsPerMember: input.rows)
                 }
+                input.flat = view.reshaped(rows: input.members, columns: input.rows * input.classes)
+                stackedInput = input
             }
-            let u = try EnsembleUncertainty.compute(members: members)
+            if !member.isEmpty, let s = stackedInput {
+                members = try (0..<s.members).map { k in try Matrix(rows: s.rows, columns: s.classes, elements: Array(s.flat.row(k))) }
+                sources = (0..<s.members).map { ("--stacked", stacked!, $0) }
+                stackedInput = nil
+            }
+            for path in member {
+                var m = try Inputs.features(path, option: "--member")
+                if logits {
+                    try Inputs.requireFiniteLogits(m, option: "--member", path: path)
+                    m = try Linalg.softmaxRows(m)
+                } else {
+                    try Inputs.checkProbabilities(&m, option: "--member", path: path, renormalize: renormalize)
+                }
+                members.append(m)
+                sources.append(("--member", path, nil))
+            }
+            guard stackedInput != nil || !members.isEmpty else { throw CLIError("give --stacked or at least one --member") }
+            let memberCount = stackedInput?.members ?? members.count
+            let u = try stackedInput.map { try EnsembleUncertainty.compute(stacked: $0.flat, members: $0.members, classes: $0.classes, includeMean: out != nil) }
+                ?? EnsembleUncertainty.compute(members: members, includeMean: out != nil)
             func summary(_ rows: [Int]) -> Summary {
                 func mean(_ v: [Double]) -> Double { rows.isEmpty ? 0 : rows.reduce(0) { $0 + v[$1] } / Double(rows.count) }
                 return Summary(samples: rows.count, entropy: mean(u.predictiveEntropy), aleatoric: mean(u.expectedEntropy), epistemic: mean(u.mutualInformation),
                                variance: mean(u.meanVariance), variationRatio: mean(u.variationRatio))
             }
             let all = Array(0..<u.predictiveEntropy.count)
-            var report = Report(members: members.count, all: summary(all))
+            var report = Report(members: memberCount, all: summary(all))
             if let labels {
-                let y = try Inputs.labels(labels)
-                guard y.count == all.count else { throw CLIError("\(labels) has \(y.count) labels for \(all.count) samples") }
-                let predicted = try Linalg.rowArgmax(u.mean)
+                let y = try Inputs.labels(labels, option: "--labels", classes: stackedInput?.classes ?? members[0].columns)
+                guard y.count == all.count else { throw CLIError("--labels \(labels) has \(y.count) labels for \(all.count) samples") }
+                let predicted = u.prediction
                 report.correct = summary(all.filter { predicted[$0] == y[$0] })
                 report.wrong = summary(all.filter { predicted[$0] != y[$0] })
                 report.accuracy = Double(report.correct!.samples) / Double(max(all.count, 1))

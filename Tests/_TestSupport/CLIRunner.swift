@@ -6,6 +6,10 @@ public enum CLIRunner {
         public var status: Int32
         public var stdout: String
         public var stderr: String
+        /// True when the process was ended by a signal (a trap, an abort, a kill): `status` is then the signal.
+        public var signaled = false
+        /// True when the process ran past the `timeout` of `run` and was killed.
+        public var timedOut = false
     }
 
     /// The built `faultline` binary (the test target depends on it, so it sits in the same build folder).
@@ -18,8 +22,9 @@ public enum CLIRunner {
         return here.appendingPathComponent("faultline")
     }
 
-    /// Runs `faultline arguments…` with `environment` changes applied (nil removes a variable).
-    public static func run(_ arguments: [String], environment changes: [String: String?] = [:]) throws -> Result {
+    /// Runs `faultline arguments…` with `environment` changes applied (nil removes a variable). With a
+    /// `timeout` (seconds), a process still running then is killed (SIGKILL) and reported as `timedOut`.
+    public static func run(_ arguments: [String], environment changes: [String: String?] = [:], timeout: Double? = nil) throws -> Result {
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments
@@ -34,10 +39,28 @@ public enum CLIRunner {
         process.standardOutput = out
         process.standardError = try FileHandle(forWritingTo: errURL)
         try process.run()
+        let killed = Flag()
+        if let timeout {
+            let pid = process.processIdentifier
+            DispatchQueue.global().asyncAfter(deadline: .now() + timeout) {
+                guard process.isRunning else { return }
+                killed.set()
+                kill(pid, SIGKILL)
+            }
+        }
         let outData = out.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         let errData = (try? Data(contentsOf: errURL)) ?? Data()
         return Result(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-                      stderr: String(decoding: errData, as: UTF8.self))
+                      stderr: String(decoding: errData, as: UTF8.self), signaled: process.terminationReason == .uncaughtSignal,
+                      timedOut: killed.value)
     }
+}
+
+/// A flag set from another thread.
+private final class Flag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var isSet = false
+    func set() { lock.lock(); isSet = true; lock.unlock() }
+    var value: Bool { lock.lock(); defer { lock.unlock() }; return isSet }
 }

@@ -3,7 +3,8 @@ import FaultlineLinalg
 /// Numeric CSV: a matrix of features and, optionally, one integer label column.
 ///
 /// Cells are decimal numbers (as `Double(String)` parses them, including `nan` and `inf`), optionally
-/// quoted; lines end with LF or CRLF; blank lines are skipped. Every non-numeric or missing cell and
+/// quoted; lines end with LF or CRLF; blank lines are skipped; a leading UTF-8 byte-order mark is
+/// ignored and a NUL byte anywhere is an error. Every non-numeric or missing cell and
 /// every ragged row throws `IOError` with its 1-based line and column.
 public enum CSV {
     public enum Header: Sendable { case auto, present, absent }
@@ -37,9 +38,16 @@ public enum CSV {
         guard let delimiter = options.delimiter.asciiValue, options.delimiter != "\"" else {
             throw IOError(.invalidValue, file: file, "the delimiter must be one ASCII character other than '\"'")
         }
-        guard let text = String(validating: raw, as: UTF8.self) else {
+        // A NUL byte would end the C string `Double(String)` parses, so "1\0xyz" would read as 1: refuse it.
+        if let nul = raw.firstIndex(of: 0) {
+            let line = raw[..<nul].reduce(1) { $0 + ($1 == 0x0A ? 1 : 0) }
+            throw IOError(.invalidValue, file: file, "line \(line): a NUL byte (binary data, not CSV text)")
+        }
+        guard var text = String(validating: raw, as: UTF8.self) else {
             throw IOError(.invalidValue, file: file, "not valid UTF-8 text")
         }
+        // A UTF-8 byte-order mark (as Excel writes) is not part of the first cell.
+        if text.unicodeScalars.first == "\u{FEFF}" { text.unicodeScalars.removeFirst() }
         var rows: [(line: Int, cells: [String])] = []
         var lineNumber = 0
         // Characters, not bytes: "\r\n" is one Character, and isNewline covers LF, CRLF and CR.

@@ -7,15 +7,49 @@ import Glibc
 /// Reading whole files (memory-mapped) and writing them atomically.
 public enum FileAccess {
     /// The file's bytes, memory-mapped when possible so large files are not copied up front.
-    /// Throws `IOError(.notFound)` or `.unreadable` naming the path.
+    /// Throws `IOError(.notFound)` or `.unreadable` naming the path and what it is (see
+    /// `checkRegularFile`).
     public static func read(_ path: String) throws -> Data {
-        guard FileManager.default.fileExists(atPath: path) else {
-            throw IOError(.notFound, file: path, "no such file")
-        }
+        try checkRegularFile(path)
         do {
             return try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
         } catch {
-            throw IOError(.unreadable, file: path, "cannot read: \(error.localizedDescription)")
+            // Rare after the check (a race, an I/O error): say what the system says, not Foundation's domain code.
+            let reason = access(path, R_OK) == 0 ? "the read failed" : String(cString: strerror(errno))
+            throw IOError(.unreadable, file: path, "cannot read: \(reason)")
+        }
+    }
+
+    /// Throws unless `path` names a readable regular file (symbolic links followed), with a message
+    /// that says what the path is instead: an empty path, a missing file, a dangling symbolic link,
+    /// a symbolic-link loop, a directory, a FIFO, a device or a socket, or a permission problem.
+    /// Reading a FIFO or a device such as `/dev/zero` could block or never end, so they are refused.
+    public static func checkRegularFile(_ path: String) throws {
+        guard !path.isEmpty else { throw IOError(.notFound, file: "(empty path)", "the file name is empty; give the path of a file") }
+        var info = stat()
+        if stat(path, &info) != 0 {
+            let code = errno
+            var linkInfo = stat()
+            switch code {
+            case ENOENT where lstat(path, &linkInfo) == 0:
+                throw IOError(.notFound, file: path, "a symbolic link to a file that does not exist")
+            case ENOENT: throw IOError(.notFound, file: path, "no such file")
+            case ELOOP: throw IOError(.unreadable, file: path, "too many levels of symbolic links (a symbolic-link loop?)")
+            case ENOTDIR: throw IOError(.notFound, file: path, "a component of the path is not a directory")
+            case EACCES: throw IOError(.unreadable, file: path, "permission denied (a directory on the path cannot be searched)")
+            default: throw IOError(.unreadable, file: path, "cannot read: \(String(cString: strerror(code)))")
+            }
+        }
+        switch info.st_mode & S_IFMT {
+        case S_IFREG: break
+        case S_IFDIR: throw IOError(.unreadable, file: path, "is a directory, not a file")
+        case S_IFIFO: throw IOError(.unreadable, file: path, "is a FIFO (named pipe), not a regular file; write the data to a file first")
+        case S_IFCHR, S_IFBLK: throw IOError(.unreadable, file: path, "is a device, not a regular file")
+        case S_IFSOCK: throw IOError(.unreadable, file: path, "is a socket, not a regular file")
+        default: throw IOError(.unreadable, file: path, "is not a regular file")
+        }
+        guard access(path, R_OK) == 0 else {
+            throw IOError(.unreadable, file: path, "permission denied: \(String(cString: strerror(errno)))")
         }
     }
 

@@ -9,13 +9,15 @@ final class MappedFile: @unchecked Sendable {
     let base: UnsafeMutableRawPointer
     let size: Int
 
-    /// Maps `path`; returns nil for an empty file or when mapping fails (the caller then reads normally).
+    /// Maps `path`; returns nil for an empty file, for anything but a regular file, or when mapping
+    /// fails (the caller then reads through `FileAccess.read`, which names the problem). The file is
+    /// opened non-blocking so a FIFO cannot hang the open.
     init?(_ path: String) {
-        let fd = open(path, O_RDONLY)
+        let fd = open(path, O_RDONLY | O_NONBLOCK)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
         var info = stat()
-        guard fstat(fd, &info) == 0, info.st_size > 0 else { return nil }
+        guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG, info.st_size > 0 else { return nil }
         let size = Int(info.st_size)
         guard let p = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0), p != MAP_FAILED else { return nil }
         _ = madvise(p, size, MADV_SEQUENTIAL)

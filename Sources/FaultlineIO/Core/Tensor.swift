@@ -14,6 +14,22 @@ public struct Tensor: Sendable, Equatable {
     public var count: Int { shape.reduce(1, *) }
     public var rank: Int { shape.count }
 
+    /// The element count of `shape`, or nil when a dimension is negative or the product of its
+    /// non-zero dimensions overflows `Int`. Readers check shapes with this, so an empty array with
+    /// huge other dimensions (e.g. 0 × 2⁴⁰ × 2⁴⁰) is refused up front instead of trapping later when
+    /// a per-sample size (the product of the trailing dimensions) is formed.
+    public static func elementCount(_ shape: [Int]) -> Int? {
+        var nonZero = 1
+        for d in shape where d != 0 {
+            guard d > 0 else { return nil }
+            let (p, overflow) = nonZero.multipliedReportingOverflow(by: d)
+            if overflow { return nil }
+            nonZero = p
+        }
+        if shape.contains(0) { return 0 }
+        return nonZero
+    }
+
     public init(shape: [Int], dtype: DType, bytes: [UInt8]) {
         precondition(shape.allSatisfy { $0 >= 0 }, "Tensor: negative dimension in \(shape)")
         precondition(bytes.count == shape.reduce(1, *) * dtype.size, "Tensor: \(bytes.count) bytes for \(shape) \(dtype)")
@@ -52,7 +68,11 @@ public struct Tensor: Sendable, Equatable {
         switch rank {
         case 0: (rows, columns) = (1, 1)
         case 1: (rows, columns) = (shape[0], 1)
-        default: (rows, columns) = (shape[0], shape.dropFirst().reduce(1, *))
+        default:
+            guard let perSample = Self.elementCount(Array(shape.dropFirst())) else {
+                throw IOError(.shapeMismatch, file: name, "shape \(shape) overflows the element count")
+            }
+            (rows, columns) = (shape[0], perSample)
         }
         if dtype == (T.self == Float.self ? .float32 : .float64) {
             var m = Matrix<T>(uninitializedRows: rows, columns: columns)

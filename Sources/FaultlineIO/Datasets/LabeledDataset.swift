@@ -7,8 +7,16 @@ public struct LabeledDataset: Sendable {
     public var labels: [Int]
     public var classCount: Int
 
-    /// Checks that there is one label per row and every label is in 0..<classCount.
+    /// The largest class count a data set may have (2²⁰): per-class arrays (`classCounts`, the
+    /// stratified split's loop) are sized by it.
+    public static let maxClassCount = 1 << 20
+
+    /// Checks that there is one label per row, that `classCount` is in 1...`maxClassCount` and every
+    /// label is in 0..<classCount.
     public init(name: String, features: Matrix<Float>, labels: [Int], classCount: Int) throws {
+        guard (1...Self.maxClassCount).contains(classCount) else {
+            throw IOError(.invalidValue, file: name, "class count \(classCount) is outside 1...\(Self.maxClassCount)")
+        }
         guard labels.count == features.rows else {
             throw IOError(.shapeMismatch, file: name, "\(features.rows) feature rows but \(labels.count) labels")
         }

@@ -33,6 +33,8 @@ public enum IDX {
             count = product
             shape.append(dim)
         }
+        // Checked over the non-zero dimensions too: an empty array's other dimensions must still fit.
+        guard Tensor.elementCount(shape) != nil else { throw IOError(.badHeader, file: file, "dimensions \(shape) overflow the element count") }
         let start = 4 + 4 * rank
         let (bytes, overflow) = count.multipliedReportingOverflow(by: dtype.size)
         guard !overflow, raw.count - start == bytes else {

@@ -74,13 +74,9 @@ struct NPYHeader: Equatable {
             throw IOError(.badHeader, file: file, "unexpected header keys \(extra.sorted())")
         }
         let (dtype, bigEndian) = try parseDescr(descr, file: file)
-        var total = 1
-        for d in dims {
-            guard d >= 0 else { throw IOError(.badHeader, file: file, "negative dimension \(d) in shape \(dims)") }
-            let (product, overflow) = total.multipliedReportingOverflow(by: d)
-            guard !overflow else { throw IOError(.badHeader, file: file, "shape \(dims) overflows the element count") }
-            total = product
-        }
+        for d in dims where d < 0 { throw IOError(.badHeader, file: file, "negative dimension \(d) in shape \(dims)") }
+        // Checked over the non-zero dimensions too: an empty array's other dimensions must still fit.
+        guard Tensor.elementCount(dims) != nil else { throw IOError(.badHeader, file: file, "shape \(dims) overflows the element count") }
         return NPYHeader(dtype: dtype, bigEndian: bigEndian, fortranOrder: fortran, shape: dims,
                          dataOffset: start + headerLength, version: major)
     }

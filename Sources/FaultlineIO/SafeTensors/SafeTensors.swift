@@ -116,6 +116,10 @@ public enum SafeTensors {
         guard let offsets, offsets.count == 2, let begin = offsets[0].nonNegativeInt, let end = offsets[1].nonNegativeInt, begin <= end else {
             throw bad("data_offsets must be two non-negative integers [begin, end] with begin ≤ end")
         }
+        // Checked over the non-zero dimensions too: an empty tensor's other dimensions must still fit.
+        guard let elements = Tensor.elementCount(shape), !elements.multipliedReportingOverflow(by: dtype.size).overflow else {
+            throw bad("shape \(shape) overflows the byte count")
+        }
         var bytes = dtype.size
         for d in shape {
             let (product, overflow) = bytes.multipliedReportingOverflow(by: d)

@@ -127,6 +127,12 @@ public struct Matrix<Scalar: LinalgScalar>: Sendable {
         }
     }
 
+    /// The same elements viewed as `rows` × `columns` (rows · columns must equal `count`), sharing the
+    /// storage: no copy (e.g. an M × (N·C) array viewed as (M·N) × C). O(1).
+    public func reshaped(rows newRows: Int, columns newColumns: Int) -> Matrix {
+        Matrix(rows: newRows, columns: newColumns, storage: storage)
+    }
+
     /// A copy of the rows at `indices`, in that order (repeats allowed). Traps on an index outside
     /// 0..<rows (a programming error: callers validate user-supplied indices first).
     public func gatherRows(_ indices: [Int]) -> Matrix {

@@ -9,92 +9,199 @@ import Foundation
 /// Activations, dropout and pooling take their shape from the previous layer. A JSON form is
 /// accepted too: `["linear:784-512", "relu", …]` or `{"layers": […]}`.
 public enum ModelSpec {
+    /// The largest number of trainable scalars a spec may ask for (2²⁸, 1 GiB of float32): a spec is a
+    /// few bytes of untrusted text (an option or a weight file's metadata), so its size is checked
+    /// before anything is allocated.
+    public static let maxParameters = 1 << 28
+    /// The largest width (features per sample) of any layer's input or output (2²⁸).
+    public static let maxWidth = 1 << 28
+
     /// Builds a freshly initialised model (PyTorch's default initialisation, Philox(seed)).
+    /// Throws `ModelError.invalidSpec` for a malformed spec, a size that overflows or one above
+    /// `maxParameters`/`maxWidth`, before allocating any parameter.
     public static func build(_ text: String, seed: UInt64 = 0) throws -> Sequential {
-        var rng = Philox(seed: seed)
-        var layers: [any Layer] = []
+        try plan(text).build(seed: seed)
+    }
+
+    /// One parameter tensor of a planned model: its state_dict name (`0.weight`) and PyTorch shape.
+    public struct Parameter: Sendable, Equatable {
+        public var name: String
+        public var shape: [Int]
+    }
+
+    /// A parsed, size-checked spec that has not allocated anything yet: the shapes every parameter
+    /// will have, so a caller can check them (e.g. against the tensors of a weight file) first.
+    public struct Plan: Sendable {
+        enum Step: Sendable {
+            case dense(inputs: Int, outputs: Int)
+            case conv(ImageShape, outChannels: Int, kernel: Int, stride: Int, padding: Int)
+            case pool(Pool2d.Kind, ImageShape, kernel: Int, stride: Int?)
+            case activation(Activation.Kind, features: Int)
+            case softmax(logarithmic: Bool, features: Int)
+            case dropout(Float, features: Int)
+            case flatten(features: Int)
+        }
+        var steps: [Step] = []
+        /// Every parameter in `Sequential.namedParameters` order.
+        public private(set) var parameters: [Parameter] = []
+        /// Total trainable scalars (≤ `ModelSpec.maxParameters`).
+        public private(set) var parameterCount = 0
+        /// Features of the last layer's output (the class count of a classifier).
+        public private(set) var outputFeatures = 0
+        /// Features per sample the first layer takes.
+        public internal(set) var inputFeatures = 0
+
+        mutating func append(_ step: Step, parameters shapes: [[Int]], outputs: Int, position: Int, token: String) throws {
+            var count = parameterCount
+            for shape in shapes {
+                guard let n = ModelSpec.product(shape), case let (sum, overflow) = count.addingReportingOverflow(n), !overflow,
+                      sum <= ModelSpec.maxParameters else {
+                    throw ModelError.invalidSpec("layer \(position) '\(token)' makes the model larger than \(ModelSpec.maxParameters) parameters")
+                }
+                count = sum
+            }
+            guard outputs <= ModelSpec.maxWidth else {
+                throw ModelError.invalidSpec("layer \(position) '\(token)' gives \(outputs) features, more than \(ModelSpec.maxWidth)")
+            }
+            let index = steps.count
+            parameters += zip(["weight", "bias"], shapes).map { Parameter(name: "\(index).\($0)", shape: $1) }
+            parameterCount = count
+            outputFeatures = outputs
+            steps.append(step)
+        }
+
+        /// Allocates and initialises the layers (PyTorch's default initialisation, Philox(seed)).
+        public func build(seed: UInt64 = 0) throws -> Sequential {
+            var rng = Philox(seed: seed)
+            return try Sequential(steps.map { step -> any Layer in
+                switch step {
+                case let .dense(inputs, outputs): return Dense(inputs: inputs, outputs: outputs, rng: &rng)
+                case let .conv(shape, out, kernel, stride, padding):
+                    return Conv2d(input: shape, outChannels: out, kernel: kernel, stride: stride, padding: padding, rng: &rng)
+                case let .pool(kind, shape, kernel, stride): return Pool2d(kind, input: shape, kernel: kernel, stride: stride)
+                case let .activation(kind, features): return Activation(kind, features: features)
+                case let .softmax(logarithmic, features): return SoftmaxLayer(logarithmic: logarithmic, features: features)
+                case let .dropout(p, features): return Dropout(probability: p, features: features)
+                case let .flatten(features): return Flatten(features: features)
+                }
+            })
+        }
+    }
+
+    /// The product of `dimensions`, or nil when it overflows `Int`.
+    static func product(_ dimensions: [Int]) -> Int? {
+        var total = 1
+        for d in dimensions {
+            let (p, overflow) = total.multipliedReportingOverflow(by: d)
+            if overflow { return nil }
+            total = p
+        }
+        return total
+    }
+
+    /// Parses `text` and checks every size (with checked arithmetic and the documented limits)
+    /// without allocating a parameter. Throws `ModelError.invalidSpec` naming the layer.
+    public static func plan(_ text: String) throws -> Plan {
+        var plan = Plan()
         var width: Int?
         var image: ImageShape?  // the spatial shape while the model is convolutional
         for (position, token) in try tokens(text).enumerated() {
             let parts = token.split(separator: ":", maxSplits: 1).map { String($0).trimmingCharacters(in: .whitespaces) }
-            let name = parts[0].lowercased()
+            let name = parts.first?.lowercased() ?? ""
             let argument = parts.count > 1 ? parts[1] : nil
             func current() throws -> Int {
                 guard let width else { throw ModelError.invalidSpec("layer \(position) '\(token)' needs a preceding linear layer to know its width") }
                 return width
             }
+            func features(_ shape: ImageShape) throws -> Int {
+                guard let n = product([shape.channels, shape.height, shape.width]), n <= maxWidth else {
+                    throw ModelError.invalidSpec("layer \(position) '\(token)': the image \(shape) has more than \(maxWidth) features")
+                }
+                return n
+            }
+            func append(_ step: Plan.Step, _ shapes: [[Int]] = [], outputs: Int) throws {
+                try plan.append(step, parameters: shapes, outputs: outputs, position: position, token: token)
+            }
             switch name {
             case "linear", "dense":
-                let sizes = (argument ?? "").split(separator: "-").compactMap { Int($0) }
-                guard sizes.count == 2, sizes[0] > 0, sizes[1] > 0 else {
-                    throw ModelError.invalidSpec("layer \(position) '\(token)': write linear:IN-OUT with positive sizes")
+                let sizes = (argument ?? "").split(separator: "-", omittingEmptySubsequences: false).map { Int($0) }
+                guard sizes.count == 2, let i = sizes[0], let o = sizes[1], i > 0, o > 0, i <= maxWidth, o <= maxWidth else {
+                    throw ModelError.invalidSpec("layer \(position) '\(token)': write linear:IN-OUT with sizes from 1 to \(maxWidth)")
                 }
-                if let width, width != sizes[0] {
-                    throw ModelError.invalidSpec("layer \(position) '\(token)' takes \(sizes[0]) features but the previous layer gives \(width)")
+                if let width, width != i {
+                    throw ModelError.invalidSpec("layer \(position) '\(token)' takes \(i) features but the previous layer gives \(width)")
                 }
-                layers.append(Dense(inputs: sizes[0], outputs: sizes[1], rng: &rng))
-                width = sizes[1]
+                try append(.dense(inputs: i, outputs: o), [[o, i], [o]], outputs: o)
+                if plan.inputFeatures == 0 { plan.inputFeatures = i }
+                width = o
                 image = nil
             case "input":
-                let dims = (argument ?? "").split(whereSeparator: { $0 == "x" || $0 == "-" }).compactMap { Int($0) }
-                guard position == 0, dims.count == 3, dims.allSatisfy({ $0 > 0 }) else {
+                let dims = (argument ?? "").split(whereSeparator: { $0 == "x" || $0 == "-" }).map { Int($0) }
+                guard position == 0, dims.count == 3, dims.allSatisfy({ ($0 ?? 0) > 0 }) else {
                     throw ModelError.invalidSpec("'\(token)': write input:CxHxW as the first layer")
                 }
-                image = ImageShape(channels: dims[0], height: dims[1], width: dims[2])
-                width = image!.features
-                continue
+                let shape = ImageShape(channels: dims[0]!, height: dims[1]!, width: dims[2]!)
+                width = try features(shape)
+                plan.inputFeatures = width!
+                image = shape
             case "conv2d", "conv":
-                let n = (argument ?? "").split(separator: "-").compactMap { Int($0) }
-                guard (3...5).contains(n.count), n[0] > 0, n[1] > 0, n[2] > 0, n.count < 4 || n[3] > 0, n.count < 5 || n[4] >= 0 else {
-                    throw ModelError.invalidSpec("layer \(position) '\(token)': write conv2d:IN-OUT-K[-STRIDE[-PADDING]]")
+                let n = (argument ?? "").split(separator: "-", omittingEmptySubsequences: false).map { Int($0) }
+                guard (3...5).contains(n.count), n.allSatisfy({ $0 != nil }), n[0]! > 0, n[1]! > 0, n[2]! > 0, n.count < 4 || n[3]! > 0,
+                      n.count < 5 || n[4]! >= 0, n.allSatisfy({ $0! <= maxWidth }) else {
+                    throw ModelError.invalidSpec("layer \(position) '\(token)': write conv2d:IN-OUT-K[-STRIDE[-PADDING]] with sizes up to \(maxWidth)")
                 }
-                guard let shape = image, shape.channels == n[0] else {
-                    throw ModelError.invalidSpec("layer \(position) '\(token)' takes \(n[0]) channels but the input is \(image.map(\.description) ?? "not an image (start with input:CxHxW)")")
+                let (inChannels, out, kernel) = (n[0]!, n[1]!, n[2]!)
+                guard let shape = image, shape.channels == inChannels else {
+                    throw ModelError.invalidSpec("layer \(position) '\(token)' takes \(inChannels) channels but the input is \(image.map(\.description) ?? "not an image (start with input:CxHxW)")")
                 }
-                let stride = n.count > 3 ? n[3] : 1, padding = n.count > 4 ? n[4] : 0
-                guard shape.height + 2 * padding >= n[2], shape.width + 2 * padding >= n[2] else {
-                    throw ModelError.invalidSpec("layer \(position) '\(token)': kernel \(n[2]) is larger than the padded \(shape) input")
+                let stride = n.count > 3 ? n[3]! : 1, padding = n.count > 4 ? n[4]! : 0
+                // Every term is ≤ maxWidth = 2²⁸, so these sums cannot overflow.
+                guard shape.height + 2 * padding >= kernel, shape.width + 2 * padding >= kernel else {
+                    throw ModelError.invalidSpec("layer \(position) '\(token)': kernel \(kernel) is larger than the padded \(shape) input")
                 }
-                let conv = Conv2d(input: shape, outChannels: n[1], kernel: n[2], stride: stride, padding: padding, rng: &rng)
-                layers.append(conv)
-                image = conv.output
-                width = conv.outputFeatures
-                continue
+                let output = ImageShape(channels: out, height: (shape.height + 2 * padding - kernel) / stride + 1,
+                                        width: (shape.width + 2 * padding - kernel) / stride + 1)
+                try append(.conv(shape, outChannels: out, kernel: kernel, stride: stride, padding: padding),
+                           [[out, inChannels, kernel, kernel], [out]], outputs: try features(output))
+                image = output
+                width = plan.outputFeatures
             case "maxpool", "avgpool":
-                let n = (argument ?? "").split(separator: "-").compactMap { Int($0) }
-                guard (1...2).contains(n.count), n.allSatisfy({ $0 > 0 }), let shape = image, n[0] <= shape.height, n[0] <= shape.width else {
+                let n = (argument ?? "").split(separator: "-", omittingEmptySubsequences: false).map { Int($0) }
+                guard (1...2).contains(n.count), n.allSatisfy({ ($0 ?? 0) > 0 }), let shape = image, n[0]! <= shape.height, n[0]! <= shape.width else {
                     throw ModelError.invalidSpec("layer \(position) '\(token)': write \(name):K[-STRIDE] after a convolution, with K no larger than the image")
                 }
-                let pool = Pool2d(name == "maxpool" ? .max : .average, input: shape, kernel: n[0], stride: n.count > 1 ? n[1] : nil)
-                layers.append(pool)
-                image = pool.output
-                width = pool.outputFeatures
-                continue
-            case "relu": layers.append(Activation(.relu, features: try current()))
+                let kernel = n[0]!, stride = n.count > 1 ? n[1]! : nil
+                let output = ImageShape(channels: shape.channels, height: (shape.height - kernel) / (stride ?? kernel) + 1,
+                                        width: (shape.width - kernel) / (stride ?? kernel) + 1)
+                try append(.pool(name == "maxpool" ? .max : .average, shape, kernel: kernel, stride: stride), outputs: try features(output))
+                image = output
+                width = plan.outputFeatures
+            case "relu": try append(.activation(.relu, features: try current()), outputs: try current())
             case "leakyrelu":
                 let slope = try argument.map { a -> Float in
-                    guard let s = Float(a) else { throw ModelError.invalidSpec("layer \(position) '\(token)': slope is not a number") }
+                    guard let s = Float(a), s.isFinite else { throw ModelError.invalidSpec("layer \(position) '\(token)': the slope must be a finite number") }
                     return s
                 } ?? 0.01
-                layers.append(Activation(.leakyReLU(slope: slope), features: try current()))
-            case "softmax", "logsoftmax": layers.append(SoftmaxLayer(logarithmic: name == "logsoftmax", features: try current()))
-            case "tanh": layers.append(Activation(.tanh, features: try current()))
-            case "sigmoid": layers.append(Activation(.sigmoid, features: try current()))
-            case "gelu": layers.append(Activation(.gelu, features: try current()))
+                try append(.activation(.leakyReLU(slope: slope), features: try current()), outputs: try current())
+            case "softmax", "logsoftmax": try append(.softmax(logarithmic: name == "logsoftmax", features: try current()), outputs: try current())
+            case "tanh": try append(.activation(.tanh, features: try current()), outputs: try current())
+            case "sigmoid": try append(.activation(.sigmoid, features: try current()), outputs: try current())
+            case "gelu": try append(.activation(.gelu, features: try current()), outputs: try current())
             case "dropout":
                 let p = try argument.map { a -> Float in
                     guard let p = Float(a), p >= 0, p < 1 else { throw ModelError.invalidSpec("layer \(position) '\(token)': p must be in [0, 1)") }
                     return p
                 } ?? 0.5
-                layers.append(Dropout(probability: p, features: try current()))
+                try append(.dropout(p, features: try current()), outputs: try current())
             case "flatten":
-                layers.append(Flatten(features: try current()))
+                try append(.flatten(features: try current()), outputs: try current())
                 image = nil
             default:
                 throw ModelError.invalidSpec("layer \(position) '\(token)' is unknown (known: input, linear, conv2d, maxpool, avgpool, relu, leakyrelu, tanh, sigmoid, gelu, softmax, logsoftmax, dropout, flatten)")
             }
         }
-        return try Sequential(layers)
+        guard !plan.steps.isEmpty else { throw ModelError.invalidSpec("a model needs at least one layer") }
+        return plan
     }
 
     static func tokens(_ text: String) throws -> [String] {

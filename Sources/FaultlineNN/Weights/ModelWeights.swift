@@ -6,29 +6,37 @@ extension Sequential {
     /// `2.weight`, …) into a model of architecture `spec`. Every tensor's shape is checked against the
     /// spec; a missing, unexpected or mis-shaped key throws `ModelError.weights` naming the key.
     /// Any float dtype (F16/BF16/F32/F64) is accepted and converted to Float.
+    ///
+    /// The spec is parsed and size-checked (`ModelSpec.plan`) and its parameter shapes are compared
+    /// with the file's tensors before the model is allocated, so a spec that does not match the file
+    /// (e.g. `linear:100000000-100000000` in the metadata of a 1 KB file) costs nothing.
     public static func load(weights path: String, spec: String) throws -> Sequential {
-        var model = try ModelSpec.build(spec)
+        let plan = try ModelSpec.plan(spec)
         let file = try SafeTensors.read(path)
-        var values: [Matrix<Float>] = []
-        var used = Set<String>()
-        for ((name, current), expected) in zip(model.namedParameters, model.stateShapes) {
-            guard let tensor = file[name] else {
-                throw ModelError.weights("\(path): missing tensor '\(name)' for \(spec) (present: \(file.tensors.map(\.name).joined(separator: ", ")))")
+        var tensors: [Tensor] = []
+        for parameter in plan.parameters {
+            guard let tensor = file[parameter.name] else {
+                throw ModelError.weights("\(path): missing tensor '\(parameter.name)' for \(spec) (present: \(file.tensors.map(\.name).joined(separator: ", ")))")
             }
-            guard tensor.shape == expected else {
-                throw ModelError.weights("\(path): tensor '\(name)' has shape \(tensor.shape), the spec needs \(expected)")
+            guard tensor.shape == parameter.shape else {
+                throw ModelError.weights("\(path): tensor '\(parameter.name)' has shape \(tensor.shape), the spec needs \(parameter.shape)")
             }
             guard tensor.dtype.isFloatingPoint else {
-                throw ModelError.weights("\(path): tensor '\(name)' has dtype \(tensor.dtype), expected a float type")
+                throw ModelError.weights("\(path): tensor '\(parameter.name)' has dtype \(tensor.dtype), expected a float type")
             }
-            let m = try Matrix(rows: current.rows, columns: current.columns, elements: tensor.values(as: Float.self))
-            guard m.isFinite else { throw ModelError.weights("\(path): tensor '\(name)' contains NaN or infinite values") }
-            values.append(m)
-            used.insert(name)
+            tensors.append(tensor)
         }
+        let used = Set(plan.parameters.map(\.name))
         let extra = file.tensors.map(\.name).filter { !used.contains($0) }
         guard extra.isEmpty else {
             throw ModelError.weights("\(path): tensors \(extra.joined(separator: ", ")) do not belong to \(spec)")
+        }
+        var model = try plan.build()
+        var values: [Matrix<Float>] = []
+        for ((name, current), tensor) in zip(model.namedParameters, tensors) {
+            let m = try Matrix(rows: current.rows, columns: current.columns, elements: tensor.values(as: Float.self))
+            guard m.isFinite else { throw ModelError.weights("\(path): tensor '\(name)' contains NaN or infinite values") }
+            values.append(m)
         }
         model.setParameters(values)
         return model

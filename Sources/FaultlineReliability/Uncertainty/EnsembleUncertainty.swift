@@ -23,7 +23,9 @@ public struct EnsembleUncertainty: Sendable {
     public var meanVariance: [Double]
     /// Share of members whose argmax differs from the argmax of the mean (the variation ratio).
     public var variationRatio: [Double]
-    /// The mean probabilities (N × C).
+    /// The class of the largest mean probability per sample (first on ties), kept also without the mean.
+    public var prediction: [Int]
+    /// The mean probabilities (N × C; 0 × C when computed with `includeMean: false`).
     public var mean: Matrix<Float>
 
     /// Throws `ReliabilityError` for no members, members of different shapes (naming the member), or
@@ -62,7 +64,7 @@ public struct EnsembleUncertainty: Sendable {
         guard n > 0, c > 0 else { throw ReliabilityError.invalidInput("empty ensemble output (\(n)×\(c))") }
         var result = EnsembleUncertainty(predictiveEntropy: .init(repeating: 0, count: n), expectedEntropy: .init(repeating: 0, count: n),
                                          mutualInformation: .init(repeating: 0, count: n), meanVariance: .init(repeating: 0, count: n),
-                                         variationRatio: .init(repeating: 0, count: n),
+                                         variationRatio: .init(repeating: 0, count: n), prediction: .init(repeating: 0, count: n),
                                          mean: includeMean ? Matrix(uninitializedRows: n, columns: c) : Matrix(rows: 0, columns: c))
         let blocks = min(n, Linalg.reductionParts)
         var failures = [String?](repeating: nil, count: blocks)
@@ -71,16 +73,18 @@ public struct EnsembleUncertainty: Sendable {
                 result.mutualInformation.withUnsafeMutableBufferPointer { mi in
                     result.meanVariance.withUnsafeMutableBufferPointer { variance in
                         result.variationRatio.withUnsafeMutableBufferPointer { ratio in
+                            result.prediction.withUnsafeMutableBufferPointer { predictionOut in
                             result.mean.withUnsafeMutableBufferPointer { meanOut in
                                 failures.withUnsafeMutableBufferPointer { fail in
                                     let out = Outputs(total: total.baseAddress!, expected: expected.baseAddress!, mi: mi.baseAddress!,
-                                                      variance: variance.baseAddress!, ratio: ratio.baseAddress!,
+                                                      variance: variance.baseAddress!, ratio: ratio.baseAddress!, prediction: predictionOut.baseAddress!,
                                                       mean: includeMean ? meanOut.baseAddress! : nil)
                                     let failPointer = fail.baseAddress!
                                     Linalg.parallelForEach(blocks) { b in
                                         failPointer[b] = kernel(pointers, rows: Linalg.partition(n, parts: blocks, part: b), classes: c, members: m, out: out, tier: tier)
                                     }
                                 }
+                            }
                             }
                         }
                     }
@@ -93,6 +97,7 @@ public struct EnsembleUncertainty: Sendable {
 
     struct Outputs: @unchecked Sendable {
         let total, expected, mi, variance, ratio: UnsafeMutablePointer<Double>
+        let prediction: UnsafeMutablePointer<Int>
         let mean: UnsafeMutablePointer<Float>?
     }
 
@@ -125,6 +130,7 @@ public struct EnsembleUncertainty: Sendable {
                 var top = 0
                 for q in 1..<c where mean[q] > mean[top] { top = q }
                 best[t] = top
+                out.prediction[i] = top
                 if let meanOut = out.mean { (meanOut + i * c).update(from: mean, count: c) }
                 out.total[i] = totalH
                 out.expected[i] = expected[t] / Double(m)

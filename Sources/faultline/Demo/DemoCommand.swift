@@ -41,7 +41,8 @@ struct DemoCommand: ParsableCommand {
     func run() throws {
         let started = Date()
         let report = try Inputs.guarded("demo") { () -> Report in
-            guard members >= 1 else { throw CLIError("--members must be ≥ 1") }
+            try OptionCheck.count(members, "--members", 1...OptionCheck.Limit.members)
+            try OptionCheck.directoryTarget(out, "--out")  // before minutes of training, not after
             let digits = try BundledDatasets.digits()
             let split = digits.stratifiedSplit(seed: seed)
             let bar = ProgressBar("training \(members) members", total: members * 40, quiet: quiet)

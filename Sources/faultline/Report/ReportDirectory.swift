@@ -6,6 +6,7 @@ import Foundation
 /// is renamed over the target, so a failure never leaves a partial report under the target name.
 enum ReportDirectory {
     static func write(to path: String, files: [String: Data]) throws {
+        try OptionCheck.directoryTarget(path, "--out")  // never replace (delete) a user's file
         let fm = FileManager.default
         let target = URL(fileURLWithPath: path).standardizedFileURL
         let parent = target.deletingLastPathComponent()
