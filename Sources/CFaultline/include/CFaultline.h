@@ -98,6 +98,12 @@ int32_t fl_dpotrf_lower(int32_t n, double *a, int32_t lda);
 int32_t fl_ssyevd(int32_t n, float *a, int32_t lda, float *w);
 int32_t fl_dsyevd(int32_t n, double *a, int32_t lda, double *w);
 
+/* ---- files (files.c) ---- */
+
+/* Atomically exchanges two paths (renameat2 with RENAME_EXCHANGE, Linux ≥ 3.15): 0, or −errno
+ * (−ENOSYS or −EINVAL where the kernel or file system lacks it). */
+int fl_rename_exchange(const char *from, const char *to);
+
 /* ---- zlib, loaded at run time from libz.so.1 (zlib.c) ---- */
 
 /* 1 when libz.so.1 loaded; otherwise fl_zlib_error() says why. */

@@ -56,14 +56,33 @@ public enum DriftTests {
         return TestResult(statistic: d, pValue: p)
     }
 
-    /// KS per column of two feature matrices (columns must agree).
+    /// KS per column of two feature matrices (columns must agree). The columns are gathered 8 at a time in
+    /// one pass over the rows (a cache line of each row serves 8 columns, instead of one strided pass per
+    /// column), so the extra memory is 8 columns of each sample and the traffic D/8 passes.
     public static func kolmogorovSmirnov(reference: Matrix<Float>, test: Matrix<Float>, method: KolmogorovSmirnovMethod = .auto) throws -> [TestResult] {
         guard reference.columns == test.columns else {
             throw ShiftError.invalidInput("reference has \(reference.columns) features, test \(test.columns)")
         }
-        return try (0..<reference.columns).map { c in
-            try kolmogorovSmirnov((0..<reference.rows).map { Double(reference[$0, c]) }, (0..<test.rows).map { Double(test[$0, c]) }, method: method)
+        /// Columns first..<first + count of m, each as a Double array.
+        func columns(_ m: Matrix<Float>, _ first: Int, _ count: Int) -> [[Double]] {
+            var out = [[Double]](repeating: [], count: count)
+            for k in 0..<count { out[k].reserveCapacity(m.rows) }
+            m.withUnsafeBufferPointer { p in
+                for i in 0..<m.rows {
+                    let row = p.baseAddress! + i * m.columns + first
+                    for k in 0..<count { out[k].append(Double(row[k])) }
+                }
+            }
+            return out
         }
+        var results: [TestResult] = []
+        results.reserveCapacity(reference.columns)
+        for first in stride(from: 0, to: reference.columns, by: 8) {
+            let count = min(8, reference.columns - first)
+            let a = columns(reference, first, count), b = columns(test, first, count)
+            for k in 0..<count { results.append(try kolmogorovSmirnov(a[k], b[k], method: method)) }
+        }
+        return results
     }
 
     /// Pearson chi-square test of homogeneity on the 2 × K table of label counts (reference vs test),

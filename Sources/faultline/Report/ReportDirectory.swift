@@ -2,30 +2,16 @@ import FaultlineIO
 import FaultlineLinalg
 import Foundation
 
-/// Writes a directory of files atomically: everything goes into a temporary sibling directory which
-/// is renamed over the target, so a failure never leaves a partial report under the target name.
+/// Writes a report directory with `AtomicDirectory`: `--out` becomes a link to a complete version
+/// directory, replaced in one rename, so a crash (or kill -9) at any point leaves the previous or the new
+/// complete report, and the next run removes what a crash left behind.
 enum ReportDirectory {
     static func write(to path: String, files: [String: Data]) throws {
         try OptionCheck.directoryTarget(path, "--out")  // never replace (delete) a user's file
-        let fm = FileManager.default
-        let target = URL(fileURLWithPath: path).standardizedFileURL
-        let parent = target.deletingLastPathComponent()
-        let temporary = parent.appendingPathComponent(".\(target.lastPathComponent).tmp-\(UUID().uuidString)")
-        do {
-            try fm.createDirectory(at: temporary, withIntermediateDirectories: false)
-            for (name, data) in files { try data.write(to: temporary.appendingPathComponent(name), options: .atomic) }
-            if fm.fileExists(atPath: target.path) {
-                let old = parent.appendingPathComponent(".\(target.lastPathComponent).old-\(UUID().uuidString)")
-                try fm.moveItem(at: target, to: old)
-                try fm.moveItem(at: temporary, to: target)
-                try? fm.removeItem(at: old)
-            } else {
-                try fm.moveItem(at: temporary, to: target)
-            }
-        } catch {
-            try? fm.removeItem(at: temporary)
-            throw IOError(.unwritable, file: path, "cannot write the report: \(error.localizedDescription)")
-        }
+        // Crash-test hook (Benchmarks/robustness/kill-test.sh): FAULTLINE_TEST_STAGE_PAUSE=SECONDS sleeps at every
+        // stage of the publish so that kill -9 lands inside each window.
+        let pause = ProcessInfo.processInfo.environment["FAULTLINE_TEST_STAGE_PAUSE"].flatMap(Double.init).map { min(max($0, 0), 10) }
+        try AtomicDirectory.publish(files, at: path, stage: pause.map { seconds in { _ in usleep(UInt32(seconds * 1e6)) } })
     }
 }
 
