@@ -106,3 +106,21 @@ final class ErrorBox: @unchecked Sendable {
     func add(_ m: String) { lock.lock(); list.append(m); lock.unlock() }
     var messages: [String] { lock.lock(); defer { lock.unlock() }; return list }
 }
+
+/// Compressed members are inflated one at a time and only within the documented limit.
+@Suite("decompression limits")
+struct DecompressionLimitTests {
+    @Test func onlyTheNamedMemberIsReadAndTheLimitHolds() throws {
+        let path = AtomicDirectoryTests.folder() + "/a.npz"
+        let small = Tensor(shape: [4], values: [Float](repeating: 1, count: 4)), large = Tensor(shape: [4096], values: [Float](repeating: 2, count: 4096))
+        for compressed in [false, true] {
+            try NPZ.write([("small", small), ("large", large)], to: path, compressed: compressed)
+            #expect(try NPZ.read(path, array: nil) == small)
+            #expect(try NPZ.read(path, array: "small", limit: 1024) == small, "the large member must not be inflated for the small one")
+            let error = try #require(throws: IOError.self) { try NPZ.read(path, array: "large", limit: 1024) }
+            #expect(error.description.contains("1024-byte limit") && error.description.contains("FAULTLINE_MAX_DECOMPRESSED_BYTES"))
+            #expect(try ArrayFile.tensor(path + ":large") == large)
+        }
+        #expect(IOLimits.decompressedBytes >= 1 << 20 && IOLimits.decompressedBytes <= 1 << 34)
+    }
+}

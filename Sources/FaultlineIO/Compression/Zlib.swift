@@ -23,7 +23,7 @@ enum Zlib {
     }
 
     /// Inflates a gzip stream of unknown length.
-    static func gunzip(_ input: UnsafeRawBufferPointer, file: String, limit: Int = 1 << 36) throws -> [UInt8] {
+    static func gunzip(_ input: UnsafeRawBufferPointer, file: String, limit: Int = IOLimits.decompressedBytes) throws -> [UInt8] {
         try requireZlib(file)
         final class Sink { var bytes: [UInt8] = []; var limit = 0 }
         let sink = Sink()
@@ -39,7 +39,7 @@ enum Zlib {
         }
         switch rc {
         case 0: return sink.bytes
-        case -3: throw IOError(.invalidValue, file: file, "gzip stream inflates to more than \(limit) bytes")
+        case -3: throw IOError(.invalidValue, file: file, "gzip stream inflates to more than \(limit) bytes, the limit on decompressed data (FAULTLINE_MAX_DECOMPRESSED_BYTES raises it)")
         default: throw IOError(.invalidValue, file: file, "gzip data is corrupt or truncated")
         }
     }

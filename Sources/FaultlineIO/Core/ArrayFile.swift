@@ -25,11 +25,7 @@ public enum ArrayFile {
             if let name { throw IOError(.invalidValue, file: file, "a .npy file holds one array; drop ':\(name)'") }
             return try NPY.read(file)
         }
-        if lower.hasSuffix(".npz") {
-            if let name { return try NPZ.read(file, array: name) }
-            guard let first = try NPZ.read(file).first else { throw IOError(.invalidValue, file: file, "the archive holds no arrays") }
-            return first.tensor
-        }
+        if lower.hasSuffix(".npz") { return try NPZ.read(file, array: name) }  // only that member (or the first) is inflated
         if lower.hasSuffix(".safetensors") {
             let contents = try SafeTensors.read(file)
             guard let t = name.flatMap({ contents[$0] }) ?? (name == nil ? contents.tensors.first?.tensor : nil) else {

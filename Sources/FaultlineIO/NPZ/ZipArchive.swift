@@ -83,8 +83,8 @@ enum ZipArchive {
         return entries
     }
 
-    /// The uncompressed bytes of `entry`, CRC-checked.
-    static func contents(_ r: ByteReader, _ entry: Entry, limit: Int = Int.max) throws -> [UInt8] {
+    /// The uncompressed bytes of `entry`, CRC-checked; a declared size above `limit` is refused first.
+    static func contents(_ r: ByteReader, _ entry: Entry, limit: Int = IOLimits.decompressedBytes) throws -> [UInt8] {
         let file = r.file
         let field = "member '\(entry.name)'"
         guard try r.littleEndian(UInt32.self, at: entry.localHeaderOffset, "\(field) local header") == 0x0403_4B50 else {
@@ -95,7 +95,8 @@ enum ZipArchive {
         let start = entry.localHeaderOffset + 30 + nameLength + extraLength
         let data = try r.slice(start, entry.compressedSize, "\(field) data")
         guard entry.size <= limit else {
-            throw IOError(.invalidValue, file: file, "\(field) declares \(entry.size) bytes, over the \(limit)-byte limit")
+            throw IOError(.invalidValue, file: file, "\(field) declares \(entry.size) bytes, over the \(limit)-byte limit on decompressed data "
+                              + "(FAULTLINE_MAX_DECOMPRESSED_BYTES raises it)")
         }
         let bytes: [UInt8]
         if entry.method == 0 {
