@@ -8,17 +8,26 @@ import PackageDescription
 let faultline = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().lastPathComponent
 
 let parsers = ["NPY", "NPZ", "SafeTensors", "IDX", "CSV"]
+/// Targets past the decoders: files loaded as models and detectors, tensors converted to matrices and labels.
+let loaders = ["WeightFiles"]
 
 let package = Package(
     name: "FaultlineFuzz",
     // Library targets: scripts/fuzz links each with libFuzzer's own main (SwiftPM executables bring
     // their own main, which would clash with it).
-    products: parsers.map { .library(name: "Fuzz\($0)", targets: ["Fuzz\($0)"]) },
+    products: (parsers + loaders).map { .library(name: "Fuzz\($0)", targets: ["Fuzz\($0)"]) },
     dependencies: [.package(path: "..")],
     targets: parsers.map { name in
         .target(
             name: "Fuzz\(name)",
             dependencies: [.product(name: "FaultlineIO", package: faultline)],
+            path: "Sources/Fuzz\(name)"
+        )
+    } + loaders.map { name in
+        .target(
+            name: "Fuzz\(name)",
+            dependencies: [.product(name: "FaultlineIO", package: faultline), .product(name: "FaultlineNN", package: faultline),
+                           .product(name: "FaultlineRobustness", package: faultline)],
             path: "Sources/Fuzz\(name)"
         )
     }

@@ -116,7 +116,7 @@ public struct MahalanobisDetector: Sendable {
     /// rows, then one TRMM in place on one block buffer reused from block to block. The centre is split
     /// into float32 parts c = c_hi + c_lo and each element is formed as (x − c_hi) − c_lo, whose first
     /// subtraction is exact for x near c_hi (Sterbenz): the centred value carries one float32 rounding
-    /// of itself, as if x − c were formed in Double and rounded. Rows are centred on `tasks` threads.
+    /// of itself, as if x − c were formed in Double and rounded.
     static func forEachWhitenedBlock(_ x: Matrix<Float>, by w: Matrix<Float>, centre: [Double], blockRows: Int,
                                      _ body: (Int, Matrix<Float>) throws -> Void) throws {
         let n = x.rows, d = x.columns
@@ -131,14 +131,12 @@ public struct MahalanobisDetector: Sendable {
                 x.withUnsafeBufferPointer { src in
                     high.withUnsafeBufferPointer { ch in
                         low.withUnsafeBufferPointer { cl in
-                            let (from, to) = (UncheckedPointer(UnsafeMutablePointer(mutating: src.baseAddress! + start * d)), UncheckedPointer(dst.baseAddress!))
-                            let (hp, lp) = (UncheckedPointer(UnsafeMutablePointer(mutating: ch.baseAddress!)), UncheckedPointer(UnsafeMutablePointer(mutating: cl.baseAddress!)))
-                            let tasks = min(rows, 8)
-                            Linalg.parallelForEach(tasks) { t in
-                                for r in Linalg.partition(rows, parts: tasks, part: t) {
-                                    let a = from.value + r * d, b = to.value + r * d
-                                    for j in 0..<d { b[j] = (a[j] - hp.value[j]) - lp.value[j] }
-                                }
+                            // One thread: a memory-bound pass between two BLAS calls, whose spinning workers
+                            // would only slow a fork-join down (docs/PERFORMANCE.md, W1 trap).
+                            let from = src.baseAddress! + start * d, to = dst.baseAddress!, hp = ch.baseAddress!, lp = cl.baseAddress!
+                            for r in 0..<rows {
+                                let a = from + r * d, b = to + r * d
+                                for j in 0..<d { b[j] = (a[j] - hp[j]) - lp[j] }
                             }
                         }
                     }
@@ -154,7 +152,7 @@ public struct MahalanobisDetector: Sendable {
     /// that bound of the smallest expanded value is a candidate whose distance is recomputed from the
     /// differences (`squaredDistance`). The result is the nearest distance of the float32 whitened
     /// vectors to ~d·u/8 relative, whatever the cancellation in the expansion. Cost: one GEMM and O(d) per
-    /// candidate (usually one per row), rows on up to 8 threads.
+    /// candidate (usually one per row).
     static func nearestSquaredDistances(_ z: Matrix<Float>, to means: Matrix<Float>, meanNorms: [Float]) throws -> [Float] {
         let products = try Linalg.matmul(z, means, transB: .transposed)
         let norms = try Linalg.reduceRows(z, .squaredNorm)
@@ -165,22 +163,17 @@ public struct MahalanobisDetector: Sendable {
             z.withUnsafeBufferPointer { pz in
                 means.withUnsafeBufferPointer { pm in
                     nearest.withUnsafeMutableBufferPointer { out in
-                        let (pp, zp, mp, op) = (UncheckedPointer(UnsafeMutablePointer(mutating: p.baseAddress!)), UncheckedPointer(UnsafeMutablePointer(mutating: pz.baseAddress!)),
-                                                UncheckedPointer(UnsafeMutablePointer(mutating: pm.baseAddress!)), UncheckedPointer(out.baseAddress!))
-                        let tasks = min(rows, 8)
-                        Linalg.parallelForEach(tasks) { t in
-                            for r in Linalg.partition(rows, parts: tasks, part: t) {
-                                let expanded = pp.value + r * k, norm = norms[r]
-                                var best = Float.infinity
-                                for c in 0..<k { best = min(best, norm - 2 * expanded[c] + meanNorms[c]) }
-                                guard norm.isFinite, best.isFinite else { op.value[r] = .nan; continue }
-                                let cut = best + bound * (norm + largestMean)
-                                var exact = Float.infinity
-                                for c in 0..<k where norm - 2 * expanded[c] + meanNorms[c] <= cut {
-                                    exact = min(exact, squaredDistance(zp.value + r * d, mp.value + c * d, d))
-                                }
-                                op.value[r] = exact
+                        for r in 0..<rows {
+                            let expanded = p.baseAddress! + r * k, norm = norms[r]
+                            var best = Float.infinity
+                            for c in 0..<k { best = min(best, norm - 2 * expanded[c] + meanNorms[c]) }
+                            guard norm.isFinite, best.isFinite else { out[r] = .nan; continue }
+                            let cut = best + bound * (norm + largestMean)
+                            var exact = Float.infinity
+                            for c in 0..<k where norm - 2 * expanded[c] + meanNorms[c] <= cut {
+                                exact = min(exact, squaredDistance(pz.baseAddress! + r * d, pm.baseAddress! + c * d, d))
                             }
+                            out[r] = exact
                         }
                     }
                 }
@@ -196,7 +189,7 @@ public struct MahalanobisDetector: Sendable {
         var lanes = SIMD8<Float>(repeating: 0), j = 0
         while j + 8 <= count {
             let e = UnsafeRawPointer(a + j).loadUnaligned(as: SIMD8<Float>.self) - UnsafeRawPointer(b + j).loadUnaligned(as: SIMD8<Float>.self)
-            lanes = lanes.addingProduct(e, e)
+            lanes = lanes + e * e  // not addingProduct: without FMA in the target it becomes one libm fmaf call per lane
             j += 8
         }
         var s = lanes.sum()
