@@ -282,6 +282,49 @@ struct HostileInputTests {
         }
     }
 
+    // MARK: The generated corpus
+
+    /// Every malformed file of the IO fixtures (66 files: truncated, bad magic, overflowing or lying
+    /// shapes, bad dtypes, zip and gzip bombs, ragged and non-numeric CSV, …) fed to every command slot
+    /// that reads an array: 5 slots × 66 files = 330 cases, run under a 60 s timeout and a 4 GiB
+    /// address-space cap. Each must exit 2 naming the file, never trap, hang or allocate what the file
+    /// claims.
+    static let malformedFiles: [String] = {
+        let bad = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("FaultlineIOTests/Fixtures/bad").path
+        return ((try? FileManager.default.contentsOfDirectory(atPath: bad)) ?? []).filter { $0 != "cases.json" }.sorted().map { bad + "/" + $0 }
+    }()
+
+    static let slots: [(name: String, arguments: @Sendable (String) -> [String])] = [
+        ("inspect", { ["inspect", $0] }),
+        ("shift score --features", { ["shift", "score", "--detector", "@/knn.safetensors", "--features", $0] }),
+        ("calibrate --logits", { ["calibrate", "--logits", $0, "--labels", "@/y.npy"] }),
+        ("drift --current", { ["drift", "--reference", "@/x.npy", "--current", $0, "--permutations", "10"] }),
+        ("attack --x", { ["attack", "--weights", "@/m.safetensors", "--x", $0, "--y", "@/y.npy", "--attack", "fgsm", "--eps", "0.1"] }),
+    ]
+
+    static let corpus: [Case] = slots.flatMap { slot in
+        malformedFiles.map { file in
+            let name = URL(fileURLWithPath: file).lastPathComponent
+            return Case(name: "\(slot.name) \(name)", arguments: slot.arguments(file), mentions: [name])
+        }
+    }
+
+    @Test func theCorpusCoversEveryMalformedFile() {
+        #expect(Self.malformedFiles.count >= 60 && Self.corpus.count >= 300, "\(Self.malformedFiles.count) files, \(Self.corpus.count) cases")
+    }
+
+    @Test(arguments: corpus)
+    func malformedFileExitsWith2(_ c: Case) throws {
+        let arguments = c.arguments.map { $0.replacingOccurrences(of: "@/", with: Self.directory + "/") }
+        let r = try CLIRunner.run(arguments, timeout: 60, memoryLimit: 4 << 30)
+        #expect(!r.timedOut, "\(c.name): still running after 60 s (a hang)")
+        #expect(!r.signaled, "\(c.name): killed by signal \(r.status)\n\(r.stderr)")
+        #expect(r.status == 2, "\(c.name): exit \(r.status)\n\(r.stderr)")
+        for m in c.mentions { #expect(r.stderr.contains(m), "\(c.name): stderr does not name the file:\n\(r.stderr)") }
+        #expect(!r.stderr.contains("NSCocoaErrorDomain") && !r.stderr.contains("Fatal error"), "\(c.name): \(r.stderr)")
+    }
+
     /// `report --out` onto a regular file refuses and leaves the file as it was.
     @Test func reportDoesNotReplaceAFile() throws {
         let dir = Self.directory

@@ -24,10 +24,21 @@ public enum CLIRunner {
 
     /// Runs `faultline arguments…` with `environment` changes applied (nil removes a variable). With a
     /// `timeout` (seconds), a process still running then is killed (SIGKILL) and reported as `timedOut`.
-    public static func run(_ arguments: [String], environment changes: [String: String?] = [:], timeout: Double? = nil) throws -> Result {
+    /// With `memoryLimit` (bytes), the process runs under that address-space limit (`prlimit --as`, where
+    /// util-linux has it), so an allocation sized by hostile input fails there instead of swapping.
+    public static func run(_ arguments: [String], environment changes: [String: String?] = [:], timeout: Double? = nil,
+                           memoryLimit: Int? = nil) throws -> Result {
         let process = Process()
-        process.executableURL = executable
-        process.arguments = arguments
+        let prlimit = "/usr/bin/prlimit"
+        // Sanitizer builds reserve terabytes of shadow address space: scripts/sanitize turns the cap off.
+        let capped = ProcessInfo.processInfo.environment["FAULTLINE_NO_MEMORY_LIMIT"] == nil
+        if let memoryLimit, capped, FileManager.default.isExecutableFile(atPath: prlimit) {
+            process.executableURL = URL(fileURLWithPath: prlimit)
+            process.arguments = ["--as=\(memoryLimit)", "--", executable.path] + arguments
+        } else {
+            process.executableURL = executable
+            process.arguments = arguments
+        }
         var environment = ProcessInfo.processInfo.environment
         for (key, value) in changes { environment[key] = value }
         process.environment = environment
