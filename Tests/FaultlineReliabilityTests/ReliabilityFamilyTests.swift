@@ -1,5 +1,6 @@
 import FaultlineLinalg
 import FaultlineReliability
+import Foundation
 import Testing
 
 /// Reliability metrics over families of inputs: permutation invariance with ties across bin cuts, the
@@ -66,6 +67,36 @@ struct ReliabilityFamilyTests {
         })
         let m = try CalibrationMetrics.compute(probabilities: distinct, labels: [Int](repeating: 0, count: 103), binning: .equalMass(bins: 10))
         #expect(m.bins.map(\.count) == [11, 11, 11, 10, 10, 10, 10, 10, 10, 10])
+    }
+
+    /// The logits variants of every metric (probabilities formed row by row, never materialised) equal
+    /// the probability variants on the softmax of the same logits, over several shapes and scales.
+    @Test(arguments: [(1, 2), (37, 3), (500, 10), (2000, 100)])
+    func logitMetricsEqualProbabilityMetrics(rows: Int, classes: Int) throws {
+        var rng = Philox(seed: UInt64(rows * classes))
+        for scale in [0.1, 3.0, 30.0] {
+            let z = try Matrix<Float>(rows: rows, columns: classes, elements: (0..<(rows * classes)).map { _ in Float(scale * rng.normal()) })
+            let y = (0..<rows).map { _ in Int(rng.uniform() * Double(classes)) % classes }
+            let p = try Linalg.softmaxRows(z)
+            let fromLogits = (try ClasswiseCalibration.classwiseECE(logits: z, labels: y), try ClasswiseCalibration.topLabelECE(logits: z, labels: y))
+            let fromProbabilities = (try ClasswiseCalibration.classwiseECE(probabilities: p, labels: y), try ClasswiseCalibration.topLabelECE(probabilities: p, labels: y))
+            // float32 softmax vs Double: a probability on a bin edge may land in the neighbouring bin, moving
+            // the ECE by at most about 2/N of one bin's gap.
+            #expect(abs(fromLogits.0 - fromProbabilities.0) <= 1e-5 + 2.0 / Double(rows * classes), "classwise, scale \(scale)")
+            #expect(abs(fromLogits.1 - fromProbabilities.1) <= 1e-5 + 2.0 / Double(rows), "top-label, scale \(scale)")
+            let a = try CalibrationMetrics.compute(logits: z, labels: y), b = try CalibrationMetrics.compute(probabilities: p, labels: y)
+            // The NLL from logits is the log-sum-exp form (the probability path clamps underflowed float
+            // probabilities, so at large scales it is the less accurate one): compare it with float64.
+            let nll = (0..<rows).reduce(0.0) { total, i in
+                let row = (0..<classes).map { Double(z[i, $0]) }, m = row.max()!
+                return total + m + Foundation.log(row.reduce(0) { $0 + Foundation.exp($1 - m) }) - row[y[i]]
+            } / Double(rows)
+            #expect(abs(a.nll - nll) <= 1e-5 * max(1, nll), "NLL \(a.nll) vs float64 \(nll), scale \(scale)")
+            #expect(abs(a.brier - b.brier) <= 1e-5 && a.accuracy == b.accuracy, "scale \(scale)")
+        }
+        var bad = try Matrix<Float>(rows: 2, columns: 3, elements: [0, 1, 2, 3, 4, 5])
+        bad[1, 2] = .nan
+        #expect(throws: ReliabilityError.self) { try ClasswiseCalibration.classwiseECE(logits: bad, labels: [0, 1]) }
     }
 
     /// Separable calibration logits (every label holds its row's maximum, ties included) and logits no

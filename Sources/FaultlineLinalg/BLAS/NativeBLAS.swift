@@ -1,8 +1,9 @@
 import CFaultline
 
-/// The BLAS and LAPACKE half of the C shim (`CFaultline`). Four Swift files call the shim: this one
+/// The BLAS and LAPACKE half of the C shim (`CFaultline`). Five Swift files call the shim: this one
 /// (BLAS/LAPACKE), `Primitives/RowKernels.swift` (the native tier of the row kernels), `Core/PhiloxNormals.swift`
-/// (AVX2 Philox normals) and FaultlineIO's `Compression/Zlib.swift` (zlib).
+/// (AVX2 Philox normals) and FaultlineIO's `Compression/Zlib.swift` (zlib) and `Core/AtomicDirectory.swift`
+/// (renameat2).
 ///
 /// Converts `Int` dimensions to the shim's `Int32` with a trapping conversion (a dimension past
 /// 2³¹−1 is a programming error for the 32-bit-integer BLAS builds Debian ships) and dispatches on the
