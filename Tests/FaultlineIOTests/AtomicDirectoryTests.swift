@@ -46,6 +46,7 @@ struct AtomicDirectoryTests {
         _ = fm.createFile(atPath: parent + "/.out.v-DEAD.lock", contents: nil)
         _ = fm.createFile(atPath: parent + "/.out.v-GONE.lock", contents: nil)
         try fm.createSymbolicLink(atPath: parent + "/.out.link-DEAD", withDestinationPath: ".out.v-DEAD")
+        try fm.createDirectory(atPath: parent + "/.out.link-EXCHANGED", withIntermediateDirectories: false)  // an old directory swapped out
         try fm.createDirectory(atPath: parent + "/.out.tmp-OLD", withIntermediateDirectories: false)
         try fm.createDirectory(atPath: parent + "/.out.old-OLD", withIntermediateDirectories: false)
         try fm.createDirectory(atPath: parent + "/.other.v-KEEP", withIntermediateDirectories: false)  // another target's: untouched

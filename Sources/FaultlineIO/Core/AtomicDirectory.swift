@@ -139,6 +139,12 @@ public enum AtomicDirectory {
                     close(fd)
                 }
             } else if entry.hasPrefix(linkPrefix) {
+                var info = stat()
+                if lstat(full, &info) == 0 && info.st_mode & S_IFMT == S_IFDIR {
+                    // An older real directory exchanged for the link by a writer that died before removing it.
+                    try? FileManager.default.removeItem(atPath: full)
+                    continue
+                }
                 // A link lives only while its writer holds the lock of the version it names.
                 guard let pointee = currentVersion(full) else { unlink(full); continue }
                 _ = whileAbandoned(pointee) { unlink(full) }
