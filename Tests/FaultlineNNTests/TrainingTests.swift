@@ -15,7 +15,8 @@ struct TrainingTests {
         let accuracy = try model.accuracy(on: split.test)
         print("digits MLP: test accuracy \(accuracy), \(report.epochs) epochs, \(String(format: "%.2f", report.seconds)) s")
         #expect(accuracy >= 0.95)
-        #expect(report.seconds < 10)
+        // Timing holds for the uninstrumented build only (scripts/sanitize sets FAULTLINE_SANITIZER).
+        if ProcessInfo.processInfo.environment["FAULTLINE_SANITIZER"] == nil { #expect(report.seconds < 10) }
         #expect(report.trainLoss.last! < report.trainLoss.first!)
     }
 
