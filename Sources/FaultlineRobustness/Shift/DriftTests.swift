@@ -58,7 +58,8 @@ public enum DriftTests {
 
     /// KS per column of two feature matrices (columns must agree). The columns are gathered 8 at a time in
     /// one pass over the rows (a cache line of each row serves 8 columns, instead of one strided pass per
-    /// column), so the extra memory is 8 columns of each sample and the traffic D/8 passes.
+    /// column), so the extra memory is 8 columns of each sample and the traffic D/8 passes; the 8 tests of
+    /// a group run as parallel tasks (each column's result is its own: independent of the thread count).
     public static func kolmogorovSmirnov(reference: Matrix<Float>, test: Matrix<Float>, method: KolmogorovSmirnovMethod = .auto) throws -> [TestResult] {
         guard reference.columns == test.columns else {
             throw ShiftError.invalidInput("reference has \(reference.columns) features, test \(test.columns)")
@@ -80,7 +81,13 @@ public enum DriftTests {
         for first in stride(from: 0, to: reference.columns, by: 8) {
             let count = min(8, reference.columns - first)
             let a = columns(reference, first, count), b = columns(test, first, count)
-            for k in 0..<count { results.append(try kolmogorovSmirnov(a[k], b[k], method: method)) }
+            // The columns of a group are independent tests (a sort and a p-value each): one task per column.
+            var group = [Result<TestResult, Error>](repeating: .success(TestResult(statistic: 0, pValue: 1)), count: count)
+            group.withUnsafeMutableBufferPointer { out in
+                let slots = UncheckedPointer(out.baseAddress!)
+                Linalg.parallelForEach(count) { k in slots.value[k] = Result { try kolmogorovSmirnov(a[k], b[k], method: method) } }
+            }
+            for r in group { results.append(try r.get()) }
         }
         return results
     }
