@@ -32,7 +32,7 @@ struct UncertaintyCommand: ParsableCommand {
         let report = try Inputs.guarded("uncertainty") { () -> Report in
             // A --stacked file alone is analysed in place (memory-mapped .npy: no copy of the members); with
             // --member files too, every member becomes a matrix of its own.
-            var members: [Matrix<Float>] = [], sources: [(option: String, path: String, member: Int?)] = []
+            var members: [Matrix<Float>] = []
             var stackedInput: (flat: Matrix<Float>, members: Int, rows: Int, classes: Int)?
             if let stacked {
                 var input = try Inputs.stacked(stacked, option: "--stacked")
@@ -48,7 +48,6 @@ struct UncertaintyCommand: ParsableCommand {
             }
             if !member.isEmpty, let s = stackedInput {
                 members = try (0..<s.members).map { k in try Matrix(rows: s.rows, columns: s.classes, elements: Array(s.flat.row(k))) }
-                sources = (0..<s.members).map { ("--stacked", stacked!, $0) }
                 stackedInput = nil
             }
             for path in member {
@@ -60,7 +59,6 @@ struct UncertaintyCommand: ParsableCommand {
                     try Inputs.checkProbabilities(&m, option: "--member", path: path, renormalize: renormalize)
                 }
                 members.append(m)
-                sources.append(("--member", path, nil))
             }
             guard stackedInput != nil || !members.isEmpty else { throw CLIError("give --stacked or at least one --member") }
             let memberCount = stackedInput?.members ?? members.count

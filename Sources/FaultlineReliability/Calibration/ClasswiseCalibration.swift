@@ -9,36 +9,36 @@ import FaultlineLinalg
 public enum ClasswiseCalibration {
     public static func classwiseECE(probabilities p: Matrix<Float>, labels: [Int], bins: Int = 15) throws -> Double {
         try validate(p, labels, bins)
-        return p.withUnsafeBufferPointer { buffer in
-            classwise(rows: p.rows, classes: p.columns, labels: labels, bins: bins) { i, row in
-                for k in 0..<p.columns { row[k] = Double(buffer[i * p.columns + k]) }
-            }
-        }
+        return withRowProbabilities(p, logits: false) { classwise(rows: p.rows, classes: p.columns, labels: labels, bins: bins, $0) }
     }
 
     /// The same from logits, the probabilities formed row by row in Double (never materialised: memory
     /// O(C + C·bins)). Throws on non-finite logits, naming the row.
     public static func classwiseECE(logits z: Matrix<Float>, labels: [Int], bins: Int = 15) throws -> Double {
         try validate(logits: z, labels, bins)
-        return z.withUnsafeBufferPointer { buffer in
-            classwise(rows: z.rows, classes: z.columns, labels: labels, bins: bins) { i, row in softmax(buffer.baseAddress! + i * z.columns, z.columns, into: row) }
-        }
+        return withRowProbabilities(z, logits: true) { classwise(rows: z.rows, classes: z.columns, labels: labels, bins: bins, $0) }
     }
 
     public static func topLabelECE(probabilities p: Matrix<Float>, labels: [Int], bins: Int = 15) throws -> Double {
         try validate(p, labels, bins)
-        return p.withUnsafeBufferPointer { buffer in
-            topLabel(rows: p.rows, classes: p.columns, labels: labels, bins: bins) { i, row in
-                for k in 0..<p.columns { row[k] = Double(buffer[i * p.columns + k]) }
-            }
-        }
+        return withRowProbabilities(p, logits: false) { topLabel(rows: p.rows, classes: p.columns, labels: labels, bins: bins, $0) }
     }
 
     /// The same from logits, the probabilities formed row by row in Double. Throws on non-finite logits.
     public static func topLabelECE(logits z: Matrix<Float>, labels: [Int], bins: Int = 15) throws -> Double {
         try validate(logits: z, labels, bins)
-        return z.withUnsafeBufferPointer { buffer in
-            topLabel(rows: z.rows, classes: z.columns, labels: labels, bins: bins) { i, row in softmax(buffer.baseAddress! + i * z.columns, z.columns, into: row) }
+        return withRowProbabilities(z, logits: true) { topLabel(rows: z.rows, classes: z.columns, labels: labels, bins: bins, $0) }
+    }
+
+    /// Calls `body` with a function that writes row i's probabilities in Double: the row of `m` itself, or
+    /// with `logits` the softmax of it.
+    static func withRowProbabilities<R>(_ m: Matrix<Float>, logits: Bool, _ body: ((Int, UnsafeMutablePointer<Double>) -> Void) -> R) -> R {
+        let c = m.columns
+        return m.withUnsafeBufferPointer { buffer in
+            body { i, row in
+                let source = buffer.baseAddress! + i * c
+                if logits { softmax(source, c, into: row) } else { for k in 0..<c { row[k] = Double(source[k]) } }
+            }
         }
     }
 
