@@ -2,7 +2,7 @@
 //
 // Faultline: fast CPU kernels for finding out why machine-learning models fail.
 // The layout is described in docs/ARCHITECTURE.md: dependencies only point down,
-// CLI -> umbrella -> kernels -> FaultlineLinalg -> CFaultline. No unsafeFlags anywhere,
+// CLI -> analysis/report -> kernels -> FaultlineLinalg -> CFaultline. No unsafeFlags anywhere,
 // so the package stays usable as a dependency.
 import PackageDescription
 
@@ -15,6 +15,9 @@ let package = Package(
         .library(name: "FaultlineNN", targets: ["FaultlineNN"]),
         .library(name: "FaultlineRobustness", targets: ["FaultlineRobustness"]),
         .library(name: "FaultlineReliability", targets: ["FaultlineReliability"]),
+        .library(name: "FaultlineAnalysis", targets: ["FaultlineAnalysis"]),
+        .library(name: "FaultlineReport", targets: ["FaultlineReport"]),
+        .library(name: "FaultlineCLI", targets: ["FaultlineCLI"]),
         .executable(name: "faultline", targets: ["faultline"]),
     ],
     dependencies: [
@@ -31,19 +34,26 @@ let package = Package(
         .target(name: "FaultlineNN", dependencies: ["FaultlineLinalg", "FaultlineIO"]),
         .target(name: "FaultlineRobustness", dependencies: ["FaultlineLinalg", "FaultlineIO", "FaultlineNN", "FaultlineReliability"]),
         .target(name: "FaultlineReliability", dependencies: ["FaultlineLinalg"]),
-        .target(name: "Faultline", dependencies: ["FaultlineLinalg", "FaultlineIO", "FaultlineNN", "FaultlineRobustness", "FaultlineReliability"]),
-        .executableTarget(
-            name: "faultline",
-            dependencies: [
-                "Faultline",
-                "FaultlineLinalg",
-                "FaultlineIO",
-                "FaultlineNN",
-                "FaultlineRobustness",
-                "FaultlineReliability",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]
+        // The failure analysis as a library: FailureReport.build, FailureAttribution, the studies.
+        .target(name: "FaultlineAnalysis", dependencies: ["FaultlineLinalg", "FaultlineIO", "FaultlineNN", "FaultlineReliability", "FaultlineRobustness"]),
+        // Rendering: JSON, text tables, SVG plots and the HTML/text report; reads only FailureReport.
+        .target(name: "FaultlineReport", dependencies: ["FaultlineAnalysis", "FaultlineReliability", "FaultlineRobustness", "FaultlineLinalg"]),
+        .target(name: "Faultline", dependencies: ["FaultlineLinalg", "FaultlineIO", "FaultlineNN", "FaultlineRobustness", "FaultlineReliability",
+                                                  "FaultlineAnalysis", "FaultlineReport"]),
+        // Developer benchmarks (`faultline bench`): timing code kept out of the analysis commands.
+        .target(
+            name: "FaultlineBench",
+            dependencies: ["FaultlineLinalg", "FaultlineIO", "FaultlineNN", "FaultlineRobustness", "FaultlineReliability", "FaultlineReport",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
+        // The command-line layer: option parsing and validation, input files, calling the library, output.
+        // A library so that the option fuzz target (Fuzz/) can link it; `faultline` is its main.swift.
+        .target(
+            name: "FaultlineCLI",
+            dependencies: ["FaultlineLinalg", "FaultlineIO", "FaultlineNN", "FaultlineRobustness", "FaultlineReliability", "FaultlineAnalysis",
+                           "FaultlineReport", "FaultlineBench", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        .executableTarget(name: "faultline", dependencies: ["FaultlineCLI"]),
         .target(name: "_TestSupport", dependencies: ["FaultlineLinalg"], path: "Tests/_TestSupport"),
         .testTarget(name: "FaultlineLinalgTests", dependencies: ["FaultlineLinalg", "_TestSupport"]),
         .testTarget(name: "FaultlineIOTests", dependencies: ["FaultlineIO", "_TestSupport"],
@@ -54,7 +64,8 @@ let package = Package(
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "FaultlineReliabilityTests", dependencies: ["FaultlineReliability", "FaultlineIO", "_TestSupport"],
                     resources: [.copy("Fixtures")]),
-        .testTarget(name: "FaultlineCLITests", dependencies: ["faultline", "_TestSupport"]),
+        .testTarget(name: "FaultlineAnalysisTests", dependencies: ["FaultlineAnalysis", "FaultlineReport", "FaultlineNN", "FaultlineIO", "_TestSupport"]),
+        .testTarget(name: "FaultlineCLITests", dependencies: ["faultline", "FaultlineCLI", "_TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -10,12 +10,14 @@ let faultline = URL(fileURLWithPath: #filePath).deletingLastPathComponent().dele
 let parsers = ["NPY", "NPZ", "SafeTensors", "IDX", "CSV"]
 /// Targets past the decoders: files loaded as models and detectors, tensors converted to matrices and labels.
 let loaders = ["WeightFiles"]
+/// The command line's option parsing and validation (FaultlineCLI), never running a command.
+let commandLine = ["Options"]
 
 let package = Package(
     name: "FaultlineFuzz",
     // Library targets: scripts/fuzz links each with libFuzzer's own main (SwiftPM executables bring
     // their own main, which would clash with it).
-    products: (parsers + loaders).map { .library(name: "Fuzz\($0)", targets: ["Fuzz\($0)"]) },
+    products: (parsers + loaders + commandLine).map { .library(name: "Fuzz\($0)", targets: ["Fuzz\($0)"]) },
     dependencies: [.package(path: "..")],
     targets: parsers.map { name in
         .target(
@@ -30,5 +32,7 @@ let package = Package(
                            .product(name: "FaultlineRobustness", package: faultline)],
             path: "Sources/Fuzz\(name)"
         )
+    } + commandLine.map { name in
+        .target(name: "Fuzz\(name)", dependencies: [.product(name: "FaultlineCLI", package: faultline)], path: "Sources/Fuzz\(name)")
     }
 )

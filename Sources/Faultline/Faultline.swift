@@ -4,3 +4,5 @@
 @_exported import FaultlineNN
 @_exported import FaultlineRobustness
 @_exported import FaultlineReliability
+@_exported import FaultlineAnalysis
+@_exported import FaultlineReport

@@ -94,9 +94,13 @@ struct ModelCommandTests {
         let r = try CLIRunner.run(["demo", "--out", out, "--quiet", "--members", "2"])
         #expect(r.status == 0, "\(r.stderr)")
         let data = try Data(contentsOf: URL(fileURLWithPath: out + "/report.json"))
-        struct Report: Decodable { struct Row: Decodable { var epsilon: Float; var pgd20: Double }; var ensembleTestAccuracy: Double; var robustness: [Row] }
+        struct Report: Decodable {
+            struct Row: Decodable { var epsilon: Float; var pgd20: Double }
+            struct Ensemble: Decodable { var accuracy: Double }
+            var ensemble: Ensemble; var robustness: [Row]
+        }
         let report = try JSONDecoder().decode(Report.self, from: data)
-        #expect(report.ensembleTestAccuracy > 0.9)
+        #expect(report.ensemble.accuracy > 0.9)
         #expect(report.robustness.first?.epsilon == 0 && report.robustness.last!.pgd20 < report.robustness.first!.pgd20)
         #expect(try String(contentsOfFile: out + "/report.txt", encoding: .utf8).contains("PGD-20"))
         // The HTML page and every plot parse as XML, and the page embeds every plot.

@@ -1,0 +1,251 @@
+import FaultlineIO
+import FaultlineLinalg
+import FaultlineNN
+import FaultlineReliability
+import FaultlineRobustness
+import Foundation
+
+extension FailureReport {
+    /// The stages `build` reports progress for, in order.
+    public static let stages = ["reliability", "shift", "robustness", "corruptions", "attribution"]
+
+    /// The whole failure analysis of one model.
+    ///
+    /// Reliability: accuracy with a Clopper–Pearson interval, calibration (ECE/MCE/NLL/Brier, 15 bins) before
+    /// and after temperature scaling on the calibration set, selective risk, predictive entropy on right vs
+    /// wrong predictions, conformal coverage vs α. Shift: a Mahalanobis detector fitted on the training rows
+    /// (Ledoit–Wolf unless `options.mahalanobisShrinkage`), MSP and energy, AUROC against the clean test
+    /// rows for each shifted set, and the split of each set's errors into flagged and silent ones.
+    /// Robustness: PGD and APGD-CE (and optionally FGSM and the AutoAttack-style ensemble) per ε, with
+    /// CROWN-certified accuracy beside them through `TwoSidedEvaluation`, whose soundness check must find
+    /// nothing; the corruption sweep for images in [0, 1]. Attribution: every test row, see
+    /// `FailureAttribution`.
+    ///
+    /// - Parameters:
+    ///   - progress: called with a stage of `stages` and (done, total) of the stages.
+    /// - Complexity: dominated by the attacks: (steps + 1) forward/backward passes per ε and attack over the
+    ///   robustness rows, plus one PGD run over all test rows for the attribution.
+    /// - Throws: `AnalysisError.invalidInput` when the data does not fit the model or the options are out
+    ///   of range; what the kernels throw otherwise. Nothing is computed on bad input.
+    public static func build(model: Sequential, data: Data, options: Options = Options(),
+                             progress: ((String, Int, Int) -> Void)? = nil) throws -> FailureReport {
+        try build(model: model, ensemble: nil, data: data, options: options, progress: progress)
+    }
+
+    /// The failure analysis of an ensemble: as `build(model:…)` for its first member (the member that is
+    /// attacked, certified and attributed), plus the ensemble section (mean-probability accuracy and
+    /// calibration, member disagreement, mutual information) and mutual information as a shift score.
+    /// Conformal rows use the ensemble's mean probabilities.
+    public static func build(ensemble: DeepEnsemble, data: Data, options: Options = Options(),
+                             progress: ((String, Int, Int) -> Void)? = nil) throws -> FailureReport {
+        guard let first = ensemble.members.first else { throw AnalysisError.invalidInput("the ensemble has no members") }
+        return try build(model: first, ensemble: ensemble.members.count > 1 ? ensemble : nil, data: data, options: options, progress: progress)
+    }
+
+    static func build(model: Sequential, ensemble: DeepEnsemble?, data: Data, options: Options,
+                      progress: ((String, Int, Int) -> Void)?) throws -> FailureReport {
+        let started = Date()
+        try validate(model: model, ensemble: ensemble, data: data, options: options)
+        let stage = { (k: Int) in progress?(stages[min(k, stages.count - 1)], k, stages.count) }
+        let test = data.test, n = test.count
+        let heldOut = data.calibration ?? data.train
+
+        // Reliability of the analysed model.
+        let logits = try model.logits(test.features)
+        let model1 = try Prediction(probabilities: Linalg.softmaxRows(logits), labels: test.labels)
+        let entropy = try LogitScores.entropy(logits).map(Double.init)
+        let selective = try RiskCoverage.compute(confidence: model1.confidence, correct: model1.correct)
+        let interval = try BinomialBounds.clopperPearson(errors: n - model1.correctCount, samples: n)
+        let temperature = try data.calibration.map { try TemperatureScaling.fit(logits: model.logits($0.features), labels: $0.labels) }
+        var reliability = Reliability(
+            accuracy: model1.accuracy, testErrorInterval95: [interval.lower, interval.upper],
+            calibration: try CalibrationMetrics.compute(logits: logits, labels: test.labels), temperature: temperature?.temperature,
+            calibrationAfterTemperature: try temperature.map { try CalibrationMetrics.compute(logits: $0.apply(logits), labels: test.labels) },
+            aurc: selective.aurc, excessAURC: selective.excessAURC, riskAt80PercentCoverage: selective.risk(atCoverage: 0.8),
+            entropyCorrect: model1.mean(entropy, correct: true), entropyWrong: model1.mean(entropy, correct: false))
+        if options.monteCarloDropoutPasses > 0 {
+            let passes = try model.monteCarloDropout(test.features, passes: options.monteCarloDropoutPasses, seed: options.seed)
+            var agree = 0
+            for p in passes { agree += zip(try Linalg.rowArgmax(p), model1.predicted).filter { $0 == $1 }.count }
+            reliability.monteCarloDropoutAgreement = Double(agree) / Double(max(passes.count * n, 1))
+        }
+
+        // The ensemble, when there is one.
+        var ensembleSection: Ensemble?
+        var uncertainty = (measure: "entropy", values: entropy, correct: model1.correct)
+        var conformalInputs = (calibration: try data.calibration.map { try Linalg.softmaxRows(model.logits($0.features)) }, test: model1.probabilities)
+        if let ensemble {
+            let u = try EnsembleUncertainty.compute(members: ensemble.probabilities(test.features))
+            let mean = try Prediction(probabilities: u.mean, labels: test.labels)
+            let members = try ensemble.members.map { try Linalg.rowArgmax($0.logits(test.features)) }
+            let disagreeing = (0..<n).filter { i in members.contains { $0[i] != members[0][i] } }.count
+            let risk = try RiskCoverage.compute(confidence: mean.confidence, correct: mean.correct)
+            ensembleSection = Ensemble(
+                memberAccuracy: members.map { p in Double(zip(p, test.labels).filter { $0 == $1 }.count) / Double(n) },
+                accuracy: mean.accuracy, disagreement: Double(disagreeing) / Double(n),
+                calibration: try CalibrationMetrics.compute(probabilities: u.mean, labels: test.labels),
+                mutualInformationCorrect: mean.mean(u.mutualInformation, correct: true), mutualInformationWrong: mean.mean(u.mutualInformation, correct: false),
+                entropyCorrect: mean.mean(u.predictiveEntropy, correct: true), entropyWrong: mean.mean(u.predictiveEntropy, correct: false),
+                aurc: risk.aurc, excessAURC: risk.excessAURC)
+            uncertainty = ("mutual information", u.mutualInformation, mean.correct)
+            conformalInputs = (try data.calibration.map { try EnsembleUncertainty.compute(members: ensemble.probabilities($0.features)).mean }, u.mean)
+        }
+        var conformal: [ConformalRow] = []
+        if let calibration = data.calibration, let calibrationProbabilities = conformalInputs.calibration {
+            conformal = try options.conformalAlphas.map { alpha in
+                let cp = try SplitConformal(calibration: calibrationProbabilities, labels: calibration.labels, alpha: alpha, score: .lac, seed: options.seed)
+                let r = SplitConformal.evaluate(sets: try cp.predict(conformalInputs.test), labels: test.labels)
+                return ConformalRow(alpha: alpha, coverage: r.coverage, meanSetSize: r.meanSize)
+            }
+        }
+        stage(1)
+
+        // Shift: the detector, its threshold, and every shifted set against the clean test rows.
+        var fit = GaussianFit(dimension: data.train.features.columns, classes: model.outputFeatures)
+        try fit.update(data.train.features, labels: data.train.labels)
+        let detector = try options.mahalanobisShrinkage.map { try MahalanobisDetector(fit, shrinkage: $0) }
+            ?? MahalanobisDetector.ledoitWolf(fit, x: data.train.features, labels: data.train.labels)
+        let threshold = try FailureAttribution.threshold(detector.score(heldOut.features), quantile: options.oodQuantile)
+        let clean = ShiftScores(maha: try detector.score(test.features), msp: try LogitScores.maxSoftmax(logits),
+                                energy: try LogitScores.energy(logits),
+                                mi: ensembleSection == nil ? nil : uncertainty.values.map(Float.init))
+        var roc: [String: [[Double]]] = [:]
+        let shiftRows = try data.shifted.map { set -> ShiftRow in
+            let x = set.features, z = try model.logits(x)
+            let scores = ShiftScores(maha: try detector.score(x), msp: try LogitScores.maxSoftmax(z), energy: try LogitScores.energy(z),
+                                     mi: try ensemble.map { try EnsembleUncertainty.compute(members: $0.probabilities(x)).mutualInformation.map(Float.init) })
+            let maha = try DetectionMetrics.compute(inDistribution: clean.maha, outOfDistribution: scores.maha)
+            roc[set.name] = PlotData.subsample(try DetectionMetrics.rocCurve(inDistribution: clean.maha, outOfDistribution: scores.maha).map { [$0.fpr, $0.tpr] })
+            var row = ShiftRow(shift: set.name, samples: x.rows, mahalanobisAUROC: maha.auroc, mahalanobisFPR95: maha.fprAt95TPR,
+                               mspAUROC: try DetectionMetrics.compute(inDistribution: clean.msp, outOfDistribution: scores.msp).auroc,
+                               energyAUROC: try DetectionMetrics.compute(inDistribution: clean.energy, outOfDistribution: scores.energy).auroc)
+            if let inside = clean.mi, let outside = scores.mi {
+                row.mutualInformationAUROC = try DetectionMetrics.compute(inDistribution: inside, outOfDistribution: outside).auroc
+            }
+            if let labels = set.labels {
+                let p = try Prediction(probabilities: Linalg.softmaxRows(z), labels: labels)
+                let wrong = (0..<x.rows).filter { !p.correct[$0] }
+                row.accuracy = p.accuracy
+                row.errors = wrong.count
+                row.flaggedErrors = wrong.filter { Double(scores.maha[$0]) > threshold }.count
+                row.silentConfidentErrors = wrong.filter { Double(scores.maha[$0]) <= threshold && p.confidence[$0] >= options.confidenceThreshold }.count
+                if let ensemble {
+                    let mean = try EnsembleUncertainty.compute(members: ensemble.probabilities(x)).prediction
+                    row.ensembleAccuracy = Double(zip(mean, labels).filter { $0 == $1 }.count) / Double(max(x.rows, 1))
+                }
+            }
+            return row
+        }
+        stage(2)
+
+        // Robustness: attacks per ε with CROWN beside them, on the robustness rows.
+        let rows = min(options.robustnessSamples ?? n, n)
+        let rx = rows == n ? test.features : test.features.sliceRows(0..<rows)
+        let ry = Array(test.labels.prefix(rows))
+        var notes: [String] = []
+        let robustness = try RobustnessTable.evaluate(model, rx, labels: ry, options: options, notes: &notes)
+        let minimal = options.minimalEpsilon ? try RobustnessTable.medianMinimalEpsilon(model, rx, labels: ry, options: options) : nil
+        stage(3)
+        let corruptions = try data.imageShape.flatMap { shape -> CorruptionSweep.Report? in
+            options.box == 0...1 ? try CorruptionSweep.evaluate(model, rx, labels: ry, shape: shape, seed: options.seed) : nil
+        }
+        stage(4)
+
+        // Attribution of every test row.
+        let epsilon = options.resolvedAttributionEpsilon
+        let flipped = try RobustnessTable.pgd(epsilon: epsilon, options: options).run(model, test.features, labels: test.labels).success
+        let attribution = FailureAttribution(correct: model1.correct, confidence: model1.confidence, oodScore: clean.maha, oodThreshold: threshold,
+                                             confident: options.confidenceThreshold, flipped: flipped, epsilon: epsilon,
+                                             attack: "PGD-\(options.pgdSteps) (L∞, early stop)", oodQuantile: options.oodQuantile)
+        stage(5)
+        let histogram = PlotData.splitHistogram(uncertainty.values, uncertainty.correct)
+        return FailureReport(
+            schema: currentSchema, title: "Faultline report", dataset: data.description,
+            model: ModelSummary(spec: model.spec, parameters: model.namedParameters.reduce(0) { $0 + $1.1.count },
+                                inputFeatures: model.inputFeatures, classes: model.outputFeatures, members: ensemble?.members.count ?? 1),
+            samples: Samples(train: data.train.count, calibration: data.calibration?.count ?? 0, test: n),
+            reliability: reliability, ensemble: ensembleSection, conformal: conformal, shift: shiftRows, heldOutClass: nil,
+            robustness: robustness, robustnessNotes: notes, medianMinimalEpsilon: minimal, corruptions: corruptions, attribution: attribution,
+            plots: Plots(reliabilityBins: reliability.calibration.bins, riskCoverage: PlotData.riskCoveragePoints(selective),
+                         uncertaintyMeasure: uncertainty.measure, uncertaintyEdges: histogram.edges, uncertaintyCorrect: histogram.yes,
+                         uncertaintyWrong: histogram.no, roc: roc),
+            setup: Setup(options: options, seconds: Date().timeIntervalSince(started), system: SystemReport.current()))
+    }
+
+    /// Shapes, label ranges, the box and the options, checked before any work.
+    static func validate(model: Sequential, ensemble: DeepEnsemble?, data: Data, options: Options) throws {
+        func check(_ x: Matrix<Float>, _ labels: [Int]?, _ name: String) throws {
+            guard x.rows > 0 else { throw AnalysisError.invalidInput("\(name) has no rows") }
+            guard x.columns == model.inputFeatures else {
+                throw AnalysisError.invalidInput("\(name) has \(x.columns) features, the model takes \(model.inputFeatures)")
+            }
+            if let bad = x.withUnsafeBufferPointer({ $0.firstIndex { !$0.isFinite || !options.box.contains($0) } }) {
+                throw AnalysisError.invalidInput("\(name) row \(bad / x.columns) column \(bad % x.columns) is \(x[bad / x.columns, bad % x.columns]), outside the box \(options.box)")
+            }
+            if let labels {
+                guard labels.count == x.rows else { throw AnalysisError.invalidInput("\(name) has \(labels.count) labels for \(x.rows) rows") }
+                if let i = labels.firstIndex(where: { !(0..<model.outputFeatures).contains($0) }) {
+                    throw AnalysisError.invalidInput("\(name) label \(labels[i]) at row \(i) is not a class of the model (0..<\(model.outputFeatures))")
+                }
+            }
+        }
+        try check(data.train.features, data.train.labels, "the training set")
+        try check(data.test.features, data.test.labels, "the test set")
+        if let c = data.calibration { try check(c.features, c.labels, "the calibration set") }
+        for set in data.shifted { try check(set.features, set.labels, "the shifted set '\(set.name)'") }
+        if Set(data.shifted.map(\.name)).count != data.shifted.count { throw AnalysisError.invalidInput("two shifted sets have the same name") }
+        if let ensemble, let bad = ensemble.members.first(where: { $0.inputFeatures != model.inputFeatures || $0.outputFeatures != model.outputFeatures }) {
+            throw AnalysisError.invalidInput("ensemble member \(bad.spec) does not have the first member's shape")
+        }
+        if let shape = data.imageShape, shape.features != model.inputFeatures {
+            throw AnalysisError.invalidInput("image shape \(shape) has \(shape.features) features, the model takes \(model.inputFeatures)")
+        }
+        guard !options.epsilons.isEmpty, options.epsilons.allSatisfy({ $0.isFinite && $0 >= 0 }) else {
+            throw AnalysisError.invalidInput("epsilons must be a non-empty list of finite values ≥ 0")
+        }
+        guard options.resolvedAttributionEpsilon.isFinite, options.resolvedAttributionEpsilon > 0 else {
+            throw AnalysisError.invalidInput("the attribution ε must be finite and > 0")
+        }
+        guard (0...1).contains(options.confidenceThreshold) else { throw AnalysisError.invalidInput("the confidence threshold must lie in [0, 1]") }
+        guard options.oodQuantile > 0, options.oodQuantile <= 1 else { throw AnalysisError.invalidInput("the OOD quantile must lie in (0, 1]") }
+        guard options.pgdSteps >= 1, options.squareQueries >= 1, options.monteCarloDropoutPasses >= 0 else {
+            throw AnalysisError.invalidInput("PGD steps and Square queries must be ≥ 1, Monte Carlo passes ≥ 0")
+        }
+        guard options.conformalAlphas.allSatisfy({ $0 > 0 && $0 < 1 }) else { throw AnalysisError.invalidInput("conformal α must lie in (0, 1)") }
+        guard options.robustnessSamples.map({ $0 >= 1 }) ?? true else { throw AnalysisError.invalidInput("robustness samples must be ≥ 1") }
+        guard options.mahalanobisShrinkage.map({ (0...1).contains($0) }) ?? true else { throw AnalysisError.invalidInput("the shrinkage must lie in [0, 1]") }
+    }
+}
+
+/// Predictions of one probability matrix against labels.
+struct Prediction {
+    var probabilities: Matrix<Float>
+    var predicted: [Int]
+    var correct: [Bool]
+    var confidence: [Double]
+
+    init(probabilities: Matrix<Float>, labels: [Int]) throws {
+        self.probabilities = probabilities
+        predicted = try Linalg.rowArgmax(probabilities)
+        correct = zip(predicted, labels).map { $0 == $1 }
+        confidence = (0..<probabilities.rows).map { Double(probabilities.row($0).max() ?? 0) }
+    }
+
+    var correctCount: Int { correct.filter { $0 }.count }
+    var accuracy: Double { Double(correctCount) / Double(max(correct.count, 1)) }
+
+    /// Mean of `values` over the rows predicted right (or wrong); 0 when there are none.
+    func mean(_ values: [Double], correct keep: Bool) -> Double {
+        var sum = 0.0, count = 0
+        for (v, c) in zip(values, correct) where c == keep { sum += v; count += 1 }
+        return count == 0 ? 0 : sum / Double(count)
+    }
+}
+
+/// The shift scores of one set (higher = more out of distribution).
+struct ShiftScores {
+    var maha: [Float]
+    var msp: [Float]
+    var energy: [Float]
+    var mi: [Float]?
+}

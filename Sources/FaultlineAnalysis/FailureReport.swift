@@ -1,0 +1,167 @@
+import FaultlineLinalg
+import FaultlineReliability
+import FaultlineRobustness
+
+/// Why a model fails, in one value: the reliability of its predictions on data like its training data,
+/// its robustness to shift, perturbations and corruptions, and the attribution of every test error to
+/// one of those failures. `FailureReport.build` computes it; the FaultlineReport module renders it
+/// (HTML with plots, text, JSON); `Codable`, so a report written by `faultline report` or `faultline
+/// demo` (report.json) decodes back into this type.
+///
+/// Every number is measured on the data given, with the thresholds recorded in `attribution.thresholds`
+/// and the options in `setup.options`. Sections the data does not allow are empty or nil (no calibration
+/// split: no temperature and no conformal rows; no image layout: no corruption sweep; a layer without a
+/// bound rule: no certified column, with a note in `robustnessNotes`).
+public struct FailureReport: Codable, Sendable {
+    /// The version of this schema; 1 since wave 2.
+    public static let currentSchema = 1
+
+    public var schema: Int
+    public var title: String
+    /// A description of the data (e.g. the bundled digits' provenance), if the caller gave one.
+    public var dataset: String?
+    public var model: ModelSummary
+    public var samples: Samples
+    /// The analysed model's predictions on the test set.
+    public var reliability: Reliability
+    /// The ensemble's mean prediction, when the analysis was given an ensemble.
+    public var ensemble: Ensemble?
+    /// Split conformal (LAC) coverage and set size at each α (needs a calibration set).
+    public var conformal: [ConformalRow]
+    /// One row per shifted set.
+    public var shift: [ShiftRow]
+    /// The held-out-class study, when the caller ran it (`HeldOutClassStudy`).
+    public var heldOutClass: HeldOutClassRow?
+    /// Robust accuracy under attacks (upper bounds) and certified accuracy (lower bound) per ε.
+    public var robustness: [RobustnessRow]
+    /// Why a robustness column is missing, and any soundness inconsistency found.
+    public var robustnessNotes: [String]
+    /// Median over correctly classified test rows of the smallest ε at which PGD flips them (bisection
+    /// in [0, 0.5]); nil when more than half resist 0.5 or the option is off.
+    public var medianMinimalEpsilon: Float?
+    /// Accuracy under 8 corruptions × 5 severities (images in [0, 1] only).
+    public var corruptions: CorruptionSweep.Report?
+    /// Every test row's failure category and the thresholds that define them.
+    public var attribution: FailureAttribution
+    /// What the plots draw, so that report.json holds every number shown.
+    public var plots: Plots
+    public var setup: Setup
+
+    public struct ModelSummary: Codable, Sendable {
+        /// The architecture spec of the analysed model.
+        public var spec: String
+        public var parameters: Int
+        public var inputFeatures: Int
+        public var classes: Int
+        /// Ensemble members (1 for a single model).
+        public var members: Int
+    }
+
+    public struct Samples: Codable, Sendable {
+        public var train: Int
+        public var calibration: Int
+        public var test: Int
+    }
+
+    public struct Reliability: Codable, Sendable {
+        public var accuracy: Double
+        /// Clopper–Pearson 95 % interval on the test error.
+        public var testErrorInterval95: [Double]
+        /// 15 equal-width bins, from the logits.
+        public var calibration: CalibrationMetrics
+        /// Temperature fitted on the calibration set, and the test metrics after it.
+        public var temperature: Double?
+        public var calibrationAfterTemperature: CalibrationMetrics?
+        /// Selective prediction by the top-class probability.
+        public var aurc: Double
+        public var excessAURC: Double
+        public var riskAt80PercentCoverage: Double
+        /// Mean predictive entropy (nats) on right and on wrong predictions.
+        public var entropyCorrect: Double
+        public var entropyWrong: Double
+        /// Share of Monte Carlo dropout predictions equal to the deterministic one (when requested).
+        public var monteCarloDropoutAgreement: Double?
+    }
+
+    public struct Ensemble: Codable, Sendable {
+        public var memberAccuracy: [Double]
+        /// Accuracy of the mean probabilities.
+        public var accuracy: Double
+        /// Share of test rows on which the members do not all agree.
+        public var disagreement: Double
+        public var calibration: CalibrationMetrics
+        public var mutualInformationCorrect: Double
+        public var mutualInformationWrong: Double
+        public var entropyCorrect: Double
+        public var entropyWrong: Double
+        public var aurc: Double
+        public var excessAURC: Double
+    }
+
+    public struct ConformalRow: Codable, Sendable {
+        public var alpha: Double
+        public var coverage: Double
+        public var meanSetSize: Double
+    }
+
+    /// How a shifted set is detected, and how its errors split between flagged and silent ones.
+    public struct ShiftRow: Codable, Sendable {
+        public var shift: String
+        public var samples: Int
+        /// The analysed model's accuracy (when the set has labels).
+        public var accuracy: Double?
+        /// The ensemble's accuracy (when the set has labels and the analysis an ensemble).
+        public var ensembleAccuracy: Double?
+        /// AUROC of telling the shifted rows from the clean test rows (0.5: indistinguishable).
+        public var mahalanobisAUROC: Double
+        public var mahalanobisFPR95: Double
+        public var mspAUROC: Double
+        public var energyAUROC: Double
+        /// By the ensemble's mutual information (ensembles only).
+        public var mutualInformationAUROC: Double?
+        /// The analysed model's errors on the set (labels only), those the OOD threshold flags, and those
+        /// neither flagged nor low-confidence.
+        public var errors: Int?
+        public var flaggedErrors: Int?
+        public var silentConfidentErrors: Int?
+    }
+
+    public struct HeldOutClassRow: Codable, Sendable {
+        public var heldOutClass: Int
+        public var mahalanobisAUROC: Double
+        public var knnAUROC: Double
+        public var mspAUROC: Double
+        public var energyAUROC: Double
+    }
+
+    public struct RobustnessRow: Codable, Sendable {
+        public var epsilon: Float
+        public var fgsm: Double?
+        public var pgd20: Double
+        public var apgdCE: Double
+        public var autoAttack: Double?
+        /// Share certified by CROWN (ReLU networks): a lower bound where the attacks give upper bounds.
+        public var certifiedCROWN: Double?
+        /// Rows certified at ε that APGD-CE broke within ε: must be empty (a soundness check).
+        public var inconsistencies: [Int]?
+    }
+
+    public struct Plots: Codable, Sendable {
+        public var reliabilityBins: [CalibrationMetrics.Bin]
+        /// (coverage, risk) pairs, subsampled.
+        public var riskCoverage: [[Double]]
+        /// "entropy" for a single model, "mutual information" for an ensemble.
+        public var uncertaintyMeasure: String
+        public var uncertaintyEdges: [Double]
+        public var uncertaintyCorrect: [Int]
+        public var uncertaintyWrong: [Int]
+        /// (FPR, TPR) of the Mahalanobis score per shifted set, subsampled.
+        public var roc: [String: [[Double]]]
+    }
+
+    public struct Setup: Codable, Sendable {
+        public var options: Options
+        public var seconds: Double
+        public var system: SystemReport
+    }
+}

@@ -1,0 +1,107 @@
+import FaultlineLinalg
+import FaultlineNN
+import FaultlineReliability
+import FaultlineRobustness
+
+/// The robustness rows of a report: attacks per ε (upper bounds on robust accuracy) with CROWN beside
+/// them (a lower bound), evaluated through `TwoSidedEvaluation` so that every certificate is checked
+/// against APGD-CE.
+enum RobustnessTable {
+    /// PGD with early stopping, clipped to the box: the report's workhorse attack.
+    static func pgd(epsilon: Float, options: FailureReport.Options) -> GradientAttack {
+        var attack = GradientAttack.pgd(epsilon: epsilon, stepSize: max(2.5 * epsilon / Float(options.pgdSteps), 1e-4), steps: options.pgdSteps,
+                                        seed: options.seed)
+        (attack.earlyStop, attack.box) = (true, options.box)
+        return attack
+    }
+
+    static func apgd(epsilon: Float, options: FailureReport.Options) -> APGDAttack {
+        var attack = APGDAttack(epsilon: epsilon)
+        (attack.earlyStop, attack.seed, attack.box) = (true, options.seed, options.box)
+        return attack
+    }
+
+    static func autoAttack(epsilon: Float, classes: Int, options: FailureReport.Options) -> AutoAttack {
+        var ensemble = AutoAttack.standard(epsilon: epsilon, classes: classes, seed: options.seed)
+        ensemble.attacks = ensemble.attacks.map { member in
+            if var square = member as? SquareAttack { (square.queries, square.box) = (options.squareQueries, options.box); return square }
+            if var apgd = member as? APGDAttack { (apgd.earlyStop, apgd.box) = (true, options.box); return apgd }
+            return member
+        }
+        return ensemble
+    }
+
+    static func evaluate(_ model: Sequential, _ x: Matrix<Float>, labels: [Int], options: FailureReport.Options,
+                         notes: inout [String]) throws -> [FailureReport.RobustnessRow] {
+        let epsilons = options.epsilons.sorted()
+        // APGD-CE on every row, and CROWN's flags beside it with the soundness check, when the model has bound rules.
+        var twoSided: [TwoSidedEvaluation.Row]?
+        if options.certify {
+            do {
+                let propagation = try BoundPropagation(model)
+                twoSided = try TwoSidedEvaluation.evaluate(
+                    model, x, labels: labels, epsilons: epsilons,
+                    certified: { e in try propagation.certify(x, labels: labels, region: .init(epsilon: e, box: options.box), method: .crown) },
+                    attack: { e in apgd(epsilon: e, options: options) })
+            } catch let error as CertificationError {
+                notes.append("CROWN skipped: \(error)")
+            }
+        } else {
+            notes.append("Certification not requested.")
+        }
+        let rows = try epsilons.enumerated().map { k, e -> FailureReport.RobustnessRow in
+            let certified = twoSided?[k]
+            var row = FailureReport.RobustnessRow(
+                epsilon: e, pgd20: try pgd(epsilon: e, options: options).run(model, x, labels: labels).robustAccuracy,
+                apgdCE: try certified?.attackAccuracy ?? apgd(epsilon: e, options: options).run(model, x, labels: labels).robustAccuracy,
+                certifiedCROWN: certified?.certifiedAccuracy, inconsistencies: certified?.inconsistencies)
+            if options.fgsm {
+                var fgsm = GradientAttack.fgsm(epsilon: e)
+                fgsm.box = options.box
+                row.fgsm = try fgsm.run(model, x, labels: labels).robustAccuracy
+            }
+            if options.autoAttack {
+                row.autoAttack = try autoAttack(epsilon: e, classes: model.outputFeatures, options: options).run(model, x, labels: labels).robustAccuracy
+            }
+            return row
+        }
+        let broken = rows.reduce(0) { $0 + ($1.inconsistencies?.count ?? 0) }
+        if broken > 0 { notes.append("Soundness check failed: \(broken) certified rows were broken by APGD-CE (a bug: please report it).") }
+        return rows
+    }
+
+    /// Median over correctly classified rows of the smallest PGD ε in (0, 0.5] (8 bisection rounds); nil
+    /// when more than half resist 0.5.
+    static func medianMinimalEpsilon(_ model: Sequential, _ x: Matrix<Float>, labels: [Int], options: FailureReport.Options) throws -> Float? {
+        let minimal = try RobustnessCurve.minimalEpsilon(model, x, labels: labels, upper: 0.5) { e in pgd(epsilon: e, options: options) }
+        let sorted = minimal.filter { $0 != 0 }.map { $0 ?? .infinity }.sorted()  // 0 marks rows wrong without perturbation
+        guard !sorted.isEmpty, sorted[sorted.count / 2].isFinite else { return nil }
+        return sorted[sorted.count / 2]
+    }
+}
+
+/// Plot data computed from results (the renderers only draw it).
+enum PlotData {
+    /// At most `limit` points, evenly spaced along the curve, first and last kept.
+    static func subsample(_ points: [[Double]], limit: Int = 80) -> [[Double]] {
+        guard points.count > limit else { return points }
+        return (0..<limit).map { points[$0 * (points.count - 1) / (limit - 1)] }
+    }
+
+    /// (coverage, risk) points of a risk–coverage curve.
+    static func riskCoveragePoints(_ r: RiskCoverage) -> [[Double]] {
+        subsample(r.risk.enumerated().map { [Double($0.offset + 1) / Double(r.risk.count), $0.element] })
+    }
+
+    /// Histogram of `values` over `bins` equal-width bins on [0, max], split by a flag.
+    static func splitHistogram(_ values: [Double], _ flag: [Bool], bins: Int = 20) -> (edges: [Double], yes: [Int], no: [Int]) {
+        let top = max(values.filter(\.isFinite).max() ?? 0, 1e-6)
+        let edges = (0...bins).map { Double($0) * top / Double(bins) }
+        var yes = [Int](repeating: 0, count: bins), no = yes
+        for (v, f) in zip(values, flag) where v.isFinite {
+            let b = min(max(Int(v / top * Double(bins)), 0), bins - 1)
+            if f { yes[b] += 1 } else { no[b] += 1 }
+        }
+        return (edges, yes, no)
+    }
+}

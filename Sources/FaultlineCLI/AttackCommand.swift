@@ -1,0 +1,168 @@
+import ArgumentParser
+import FaultlineIO
+import FaultlineLinalg
+import FaultlineNN
+import FaultlineReport
+import FaultlineRobustness
+import Foundation
+
+/// `faultline attack`: robust accuracy of a model under gradient attacks, over a list of ε.
+struct AttackCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "attack",
+        abstract: "Attack a model (PyTorch nn.Sequential weights in .safetensors) over a list of ε: FGSM, PGD, APGD, Square, AutoAttack, DeepFool, CW-L2.",
+        discussion: """
+            Inputs: --weights (a state_dict saved by PyTorch or `faultline train`), --spec when the file does not \
+            record its architecture, --x (N×D, or N×C×H×W for image specs) and --y (integer labels), in .npy, .npz, \
+            .safetensors, CSV or IDX. Inputs must lie in the box (--box, default 0,1).
+            Output: clean and robust accuracy per ε as a table (or --json), optionally the adversarial examples \
+            (--out FILE.npz, one array per ε). Exit codes: 0 ok, 1 robust accuracy below --min-accuracy, 2 bad input.
+            Attacks: fgsm, bim (PGD without random start), pgd, mifgsm (step size defaults to 2.5·ε/steps, Madry et al.); \
+            apgd-ce, apgd-dlr, apgd-t (AutoAttack's APGD, 100 steps by default: pass --steps 100); square (black box, L∞, \
+            --queries); autoattack (APGD-CE → APGD-T → Square on still-robust samples, per-stage accuracy in the output); \
+            deepfool and cw (minimal L∞/L2 and L2 perturbations, run once: a sample counts as broken at ε when the perturbation \
+            found is ≤ ε; cw uses --steps Adam steps per binary-search round).
+            """)
+
+    @Option(help: "Model weights (.safetensors).") var weights: String
+    @Option(help: "Architecture, e.g. linear:784-512,relu,linear:512-10 (default: read from the weights file).") var spec: String?
+    @Option(help: "Inputs (N×D or N×C×H×W).") var x: String
+    @Option(help: "Integer labels (N).") var y: String
+    @Option(help: "fgsm, bim, pgd, mifgsm, apgd-ce, apgd-dlr, apgd-t, square, autoattack or deepfool.") var attack = "pgd"
+    @Option(help: "linf or l2.") var norm = "linf"
+    @Option(help: "Comma-separated perturbation budgets.") var eps = "0.1"
+    @Option(help: "Iterations, 1–\(OptionCheck.Limit.steps) (ignored by fgsm).") var steps = 20
+    @Option(help: "Step size (default 2.5·ε/steps).") var stepSize: Float?
+    @Option(help: "Random restarts (pgd, apgd-*).") var restarts = 1
+    @Option(help: "Queries per sample (square, autoattack's Square).") var queries = 5000
+    @Flag(help: "Stop each sample at its first adversarial iterate.") var earlyStop = false
+    @Option(help: "Seed of the random starts.") var seed: UInt64 = 0
+    @Option(help: "Valid input box as lo,hi.") var box = "0,1"
+    @Option(help: "Write the adversarial examples to this .npz (one array per ε).") var out: String?
+    @Option(help: "Exit with code 1 when robust accuracy at the largest ε is below this.") var minAccuracy: Double?
+    @Flag(help: "Print JSON.") var json = false
+    @Flag(help: "No progress output.") var quiet = false
+
+    struct Stage: Codable { var attack: String; var robustAccuracy: Double }
+    struct Row: Codable {
+        var epsilon: Float; var robustAccuracy: Double; var seconds: Double; var brokenAtStart: Int
+        /// AutoAttack: robust accuracy after each attack in order.
+        var stages: [Stage]?
+    }
+    static let attacks = ["fgsm", "bim", "pgd", "mifgsm", "apgd-ce", "apgd-dlr", "apgd-t", "square", "autoattack", "deepfool", "cw"]
+    struct Report: Codable {
+        var attack: String; var norm: String; var spec: String; var samples: Int; var cleanAccuracy: Double; var rows: [Row]
+    }
+
+    func run() throws {
+        let report = try Inputs.guarded("attack") { () -> Report in
+            let budgets = try OptionCheck.numbers(eps, "--eps")
+            let lowHigh = try OptionCheck.box(box)
+            try OptionCheck.count(steps, "--steps", 1...OptionCheck.Limit.steps)
+            try OptionCheck.count(restarts, "--restarts", 1...OptionCheck.Limit.restarts)
+            try OptionCheck.count(queries, "--queries", 1...OptionCheck.Limit.queries)
+            if let stepSize { try OptionCheck.real(stepSize, "--step-size", .positive) }
+            if let minAccuracy { try OptionCheck.real(minAccuracy, "--min-accuracy", .unit) }
+            guard let norm = PerturbationNorm(rawValue: norm) else { throw CLIError("--norm must be linf or l2") }
+            guard Self.attacks.contains(attack) else { throw CLIError("--attack must be one of \(Self.attacks.joined(separator: ", "))") }
+            let model = try Inputs.model(weights: weights, spec: spec)
+            let (inputs, labels) = try Inputs.labeled(x: x, "--x", y: y, "--y", model: ModelShape(model))
+            let clean = try zip(model.predict(inputs), labels).filter { $0 == $1 }.count
+            var rows: [Row] = []
+            var examples: [(name: String, tensor: Tensor)] = []
+            let bar = ProgressBar("attack", total: budgets.count * inputs.rows, quiet: quiet || json)
+            if attack == "deepfool" || attack == "cw" {
+                // One minimal-perturbation run answers every ε.
+                let start = Date()
+                let update: (Int, Int) -> Void = { done, total in bar.update(done * budgets.count * inputs.rows / max(total, 1)) }
+                let result: AttackResult
+                if attack == "cw" {
+                    guard norm == .l2 else { throw CLIError("cw is an L2 attack; use --norm l2") }
+                    var a = CarliniWagnerL2(steps: steps)
+                    a.box = lowHigh
+                    result = try a.run(model, inputs, labels: labels, progress: update)
+                } else {
+                    var a = DeepFool(norm: norm)
+                    a.box = lowHigh
+                    result = try a.run(model, inputs, labels: labels, progress: update)
+                }
+                let sizes = result.perturbationNorms(from: inputs, norm: norm)
+                let seconds = Date().timeIntervalSince(start)
+                for e in budgets {
+                    let robust = (0..<inputs.rows).filter { result.margin[$0] > 0 || (result.successStep[$0] != 0 && sizes[$0] > e * (1 + 1e-6)) }.count
+                    rows.append(Row(epsilon: e, robustAccuracy: Double(robust) / Double(max(inputs.rows, 1)), seconds: seconds,
+                                    brokenAtStart: result.successStep.filter { $0 == 0 }.count))
+                }
+                examples.append((attack, Tensor(result.adversarial)))
+            }
+            for (k, e) in budgets.enumerated() where attack != "deepfool" && attack != "cw" {
+                let progress: (Int, Int) -> Void = { done, total in
+                    bar.update(k * inputs.rows + done * inputs.rows / max(total, 1), detail: "ε = \(e)")
+                }
+                let start = Date()
+                let (result, stages) = try runAttack(model, inputs, labels, epsilon: e, norm: norm, box: lowHigh, progress: progress)
+                rows.append(Row(epsilon: e, robustAccuracy: result.robustAccuracy, seconds: Date().timeIntervalSince(start),
+                                brokenAtStart: result.successStep.filter { $0 == 0 }.count, stages: stages))
+                examples.append(("eps_\(e)", Tensor(result.adversarial)))
+            }
+            if let out { try NPZ.write(examples, to: out) }
+            return Report(attack: attack, norm: norm.rawValue, spec: model.spec, samples: inputs.rows,
+                          cleanAccuracy: Double(clean) / Double(max(inputs.rows, 1)), rows: rows)
+        }
+        if json {
+            print(try JSONOutput.string(report))
+        } else if let stages = report.rows.first?.stages {
+            print("\(report.attack) (\(report.norm)) on \(report.spec), \(report.samples) samples, clean accuracy \(String(format: "%.4f", report.cleanAccuracy))")
+            print(TextTable.grid(header: ["ε"] + stages.map { "after \($0.attack)" } + ["seconds"],
+                                 rows: report.rows.map { row in [String(row.epsilon)] + (row.stages ?? []).map { String(format: "%.4f", $0.robustAccuracy) } + [String(format: "%.2f", row.seconds)] }))
+        } else {
+            print("\(report.attack) (\(report.norm)) on \(report.spec), \(report.samples) samples, clean accuracy \(String(format: "%.4f", report.cleanAccuracy))")
+            print(TextTable.grid(header: ["ε", "robust accuracy", "seconds"],
+                                 rows: report.rows.map { [String($0.epsilon), String(format: "%.4f", $0.robustAccuracy), String(format: "%.2f", $0.seconds)] }))
+        }
+        if let minAccuracy, let last = report.rows.last, last.robustAccuracy < minAccuracy {
+            printError("faultline attack: robust accuracy \(last.robustAccuracy) at ε = \(last.epsilon) is below --min-accuracy \(minAccuracy)")
+            throw ExitCode(1)
+        }
+    }
+
+    /// One budgeted attack at ε; AutoAttack also returns its per-stage accuracies.
+    private func runAttack(_ model: Sequential, _ x: Matrix<Float>, _ labels: [Int], epsilon e: Float, norm: PerturbationNorm,
+                           box: ClosedRange<Float>, progress: @escaping (Int, Int) -> Void) throws -> (AttackResult, [Stage]?) {
+        switch attack {
+        case "apgd-ce", "apgd-dlr", "apgd-t":
+            var a = APGDAttack(norm: norm, epsilon: e, steps: steps, objective: attack == "apgd-ce" ? .crossEntropy : .dlr,
+                               targetClasses: attack == "apgd-t" ? min(9, model.outputFeatures - 1) : nil)
+            (a.restarts, a.seed, a.box, a.earlyStop) = (restarts, seed, box, earlyStop)
+            return (try a.run(model, x, labels: labels, progress: progress), nil)
+        case "square":
+            guard norm == .linf else { throw CLIError("square is an L∞ attack; use --norm linf") }
+            var a = SquareAttack(epsilon: e, queries: queries)
+            (a.seed, a.box) = (seed, box)
+            return (try a.run(model, x, labels: labels, progress: progress), nil)
+        case "autoattack":
+            var ensemble = AutoAttack.standard(norm: norm, epsilon: e, classes: model.outputFeatures, seed: seed)
+            ensemble.attacks = ensemble.attacks.map { member in
+                if var square = member as? SquareAttack { square.queries = queries; square.box = box; return square }
+                if var apgd = member as? APGDAttack { apgd.box = box; apgd.steps = steps; return apgd }
+                return member
+            }
+            let report = try ensemble.run(model, x, labels: labels) { stage, done, total in
+                progress(stage * total + done, ensemble.attacks.count * total)
+            }
+            for warning in report.warnings { printError("faultline attack: warning: \(warning)") }
+            return (report.result, report.robustAccuracyAfter.map { Stage(attack: $0.attack, robustAccuracy: $0.accuracy) })
+        default:
+            var a = GradientAttack(norm: norm, epsilon: e, stepSize: stepSize ?? 2.5 * e / Float(steps), steps: steps)
+            switch attack {
+            case "fgsm": a = .fgsm(epsilon: e, norm: norm)
+            case "pgd": a.randomStart = true
+            case "mifgsm": a.momentum = 1
+            default: break
+            }
+            a.restarts = attack == "pgd" ? restarts : 1
+            (a.earlyStop, a.seed, a.box) = (earlyStop, seed, box)
+            return (try a.run(model, x, labels: labels, progress: progress), nil)
+        }
+    }
+}

@@ -1,0 +1,235 @@
+import ArgumentParser
+import FaultlineIO
+import FaultlineLinalg
+import FaultlineReliability
+import FaultlineReport
+import Foundation
+
+/// `faultline calibrate`: calibration metrics of logits or probabilities, and recalibration.
+struct CalibrateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "calibrate",
+        abstract: "Calibration metrics (ECE, MCE, classwise and top-label ECE, Brier, NLL, reliability bins) and recalibration.",
+        discussion: """
+            Give --logits (N×C, finite) or --probs (rows summing to 1 within 0.001; --renormalize divides each row by \
+            its sum instead) and --labels. Binning: equal-width (top-1 confidence, \
+            [a, b) bins, confidence 1 in the last: our default), right-closed (scikit-learn's calibration_curve), \
+            torchmetrics (its bins, including the phantom bin at 1.0) or equal-mass.
+            Recalibration: --fit temperature|vector (from logits) or isotonic|histogram (top-1 confidence), fitted on \
+            --calibration-logits/--calibration-probs and --calibration-labels; the metrics are reported before and \
+            after on the main set, and --save FILE.json keeps the fitted recalibrator.
+            --bootstrap B adds percentile intervals (--confidence, default 0.95) for every metric of the reported set \
+            (after recalibration, if fitted) from B seeded resamples of its rows (--seed).
+            Exit codes: 0 ok, 1 ECE above --max-ece, 2 bad input.
+            """)
+
+    @Option(help: "Logits (N×C).") var logits: String?
+    @Option(help: "Probabilities (N×C), instead of logits.") var probs: String?
+    @Option(help: "Integer labels (N).") var labels: String
+    @Option(help: "Bins.") var bins = 15
+    @Option(help: "equal-width, right-closed, torchmetrics or equal-mass.") var binning = "equal-width"
+    @Option(help: "temperature, vector, isotonic or histogram.") var fit: String?
+    @Option(help: "Calibration-split logits for --fit.") var calibrationLogits: String?
+    @Option(help: "Calibration-split probabilities for --fit (isotonic, histogram).") var calibrationProbs: String?
+    @Option(help: "Calibration-split labels for --fit.") var calibrationLabels: String?
+    @Option(help: "Save the fitted recalibrator here (JSON).") var save: String?
+    @Option(help: "Exit with code 1 when the ECE (after recalibration, if fitted) exceeds this.") var maxEce: Double?
+    @Option(help: "Bootstrap resamples for percentile intervals of every metric (0: none).") var bootstrap = 0
+    @Option(help: "Confidence level of the bootstrap intervals.") var confidence = 0.95
+    @Option(help: "Seed of the bootstrap resamples.") var seed: UInt64 = 0
+    @Flag(help: "Divide each probability row by its sum instead of rejecting rows that do not sum to 1.") var renormalize = false
+    @Flag(help: "Print JSON.") var json = false
+
+    struct Metrics: Codable {
+        var ece: Double; var mce: Double; var classwiseECE: Double; var topLabelECE: Double; var brier: Double; var nll: Double; var accuracy: Double
+        var bins: [CalibrationMetrics.Bin]
+        /// In the order of `metricNames`.
+        var values: [Double] { [ece, mce, classwiseECE, topLabelECE, brier, nll, accuracy] }
+    }
+    struct Report: Codable {
+        var samples: Int; var classes: Int; var binning: String; var before: Metrics; var recalibration: String?; var after: Metrics?
+        /// Bootstrap intervals of the reported metrics (after recalibration, if fitted), by metric name.
+        var intervals: [String: Bootstrap.Interval]?; var resamples: Int?
+    }
+    static let metricNames = ["ECE", "MCE", "classwise ECE", "top-label ECE", "Brier", "NLL", "accuracy"]
+
+    /// Option values alone, checked at parse time (usage errors, before any file is read).
+    func validate() throws {
+        try OptionCheck.atParse {
+            try OptionCheck.count(bins, "--bins", 1...OptionCheck.Limit.bins)
+            try OptionCheck.count(bootstrap, "--bootstrap", 0...OptionCheck.Limit.bootstrap)
+            try OptionCheck.real(confidence, "--confidence", .openUnit)
+            if let maxEce { try OptionCheck.real(maxEce, "--max-ece", .unit) }
+        }
+    }
+
+    func run() throws {
+        let report = try Inputs.guarded("calibrate") { () -> Report in
+            let mode: CalibrationMetrics.Binning = switch binning {
+            case "equal-width": .equalWidth(bins: bins)
+            case "right-closed": .equalWidthRightClosed(bins: bins)
+            case "torchmetrics": .torchmetrics(bins: bins)
+            case "equal-mass": .equalMass(bins: bins)
+            default: throw CLIError("--binning must be equal-width, right-closed, torchmetrics or equal-mass")
+            }
+            let main = try Self.load(logits: logits, probs: probs, what: "", renormalize: renormalize)
+            let (rows, classes) = (main.matrix.rows, main.matrix.columns)
+            let y = try Inputs.labels(labels, option: "--labels", classes: classes)
+            guard y.count == rows else { throw CLIError("--labels \(labels) has \(y.count) labels for the \(rows) rows of \(logits == nil ? "--probs" : "--logits")") }
+            let before = try Self.metrics(main, y, mode, bins)
+            var report = Report(samples: rows, classes: classes, binning: binning, before: before)
+            guard let fit else {
+                try addIntervals(&report, main, y, mode)
+                return report
+            }
+            guard let calibrationLabels else { throw CLIError("--fit needs --calibration-labels (and calibration logits or probabilities)") }
+            let calibration = try Self.load(logits: calibrationLogits, probs: calibrationProbs, what: "calibration ", renormalize: renormalize)
+            guard calibration.matrix.columns == classes else {
+                throw CLIError("the calibration \(calibration.logits == nil ? "probabilities" : "logits") have \(calibration.matrix.columns) classes, the main ones \(classes)")
+            }
+            let cy = try Inputs.labels(calibrationLabels, option: "--calibration-labels", classes: classes)
+            guard cy.count == calibration.matrix.rows else {
+                throw CLIError("--calibration-labels \(calibrationLabels) has \(cy.count) labels for \(calibration.matrix.rows) calibration rows")
+            }
+            let recalibrator: Recalibrator
+            let after: Scores
+            switch fit {
+            case "temperature", "vector":
+                guard let cz = calibration.logits, let z = main.logits else { throw CLIError("--fit \(fit) needs logits (--logits and --calibration-logits)") }
+                if fit == "temperature" {
+                    let t = try TemperatureScaling.fit(logits: cz, labels: cy)
+                    recalibrator = .temperature(t)
+                    after = .logits(t.apply(z))
+                } else {
+                    let v = try VectorScaling(logits: cz, labels: cy)
+                    recalibrator = .vector(v)
+                    after = .logits(v.apply(z))
+                }
+            case "isotonic", "histogram":
+                let cp = try calibration.probabilities()
+                let confidence = (0..<cp.rows).map { Double(cp.row($0).max()!) }
+                let predicted = try Linalg.rowArgmax(cp)
+                let correct = (0..<cp.rows).map { predicted[$0] == cy[$0] }
+                let map: (Double) -> Double
+                if fit == "isotonic" {
+                    let iso = try IsotonicRegression(x: confidence, y: correct.map { $0 ? 1 : 0 })
+                    recalibrator = .isotonic(iso)
+                    map = { iso($0) }
+                } else {
+                    let h = try HistogramBinning(confidences: confidence, correct: correct, bins: bins)
+                    recalibrator = .histogram(h)
+                    map = { h($0) }
+                }
+                after = .probabilities(Self.recalibrateTopLabel(try main.probabilities(), map))
+            default:
+                throw CLIError("--fit must be temperature, vector, isotonic or histogram")
+            }
+            report.recalibration = fit
+            report.after = try Self.metrics(after, y, mode, bins)
+            try addIntervals(&report, after, y, mode)
+            if let save { try recalibrator.save(to: save) }
+            return report
+        }
+        if json {
+            print(try JSONOutput.string(report))
+        } else {
+            print("\(report.samples) samples, \(report.classes) classes, \(report.binning) binning")
+            let rows = [("before", report.before)] + (report.after.map { [("after \(report.recalibration!)", $0)] } ?? [])
+            print(TextTable.grid(header: ["", "ECE", "MCE", "classwise ECE", "top-label ECE", "Brier", "NLL", "accuracy"], rows: rows.map { name, m in
+                [name] + m.values.map { String(format: "%.4f", $0) }
+            }))
+            if let intervals = report.intervals, let resamples = report.resamples {
+                print(String(format: "%.0f%% bootstrap intervals (%d resamples of the rows):", 100 * confidence, resamples))
+                print(TextTable.grid(header: ["metric", "estimate", "lower", "upper"], rows: Self.metricNames.map { name in
+                    [name] + [intervals[name]!.estimate, intervals[name]!.lower, intervals[name]!.upper].map { String(format: "%.4f", $0) }
+                }))
+            }
+        }
+        let final = report.after ?? report.before
+        if let maxEce, final.ece > maxEce {
+            printError("faultline calibrate: ECE \(final.ece) exceeds --max-ece \(maxEce)")
+            throw ExitCode(1)
+        }
+    }
+
+    /// Percentile intervals of every metric over `bootstrap` resamples of the rows of (p, y).
+    func addIntervals(_ report: inout Report, _ scores: Scores, _ y: [Int], _ mode: CalibrationMetrics.Binning) throws {
+        guard bootstrap > 0 else { return }
+        let intervals = try Bootstrap.percentile(samples: scores.matrix.rows, resamples: bootstrap, alpha: 1 - confidence, seed: seed) { rows in
+            try Self.metrics(scores.gatherRows(rows), rows.map { y[$0] }, mode, bins).values
+        }
+        report.intervals = Dictionary(uniqueKeysWithValues: zip(Self.metricNames, intervals))
+        report.resamples = bootstrap
+    }
+
+    /// What the metrics are computed from: logits (the probabilities formed row by row inside each metric,
+    /// never materialised, so a large logits file costs its own size) or probabilities.
+    enum Scores {
+        case logits(Matrix<Float>), probabilities(Matrix<Float>)
+
+        var matrix: Matrix<Float> {
+            switch self {
+            case .logits(let m), .probabilities(let m): return m
+            }
+        }
+
+        var logits: Matrix<Float>? {
+            if case .logits(let z) = self { return z }
+            return nil
+        }
+
+        /// The probabilities, materialised (for the top-label recalibrators).
+        func probabilities() throws -> Matrix<Float> {
+            switch self {
+            case .logits(let z): return try Linalg.softmaxRows(z)
+            case .probabilities(let p): return p
+            }
+        }
+
+        func gatherRows(_ rows: [Int]) -> Scores {
+            switch self {
+            case .logits(let z): return .logits(z.gatherRows(rows))
+            case .probabilities(let p): return .probabilities(p.gatherRows(rows))
+            }
+        }
+    }
+
+    /// Logits if given (checked finite), else probabilities (checked, or renormalised).
+    static func load(logits: String?, probs: String?, what: String, renormalize: Bool) throws -> Scores {
+        let prefix = what.isEmpty ? "--" : "--calibration-"
+        if let logits { return .logits(try Inputs.logits(logits, option: prefix + "logits")) }
+        guard let probs else { throw CLIError("give \(prefix)logits or \(prefix)probs") }
+        return .probabilities(try Inputs.probabilities(probs, option: prefix + "probs", renormalize: renormalize))
+    }
+
+    static func metrics(_ scores: Scores, _ y: [Int], _ mode: CalibrationMetrics.Binning, _ bins: Int) throws -> Metrics {
+        let m: CalibrationMetrics, classwise: Double, topLabel: Double
+        switch scores {
+        case .logits(let z):
+            m = try CalibrationMetrics.compute(logits: z, labels: y, binning: mode)
+            classwise = try ClasswiseCalibration.classwiseECE(logits: z, labels: y, bins: bins)
+            topLabel = try ClasswiseCalibration.topLabelECE(logits: z, labels: y, bins: bins)
+        case .probabilities(let p):
+            m = try CalibrationMetrics.compute(probabilities: p, labels: y, binning: mode)
+            classwise = try ClasswiseCalibration.classwiseECE(probabilities: p, labels: y, bins: bins)
+            topLabel = try ClasswiseCalibration.topLabelECE(probabilities: p, labels: y, bins: bins)
+        }
+        return Metrics(ece: m.ece, mce: m.mce, classwiseECE: classwise, topLabelECE: topLabel, brier: m.brier, nll: m.nll, accuracy: m.accuracy, bins: m.bins)
+    }
+
+    /// Replaces the top probability by its recalibrated value and spreads the rest proportionally.
+    static func recalibrateTopLabel(_ p: Matrix<Float>, _ map: (Double) -> Double) -> Matrix<Float> {
+        var out = p
+        for i in 0..<p.rows {
+            let row = p.row(i)
+            var top = 0
+            for k in 1..<p.columns where row[k] > row[top] { top = k }
+            let old = Double(row[top]), new = min(max(map(old), 1e-6), 1 - 1e-6)
+            let rest = 1 - old
+            for k in 0..<p.columns {
+                out[i, k] = k == top ? Float(new) : (rest > 0 ? Float(Double(row[k]) * (1 - new) / rest) : Float((1 - new) / Double(p.columns - 1)))
+            }
+        }
+        return out
+    }
+}

@@ -1,0 +1,100 @@
+import ArgumentParser
+import FaultlineAnalysis
+import FaultlineIO
+import FaultlineLinalg
+import FaultlineNN
+import FaultlineReport
+import Foundation
+
+/// `faultline report`: the failure analysis of the user's own model and data (`FailureReport.build`).
+struct ReportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "report",
+        abstract: "Why does this model fail? The whole analysis of your model on your data, as report.html (plots), report.json and report.txt.",
+        discussion: """
+            Inputs: --weights (and --spec unless the file records it), --train-x/--train-y (fits the shift detector), \
+            --test-x/--test-y, optionally --calibration-x/--calibration-y (temperature scaling, the OOD threshold, conformal \
+            sets; without it the training split provides the threshold) and shifted sets as --shifted NAME=X.npy or \
+            NAME=X.npy,Y.npy (repeatable; FILE.npz:ARRAY works everywhere). Inputs must lie in --box.
+            Sections: calibration and selective risk; predictive entropy on right vs wrong predictions; Mahalanobis \
+            (Ledoit–Wolf), MSP and energy detection of each shifted set; PGD and APGD-CE robust accuracy over --eps with \
+            CROWN-certified accuracy beside them when the model is a ReLU network (every certificate checked against \
+            APGD-CE); the corruption sweep when the inputs are images (--shape, a convolution, or a square count) in [0, 1]; \
+            conformal coverage vs α; and the attribution of every test row: out of distribution (score above the \
+            --ood-quantile of held-out scores), confident error (p ≥ --confidence), low-confidence error, fragile (PGD flips \
+            it within --attribution-eps) or robust. The directory is written atomically. Exit code 2 on bad input.
+            """)
+
+    @Option(help: "Model weights (.safetensors).") var weights: String
+    @Option(help: "Architecture (default: read from the weights file).") var spec: String?
+    @Option(help: "Training inputs (fit the shift detector).") var trainX: String
+    @Option(help: "Training labels.") var trainY: String
+    @Option(help: "Test inputs.") var testX: String
+    @Option(help: "Test labels.") var testY: String
+    @Option(help: "Calibration inputs (optional).") var calibrationX: String?
+    @Option(help: "Calibration labels (optional).") var calibrationY: String?
+    @Option(help: "A shifted set, NAME=X or NAME=X,Y (repeatable).") var shifted: [String] = []
+    @Option(help: "Comma-separated L∞ budgets.") var eps = "0.01,0.02,0.05,0.1"
+    @Option(help: "ε of the attribution's attack (default: the smallest positive --eps).") var attributionEps: Float?
+    @Option(help: "A wrong prediction with top-class probability ≥ this is a confident error.") var confidence = 0.9
+    @Option(help: "Out of distribution above this quantile of held-out in-distribution Mahalanobis scores.") var oodQuantile = 0.95
+    @Option(help: "Attacks, certificates and corruptions on the first N test rows (default: all).") var robustnessSamples: Int?
+    @Flag(help: "Also run the AutoAttack-style ensemble (APGD-CE, APGD-T, Square) at every ε.") var autoattack = false
+    @Option(help: "Image layout CxHxW for the corruption sweep.") var shape: String?
+    @Option(help: "Valid input box lo,hi.") var box = "0,1"
+    @Option(help: "Report directory.") var out = "faultline-report"
+    @Option(help: "Seed of attacks and corruptions.") var seed: UInt64 = 0
+    @Flag(help: "No progress output.") var quiet = false
+
+    /// Option values alone, checked at parse time.
+    func validate() throws {
+        try OptionCheck.atParse {
+            _ = try analysisOptions()
+            _ = try shifted.map(Inputs.shiftedSet)
+            guard (calibrationX == nil) == (calibrationY == nil) else { throw CLIError("--calibration-x and --calibration-y go together") }
+        }
+    }
+
+    func analysisOptions() throws -> FailureReport.Options {
+        var options = FailureReport.Options()
+        options.box = try OptionCheck.box(box)
+        options.epsilons = try OptionCheck.numbers(eps, "--eps")
+        options.attributionEpsilon = try attributionEps.map { try OptionCheck.real($0, "--attribution-eps", .positive) }
+        options.confidenceThreshold = try OptionCheck.real(confidence, "--confidence", .unit)
+        options.oodQuantile = try OptionCheck.real(oodQuantile, "--ood-quantile", .positiveUnit)
+        options.robustnessSamples = try robustnessSamples.map { try OptionCheck.count($0, "--robustness-samples", 1...Int.max) }
+        options.autoAttack = autoattack
+        options.seed = seed
+        return options
+    }
+
+    func run() throws {
+        let report = try Inputs.guarded("report") { () -> FailureReport in
+            let options = try analysisOptions()
+            try OptionCheck.directoryTarget(out, "--out")
+            let model = try Inputs.model(weights: weights, spec: spec)
+            func dataset(_ x: String, _ xOption: String, _ y: String, _ yOption: String) throws -> LabeledDataset {
+                let (features, labels) = try Inputs.labeled(x: x, xOption, y: y, yOption, model: ModelShape(model))
+                return try LabeledDataset(name: x, features: features, labels: labels, classCount: model.outputFeatures)
+            }
+            let shiftedSets = try shifted.map(Inputs.shiftedSet).map { set -> FailureReport.ShiftedSet in
+                let option = "--shifted \(set.name)"
+                let x = try Inputs.features(set.x, option: option, finite: true)
+                try Inputs.modelInput(x, option, set.x, model: ModelShape(model))
+                let y = try set.y.map { try Inputs.labels($0, option: option, classes: model.outputFeatures) }
+                if let y, y.count != x.rows { throw CLIError("\(option): \(set.y!) has \(y.count) labels for \(x.rows) rows of \(set.x)") }
+                return FailureReport.ShiftedSet(name: set.name, features: x, labels: y)
+            }
+            let data = FailureReport.Data(
+                train: try dataset(trainX, "--train-x", trainY, "--train-y"), test: try dataset(testX, "--test-x", testY, "--test-y"),
+                calibration: try calibrationX.map { try dataset($0, "--calibration-x", calibrationY!, "--calibration-y") },
+                shifted: shiftedSets, imageShape: try Inputs.imageShape(shape, model: model, features: model.inputFeatures))
+            let bar = ProgressBar("report", total: FailureReport.stages.count, quiet: quiet)
+            return try FailureReport.build(model: model, data: data, options: options) { _, done, _ in bar.update(done) }
+        }
+        try Inputs.guarded("report") { try ReportDirectory.write(to: out, files: FailureReportRenderer.files(report)) }
+        print(String(format: "accuracy %.4f, ECE %.4f; ", report.reliability.accuracy, report.reliability.calibration.ece)
+              + FailureAttribution.Category.allCases.map { "\($0.rawValue): \(report.attribution.count($0))" }.joined(separator: "; "))
+        print("wrote \(out)/report.html, report.json and report.txt")
+    }
+}

@@ -1,0 +1,129 @@
+import ArgumentParser
+import FaultlineIO
+import FaultlineLinalg
+import FaultlineNN
+import FaultlineReport
+import Foundation
+
+/// `faultline train`: train an MLP/CNN (or a deep ensemble) and save PyTorch-compatible weights.
+struct TrainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Train a classifier (or an ensemble) on the bundled digits or on your files, and save its weights as .safetensors.",
+        discussion: """
+            Data: --data digits (the bundled 8×8 digits, stratified 60/20/20 split by --split-seed) or --x/--y files \
+            (a --validation-fraction of them, stratified, is held out). Weights are saved as a PyTorch nn.Sequential \
+            state_dict with the spec in the metadata (`faultline attack --weights` reads it back). With --members M, \
+            member m is trained with seed + m and saved as OUT with _m before the extension.
+            """)
+
+    @Option(help: "Architecture, e.g. linear:64-128,relu,linear:128-10 or input:1x8x8,conv2d:1-8-3-1-1,relu,flatten,linear:512-10.")
+    var spec = "linear:64-128,relu,linear:128-128,relu,linear:128-10"
+    @Option(help: "'digits' for the bundled data set.") var data: String?
+    @Option(help: "Training inputs (instead of --data).") var x: String?
+    @Option(help: "Training labels (with --x).") var y: String?
+    @Option(help: "Share of --x/--y held out for validation and early stopping, in [0, 1) (0: none).") var validationFraction = 0.2
+    @Option(help: "Output weights (.safetensors).") var out = "model.safetensors"
+    @Option(help: "Ensemble size (1–\(OptionCheck.Limit.members)).") var members = 1
+    @Option(help: "Epochs (1–\(OptionCheck.Limit.epochs)).") var epochs = 30
+    @Option(help: "Minibatch size (1–\(OptionCheck.Limit.batchSize)).") var batchSize = 64
+    @Option(help: "adam or sgd.") var optimizer = "adam"
+    @Option(help: "Learning rate > 0 (default 1e-3 for adam, 0.05 for sgd).") var lr: Float?
+    @Option(help: "SGD momentum in [0, 1).") var momentum: Float = 0.9
+    @Option(help: "Weight decay (L2), ≥ 0.") var weightDecay: Float = 0
+    @Option(help: "Early-stopping patience in epochs (0: off).") var patience = 5
+    @Option(help: "Seed of initialisation, shuffling and dropout.") var seed: UInt64 = 0
+    @Option(help: "Seed of the train/validation split.") var splitSeed: UInt64 = 0
+    @Option(help: "Also write the split as DIR/{train,validation,test}_{x,y}.npy (for the other commands).") var exportSplit: String?
+    @Flag(help: "Print JSON.") var json = false
+    @Flag(help: "No progress output.") var quiet = false
+
+    struct MemberReport: Codable { var weights: String; var epochs: Int; var validationAccuracy: Double?; var testAccuracy: Double?; var seconds: Double }
+
+    /// Option values alone, checked at parse time (usage errors, before any file is read).
+    func validate() throws {
+        try OptionCheck.atParse {
+            try OptionCheck.count(members, "--members", 1...OptionCheck.Limit.members)
+            try OptionCheck.count(epochs, "--epochs", 1...OptionCheck.Limit.epochs)
+            try OptionCheck.count(batchSize, "--batch-size", 1...OptionCheck.Limit.batchSize)
+            try OptionCheck.count(patience, "--patience", 0...OptionCheck.Limit.epochs)
+            if let lr { try OptionCheck.real(lr, "--lr", .positive) }
+            try OptionCheck.real(momentum, "--momentum", .halfOpenUnit)
+            try OptionCheck.real(weightDecay, "--weight-decay", .nonNegative)
+            try OptionCheck.real(validationFraction, "--validation-fraction", .halfOpenUnit)
+            guard ["adam", "sgd"].contains(optimizer) else { throw CLIError("--optimizer must be adam or sgd") }
+        }
+    }
+
+    func run() throws {
+        let reports = try Inputs.guarded("train") { () -> [MemberReport] in
+            // The spec is parsed and size-checked first: its output count is the class count labels must respect.
+            let shape = ModelShape(try Inputs.plan(spec), spec: spec)
+            if let exportSplit { try OptionCheck.directoryTarget(exportSplit, "--export-split") }
+            let (train, validation, test) = try datasets(shape)
+            if let exportSplit {
+                do {
+                    try FileManager.default.createDirectory(atPath: exportSplit, withIntermediateDirectories: true)
+                } catch {
+                    throw CLIError("--export-split \(exportSplit): cannot create the directory (\((error as NSError).localizedFailureReason ?? String(describing: error)))")
+                }
+                for (name, set) in [("train", train), ("validation", validation), ("test", test)] {
+                    guard let set else { continue }
+                    try NPY.write(set.features, to: "\(exportSplit)/\(name)_x.npy")
+                    try NPY.write(Tensor(shape: [set.count], values: set.labels.map { Int64($0) }), to: "\(exportSplit)/\(name)_y.npy")
+                }
+            }
+            let kind: OptimizerKind
+            switch optimizer {
+            case "adam": kind = .adam(learningRate: lr ?? 1e-3, weightDecay: weightDecay)
+            case "sgd": kind = .sgd(learningRate: lr ?? 0.05, momentum: momentum, weightDecay: weightDecay)
+            default: throw CLIError("--optimizer must be adam or sgd")
+            }
+            var reports: [MemberReport] = []
+            for m in 0..<members {
+                var model = try ModelSpec.build(spec, seed: seed &+ UInt64(m))
+                let bar = ProgressBar(members > 1 ? "member \(m + 1)/\(members)" : "training", total: epochs, quiet: quiet || json)
+                let options = TrainingOptions(epochs: epochs, batchSize: batchSize, optimizer: kind, seed: seed &+ UInt64(m),
+                                              patience: patience > 0 ? patience : nil)
+                let report = try model.train(on: train, validation: validation, options: options) { epoch, loss in
+                    bar.update(epoch + 1, detail: String(format: "loss %.4f", loss))
+                }
+                bar.update(epochs)
+                let path = members == 1 ? out : Self.memberPath(out, m)
+                try model.save(weights: path)
+                reports.append(MemberReport(weights: path, epochs: report.epochs,
+                                            validationAccuracy: report.validationAccuracy.max(),
+                                            testAccuracy: try test.map { try model.accuracy(on: $0) }, seconds: report.seconds))
+            }
+            return reports
+        }
+        if json {
+            print(try JSONOutput.string(reports))
+        } else {
+            print(TextTable.grid(header: ["weights", "epochs", "best validation acc.", "test acc.", "seconds"], rows: reports.map {
+                [$0.weights, String($0.epochs), $0.validationAccuracy.map { String(format: "%.4f", $0) } ?? "-",
+                 $0.testAccuracy.map { String(format: "%.4f", $0) } ?? "-", String(format: "%.2f", $0.seconds)]
+            }))
+        }
+    }
+
+    static func memberPath(_ out: String, _ m: Int) -> String {
+        let url = URL(fileURLWithPath: out)
+        let ext = url.pathExtension
+        return url.deletingPathExtension().path + "_\(m)" + (ext.isEmpty ? "" : "." + ext)
+    }
+
+    private func datasets(_ shape: ModelShape) throws -> (LabeledDataset, LabeledDataset?, LabeledDataset?) {
+        if data == "digits" {
+            let split = try BundledDatasets.digits().stratifiedSplit(seed: splitSeed)
+            return (split.train, split.calibration, split.test)
+        }
+        guard data == nil else { throw CLIError("--data only knows 'digits'; give your own files with --x and --y") }
+        guard let x, let y else { throw CLIError("give --data digits or both --x and --y") }
+        let (features, labels) = try Inputs.labeled(x: x, "--x", y: y, "--y", model: shape)
+        let all = try LabeledDataset(name: x, features: features, labels: labels, classCount: shape.classes)
+        guard validationFraction > 0 && validationFraction < 1 else { return (all, nil, nil) }
+        let split = all.stratifiedSplit(train: 1 - validationFraction, calibration: 0, seed: splitSeed)
+        return (split.train, split.test, nil)
+    }
+}

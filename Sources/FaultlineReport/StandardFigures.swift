@@ -1,0 +1,54 @@
+import FaultlineReliability
+import FaultlineRobustness
+
+/// The report's standard plots from plain data.
+enum StandardFigures {
+    static func reliability(_ bins: [CalibrationMetrics.Bin], title: String) -> String {
+        let filled = bins.filter { $0.count > 0 }
+        let total = Double(max(bins.reduce(0) { $0 + $1.count }, 1))
+        return SVGPlot(title: title, xLabel: "confidence", yLabel: "accuracy / share of samples",
+                       series: [.init(name: "accuracy", points: filled.map { ($0.meanConfidence, $0.accuracy) }),
+                                .init(name: "share of samples", points: filled.map { (($0.lower + $0.upper) / 2, Double($0.count) / total) }, dashed: true)],
+                       xRange: 0...1, yRange: 0...1, diagonal: true).render()
+    }
+
+    static func riskCoverage(_ points: [[Double]], title: String) -> String {
+        SVGPlot(title: title, xLabel: "coverage", yLabel: "risk (error among accepted)",
+                series: [.init(name: "risk", points: points.map { ($0[0], $0[1]) }, markers: false)], xRange: 0...1).render()
+    }
+
+    /// Bars of several histograms over the same edges, each normalised to shares.
+    static func histograms(_ edges: [Double], _ groups: [(name: String, counts: [Int])], title: String, xLabel: String) -> String {
+        let centres = zip(edges, edges.dropFirst()).map { ($0 + $1) / 2 }
+        return SVGPlot(title: title, xLabel: xLabel, yLabel: "share of samples", series: groups.map { group in
+            let n = Double(max(group.counts.reduce(0, +), 1))
+            return .init(name: group.name, points: zip(centres, group.counts).map { ($0, Double($1) / n) })
+        }, kind: .bars).render()
+    }
+
+    static func roc(_ curves: [String: [[Double]]], title: String) -> String {
+        SVGPlot(title: title, xLabel: "false-positive rate", yLabel: "true-positive rate",
+                series: curves.keys.sorted().map { name in .init(name: name, points: curves[name]!.map { ($0[0], $0[1]) }, markers: false) },
+                xRange: 0...1, yRange: 0...1, diagonal: true).render()
+    }
+
+    /// Accuracy vs ε, one line per attack or certificate (dashed lines are lower bounds).
+    static func robustness(_ epsilons: [Float], _ lines: [(name: String, values: [Double], lowerBound: Bool)], title: String) -> String {
+        SVGPlot(title: title, xLabel: "ε", yLabel: "accuracy", series: lines.map { line in
+            .init(name: line.name, points: Array(zip(epsilons.map(Double.init), line.values)), dashed: line.lowerBound)
+        }, yRange: 0...1).render()
+    }
+
+    static func corruptions(_ report: CorruptionSweep.Report, title: String) -> String {
+        let kinds = report.cells.map(\.corruption).reduce(into: [Corruption]()) { if !$0.contains($1) { $0.append($1) } }
+        return SVGPlot(title: title, xLabel: "severity", yLabel: "accuracy", series: kinds.map { c in
+            .init(name: c.rawValue, points: report.cells.filter { $0.corruption == c }.map { (Double($0.severity), $0.accuracy) })
+        }, xRange: 1...5, yRange: 0...1, height: 340).render()
+    }
+
+    static func conformal(_ rows: [(alpha: Double, coverage: Double)], title: String) -> String {
+        SVGPlot(title: title, xLabel: "target coverage 1 − α", yLabel: "empirical coverage",
+                series: [.init(name: "coverage", points: rows.map { (1 - $0.alpha, $0.coverage) })],
+                xRange: 0.65...1, yRange: 0.65...1, diagonal: true).render()
+    }
+}

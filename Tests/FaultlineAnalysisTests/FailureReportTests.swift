@@ -1,0 +1,115 @@
+import FaultlineAnalysis
+import FaultlineIO
+import FaultlineLinalg
+import FaultlineNN
+import FaultlineReport
+import Foundation
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
+import Testing
+
+@Suite("FailureReport.build", .serialized)
+struct FailureReportTests {
+    /// A small MLP trained on part of the bundled digits, with its split.
+    static let fixture: (model: Sequential, split: LabeledDataset.Split) = {
+        let split = try! BundledDatasets.digits().stratifiedSplit(seed: 3)
+        var model = try! ModelSpec.build("linear:64-32,relu,linear:32-10", seed: 3)
+        try! model.train(on: split.train, options: TrainingOptions(epochs: 8, batchSize: 32, optimizer: .adam(learningRate: 3e-3), seed: 3))
+        return (model, split)
+    }()
+
+    static func data(shifted: [FailureReport.ShiftedSet] = []) -> FailureReport.Data {
+        let s = fixture.split
+        return FailureReport.Data(train: s.train, test: s.test, calibration: s.calibration, shifted: shifted,
+                                  imageShape: ImageShape(channels: 1, height: 8, width: 8))
+    }
+
+    static func options() -> FailureReport.Options {
+        var o = FailureReport.Options()
+        o.epsilons = [0, 0.02, 0.1]
+        o.robustnessSamples = 120
+        return o
+    }
+
+    @Test func reportIsConsistentWithItsInputs() throws {
+        let (model, split) = Self.fixture
+        let test = split.test
+        let copy = FailureReport.ShiftedSet(name: "copy", features: test.features, labels: test.labels)
+        let report = try FailureReport.build(model: model, data: Self.data(shifted: [copy]), options: Self.options())
+        // Reliability matches an independent count.
+        let predicted = try model.predict(test.features)
+        let right = zip(predicted, test.labels).filter { $0 == $1 }.count
+        #expect(report.reliability.accuracy == Double(right) / Double(test.count))
+        #expect(report.samples.test == test.count && report.samples.train == split.train.count)
+        // Attribution: one category per row, errors = wrong rows.
+        #expect(report.attribution.categories.count == test.count)
+        #expect(report.attribution.categories.filter(\.isError).count == test.count - right)
+        // The OOD threshold is the 0.95 nearest-rank quantile of the calibration rows' scores, so a copy of the
+        // test set is indistinguishable (AUROC 0.5) and its errors are the test errors.
+        #expect(abs(report.shift[0].mahalanobisAUROC - 0.5) < 1e-12)
+        #expect(report.shift[0].errors == test.count - right && report.shift[0].accuracy == report.reliability.accuracy)
+        // Robustness: ε = 0 is the clean accuracy of the robustness rows; attacks never exceed it; CROWN ≤ APGD with
+        // no inconsistency; curves are non-increasing in ε for the monotone certificate.
+        let rows = report.robustness
+        let clean = Double(zip(predicted.prefix(120), test.labels.prefix(120)).filter { $0 == $1 }.count) / 120
+        #expect(rows[0].epsilon == 0 && rows[0].pgd20 == clean && rows[0].apgdCE == clean)
+        for r in rows {
+            #expect(r.pgd20 <= clean && r.apgdCE <= clean)
+            let certified = try #require(r.certifiedCROWN)
+            #expect(certified <= r.apgdCE)
+            #expect(r.inconsistencies == [])
+        }
+        #expect(rows[2].certifiedCROWN! <= rows[1].certifiedCROWN!)
+        #expect(report.corruptions != nil && report.conformal.count == 5 && report.reliability.temperature != nil)
+        #expect(report.robustnessNotes.isEmpty, "\(report.robustnessNotes)")
+    }
+
+    /// report.json decodes back into a FailureReport and encodes to the same bytes; the renderer writes
+    /// well-formed HTML and SVG that embed every plot.
+    @Test func schemaRoundTripAndRendering() throws {
+        let report = try FailureReport.build(model: Self.fixture.model, data: Self.data(), options: Self.options())
+        let files = try FailureReportRenderer.files(report)
+        let json = try #require(files["report.json"])
+        let decoded = try JSONDecoder().decode(FailureReport.self, from: json)
+        #expect(try FailureReportRenderer.files(decoded)["report.json"] == json)
+        #expect(decoded.schema == FailureReport.currentSchema)
+        let html = String(decoding: try #require(files["report.html"]), as: UTF8.self)
+        for (name, data) in files where name.hasSuffix(".svg") || name.hasSuffix(".html") {
+            #expect(XMLParser(data: data).parse(), "\(name) is not well-formed")
+            if name.hasSuffix(".svg") { #expect(html.contains("<figure id=\"\(name)\">")) }
+        }
+        #expect(Set(files.keys).isSuperset(of: ["report.txt", "reliability.svg", "robustness.svg", "corruptions.svg", "conformal.svg"]))
+        #expect(files["roc.svg"] == nil, "no shifted set, no ROC plot")
+    }
+
+    /// Data that does not fit the model is refused before any work, naming the set.
+    @Test func badDataIsRefused() throws {
+        let (model, split) = Self.fixture
+        func refused(_ data: FailureReport.Data, _ options: FailureReport.Options = FailureReportTests.options(), _ fragment: String) {
+            do {
+                _ = try FailureReport.build(model: model, data: data, options: options)
+                Issue.record("accepted: \(fragment)")
+            } catch let error as AnalysisError {
+                #expect("\(error)".contains(fragment), "\(error)")
+            } catch {
+                Issue.record("untyped error \(error)")
+            }
+        }
+        var narrow = Self.data()
+        narrow.test = try LabeledDataset(name: "t", features: Matrix(rows: 3, columns: 5), labels: [0, 1, 2], classCount: 10)
+        refused(narrow, Self.options(), "the test set has 5 features")
+        var outside = Self.data()
+        outside.shifted = [.init(name: "far", features: split.test.features.map { $0 + 2 })]
+        refused(outside, Self.options(), "outside the box")
+        var badLabels = Self.data()
+        badLabels.shifted = [.init(name: "s", features: split.test.features, labels: Array(repeating: 10, count: split.test.count))]
+        refused(badLabels, Self.options(), "label 10")
+        var o = Self.options()
+        o.oodQuantile = 0
+        refused(Self.data(), o, "OOD quantile")
+        o = Self.options()
+        o.epsilons = []
+        refused(Self.data(), o, "epsilons")
+    }
+}
