@@ -1,7 +1,8 @@
-// Faultline from Swift: train a small classifier on the bundled digits, then ask why it fails —
-// calibration, uncertainty, distribution shift, adversarial robustness with a certified lower bound,
-// and a conformal guarantee. Every step checks its result, so this program doubles as an
-// integration test of the public API (`scripts/test` runs it).
+// Faultline from Swift: train a small classifier on the bundled digits, then ask why it fails with one
+// call — FailureReport.build measures calibration, uncertainty, distribution shift, adversarial
+// robustness with a certified lower bound and conformal coverage, and attributes every test error.
+// Every step checks its result, so this program doubles as an integration test of the public API
+// (`scripts/test` runs it).
 import Faultline
 import Foundation
 
@@ -18,42 +19,44 @@ var model = try ModelSpec.build("linear:64-64,relu,linear:64-10", seed: 0)
 try model.train(on: split.train, validation: split.calibration,
                 options: TrainingOptions(epochs: 20, batchSize: 32, optimizer: .adam(learningRate: 2e-3), seed: 0, patience: 5))
 let test = split.test
-let accuracy = try model.accuracy(on: test)
-print(String(format: "test accuracy %.4f", accuracy))
-check(accuracy > 0.9, "the MLP should learn the digits")
 
-// 2. Calibration before and after temperature scaling (fitted on the calibration split).
-let logits = try model.logits(test.features)
-let temperature = try TemperatureScaling.fit(logits: model.logits(split.calibration.features), labels: split.calibration.labels)
-let before = try CalibrationMetrics.compute(logits: logits, labels: test.labels)
-let after = try CalibrationMetrics.compute(logits: temperature.apply(logits), labels: test.labels)
-print(String(format: "ECE %.4f → %.4f with T = %.3f; NLL %.4f → %.4f", before.ece, after.ece, temperature.temperature, before.nll, after.nll))
-check(after.nll <= before.nll + 0.02, "temperature scaling fitted on held-out data should not hurt the test NLL much")
+// 2. The whole failure analysis: the model, the data (with a noisy copy of the test set as a shift), the options.
+var options = FailureReport.Options()
+options.epsilons = [0, 0.02, 0.05]
+options.robustnessSamples = 200
+let data = FailureReport.Data(train: split.train, test: test, calibration: split.calibration,
+                              shifted: [.gaussianNoise(test.features, sigma: 0.3, seed: 1, labels: test.labels)],
+                              imageShape: ImageShape(channels: 1, height: 8, width: 8))
+let report = try FailureReport.build(model: model, data: data, options: options)
 
-// 3. Distribution shift: a Mahalanobis detector on the inputs, scored on a noisy copy of the test set.
-var fit = GaussianFit(dimension: 64, classes: 10)
-try fit.update(split.train.features, labels: split.train.labels)
-let detector = try MahalanobisDetector.ledoitWolf(fit, x: split.train.features, labels: split.train.labels)
-var rng = Philox(seed: 1)
-let noisy = test.features.map { min(max($0 + Float(0.3 * rng.normal()), 0), 1) }
-let detection = try DetectionMetrics.compute(inDistribution: detector.score(test.features), outOfDistribution: detector.score(noisy))
-print(String(format: "Ledoit–Wolf shrinkage %.4f; noisy inputs detected with AUROC %.4f", detector.shrinkage, detection.auroc))
-check(detection.auroc > 0.9, "σ = 0.3 noise should be easy to detect")
+// 3. Reliability: accuracy, calibration before and after temperature scaling, conformal coverage.
+let r = report.reliability
+print(String(format: "test accuracy %.4f; ECE %.4f → %.4f with T = %.3f", r.accuracy, r.calibration.ece,
+             r.calibrationAfterTemperature?.ece ?? .nan, r.temperature ?? .nan))
+check(r.accuracy > 0.9, "the MLP should learn the digits")
+check((r.calibrationAfterTemperature?.nll ?? .infinity) <= r.calibration.nll + 0.02,
+      "temperature scaling fitted on held-out data should not hurt the test NLL much")
+let conformal = report.conformal.first { $0.alpha == 0.1 }!
+print(String(format: "conformal (α = 0.1): coverage %.4f, mean set size %.2f", conformal.coverage, conformal.meanSetSize))
+check(conformal.coverage >= 0.85, "coverage should be close to 0.9 or above")
 
-// 4. Robustness: APGD (an upper bound on robust accuracy) against CROWN (a certified lower bound).
-let epsilon: Float = 0.02
-let attacked = try APGDAttack(epsilon: epsilon, steps: 50).run(model, test.features, labels: test.labels)
-let certified = try BoundPropagation(model).certify(test.features, labels: test.labels, region: .init(epsilon: epsilon), method: .crown)
-let lower = Double(certified.filter { $0 }.count) / Double(test.count)
-print(String(format: "ε = %.2f: certified %.4f ≤ robust ≤ %.4f (APGD-CE)", epsilon, lower, attacked.robustAccuracy))
-check(lower <= attacked.robustAccuracy, "a certificate can never exceed what an attack leaves")
-check(!zip(certified, attacked.success).contains { $0 && $1 }, "no certified sample may be broken")
+// 4. Shift: the noisy copy is detected by the Mahalanobis score fitted on the training inputs.
+let noisy = report.shift[0]
+print(String(format: "%@: AUROC %.4f, %d errors, %d flagged", noisy.shift, noisy.mahalanobisAUROC, noisy.errors ?? 0, noisy.flaggedErrors ?? 0))
+check(noisy.mahalanobisAUROC > 0.9, "σ = 0.3 noise should be easy to detect")
 
-// 5. A conformal guarantee on the test set.
-let calibrationProbabilities = try Linalg.softmaxRows(model.logits(split.calibration.features))
-let conformal = try SplitConformal(calibration: calibrationProbabilities, labels: split.calibration.labels, alpha: 0.1)
-let sets = try conformal.predict(Linalg.softmaxRows(logits))
-let (coverage, size) = SplitConformal.evaluate(sets: sets, labels: test.labels)
-print(String(format: "conformal (α = 0.1): coverage %.4f, mean set size %.2f", coverage, size))
-check(coverage >= 0.85, "coverage should be close to 0.9 or above")
+// 5. Robustness: APGD (an upper bound on robust accuracy) against CROWN (a certified lower bound).
+for row in report.robustness {
+    let certified = row.certifiedCROWN ?? 0
+    print(String(format: "ε = %.2f: certified %.4f ≤ robust ≤ %.4f (APGD-CE)", row.epsilon, certified, row.apgdCE))
+    check(certified <= row.apgdCE, "a certificate can never exceed what an attack leaves")
+    check(row.inconsistencies == [], "no certified sample may be broken")
+}
+
+// 6. Why each test row fails, and the report files a person reads.
+for category in FailureAttribution.Category.allCases { print("\(category.rawValue): \(report.attribution.count(category))") }
+check(report.attribution.categories.filter(\.isError).count == Int((1 - r.accuracy) * Double(test.count) + 0.5),
+      "every wrong prediction is attributed to exactly one failure")
+let files = try FailureReportRenderer.files(report)
+check(files["report.html"] != nil && files["robustness.svg"] != nil, "the renderer writes the page and its plots")
 print("all examples passed")
