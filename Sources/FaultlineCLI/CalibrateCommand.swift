@@ -91,39 +91,14 @@ struct CalibrateCommand: ParsableCommand {
             guard cy.count == calibration.matrix.rows else {
                 throw CLIError("--calibration-labels \(calibrationLabels) has \(cy.count) labels for \(calibration.matrix.rows) calibration rows")
             }
-            let recalibrator: Recalibrator
-            let after: Scores
-            switch fit {
-            case "temperature", "vector":
-                guard let cz = calibration.logits, let z = main.logits else { throw CLIError("--fit \(fit) needs logits (--logits and --calibration-logits)") }
-                if fit == "temperature" {
-                    let t = try TemperatureScaling.fit(logits: cz, labels: cy)
-                    recalibrator = .temperature(t)
-                    after = .logits(t.apply(z))
-                } else {
-                    let v = try VectorScaling(logits: cz, labels: cy)
-                    recalibrator = .vector(v)
-                    after = .logits(v.apply(z))
-                }
-            case "isotonic", "histogram":
-                let cp = try calibration.probabilities()
-                let confidence = (0..<cp.rows).map { Double(cp.row($0).max()!) }
-                let predicted = try Linalg.rowArgmax(cp)
-                let correct = (0..<cp.rows).map { predicted[$0] == cy[$0] }
-                let map: (Double) -> Double
-                if fit == "isotonic" {
-                    let iso = try IsotonicRegression(x: confidence, y: correct.map { $0 ? 1 : 0 })
-                    recalibrator = .isotonic(iso)
-                    map = { iso($0) }
-                } else {
-                    let h = try HistogramBinning(confidences: confidence, correct: correct, bins: bins)
-                    recalibrator = .histogram(h)
-                    map = { h($0) }
-                }
-                after = .probabilities(Self.recalibrateTopLabel(try main.probabilities(), map))
-            default:
-                throw CLIError("--fit must be temperature, vector, isotonic or histogram")
+            guard let method = Recalibrator.Method(rawValue: fit) else { throw CLIError("--fit must be temperature, vector, isotonic or histogram") }
+            guard !method.needsLogits || (calibration.logits != nil && main.logits != nil) else {
+                throw CLIError("--fit \(fit) needs logits (--logits and --calibration-logits)")
             }
+            let recalibrator = try Recalibrator.fit(method, logits: calibration.logits, probabilities: calibration.logits == nil ? calibration.matrix : nil,
+                                                    labels: cy, bins: bins)
+            let after: Scores = try main.logits.flatMap { recalibrator.recalibrated(logits: $0) }.map { .logits($0) }
+                ?? .probabilities(recalibrator.recalibrated(probabilities: main.probabilities())!)
             report.recalibration = fit
             report.after = try Self.metrics(after, y, mode, bins)
             try addIntervals(&report, after, y, mode)
@@ -215,21 +190,5 @@ struct CalibrateCommand: ParsableCommand {
             topLabel = try ClasswiseCalibration.topLabelECE(probabilities: p, labels: y, bins: bins)
         }
         return Metrics(ece: m.ece, mce: m.mce, classwiseECE: classwise, topLabelECE: topLabel, brier: m.brier, nll: m.nll, accuracy: m.accuracy, bins: m.bins)
-    }
-
-    /// Replaces the top probability by its recalibrated value and spreads the rest proportionally.
-    static func recalibrateTopLabel(_ p: Matrix<Float>, _ map: (Double) -> Double) -> Matrix<Float> {
-        var out = p
-        for i in 0..<p.rows {
-            let row = p.row(i)
-            var top = 0
-            for k in 1..<p.columns where row[k] > row[top] { top = k }
-            let old = Double(row[top]), new = min(max(map(old), 1e-6), 1 - 1e-6)
-            let rest = 1 - old
-            for k in 0..<p.columns {
-                out[i, k] = k == top ? Float(new) : (rest > 0 ? Float(Double(row[k]) * (1 - new) / rest) : Float((1 - new) / Double(p.columns - 1)))
-            }
-        }
-        return out
     }
 }
