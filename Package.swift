@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "FaultlineIO", targets: ["FaultlineIO"]),
         .library(name: "FaultlineNN", targets: ["FaultlineNN"]),
         .library(name: "FaultlineRobustness", targets: ["FaultlineRobustness"]),
+        .library(name: "FaultlineStatistics", targets: ["FaultlineStatistics"]),
         .library(name: "FaultlineReliability", targets: ["FaultlineReliability"]),
         .library(name: "FaultlineAnalysis", targets: ["FaultlineAnalysis"]),
         .library(name: "FaultlineReport", targets: ["FaultlineReport"]),
@@ -32,25 +33,28 @@ let package = Package(
         .target(name: "FaultlineLinalg", dependencies: ["CFaultline"]),
         .target(name: "FaultlineIO", dependencies: ["FaultlineLinalg", "CFaultline"], resources: [.copy("Datasets/Resources")]),
         .target(name: "FaultlineNN", dependencies: ["FaultlineLinalg", "FaultlineIO"]),
-        .target(name: "FaultlineRobustness", dependencies: ["FaultlineLinalg", "FaultlineIO", "FaultlineNN", "FaultlineReliability"]),
+        // Distributions, Kolmogorov–Smirnov, binomial bounds, bootstrap: below reliability and robustness.
+        .target(name: "FaultlineStatistics", dependencies: ["FaultlineLinalg"]),
+        .target(name: "FaultlineRobustness", dependencies: ["FaultlineLinalg", "FaultlineIO", "FaultlineNN", "FaultlineStatistics"]),
         .target(name: "FaultlineReliability", dependencies: ["FaultlineLinalg"]),
         // The failure analysis as a library: FailureReport.build, FailureAttribution, the studies.
-        .target(name: "FaultlineAnalysis", dependencies: ["FaultlineLinalg", "FaultlineIO", "FaultlineNN", "FaultlineReliability", "FaultlineRobustness"]),
+        .target(name: "FaultlineAnalysis", dependencies: ["FaultlineLinalg", "FaultlineIO", "FaultlineNN", "FaultlineStatistics", "FaultlineReliability",
+                                                          "FaultlineRobustness"]),
         // Rendering: JSON, text tables, SVG plots and the HTML/text report; reads only FailureReport.
         .target(name: "FaultlineReport", dependencies: ["FaultlineAnalysis", "FaultlineReliability", "FaultlineRobustness", "FaultlineLinalg"]),
-        .target(name: "Faultline", dependencies: ["FaultlineLinalg", "FaultlineIO", "FaultlineNN", "FaultlineRobustness", "FaultlineReliability",
+        .target(name: "Faultline", dependencies: ["FaultlineLinalg", "FaultlineIO", "FaultlineNN", "FaultlineStatistics", "FaultlineRobustness", "FaultlineReliability",
                                                   "FaultlineAnalysis", "FaultlineReport"]),
         // Developer benchmarks (`faultline bench`): timing code kept out of the analysis commands.
         .target(
             name: "FaultlineBench",
-            dependencies: ["FaultlineLinalg", "FaultlineIO", "FaultlineNN", "FaultlineRobustness", "FaultlineReliability", "FaultlineReport",
+            dependencies: ["FaultlineLinalg", "FaultlineIO", "FaultlineNN", "FaultlineStatistics", "FaultlineRobustness", "FaultlineReliability", "FaultlineReport",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         // The command-line layer: option parsing and validation, input files, calling the library, output.
         // A library so that the option fuzz target (Fuzz/) can link it; `faultline` is its main.swift.
         .target(
             name: "FaultlineCLI",
-            dependencies: ["FaultlineLinalg", "FaultlineIO", "FaultlineNN", "FaultlineRobustness", "FaultlineReliability", "FaultlineAnalysis",
+            dependencies: ["FaultlineLinalg", "FaultlineIO", "FaultlineNN", "FaultlineStatistics", "FaultlineRobustness", "FaultlineReliability", "FaultlineAnalysis",
                            "FaultlineReport", "FaultlineBench", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(name: "faultline", dependencies: ["FaultlineCLI"]),
@@ -60,9 +64,11 @@ let package = Package(
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "FaultlineNNTests", dependencies: ["FaultlineNN", "FaultlineIO", "_TestSupport"],
                     resources: [.copy("Fixtures")]),
-        .testTarget(name: "FaultlineRobustnessTests", dependencies: ["FaultlineRobustness", "FaultlineNN", "FaultlineIO", "_TestSupport"],
+        .testTarget(name: "FaultlineStatisticsTests", dependencies: ["FaultlineStatistics", "FaultlineIO", "_TestSupport"],
                     resources: [.copy("Fixtures")]),
-        .testTarget(name: "FaultlineReliabilityTests", dependencies: ["FaultlineReliability", "FaultlineIO", "_TestSupport"],
+        .testTarget(name: "FaultlineRobustnessTests", dependencies: ["FaultlineRobustness", "FaultlineStatistics", "FaultlineNN", "FaultlineIO", "_TestSupport"],
+                    resources: [.copy("Fixtures")]),
+        .testTarget(name: "FaultlineReliabilityTests", dependencies: ["FaultlineReliability", "FaultlineStatistics", "FaultlineIO", "_TestSupport"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "FaultlineAnalysisTests", dependencies: ["FaultlineAnalysis", "FaultlineReport", "FaultlineNN", "FaultlineIO", "_TestSupport"]),
         .testTarget(name: "FaultlineCLITests", dependencies: ["faultline", "FaultlineCLI", "_TestSupport"]),

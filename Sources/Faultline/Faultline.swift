@@ -2,6 +2,7 @@
 @_exported import FaultlineLinalg
 @_exported import FaultlineIO
 @_exported import FaultlineNN
+@_exported import FaultlineStatistics
 @_exported import FaultlineRobustness
 @_exported import FaultlineReliability
 @_exported import FaultlineAnalysis

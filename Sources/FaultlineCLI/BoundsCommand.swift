@@ -1,6 +1,7 @@
 import ArgumentParser
 import FaultlineReliability
 import FaultlineReport
+import FaultlineStatistics
 import Foundation
 
 /// `faultline bounds`: confidence intervals on a test error rate.

@@ -3,6 +3,7 @@ import FaultlineIO
 import FaultlineLinalg
 import FaultlineReliability
 import FaultlineReport
+import FaultlineStatistics
 import Foundation
 
 /// `faultline calibrate`: calibration metrics of logits or probabilities, and recalibration.

@@ -3,6 +3,7 @@ import FaultlineIO
 import FaultlineLinalg
 import FaultlineReport
 import FaultlineRobustness
+import FaultlineStatistics
 import Foundation
 
 /// `faultline drift`: two-sample tests between a reference sample and a current one.

@@ -5,6 +5,7 @@ import FaultlineLinalg
 import FaultlineNN
 import FaultlineReliability
 import FaultlineRobustness
+import FaultlineStatistics
 import Foundation
 
 /// Reading user inputs for the subcommands, with errors that end the process with exit code 2.
@@ -166,8 +167,8 @@ enum Inputs {
     /// a `LocalizedError`), or nil for anything else (`ExitCode`, ArgumentParser's errors).
     static func inputErrorMessage(_ error: Error) -> String? {
         switch error {
-        case is IOError, is ModelError, is LinalgError, is AttackError, is ShiftError, is ReliabilityError, is CertificationError, is AnalysisError,
-             is CLIError:
+        case is IOError, is ModelError, is LinalgError, is AttackError, is ShiftError, is ReliabilityError, is StatisticsError, is CertificationError,
+             is AnalysisError, is CLIError:
             return "\(error)"
         default:
             return (error as? LocalizedError)?.errorDescription

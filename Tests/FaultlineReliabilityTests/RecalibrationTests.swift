@@ -1,6 +1,7 @@
 import FaultlineIO
 import FaultlineLinalg
 import FaultlineReliability
+import FaultlineStatistics
 import Foundation
 import Testing
 

@@ -4,7 +4,7 @@ import FaultlineReliability
 import Foundation
 import Testing
 
-@Suite("ensemble uncertainty, selective prediction, bounds")
+@Suite("ensemble uncertainty, selective prediction")
 struct UncertaintyAndBoundsTests {
     static func members(_ m: Int, n: Int, c: Int, seed: UInt64) throws -> [Matrix<Float>] {
         var rng = Philox(seed: seed)
@@ -65,25 +65,5 @@ struct UncertaintyAndBoundsTests {
         #expect(worst.risk(atCoverage: 0.5) == 0.5 && worst.coverage(atRisk: 0.5) == 1 && worst.coverage(atRisk: 0.4) == 1)
         #expect(worst.coverage(atRisk: 0.2) == 0)
         #expect(throws: ReliabilityError.self) { try RiskCoverage.compute(confidence: [], correct: []) }
-    }
-
-    @Test func clopperPearsonEqualsSciPy() throws {
-        let root = Bundle.module.url(forResource: "Fixtures", withExtension: nil)!.path
-        let table = try NPZ.read(root + "/bounds.npz", array: "clopper_pearson").values(as: Double.self)
-        for r in stride(from: 0, to: table.count, by: 5) {
-            let interval = try BinomialBounds.clopperPearson(errors: Int(table[r]), samples: Int(table[r + 1]), alpha: table[r + 2])
-            #expect(abs(interval.lower - table[r + 3]) <= 1e-10, "k=\(table[r]) n=\(table[r + 1]) α=\(table[r + 2])")
-            #expect(abs(interval.upper - table[r + 4]) <= 1e-10, "k=\(table[r]) n=\(table[r + 1]) α=\(table[r + 2])")
-        }
-    }
-
-    @Test func wilsonHoeffdingAndSampleSize() throws {
-        let w = try BinomialBounds.wilson(errors: 10, samples: 100)
-        #expect(abs(w.lower - 0.05522) < 1e-4 && abs(w.upper - 0.17436) < 1e-4)  // textbook values (z = 1.96)
-        let h = try BinomialBounds.hoeffding(errors: 10, samples: 100, alpha: 0.05)
-        #expect(abs(h.upper - 0.1 - (Foundation.log(40.0) / 200).squareRoot()) < 1e-12 && h.lower == 0)  // clipped at 0
-        #expect(try BinomialBounds.hoeffdingSampleSize(halfWidth: 0.01, alpha: 0.05) == 18445)
-        #expect(throws: ReliabilityError.self) { try BinomialBounds.wilson(errors: 5, samples: 3) }
-        #expect(throws: ReliabilityError.self) { try BinomialBounds.clopperPearson(errors: 1, samples: 3, alpha: 1.5) }
     }
 }

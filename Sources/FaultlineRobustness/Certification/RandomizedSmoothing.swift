@@ -1,6 +1,6 @@
 import FaultlineLinalg
 import FaultlineNN
-import FaultlineReliability
+import FaultlineStatistics
 
 /// Randomized smoothing (Cohen, Rosenfeld & Kolter 2019), PREDICT and CERTIFY exactly as the reference
 /// `locuslab/smoothing/code/core.py`, for the smoothed classifier g(x) = argmax_c P(f(x + N(0, σ²I)) = c).

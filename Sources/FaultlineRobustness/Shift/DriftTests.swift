@@ -1,5 +1,5 @@
 import FaultlineLinalg
-import FaultlineReliability
+import FaultlineStatistics
 
 /// Univariate two-sample drift tests and their multiple-testing corrections, as alibi-detect applies
 /// them: a Kolmogorov–Smirnov test per feature, a chi-square test on predicted labels, and the

@@ -22,14 +22,14 @@ public enum Bootstrap {
     /// which returns the same number of values each time); one interval per statistic.
     public static func percentile(samples n: Int, resamples: Int = 1000, alpha: Double = 0.05, seed: UInt64 = 0,
                                   statistics: ([Int]) throws -> [Double]) throws -> [Interval] {
-        guard n > 0, resamples >= 1 else { throw ReliabilityError.invalidInput("bootstrap needs samples and at least one resample") }
-        guard alpha > 0 && alpha < 1 else { throw ReliabilityError.invalidParameter("α = \(alpha) must lie in (0, 1)") }
+        guard n > 0, resamples >= 1 else { throw StatisticsError.invalidInput("bootstrap needs samples and at least one resample") }
+        guard alpha > 0 && alpha < 1 else { throw StatisticsError.invalidParameter("α = \(alpha) must lie in (0, 1)") }
         let estimates = try statistics(Array(0..<n))
         var values = [[Double]](repeating: [], count: estimates.count)
         for b in 0..<resamples {
             var rng = Philox(seed: seed, stream: UInt64(b))
             let resampled = try statistics((0..<n).map { _ in min(Int(rng.uniform() * Double(n)), n - 1) })
-            guard resampled.count == estimates.count else { throw ReliabilityError.invalidInput("the statistics returned \(resampled.count) values, expected \(estimates.count)") }
+            guard resampled.count == estimates.count else { throw StatisticsError.invalidInput("the statistics returned \(resampled.count) values, expected \(estimates.count)") }
             for (k, v) in resampled.enumerated() { values[k].append(v) }
         }
         return zip(estimates, values).map { estimate, sample in

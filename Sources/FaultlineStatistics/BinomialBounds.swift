@@ -10,8 +10,8 @@ public enum BinomialBounds {
     }
 
     static func validate(_ errors: Int, _ n: Int, _ alpha: Double) throws {
-        guard n > 0, errors >= 0, errors <= n else { throw ReliabilityError.invalidInput("need 0 ≤ errors ≤ n and n > 0, got \(errors) of \(n)") }
-        guard alpha > 0, alpha < 1 else { throw ReliabilityError.invalidParameter("α = \(alpha) must lie in (0, 1)") }
+        guard n > 0, errors >= 0, errors <= n else { throw StatisticsError.invalidInput("need 0 ≤ errors ≤ n and n > 0, got \(errors) of \(n)") }
+        guard alpha > 0, alpha < 1 else { throw StatisticsError.invalidParameter("α = \(alpha) must lie in (0, 1)") }
     }
 
     /// Clopper–Pearson (exact) two-sided 1 − α interval: the α/2 and 1 − α/2 quantiles of
@@ -41,8 +41,8 @@ public enum BinomialBounds {
 
     /// Test-set size for which the two-sided Hoeffding half-width is at most `halfWidth`.
     public static func hoeffdingSampleSize(halfWidth: Double, alpha: Double = 0.05) throws -> Int {
-        guard halfWidth > 0, halfWidth < 1 else { throw ReliabilityError.invalidParameter("half-width \(halfWidth) must lie in (0, 1)") }
-        guard alpha > 0, alpha < 1 else { throw ReliabilityError.invalidParameter("α = \(alpha) must lie in (0, 1)") }
+        guard halfWidth > 0, halfWidth < 1 else { throw StatisticsError.invalidParameter("half-width \(halfWidth) must lie in (0, 1)") }
+        guard alpha > 0, alpha < 1 else { throw StatisticsError.invalidParameter("α = \(alpha) must lie in (0, 1)") }
         return Int((log(2 / alpha) / (2 * halfWidth * halfWidth)).rounded(.up))
     }
 }
