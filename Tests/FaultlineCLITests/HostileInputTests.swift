@@ -258,6 +258,14 @@ struct HostileInputTests {
         Case(name: "corrupt --severities empty item", arguments: ["corrupt"] + model + ["--x", "@/x.npy", "--y", "@/y.npy", "--severities", "1,,2", "--quiet"], mentions: ["--severities"]),
         Case(name: "report --calibration-x without -y", arguments: report(["--calibration-x", "@/x.npy"], out: "r5"), mentions: ["--calibration-y"], outputs: ["r5"]),
         Case(name: "report --eps nan", arguments: report(["--eps", "0.1,nan"], out: "r6"), mentions: ["--eps"], outputs: ["r6"]),
+        // The analysis options of report (checked at parse time, before any file is read).
+        Case(name: "report --ood-quantile 0", arguments: report(["--ood-quantile", "0"], out: "r10"), mentions: ["--ood-quantile"], outputs: ["r10"]),
+        Case(name: "report --ood-quantile 1.5", arguments: report(["--ood-quantile", "1.5"], out: "r11"), mentions: ["--ood-quantile"], outputs: ["r11"]),
+        Case(name: "report --confidence nan", arguments: report(["--confidence", "nan"], out: "r12"), mentions: ["--confidence"], outputs: ["r12"]),
+        Case(name: "report --attribution-eps -1", arguments: report(["--attribution-eps=-1"], out: "r13"), mentions: ["--attribution-eps"], outputs: ["r13"]),
+        Case(name: "report --attribution-eps inf", arguments: report(["--attribution-eps", "inf"], out: "r14"), mentions: ["--attribution-eps"], outputs: ["r14"]),
+        Case(name: "report --robustness-samples 0", arguments: report(["--robustness-samples", "0"], out: "r15"), mentions: ["--robustness-samples"], outputs: ["r15"]),
+        Case(name: "report --box 1,0", arguments: report(["--box", "1,0"], out: "r16"), mentions: ["--box"], outputs: ["r16"]),
         // Usage errors exit 2, not ArgumentParser's 64.
         Case(name: "unknown option", arguments: attack(["--bogus"], out: "a23.npz"), mentions: ["--bogus"], outputs: ["a23.npz"]),
         Case(name: "missing required option", arguments: ["bounds", "--errors"], mentions: ["--errors"]),
