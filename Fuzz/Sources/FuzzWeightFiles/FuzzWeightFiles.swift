@@ -21,10 +21,13 @@ import Glibc
 /// the same error text, or equal tensors, parameters and scores.
 let path = (FileManager.default.fileExists(atPath: "/dev/shm") ? "/dev/shm" : FileManager.default.temporaryDirectory.path)
     + "/fuzz-weights-\(getpid()).safetensors"
+/// Removes the file at a normal exit (a crash leaves it, beside the crash file).
+let removeAtExit: Void = { atexit { unlink(path) } }()
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func testOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let bytes = UnsafeRawBufferPointer(start: data, count: size)
+    _ = removeAtExit
     let decoded = outcome { try SafeTensors.decode(bytes, name: path) }
     guard case .success(let file) = decoded else {
         if viaPath(bytes) { agree(decoded, outcome { try SafeTensors.read(path) }, ==) }
