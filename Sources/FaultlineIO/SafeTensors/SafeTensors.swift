@@ -37,8 +37,13 @@ public enum SafeTensors {
     ]
 
     public static func read(_ path: String) throws -> File {
-        let data = try FileAccess.read(path)
-        return try data.withUnsafeBytes { try decode($0, name: path) }
+        try decode(FileAccess.read(path), name: path)
+    }
+
+    /// Decodes a file's bytes held in memory (`Data`, `[UInt8]`, …) with the checks of `read`;
+    /// `name` stands for the source in error messages. Throws `IOError`.
+    public static func decode(_ bytes: some ContiguousBytes, name: String = "safetensors") throws -> File {
+        try bytes.withUnsafeBytes { try decode($0, name: name) }
     }
 
     public static func decode(_ raw: UnsafeRawBufferPointer, name file: String) throws -> File {

@@ -45,7 +45,12 @@ enum JSONValue: Equatable {
         func error(_ what: String) -> IOError { IOError(.badHeader, file: file, "invalid JSON header: \(what) at byte \(i)") }
 
         mutating func skipSpace() {
-            while i < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[i]) { i += 1 }
+            while i < bytes.count {
+                switch bytes[i] {
+                case 0x20, 0x09, 0x0A, 0x0D: i += 1
+                default: return
+                }
+            }
         }
 
         mutating func literal(_ word: String, _ value: JSONValue) throws -> JSONValue {
@@ -62,14 +67,18 @@ enum JSONValue: Equatable {
             case UInt8(ascii: "{"):
                 i += 1
                 var members: [(key: String, value: JSONValue)] = []
-                var keys = Set<String>()
+                // Duplicate keys: a linear scan while the object is small (most are), a set beyond.
+                var keys: Set<String>?
                 skipSpace()
                 if i < bytes.count, bytes[i] == UInt8(ascii: "}") { i += 1; return .object([]) }
                 while true {
                     skipSpace()
                     guard i < bytes.count, bytes[i] == UInt8(ascii: "\"") else { throw error("expected a string key") }
                     let key = try string()
-                    guard keys.insert(key).inserted else { throw error("duplicate key \"\(key)\"") }
+                    if keys == nil && members.count >= 8 { keys = Set(members.lazy.map(\.key)) }
+                    guard keys?.insert(key).inserted ?? !members.contains(where: { $0.key == key }) else {
+                        throw error("duplicate key \"\(key)\"")
+                    }
                     skipSpace()
                     guard i < bytes.count, bytes[i] == UInt8(ascii: ":") else { throw error("expected ':'") }
                     i += 1
@@ -130,7 +139,15 @@ enum JSONValue: Equatable {
 
         mutating func string() throws -> String {
             i += 1  // opening quote
-            var out: [UInt8] = []
+            // Fast path, no copy: a string without escapes is validated where it lies.
+            let start = i
+            while i < bytes.count, bytes[i] != UInt8(ascii: "\""), bytes[i] != UInt8(ascii: "\\"), bytes[i] >= 0x20 { i += 1 }
+            if i < bytes.count, bytes[i] == UInt8(ascii: "\"") {
+                i += 1
+                guard let s = String(validating: bytes[start..<(i - 1)], as: UTF8.self) else { throw error("string is not valid UTF-8") }
+                return s
+            }
+            var out = Array(bytes[start..<i])
             while true {
                 guard i < bytes.count else { throw error("unterminated string") }
                 let c = bytes[i]

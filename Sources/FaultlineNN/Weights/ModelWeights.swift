@@ -12,7 +12,17 @@ extension Sequential {
     /// (e.g. `linear:100000000-100000000` in the metadata of a 1 KB file) costs nothing.
     public static func load(weights path: String, spec: String) throws -> Sequential {
         let plan = try ModelSpec.plan(spec)
-        let file = try SafeTensors.read(path)
+        return try load(weights: SafeTensors.read(path), plan: plan, spec: spec, name: path)
+    }
+
+    /// Loads a model of architecture `spec` from a state_dict already in memory (decoded with
+    /// `SafeTensors.decode`, e.g. from downloaded bytes); `name` stands for the source in error messages.
+    /// Checks, errors and cost are those of `load(weights:spec:)`, which reads the file and calls this.
+    public static func load(weights file: SafeTensors.File, spec: String, name: String = "weights") throws -> Sequential {
+        try load(weights: file, plan: ModelSpec.plan(spec), spec: spec, name: name)
+    }
+
+    private static func load(weights file: SafeTensors.File, plan: ModelSpec.Plan, spec: String, name path: String) throws -> Sequential {
         var tensors: [Tensor] = []
         for parameter in plan.parameters {
             guard let tensor = file[parameter.name] else {
@@ -45,11 +55,16 @@ extension Sequential {
     /// Loads weights saved by `save(weights:)` (or any state_dict whose `__metadata__` carries
     /// `faultline_spec`), taking the architecture from the file.
     public static func load(weights path: String) throws -> Sequential {
-        let file = try SafeTensors.read(path)
+        try load(weights: SafeTensors.read(path), name: path)
+    }
+
+    /// Loads a state_dict already in memory whose `__metadata__` carries `faultline_spec`, as
+    /// `load(weights:)` does for a file; `name` stands for the source in error messages.
+    public static func load(weights file: SafeTensors.File, name: String = "weights") throws -> Sequential {
         guard let spec = file.metadata["faultline_spec"] else {
-            throw ModelError.weights("\(path) does not record its architecture (no faultline_spec in __metadata__); pass the spec, e.g. linear:784-512,relu,linear:512-10")
+            throw ModelError.weights("\(name) does not record its architecture (no faultline_spec in __metadata__); pass the spec, e.g. linear:784-512,relu,linear:512-10")
         }
-        return try load(weights: path, spec: spec)
+        return try load(weights: file, spec: spec, name: name)
     }
 
     /// Saves the parameters as a PyTorch-compatible state_dict in `.safetensors` (weights [out, in],

@@ -71,7 +71,13 @@ public enum DetectorFile {
     /// Reads a detector written by `save`. Throws `IOError` for unreadable files and
     /// `ShiftError.invalidInput` naming the missing or inconsistent part.
     public static func load(_ path: String) throws -> Detector {
-        let file = try SafeTensors.read(path)
+        try load(SafeTensors.read(path), name: path)
+    }
+
+    /// Reads a detector from a file already in memory (decoded with `SafeTensors.decode`, e.g. from
+    /// downloaded bytes), with the checks and errors of `load(_:)`; `name` stands for the source in
+    /// error messages.
+    public static func load(_ file: SafeTensors.File, name path: String = "detector") throws -> Detector {
         func matrix(_ name: String) throws -> Matrix<Float> {
             guard let t = file[name] else { throw ShiftError.invalidInput("\(path) has no tensor '\(name)'") }
             let m = try t.matrix(Float.self)
