@@ -129,39 +129,35 @@ struct AttackCommand: ParsableCommand {
     /// One budgeted attack at ε; AutoAttack also returns its per-stage accuracies.
     private func runAttack(_ model: Sequential, _ x: Matrix<Float>, _ labels: [Int], epsilon e: Float, norm: PerturbationNorm,
                            box: ClosedRange<Float>, progress: @escaping (Int, Int) -> Void) throws -> (AttackResult, [Stage]?) {
+        let recipe = AttackRecipe(norm: norm, box: box, seed: seed, steps: steps, stepSize: stepSize, apgdSteps: steps, squareQueries: queries,
+                                  restarts: restarts, earlyStop: earlyStop)
         switch attack {
         case "apgd-ce", "apgd-dlr", "apgd-t":
-            var a = APGDAttack(norm: norm, epsilon: e, steps: steps, objective: attack == "apgd-ce" ? .crossEntropy : .dlr,
-                               targetClasses: attack == "apgd-t" ? min(9, model.outputFeatures - 1) : nil)
-            (a.restarts, a.seed, a.box, a.earlyStop) = (restarts, seed, box, earlyStop)
+            let a = recipe.apgd(epsilon: e, objective: attack == "apgd-ce" ? .crossEntropy : .dlr,
+                                targetClasses: attack == "apgd-t" ? min(9, model.outputFeatures - 1) : nil)
             return (try a.run(model, x, labels: labels, progress: progress), nil)
         case "square":
             guard norm == .linf else { throw CLIError("square is an L∞ attack; use --norm linf") }
-            var a = SquareAttack(epsilon: e, queries: queries)
-            (a.seed, a.box) = (seed, box)
+            var a = recipe.square(epsilon: e)
+            a.restarts = 1  // --restarts is documented for pgd and apgd-* only
             return (try a.run(model, x, labels: labels, progress: progress), nil)
         case "autoattack":
-            var ensemble = AutoAttack.standard(norm: norm, epsilon: e, classes: model.outputFeatures, seed: seed)
-            ensemble.attacks = ensemble.attacks.map { member in
-                if var square = member as? SquareAttack { square.queries = queries; square.box = box; return square }
-                if var apgd = member as? APGDAttack { apgd.box = box; apgd.steps = steps; return apgd }
-                return member
-            }
+            // AutoAttack keeps its reference protocol: one restart, no early stopping.
+            var options = recipe
+            (options.restarts, options.earlyStop) = (1, false)
+            let ensemble = AutoAttack.standard(epsilon: e, classes: model.outputFeatures, options: options)
             let report = try ensemble.run(model, x, labels: labels) { stage, done, total in
                 progress(stage * total + done, ensemble.attacks.count * total)
             }
             for warning in report.warnings { printError("faultline attack: warning: \(warning)") }
             return (report.result, report.robustAccuracyAfter.map { Stage(attack: $0.attack, robustAccuracy: $0.accuracy) })
         default:
-            var a = GradientAttack(norm: norm, epsilon: e, stepSize: stepSize ?? 2.5 * e / Float(steps), steps: steps)
-            switch attack {
-            case "fgsm": a = .fgsm(epsilon: e, norm: norm)
-            case "pgd": a.randomStart = true
-            case "mifgsm": a.momentum = 1
-            default: break
+            let a = switch attack {
+            case "fgsm": recipe.fgsm(epsilon: e)
+            case "pgd": recipe.pgd(epsilon: e)
+            case "mifgsm": recipe.miFGSM(epsilon: e)
+            default: recipe.bim(epsilon: e)
             }
-            a.restarts = attack == "pgd" ? restarts : 1
-            (a.earlyStop, a.seed, a.box) = (earlyStop, seed, box)
             return (try a.run(model, x, labels: labels, progress: progress), nil)
         }
     }

@@ -91,16 +91,8 @@ struct CertifyCommand: ParsableCommand {
                 let region = { (e: Float) in BoundPropagation.Region(norm: norm, epsilon: e, box: norm == .linf ? box : nil) }
                 certified = { e in try propagation.certify(inputs, labels: labels, region: region(e), method: bm) }
             }
-            let attack: (Float) -> any EnsembleAttack = { e in
-                if norm == .linf {
-                    var a = APGDAttack(epsilon: e, steps: max(steps, 1))
-                    (a.seed, a.box) = (seed, box)
-                    return a
-                }
-                var a = GradientAttack.pgd(epsilon: e, stepSize: 2.5 * e / Float(max(steps, 1)), steps: max(steps, 1), norm: .l2, seed: seed)
-                a.box = box
-                return a
-            }
+            let recipe = AttackRecipe(norm: norm, box: box, seed: seed, steps: max(steps, 1), apgdSteps: max(steps, 1))
+            let attack: (Float) -> any Attack = { e in norm == .linf ? recipe.apgd(epsilon: e) as any Attack : recipe.pgd(epsilon: e) }
             report.rows = try TwoSidedEvaluation.evaluate(model, inputs, labels: labels, epsilons: budgets, certified: certified,
                                                           attack: steps > 0 ? attack : { _ in NoAttack() }) { done, _ in bar.update(done) }
             return report
@@ -131,9 +123,10 @@ struct CertifyCommand: ParsableCommand {
 }
 
 /// The identity "attack" used when the upper bound is switched off (--steps 0): clean accuracy.
-struct NoAttack: EnsembleAttack {
+struct NoAttack: Attack {
     var name: String { "none" }
-    func attack(_ model: Sequential, _ x: Matrix<Float>, labels: [Int], progress: ((Int, Int) -> Void)?) throws -> AttackResult {
+    func attack<Model: DifferentiableClassifier>(_ model: Model, _ x: Matrix<Float>, labels: [Int],
+                                                 progress: ((Int, Int) -> Void)?) throws -> AttackResult {
         try GradientAttack(epsilon: 0, stepSize: 0, steps: 1).run(model, x, labels: labels)
     }
 }

@@ -59,7 +59,7 @@ struct AttackFamilyTests {
         let (model, x, y) = Self.cnn
         let grid: [Float] = norm == .linf ? [0.1, 0, 0.02, 0.05, 0] : [2, 0, 0.5, 1, 0.25]
         let curve = try RobustnessCurve.robustAccuracy(model, x, labels: y, epsilons: grid) { e in
-            .pgd(epsilon: e, stepSize: 2.5 * e / 10, steps: 10, norm: norm, seed: 4)
+            AttackRecipe(norm: norm, seed: 4, steps: 10).pgd(epsilon: e)
         }
         #expect(curve.map(\.epsilon) == grid.sorted())
         #expect(curve[0].robustAccuracy == 1, "\(norm): the curve at ε = 0 is the clean accuracy, got \(curve[0].robustAccuracy)")

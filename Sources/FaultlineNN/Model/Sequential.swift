@@ -151,43 +151,10 @@ public struct Sequential: Sendable {
         }
     }
 
-    // MARK: Convenience API (allocates a workspace per call)
-
-    /// Logits for every row of `x` (evaluation mode unless `context.training`). Throws
-    /// `ModelError.shapeMismatch` when `x` has the wrong number of columns.
-    public func logits(_ x: Matrix<Float>, batchSize: Int = 1024, context: ForwardContext = .inference) throws -> Matrix<Float> {
-        try checkInput(x, "x")
-        var out = Matrix<Float>(uninitializedRows: x.rows, columns: outputFeatures)
-        let workspace = Workspace(for: self, capacity: max(1, min(batchSize, x.rows)))
-        x.withUnsafeBufferPointer { px in
-            out.withUnsafeMutableBufferPointer { po in
-                for start in stride(from: 0, to: x.rows, by: workspace.capacity) {
-                    let rows = min(workspace.capacity, x.rows - start)
-                    var c = context
-                    c.firstSample = context.firstSample + start
-                    let z = forwardInWorkspace(MatrixPointer(px.baseAddress! + start * inputFeatures, rows: rows, columns: inputFeatures),
-                                               workspace, context: c)
-                    (po.baseAddress! + start * outputFeatures).update(from: z.base, count: rows * outputFeatures)
-                }
-            }
-        }
-        return out
-    }
-
     /// Logits of `rows` rows at `x` (row-major, `inputFeatures` wide) computed in `workspace`: a view
     /// into the workspace, valid until its next pass. The allocation-free inference kernel.
     public func logits(_ x: UnsafePointer<Float>, rows: Int, workspace: Workspace, context: ForwardContext = .inference) -> MatrixPointer<Float> {
         forwardInWorkspace(MatrixPointer(x, rows: rows, columns: inputFeatures), workspace, context: context)
-    }
-
-    /// Predicted classes (argmax of the logits).
-    public func predict(_ x: Matrix<Float>) throws -> [Int] { try Linalg.rowArgmax(logits(x)) }
-
-    func checkInput(_ x: Matrix<Float>, _ name: String) throws {
-        guard x.columns == inputFeatures else {
-            throw ModelError.shapeMismatch("\(name) has \(x.columns) features per row but the model (\(spec)) takes \(inputFeatures)")
-        }
-        guard x.isFinite else { throw ModelError.nonFinite("\(name) contains NaN or infinite values") }
     }
 }
 

@@ -74,7 +74,7 @@ public struct APGDAttack: Sendable {
         return points
     }
 
-    func validate(_ model: Sequential, _ x: Matrix<Float>, _ labels: [Int]) throws {
+    func validate(_ model: some DifferentiableClassifier, _ x: Matrix<Float>, _ labels: [Int]) throws {
         try AttackInputs.checkEpsilon(epsilon)
         guard steps >= 1, restarts >= 1, batchSize >= 1 else { throw AttackError.invalidParameter("steps, restarts and batch size must be ≥ 1") }
         guard rho.isFinite, rho >= 0, rho <= 1 else { throw AttackError.invalidParameter("ρ = \(rho) must lie in [0, 1]") }
@@ -93,7 +93,7 @@ public struct APGDAttack: Sendable {
     /// Attacks every row of `x` (true classes `labels`). `start` gives the first run's initial
     /// perturbation δ₀ instead of a random one (the reference's `x_init`; the start is clamp(x + δ₀)).
     /// `progress(done, total)` counts sample-runs. Throws `AttackError` for invalid parameters or inputs.
-    public func run(_ model: Sequential, _ x: Matrix<Float>, labels: [Int], start: Matrix<Float>? = nil,
+    public func run(_ model: some DifferentiableClassifier, _ x: Matrix<Float>, labels: [Int], start: Matrix<Float>? = nil,
                     progress: ((Int, Int) -> Void)? = nil) throws -> AttackResult {
         try validate(model, x, labels)
         if let start, start.rows != x.rows || start.columns != x.columns {
@@ -102,7 +102,7 @@ public struct APGDAttack: Sendable {
         let n = x.rows, d = x.columns
         let batch = min(batchSize, max(n, 1))
         let state = APGDBatch(capacity: batch, features: d, steps: steps)
-        let workspace = Sequential.Workspace(for: model, capacity: batch)
+        let workspace = model.makeWorkspace(capacity: batch)
         let context = ForwardContext(backend: backend)
         let clean = try model.logits(x, batchSize: batch, context: context)
         let cleanPredictions = try Linalg.rowArgmax(clean)
@@ -123,7 +123,7 @@ public struct APGDAttack: Sendable {
                                attack: self, rank: rank, restart: restart)
                     state.attack(model, self, workspace: workspace, context: context)
                     for k in 0..<rows.count where !state.robust[k] {
-                        let i = state.rows[k]
+                        let i = state.batch.origin[k]
                         robust[i] = false
                         successStep[i] = state.successStep[k]
                         state.copyBestAdversarial(k, into: &adversarial, row: i)

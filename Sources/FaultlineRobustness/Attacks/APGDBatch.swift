@@ -7,45 +7,41 @@ import Glibc
 
 /// The state of one APGD run on a batch: seven row buffers (clean, iterate, previous iterate, best
 /// point, best adversarial point, gradient, gradient at the best point) and the per-sample step-size
-/// bookkeeping. Allocated once per `APGDAttack.run` and reused for every batch, restart and target.
+/// bookkeeping, every one registered in `batch` so early stopping compacts them together. Allocated
+/// once per `APGDAttack.run` and reused for every batch, restart and target.
 final class APGDBatch {
     let capacity: Int, features: Int, steps: Int
-    var rows: [Int] = []
+    let batch: BatchRows
     let clean, current, previous, best, bestAdversarial, gradient, bestGradient: AlignedBuffer<Float>
     let losses: AlignedBuffer<Float>
     /// lossHistory[k·steps + i]: sample k's loss after step i (zero-initialised, as the reference).
     let lossHistory: AlignedBuffer<Float>
-    var labels: [Int], targets: [Int]
-    var stepSize: [Float], bestLoss: [Float], bestLossAtLastCheck: [Float]
-    var reducedAtLastCheck: [Bool], robust: [Bool]
-    var successStep: [Int?]
+    let labels, targets: RowColumn<Int>
+    let stepSize, bestLoss, bestLossAtLastCheck: RowColumn<Float>
+    let reducedAtLastCheck, robust: RowColumn<Bool>
+    let successStep: RowColumn<Int?>
 
     init(capacity: Int, features: Int, steps: Int) {
         self.capacity = capacity
         self.features = features
         self.steps = steps
-        let size = capacity * features
-        (clean, current, previous, best) = (AlignedBuffer(uninitializedCount: size), AlignedBuffer(uninitializedCount: size),
-                                            AlignedBuffer(uninitializedCount: size), AlignedBuffer(uninitializedCount: size))
-        (bestAdversarial, gradient, bestGradient) = (AlignedBuffer(uninitializedCount: size), AlignedBuffer(uninitializedCount: size),
-                                                     AlignedBuffer(uninitializedCount: size))
-        losses = AlignedBuffer(uninitializedCount: capacity)
-        lossHistory = AlignedBuffer(uninitializedCount: capacity * steps)
-        labels = [Int](repeating: 0, count: capacity)
-        targets = labels
-        stepSize = [Float](repeating: 0, count: capacity)
-        bestLoss = stepSize
-        bestLossAtLastCheck = stepSize
-        reducedAtLastCheck = [Bool](repeating: true, count: capacity)
-        robust = reducedAtLastCheck
-        successStep = [Int?](repeating: nil, count: capacity)
+        batch = BatchRows(capacity: capacity)
+        (clean, current, previous, best) = (batch.floats(width: features), batch.floats(width: features),
+                                            batch.floats(width: features), batch.floats(width: features))
+        (bestAdversarial, gradient, bestGradient) = (batch.floats(width: features), batch.floats(width: features), batch.floats(width: features))
+        losses = batch.floats(width: 1)
+        lossHistory = batch.floats(width: steps)
+        (labels, targets) = (batch.column(repeating: 0), batch.column(repeating: 0))
+        (stepSize, bestLoss, bestLossAtLastCheck) = (batch.column(repeating: 0), batch.column(repeating: 0), batch.column(repeating: 0))
+        (reducedAtLastCheck, robust) = (batch.column(repeating: true), batch.column(repeating: true))
+        successStep = batch.column(repeating: nil)
     }
 
     /// Loads the clean rows and their start: clamp(x + δ₀) with δ₀ from `start`, else the random
     /// start of (rank, restart).
     func load(rows: [Int], x: Matrix<Float>, labels allLabels: [Int], targets batchTargets: [Int]?, start: Matrix<Float>?,
               attack: APGDAttack, rank: Int, restart: Int) {
-        self.rows = rows
+        batch.load(rows)
         let d = features, eps = attack.epsilon, lo = attack.box.lowerBound, hi = attack.box.upperBound
         x.withUnsafeBufferPointer { px in
             for (k, i) in rows.enumerated() {
@@ -86,8 +82,8 @@ final class APGDBatch {
     }
 
     /// Runs the APGD iterations on the loaded rows.
-    func attack(_ model: Sequential, _ attack: APGDAttack, workspace: Sequential.Workspace, context: ForwardContext) {
-        var live = rows.count
+    func attack<Model: DifferentiableClassifier>(_ model: Model, _ attack: APGDAttack, workspace: Model.Workspace, context: ForwardContext) {
+        var live = batch.count
         let d = features
         gradientStep(model, attack, live: live, step: 0, workspace: workspace, context: context)
         for k in 0..<live {
@@ -121,8 +117,8 @@ final class APGDBatch {
 
     /// Loss and gradient at the current iterates of the first `live` rows; marks the misclassified
     /// ones broken and stores them as the best adversarial point.
-    private func gradientStep(_ model: Sequential, _ attack: APGDAttack, live: Int, step: Int, workspace: Sequential.Workspace,
-                              context: ForwardContext) {
+    private func gradientStep<Model: DifferentiableClassifier>(_ model: Model, _ attack: APGDAttack, live: Int, step: Int,
+                                                               workspace: Model.Workspace, context: ForwardContext) {
         let d = features, targeted = attack.targetClasses != nil
         let loss: Loss = switch (attack.objective, targeted) {
         case (.crossEntropy, _): .crossEntropy
@@ -130,14 +126,10 @@ final class APGDBatch {
         case (.dlr, true): .targetedDLR
         }
         let descendTowardsTarget = targeted && attack.objective == .crossEntropy  // loss −CE(z, t)
-        labels.withUnsafeBufferPointer { y in
-            targets.withUnsafeBufferPointer { t in
-                model.inputGradient(MatrixPointer(current.pointer, rows: live, columns: d),
-                                    labels: descendTowardsTarget ? t.baseAddress! : y.baseAddress!,
-                                    targets: loss == .targetedDLR ? t.baseAddress! : nil, loss: loss, losses: losses.pointer,
-                                    into: MutableMatrixPointer(gradient.pointer, rows: live, columns: d), workspace: workspace, context: context)
-            }
-        }
+        let y = UnsafePointer(labels.pointer), t = UnsafePointer(targets.pointer)
+        model.inputGradient(MatrixPointer(current.pointer, rows: live, columns: d), labels: descendTowardsTarget ? t : y,
+                            targets: loss == .targetedDLR ? t : nil, loss: loss, losses: losses.pointer,
+                            into: MutableMatrixPointer(gradient.pointer, rows: live, columns: d), workspace: workspace, context: context)
         if descendTowardsTarget {
             for k in 0..<live { losses.pointer[k] = -losses.pointer[k] }
             for j in 0..<live * d { gradient.pointer[j] = -gradient.pointer[j] }
@@ -225,29 +217,7 @@ final class APGDBatch {
 
     /// Moves broken rows behind the live ones (early stopping) and returns the new live count.
     private func compact(_ live: Int) -> Int {
-        var live = live, k = 0
-        while k < live {
-            if robust[k] { k += 1; continue }
-            live -= 1
-            swapRows(k, live)
-        }
-        return live
-    }
-
-    private func swapRows(_ k: Int, _ l: Int) {
-        guard k != l else { return }
-        for buffer in [clean, current, previous, best, bestAdversarial, gradient, bestGradient] { buffer.swapRows(k, l, width: features) }
-        lossHistory.swapRows(k, l, width: steps)
-        swap(&losses.pointer[k], &losses.pointer[l])
-        rows.swapAt(k, l)
-        labels.swapAt(k, l)
-        targets.swapAt(k, l)
-        stepSize.swapAt(k, l)
-        bestLoss.swapAt(k, l)
-        bestLossAtLastCheck.swapAt(k, l)
-        reducedAtLastCheck.swapAt(k, l)
-        robust.swapAt(k, l)
-        successStep.swapAt(k, l)
+        batch.compact(live: live) { !robust[$0] }.live
     }
 
     /// Writes row k's best adversarial point into `matrix` row i.

@@ -5,7 +5,7 @@ import FaultlineNN
 enum AttackInputs {
     /// Throws `AttackError.invalidInput` naming the first offending row when `x` does not fit the
     /// model, a label or target is out of range, a target equals its label, or an input lies outside `box`.
-    static func check(_ model: Sequential, _ x: Matrix<Float>, labels: [Int], targets: [Int]?, box: ClosedRange<Float>) throws {
+    static func check(_ model: some DifferentiableClassifier, _ x: Matrix<Float>, labels: [Int], targets: [Int]?, box: ClosedRange<Float>) throws {
         guard box.lowerBound.isFinite, box.upperBound.isFinite else { throw AttackError.invalidParameter("the input box must be finite") }
         guard x.columns == model.inputFeatures else {
             throw AttackError.invalidInput("x has \(x.columns) features, the model (\(model.spec)) takes \(model.inputFeatures)")

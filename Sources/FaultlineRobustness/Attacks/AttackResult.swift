@@ -26,8 +26,9 @@ public struct AttackResult: Sendable {
     /// Evaluates `adversarial` once more in `workspace` (batches of its capacity): the margin of the true
     /// class and success (misclassified, or predicted == target when `targets` is given). Success is
     /// always what this final pass says, so every attack reports it the same way.
-    static func evaluate(_ model: Sequential, adversarial: Matrix<Float>, labels: [Int], targets: [Int]?, successStep: [Int?],
-                         workspace: Sequential.Workspace, context: ForwardContext) -> AttackResult {
+    static func evaluate<Model: DifferentiableClassifier>(_ model: Model, adversarial: Matrix<Float>, labels: [Int], targets: [Int]?,
+                                                          successStep: [Int?], workspace: Model.Workspace,
+                                                          context: ForwardContext) -> AttackResult {
         let n = adversarial.rows, d = adversarial.columns, c = model.outputFeatures, batch = workspace.capacity
         var margin = [Float](repeating: 0, count: n)
         var success = [Bool](repeating: false, count: n)

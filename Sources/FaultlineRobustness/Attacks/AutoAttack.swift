@@ -1,38 +1,6 @@
 import FaultlineLinalg
 import FaultlineNN
 
-/// An attack that can take part in an ensemble evaluation.
-public protocol EnsembleAttack: Sendable {
-    /// Short name for reports ("apgd-ce", "square", …).
-    var name: String { get }
-    /// Attacks every row; success is untargeted misclassification.
-    func attack(_ model: Sequential, _ x: Matrix<Float>, labels: [Int], progress: ((Int, Int) -> Void)?) throws -> AttackResult
-}
-
-extension APGDAttack: EnsembleAttack {
-    public var name: String {
-        let loss = objective == .crossEntropy ? "ce" : "dlr"
-        return targetClasses == nil ? "apgd-\(loss)" : "apgd-t-\(loss)"
-    }
-    public func attack(_ model: Sequential, _ x: Matrix<Float>, labels: [Int], progress: ((Int, Int) -> Void)?) throws -> AttackResult {
-        try run(model, x, labels: labels, progress: progress)
-    }
-}
-
-extension SquareAttack: EnsembleAttack {
-    public var name: String { "square" }
-    public func attack(_ model: Sequential, _ x: Matrix<Float>, labels: [Int], progress: ((Int, Int) -> Void)?) throws -> AttackResult {
-        try run(model, x, labels: labels, progress: progress)
-    }
-}
-
-extension GradientAttack: EnsembleAttack {
-    public var name: String { steps == 1 ? "fgsm" : (momentum == nil ? "pgd" : "mi-fgsm") }
-    public func attack(_ model: Sequential, _ x: Matrix<Float>, labels: [Int], progress: ((Int, Int) -> Void)?) throws -> AttackResult {
-        try run(model, x, labels: labels, progress: progress)
-    }
-}
-
 /// AutoAttack-style evaluation (Croce & Hein 2020): attacks run in order, each only on the samples
 /// every earlier attack left correctly classified; a sample counts as broken if **any** attack breaks
 /// it (point-wise worst case), and it keeps the first successful example.
@@ -42,33 +10,24 @@ extension GradientAttack: EnsembleAttack {
 /// (L∞ only, 5,000 queries). Robust accuracy after APGD is therefore an upper bound at least as tight
 /// as AutoAttack's after the same attacks.
 public struct AutoAttack: Sendable {
-    public var attacks: [any EnsembleAttack]
+    public var attacks: [any Attack]
 
-    public init(attacks: [any EnsembleAttack]) {
+    public init(attacks: [any Attack]) {
         self.attacks = attacks
     }
 
     /// APGD-CE, APGD-T (DLR; cross-entropy for models with fewer than 4 classes) on up to 9 targets,
-    /// and Square for L∞, with AutoAttack's settings.
+    /// and Square for L∞, with AutoAttack's settings (100 APGD steps, 5,000 queries, one restart).
     public static func standard(norm: PerturbationNorm = .linf, epsilon: Float, classes: Int, seed: UInt64 = 0,
                                 backend: Backend? = nil) -> AutoAttack {
-        var ce = APGDAttack(norm: norm, epsilon: epsilon)
-        ce.seed = seed
-        ce.backend = backend
-        var attacks: [any EnsembleAttack] = [ce]
-        if classes >= 3 {
-            var t = APGDAttack(norm: norm, epsilon: epsilon, objective: classes >= 4 ? .dlr : .crossEntropy, targetClasses: min(9, classes - 1))
-            t.seed = seed
-            t.backend = backend
-            attacks.append(t)
-        }
-        if norm == .linf {
-            var square = SquareAttack(epsilon: epsilon)
-            square.seed = seed
-            square.backend = backend
-            attacks.append(square)
-        }
-        return AutoAttack(attacks: attacks)
+        AttackRecipe(norm: norm, seed: seed, backend: backend).autoAttack(epsilon: epsilon, classes: classes)
+    }
+
+    /// The same ensemble with the members' settings from `options` (its norm, box, seed, APGD steps,
+    /// Square queries, restarts, early stopping and backend), e.g. a cheaper Square for a quick report:
+    /// `AutoAttack.standard(epsilon: e, classes: 10, options: AttackRecipe(seed: s, squareQueries: 1000, earlyStop: true))`.
+    public static func standard(epsilon: Float, classes: Int, options: AttackRecipe) -> AutoAttack {
+        options.autoAttack(epsilon: epsilon, classes: classes)
     }
 
     /// The outcome of an ensemble evaluation.
@@ -87,7 +46,7 @@ public struct AutoAttack: Sendable {
     }
 
     /// Runs the attacks in order. `progress(attack index, done, total)` reports inside each attack.
-    public func run(_ model: Sequential, _ x: Matrix<Float>, labels: [Int],
+    public func run(_ model: some DifferentiableClassifier, _ x: Matrix<Float>, labels: [Int],
                     progress: ((Int, Int, Int) -> Void)? = nil) throws -> Report {
         guard !attacks.isEmpty else { throw AttackError.invalidParameter("the ensemble has no attacks") }
         try AttackInputs.check(model, x, labels: labels, targets: nil, box: -Float.greatestFiniteMagnitude...Float.greatestFiniteMagnitude)
@@ -115,16 +74,16 @@ public struct AutoAttack: Sendable {
                         }
                     }
                 }
-                if attack is SquareAttack, let count = whiteBoxRobust, broken > 0 {
-                    warnings.append("Square broke \(broken) of the \(count) samples the gradient attacks left robust: gradients may be masked or obfuscated; trust the black-box number")
+                if !attack.usesGradients, let count = whiteBoxRobust, broken > 0 {
+                    warnings.append("\(attack.name == "square" ? "Square" : attack.name) broke \(broken) of the \(count) samples the gradient attacks left robust: gradients may be masked or obfuscated; trust the black-box number")
                 }
             }
-            if !(attack is SquareAttack) { whiteBoxRobust = brokenBy.filter { $0 == nil }.count }
+            if attack.usesGradients { whiteBoxRobust = brokenBy.filter { $0 == nil }.count }
             after.append((attack.name, Double(brokenBy.filter { $0 == nil }.count) / Double(max(n, 1))))
         }
         let result = AttackResult.evaluate(model, adversarial: adversarial, labels: labels, targets: nil,
                                            successStep: brokenBy.map { $0 == "clean" ? 0 : nil },
-                                           workspace: Sequential.Workspace(for: model, capacity: max(1, min(n, 1024))), context: .inference)
+                                           workspace: model.makeWorkspace(capacity: max(1, min(n, 1024))), context: .inference)
         return Report(cleanAccuracy: clean, robustAccuracyAfter: after, brokenBy: brokenBy, result: result, warnings: warnings)
     }
 }

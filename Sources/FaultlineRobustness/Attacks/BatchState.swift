@@ -5,39 +5,32 @@ import FaultlineNN
 import Glibc
 #endif
 
-/// The buffers of one batch of an iterative attack, allocated once per `run` and reused.
-struct BatchState {
+/// The buffers of one batch of an iterative attack, allocated once per `run` and reused. Every
+/// per-row buffer lives in `batch`, so early-stopping compaction moves all of them.
+final class BatchState {
     let capacity: Int
     let features: Int
-    var rows: [Int] = []
-    var clean: AlignedBuffer<Float>
-    var adversarial: AlignedBuffer<Float>
-    var gradient: AlignedBuffer<Float>
-    var velocity: AlignedBuffer<Float>
-    var losses: AlignedBuffer<Float>
-    var labels: [Int]
-    var targets: [Int]
-    var success: [Bool]
-    var successStep: [Int?]
+    let batch: BatchRows
+    let clean, adversarial, gradient, velocity, losses: AlignedBuffer<Float>
+    let labels, targets: RowColumn<Int>
+    let success: RowColumn<Bool>
+    let successStep: RowColumn<Int?>
 
     init(capacity: Int, features: Int) {
         self.capacity = capacity
         self.features = features
-        clean = AlignedBuffer(uninitializedCount: capacity * features)
-        adversarial = AlignedBuffer(uninitializedCount: capacity * features)
-        gradient = AlignedBuffer(uninitializedCount: capacity * features)
-        velocity = AlignedBuffer(uninitializedCount: capacity * features)
-        losses = AlignedBuffer(uninitializedCount: capacity)
-        labels = [Int](repeating: 0, count: capacity)
-        targets = [Int](repeating: 0, count: capacity)
-        success = [Bool](repeating: false, count: capacity)
-        successStep = [Int?](repeating: nil, count: capacity)
+        batch = BatchRows(capacity: capacity)
+        (clean, adversarial) = (batch.floats(width: features), batch.floats(width: features))
+        (gradient, velocity) = (batch.floats(width: features), batch.floats(width: features))
+        losses = batch.floats(width: 1)
+        (labels, targets) = (batch.column(repeating: 0), batch.column(repeating: 0))
+        success = batch.column(repeating: false)
+        successStep = batch.column(repeating: nil)
     }
 
     /// Loads the clean rows and the starting point: clamp(x + δ₀), a random start, or x itself.
-    mutating func load(rows: [Int], x: Matrix<Float>, start: Matrix<Float>?, random: Bool, attack: GradientAttack,
-                       restart: Int, model: Sequential) {
-        self.rows = rows
+    func load(rows: [Int], x: Matrix<Float>, start: Matrix<Float>?, random: Bool, attack: GradientAttack, restart: Int) {
+        batch.load(rows)
         let d = features, lo = attack.box.lowerBound, hi = attack.box.upperBound, eps = attack.epsilon
         x.withUnsafeBufferPointer { px in
             for (k, i) in rows.enumerated() {
@@ -68,18 +61,9 @@ struct BatchState {
         }
     }
 
-    func withBuffers<R>(_ body: (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>,
-                                 UnsafePointer<Int>, UnsafePointer<Int>) throws -> R) rethrows -> R {
-        try labels.withUnsafeBufferPointer { y in
-            try targets.withUnsafeBufferPointer { t in
-                try body(adversarial.pointer, gradient.pointer, losses.pointer, y.baseAddress!, t.baseAddress!)
-            }
-        }
-    }
-
     /// One update of every live row from `gradient` (ascending the loss, or descending it when
     /// `descend`), then the projection onto the ε-ball around the clean row and the box.
-    mutating func step(live: Int, attack: GradientAttack, descend: Bool) {
+    func step(live: Int, attack: GradientAttack, descend: Bool) {
         let d = features, lo = attack.box.lowerBound, hi = attack.box.upperBound, eps = attack.epsilon
         let direction: Float = descend ? -1 : 1
         for k in 0..<live {
@@ -134,27 +118,7 @@ struct BatchState {
         }
     }
 
-    /// Exchanges batch rows k and l and everything attached to them (early-stopping compaction).
-    mutating func swapRows(_ k: Int, _ l: Int) {
-        guard k != l else { return }
-        for buffer in [clean, adversarial, velocity, gradient] { buffer.swapRows(k, l, width: features) }
-        rows.swapAt(k, l)
-        labels.swapAt(k, l)
-        targets.swapAt(k, l)
-        success.swapAt(k, l)
-        successStep.swapAt(k, l)
-    }
-
     func copyOut(_ k: Int, into matrix: inout Matrix<Float>, row i: Int) {
         adversarial.copyRow(k, width: features, into: &matrix, row: i)
-    }
-}
-
-extension MatrixPointer where Scalar == Float {
-    /// Swaps two rows of logits in place, keeping them aligned with a compacted batch.
-    func swapRowsForCompaction(_ k: Int, _ l: Int) {
-        guard k != l else { return }
-        let p = UnsafeMutablePointer(mutating: base)
-        for j in 0..<columns { swap(&p[k * rowStride + j], &p[l * rowStride + j]) }
     }
 }

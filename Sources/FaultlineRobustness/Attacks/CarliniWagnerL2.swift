@@ -39,7 +39,7 @@ public struct CarliniWagnerL2: Sendable {
     }
 
     /// Attacks every row of `x`; `successStep` is the binary-search round of the kept example.
-    public func run(_ model: Sequential, _ x: Matrix<Float>, labels: [Int], progress: ((Int, Int) -> Void)? = nil) throws -> AttackResult {
+    public func run(_ model: some DifferentiableClassifier, _ x: Matrix<Float>, labels: [Int], progress: ((Int, Int) -> Void)? = nil) throws -> AttackResult {
         guard confidence.isFinite, confidence >= 0 else { throw AttackError.invalidParameter("κ = \(confidence) must be finite and ≥ 0") }
         guard steps >= 1, searchSteps >= 1, batchSize >= 1 else { throw AttackError.invalidParameter("steps, search steps and batch size must be ≥ 1") }
         guard learningRate > 0, learningRate.isFinite, initialConstant > 0, initialConstant.isFinite else {
@@ -49,7 +49,7 @@ public struct CarliniWagnerL2: Sendable {
         try AttackInputs.check(model, x, labels: labels, targets: nil, box: box)
         let n = x.rows, d = x.columns, c = model.outputFeatures, batch = min(batchSize, max(n, 1))
         let context = ForwardContext(backend: backend)
-        let workspace = Sequential.Workspace(for: model, capacity: batch)
+        let workspace = model.makeWorkspace(capacity: batch)
         let predicted = try model.predict(x)
         var adversarial = x
         var round = [Int?](repeating: nil, count: n)

@@ -33,7 +33,7 @@ public struct DeepFool: Sendable {
 
     /// Attacks every row of `x`. `successStep` is the number of iterations DeepFool needed; the
     /// perturbation size is `result.perturbationNorms(from: x, norm:)`. Throws `AttackError`.
-    public func run(_ model: Sequential, _ x: Matrix<Float>, labels: [Int], progress: ((Int, Int) -> Void)? = nil) throws -> AttackResult {
+    public func run(_ model: some DifferentiableClassifier, _ x: Matrix<Float>, labels: [Int], progress: ((Int, Int) -> Void)? = nil) throws -> AttackResult {
         guard candidates >= 2, maxIterations >= 1, batchSize >= 1 else {
             throw AttackError.invalidParameter("DeepFool needs ≥ 2 candidate classes, ≥ 1 iteration and batch size ≥ 1")
         }
@@ -41,7 +41,7 @@ public struct DeepFool: Sendable {
         try AttackInputs.check(model, x, labels: labels, targets: nil, box: box)
         let n = x.rows, batch = min(batchSize, max(n, 1))
         let context = ForwardContext(backend: backend)
-        let workspace = Sequential.Workspace(for: model, capacity: batch)
+        let workspace = model.makeWorkspace(capacity: batch)
         let clean = try model.logits(x, batchSize: batch, context: context)
         var adversarial = x
         var iterations = [Int?](repeating: nil, count: n)
@@ -55,7 +55,8 @@ public struct DeepFool: Sendable {
             let rows = Array(attacked[first..<min(first + batch, attacked.count)])
             state.load(rows: rows, x: x, clean: clean)
             state.run(model, self, workspace: workspace, context: context)
-            for (slot, i) in state.rows.enumerated() {
+            for slot in 0..<state.batch.count {
+                let i = state.batch.origin[slot]
                 state.copyOut(slot, into: &adversarial, row: i)
                 iterations[i] = state.iterations[slot]
             }
@@ -67,32 +68,30 @@ public struct DeepFool: Sendable {
 }
 
 /// The buffers of one DeepFool batch: clean rows, iterates, accumulated perturbation r, one Jacobian
-/// row difference and the best one so far.
+/// row difference and the best one so far, all registered in `batch` for compaction.
 final class DeepFoolBatch {
     let capacity: Int, features: Int, classes: Int, candidates: Int
-    var rows: [Int] = []
+    let batch: BatchRows
     let clean, current, total, jacobianRow, bestDirection: AlignedBuffer<Float>
     let logitGradient: AlignedBuffer<Float>
     /// ranked[slot·candidates + r]: the class with the (r+1)-th largest clean logit.
-    var ranked: [Int]
-    var bestDistance: [Float]
-    var bestNorm: [Float]
-    var iterations: [Int?]
+    let ranked: RowColumn<Int>
+    let bestDistance, bestNorm: RowColumn<Float>
+    let iterations: RowColumn<Int?>
 
     init(capacity: Int, features: Int, classes: Int, candidates: Int) {
         (self.capacity, self.features, self.classes, self.candidates) = (capacity, features, classes, candidates)
-        let size = capacity * features
-        (clean, current, total) = (AlignedBuffer(uninitializedCount: size), AlignedBuffer(uninitializedCount: size), AlignedBuffer(uninitializedCount: size))
-        (jacobianRow, bestDirection) = (AlignedBuffer(uninitializedCount: size), AlignedBuffer(uninitializedCount: size))
-        logitGradient = AlignedBuffer(uninitializedCount: capacity * classes)
-        ranked = [Int](repeating: 0, count: capacity * candidates)
-        bestDistance = [Float](repeating: 0, count: capacity)
-        bestNorm = bestDistance
-        iterations = [Int?](repeating: nil, count: capacity)
+        batch = BatchRows(capacity: capacity)
+        (clean, current, total) = (batch.floats(width: features), batch.floats(width: features), batch.floats(width: features))
+        (jacobianRow, bestDirection) = (batch.floats(width: features), batch.floats(width: features))
+        logitGradient = batch.floats(width: classes)
+        ranked = batch.column(width: candidates, repeating: 0)
+        (bestDistance, bestNorm) = (batch.column(repeating: 0), batch.column(repeating: 0))
+        iterations = batch.column(repeating: nil)
     }
 
     func load(rows: [Int], x: Matrix<Float>, clean logits: Matrix<Float>) {
-        self.rows = rows
+        batch.load(rows)
         let d = features
         x.withUnsafeBufferPointer { px in
             for (slot, i) in rows.enumerated() {
@@ -107,27 +106,22 @@ final class DeepFoolBatch {
         }
     }
 
-    func run(_ model: Sequential, _ attack: DeepFool, workspace: Sequential.Workspace, context: ForwardContext) {
+    func run<Model: DifferentiableClassifier>(_ model: Model, _ attack: DeepFool, workspace: Model.Workspace, context: ForwardContext) {
         let d = features, c = classes
-        var live = rows.count
+        var live = batch.count
         for iteration in 0...attack.maxIterations where live > 0 {
             var z = model.logits(current.pointer, rows: live, workspace: workspace, context: context)
             // Samples no longer predicted k₀ are done: move them behind the live ones.
-            var slot = 0, moved = false
-            while slot < live {
+            let compaction = batch.compact(live: live, alongside: z) { slot in
                 let row = z.base + slot * z.rowStride
                 var predicted = 0
                 for j in 1..<c where row[j] > row[predicted] { predicted = j }
-                if predicted != ranked[slot * candidates] {
-                    iterations[slot] = iteration
-                    live -= 1
-                    moved = moved || slot != live
-                    swapRows(slot, live)
-                    z.swapRowsForCompaction(slot, live)
-                } else {
-                    slot += 1
-                }
+                guard predicted != ranked[slot * candidates] else { return false }
+                iterations[slot] = iteration
+                return true
             }
+            live = compaction.live
+            let moved = compaction.moved
             if live == 0 || iteration == attack.maxIterations { break }
             // The workspace holds the hidden activations of the rows in their order before compaction,
             // and the backward passes below read them: after a move, forward the compacted rows again so
@@ -177,14 +171,6 @@ final class DeepFoolBatch {
                 }
             }
         }
-    }
-
-    private func swapRows(_ a: Int, _ b: Int) {
-        guard a != b else { return }
-        for buffer in [clean, current, total] { buffer.swapRows(a, b, width: features) }
-        for r in 0..<candidates { ranked.swapAt(a * candidates + r, b * candidates + r) }
-        rows.swapAt(a, b)
-        iterations.swapAt(a, b)
     }
 
     func copyOut(_ slot: Int, into matrix: inout Matrix<Float>, row i: Int) {

@@ -59,7 +59,7 @@ public struct GradientAttack: Sendable {
 
     public typealias Result = AttackResult
 
-    func validate(_ model: Sequential, _ x: Matrix<Float>, _ labels: [Int], _ targets: [Int]?) throws {
+    func validate(_ model: some DifferentiableClassifier, _ x: Matrix<Float>, _ labels: [Int], _ targets: [Int]?) throws {
         try AttackInputs.checkEpsilon(epsilon)
         guard stepSize.isFinite, stepSize >= 0 else { throw AttackError.invalidParameter("step size \(stepSize) must be finite and ≥ 0") }
         guard steps >= 1, restarts >= 1, batchSize >= 1 else { throw AttackError.invalidParameter("steps, restarts and batch size must be ≥ 1") }
@@ -70,8 +70,9 @@ public struct GradientAttack: Sendable {
     /// gives an explicit initial perturbation δ₀ (the start is then clamp(x + δ₀), and `randomStart`
     /// is ignored for the first restart). Pass the same `workspace` to repeated calls (an ε sweep, a
     /// benchmark) to reuse its buffers. Throws `AttackError` for invalid parameters or inputs.
-    public func run(_ model: Sequential, _ x: Matrix<Float>, labels: [Int], targets: [Int]? = nil, start: Matrix<Float>? = nil,
-                    workspace reusable: AttackWorkspace? = nil, progress: ((Int, Int) -> Void)? = nil) throws -> Result {
+    public func run<Model: DifferentiableClassifier>(_ model: Model, _ x: Matrix<Float>, labels: [Int], targets: [Int]? = nil,
+                                                     start: Matrix<Float>? = nil, workspace reusable: AttackWorkspace<Model>? = nil,
+                                                     progress: ((Int, Int) -> Void)? = nil) throws -> Result {
         try validate(model, x, labels, targets)
         if let start, start.rows != x.rows || start.columns != x.columns {
             throw AttackError.invalidInput("start δ₀ is \(start.rows)×\(start.columns), x is \(x.rows)×\(x.columns)")
@@ -83,19 +84,17 @@ public struct GradientAttack: Sendable {
         var successStep = [Int?](repeating: nil, count: n)
         let batch = min(batchSize, max(n, 1))
         let buffers = reusable?.fits(model, capacity: batch) == true ? reusable! : AttackWorkspace(for: model, capacity: batch)
-        let workspace = buffers.model
-        var state = buffers.state
-        defer { buffers.state = state }
+        let workspace = buffers.model, state = buffers.state
         for restart in 0..<restarts {
             for first in stride(from: 0, to: n, by: batch) {
                 // Only samples not yet broken are attacked again.
                 let rows = (first..<min(first + batch, n)).filter { restart == 0 || !success[$0] }
                 if rows.isEmpty { continue }
                 state.load(rows: rows, x: x, start: restart == 0 ? start : nil, random: randomStart && (restart > 0 || start == nil),
-                           attack: self, restart: restart, model: model)
-                attackBatch(model, &state, labels: labels, targets: targets, workspace: workspace)
-                for k in 0..<state.rows.count {  // early stopping reorders the batch: follow state.rows
-                    let i = state.rows[k]
+                           attack: self, restart: restart)
+                attackBatch(model, state, labels: labels, targets: targets, workspace: workspace)
+                for k in 0..<state.batch.count {  // early stopping reorders the batch: follow the slots' origin
+                    let i = state.batch.origin[k]
                     if state.success[k] || restart == 0 {
                         state.copyOut(k, into: &adversarial, row: i)
                         success[i] = state.success[k]
@@ -111,46 +110,41 @@ public struct GradientAttack: Sendable {
 
     /// Runs the steps on the rows loaded in `state`. With early stopping, rows that succeed are
     /// swapped behind the live ones, so later passes run only on samples still being attacked.
-    func attackBatch(_ model: Sequential, _ state: inout BatchState, labels: [Int], targets: [Int]?, workspace: Sequential.Workspace) {
+    func attackBatch<Model: DifferentiableClassifier>(_ model: Model, _ state: BatchState, labels: [Int], targets: [Int]?,
+                                                      workspace: Model.Workspace) {
         let d = state.features, c = model.outputFeatures
         let targeted = targets != nil
-        for k in 0..<state.rows.count {
-            state.labels[k] = labels[state.rows[k]]
-            state.targets[k] = targets?[state.rows[k]] ?? 0
+        for k in 0..<state.batch.count {
+            state.labels[k] = labels[state.batch.origin[k]]
+            state.targets[k] = targets?[state.batch.origin[k]] ?? 0
         }
         // Targeted cross-entropy is descended towards the target; every other loss is ascended.
         let descend = targeted && loss == .crossEntropy
         let context = ForwardContext(backend: backend)
-        var live = state.rows.count
+        var live = state.batch.count
+        // Succeeded rows move behind the live ones, their logits with them.
         func checkSuccess(step: Int, logits z: MatrixPointer<Float>) {
-            var k = 0
-            while k < live {
+            live = state.batch.compact(live: live, alongside: z) { k in
                 let row = z.base + k * z.rowStride
                 var predicted = 0
                 for j in 1..<c where row[j] > row[predicted] { predicted = j }
-                if targeted ? predicted == state.targets[k] : predicted != state.labels[k] {
-                    state.success[k] = true
-                    state.successStep[k] = step
-                    live -= 1
-                    state.swapRows(k, live)  // the row now at k was live and unchecked: look at it next
-                    z.swapRowsForCompaction(k, live)
-                } else {
-                    k += 1
-                }
-            }
+                guard targeted ? predicted == state.targets[k] : predicted != state.labels[k] else { return false }
+                state.success[k] = true
+                state.successStep[k] = step
+                return true
+            }.live
         }
+        let trueLabels = UnsafePointer(state.labels.pointer), tgt = UnsafePointer(state.targets.pointer)
         for step in 0..<steps where live > 0 {
-            state.withBuffers { adv, grad, losses, trueLabels, tgt in
-                model.inputGradient(MatrixPointer(adv, rows: live, columns: d), labels: descend ? tgt : trueLabels,
-                                    targets: loss == .targetedDLR ? tgt : nil, loss: loss, losses: losses,
-                                    into: MutableMatrixPointer(grad, rows: live, columns: d), workspace: workspace, context: context)
-            }
+            model.inputGradient(MatrixPointer(state.adversarial.pointer, rows: live, columns: d), labels: descend ? tgt : trueLabels,
+                                targets: loss == .targetedDLR ? tgt : nil, loss: loss, losses: state.losses.pointer,
+                                into: MutableMatrixPointer(state.gradient.pointer, rows: live, columns: d), workspace: workspace, context: context)
             if earlyStop { checkSuccess(step: step, logits: workspace.logits(rows: live)) }
             state.step(live: live, attack: self, descend: descend)
         }
         // The last iterate's success needs one more forward pass (only with early stopping).
         if earlyStop && live > 0 {
-            let z = state.withBuffers { adv, _, _, _, _ in model.logits(adv, rows: live, workspace: workspace, context: context) }
+            let z = model.logits(state.adversarial.pointer, rows: live, workspace: workspace, context: context)
             checkSuccess(step: steps, logits: z)
         }
     }
@@ -158,18 +152,18 @@ public struct GradientAttack: Sendable {
 
 /// The buffers of an attack (the model workspace and the batch state), reusable across `run` calls on
 /// the same model architecture with batches up to `capacity` rows. Not for concurrent use.
-public final class AttackWorkspace: @unchecked Sendable {
-    let model: Sequential.Workspace
-    var state: BatchState
+public final class AttackWorkspace<Model: DifferentiableClassifier>: @unchecked Sendable {
+    let model: Model.Workspace
+    let state: BatchState
     let spec: String
 
-    public init(for model: Sequential, capacity: Int) {
-        self.model = Sequential.Workspace(for: model, capacity: capacity)
+    public init(for model: Model, capacity: Int) {
+        self.model = model.makeWorkspace(capacity: capacity)
         state = BatchState(capacity: capacity, features: model.inputFeatures)
         spec = model.spec
     }
 
-    func fits(_ model: Sequential, capacity: Int) -> Bool {
+    func fits(_ model: Model, capacity: Int) -> Bool {
         model.spec == spec && capacity <= self.model.capacity
     }
 }

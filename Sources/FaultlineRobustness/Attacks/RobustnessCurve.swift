@@ -1,7 +1,8 @@
 import FaultlineLinalg
 import FaultlineNN
 
-/// Robust accuracy over a list of ε and per-sample minimal perturbations, built on `GradientAttack`.
+/// Robust accuracy over a list of ε and per-sample minimal perturbations, for any `Attack` built per
+/// budget (e.g. `AttackRecipe.pgd(epsilon:)`) on any `DifferentiableClassifier`.
 public enum RobustnessCurve {
     public struct Point: Sendable, Codable, Equatable {
         public var epsilon: Float
@@ -11,16 +12,20 @@ public enum RobustnessCurve {
     /// Robust accuracy at each ε in ascending order, reusing work: a sample broken at a smaller ε is
     /// broken at every larger one (its example lies in every larger ball), so only samples still robust
     /// are attacked at the next ε. The curve is therefore non-increasing by construction.
-    /// `attack(ε)` builds the attack for one budget (e.g. `GradientAttack.pgd(epsilon:stepSize:steps:)`).
-    public static func robustAccuracy(_ model: Sequential, _ x: Matrix<Float>, labels: [Int], epsilons: [Float],
-                                      attack: (Float) -> GradientAttack) throws -> [Point] {
+    /// `attack(ε)` builds the attack for one budget. Throws what the attack throws.
+    public static func robustAccuracy<Model: DifferentiableClassifier, A: Attack>(_ model: Model, _ x: Matrix<Float>, labels: [Int],
+                                                                                 epsilons: [Float], attack: (Float) -> A) throws -> [Point] {
+        try curve(model, x, labels: labels, epsilons: epsilons, attack: attack)
+    }
+
+    private static func curve<Model: DifferentiableClassifier, A: Attack>(_ model: Model, _ x: Matrix<Float>, labels: [Int],
+                                                                         epsilons: [Float], attack: (Float) -> A) throws -> [Point] {
         guard !epsilons.isEmpty else { throw AttackError.invalidParameter("no ε given") }
         var robust = Array(0..<x.rows)
         var points: [Point] = []
         for e in epsilons.sorted() {
             if !robust.isEmpty {
-                let subset = AttackInputs.rows(x, robust)
-                let result = try attack(e).run(model, subset, labels: robust.map { labels[$0] })
+                let result = try attack(e).attack(model, AttackInputs.rows(x, robust), labels: robust.map { labels[$0] }, progress: nil)
                 robust = zip(robust, result.success).filter { !$0.1 }.map(\.0)
             }
             points.append(Point(epsilon: e, robustAccuracy: Double(robust.count) / Double(max(x.rows, 1))))
@@ -28,30 +33,45 @@ public enum RobustnessCurve {
         return points
     }
 
+    /// `robustAccuracy` for gradient attacks (lets `{ e in .pgd(…) }` name its type by context).
+    public static func robustAccuracy(_ model: some DifferentiableClassifier, _ x: Matrix<Float>, labels: [Int], epsilons: [Float],
+                                      attack: (Float) -> GradientAttack) throws -> [Point] {
+        try curve(model, x, labels: labels, epsilons: epsilons, attack: attack)
+    }
+
     /// For every sample, the smallest ε in (0, upper] at which `attack(ε)` breaks it, by bisection
     /// (`rounds` halvings, so the answer is within upper/2^rounds above the true threshold of this attack);
     /// 0 for samples misclassified without perturbation, nil for samples the attack cannot break at `upper`.
-    /// Samples sharing a midpoint are attacked together in one batch.
-    public static func minimalEpsilon(_ model: Sequential, _ x: Matrix<Float>, labels: [Int], upper: Float, rounds: Int = 8,
-                                      attack: (Float) -> GradientAttack) throws -> [Float?] {
+    /// Samples sharing a midpoint are attacked together in one batch. Cost: 1 + `rounds` attack runs
+    /// over the breakable samples.
+    public static func minimalEpsilon<Model: DifferentiableClassifier, A: Attack>(_ model: Model, _ x: Matrix<Float>, labels: [Int], upper: Float,
+                                                                                 rounds: Int = 8, attack: (Float) -> A) throws -> [Float?] {
+        try bisection(model, x, labels: labels, upper: upper, rounds: rounds, attack: attack)
+    }
+
+    private static func bisection<Model: DifferentiableClassifier, A: Attack>(_ model: Model, _ x: Matrix<Float>, labels: [Int], upper: Float,
+                                                                             rounds: Int, attack: (Float) -> A) throws -> [Float?] {
         guard upper > 0, upper.isFinite, rounds >= 1 else { throw AttackError.invalidParameter("need a finite upper ε > 0 and at least one round") }
         let predicted = try model.predict(x)
         var lo = [Float](repeating: 0, count: x.rows), hi = [Float](repeating: upper, count: x.rows)
         var broken = (0..<x.rows).map { predicted[$0] != labels[$0] }
         let attacked = (0..<x.rows).filter { !broken[$0] }
+        func success(_ e: Float, _ members: [Int]) throws -> [Bool] {
+            try attack(e).attack(model, AttackInputs.rows(x, members), labels: members.map { labels[$0] }, progress: nil).success
+        }
         // Is the sample breakable at all?
         if !attacked.isEmpty {
-            let r = try attack(upper).run(model, AttackInputs.rows(x, attacked), labels: attacked.map { labels[$0] })
-            for (k, i) in attacked.enumerated() where r.success[k] { broken[i] = true }
+            let flags = try success(upper, attacked)
+            for (k, i) in attacked.enumerated() where flags[k] { broken[i] = true }
         }
         let searching = attacked.filter { broken[$0] }
         for _ in 0..<rounds {
             var groups: [Float: [Int]] = [:]
             for i in searching { groups[(lo[i] + hi[i]) / 2, default: []].append(i) }
             for (e, members) in groups.sorted(by: { $0.key < $1.key }) {
-                let r = try attack(e).run(model, AttackInputs.rows(x, members), labels: members.map { labels[$0] })
+                let flags = try success(e, members)
                 for (k, i) in members.enumerated() {
-                    if r.success[k] { hi[i] = e } else { lo[i] = e }
+                    if flags[k] { hi[i] = e } else { lo[i] = e }
                 }
             }
         }
@@ -59,5 +79,11 @@ public enum RobustnessCurve {
             if predicted[i] != labels[i] { return 0 }
             return broken[i] ? hi[i] : nil
         }
+    }
+
+    /// `minimalEpsilon` for gradient attacks (lets `{ e in .pgd(…) }` name its type by context).
+    public static func minimalEpsilon(_ model: some DifferentiableClassifier, _ x: Matrix<Float>, labels: [Int], upper: Float, rounds: Int = 8,
+                                      attack: (Float) -> GradientAttack) throws -> [Float?] {
+        try bisection(model, x, labels: labels, upper: upper, rounds: rounds, attack: attack)
     }
 }

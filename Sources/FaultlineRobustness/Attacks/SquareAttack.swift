@@ -59,13 +59,13 @@ public struct SquareAttack: Sendable {
         return pInit / divisor
     }
 
-    func resolvedShape(_ model: Sequential, features d: Int) throws -> ImageShape {
+    func resolvedShape(_ model: some DifferentiableClassifier, features d: Int) throws -> ImageShape {
         if let imageShape {
             guard imageShape.features == d else { throw AttackError.invalidParameter("image shape \(imageShape) has \(imageShape.features) features, the inputs \(d)") }
             guard imageShape.height >= 2, imageShape.width >= 2 else { throw AttackError.invalidParameter("Square needs images at least 2×2, got \(imageShape)") }
             return imageShape
         }
-        if let conv = model.layers.first as? Conv2d { return conv.input }
+        if let shape = model.inputImageShape { return shape }
         let side = Int(Double(d).squareRoot().rounded())
         guard side * side == d, side >= 2 else {
             throw AttackError.invalidParameter("cannot infer an image shape for \(d) features; set `imageShape` (channels × height × width)")
@@ -74,7 +74,7 @@ public struct SquareAttack: Sendable {
     }
 
     /// Attacks every row of `x`. `successStep` counts queries (1: the stripe start already fooled it).
-    public func run(_ model: Sequential, _ x: Matrix<Float>, labels: [Int], progress: ((Int, Int) -> Void)? = nil) throws -> AttackResult {
+    public func run(_ model: some DifferentiableClassifier, _ x: Matrix<Float>, labels: [Int], progress: ((Int, Int) -> Void)? = nil) throws -> AttackResult {
         try AttackInputs.checkEpsilon(epsilon)
         guard queries >= 1, restarts >= 1, batchSize >= 1 else { throw AttackError.invalidParameter("queries, restarts and batch size must be ≥ 1") }
         guard pInit > 0, pInit <= 1 else { throw AttackError.invalidParameter("p_init = \(pInit) must lie in (0, 1]") }
@@ -82,7 +82,7 @@ public struct SquareAttack: Sendable {
         let shape = try resolvedShape(model, features: x.columns)
         let n = x.rows, batch = min(batchSize, max(n, 1))
         let context = ForwardContext(backend: backend)
-        let workspace = Sequential.Workspace(for: model, capacity: batch)
+        let workspace = model.makeWorkspace(capacity: batch)
         let clean = try model.logits(x, batchSize: batch, context: context)
         let cleanPredictions = try Linalg.rowArgmax(clean)
         var robust = (0..<n).map { cleanPredictions[$0] == labels[$0] }
@@ -96,7 +96,8 @@ public struct SquareAttack: Sendable {
                 let rows = Array(attacked[first..<min(first + batch, attacked.count)])
                 state.load(rows: rows, x: x, labels: labels, attack: self, restart: restart)
                 state.run(model, self, workspace: workspace, context: context)
-                for (slot, i) in state.rows.enumerated() where state.queriesUsed[slot] != nil {
+                for slot in 0..<state.batch.count where state.queriesUsed[slot] != nil {
+                    let i = state.batch.origin[slot]
                     robust[i] = false
                     successStep[i] = state.queriesUsed[slot]
                     state.copyOut(slot, into: &adversarial, row: i)
@@ -109,32 +110,32 @@ public struct SquareAttack: Sendable {
     }
 }
 
-/// The state of one Square batch: clean rows, best points, candidates, per-sample losses and streams.
+/// The state of one Square batch: clean rows, best points, candidates, per-sample losses and streams,
+/// all registered in `batch` for compaction.
 final class SquareBatch {
     let capacity: Int, shape: ImageShape
-    var rows: [Int] = []
+    let batch: BatchRows
     let clean, best, candidate: AlignedBuffer<Float>
-    var labels: [Int], bestLoss: [Float]
-    var queriesUsed: [Int?]
-    var streams: [Philox]
+    let labels: RowColumn<Int>, bestLoss: RowColumn<Float>
+    let queriesUsed: RowColumn<Int?>
+    let streams: RowColumn<Philox>
 
     init(capacity: Int, shape: ImageShape) {
         self.capacity = capacity
         self.shape = shape
-        let size = capacity * shape.features
-        (clean, best, candidate) = (AlignedBuffer(uninitializedCount: size), AlignedBuffer(uninitializedCount: size), AlignedBuffer(uninitializedCount: size))
-        labels = [Int](repeating: 0, count: capacity)
-        bestLoss = [Float](repeating: 0, count: capacity)
-        queriesUsed = [Int?](repeating: nil, count: capacity)
-        streams = []
+        batch = BatchRows(capacity: capacity)
+        (clean, best, candidate) = (batch.floats(width: shape.features), batch.floats(width: shape.features), batch.floats(width: shape.features))
+        (labels, bestLoss) = (batch.column(repeating: 0), batch.column(repeating: 0))
+        queriesUsed = batch.column(repeating: nil)
+        streams = batch.column(repeating: Philox(seed: 0))
     }
 
     func load(rows: [Int], x: Matrix<Float>, labels allLabels: [Int], attack: SquareAttack, restart: Int) {
-        self.rows = rows
+        batch.load(rows)
         let d = shape.features, eps = attack.epsilon, lo = attack.box.lowerBound, hi = attack.box.upperBound
-        streams = rows.map { Philox(seed: attack.seed, stream: UInt64($0) << 16 | UInt64(restart)) }
         x.withUnsafeBufferPointer { px in
             for (slot, i) in rows.enumerated() {
+                streams[slot] = Philox(seed: attack.seed, stream: UInt64(i) << 16 | UInt64(restart))
                 labels[slot] = allLabels[i]
                 queriesUsed[slot] = nil
                 let c = clean.pointer + slot * d, b = candidate.pointer + slot * d
@@ -142,7 +143,7 @@ final class SquareBatch {
                 // Vertical stripes: one sign per (channel, column).
                 for ch in 0..<shape.channels {
                     for col in 0..<shape.width {
-                        let sign: Float = streams[slot].uniform() < 0.5 ? -1 : 1
+                        let sign: Float = streams.pointer[slot].uniform() < 0.5 ? -1 : 1
                         for row in 0..<shape.height {
                             let j = (ch * shape.height + row) * shape.width + col
                             b[j] = min(max(c[j] + eps * sign, lo), hi)
@@ -153,9 +154,9 @@ final class SquareBatch {
         }
     }
 
-    func run(_ model: Sequential, _ attack: SquareAttack, workspace: Sequential.Workspace, context: ForwardContext) {
+    func run<Model: DifferentiableClassifier>(_ model: Model, _ attack: SquareAttack, workspace: Model.Workspace, context: ForwardContext) {
         let d = shape.features
-        var live = rows.count
+        var live = batch.count
         live = evaluateCandidates(model, attack, live: live, query: 1, workspace: workspace, context: context)
         for iteration in 0..<(attack.queries - 1) where live > 0 {
             let p = SquareAttack.windowShare(pInit: attack.pInit, iteration: iteration, queries: attack.queries)
@@ -170,10 +171,10 @@ final class SquareBatch {
         let d = shape.features, eps = attack.epsilon, lo = attack.box.lowerBound, hi = attack.box.upperBound
         let c = clean.pointer + slot * d, b = best.pointer + slot * d, out = candidate.pointer + slot * d
         out.update(from: b, count: d)
-        let top = Int(streams[slot].uniform() * Double(shape.height - side))
-        let left = Int(streams[slot].uniform() * Double(shape.width - side))
+        let top = Int(streams.pointer[slot].uniform() * Double(shape.height - side))
+        let left = Int(streams.pointer[slot].uniform() * Double(shape.width - side))
         for ch in 0..<shape.channels {
-            let sign: Float = streams[slot].uniform() < 0.5 ? -1 : 1
+            let sign: Float = streams.pointer[slot].uniform() < 0.5 ? -1 : 1
             for row in top..<(top + side) {
                 for col in left..<(left + side) {
                     let j = (ch * shape.height + row) * shape.width + col
@@ -185,12 +186,11 @@ final class SquareBatch {
 
     /// Evaluates the candidates of the live rows; a candidate becomes the best point when it is the
     /// start (query 1), lowers the loss or is misclassified. Fooled rows move behind the live ones.
-    private func evaluateCandidates(_ model: Sequential, _ attack: SquareAttack, live: Int, query: Int,
-                                    workspace: Sequential.Workspace, context: ForwardContext) -> Int {
+    private func evaluateCandidates<Model: DifferentiableClassifier>(_ model: Model, _ attack: SquareAttack, live: Int, query: Int,
+                                                                     workspace: Model.Workspace, context: ForwardContext) -> Int {
         let d = shape.features
         let z = model.logits(candidate.pointer, rows: live, workspace: workspace, context: context)
-        var live = live, slot = 0
-        while slot < live {
+        return batch.compact(live: live, alongside: z) { slot in
             let row = z.base + slot * z.rowStride
             let y = labels[slot]
             var other = -Float.infinity, m: Float = -.infinity
@@ -208,26 +208,10 @@ final class SquareBatch {
             let improved = query == 1 || loss < bestLoss[slot]
             if improved || margin <= 0 { (best.pointer + slot * d).update(from: candidate.pointer + slot * d, count: d) }
             if improved { bestLoss[slot] = loss }
-            if margin <= 0 {
-                queriesUsed[slot] = query
-                live -= 1
-                swapRows(slot, live)
-                z.swapRowsForCompaction(slot, live)  // the logits follow their rows
-            } else {
-                slot += 1
-            }
-        }
-        return live
-    }
-
-    private func swapRows(_ a: Int, _ b: Int) {
-        guard a != b else { return }
-        for buffer in [clean, best, candidate] { buffer.swapRows(a, b, width: shape.features) }
-        rows.swapAt(a, b)
-        labels.swapAt(a, b)
-        bestLoss.swapAt(a, b)
-        queriesUsed.swapAt(a, b)
-        streams.swapAt(a, b)
+            guard margin <= 0 else { return false }
+            queriesUsed[slot] = query  // fooled: the row (and its logits) move behind the live ones
+            return true
+        }.live
     }
 
     func copyOut(_ slot: Int, into matrix: inout Matrix<Float>, row i: Int) {

@@ -54,7 +54,7 @@ public struct RandomizedSmoothing: Sendable {
     /// σ·Φ⁻¹(p_A): the certified L2 radius for a lower bound p_A > ½.
     public static func radius(sigma: Double, pALower: Double) -> Double { sigma * Distributions.normalQuantile(pALower) }
 
-    func validate(_ model: Sequential, _ x: Matrix<Float>, needsSelection: Bool) throws {
+    func validate(_ model: some DifferentiableClassifier, _ x: Matrix<Float>, needsSelection: Bool) throws {
         guard sigma.isFinite, sigma > 0 else { throw CertificationError.invalidParameter("σ = \(sigma) must be finite and > 0") }
         guard alpha > 0, alpha < 1 else { throw CertificationError.invalidParameter("α = \(alpha) must lie in (0, 1)") }
         guard estimationSamples >= 1, noiseBatch >= 1 else { throw CertificationError.invalidParameter("need n ≥ 1 and a noise batch ≥ 1") }
@@ -70,7 +70,7 @@ public struct RandomizedSmoothing: Sendable {
     }
 
     /// CERTIFY for every row of `x`. Cost: (n₀ + n) forward passes per row. `progress(done, total)` counts rows.
-    public func certify(_ model: Sequential, _ x: Matrix<Float>, progress: ((Int, Int) -> Void)? = nil) throws -> [Certificate] {
+    public func certify(_ model: some DifferentiableClassifier, _ x: Matrix<Float>, progress: ((Int, Int) -> Void)? = nil) throws -> [Certificate] {
         try validate(model, x, needsSelection: true)
         let sampler = NoiseSampler(model: model, smoothing: self)
         var out: [Certificate] = []
@@ -88,7 +88,7 @@ public struct RandomizedSmoothing: Sendable {
     }
 
     /// PREDICT for every row of `x` with `estimationSamples` copies (nil: abstain).
-    public func predict(_ model: Sequential, _ x: Matrix<Float>) throws -> [Int?] {
+    public func predict(_ model: some DifferentiableClassifier, _ x: Matrix<Float>) throws -> [Int?] {
         try validate(model, x, needsSelection: false)
         let sampler = NoiseSampler(model: model, smoothing: self)
         return (0..<x.rows).map { i in
@@ -110,17 +110,17 @@ public struct RandomizedSmoothing: Sendable {
 }
 
 /// Class histograms of the base classifier under Gaussian noise, one noise batch at a time.
-final class NoiseSampler {
-    let model: Sequential
+final class NoiseSampler<Model: DifferentiableClassifier> {
+    let model: Model
     let smoothing: RandomizedSmoothing
-    let workspace: Sequential.Workspace
+    let workspace: Model.Workspace
     let batch: AlignedBuffer<Float>
 
-    init(model: Sequential, smoothing: RandomizedSmoothing) {
+    init(model: Model, smoothing: RandomizedSmoothing) {
         self.model = model
         self.smoothing = smoothing
         let rows = min(smoothing.noiseBatch, max(smoothing.estimationSamples, smoothing.selectionSamples))
-        workspace = Sequential.Workspace(for: model, capacity: rows)
+        workspace = model.makeWorkspace(capacity: rows)
         batch = AlignedBuffer(uninitializedCount: rows * model.inputFeatures)
     }
 

@@ -19,8 +19,8 @@ public enum TwoSidedEvaluation {
 
     /// For each ε: `certified(ε)` (one flag per row) and `attack(ε)` run on **every** row (not only
     /// the certified ones, so the check sees them all). Throws what the attack or certifier throws.
-    public static func evaluate(_ model: Sequential, _ x: Matrix<Float>, labels: [Int], epsilons: [Float],
-                                certified: (Float) throws -> [Bool], attack: (Float) -> any EnsembleAttack,
+    public static func evaluate(_ model: some DifferentiableClassifier, _ x: Matrix<Float>, labels: [Int], epsilons: [Float],
+                                certified: (Float) throws -> [Bool], attack: (Float) -> any Attack,
                                 progress: ((Int, Int) -> Void)? = nil) throws -> [Row] {
         guard !epsilons.isEmpty else { throw CertificationError.invalidParameter("no ε given") }
         if let bad = epsilons.first(where: { !($0.isFinite && $0 >= 0) }) { throw CertificationError.invalidParameter("ε = \(bad) must be finite and ≥ 0") }

@@ -30,7 +30,7 @@ public enum CorruptionSweep {
     /// Corrupts `x` (rows laid out as `shape`) with each corruption at each severity and measures the
     /// model's accuracy. Cost: one forward pass over x per cell. `progress(done, total)` counts cells.
     /// Throws `AttackError` for bad severities, shapes or labels, `ModelError` from the model.
-    public static func evaluate(_ model: Sequential, _ x: Matrix<Float>, labels: [Int], shape: ImageShape,
+    public static func evaluate(_ model: some DifferentiableClassifier, _ x: Matrix<Float>, labels: [Int], shape: ImageShape,
                                 corruptions: [Corruption] = Corruption.allCases, severities: [Int] = Array(1...5), seed: UInt64 = 0,
                                 progress: ((Int, Int) -> Void)? = nil) throws -> Report {
         try AttackInputs.check(model, x, labels: labels, targets: nil, box: 0...1)
