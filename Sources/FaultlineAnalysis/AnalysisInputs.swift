@@ -42,7 +42,7 @@ extension FailureReport {
         /// A row is out of distribution when its Mahalanobis score exceeds this quantile (nearest rank) of
         /// the held-out in-distribution scores (0.95: 5 % false alarms).
         public var oodQuantile = 0.95
-        /// Steps of the PGD attack (step size `AttackRecipe`'s rule 2.5·ε/steps).
+        /// Steps of the PGD attack (step size by `AttackRecipe`'s rule 2.5·ε/steps).
         public var pgdSteps = 20
         /// Also run FGSM / the AutoAttack-style ensemble (APGD-CE, APGD-T, Square) at each ε.
         public var fgsm = false
@@ -66,6 +66,12 @@ extension FailureReport {
         public var seed: UInt64 = 0
 
         public init() {}
+
+        /// The recipe of every attack of the report: box, seed, PGD steps and Square queries from these
+        /// options, early stopping on (a sample counts as broken at its first adversarial iterate).
+        public var attackRecipe: AttackRecipe {
+            AttackRecipe(box: box, seed: seed, steps: pgdSteps, squareQueries: squareQueries, earlyStop: true)
+        }
 
         /// The attribution ε as the report uses it.
         public var resolvedAttributionEpsilon: Float { attributionEpsilon ?? epsilons.filter { $0 > 0 }.min() ?? 0.05 }

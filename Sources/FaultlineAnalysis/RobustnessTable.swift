@@ -8,28 +8,9 @@ import FaultlineRobustness
 /// against APGD-CE.
 enum RobustnessTable {
     /// PGD with early stopping, clipped to the box: the report's workhorse attack.
-    static func pgd(epsilon: Float, options: FailureReport.Options) -> GradientAttack {
-        var attack = GradientAttack.pgd(epsilon: epsilon, stepSize: max(2.5 * epsilon / Float(options.pgdSteps), 1e-4), steps: options.pgdSteps,
-                                        seed: options.seed)
-        (attack.earlyStop, attack.box) = (true, options.box)
-        return attack
-    }
+    static func pgd(epsilon: Float, options: FailureReport.Options) -> GradientAttack { options.attackRecipe.pgd(epsilon: epsilon) }
 
-    static func apgd(epsilon: Float, options: FailureReport.Options) -> APGDAttack {
-        var attack = APGDAttack(epsilon: epsilon)
-        (attack.earlyStop, attack.seed, attack.box) = (true, options.seed, options.box)
-        return attack
-    }
-
-    static func autoAttack(epsilon: Float, classes: Int, options: FailureReport.Options) -> AutoAttack {
-        var ensemble = AutoAttack.standard(epsilon: epsilon, classes: classes, seed: options.seed)
-        ensemble.attacks = ensemble.attacks.map { member in
-            if var square = member as? SquareAttack { (square.queries, square.box) = (options.squareQueries, options.box); return square }
-            if var apgd = member as? APGDAttack { (apgd.earlyStop, apgd.box) = (true, options.box); return apgd }
-            return member
-        }
-        return ensemble
-    }
+    static func apgd(epsilon: Float, options: FailureReport.Options) -> APGDAttack { options.attackRecipe.apgd(epsilon: epsilon) }
 
     static func evaluate(_ model: Sequential, _ x: Matrix<Float>, labels: [Int], options: FailureReport.Options,
                          notes: inout [String]) throws -> [FailureReport.RobustnessRow] {
@@ -56,12 +37,13 @@ enum RobustnessTable {
                 apgdCE: try certified?.attackAccuracy ?? apgd(epsilon: e, options: options).run(model, x, labels: labels).robustAccuracy,
                 certifiedCROWN: certified?.certifiedAccuracy, inconsistencies: certified?.inconsistencies)
             if options.fgsm {
-                var fgsm = GradientAttack.fgsm(epsilon: e)
-                fgsm.box = options.box
-                row.fgsm = try fgsm.run(model, x, labels: labels).robustAccuracy
+                var plain = options.attackRecipe
+                plain.earlyStop = false  // FGSM is one step: early stopping would change nothing but its bookkeeping
+                row.fgsm = try plain.fgsm(epsilon: e).run(model, x, labels: labels).robustAccuracy
             }
             if options.autoAttack {
-                row.autoAttack = try autoAttack(epsilon: e, classes: model.outputFeatures, options: options).run(model, x, labels: labels).robustAccuracy
+                row.autoAttack = try AutoAttack.standard(epsilon: e, classes: model.outputFeatures, options: options.attackRecipe)
+                    .run(model, x, labels: labels).robustAccuracy
             }
             return row
         }
