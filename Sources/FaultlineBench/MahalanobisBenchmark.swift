@@ -64,28 +64,19 @@ struct MahalanobisBenchmark: ParsableCommand {
         try BenchReport(system: system, rows: rows, summary: []).emit(options, unit: "samples/s", digits: 0)
     }
 
-    /// The BLAS-3 work of scoring alone: per block of 4096 rows, the whitening TRMM (in place on a
-    /// preallocated copy) and the GEMM against the whitened means; no norms, no minimum, no checks.
+    /// The BLAS-3 work of scoring alone, on the same `Linalg.blockedProduct` blocks as the score: per block
+    /// the whitening TRMM (in place on a copy of the rows, in the prologue) and the GEMM against the
+    /// whitened means; no centring, norms, minimum or checks (an empty epilogue).
     static func blasCallsAlone(_ x: Matrix<Float>, _ detector: MahalanobisDetector) throws {
-        let block = 4096, d = x.columns, k = detector.whitenedMeans.rows
-        var z = Matrix<Float>(uninitializedRows: block, columns: d)
-        var products = Matrix<Float>(uninitializedRows: block, columns: k)
-        for start in stride(from: 0, to: x.rows, by: block) {
-            let rows = min(block, x.rows - start)
-            if rows < block {
-                z = Matrix(uninitializedRows: rows, columns: d)
-                products = Matrix(uninitializedRows: rows, columns: k)
-            }
-            z.withUnsafeMutableBufferPointer { pz in
-                x.withUnsafeBufferPointer { px in pz.baseAddress!.update(from: px.baseAddress! + start * d, count: rows * d) }
-            }
-            try Linalg.multiplyTriangular(detector.whitening, &z, side: .right, transL: .transposed)
-            z.withUnsafeBufferPointer { pz in
+        let d = x.columns, k = detector.whitenedMeans.rows
+        x.withUnsafeBufferPointer { px in
+            detector.whitening.withUnsafeBufferPointer { pw in
                 detector.whitenedMeans.withUnsafeBufferPointer { pm in
-                    products.withUnsafeMutableBufferPointer { pp in
-                        Linalg.gemm(MatrixPointer(pz.baseAddress!, rows: rows, columns: d), MatrixPointer(pm.baseAddress!, rows: k, columns: d),
-                                    transB: .transposed, into: MutableMatrixPointer(pp.baseAddress!, rows: rows, columns: k))
-                    }
+                    let (source, whitening) = (px.baseAddress!, MatrixPointer(pw.baseAddress!, rows: d, columns: d))
+                    Linalg.blockedProduct(rows: x.rows, depth: d, prologue: { rows, z, backend in
+                        z.base.update(from: source + rows.lowerBound * d, count: rows.count * d)
+                        Linalg.multiplyTriangular(whitening, z, side: .right, transL: .transposed, backend: backend)
+                    }, MatrixPointer(pm.baseAddress!, rows: k, columns: d), transB: .transposed) { _ in }
                 }
             }
         }

@@ -46,10 +46,22 @@ public enum NativeBLAS {
     public static var coreName: String? { fl_openblas_corename().map { String(cString: $0) } }
     /// `openblas_get_config()`, or nil.
     public static var config: String? { fl_openblas_config().map { String(cString: $0) } }
-    /// The BLAS thread count (0 when unknown).
+    /// The BLAS thread count calls outside `withSingleThread` run with (0 when unknown). Setting it inside
+    /// a `withSingleThread` scope takes effect when the last scope closes. `Linalg.setThreads` sets it too.
     public static var threads: Int {
-        get { Int(fl_blas_get_num_threads()) }
-        set { fl_blas_set_num_threads(Int32(newValue)) }
+        get { BLASThreads.shared.count }
+        set { BLASThreads.shared.set(newValue) }
+    }
+    /// The thread count OpenBLAS would use for a call starting now: 1 inside `withSingleThread`.
+    public static var activeThreads: Int { Int(fl_blas_get_num_threads()) }
+
+    /// Runs `body` with OpenBLAS limited to one thread (its count is process-wide), then restores the
+    /// configured count. Scopes on different threads nest: the first to open sets one thread, the last to
+    /// close restores, and a count set meanwhile is applied then. An OpenBLAS sgemm can round differently
+    /// with 1 and 2 threads, so kernels that promise thread-count independent results run their BLAS calls
+    /// in such a scope and parallelise over fixed blocks themselves (`Linalg.blockedProduct`).
+    public static func withSingleThread<R>(_ body: () throws -> R) rethrows -> R {
+        try BLASThreads.shared.withSingleThread(body)
     }
     /// The core type Faultline would pick from cpuid ("" = leave it to OpenBLAS).
     public static var recommendedCoretype: String { String(cString: fl_cpuid_recommended_coretype()) }

@@ -83,19 +83,30 @@ extension Linalg {
         backend: Backend? = nil
     ) throws {
         try requireTriangularShape(l, b, side: side, operation: "multiplyTriangular")
-        let backend = run(backend)
         let n = l.rows, rows = b.rows, columns = b.columns
-        if n == 0 || b.count == 0 { return }
         l.withUnsafeBufferPointer { pl in
             b.withUnsafeMutableBufferPointer { pb in
-                let lv = MatrixPointer(pl.baseAddress!, rows: n, columns: n)
-                let bv = MutableMatrixPointer(pb.baseAddress!, rows: rows, columns: columns)
-                switch backend {
-                case .reference: ReferenceFactorizations.multiplyTriangular(lv, side, transL, bv)
-                case .simd: SIMDFactorizations.multiplyTriangular(lv, side, transL, bv)
-                case .blas: NativeBLAS.trmmLower(side, transL, rows, columns, lv.base, n, bv.base, columns)
-                }
+                multiplyTriangular(MatrixPointer(pl.baseAddress!, rows: n, columns: n),
+                                   MutableMatrixPointer(pb.baseAddress!, rows: rows, columns: columns), side: side, transL: transL, backend: backend)
             }
+        }
+    }
+
+    /// `multiplyTriangular` on memory the caller owns (a workspace, a block of rows with a row stride), in
+    /// place: B ← op(L)·B or B·op(L). Shapes are preconditions (L square, matching B); L must not overlap B.
+    public static func multiplyTriangular<T: LinalgScalar>(
+        _ l: MatrixPointer<T>, _ b: MutableMatrixPointer<T>, side: TriangularSide = .left, transL: Transpose = .none,
+        backend: Backend? = nil
+    ) {
+        let n = l.rows
+        precondition(l.columns == n && n == (side == .left ? b.rows : b.columns),
+                     "multiplyTriangular: L \(l.rows)×\(l.columns), B \(b.rows)×\(b.columns), side \(side)")
+        let backend = run(backend)
+        if n == 0 || b.rows == 0 || b.columns == 0 { return }
+        switch backend {
+        case .reference: ReferenceFactorizations.multiplyTriangular(l, side, transL, b)
+        case .simd: SIMDFactorizations.multiplyTriangular(l, side, transL, b)
+        case .blas: NativeBLAS.trmmLower(side, transL, b.rows, b.columns, l.base, l.rowStride, b.base, b.rowStride)
         }
     }
 

@@ -7,12 +7,36 @@ import Synchronization
 /// Faultline call these primitives, never BLAS or SIMD code directly, so speeding up one primitive
 /// speeds up every kernel built on it.
 public enum Linalg {
-    /// Threads the `simd` backend uses for GEMM: `FAULTLINE_THREADS` when set, else the number of
-    /// active processors.
-    public static let simdThreads: Int = {
-        if let raw = ProcessInfo.processInfo.environment["FAULTLINE_THREADS"], let n = Int(raw), n > 0 { return n }
-        return max(1, ProcessInfo.processInfo.activeProcessorCount)
-    }()
+    /// Threads Faultline's own parallel loops use (the `simd` GEMM, `parallelForEach`,
+    /// `blockedProduct`): `FAULTLINE_THREADS` when set at start-up, else the number of active
+    /// processors; changed in-process by `setThreads`.
+    public static var simdThreads: Int { ThreadCount.value.load(ordering: .relaxed) }
+
+    /// Sets the thread count of this process, as `FAULTLINE_THREADS=count` does at start-up: Faultline's
+    /// own tasks (`simdThreads`) and OpenBLAS (`NativeBLAS.threads`) both follow. For applications that
+    /// embed Faultline, and for the tests that prove results documented as thread-count independent are
+    /// bit-identical for 1 and 2 threads (`withThreads`). A kernel already running keeps the split it
+    /// started with. `count ≥ 1` is a precondition.
+    public static func setThreads(_ count: Int) {
+        precondition(count >= 1, "thread count \(count) must be at least 1")
+        ThreadCount.value.store(count, ordering: .relaxed)
+        BLASThreads.shared.set(count)
+    }
+
+    /// Runs `body` with `setThreads(count)`, then restores both previous counts. Calls on different
+    /// threads are serialised by a process-wide lock held while `body` runs, so concurrent tests cannot
+    /// interleave their settings; `body` must not call `withThreads` (it would wait for itself).
+    public static func withThreads<R>(_ count: Int, _ body: () throws -> R) rethrows -> R {
+        ThreadCount.lock.lock()
+        defer { ThreadCount.lock.unlock() }
+        let (ours, blas) = (simdThreads, BLASThreads.shared.count)
+        setThreads(count)
+        defer {
+            ThreadCount.value.store(ours, ordering: .relaxed)
+            if blas > 0 { BLASThreads.shared.set(blas) }
+        }
+        return try body()
+    }
 
     /// How many primitive calls each backend has executed in this process (for tests and diagnostics
     /// that must prove which path ran).
@@ -48,4 +72,14 @@ final class CallCounter: Sendable {
         case .blas: return blas.load(ordering: .relaxed)
         }
     }
+}
+
+/// The process's thread count for Faultline's own tasks (`Linalg.simdThreads`).
+enum ThreadCount {
+    static let value = Atomic<Int>({
+        if let raw = ProcessInfo.processInfo.environment["FAULTLINE_THREADS"], let n = Int(raw), n > 0 { return n }
+        return max(1, ProcessInfo.processInfo.activeProcessorCount)
+    }())
+    /// Serialises `Linalg.withThreads`.
+    static let lock = NSLock()
 }

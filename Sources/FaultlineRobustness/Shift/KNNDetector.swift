@@ -5,14 +5,14 @@ import FaultlineLinalg
 /// pytorch-ood's `KNN`, norms clamped at 1e-12).
 ///
 /// Exact search in two stages. Ranking: for unit vectors ‖q − r‖² = 2 − 2⟨q, r⟩, so each block of
-/// queries meets the references tile by tile through one GEMM and keeps the `k + candidateSlack`
-/// largest inner products with their indices by insertion. Distances: the candidates' distances are
+/// queries meets the references tile by tile through `Linalg.blockedProduct` and keeps the
+/// `k + candidateSlack` largest inner products with their indices by insertion. Distances: the candidates' distances are
 /// recomputed from the differences q − r in Double and the k-th smallest is the score, so a duplicate of
 /// a reference scores exactly 0 and near neighbours carry float32 rounding of the inputs only (the
 /// float32 expansion alone errs by up to ~5e-4 near 0). The slack keeps the true k nearest among the
 /// candidates unless more than `candidateSlack` references tie with the k-th within the GEMM's rounding.
-/// Cost N·M·d·2 flops for N queries and M references, plus N·(k + slack)·d; memory one block × tile of
-/// products.
+/// Cost N·M·d·2 flops for N queries and M references, plus N·(k + slack)·d; memory N·(k + slack)
+/// candidates and one block × tile of products per task. Bit-identical for any thread count.
 public struct KNNDetector: Sendable {
     public let reference: Matrix<Float>  // M × d, rows normalised
     public let k: Int
@@ -52,53 +52,57 @@ public struct KNNDetector: Sendable {
     public static let candidateSlack = 16
 
     /// The k-th neighbour distance of every row of `x`. Throws on a dimension mismatch or non-finite input.
-    public func score(_ x: Matrix<Float>, blockRows: Int = 1024, tileRows: Int = 4096) throws -> [Float] {
+    /// Blocks of `blockRows` queries run in parallel through `Linalg.blockedProduct`, meeting the
+    /// references `tileRows` at a time (so the scores are bit-identical for any thread count); `backend`
+    /// runs the GEMMs on that backend. Memory: (k + slack) candidates per query, blockRows × tileRows
+    /// products per task.
+    public func score(_ x: Matrix<Float>, blockRows: Int = 256, tileRows: Int = 4096, backend: Backend? = nil) throws -> [Float] {
         guard x.columns == dimension else { throw ShiftError.invalidInput("features have \(x.columns) dimensions, the detector \(dimension)") }
         guard x.isFinite else { throw ShiftError.invalidInput("features contain NaN or infinite values") }
         let queries = KNNDetector.normalised(x)
-        let n = x.rows, m = reference.rows, d = dimension, kept = min(m, k + Self.candidateSlack)
+        let n = x.rows, m = reference.rows, d = dimension, kept = min(m, k + Self.candidateSlack), k = k
+        precondition(m <= Int(Int32.max), "more references than 32-bit candidate indices hold")
         var scores = [Float](repeating: 0, count: n)
-        let block = max(1, min(blockRows, n)), tile = max(1, min(tileRows, m))
-        var products = Matrix<Float>(uninitializedRows: block, columns: tile)
-        // best[r·kept …]: the `kept` largest inner products of query r so far, in decreasing order, and their references.
-        var best = [Float](repeating: -.infinity, count: block * kept), index = [Int](repeating: 0, count: block * kept)
-        var exact = [Double](repeating: 0, count: kept)
+        // best[i·kept …]: the `kept` largest inner products of query i so far, in decreasing order, and their references.
+        var best = [Float](repeating: -.infinity, count: n * kept), index = [Int32](repeating: 0, count: n * kept)
         queries.withUnsafeBufferPointer { q in
             reference.withUnsafeBufferPointer { ref in
-                for first in stride(from: 0, to: n, by: block) {
-                    let rows = min(block, n - first)
-                    for r in 0..<(rows * kept) { best[r] = -.infinity }
-                    for start in stride(from: 0, to: m, by: tile) {
-                        let cols = min(tile, m - start)
-                        products.withUnsafeMutableBufferPointer { pp in
-                            Linalg.gemm(MatrixPointer(q.baseAddress! + first * d, rows: rows, columns: d),
-                                        MatrixPointer(ref.baseAddress! + start * d, rows: cols, columns: d), transB: .transposed,
-                                        into: MutableMatrixPointer(pp.baseAddress!, rows: rows, columns: cols))
-                            for r in 0..<rows {
-                                let row = pp.baseAddress! + r * cols, last = r * kept + kept - 1
-                                var floor = best[last]
-                                for j in 0..<cols where row[j] > floor {
-                                    var slot = kept - 1  // insertion into the sorted candidates
-                                    while slot > 0 && best[r * kept + slot - 1] < row[j] {
-                                        best[r * kept + slot] = best[r * kept + slot - 1]
-                                        index[r * kept + slot] = index[r * kept + slot - 1]
-                                        slot -= 1
+                scores.withUnsafeMutableBufferPointer { out in
+                    best.withUnsafeMutableBufferPointer { pb in
+                        index.withUnsafeMutableBufferPointer { pi in
+                            let (refs, o, bp, ip) = (ref.baseAddress!, out.baseAddress!, pb.baseAddress!, pi.baseAddress!)
+                            Linalg.blockedProduct(MatrixPointer(q.baseAddress!, rows: n, columns: d), MatrixPointer(refs, rows: m, columns: d),
+                                                  transB: .transposed, blockRows: max(1, blockRows), tileColumns: max(1, tileRows),
+                                                  backend: backend) { tile in
+                                for r in 0..<tile.rows.count {
+                                    let i = tile.rows.lowerBound + r, row = tile.row(r), best = bp + i * kept, index = ip + i * kept
+                                    var floor = best[kept - 1]
+                                    for j in 0..<tile.columns.count where row[j] > floor {
+                                        var slot = kept - 1  // insertion into the sorted candidates
+                                        while slot > 0 && best[slot - 1] < row[j] {
+                                            best[slot] = best[slot - 1]
+                                            index[slot] = index[slot - 1]
+                                            slot -= 1
+                                        }
+                                        best[slot] = row[j]
+                                        index[slot] = Int32(tile.columns.lowerBound + j)
+                                        floor = best[kept - 1]
                                     }
-                                    best[r * kept + slot] = row[j]
-                                    index[r * kept + slot] = start + j
-                                    floor = best[last]
+                                }
+                                guard tile.columns.upperBound == m else { return }
+                                // Last tile: the candidates' exact distances from the differences, in Double.
+                                var exact = [Double](repeating: 0, count: kept)
+                                for r in 0..<tile.rows.count {
+                                    let i = tile.rows.lowerBound + r, query = tile.a.base + r * tile.a.rowStride
+                                    for c in 0..<kept {
+                                        let candidate = refs + Int(ip[i * kept + c]) * d
+                                        exact[c] = (0..<d).reduce(0.0) { s, j in let e = Double(query[j]) - Double(candidate[j]); return s + e * e }
+                                    }
+                                    exact.sort()
+                                    o[i] = Float(exact[k - 1].squareRoot())
                                 }
                             }
                         }
-                    }
-                    for r in 0..<rows {
-                        let query = q.baseAddress! + (first + r) * d
-                        for c in 0..<kept {
-                            let candidate = ref.baseAddress! + index[r * kept + c] * d
-                            exact[c] = (0..<d).reduce(0.0) { s, j in let e = Double(query[j]) - Double(candidate[j]); return s + e * e }
-                        }
-                        exact.sort()
-                        scores[first + r] = Float(exact[k - 1].squareRoot())
                     }
                 }
             }

@@ -11,19 +11,20 @@ import FaultlineLinalg
 /// p = (1 + #{null ≥ observed})/(1 + P).
 ///
 /// Work: the kernel matrix once (N = n + m), only its blocks I ≥ J of 512 rows since K is symmetric (a
-/// GEMM per block for the distances, a vectorised exp), then every permutation at once: with A the
+/// GEMM per block row for the distances, a vectorised exp), then every permutation at once: with A the
 /// N×(P+1) matrix of group indicators, aᵀKa = Σ_I a_Iᵀ K_II a_I + 2 Σ_{I>J} a_Iᵀ (K_IJ a_J) is one GEMM
-/// per block — about half the flops of K·A — and each statistic follows from aᵀKa, aᵀK1 and the trace
+/// per block row — about half the flops of K·A — and each statistic follows from aᵀKa, aᵀK1 and the trace
 /// of the group; no permuted kernel matrix is ever formed. The median comes from a histogram of the top
 /// 16 bits filled during the distance pass and one more scan for the middle bucket. Memory N² floats
 /// (half of them touched). Accumulations of the statistics in Double.
 ///
 /// `backend` runs every primitive (GEMMs, norms, the exp tier) on that backend.
 ///
-/// Determinism: Faultline's own passes use a fixed task count, so on the `simd` backend the result is
-/// bit-identical for any `FAULTLINE_THREADS`. On `blas` the GEMMs are OpenBLAS's, whose sgemm rounds
-/// differently with 1 and 2 threads (Debian 0.3.21, Haswell kernels: 3,294 of 10,752 elements of a
-/// 512×512×21 product differ), so MMD² can change in its last float32 digits with the BLAS thread count.
+/// Determinism: the result is bit-identical for any `FAULTLINE_THREADS` on every backend. Faultline's own
+/// passes use fixed blocks and a fixed task count, and both products go through `Linalg.blockedProduct`,
+/// whose per-block GEMMs run with OpenBLAS on one thread: OpenBLAS's sgemm itself rounds differently with
+/// 1 and 2 threads (Debian 0.3.21, Haswell kernels: 3,294 of 10,752 elements of a 512×512×21 product
+/// differ), which made MMD² change in its last float32 digits with the thread count before.
 public enum MMDTest {
     /// Which MMD² estimate the test reports (and permutes).
     public enum Estimator: String, Sendable, Codable, CaseIterable {
@@ -78,34 +79,24 @@ public enum MMDTest {
         let block = 512, blocks = (total + block - 1) / block
         func rows(_ b: Int) -> Range<Int> { (b * block)..<min((b + 1) * block, total) }
         var kernel = Matrix<Float>(uninitializedRows: total, columns: total)
-        // Per-task histograms of the top 16 bits of the strictly lower distances (for the median).
-        let tasks = 4  // fixed, so the rounding of the sums does not depend on the thread count
-        var histograms = [Int](repeating: 0, count: tasks << 16)
+        // Per-block histograms of the top 16 bits of the strictly lower distances (for the median).
+        var histograms = [UInt32](repeating: 0, count: blocks << 16)
+        // The lower block triangle of the Gram matrix Z·Zᵀ, each block row turned into squared distances by
+        // the epilogue while it is in cache, counting the strictly lower ones into the block's histogram.
         z.withUnsafeBufferPointer { pz in
             kernel.withUnsafeMutableBufferPointer { pk in
                 histograms.withUnsafeMutableBufferPointer { ph in
-                    let (kp, hp) = (UncheckedPointer(pk.baseAddress!), UncheckedPointer(ph.baseAddress!))
-                    // The Gram blocks first (BLAS), then one pass per row over its stored columns (Swift), so the
-                    // two kinds of parallel work do not alternate (OpenBLAS's workers spin after each call).
-                    for bi in 0..<blocks {
-                        for bj in 0...bi {
-                            let (ri, rj) = (rows(bi), rows(bj))
-                            Linalg.gemm(MatrixPointer(pz.baseAddress! + ri.lowerBound * d, rows: ri.count, columns: d),
-                                        MatrixPointer(pz.baseAddress! + rj.lowerBound * d, rows: rj.count, columns: d), transB: .transposed,
-                                        into: MutableMatrixPointer(kp.value + ri.lowerBound * total + rj.lowerBound, rows: ri.count, columns: rj.count, rowStride: total),
-                                        backend: backend)
-                        }
-                    }
-                    // Gram → squared distances, counting the strictly lower ones into the task's histogram.
                     norms.withUnsafeBufferPointer { nb in
-                        let np = UncheckedPointer(UnsafeMutablePointer(mutating: nb.baseAddress!))
-                        Linalg.parallelForEach(tasks) { task in
-                            let histogram = hp.value + (task << 16)
-                            for r in Swift.stride(from: task, to: total, by: tasks) {
-                                let row = kp.value + r * total, nr = np.value[r], end = rows(r / block).upperBound
-                                for c in 0..<end { row[c] = max(nr + np.value[c] - 2 * row[c], 0) }
-                                row[r] = 0
-                                for c in 0..<r { histogram[Int(row[c].bitPattern >> 16)] += 1 }
+                        let (kp, hp, np) = (pk.baseAddress!, ph.baseAddress!, nb.baseAddress!)
+                        let pooled = MatrixPointer(pz.baseAddress!, rows: total, columns: d)
+                        Linalg.blockedProduct(pooled, pooled, transB: .transposed, region: .lowerProduct, blockRows: block,
+                                              backend: backend) { tile in
+                            let histogram = hp + (tile.block << 16), first = tile.columns.lowerBound
+                            for t in 0..<tile.rows.count {
+                                let r = tile.rows.lowerBound + t, gram = tile.row(t) - first, row = kp + r * total, nr = np[r]
+                                for c in tile.columns { row[c] = max(nr + np[c] - 2 * gram[c], 0) }
+                                if tile.columns.contains(r) { row[r] = 0 }
+                                for c in first..<max(first, min(r, tile.columns.upperBound)) { histogram[Int(row[c].bitPattern >> 16)] += 1 }
                             }
                         }
                     }
@@ -114,7 +105,7 @@ public enum MMDTest {
         }
         let s2: Double = try sigma2 ?? kernel.withUnsafeBufferPointer { pk in
             var merged = [Int](repeating: 0, count: 1 << 16)
-            for task in 0..<tasks { for b in 0..<(1 << 16) { merged[b] += histograms[(task << 16) + b] } }
+            for b in 0..<blocks { for bucket in 0..<(1 << 16) { merged[bucket] += Int(histograms[(b << 16) + bucket]) } }
             return try median(histogram: merged) { bucket, members in
                 for r in 1..<total {
                     let row = pk.baseAddress! + r * total
@@ -125,6 +116,7 @@ public enum MMDTest {
         // K = exp(−D/(2s²)) on the blocks, with full row sums (a block I > J adds its rows to I and its
         // columns to J) and the diagonal, in Double.
         let scale = Float(-0.5 / s2), tier = Linalg.kernelTier(backend)
+        let tasks = 4  // fixed, so the rounding of the sums does not depend on the thread count
         var rowSums = [Double](repeating: 0, count: total), diagonal = [Double](repeating: 0, count: total)
         kernel.withUnsafeMutableBufferPointer { pk in
             rowSums.withUnsafeMutableBufferPointer { sums in
@@ -157,31 +149,33 @@ public enum MMDTest {
             for i in 0..<n { a[i * columns] = 1 }
             for (p, order) in splits.enumerated() { for i in order.prefix(n) { a[i * columns + p + 1] = 1 } }
         }
-        // aᵀKa for every column at once from the blocks: Σ_I a_Iᵀ K_II a_I + 2 Σ_{I>J} a_Iᵀ (K_IJ a_J),
-        // one GEMM K_IJ·A_J per block (about half the flops of K·A).
-        var aKa = [Double](repeating: 0, count: columns)
-        var products = Matrix<Float>(uninitializedRows: min(block, total), columns: columns)
+        // aᵀKa for every column at once. With the diagonal blocks halved (exact: a power of two),
+        // aᵀKa = Σ_I a_Iᵀ K_II a_I + 2 Σ_{I>J} a_Iᵀ K_IJ a_J = 2 Σ_I a_Iᵀ (Σ_{J≤I} K'_IJ a_J): one product of
+        // K's stored block row I with A per block (about half the flops of K·A), summed per block in Double
+        // and the blocks added in order.
+        kernel.withUnsafeMutableBufferPointer { pk in
+            for b in 0..<blocks {
+                for r in rows(b) { for c in rows(b) { pk[r * total + c] *= 0.5 } }
+            }
+        }
+        var partials = [Double](repeating: 0, count: blocks * columns)
         kernel.withUnsafeBufferPointer { pk in
             indicators.withUnsafeBufferPointer { a in
-                products.withUnsafeMutableBufferPointer { g in
-                    aKa.withUnsafeMutableBufferPointer { q in
-                        for bi in 0..<blocks {
-                            for bj in 0...bi {
-                                let (ri, rj) = (rows(bi), rows(bj))
-                                Linalg.gemm(MatrixPointer(pk.baseAddress! + ri.lowerBound * total + rj.lowerBound, rows: ri.count, columns: rj.count, rowStride: total),
-                                            MatrixPointer(a.baseAddress! + rj.lowerBound * columns, rows: rj.count, columns: columns),
-                                            into: MutableMatrixPointer(g.baseAddress!, rows: ri.count, columns: columns), backend: backend)
-                                let weight = bi == bj ? 1.0 : 2.0
-                                for t in 0..<ri.count {
-                                    let ar = a.baseAddress! + (ri.lowerBound + t) * columns, gr = g.baseAddress! + t * columns
-                                    for p in 0..<columns { q[p] += weight * Double(ar[p] * gr[p]) }
-                                }
-                            }
+                partials.withUnsafeMutableBufferPointer { q in
+                    let (ap, qp) = (a.baseAddress!, q.baseAddress!)
+                    Linalg.blockedProduct(MatrixPointer(pk.baseAddress!, rows: total, columns: total), MatrixPointer(ap, rows: total, columns: columns),
+                                          region: .lowerOperand, blockRows: block, backend: backend) { tile in
+                        let sums = qp + tile.block * columns + tile.columns.lowerBound
+                        for t in 0..<tile.rows.count {
+                            let ar = ap + (tile.rows.lowerBound + t) * columns + tile.columns.lowerBound, gr = tile.row(t)
+                            for p in 0..<tile.columns.count { sums[p] += Double(ar[p] * gr[p]) }
                         }
                     }
                 }
             }
         }
+        var aKa = [Double](repeating: 0, count: columns)
+        for b in 0..<blocks { for p in 0..<columns { aKa[p] += 2 * partials[b * columns + p] } }
         // aᵀK1 and the group's trace straight from the group members.
         let groups = [Array(0..<n)] + splits.map { Array($0.prefix(n)) }
         let aK1 = groups.map { $0.reduce(0.0) { $0 + rowSums[$1] } }, trX = groups.map { $0.reduce(0.0) { $0 + diagonal[$1] } }

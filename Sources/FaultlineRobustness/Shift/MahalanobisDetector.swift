@@ -93,13 +93,27 @@ public struct MahalanobisDetector: Sendable {
     }
 
     /// Scores every row of `x`. Throws on a dimension mismatch or non-finite features (detected from
-    /// the distances, which NaN and ±∞ make non-finite: no separate scan of the input).
-    public func score(_ x: Matrix<Float>, blockRows: Int = 4096) throws -> [Float] {
+    /// the distances, which NaN and ±∞ make non-finite: no separate scan of the input). Blocks of
+    /// `blockRows` rows run in parallel through `Linalg.blockedProduct` (whitening in its prologue, the
+    /// nearest mean in its epilogue), so the scores are bit-identical for any thread count; `backend` runs
+    /// the TRMM and GEMM on that backend.
+    public func score(_ x: Matrix<Float>, blockRows: Int = Linalg.productBlockRows, backend: Backend? = nil) throws -> [Float] {
         guard x.columns == dimension else { throw ShiftError.invalidInput("features have \(x.columns) dimensions, the detector \(dimension)") }
         var scores = [Float](repeating: 0, count: x.rows)
-        try Self.forEachWhitenedBlock(x, by: whitening, centre: centre, blockRows: blockRows) { start, z in
-            let nearest = try Self.nearestSquaredDistances(z, to: whitenedMeans, meanNorms: meanNorms)
-            for r in 0..<z.rows { scores[start + r] = nearest[r] }
+        let largestMean = meanNorms.max() ?? 0, zeros = [Float](repeating: 0, count: dimension)
+        scores.withUnsafeMutableBufferPointer { out in
+            whitenedMeans.withUnsafeBufferPointer { pm in
+                meanNorms.withUnsafeBufferPointer { pn in
+                    zeros.withUnsafeBufferPointer { pz in
+                        let (o, means, norms, origin) = (out.baseAddress!, pm.baseAddress!, pn.baseAddress!, pz.baseAddress!)
+                        Self.whitenedProduct(x, by: whitening, centre: centre, against: MatrixPointer(means, rows: whitenedMeans.rows, columns: dimension),
+                                             blockRows: blockRows, backend: backend) { tile in
+                            Self.nearestSquaredDistances(tile, to: means, meanNorms: norms, largestMean: largestMean, origin: origin,
+                                                         into: o + tile.rows.lowerBound)
+                        }
+                    }
+                }
+            }
         }
         try MahalanobisDetector.requireFinite(scores)
         return scores
@@ -112,74 +126,60 @@ public struct MahalanobisDetector: Sendable {
         }
     }
 
-    /// Calls `body(start, Z)` for consecutive blocks of rows of x with Z = (X_block − c)·Wᵀ: the centred
-    /// rows, then one TRMM in place on one block buffer reused from block to block. The centre is split
-    /// into float32 parts c = c_hi + c_lo and each element is formed as (x − c_hi) − c_lo, whose first
-    /// subtraction is exact for x near c_hi (Sterbenz): the centred value carries one float32 rounding
-    /// of itself, as if x − c were formed in Double and rounded.
-    static func forEachWhitenedBlock(_ x: Matrix<Float>, by w: Matrix<Float>, centre: [Double], blockRows: Int,
-                                     _ body: (Int, Matrix<Float>) throws -> Void) throws {
-        let n = x.rows, d = x.columns
-        precondition(centre.count == d, "centre of \(centre.count) values for \(d) features")
+    /// `Linalg.blockedProduct` of Z = (X − c)·Wᵀ against `means` (K × d, used transposed): per block of
+    /// rows the prologue forms the centred rows and whitens them with one TRMM in place in the task's
+    /// workspace, the epilogue receives Z's block (`tile.a`) and Z·meansᵀ (`tile.product`; no columns for
+    /// a 0 × d `means`). The centre is split into float32 parts c = c_hi + c_lo and each element is formed
+    /// as (x − c_hi) − c_lo, whose first subtraction is exact for x near c_hi (Sterbenz): the centred value
+    /// carries one float32 rounding of itself, as if x − c were formed in Double and rounded. Bit-identical
+    /// for any thread count (see `blockedProduct`).
+    static func whitenedProduct(_ x: Matrix<Float>, by w: Matrix<Float>, centre: [Double], against means: MatrixPointer<Float>,
+                                blockRows: Int, backend: Backend?, _ epilogue: (Linalg.ProductTile<Float>) -> Void) {
+        let d = x.columns
+        precondition(centre.count == d && w.rows == d, "centre of \(centre.count) values and a \(w.rows)-row whitening for \(d) features")
         let high = centre.map { Float($0) }, low = zip(centre, high).map { Float($0 - Double($1)) }
-        let block = max(1, min(blockRows, n))
-        var z = Matrix<Float>(uninitializedRows: block, columns: d)
-        for start in stride(from: 0, to: n, by: block) {
-            let rows = min(block, n - start)
-            if rows != z.rows { z = Matrix(uninitializedRows: rows, columns: d) }
-            z.withUnsafeMutableBufferPointer { dst in
-                x.withUnsafeBufferPointer { src in
-                    high.withUnsafeBufferPointer { ch in
-                        low.withUnsafeBufferPointer { cl in
-                            // One thread: a memory-bound pass between two BLAS calls, whose spinning workers
-                            // would only slow a fork-join down (docs/PERFORMANCE.md, W1 trap).
-                            let from = src.baseAddress! + start * d, to = dst.baseAddress!, hp = ch.baseAddress!, lp = cl.baseAddress!
-                            for r in 0..<rows {
-                                let a = from + r * d, b = to + r * d
+        x.withUnsafeBufferPointer { src in
+            w.withUnsafeBufferPointer { pw in
+                high.withUnsafeBufferPointer { ch in
+                    low.withUnsafeBufferPointer { cl in
+                        let (from, hp, lp) = (src.baseAddress!, ch.baseAddress!, cl.baseAddress!)
+                        let whitening = MatrixPointer(pw.baseAddress!, rows: d, columns: d)
+                        Linalg.blockedProduct(rows: x.rows, depth: d, prologue: { rows, z, backend in
+                            for r in 0..<rows.count {
+                                let a = from + (rows.lowerBound + r) * d, b = z.base + r * z.rowStride
                                 for j in 0..<d { b[j] = (a[j] - hp[j]) - lp[j] }
                             }
-                        }
+                            Linalg.multiplyTriangular(whitening, z, side: .right, transL: .transposed, backend: backend)
+                        }, means, transB: .transposed, blockRows: max(1, blockRows), backend: backend, epilogue: epilogue)
                     }
                 }
             }
-            try Linalg.multiplyTriangular(w, &z, side: .right, transL: .transposed)
-            try body(start, z)
         }
     }
 
-    /// min_c ‖z_r − m_c‖² for every row r of z. The GEMM expansion ‖z‖² − 2⟨z, m⟩ + ‖m‖² ranks the
-    /// means; its absolute error is below 2·d·u·(‖z‖² + max_c ‖m_c‖²) (u = 2⁻²⁴), so every mean within
-    /// that bound of the smallest expanded value is a candidate whose distance is recomputed from the
-    /// differences (`squaredDistance`). The result is the nearest distance of the float32 whitened
-    /// vectors to ~d·u/8 relative, whatever the cancellation in the expansion. Cost: one GEMM and O(d) per
-    /// candidate (usually one per row).
-    static func nearestSquaredDistances(_ z: Matrix<Float>, to means: Matrix<Float>, meanNorms: [Float]) throws -> [Float] {
-        let products = try Linalg.matmul(z, means, transB: .transposed)
-        let norms = try Linalg.reduceRows(z, .squaredNorm)
-        let k = means.rows, d = z.columns, rows = z.rows
-        let largestMean = meanNorms.max() ?? 0, bound = 2 * Float(d) * Float.ulpOfOne / 2
-        var nearest = [Float](repeating: .infinity, count: rows)
-        products.withUnsafeBufferPointer { p in
-            z.withUnsafeBufferPointer { pz in
-                means.withUnsafeBufferPointer { pm in
-                    nearest.withUnsafeMutableBufferPointer { out in
-                        for r in 0..<rows {
-                            let expanded = p.baseAddress! + r * k, norm = norms[r]
-                            var best = Float.infinity
-                            for c in 0..<k { best = min(best, norm - 2 * expanded[c] + meanNorms[c]) }
-                            guard norm.isFinite, best.isFinite else { out[r] = .nan; continue }
-                            let cut = best + bound * (norm + largestMean)
-                            var exact = Float.infinity
-                            for c in 0..<k where norm - 2 * expanded[c] + meanNorms[c] <= cut {
-                                exact = min(exact, squaredDistance(pz.baseAddress! + r * d, pm.baseAddress! + c * d, d))
-                            }
-                            out[r] = exact
-                        }
-                    }
-                }
+    /// min_c ‖z_r − m_c‖² for every row r of a tile of `whitenedProduct` (its product holds ⟨z_r, m_c⟩),
+    /// written to `out[r]`. The GEMM expansion ‖z‖² − 2⟨z, m⟩ + ‖m‖² ranks the means; its absolute error
+    /// is below 2·d·u·(‖z‖² + max_c ‖m_c‖²) (u = 2⁻²⁴), so every mean within that bound of the smallest
+    /// expanded value is a candidate whose distance is recomputed from the differences
+    /// (`squaredDistance`). The result is the nearest distance of the float32 whitened vectors to ~d·u/8
+    /// relative, whatever the cancellation in the expansion; NaN for a row with a non-finite value.
+    /// `origin`: d zeros (‖z‖² = ‖z − 0‖²). Cost O(K) per row and O(d) per candidate (usually one).
+    static func nearestSquaredDistances(_ tile: Linalg.ProductTile<Float>, to means: UnsafePointer<Float>, meanNorms: UnsafePointer<Float>,
+                                        largestMean: Float, origin: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>) {
+        let k = tile.columns.count, d = tile.a.columns, bound = 2 * Float(d) * Float.ulpOfOne / 2
+        for r in 0..<tile.rows.count {
+            let z = tile.a.base + r * tile.a.rowStride, expanded = tile.row(r)
+            let norm = squaredDistance(z, origin, d)
+            var best = Float.infinity
+            for c in 0..<k { best = min(best, norm - 2 * expanded[c] + meanNorms[c]) }
+            guard norm.isFinite, best.isFinite else { out[r] = .nan; continue }
+            let cut = best + bound * (norm + largestMean)
+            var exact = Float.infinity
+            for c in 0..<k where norm - 2 * expanded[c] + meanNorms[c] <= cut {
+                exact = min(exact, squaredDistance(z, means + c * d, d))
             }
+            out[r] = exact
         }
-        return nearest
     }
 
     /// ‖a − b‖² over `count` floats: differences and squares in float32 over eight lanes (an error of at

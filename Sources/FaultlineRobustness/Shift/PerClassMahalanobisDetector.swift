@@ -60,19 +60,27 @@ public struct PerClassMahalanobisDetector: Sendable {
     public var classes: Int { whitenings.count }
 
     /// Scores every row of `x`. Throws on a dimension mismatch or non-finite features (detected from
-    /// the distances, which NaN and ±∞ make non-finite: no separate scan of the input).
-    public func score(_ x: Matrix<Float>, blockRows: Int = 4096) throws -> [Float] {
+    /// the distances, which NaN and ±∞ make non-finite: no separate scan of the input). Per class, blocks
+    /// of `blockRows` rows are whitened in parallel (`MahalanobisDetector.whitenedProduct`), so the scores
+    /// are bit-identical for any thread count; `backend` runs the TRMMs on that backend.
+    public func score(_ x: Matrix<Float>, blockRows: Int = Linalg.productBlockRows, backend: Backend? = nil) throws -> [Float] {
         guard x.columns == dimension else { throw ShiftError.invalidInput("features have \(x.columns) dimensions, the detector \(dimension)") }
         var scores = [Float](repeating: .infinity, count: x.rows)
-        for k in 0..<classes {
-            let offset = includeLogDeterminant ? Float(logDeterminants[k]) : 0
-            try whitenedMeans[k].withUnsafeBufferPointer { mean in
-                try MahalanobisDetector.forEachWhitenedBlock(x, by: whitenings[k], centre: centres[k], blockRows: blockRows) { start, z in
-                    z.withUnsafeBufferPointer { pz in
-                        for r in 0..<z.rows {
-                            let distance = MahalanobisDetector.squaredDistance(pz.baseAddress! + r * dimension, mean.baseAddress!, dimension)
+        let d = dimension
+        scores.withUnsafeMutableBufferPointer { out in
+            let o = out.baseAddress!
+            for k in 0..<classes {
+                let offset = includeLogDeterminant ? Float(logDeterminants[k]) : 0
+                whitenedMeans[k].withUnsafeBufferPointer { mean in
+                    let m = mean.baseAddress!
+                    // No product: the epilogue gets the whitened block alone.
+                    MahalanobisDetector.whitenedProduct(x, by: whitenings[k], centre: centres[k], against: MatrixPointer(m, rows: 0, columns: d),
+                                                        blockRows: blockRows, backend: backend) { tile in
+                        for r in 0..<tile.rows.count {
+                            let i = tile.rows.lowerBound + r
+                            let distance = MahalanobisDetector.squaredDistance(tile.a.base + r * tile.a.rowStride, m, d)
                             // NaN never wins a min: keep it so the check below names the row.
-                            scores[start + r] = distance.isNaN ? .nan : min(scores[start + r], distance + offset)
+                            o[i] = distance.isNaN ? .nan : min(o[i], distance + offset)
                         }
                     }
                 }
