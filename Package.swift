@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "FaultlineIO", targets: ["FaultlineIO"]),
         .library(name: "FaultlineNN", targets: ["FaultlineNN"]),
         .library(name: "FaultlineRobustness", targets: ["FaultlineRobustness"]),
+        .library(name: "FaultlineShift", targets: ["FaultlineShift"]),
         .library(name: "FaultlineStatistics", targets: ["FaultlineStatistics"]),
         .library(name: "FaultlineReliability", targets: ["FaultlineReliability"]),
         .library(name: "FaultlineAnalysis", targets: ["FaultlineAnalysis"]),
@@ -35,26 +36,29 @@ let package = Package(
         .target(name: "FaultlineNN", dependencies: ["FaultlineLinalg", "FaultlineIO"]),
         // Distributions, Kolmogorov–Smirnov, binomial bounds, bootstrap: below reliability and robustness.
         .target(name: "FaultlineStatistics", dependencies: ["FaultlineLinalg"]),
+        // Shift and out-of-distribution detection: Gaussian fits, Mahalanobis family, KNN, ViM, logit
+        // scores, detection metrics, drift tests, MMD, label shift, detector files.
+        .target(name: "FaultlineShift", dependencies: ["FaultlineLinalg", "FaultlineIO", "FaultlineStatistics"]),
         .target(name: "FaultlineRobustness", dependencies: ["FaultlineLinalg", "FaultlineIO", "FaultlineNN", "FaultlineStatistics"]),
         .target(name: "FaultlineReliability", dependencies: ["FaultlineLinalg"]),
         // The failure analysis as a library: FailureReport.build, FailureAttribution, the studies.
         .target(name: "FaultlineAnalysis", dependencies: ["FaultlineLinalg", "FaultlineIO", "FaultlineNN", "FaultlineStatistics", "FaultlineReliability",
-                                                          "FaultlineRobustness"]),
+                                                          "FaultlineShift", "FaultlineRobustness"]),
         // Rendering: JSON, text tables, SVG plots and the HTML/text report; reads only FailureReport.
         .target(name: "FaultlineReport", dependencies: ["FaultlineAnalysis", "FaultlineReliability", "FaultlineRobustness", "FaultlineLinalg"]),
-        .target(name: "Faultline", dependencies: ["FaultlineLinalg", "FaultlineIO", "FaultlineNN", "FaultlineStatistics", "FaultlineRobustness", "FaultlineReliability",
-                                                  "FaultlineAnalysis", "FaultlineReport"]),
+        .target(name: "Faultline", dependencies: ["FaultlineLinalg", "FaultlineIO", "FaultlineNN", "FaultlineStatistics", "FaultlineShift", "FaultlineRobustness",
+                                                  "FaultlineReliability", "FaultlineAnalysis", "FaultlineReport"]),
         // Developer benchmarks (`faultline bench`): timing code kept out of the analysis commands.
         .target(
             name: "FaultlineBench",
-            dependencies: ["FaultlineLinalg", "FaultlineIO", "FaultlineNN", "FaultlineStatistics", "FaultlineRobustness", "FaultlineReliability", "FaultlineReport",
+            dependencies: ["FaultlineLinalg", "FaultlineIO", "FaultlineNN", "FaultlineStatistics", "FaultlineShift", "FaultlineRobustness", "FaultlineReliability", "FaultlineReport",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         // The command-line layer: option parsing and validation, input files, calling the library, output.
         // A library so that the option fuzz target (Fuzz/) can link it; `faultline` is its main.swift.
         .target(
             name: "FaultlineCLI",
-            dependencies: ["FaultlineLinalg", "FaultlineIO", "FaultlineNN", "FaultlineStatistics", "FaultlineRobustness", "FaultlineReliability", "FaultlineAnalysis",
+            dependencies: ["FaultlineLinalg", "FaultlineIO", "FaultlineNN", "FaultlineStatistics", "FaultlineShift", "FaultlineRobustness", "FaultlineReliability", "FaultlineAnalysis",
                            "FaultlineReport", "FaultlineBench", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(name: "faultline", dependencies: ["FaultlineCLI"]),
@@ -65,6 +69,8 @@ let package = Package(
         .testTarget(name: "FaultlineNNTests", dependencies: ["FaultlineNN", "FaultlineIO", "_TestSupport"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "FaultlineStatisticsTests", dependencies: ["FaultlineStatistics", "FaultlineIO", "_TestSupport"],
+                    resources: [.copy("Fixtures")]),
+        .testTarget(name: "FaultlineShiftTests", dependencies: ["FaultlineShift", "FaultlineStatistics", "FaultlineIO", "FaultlineLinalg", "_TestSupport"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "FaultlineRobustnessTests", dependencies: ["FaultlineRobustness", "FaultlineStatistics", "FaultlineNN", "FaultlineIO", "_TestSupport"],
                     resources: [.copy("Fixtures")]),

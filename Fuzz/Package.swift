@@ -29,7 +29,7 @@ let package = Package(
         .target(
             name: "Fuzz\(name)",
             dependencies: [.product(name: "FaultlineIO", package: faultline), .product(name: "FaultlineNN", package: faultline),
-                           .product(name: "FaultlineRobustness", package: faultline)],
+                           .product(name: "FaultlineRobustness", package: faultline), .product(name: "FaultlineShift", package: faultline)],
             path: "Sources/Fuzz\(name)"
         )
     } + commandLine.map { name in

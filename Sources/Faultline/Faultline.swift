@@ -3,6 +3,7 @@
 @_exported import FaultlineIO
 @_exported import FaultlineNN
 @_exported import FaultlineStatistics
+@_exported import FaultlineShift
 @_exported import FaultlineRobustness
 @_exported import FaultlineReliability
 @_exported import FaultlineAnalysis

@@ -3,6 +3,7 @@ import FaultlineLinalg
 import FaultlineNN
 import FaultlineReliability
 import FaultlineRobustness
+import FaultlineShift
 import FaultlineStatistics
 import Foundation
 

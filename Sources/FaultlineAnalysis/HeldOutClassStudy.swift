@@ -2,6 +2,7 @@ import FaultlineIO
 import FaultlineLinalg
 import FaultlineNN
 import FaultlineRobustness
+import FaultlineShift
 
 /// Out-of-distribution detection of a class the model never saw: a model of `spec` is trained without
 /// one class, then Mahalanobis (fitted on the seen classes), KNN (k = 10 on the training rows), MSP and

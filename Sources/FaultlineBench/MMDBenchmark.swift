@@ -2,6 +2,7 @@ import ArgumentParser
 import FaultlineIO
 import FaultlineLinalg
 import FaultlineRobustness
+import FaultlineShift
 import Foundation
 
 /// `faultline bench mmd`: W6's MMD permutation test (2 × 2,000 rows, 64 features, 500 permutations).

@@ -2,6 +2,7 @@ import ArgumentParser
 import FaultlineIO
 import FaultlineLinalg
 import FaultlineRobustness
+import FaultlineShift
 import Foundation
 
 /// `faultline bench mahalanobis`: W3's fit (50k × 512, 10 classes) and score (50k × 512).

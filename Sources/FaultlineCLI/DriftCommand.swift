@@ -3,6 +3,7 @@ import FaultlineIO
 import FaultlineLinalg
 import FaultlineReport
 import FaultlineRobustness
+import FaultlineShift
 import FaultlineStatistics
 import Foundation
 

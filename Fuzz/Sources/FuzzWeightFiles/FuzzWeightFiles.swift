@@ -2,6 +2,7 @@ import FaultlineIO
 import FaultlineLinalg
 import FaultlineNN
 import FaultlineRobustness
+import FaultlineShift
 import Foundation
 
 #if canImport(Glibc)

@@ -1,6 +1,6 @@
 import FaultlineIO
 import FaultlineLinalg
-import FaultlineRobustness
+import FaultlineShift
 import Foundation
 import Testing
 

@@ -1,5 +1,5 @@
 import FaultlineLinalg
-import FaultlineRobustness
+import FaultlineShift
 import Testing
 
 /// Shift statistics and OOD scores are bit-identical for 1 and 2 threads (`Linalg.withThreads` sets

@@ -1,5 +1,5 @@
 import FaultlineIO
-import FaultlineRobustness
+import FaultlineShift
 import FaultlineStatistics
 import Foundation
 import Testing

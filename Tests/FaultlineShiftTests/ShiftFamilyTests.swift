@@ -1,5 +1,5 @@
 import FaultlineLinalg
-import FaultlineRobustness
+import FaultlineShift
 import Foundation
 import Testing
 
