@@ -10,8 +10,9 @@ let faultline = URL(fileURLWithPath: #filePath).deletingLastPathComponent().dele
 let parsers = ["NPY", "NPZ", "SafeTensors", "IDX", "CSV"]
 /// Targets past the decoders: files loaded as models and detectors, tensors converted to matrices and labels.
 let loaders = ["WeightFiles"]
-/// The command line's option parsing and validation (FaultlineCLI), never running a command.
-let commandLine = ["Options"]
+/// The command line's option parsing and validation (FaultlineCLI), never running a command: whole
+/// argument vectors (Options) and single option values through every checker (OptionValues).
+let commandLine = ["Options", "OptionValues"]
 
 let package = Package(
     name: "FaultlineFuzz",
