@@ -114,8 +114,10 @@ extension FailureReport {
         var roc: [String: [[Double]]] = [:]
         let shiftRows = try data.shifted.map { set -> ShiftRow in
             let x = set.features, z = try model.logits(x)
+            // The ensemble's members run once per set: its MI is a shift score, its prediction the ensemble accuracy.
+            let members = try ensemble.map { try EnsembleUncertainty.compute(members: $0.probabilities(x), includeMean: false) }
             let scores = ShiftScores(maha: try detector.score(x), msp: try LogitScores.maxSoftmax(z), energy: try LogitScores.energy(z),
-                                     mi: try ensemble.map { try EnsembleUncertainty.compute(members: $0.probabilities(x)).mutualInformation.map(Float.init) })
+                                     mi: members?.mutualInformation.map(Float.init))
             let maha = try DetectionMetrics.compute(inDistribution: clean.maha, outOfDistribution: scores.maha)
             roc[set.name] = PlotData.subsample(try DetectionMetrics.rocCurve(inDistribution: clean.maha, outOfDistribution: scores.maha).map { [$0.fpr, $0.tpr] })
             var row = ShiftRow(shift: set.name, samples: x.rows, mahalanobisAUROC: maha.auroc, mahalanobisFPR95: maha.fprAt95TPR,
@@ -131,9 +133,8 @@ extension FailureReport {
                 row.errors = wrong.count
                 row.flaggedErrors = wrong.filter { Double(scores.maha[$0]) > threshold }.count
                 row.silentConfidentErrors = wrong.filter { Double(scores.maha[$0]) <= threshold && p.confidence[$0] >= options.confidenceThreshold }.count
-                if let ensemble {
-                    let mean = try EnsembleUncertainty.compute(members: ensemble.probabilities(x)).prediction
-                    row.ensembleAccuracy = Double(zip(mean, labels).filter { $0 == $1 }.count) / Double(max(x.rows, 1))
+                if let members {
+                    row.ensembleAccuracy = Double(zip(members.prediction, labels).filter { $0 == $1 }.count) / Double(max(x.rows, 1))
                 }
             }
             return row

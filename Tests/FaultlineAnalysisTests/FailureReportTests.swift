@@ -112,4 +112,16 @@ struct FailureReportTests {
         o.epsilons = []
         refused(Self.data(), o, "epsilons")
     }
+
+    /// rotated90: a hand-checked 2×3×3 case (each channel turned 90° counter-clockwise, the demo's
+    /// convention out[r][c] = in[side−1−c][r]), four turns are the identity, non-square layouts refused.
+    @Test func rotated90IsAQuarterTurn() throws {
+        let x = try Matrix<Float>([Array(0..<18).map(Float.init)])
+        let once = try FailureReport.ShiftedSet.rotated90(x, shape: ImageShape(channels: 2, height: 3, width: 3)).features
+        #expect(Array(once.row(0)) == [6, 3, 0, 7, 4, 1, 8, 5, 2, 15, 12, 9, 16, 13, 10, 17, 14, 11])
+        var turned = x
+        for _ in 0..<4 { turned = try FailureReport.ShiftedSet.rotated90(turned, shape: ImageShape(channels: 2, height: 3, width: 3)).features }
+        #expect(turned == x)
+        #expect(throws: AnalysisError.self) { try FailureReport.ShiftedSet.rotated90(x, shape: ImageShape(channels: 2, height: 1, width: 9)) }
+    }
 }
