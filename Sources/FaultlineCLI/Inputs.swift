@@ -115,7 +115,9 @@ enum Inputs {
                 try spec.map { try Sequential.load(weights: weights, spec: $0) } ?? Sequential.load(weights: weights)
             }
         } catch ModelError.invalidSpec(let message) {
-            throw CLIError(spec == nil ? "--weights \(weights): the spec in the file's metadata is invalid: \(message)" : "--spec: \(message)")
+            throw CLIError("--spec: \(message)")
+        } catch ModelError.weights(let message) {
+            throw CLIError("--weights \(message)")  // the message begins with the file
         }
     }
 
