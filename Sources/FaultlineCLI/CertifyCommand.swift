@@ -1,6 +1,6 @@
 import ArgumentParser
 import FaultlineIO
-import FaultlineLinalg
+import FaultlineInputs
 import FaultlineNN
 import FaultlineReport
 import FaultlineRobustness
@@ -62,8 +62,8 @@ struct CertifyCommand: ParsableCommand {
             try OptionCheck.count(n, "--n", 1...OptionCheck.Limit.smoothingSamples)
             try OptionCheck.real(alpha, "--alpha", .openUnit)
             try OptionCheck.real(sigma, "--sigma", .positive)
-            guard var norm = PerturbationNorm(rawValue: norm) else { throw CLIError("--norm must be linf or l2") }
-            guard ["ibp", "crown", "lipschitz", "smoothing"].contains(method) else { throw CLIError("--method must be ibp, crown, lipschitz or smoothing") }
+            guard var norm = PerturbationNorm(rawValue: norm) else { throw InputError("--norm must be linf or l2") }
+            guard ["ibp", "crown", "lipschitz", "smoothing"].contains(method) else { throw InputError("--method must be ibp, crown, lipschitz or smoothing") }
             if method == "lipschitz" || method == "smoothing" { norm = .l2 }
             let model = try Inputs.model(weights: weights, spec: spec)
             let (inputs, labels) = try Inputs.labeled(x: x, "--x", y: y, "--y", model: ModelShape(model))
@@ -79,22 +79,10 @@ struct CertifyCommand: ParsableCommand {
                     .map { SmoothingRow(radius: $0.radius, certifiedAccuracy: $0.accuracy) }
                 return report
             }
-            let certified: (Float) throws -> [Bool]
-            if method == "lipschitz" {
-                let certificate = try LipschitzCertificate(model)
-                let radii = try certificate.radii(model, inputs, labels: labels)
-                (report.lipschitzConstant, report.lipschitzExact) = (certificate.constant, certificate.isSound)
-                certified = { e in radii.map { $0 > Double(e) } }
-            } else {
-                let propagation = try BoundPropagation(model)
-                let bm: BoundPropagation.Method = method == "ibp" ? .ibp : .crown
-                let region = { (e: Float) in BoundPropagation.Region(norm: norm, epsilon: e, box: norm == .linf ? box : nil) }
-                certified = { e in try propagation.certify(inputs, labels: labels, region: region(e), method: bm) }
-            }
-            let recipe = AttackRecipe(norm: norm, box: box, seed: seed, steps: max(steps, 1), apgdSteps: max(steps, 1))
-            let attack: (Float) -> any Attack = { e in norm == .linf ? recipe.apgd(epsilon: e) as any Attack : recipe.pgd(epsilon: e) }
-            report.rows = try TwoSidedEvaluation.evaluate(model, inputs, labels: labels, epsilons: budgets, certified: certified,
-                                                          attack: steps > 0 ? attack : { _ in NoAttack() }) { done, _ in bar.update(done) }
+            let (rows, lipschitz) = try TwoSidedEvaluation.evaluate(model, inputs, labels: labels, epsilons: budgets,
+                                                                    certifier: TwoSidedEvaluation.Certifier(rawValue: method)!,
+                                                                    recipe: AttackRecipe(norm: norm, box: box, seed: seed), attackSteps: steps) { done, _ in bar.update(done) }
+            (report.rows, report.lipschitzConstant, report.lipschitzExact) = (rows, lipschitz?.constant, lipschitz?.isSound)
             return report
         }
         if json {
@@ -119,14 +107,5 @@ struct CertifyCommand: ParsableCommand {
             printError("faultline certify: \(broken.map { "ε = \($0.epsilon): rows \($0.inconsistencies.prefix(10).map(String.init).joined(separator: ", "))" }.joined(separator: "; ")) are certified but broken by the attack — a soundness bug; please report it")
             throw ExitCode(1)
         }
-    }
-}
-
-/// The identity "attack" used when the upper bound is switched off (--steps 0): clean accuracy.
-struct NoAttack: Attack {
-    var name: String { "none" }
-    func attack<Model: DifferentiableClassifier>(_ model: Model, _ x: Matrix<Float>, labels: [Int],
-                                                 progress: ((Int, Int) -> Void)?) throws -> AttackResult {
-        try GradientAttack(epsilon: 0, stepSize: 0, steps: 1).run(model, x, labels: labels)
     }
 }

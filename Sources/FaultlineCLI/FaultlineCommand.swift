@@ -1,4 +1,5 @@
 import ArgumentParser
+import FaultlineInputs
 import FaultlineBench
 import Foundation
 

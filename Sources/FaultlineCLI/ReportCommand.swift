@@ -1,6 +1,7 @@
 import ArgumentParser
 import FaultlineAnalysis
 import FaultlineIO
+import FaultlineInputs
 import FaultlineLinalg
 import FaultlineNN
 import FaultlineReport
@@ -51,7 +52,7 @@ struct ReportCommand: ParsableCommand {
         try OptionCheck.atParse {
             _ = try analysisOptions()
             _ = try shifted.map(Inputs.shiftedSet)
-            guard (calibrationX == nil) == (calibrationY == nil) else { throw CLIError("--calibration-x and --calibration-y go together") }
+            guard (calibrationX == nil) == (calibrationY == nil) else { throw InputError("--calibration-x and --calibration-y go together") }
         }
     }
 
@@ -82,7 +83,7 @@ struct ReportCommand: ParsableCommand {
                 let x = try Inputs.features(set.x, option: option, finite: true)
                 try Inputs.modelInput(x, option, set.x, model: ModelShape(model))
                 let y = try set.y.map { try Inputs.labels($0, option: option, classes: model.outputFeatures) }
-                if let y, y.count != x.rows { throw CLIError("\(option): \(set.y!) has \(y.count) labels for \(x.rows) rows of \(set.x)") }
+                if let y, y.count != x.rows { throw InputError("\(option): \(set.y!) has \(y.count) labels for \(x.rows) rows of \(set.x)") }
                 return FailureReport.ShiftedSet(name: set.name, features: x, labels: y)
             }
             let data = FailureReport.Data(
@@ -92,7 +93,10 @@ struct ReportCommand: ParsableCommand {
             let bar = ProgressBar("report", total: FailureReport.stages.count, quiet: quiet)
             return try FailureReport.build(model: model, data: data, options: options) { _, done, _ in bar.update(done) }
         }
-        try Inputs.guarded("report") { try ReportDirectory.write(to: out, files: FailureReportRenderer.files(report)) }
+        try Inputs.guarded("report") {
+            try OptionCheck.directoryTarget(out, "--out")  // never replace (delete) a user's file
+            try FailureReportRenderer.write(report, to: out)
+        }
         print(String(format: "accuracy %.4f, ECE %.4f; ", report.reliability.accuracy, report.reliability.calibration.ece)
               + FailureAttribution.Category.allCases.map { "\($0.rawValue): \(report.attribution.count($0))" }.joined(separator: "; "))
         print("wrote \(out)/report.html, report.json and report.txt")

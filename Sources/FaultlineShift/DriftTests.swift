@@ -134,3 +134,33 @@ public enum DriftTests {
         }
     }
 }
+
+/// Has a set of feature vectors drifted from a reference? MMD² with a permutation test (when
+/// `permutations` > 0) and a two-sample KS test per feature with Bonferroni and Benjamini–Hochberg
+/// decisions at α (`faultline drift`). Drift is declared when the MMD p-value is below α or the
+/// Bonferroni-corrected KS test rejects. Cost: MMD's O((N + M)²·d) per permutation pass plus the KS
+/// tests' O(d·(N + M) log(N + M)). Errors: those of `MMDTest.run` and `DriftTests.kolmogorovSmirnov`
+/// (different widths, empty sets, non-finite values).
+public struct FeatureDrift: Codable, Sendable {
+    /// The MMD test, its permutation null dropped (nil without permutations).
+    public var mmd: MMDTest.Result?
+    public var ksStatistics: [Double]
+    public var ksPValues: [Double]
+    public var ksDriftBonferroni: Bool
+    public var ksDriftFDR: Bool
+    public var drift: Bool
+
+    public init(reference a: Matrix<Float>, current b: Matrix<Float>, alpha: Double = 0.05, ksMethod: DriftTests.KolmogorovSmirnovMethod = .auto,
+                permutations: Int = 0, seed: UInt64 = 0, estimator: MMDTest.Estimator = .unbiased) throws {
+        if permutations > 0 {
+            var m = try MMDTest.run(a, b, count: permutations, seed: seed, estimator: estimator)
+            m.null = []
+            mmd = m
+        }
+        let ks = try DriftTests.kolmogorovSmirnov(reference: a, test: b, method: ksMethod)
+        (ksStatistics, ksPValues) = (ks.map(\.statistic), ks.map(\.pValue))
+        ksDriftBonferroni = DriftTests.drift(pValues: ksPValues, alpha: alpha, correction: .bonferroni)
+        ksDriftFDR = DriftTests.drift(pValues: ksPValues, alpha: alpha, correction: .benjaminiHochberg)
+        drift = (mmd.map { $0.pValue < alpha } ?? false) || ksDriftBonferroni
+    }
+}

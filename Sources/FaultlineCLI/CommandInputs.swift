@@ -1,0 +1,77 @@
+import ArgumentParser
+import FaultlineAnalysis
+import FaultlineInputs
+import FaultlineIO
+import FaultlineLinalg
+import FaultlineNN
+import FaultlineReliability
+import FaultlineRobustness
+import FaultlineShift
+import FaultlineStatistics
+import Foundation
+
+/// The command line's side of input handling: typed errors become one line on stderr and exit code 2,
+/// library data errors get the option and file they came from, and option syntax only the CLI has.
+extension Inputs {
+    /// Runs `body`, a library call on the data of `option path`, so that a data error from the library
+    /// (which knows no file names, e.g. "features have 32 dimensions, the detector 64") names them.
+    static func concerning<T>(_ option: String, _ path: String, _ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let error where !(error is InputError || error is IOError) && inputErrorMessage(error) != nil {
+            throw InputError("\(option) \(path): \(inputErrorMessage(error)!)")
+        }
+    }
+
+    /// Runs `body`, turning Faultline's typed errors into one clear line on stderr and exit code 2.
+    static func guarded<T>(_ command: String, _ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch {
+            guard let message = inputErrorMessage(error) else { throw error }
+            printError("faultline \(command): \(message)")
+        }
+        throw ExitCode(2)
+    }
+
+    /// The one-line message of an error that means bad input (Faultline's typed errors, `InputError`,
+    /// a `LocalizedError`), or nil for anything else (`ExitCode`, ArgumentParser's errors).
+    static func inputErrorMessage(_ error: Error) -> String? {
+        switch error {
+        case is IOError, is ModelError, is LinalgError, is AttackError, is ShiftError, is ReliabilityError, is StatisticsError, is CertificationError,
+             is AnalysisError, is InputError:
+            return "\(error)"
+        default:
+            return (error as? LocalizedError)?.errorDescription
+        }
+    }
+
+    /// The image layout of rows of `features` values: `--shape CxHxW` if given (checked against the
+    /// count), else the model's first convolution's input, else one square channel; nil when none fits.
+    static func imageShape(_ shape: String?, model: Sequential, features: Int) throws -> ImageShape? {
+        if let shape {
+            let d = try OptionCheck.imageShape(shape, "--shape", features: features)
+            return ImageShape(channels: d.channels, height: d.height, width: d.width)
+        }
+        return ImageShape.infer(model: model, features: features)
+    }
+
+    /// One `--shifted NAME=X` or `NAME=X,Y` item: a non-empty name and one or two non-empty paths.
+    static func shiftedSet(_ item: String) throws -> (name: String, x: String, y: String?) {
+        let parts = item.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+        let files = parts.count == 2 ? parts[1].split(separator: ",", omittingEmptySubsequences: false).map(String.init) : []
+        guard parts.count == 2, !parts[0].isEmpty, (1...2).contains(files.count), files.allSatisfy({ !$0.isEmpty }) else {
+            throw InputError("--shifted takes NAME=X or NAME=X,Y with a name and one or two files, got '\(item)'")
+        }
+        return (String(parts[0]), files[0], files.count > 1 ? files[1] : nil)
+    }
+}
+
+extension OptionCheck {
+    /// Runs option checks from a command's `validate()`: an `InputError` becomes ArgumentParser's
+    /// `ValidationError`, so bad option values are usage errors (exit 2, with the usage text) found at
+    /// parse time, before any file is read.
+    static func atParse(_ checks: () throws -> Void) throws {
+        do { try checks() } catch let error as InputError { throw ValidationError(error.description) }
+    }
+}
