@@ -48,7 +48,7 @@ extension Inputs {
 
     /// The image layout of rows of `features` values: `--shape CxHxW` if given (checked against the
     /// count), else the model's first convolution's input, else one square channel; nil when none fits.
-    static func imageShape(_ shape: String?, model: Sequential, features: Int) throws -> ImageShape? {
+    static func imageShape(_ shape: String?, model: some DifferentiableClassifier, features: Int) throws -> ImageShape? {
         if let shape {
             let d = try OptionCheck.imageShape(shape, "--shape", features: features)
             return ImageShape(channels: d.channels, height: d.height, width: d.width)
