@@ -24,8 +24,7 @@ struct AttackCommand: ParsableCommand {
             found is ≤ ε; cw uses --steps Adam steps per binary-search round).
             """)
 
-    @Option(help: "Model weights (.safetensors).") var weights: String
-    @Option(help: "Architecture, e.g. linear:784-512,relu,linear:512-10 (default: read from the weights file).") var spec: String?
+    @OptionGroup var modelOptions: ModelOptions
     @Option(help: "Inputs (N×D or N×C×H×W).") var x: String
     @Option(help: "Integer labels (N).") var y: String
     @Option(help: "fgsm, bim, pgd, mifgsm, apgd-ce, apgd-dlr, apgd-t, square, autoattack, deepfool or cw.") var attack = "pgd"
@@ -62,7 +61,7 @@ struct AttackCommand: ParsableCommand {
             }
             if kind == .cw && norm != .l2 { throw InputError("cw is an L2 attack; use --norm l2") }
             if kind == .square && norm != .linf { throw InputError("square is an L∞ attack; use --norm linf") }
-            let model = try Inputs.model(weights: weights, spec: spec)
+            let model = try modelOptions.classifier()
             let (inputs, labels) = try Inputs.labeled(x: x, "--x", y: y, "--y", model: ModelShape(model))
             let clean = try zip(model.predict(inputs), labels).filter { $0 == $1 }.count
             let bar = ProgressBar("attack", total: budgets.count * inputs.rows, quiet: quiet || json)

@@ -24,8 +24,7 @@ struct CertifyCommand: ParsableCommand {
             Exit codes: 0 ok, 1 inconsistencies, 2 bad input.
             """)
 
-    @Option(help: "Model weights (.safetensors).") var weights: String
-    @Option(help: "Architecture (default: read from the weights file).") var spec: String?
+    @OptionGroup var modelOptions: ModelOptions
     @Option(help: "Inputs (N×D or N×C×H×W).") var x: String
     @Option(help: "Integer labels (N).") var y: String
     @Option(help: "ibp, crown, lipschitz or smoothing.") var method = "crown"
@@ -65,7 +64,7 @@ struct CertifyCommand: ParsableCommand {
             guard var norm = PerturbationNorm(rawValue: norm) else { throw InputError("--norm must be linf or l2") }
             guard ["ibp", "crown", "lipschitz", "smoothing"].contains(method) else { throw InputError("--method must be ibp, crown, lipschitz or smoothing") }
             if method == "lipschitz" || method == "smoothing" { norm = .l2 }
-            let model = try Inputs.model(weights: weights, spec: spec)
+            let model = try modelOptions.sequential()
             let (inputs, labels) = try Inputs.labeled(x: x, "--x", y: y, "--y", model: ModelShape(model))
             let clean = Double(try zip(model.predict(inputs), labels).filter { $0 == $1 }.count) / Double(max(inputs.rows, 1))
             var report = Report(method: method, norm: norm.rawValue, spec: model.spec, samples: inputs.rows, cleanAccuracy: clean, rows: [])

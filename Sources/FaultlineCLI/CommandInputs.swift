@@ -75,3 +75,25 @@ extension OptionCheck {
         do { try checks() } catch let error as InputError { throw ValidationError(error.description) }
     }
 }
+
+/// The model of a command: `--model` (a `.safetensors` state_dict with its spec; ONNX graphs with
+/// FaultlineONNX) or `--weights` (the same for a state_dict), and `--spec` when the file does not record
+/// the architecture. Exactly one of `--model` and `--weights`; errors name the one given.
+struct ModelOptions: ParsableArguments {
+    @Option(help: "The model: a .safetensors state_dict (PyTorch or `faultline train`).") var model: String?
+    @Option(help: "Model weights (.safetensors); the same as --model.") var weights: String?
+    @Option(help: "Architecture of the state_dict, e.g. linear:784-512,relu,linear:512-10 (default: read from the file).") var spec: String?
+
+    func validate() throws {
+        guard (model == nil) != (weights == nil) else { throw ValidationError("give the model with --model FILE (or --weights FILE), once") }
+    }
+
+    /// The option the model came from and its path.
+    var source: (option: String, path: String) { model.map { ("--model", $0) } ?? ("--weights", weights ?? "") }
+
+    /// The model as a classifier (for commands that need only forward and gradient passes).
+    func classifier() throws -> any DifferentiableClassifier { try sequential() }
+
+    /// The model as a `Sequential` (commands whose kernels need its layers: certification, training).
+    func sequential() throws -> Sequential { try Inputs.model(weights: source.path, spec: spec, option: source.option) }
+}

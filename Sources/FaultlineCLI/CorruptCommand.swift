@@ -20,8 +20,7 @@ struct CorruptCommand: ParsableCommand {
             mean per corruption, or --json; --out FILE.npz saves every corrupted copy. Exit code 2 on bad input.
             """)
 
-    @Option(help: "Model weights (.safetensors).") var weights: String
-    @Option(help: "Architecture (default: read from the weights file).") var spec: String?
+    @OptionGroup var modelOptions: ModelOptions
     @Option(help: "Inputs in [0, 1] (N×D or N×C×H×W).") var x: String
     @Option(help: "Integer labels (N).") var y: String
     @Option(help: "Image layout CxHxW, e.g. 3x32x32.") var shape: String?
@@ -44,7 +43,7 @@ struct CorruptCommand: ParsableCommand {
                 guard let s = Int(token.trimmingCharacters(in: .whitespaces)), (1...5).contains(s) else { throw InputError("--severities: '\(token)' is not 1–5") }
                 return s
             }
-            let model = try Inputs.model(weights: weights, spec: spec)
+            let model = try modelOptions.classifier()
             let (inputs, labels) = try Inputs.labeled(x: x, "--x", y: y, "--y", model: ModelShape(model))
             guard let layout = try Inputs.imageShape(shape, model: model, features: inputs.columns) else {
                 throw InputError("cannot infer the image layout of \(inputs.columns) features; pass --shape CxHxW")

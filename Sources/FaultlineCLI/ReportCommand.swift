@@ -26,8 +26,7 @@ struct ReportCommand: ParsableCommand {
             it within --attribution-eps) or robust. The directory is written atomically. Exit code 2 on bad input.
             """)
 
-    @Option(help: "Model weights (.safetensors).") var weights: String
-    @Option(help: "Architecture (default: read from the weights file).") var spec: String?
+    @OptionGroup var modelOptions: ModelOptions
     @Option(help: "Training inputs (fit the shift detector).") var trainX: String
     @Option(help: "Training labels.") var trainY: String
     @Option(help: "Test inputs.") var testX: String
@@ -73,7 +72,7 @@ struct ReportCommand: ParsableCommand {
         let report = try Inputs.guarded("report") { () -> FailureReport in
             let options = try analysisOptions()
             try OptionCheck.directoryTarget(out, "--out")
-            let model = try Inputs.model(weights: weights, spec: spec)
+            let model = try modelOptions.classifier()
             func dataset(_ x: String, _ xOption: String, _ y: String, _ yOption: String) throws -> LabeledDataset {
                 let (features, labels) = try Inputs.labeled(x: x, xOption, y: y, yOption, model: ModelShape(model))
                 return try LabeledDataset(name: x, features: features, labels: labels, classCount: model.outputFeatures)

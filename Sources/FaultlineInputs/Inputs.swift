@@ -106,16 +106,16 @@ public enum Inputs {
     }
 
     /// A weight file and optional spec (`--weights`, `--spec`) as a model; the spec's size is checked
-    /// against the file before anything is allocated (`Sequential.load`).
-    public static func model(weights: String, spec: String?) throws -> Sequential {
+    /// against the file before anything is allocated (`Sequential.load`). Errors name `option` and the file.
+    public static func model(weights: String, spec: String?, option: String = "--weights") throws -> Sequential {
         do {
-            return try naming("--weights") {
+            return try naming(option) {
                 try spec.map { try Sequential.load(weights: weights, spec: $0) } ?? Sequential.load(weights: weights)
             }
         } catch ModelError.invalidSpec(let message) {
             throw InputError("--spec: \(message)")
         } catch ModelError.weights(let message) {
-            throw InputError("--weights \(message)")  // the message begins with the file
+            throw InputError("\(option) \(message)")  // the message begins with the file
         }
     }
 
@@ -151,7 +151,7 @@ public struct ModelShape: Sendable {
     public var inputs: Int
     public var classes: Int
     public var spec: String
-    public init(_ model: Sequential) { (inputs, classes, spec) = (model.inputFeatures, model.outputFeatures, model.spec) }
+    public init(_ model: some DifferentiableClassifier) { (inputs, classes, spec) = (model.inputFeatures, model.outputFeatures, model.spec) }
     public init(_ plan: ModelSpec.Plan, spec: String) { (inputs, classes, self.spec) = (plan.inputFeatures, plan.outputFeatures, spec) }
 }
 
