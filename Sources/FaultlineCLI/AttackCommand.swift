@@ -36,7 +36,7 @@ struct AttackCommand: ParsableCommand {
     @Option(help: "Queries per sample (square, autoattack's Square).") var queries = 5000
     @Flag(help: "Stop each sample at its first adversarial iterate.") var earlyStop = false
     @Option(help: "Seed of the random starts.") var seed: UInt64 = 0
-    @Option(help: "Valid input box as lo,hi.") var box = "0,1"
+    @Option(parsing: .unconditional, help: "Valid input box as lo,hi (negative values too: --box -1,1).") var box = "0,1"
     @Option(help: "Write the adversarial examples to this .npz (one array per ε).") var out: String?
     @Option(help: "Exit with code 1 when robust accuracy at the largest ε is below this.") var minAccuracy: Double?
     @Flag(help: "Print JSON.") var json = false

@@ -30,7 +30,7 @@ struct CertifyCommand: ParsableCommand {
     @Option(help: "ibp, crown, lipschitz or smoothing.") var method = "crown"
     @Option(help: "linf or l2 (lipschitz and smoothing are L2).") var norm = "linf"
     @Option(help: "Comma-separated budgets ε (radii for smoothing).") var eps = "0.01,0.02,0.05"
-    @Option(help: "Valid input box as lo,hi (L∞ regions are intersected with it).") var box = "0,1"
+    @Option(parsing: .unconditional, help: "Valid input box as lo,hi (L∞ regions are intersected with it; --box -1,1 works).") var box = "0,1"
     @Option(help: "Attack steps for the upper bound, 0–\(OptionCheck.Limit.steps) (0: no attack).") var steps = 100
     @Option(help: "Smoothing noise σ.") var sigma: Float = 0.25
     @Option(help: "Smoothing selection samples n0 (1–\(OptionCheck.Limit.smoothingSamples)).") var n0 = 100
@@ -74,7 +74,7 @@ struct CertifyCommand: ParsableCommand {
                 smoothing.seed = seed
                 let certificates = try smoothing.certify(model, inputs) { done, _ in bar.update(done) }
                 report.abstained = certificates.filter { $0.prediction == nil }.count
-                report.certifiedAtRadius = RandomizedSmoothing.certifiedAccuracy(certificates, labels: labels, radii: budgets.map(Double.init))
+                report.certifiedAtRadius = RandomizedSmoothing.certifiedAccuracy(certificates, labels: labels, radii: budgets.map { Double($0.description)! })  // 0.01, not 0.009999999776482582
                     .map { SmoothingRow(radius: $0.radius, certifiedAccuracy: $0.accuracy) }
                 return report
             }

@@ -39,7 +39,7 @@ struct DriftCommand: ParsableCommand {
 
     struct Report: Codable {
         var mmd: MMDTest.Result?
-        var ksStatistics: [Double]?; var ksPValues: [Double]?; var ksDriftBonferroni: Bool?; var ksDriftFDR: Bool?
+        var ksStatistics: [Double]?; var ksPValues: [Double]?; var ksDriftBonferroni: Bool?; var ksDriftFDR: Bool?; var driftedFeatures: [Int]?
         var chiSquare: DriftTests.TestResult?
         var labelShift: LabelShiftEstimate?
         var drift: Bool
@@ -74,6 +74,7 @@ struct DriftCommand: ParsableCommand {
                 }
                 let d = try FeatureDrift(reference: a, current: b, alpha: alpha, ksMethod: method, permutations: permutations, seed: seed, estimator: estimator)
                 (r.mmd, r.ksStatistics, r.ksPValues, r.ksDriftBonferroni, r.ksDriftFDR) = (d.mmd, d.ksStatistics, d.ksPValues, d.ksDriftBonferroni, d.ksDriftFDR)
+                r.driftedFeatures = d.driftedFeatures
                 r.drift = d.drift
             } else if reference != nil || current != nil {
                 throw InputError("give both --reference and --current")
@@ -101,9 +102,13 @@ struct DriftCommand: ParsableCommand {
             print(try JSONOutput.string(report))
         } else {
             if let m = report.mmd { print(String(format: "MMD² %.4e (s² %.4g), permutation p-value %.4f", m.mmd2, m.sigma2, m.pValue)) }
-            if let p = report.ksPValues {
+            if let p = report.ksPValues, let drifted = report.driftedFeatures {
                 print(String(format: "KS on %ld features: smallest p %.3g; drift (Bonferroni) %@, drift (BH) %@", p.count, p.min() ?? 1,
                              report.ksDriftBonferroni! ? "yes" : "no", report.ksDriftFDR! ? "yes" : "no"))
+                if !drifted.isEmpty {
+                    print("drifted features (BH at α, by column, p-value): " + drifted.prefix(20).map { String(format: "%d (%.2g)", $0, p[$0]) }.joined(separator: ", ")
+                          + (drifted.count > 20 ? ", … (\(drifted.count) in all; --json lists every one)" : ""))
+                }
             }
             if let c = report.chiSquare { print(String(format: "chi-square on labels: %.4f, p-value %.4g", c.statistic, c.pValue)) }
             if let l = report.labelShift {

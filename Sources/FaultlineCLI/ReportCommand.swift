@@ -41,7 +41,7 @@ struct ReportCommand: ParsableCommand {
     @Option(help: "Attacks, certificates and corruptions on the first N test rows (default: all).") var robustnessSamples: Int?
     @Flag(help: "Also run the AutoAttack-style ensemble (APGD-CE, APGD-T, Square) at every ε.") var autoattack = false
     @Option(help: "Image layout CxHxW for the corruption sweep.") var shape: String?
-    @Option(help: "Valid input box lo,hi.") var box = "0,1"
+    @Option(parsing: .unconditional, help: "Valid input box lo,hi (--box -1,1 works).") var box = "0,1"
     @Option(help: "Report directory.") var out = "faultline-report"
     @Option(help: "Seed of attacks and corruptions.") var seed: UInt64 = 0
     @Flag(help: "No progress output.") var quiet = false

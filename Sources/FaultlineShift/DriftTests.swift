@@ -123,6 +123,22 @@ public enum DriftTests {
         case benjaminiHochberg = "fdr"
     }
 
+    /// The features (indices into `pValues`, ascending) whose null hypothesis the correction rejects at α:
+    /// Bonferroni, p < α/F; Benjamini–Hochberg, the step-up rule — with p₍₁₎ ≤ … ≤ p₍F₎ and k the largest i
+    /// with p₍ᵢ₎ < α·i/F (strict, as `drift`), the k smallest p-values (ties at p₍ₖ₎ included). Non-empty
+    /// exactly when `drift` says drift. O(F log F).
+    public static func rejected(pValues: [Double], alpha: Double = 0.05, correction: Correction = .benjaminiHochberg) -> [Int] {
+        let f = Double(pValues.count)
+        switch correction {
+        case .bonferroni:
+            return pValues.indices.filter { pValues[$0] < alpha / f }
+        case .benjaminiHochberg:
+            let sorted = pValues.sorted()
+            guard let k = sorted.indices.last(where: { sorted[$0] < alpha * Double($0 + 1) / f }) else { return [] }
+            return pValues.indices.filter { pValues[$0] <= sorted[k] }
+        }
+    }
+
     /// Whether the per-feature p-values signal drift at level α under the correction.
     public static func drift(pValues: [Double], alpha: Double = 0.05, correction: Correction = .bonferroni) -> Bool {
         let f = Double(pValues.count)
@@ -148,6 +164,8 @@ public struct FeatureDrift: Codable, Sendable {
     public var ksPValues: [Double]
     public var ksDriftBonferroni: Bool
     public var ksDriftFDR: Bool
+    /// The features (column indices) the Benjamini–Hochberg procedure finds drifted at α.
+    public var driftedFeatures: [Int]
     public var drift: Bool
 
     public init(reference a: Matrix<Float>, current b: Matrix<Float>, alpha: Double = 0.05, ksMethod: DriftTests.KolmogorovSmirnovMethod = .auto,
@@ -161,6 +179,7 @@ public struct FeatureDrift: Codable, Sendable {
         (ksStatistics, ksPValues) = (ks.map(\.statistic), ks.map(\.pValue))
         ksDriftBonferroni = DriftTests.drift(pValues: ksPValues, alpha: alpha, correction: .bonferroni)
         ksDriftFDR = DriftTests.drift(pValues: ksPValues, alpha: alpha, correction: .benjaminiHochberg)
+        driftedFeatures = DriftTests.rejected(pValues: ksPValues, alpha: alpha, correction: .benjaminiHochberg)
         drift = (mmd.map { $0.pValue < alpha } ?? false) || ksDriftBonferroni
     }
 }

@@ -67,3 +67,31 @@ struct ShiftEntryPointTests {
         }
     }
 }
+
+extension ShiftEntryPointTests {
+    /// The rejected features agree with the drift decision, and with a direct step-up computation on
+    /// families of p-values with ties, all-null and all-drifted cases.
+    @Test func rejectedFeaturesFollowTheCorrections() {
+        var rng = Philox(seed: 11)
+        var families: [[Double]] = [[0.001, 0.2, 0.03, 0.03, 0.9], [0.5, 0.6], [0, 0, 0], [0.04], [0.01, 0.02, 0.03, 0.04, 0.05]]
+        for _ in 0..<200 { families.append((0..<Int(1 + rng.uniform() * 30)).map { _ in rng.uniform() < 0.3 ? rng.uniform() * 0.01 : rng.uniform() }) }
+        for p in families {
+            for correction in [DriftTests.Correction.bonferroni, .benjaminiHochberg] {
+                let rejected = DriftTests.rejected(pValues: p, alpha: 0.05, correction: correction)
+                #expect(rejected.isEmpty == !DriftTests.drift(pValues: p, alpha: 0.05, correction: correction), "\(p) \(correction)")
+                let f = Double(p.count)
+                let expected: [Int]
+                if correction == .bonferroni {
+                    expected = p.indices.filter { p[$0] < 0.05 / f }
+                } else {
+                    // Step up: the largest rank i (1-based) with p₍ᵢ₎ < α·i/F, then every p ≤ p₍ᵢ₎.
+                    let order = p.indices.sorted { p[$0] < p[$1] }
+                    var k = 0
+                    for (i, j) in order.enumerated() where p[j] < 0.05 * Double(i + 1) / f { k = i + 1 }
+                    expected = k == 0 ? [] : p.indices.filter { p[$0] <= p[order[k - 1]] }
+                }
+                #expect(rejected == expected, "\(p) \(correction)")
+            }
+        }
+    }
+}
