@@ -77,20 +77,16 @@ struct AttackCommand: ParsableCommand {
         }
         if json {
             print(try JSONOutput.string(report))
-        } else if let stages = report.rows.first?.stages {
-            print("\(report.attack) (\(report.norm)) on \(report.spec), \(report.samples) samples, clean accuracy \(String(format: "%.4f", report.cleanAccuracy))")
-            print(TextTable.grid(header: ["ε"] + stages.map { "after \($0.attack)" } + ["seconds"],
-                                 rows: report.rows.map { row in [String(row.epsilon)] + (row.stages ?? []).map { String(format: "%.4f", $0.robustAccuracy) } + [String(format: "%.2f", row.seconds)] }))
         } else {
             print("\(report.attack) (\(report.norm)) on \(report.spec), \(report.samples) samples, clean accuracy \(String(format: "%.4f", report.cleanAccuracy))")
-            print(TextTable.grid(header: ["ε", "robust accuracy", "seconds"],
-                                 rows: report.rows.map { [String($0.epsilon), String(format: "%.4f", $0.robustAccuracy), String(format: "%.2f", $0.seconds)] }))
+            let stages = report.rows.first?.stages ?? []  // AutoAttack: accuracy after each of its attacks
+            print(TextTable.grid(header: ["ε"] + (stages.isEmpty ? ["robust accuracy"] : stages.map { "after \($0.attack)" }) + ["seconds"], rows: report.rows.map { row in
+                [String(row.epsilon)] + (row.stages?.map(\.robustAccuracy) ?? [row.robustAccuracy]).map { String(format: "%.4f", $0) } + [String(format: "%.2f", row.seconds)]
+            }))
         }
         if let minAccuracy, let last = report.rows.last, last.robustAccuracy < minAccuracy {
             printError("faultline attack: robust accuracy \(last.robustAccuracy) at ε = \(last.epsilon) is below --min-accuracy \(minAccuracy)")
             throw ExitCode(1)
         }
     }
-
-    /// One budgeted attack at ε; AutoAttack also returns its per-stage accuracies.
 }

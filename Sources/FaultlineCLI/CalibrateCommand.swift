@@ -59,12 +59,8 @@ struct CalibrateCommand: ParsableCommand {
 
     func run() throws {
         let report = try Inputs.guarded("calibrate") { () -> Report in
-            let mode: CalibrationMetrics.Binning = switch binning {
-            case "equal-width": .equalWidth(bins: bins)
-            case "right-closed": .equalWidthRightClosed(bins: bins)
-            case "torchmetrics": .torchmetrics(bins: bins)
-            case "equal-mass": .equalMass(bins: bins)
-            default: throw InputError("--binning must be equal-width, right-closed, torchmetrics or equal-mass")
+            guard let mode = CalibrationMetrics.Binning(name: binning, bins: bins) else {
+                throw InputError("--binning must be equal-width, right-closed, torchmetrics or equal-mass")
             }
             let main = try Self.load(logits: logits, probs: probs, what: "", renormalize: renormalize)
             let (rows, classes) = (main.matrix.rows, main.matrix.columns)
@@ -104,7 +100,7 @@ struct CalibrateCommand: ParsableCommand {
         } else {
             print("\(report.samples) samples, \(report.classes) classes, \(report.binning) binning")
             let rows = [("before", report.before)] + (report.after.map { [("after \(report.recalibration!)", $0)] } ?? [])
-            print(TextTable.grid(header: ["", "ECE", "MCE", "classwise ECE", "top-label ECE", "Brier", "NLL", "accuracy"], rows: rows.map { name, m in
+            print(TextTable.grid(header: [""] + CalibrationSummary.metricNames, rows: rows.map { name, m in
                 [name] + m.values.map { String(format: "%.4f", $0) }
             }))
             if let intervals = report.intervals, let resamples = report.resamples {

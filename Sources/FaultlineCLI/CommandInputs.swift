@@ -97,3 +97,8 @@ struct ModelOptions: ParsableArguments {
     /// The model as a `Sequential` (commands whose kernels need its layers: certification, training).
     func sequential() throws -> Sequential { try Inputs.model(weights: source.path, spec: spec, option: source.option) }
 }
+
+/// Messages for people go to stderr so stdout stays parseable.
+func printError(_ message: String) {
+    FileHandle.standardError.write(Data((message + "\n").utf8))
+}
