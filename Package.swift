@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "FaultlineLinalg", targets: ["FaultlineLinalg"]),
         .library(name: "FaultlineIO", targets: ["FaultlineIO"]),
         .library(name: "FaultlineNN", targets: ["FaultlineNN"]),
+        .library(name: "FaultlineONNX", targets: ["FaultlineONNX"]),
         .library(name: "FaultlineRobustness", targets: ["FaultlineRobustness"]),
         .library(name: "FaultlineShift", targets: ["FaultlineShift"]),
         .library(name: "FaultlineStatistics", targets: ["FaultlineStatistics"]),
@@ -24,6 +25,9 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // ONNX files are protobuf: the runtime library only (the generated code is committed; the
+        // protoc plugin is built by scripts/generate-onnx-proto by hand, never in CI).
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         // C shim: loads OpenBLAS/LAPACKE with dlopen at run time after choosing a core type.
@@ -34,6 +38,9 @@ let package = Package(
         .target(name: "FaultlineLinalg", dependencies: ["CFaultline"]),
         .target(name: "FaultlineIO", dependencies: ["FaultlineLinalg", "CFaultline"], resources: [.copy("Datasets/Resources")]),
         .target(name: "FaultlineNN", dependencies: ["FaultlineLinalg", "FaultlineIO"]),
+        // ONNX import (`torch.onnx.export` files) into FaultlineNN's GraphModel.
+        .target(name: "FaultlineONNX", dependencies: ["FaultlineLinalg", "FaultlineIO", "FaultlineNN",
+                                                      .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         // Distributions, Kolmogorov–Smirnov, binomial bounds, bootstrap: below reliability and robustness.
         .target(name: "FaultlineStatistics", dependencies: ["FaultlineLinalg"]),
         // Shift and out-of-distribution detection: Gaussian fits, Mahalanobis family, KNN, ViM, logit
@@ -67,6 +74,9 @@ let package = Package(
         .testTarget(name: "FaultlineIOTests", dependencies: ["FaultlineIO", "_TestSupport"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "FaultlineNNTests", dependencies: ["FaultlineNN", "FaultlineIO", "_TestSupport"],
+                    resources: [.copy("Fixtures")]),
+        .testTarget(name: "FaultlineONNXTests", dependencies: ["FaultlineONNX", "FaultlineNN", "FaultlineIO", "_TestSupport",
+                                                         .product(name: "SwiftProtobuf", package: "swift-protobuf")],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "FaultlineStatisticsTests", dependencies: ["FaultlineStatistics", "FaultlineIO", "_TestSupport"],
                     resources: [.copy("Fixtures")]),
