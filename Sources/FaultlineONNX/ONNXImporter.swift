@@ -79,6 +79,8 @@ struct Importer {
     let opset: Int
     let decoder: TensorDecoder
     var entries: [String: Entry] = [:]
+    /// Outputs of `Greater(x, threshold)` nodes: (x, threshold), for the Softplus/Where pattern.
+    var masks: [String: (String, Float)] = [:]
     var nodes: [GraphModel.Node] = []
     /// Number of nodes (and graph outputs) reading each tensor.
     var readers: [String: Int] = [:]

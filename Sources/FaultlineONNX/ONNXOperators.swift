@@ -43,7 +43,7 @@ extension Importer {
     }
 
     /// Appends a graph node producing `n.output[0]`, with its shape checked.
-    mutating func emit(_ n: Onnx_NodeProto, _ op: GraphOperation, inputs: [String]) throws {
+    mutating func emit(_ n: Onnx_NodeProto, _ op: GraphOperation, inputs: [String], output: String? = nil) throws {
         let shapes = try inputs.indices.map { i -> [Int] in
             guard case .tensor(let s)? = entries[inputs[i]] else { throw error(.malformed, n, "input '\(inputs[i])' is not a tensor") }
             return s
@@ -52,8 +52,10 @@ extension Importer {
         do { shape = try op.outputShape(shapes, node: nodeName(n)) } catch let e as GraphError {
             throw error(.shapeMismatch, n, e.detail)
         }
-        nodes.append(GraphModel.Node(name: nodeName(n), operation: op, inputs: inputs, output: n.output[0]))
-        entries[n.output[0]] = .tensor(shape)
+        let name = output ?? n.output[0]
+        nodes.append(GraphModel.Node(name: output == nil ? nodeName(n) : nodeName(n) + "/" + (output! as NSString).lastPathComponent,
+                                     operation: op, inputs: inputs, output: name))
+        entries[name] = .tensor(shape)
     }
 
     func unsupported(_ n: Onnx_NodeProto) -> ONNXError {
@@ -223,6 +225,33 @@ extension Importer {
             try lowerPool(n)
         case "GlobalAveragePool":
             try emit(n, .globalAveragePool, inputs: [n.input[0]])
+        case "ReduceMean":
+            // torch's AdaptiveAvgPool2d(1) / x.mean((2, 3)) through the dynamo exporter.
+            let s = try tensorShape(n, 0)
+            let given: [Int]? = opset >= 18 && n.input.count > 1 && !n.input[1].isEmpty ? try intValues(n, 1).map { $0 ?? 0 } : ints(n, "axes")
+            let axes = Set((given ?? []).map { $0 < 0 ? $0 + s.count + 1 : $0 })
+            guard s.count == 3, axes == [2, 3] else {
+                throw error(.unsupportedFeature, n, "ReduceMean is supported over the spatial axes of [batch, C, H, W] only (axes \(given ?? []))")
+            }
+            if int(n, "keepdims", 1) != 0 {
+                try emit(n, .globalAveragePool, inputs: [n.input[0]])
+            } else {
+                try emit(n, .globalAveragePool, inputs: [n.input[0]], output: out + "/keepdims")
+                try emit(n, .reshape([s[0]]), inputs: [out + "/keepdims"])
+            }
+        case "Greater":
+            // Only as the threshold of torch's Softplus: Where(Greater(x, t), x, Softplus(x)).
+            _ = try tensorShape(n, 0)
+            let (_, t) = try constant(n, 1, "threshold")
+            guard t.count == 1 else { throw error(.unsupportedFeature, n, "Greater is supported against a scalar threshold only") }
+            masks[out] = (n.input[0], t[0])
+        case "Where":
+            guard n.input.count == 3, let (x, threshold) = masks[n.input[0]], n.input[1] == x, threshold >= 15,
+                  let k = nodes.lastIndex(where: { $0.output == n.input[2] }), case .unary(.softplus) = nodes[k].operation, nodes[k].inputs == [x] else {
+                throw error(.unsupportedFeature, n, "Where is supported only as the threshold of Softplus (Where(Greater(x, t ≥ 15), x, Softplus(x)))")
+            }
+            // Softplus(x) = x to float precision above 15 (the kernel switches at 20; log1p(e^-15) ≈ 3e-7 relative).
+            try emit(n, .identity, inputs: [n.input[2]])
         case "Softmax", "LogSoftmax":
             let s = try tensorShape(n, 0)
             var axis = int(n, "axis", -1)

@@ -11,7 +11,7 @@ import Testing
 @Suite("ONNX fixtures")
 struct ONNXFixtureTests {
     static let root = Bundle.module.url(forResource: "Fixtures", withExtension: nil)!.path
-    static let fixtures = ["resnet", "depthwise", "mlp", "normalized", "mlp_external"]
+    static let fixtures = ["resnet", "depthwise", "mlp", "normalized", "mlp_external", "resnet_dynamo", "mlp_dynamo"]
     static let cases = fixtures.flatMap { f in [1, 3, 17].map { (f, $0) } }
 
     struct Fixture {
