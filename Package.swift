@@ -58,7 +58,7 @@ let package = Package(
         // Developer benchmarks (`faultline bench`): timing code kept out of the analysis commands.
         .target(
             name: "FaultlineBench",
-            dependencies: ["FaultlineLinalg", "FaultlineIO", "FaultlineNN", "FaultlineStatistics", "FaultlineShift", "FaultlineRobustness", "FaultlineReliability", "FaultlineReport",
+            dependencies: ["FaultlineLinalg", "FaultlineIO", "FaultlineNN", "FaultlineONNX", "FaultlineStatistics", "FaultlineShift", "FaultlineRobustness", "FaultlineReliability", "FaultlineReport",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         // The command-line layer: option parsing and validation, input files, calling the library, output.

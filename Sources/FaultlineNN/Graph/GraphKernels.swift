@@ -11,16 +11,19 @@ extension GraphModel.Step {
     var inputFeatures: Int { inputShapes[0].reduce(1, *) }
     var outputFeatures: Int { outputShape.reduce(1, *) }
 
-    /// Precomputes broadcast maps, expanded constants and the scratch size.
+    /// Floats of scratch memory the step needs for batches of up to `capacity` rows.
+    func scratchCount(capacity: Int) -> Int {
+        guard case .convolution(let c) = operation else { return 0 }
+        return ConvolutionGeometry(c, input: inputShapes[0], output: outputShape).scratchCount(capacity: capacity)
+    }
+
+    /// Precomputes broadcast maps and expanded constants.
     mutating func prepare() {
         switch operation {
         case .binary:
             broadcast = inputShapes.map { $0 == outputShape ? nil : broadcastIndices($0, to: outputShape) }
         case .constantBinary(_, let constant, let shape, _):
             expandedConstant = broadcastIndices(shape, to: outputShape).map { constant[Int($0)] }
-        case .convolution(let c):
-            let geometry = ConvolutionGeometry(c, input: inputShapes[0], output: outputShape)
-            scratch = geometry.isDepthwise ? 0 : geometry.patch * geometry.pixels
         default: break
         }
     }
@@ -293,21 +296,34 @@ struct ConvolutionGeometry {
     var inputFeatures: Int { channels * height * width }
     var outputFeatures: Int { c.outChannels * pixels }
 
-    /// cols[(ch·kH + ky)·kW + kx][oy·outW + ox] = x[ch][oy·sH + ky·dH − top][ox·sW + kx·dW − left] (0 outside).
-    func unfold(_ x: UnsafePointer<Float>, into cols: UnsafeMutablePointer<Float>) {
+    /// Floats of scratch for a block of samples: their unfolded columns and the GEMM's output.
+    var perSample: Int { (patch + groupOutputs) * pixels }
+    /// Samples unfolded together into one GEMM (up to 2²¹ floats of scratch, 8 MB).
+    func block(capacity: Int) -> Int { max(1, min(capacity, (1 << 21) / perSample)) }
+    func scratchCount(capacity: Int) -> Int { isDepthwise ? 0 : block(capacity: capacity) * perSample }
+
+    /// cols[(ch·kH + ky)·kW + kx][oy·outW + ox] = x[ch][oy·sH + ky·dH − top][ox·sW + kx·dW − left] (0
+    /// outside), rows `rowStride` apart (a block of samples side by side).
+    func unfold(_ x: UnsafePointer<Float>, into cols: UnsafeMutablePointer<Float>, rowStride: Int) {
         let (kh, kw) = c.kernel
         for ch in 0..<groupChannels {
             for ky in 0..<kh {
                 for kx in 0..<kw {
-                    let row = cols + ((ch * kh + ky) * kw + kx) * pixels
+                    let row = cols + ((ch * kh + ky) * kw + kx) * rowStride
                     for oy in 0..<outHeight {
                         let iy = oy * c.stride.height + ky * c.dilation.height - c.pads.top
                         let out = row + oy * outWidth
                         guard iy >= 0 && iy < height else { out.update(repeating: 0, count: outWidth); continue }
-                        let src = x + (ch * height + iy) * width
-                        for ox in 0..<outWidth {
-                            let ix = ox * c.stride.width + kx * c.dilation.width - c.pads.left
-                            out[ox] = ix >= 0 && ix < width ? src[ix] : 0
+                        let (lo, hi, offset) = columnRange(kx)
+                        let src = x + (ch * height + iy) * width + offset
+                        if lo > 0 { out.update(repeating: 0, count: min(lo, outWidth)) }
+                        if hi < outWidth { (out + max(hi, 0)).update(repeating: 0, count: outWidth - max(hi, 0)) }
+                        if lo >= hi { continue }
+                        if c.stride.width == 1 {
+                            (out + lo).update(from: src + lo, count: hi - lo)
+                        } else {
+                            let sw = c.stride.width
+                            for ox in lo..<hi { out[ox] = src[ox * sw] }
                         }
                     }
                 }
@@ -315,20 +331,33 @@ struct ConvolutionGeometry {
         }
     }
 
+    /// The output columns [lo, hi) whose input column ox·sW + kx·dW − left is inside the image, and
+    /// kx·dW − left (the input column of ox = 0).
+    @inline(__always)
+    func columnRange(_ kx: Int) -> (Int, Int, Int) {
+        let offset = kx * c.dilation.width - c.pads.left, sw = c.stride.width
+        let lo = offset >= 0 ? 0 : (-offset + sw - 1) / sw
+        let hi = width - offset <= 0 ? 0 : min(outWidth, (width - 1 - offset) / sw + 1)
+        return (lo, hi, offset)
+    }
+
     /// The adjoint of `unfold`: adds each column entry into the input position it was read from.
-    func fold(_ cols: UnsafePointer<Float>, into dx: UnsafeMutablePointer<Float>) {
+    func fold(_ cols: UnsafePointer<Float>, rowStride: Int, into dx: UnsafeMutablePointer<Float>) {
         let (kh, kw) = c.kernel
         for ch in 0..<groupChannels {
             for ky in 0..<kh {
                 for kx in 0..<kw {
-                    let row = cols + ((ch * kh + ky) * kw + kx) * pixels
+                    let row = cols + ((ch * kh + ky) * kw + kx) * rowStride
                     for oy in 0..<outHeight {
                         let iy = oy * c.stride.height + ky * c.dilation.height - c.pads.top
                         guard iy >= 0 && iy < height else { continue }
-                        let dst = dx + (ch * height + iy) * width, src = row + oy * outWidth
-                        for ox in 0..<outWidth {
-                            let ix = ox * c.stride.width + kx * c.dilation.width - c.pads.left
-                            if ix >= 0 && ix < width { dst[ix] += src[ox] }
+                        let (lo, hi, offset) = columnRange(kx)
+                        let dst = dx + (ch * height + iy) * width + offset, src = row + oy * outWidth
+                        let sw = c.stride.width
+                        if sw == 1 {
+                            for ox in lo..<max(lo, hi) { dst[ox] += src[ox] }
+                        } else {
+                            for ox in lo..<max(lo, hi) { dst[ox * sw] += src[ox] }
                         }
                     }
                 }
@@ -336,44 +365,65 @@ struct ConvolutionGeometry {
         }
     }
 
+    /// Per block of samples and group: unfold every sample (in parallel) side by side, one GEMM
+    /// W_g · cols for the whole block, then scatter into NCHW with the bias (in parallel).
     func forward(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>, context: ForwardContext) {
         c.weight.withUnsafeBufferPointer { wp in
             let w = wp.baseAddress!
-            for n in 0..<rows {
-                let xs = x + n * inputFeatures, ys = y + n * outputFeatures
-                if isDepthwise {
-                    depthwiseForward(xs, w, into: ys)
-                    continue
-                }
-                for o in 0..<c.outChannels { (ys + o * pixels).update(repeating: c.bias[o], count: pixels) }
-                let cols = context.scratch!
+            if isDepthwise {
+                Linalg.parallelForEach(rows) { n in depthwiseForward(x + n * inputFeatures, w, into: y + n * outputFeatures) }
+                return
+            }
+            let blockSize = block(capacity: rows), cols = context.scratch!, product = cols + blockSize * patch * pixels
+            for start in stride(from: 0, to: rows, by: blockSize) {
+                let b = min(blockSize, rows - start), columns = b * pixels
                 for g in 0..<c.groups {
-                    unfold(xs + g * groupChannels * height * width, into: cols)
+                    Linalg.parallelForEach(b) { s in
+                        unfold(x + (start + s) * inputFeatures + g * groupChannels * height * width, into: cols + s * pixels, rowStride: columns)
+                    }
                     Linalg.gemm(MatrixPointer(w + g * groupOutputs * patch, rows: groupOutputs, columns: patch),
-                                MatrixPointer(cols, rows: patch, columns: pixels), alpha: 1, beta: 1,
-                                into: MutableMatrixPointer(ys + g * groupOutputs * pixels, rows: groupOutputs, columns: pixels),
-                                backend: context.backend)
+                                MatrixPointer(cols, rows: patch, columns: columns),
+                                into: MutableMatrixPointer(product, rows: groupOutputs, columns: columns), backend: context.backend)
+                    Linalg.parallelForEach(b) { s in
+                        for o in 0..<groupOutputs {
+                            let dst = y + (start + s) * outputFeatures + (g * groupOutputs + o) * pixels, src = product + o * columns + s * pixels
+                            let bias = c.bias[g * groupOutputs + o]
+                            for p in 0..<pixels { dst[p] = src[p] + bias }
+                        }
+                    }
                 }
             }
         }
     }
 
+    /// The adjoint: per block and group, gather dY side by side, one GEMM W_gᵀ · dY, fold per sample.
     func backward(_ dy: UnsafePointer<Float>, rows: Int, into dx: UnsafeMutablePointer<Float>, context: ForwardContext) {
         c.weight.withUnsafeBufferPointer { wp in
             let w = wp.baseAddress!
-            for n in 0..<rows {
-                let g0 = dy + n * outputFeatures, d = dx + n * inputFeatures
-                d.update(repeating: 0, count: inputFeatures)
-                if isDepthwise {
-                    depthwiseBackward(g0, w, into: d)
-                    continue
+            if isDepthwise {
+                Linalg.parallelForEach(rows) { n in
+                    let d = dx + n * inputFeatures
+                    d.update(repeating: 0, count: inputFeatures)
+                    depthwiseBackward(dy + n * outputFeatures, w, into: d)
                 }
-                let dcols = context.scratch!
+                return
+            }
+            let blockSize = block(capacity: rows), cols = context.scratch!, gathered = cols + blockSize * patch * pixels
+            for start in stride(from: 0, to: rows, by: blockSize) {
+                let b = min(blockSize, rows - start), columns = b * pixels
+                (dx + start * inputFeatures).update(repeating: 0, count: b * inputFeatures)
                 for g in 0..<c.groups {
+                    Linalg.parallelForEach(b) { s in
+                        for o in 0..<groupOutputs {
+                            (gathered + o * columns + s * pixels).update(from: dy + (start + s) * outputFeatures + (g * groupOutputs + o) * pixels, count: pixels)
+                        }
+                    }
                     Linalg.gemm(MatrixPointer(w + g * groupOutputs * patch, rows: groupOutputs, columns: patch),
-                                MatrixPointer(g0 + g * groupOutputs * pixels, rows: groupOutputs, columns: pixels), transA: .transposed,
-                                into: MutableMatrixPointer(dcols, rows: patch, columns: pixels), backend: context.backend)
-                    fold(dcols, into: d + g * groupChannels * height * width)
+                                MatrixPointer(gathered, rows: groupOutputs, columns: columns), transA: .transposed,
+                                into: MutableMatrixPointer(cols, rows: patch, columns: columns), backend: context.backend)
+                    Linalg.parallelForEach(b) { s in
+                        fold(cols + s * pixels, rowStride: columns, into: dx + (start + s) * inputFeatures + g * groupChannels * height * width)
+                    }
                 }
             }
         }

@@ -50,7 +50,6 @@ public struct GraphModel: Sendable {
         var broadcast: [[Int32]?] = []
         /// For `.constantBinary`: the constant expanded to the output shape.
         var expandedConstant: [Float] = []
-        var scratch: Int = 0
     }
 
     /// A name for messages and `spec` (e.g. the graph name of an ONNX file).

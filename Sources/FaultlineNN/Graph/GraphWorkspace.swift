@@ -29,7 +29,7 @@ extension GraphModel {
             buffers = model.storageFeatures.enumerated().map { AlignedBuffer(uninitializedCount: $0.offset == 0 ? 0 : capacity * $0.element) }
             gradients = model.storageFeatures.enumerated().map { AlignedBuffer(uninitializedCount: $0.offset == 0 ? 0 : capacity * $0.element) }
             accumulator = AlignedBuffer(uninitializedCount: capacity * (model.storageFeatures.max() ?? 0))
-            scratch = AlignedBuffer(uninitializedCount: model.steps.map(\.scratch).max() ?? 0)
+            scratch = AlignedBuffer(uninitializedCount: model.steps.map { $0.scratchCount(capacity: capacity) }.max() ?? 0)
             logitGradient = AlignedBuffer(uninitializedCount: capacity * model.outputFeatures)
             written = .allocate(capacity: storageCount)
             written.initialize(repeating: false, count: storageCount)
