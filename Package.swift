@@ -65,7 +65,7 @@ let package = Package(
         // A library so that the option fuzz target (Fuzz/) can link it; `faultline` is its main.swift.
         .target(
             name: "FaultlineCLI",
-            dependencies: ["FaultlineLinalg", "FaultlineIO", "FaultlineNN", "FaultlineStatistics", "FaultlineShift", "FaultlineRobustness", "FaultlineReliability", "FaultlineAnalysis",
+            dependencies: ["FaultlineLinalg", "FaultlineIO", "FaultlineNN", "FaultlineONNX", "FaultlineStatistics", "FaultlineShift", "FaultlineRobustness", "FaultlineReliability", "FaultlineAnalysis",
                            "FaultlineReport", "FaultlineBench", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(name: "faultline", dependencies: ["FaultlineCLI"]),

@@ -1,8 +1,9 @@
 import FaultlineNN
+import Foundation
 
 /// Errors importing an ONNX file. Every error names the file and, where there is one, the node (its
 /// name, op type and the opset in force), so the message alone tells a user what to change.
-public struct ONNXError: Error, CustomStringConvertible, Equatable, Sendable {
+public struct ONNXError: Error, CustomStringConvertible, LocalizedError, Equatable, Sendable {
     public enum Kind: String, Sendable {
         /// Not a readable protobuf ModelProto (truncated, wrong wire types, not ONNX at all).
         case malformed
@@ -44,4 +45,7 @@ public struct ONNXError: Error, CustomStringConvertible, Equatable, Sendable {
         if let node { where_ += ": node '\(node)'" + (opType.map { " (\($0))" } ?? "") }
         return "\(where_): \(detail)"
     }
+
+    /// The description, so command-line tools that print `LocalizedError`s show the whole message.
+    public var errorDescription: String? { description }
 }

@@ -1,4 +1,5 @@
 import FaultlineLinalg
+import Foundation
 
 /// A classifier given as a directed acyclic graph of tensor operations (what an ONNX file holds):
 /// residual `add`s, `concat`s, several consumers per tensor, named intermediate tensors.
@@ -181,7 +182,7 @@ public struct GraphModel: Sendable {
 }
 
 /// Errors building a `GraphModel`: which node, and what is wrong with it.
-public struct GraphError: Error, CustomStringConvertible, Equatable, Sendable {
+public struct GraphError: Error, CustomStringConvertible, LocalizedError, Equatable, Sendable {
     public enum Kind: String, Sendable {
         case cycle, missingInput, duplicateOutput, shapeMismatch, invalidParameter
     }
@@ -195,6 +196,7 @@ public struct GraphError: Error, CustomStringConvertible, Equatable, Sendable {
         self.detail = detail
     }
     public var description: String { "node '\(node)': \(detail)" }
+    public var errorDescription: String? { description }
 }
 
 /// A shape problem found by `GraphOperation.outputShape`; `GraphModel` adds the node name.

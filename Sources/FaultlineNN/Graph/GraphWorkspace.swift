@@ -117,34 +117,58 @@ extension GraphModel {
     /// `ModelError` for a wrong width or non-finite input.
     public func features(_ x: Matrix<Float>, taps names: [String], batchSize: Int = 256,
                          context: ForwardContext = .inference) throws -> (logits: Matrix<Float>, taps: [Matrix<Float>]) {
-        try checkInput(x, "x")
+        let p = try predict(CollectionOfOne(x), rows: x.rows, taps: names, batchSize: batchSize, context: context)
+        return (p.logits, p.taps.map(\.values))
+    }
+
+    /// What `predict` returns: logits, softmax probabilities and the requested taps, one row per input row.
+    public struct Prediction: Sendable {
+        public var logits: Matrix<Float>
+        public var probabilities: Matrix<Float>
+        public var taps: [(name: String, values: Matrix<Float>)]
+    }
+
+    /// Streams `blocks` of input rows (`rows` in all, e.g. `NPY.rowBlocks`) through the model in batches of
+    /// `batchSize` in one workspace, collecting logits, probabilities and the taps `names`; `progress`
+    /// gets the rows done after each block. Memory: the outputs plus one workspace. Throws
+    /// `GraphError(.missingInput)` for an unknown tap (before any work), `ModelError` for a block of the
+    /// wrong width, non-finite values, or more or fewer rows than `rows`.
+    public func predict<Blocks: Sequence>(_ blocks: Blocks, rows: Int, taps names: [String], batchSize: Int = 256,
+                                          context: ForwardContext = .inference,
+                                          progress: (Int) -> Void = { _ in }) throws -> Prediction where Blocks.Element == Matrix<Float> {
         let widths = try names.map { name -> Int in
             guard let i = valueIndex[name] else {
                 throw GraphError(.missingInput, node: name, "no tensor of that name (tensors: \(tensorNames.prefix(12).joined(separator: ", "))…)")
             }
             return values[i].features
         }
-        var logits = Matrix<Float>(uninitializedRows: x.rows, columns: outputFeatures)
-        var taps = widths.map { Matrix<Float>(uninitializedRows: x.rows, columns: $0) }
-        let workspace = makeWorkspace(capacity: max(1, min(batchSize, x.rows)))
-        x.withUnsafeBufferPointer { px in
-            for start in stride(from: 0, to: x.rows, by: workspace.capacity) {
-                let rows = min(workspace.capacity, x.rows - start)
-                var c = context
-                c.firstSample = context.firstSample + start
-                let z = self.logits(px.baseAddress! + start * inputFeatures, rows: rows, workspace: workspace, context: c)
-                logits.withUnsafeMutableBufferPointer { po in
-                    (po.baseAddress! + start * outputFeatures).update(from: z.base, count: rows * outputFeatures)
-                }
-                for (k, name) in names.enumerated() {
-                    let t = workspace.tensor(name, rows: rows)!
-                    taps[k].withUnsafeMutableBufferPointer { pt in
-                        (pt.baseAddress! + start * t.columns).update(from: t.base, count: rows * t.columns)
+        var logits = Matrix<Float>(rows: rows, columns: outputFeatures)
+        var taps = widths.map { Matrix<Float>(rows: rows, columns: $0) }
+        let workspace = makeWorkspace(capacity: max(1, min(batchSize, rows)))
+        var done = 0
+        for x in blocks {
+            try checkInput(x, "x")
+            guard done + x.rows <= rows else { throw ModelError.shapeMismatch("more than the \(rows) rows announced") }
+            x.withUnsafeBufferPointer { px in
+                for start in stride(from: 0, to: x.rows, by: workspace.capacity) {
+                    let n = min(workspace.capacity, x.rows - start), at = done + start
+                    var c = context
+                    c.firstSample = context.firstSample + at
+                    let z = self.logits(px.baseAddress! + start * inputFeatures, rows: n, workspace: workspace, context: c)
+                    logits.withUnsafeMutableBufferPointer { po in (po.baseAddress! + at * outputFeatures).update(from: z.base, count: n * outputFeatures) }
+                    for (k, name) in names.enumerated() {
+                        let t = workspace.tensor(name, rows: n)!
+                        taps[k].withUnsafeMutableBufferPointer { (pt: UnsafeMutableBufferPointer<Float>) in
+                            (pt.baseAddress! + at * t.columns).update(from: t.base, count: n * t.columns)
+                        }
                     }
                 }
             }
+            done += x.rows
+            progress(done)
         }
-        return (logits, taps)
+        guard done == rows else { throw ModelError.shapeMismatch("\(done) rows read, \(rows) announced") }
+        return Prediction(logits: logits, probabilities: try Linalg.softmaxRows(logits), taps: Array(zip(names, taps)))
     }
 }
 
