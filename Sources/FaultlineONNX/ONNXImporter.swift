@@ -137,6 +137,10 @@ struct Importer {
         }
         inputName = input.name
         inputShape = dims.dropFirst().map { Int($0.dimValue) }
+        guard let count = Tensor.elementCount(inputShape), count <= GraphModel.maximumTensorElements else {
+            throw ONNXError(.unsupportedFeature, file: file, node: input.name, opType: "input",
+                            "the input shape \(inputShape) has more than \(GraphModel.maximumTensorElements) elements per sample")
+        }
         if case .dimValue(let v)? = dims[0].value, v > 0 { declaredBatch = Int(v) }
         entries[inputName] = .tensor(inputShape)
 

@@ -54,8 +54,13 @@ extension Importer {
         try emit(n, .convolution(c), inputs: [n.input[0]])
     }
 
-    /// ONNX pads [top, left, bottom, right], from `pads` or `auto_pad`.
+    /// ONNX pads [top, left, bottom, right], from `pads` or `auto_pad`; every geometry value must be
+    /// in 0...65536 (so no shape arithmetic can overflow).
     func resolvePads(_ n: Onnx_NodeProto, input: [Int], kernel: [Int], strides: [Int], dilations: [Int]) throws -> [Int] {
+        guard (kernel + strides + dilations + (ints(n, "pads") ?? [])).allSatisfy({ $0 >= 0 && $0 <= 1 << 16 }) else {
+            throw error(.unsupportedFeature, n, "kernel_shape \(kernel), strides \(strides), dilations \(dilations), pads \(ints(n, "pads") ?? []) "
+                        + "must lie in 0...65536")
+        }
         let autoPad = attribute(n, "auto_pad").map { String(decoding: $0.s, as: UTF8.self) } ?? "NOTSET"
         switch autoPad {
         case "NOTSET", "":

@@ -1,4 +1,5 @@
 import Foundation
+import FaultlineIO
 import FaultlineLinalg
 import FaultlineNN
 
@@ -298,14 +299,16 @@ extension Importer {
             rest[i] = s[i]
         }
         var values = rest.map { $0! }
-        let known = values.filter { $0 != -1 }.reduce(1, *)
+        guard let known = Tensor.elementCount(values.filter { $0 != -1 }) else {
+            throw error(.shapeMismatch, n, "cannot reshape \(s) to \(target)")
+        }
         if let hole = values.firstIndex(of: -1) {
             guard values.filter({ $0 == -1 }).count == 1, known > 0, count % known == 0 else {
                 throw error(.shapeMismatch, n, "cannot reshape \(s) to \(target)")
             }
             values[hole] = count / known
         }
-        guard values.allSatisfy({ $0 > 0 }), values.reduce(1, *) == count else {
+        guard values.allSatisfy({ $0 > 0 }), Tensor.elementCount(values) == count else {
             throw error(.shapeMismatch, n, "cannot reshape per-sample \(s) (\(count) values) to \(values)")
         }
         return values
@@ -318,11 +321,12 @@ extension Importer {
             return v == 0 ? (i < s.count ? s[i] : 0) : v
         }
         if let hole = values.firstIndex(of: -1) {
-            let known = values.filter { $0 != -1 }.reduce(1, *)
-            guard known > 0 else { throw error(.shapeMismatch, n, "cannot reshape \(s) to \(values)") }
+            guard let known = Tensor.elementCount(values.filter { $0 != -1 }), known > 0 else {
+                throw error(.shapeMismatch, n, "cannot reshape \(s) to \(values)")
+            }
             values[hole] = count / known
         }
-        guard values.reduce(1, *) == count else { throw error(.shapeMismatch, n, "cannot reshape constant \(s) to \(values)") }
+        guard Tensor.elementCount(values) == count else { throw error(.shapeMismatch, n, "cannot reshape constant \(s) to \(values)") }
         return values
     }
 }

@@ -1,3 +1,4 @@
+import FaultlineIO
 import FaultlineLinalg
 import Foundation
 
@@ -53,6 +54,10 @@ public struct GraphModel: Sendable {
         var expandedConstant: [Float] = []
     }
 
+    /// The most elements one tensor may hold per sample (2²⁶): a bound on what a graph built from an
+    /// untrusted file can make a workspace allocate per row.
+    public static let maximumTensorElements = 1 << 26
+
     /// A name for messages and `spec` (e.g. the graph name of an ONNX file).
     public let name: String
     public let inputName: String
@@ -74,8 +79,9 @@ public struct GraphModel: Sendable {
 
     /// Builds and compiles the graph. Throws `GraphError` naming the first offending node.
     public init(name: String = "graph", inputName: String, inputShape: [Int], nodes: [Node], outputName: String) throws {
-        guard !inputShape.isEmpty, inputShape.allSatisfy({ $0 > 0 }) else {
-            throw GraphError(.shapeMismatch, node: inputName, "the input needs a per-sample shape of positive sizes, got \(inputShape)")
+        guard !inputShape.isEmpty, inputShape.allSatisfy({ $0 > 0 }), let count = Tensor.elementCount(inputShape), count <= Self.maximumTensorElements else {
+            throw GraphError(.shapeMismatch, node: inputName, "the input needs a per-sample shape of positive sizes "
+                             + "and at most \(Self.maximumTensorElements) elements, got \(inputShape)")
         }
         self.name = name
         self.inputName = inputName
@@ -133,7 +139,9 @@ public struct GraphModel: Sendable {
             do { shape = try node.operation.outputShape(inputShapes) } catch let error as GraphShapeProblem {
                 throw GraphError(error.kind, node: node.name, "\(node.operation.kind): \(error.detail)")
             }
-            let features = shape.reduce(1, *)
+            guard let features = Tensor.elementCount(shape), features <= Self.maximumTensorElements else {
+                throw GraphError(.shapeMismatch, node: node.name, "\(node.operation.kind): output \(shape) has more than \(Self.maximumTensorElements) elements per sample")
+            }
             let storage: Int
             if node.operation.isAlias {
                 storage = values[inputIds[0]].storage

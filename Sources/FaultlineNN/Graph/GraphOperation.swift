@@ -1,3 +1,4 @@
+import FaultlineIO
 import FaultlineLinalg
 
 /// The operations a `GraphModel` runs. Shapes are per sample (no batch dimension); images are
@@ -142,14 +143,15 @@ public enum GraphOperation: Sendable {
         case .convolution(let c):
             try arity(1)
             let (ch, h, w) = try image(inputs[0])
+            let geometry = [c.kernel.height, c.kernel.width, c.stride.height, c.stride.width, c.dilation.height, c.dilation.width]
+            let pads = [c.pads.top, c.pads.left, c.pads.bottom, c.pads.right]
+            guard geometry.allSatisfy({ $0 > 0 && $0 <= 1 << 16 }), pads.allSatisfy({ $0 >= 0 && $0 <= 1 << 16 }) else {
+                throw GraphShapeProblem("kernel, stride and dilation must be in 1...65536 and pads in 0...65536", .invalidParameter)
+            }
             guard c.groups > 0, ch == c.inChannels, ch % c.groups == 0, c.outChannels % c.groups == 0,
                   c.weight.columns == (ch / c.groups) * c.kernel.height * c.kernel.width, c.bias.count == c.outChannels else {
                 throw GraphShapeProblem("input \(inputs[0]) does not fit weight \(c.weight.rows)×\(c.weight.columns) "
                                         + "(kernel \(c.kernel), groups \(c.groups), \(c.bias.count) biases)")
-            }
-            guard c.kernel.height > 0, c.kernel.width > 0, c.stride.height > 0, c.stride.width > 0, c.dilation.height > 0, c.dilation.width > 0,
-                  min(c.pads.top, c.pads.left, c.pads.bottom, c.pads.right) >= 0 else {
-                throw GraphShapeProblem("kernel, stride and dilation must be positive and pads non-negative", .invalidParameter)
             }
             let oh = (h + c.pads.top + c.pads.bottom - c.dilation.height * (c.kernel.height - 1) - 1)
             let ow = (w + c.pads.left + c.pads.right - c.dilation.width * (c.kernel.width - 1) - 1)
@@ -183,6 +185,7 @@ public enum GraphOperation: Sendable {
             try arity(1)
             let (c, h, w) = try image(inputs[0])
             guard p.kernel.height > 0, p.kernel.width > 0, p.stride.height > 0, p.stride.width > 0,
+                  [p.kernel.height, p.kernel.width, p.stride.height, p.stride.width].allSatisfy({ $0 <= 1 << 16 }),
                   min(p.pads.top, p.pads.left, p.pads.bottom, p.pads.right) >= 0,
                   p.pads.top < p.kernel.height, p.pads.bottom < p.kernel.height, p.pads.left < p.kernel.width, p.pads.right < p.kernel.width else {
                 throw GraphShapeProblem("kernel and stride must be positive, pads in 0..<kernel", .invalidParameter)
@@ -219,7 +222,7 @@ public enum GraphOperation: Sendable {
             return inputs[0]
         case .reshape(let shape):
             try arity(1)
-            guard shape.allSatisfy({ $0 > 0 }), shape.reduce(1, *) == inputs[0].reduce(1, *) else {
+            guard shape.allSatisfy({ $0 > 0 }), let count = Tensor.elementCount(shape), count == inputs[0].reduce(1, *) else {
                 throw GraphShapeProblem("cannot reshape \(inputs[0]) to \(shape)")
             }
             return shape
