@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "FaultlineLinalg", targets: ["FaultlineLinalg"]),
         .library(name: "FaultlineIO", targets: ["FaultlineIO"]),
         .library(name: "FaultlineNN", targets: ["FaultlineNN"]),
+        .library(name: "FaultlineONNX", targets: ["FaultlineONNX"]),
         .library(name: "FaultlineRobustness", targets: ["FaultlineRobustness"]),
         .library(name: "FaultlineShift", targets: ["FaultlineShift"]),
         .library(name: "FaultlineStatistics", targets: ["FaultlineStatistics"]),
@@ -25,6 +26,9 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // ONNX files are protobuf: the runtime library only (the generated code is committed; the
+        // protoc plugin is built by scripts/generate-onnx-proto by hand, never in CI).
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         // C shim: loads OpenBLAS/LAPACKE with dlopen at run time after choosing a core type.
@@ -35,9 +39,12 @@ let package = Package(
         .target(name: "FaultlineLinalg", dependencies: ["CFaultline"]),
         .target(name: "FaultlineIO", dependencies: ["FaultlineLinalg", "CFaultline"], resources: [.copy("Datasets/Resources")]),
         .target(name: "FaultlineNN", dependencies: ["FaultlineLinalg", "FaultlineIO"]),
-        // The input-validation layer: arrays, labels, scores, models and option values, checked with
-        // errors that name the option and the file.
-        .target(name: "FaultlineInputs", dependencies: ["FaultlineLinalg", "FaultlineIO", "FaultlineNN"]),
+        // ONNX import (`torch.onnx.export` files) into FaultlineNN's GraphModel.
+        .target(name: "FaultlineONNX", dependencies: ["FaultlineLinalg", "FaultlineIO", "FaultlineNN",
+                                                      .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
+        // The input-validation layer: arrays, labels, scores, models (ONNX or state_dict) and option values,
+        // checked with errors that name the option and the file.
+        .target(name: "FaultlineInputs", dependencies: ["FaultlineLinalg", "FaultlineIO", "FaultlineNN", "FaultlineONNX"]),
         // Distributions, Kolmogorov–Smirnov, binomial bounds, bootstrap: below reliability and robustness.
         .target(name: "FaultlineStatistics", dependencies: ["FaultlineLinalg"]),
         // Shift and out-of-distribution detection: Gaussian fits, Mahalanobis family, KNN, ViM, logit
@@ -55,15 +62,16 @@ let package = Package(
         // Developer benchmarks (`faultline bench`): timing code kept out of the analysis commands.
         .target(
             name: "FaultlineBench",
-            dependencies: ["FaultlineLinalg", "FaultlineIO", "FaultlineNN", "FaultlineStatistics", "FaultlineShift", "FaultlineRobustness", "FaultlineReliability", "FaultlineReport",
+            dependencies: ["FaultlineLinalg", "FaultlineIO", "FaultlineNN", "FaultlineONNX", "FaultlineStatistics", "FaultlineShift", "FaultlineRobustness", "FaultlineReliability", "FaultlineReport",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         // The command-line layer: option parsing and validation, input files, calling the library, output.
         // A library so that the option fuzz target (Fuzz/) can link it; `faultline` is its main.swift.
         .target(
             name: "FaultlineCLI",
-            dependencies: ["FaultlineLinalg", "FaultlineIO", "FaultlineNN", "FaultlineInputs", "FaultlineStatistics", "FaultlineShift", "FaultlineRobustness",
-                           "FaultlineReliability", "FaultlineAnalysis", "FaultlineReport", "FaultlineBench", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["FaultlineLinalg", "FaultlineIO", "FaultlineNN", "FaultlineONNX", "FaultlineInputs", "FaultlineStatistics", "FaultlineShift",
+                           "FaultlineRobustness", "FaultlineReliability", "FaultlineAnalysis", "FaultlineReport", "FaultlineBench",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(name: "faultline", dependencies: ["FaultlineCLI"]),
         .target(name: "_TestSupport", dependencies: ["FaultlineLinalg"], path: "Tests/_TestSupport"),
@@ -71,6 +79,9 @@ let package = Package(
         .testTarget(name: "FaultlineIOTests", dependencies: ["FaultlineIO", "_TestSupport"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "FaultlineNNTests", dependencies: ["FaultlineNN", "FaultlineIO", "_TestSupport"],
+                    resources: [.copy("Fixtures")]),
+        .testTarget(name: "FaultlineONNXTests", dependencies: ["FaultlineONNX", "FaultlineNN", "FaultlineIO", "_TestSupport",
+                                                         .product(name: "SwiftProtobuf", package: "swift-protobuf")],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "FaultlineStatisticsTests", dependencies: ["FaultlineStatistics", "FaultlineIO", "_TestSupport"],
                     resources: [.copy("Fixtures")]),

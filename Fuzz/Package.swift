@@ -10,6 +10,8 @@ let faultline = URL(fileURLWithPath: #filePath).deletingLastPathComponent().dele
 let parsers = ["NPY", "NPZ", "SafeTensors", "IDX", "CSV"]
 /// Targets past the decoders: files loaded as models and detectors, tensors converted to matrices and labels.
 let loaders = ["WeightFiles"]
+/// ONNX files decoded, lowered to a GraphModel and run (FaultlineONNX, SwiftProtobuf).
+let graphs = ["ONNX"]
 /// The command line's option parsing and validation (FaultlineCLI), never running a command: whole
 /// argument vectors (Options) and single option values through every checker (OptionValues).
 let commandLine = ["Options", "OptionValues"]
@@ -18,7 +20,7 @@ let package = Package(
     name: "FaultlineFuzz",
     // Library targets: scripts/fuzz links each with libFuzzer's own main (SwiftPM executables bring
     // their own main, which would clash with it).
-    products: (parsers + loaders + commandLine).map { .library(name: "Fuzz\($0)", targets: ["Fuzz\($0)"]) },
+    products: (parsers + loaders + graphs + commandLine).map { .library(name: "Fuzz\($0)", targets: ["Fuzz\($0)"]) },
     dependencies: [.package(path: "..")],
     targets: parsers.map { name in
         .target(
@@ -33,6 +35,9 @@ let package = Package(
                            .product(name: "FaultlineRobustness", package: faultline), .product(name: "FaultlineShift", package: faultline)],
             path: "Sources/Fuzz\(name)"
         )
+    } + graphs.map { name in
+        .target(name: "Fuzz\(name)", dependencies: [.product(name: "FaultlineONNX", package: faultline), .product(name: "FaultlineNN", package: faultline)],
+                path: "Sources/Fuzz\(name)")
     } + commandLine.map { name in
         .target(name: "Fuzz\(name)", dependencies: [.product(name: "FaultlineCLI", package: faultline)], path: "Sources/Fuzz\(name)")
     }

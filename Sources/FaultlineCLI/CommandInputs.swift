@@ -39,7 +39,7 @@ extension Inputs {
     static func inputErrorMessage(_ error: Error) -> String? {
         switch error {
         case is IOError, is ModelError, is LinalgError, is AttackError, is ShiftError, is ReliabilityError, is StatisticsError, is CertificationError,
-             is AnalysisError, is InputError:
+             is AnalysisError, is InputError, is GraphError:
             return "\(error)"
         default:
             return (error as? LocalizedError)?.errorDescription
@@ -80,7 +80,7 @@ extension OptionCheck {
 /// FaultlineONNX) or `--weights` (the same for a state_dict), and `--spec` when the file does not record
 /// the architecture. Exactly one of `--model` and `--weights`; errors name the one given.
 struct ModelOptions: ParsableArguments {
-    @Option(help: "The model: a .safetensors state_dict (PyTorch or `faultline train`).") var model: String?
+    @Option(help: "The model: .onnx (torch.onnx.export) or a .safetensors state_dict (PyTorch or `faultline train`).") var model: String?
     @Option(help: "Model weights (.safetensors); the same as --model.") var weights: String?
     @Option(help: "Architecture of the state_dict, e.g. linear:784-512,relu,linear:512-10 (default: read from the file).") var spec: String?
 
@@ -91,11 +91,17 @@ struct ModelOptions: ParsableArguments {
     /// The option the model came from and its path.
     var source: (option: String, path: String) { model.map { ("--model", $0) } ?? ("--weights", weights ?? "") }
 
-    /// The model as a classifier (for commands that need only forward and gradient passes).
-    func classifier() throws -> any DifferentiableClassifier { try sequential() }
+    /// The model as a classifier (for commands that need only forward and gradient passes): ONNX or state_dict.
+    func classifier() throws -> any DifferentiableClassifier { try Inputs.classifier(source.path, spec: spec, option: source.option) }
 
-    /// The model as a `Sequential` (commands whose kernels need its layers: certification, training).
-    func sequential() throws -> Sequential { try Inputs.model(weights: source.path, spec: spec, option: source.option) }
+    /// The model as a `Sequential` (commands whose kernels need its layers: certification).
+    func sequential() throws -> Sequential {
+        if source.path.lowercased().hasSuffix(".onnx") {
+            throw InputError("\(source.option) \(source.path): certify needs a layer-by-layer model (a .safetensors state_dict and its spec); "
+                             + "ONNX graphs get attacks, corruptions, predict and the report, not certificates yet")
+        }
+        return try Inputs.model(weights: source.path, spec: spec, option: source.option)
+    }
 }
 
 /// Messages for people go to stderr so stdout stays parseable.

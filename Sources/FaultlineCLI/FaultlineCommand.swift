@@ -21,7 +21,9 @@ public struct FaultlineCommand: ParsableCommand {
             Exit codes: 0 ok, 1 a check failed (per command), 2 bad input (including bad options).
             """,
         version: version,
-        subcommands: [DemoCommand.self, TrainCommand.self, AttackCommand.self, CorruptCommand.self, CertifyCommand.self, ReportCommand.self, CalibrateCommand.self, UncertaintyCommand.self, ShiftCommand.self, DriftCommand.self, ConformalCommand.self, BoundsCommand.self, InspectCommand.self, InfoCommand.self, BenchCommand.self]
+        subcommands: [DemoCommand.self, TrainCommand.self, AttackCommand.self, CorruptCommand.self, CertifyCommand.self, ReportCommand.self, PredictCommand.self,
+                      CalibrateCommand.self, UncertaintyCommand.self, ShiftCommand.self, DriftCommand.self, ConformalCommand.self, BoundsCommand.self,
+                      InspectCommand.self, InfoCommand.self, BenchCommand.self]
     )
 
     /// ArgumentParser's entry point, except that usage errors (unknown options, missing or malformed

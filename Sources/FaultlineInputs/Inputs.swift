@@ -1,6 +1,7 @@
 import FaultlineIO
 import FaultlineLinalg
 import FaultlineNN
+import FaultlineONNX
 import Foundation
 
 /// The input-validation layer: reading arrays, labels, logits, probabilities and models from the files
@@ -117,6 +118,16 @@ public enum Inputs {
         } catch ModelError.weights(let message) {
             throw InputError("\(option) \(message)")  // the message begins with the file
         }
+    }
+
+    /// The model at `path` as a classifier: an ONNX graph (`.onnx`, `ONNXModel.load`: operators, opsets,
+    /// shapes and initializer sizes checked before anything is allocated) or a `.safetensors` state_dict
+    /// with its spec (`model(weights:spec:option:)`). `spec` applies to state_dicts only. Errors name
+    /// `option` and the file (`ONNXError` also the node and operator).
+    public static func classifier(_ path: String, spec: String?, option: String) throws -> any DifferentiableClassifier {
+        guard path.lowercased().hasSuffix(".onnx") else { return try model(weights: path, spec: spec, option: option) }
+        guard spec == nil else { throw InputError("--spec describes a state_dict; \(option) \(path) is an ONNX graph, which records its architecture") }
+        return try naming(option) { try ONNXModel.load(path: path) }
     }
 
     /// A spec given as an option, parsed and size-checked without allocating (`ModelSpec.plan`).

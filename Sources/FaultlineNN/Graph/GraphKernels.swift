@@ -1,0 +1,547 @@
+import FaultlineLinalg
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// The kernels of `GraphModel`: one forward and one input-gradient function per operation, on rows of
+// contiguous per-sample tensors. GEMMs go through `Linalg.gemm` with the context's backend.
+
+extension GraphModel.Step {
+    var inputFeatures: Int { inputShapes[0].reduce(1, *) }
+    var outputFeatures: Int { outputShape.reduce(1, *) }
+
+    /// Floats of scratch memory the step needs for batches of up to `capacity` rows.
+    func scratchCount(capacity: Int) -> Int {
+        guard case .convolution(let c) = operation else { return 0 }
+        return ConvolutionGeometry(c, input: inputShapes[0], output: outputShape).scratchCount(capacity: capacity)
+    }
+
+    /// Precomputes broadcast maps and expanded constants.
+    mutating func prepare() {
+        switch operation {
+        case .binary:
+            broadcast = inputShapes.map { $0 == outputShape ? nil : broadcastIndices($0, to: outputShape) }
+        case .constantBinary(_, let constant, let shape, _):
+            expandedConstant = broadcastIndices(shape, to: outputShape).map { constant[Int($0)] }
+        default: break
+        }
+    }
+
+    func forward(_ ws: GraphModel.Workspace, rows: Int, context: ForwardContext) {
+        let x = ws.data(inputs[0]), y = ws.data(output)
+        let inF = inputFeatures, outF = outputFeatures
+        switch operation {
+        case .dense(let weight, let bias):
+            for i in 0..<rows { (y + i * outF).update(from: bias, count: outF) }
+            weight.withUnsafeBufferPointer { w in
+                Linalg.gemm(MatrixPointer(x, rows: rows, columns: inF), MatrixPointer(w.baseAddress!, rows: outF, columns: inF),
+                            transB: .transposed, alpha: 1, beta: 1, into: MutableMatrixPointer(y, rows: rows, columns: outF), backend: context.backend)
+            }
+        case .convolution(let c):
+            ConvolutionGeometry(c, input: inputShapes[0], output: outputShape).forward(x, rows: rows, into: y, context: context)
+        case .channelAffine(let scale, let shift):
+            let channels = scale.count, spatial = inF / channels
+            for i in 0..<rows {
+                for ch in 0..<channels {
+                    let xs = x + i * inF + ch * spatial, ys = y + i * outF + ch * spatial
+                    let (s, t) = (scale[ch], shift[ch])
+                    for j in 0..<spatial { ys[j] = s * xs[j] + t }
+                }
+            }
+        case .constantBinary(let op, _, _, let left):
+            expandedConstant.withUnsafeBufferPointer { cp in
+                let c = cp.baseAddress!
+                for i in 0..<rows {
+                    let xs = x + i * inF, ys = y + i * outF
+                    switch (op, left) {
+                    case (.add, _): for j in 0..<outF { ys[j] = xs[j] + c[j] }
+                    case (.mul, _): for j in 0..<outF { ys[j] = xs[j] * c[j] }
+                    case (.sub, false): for j in 0..<outF { ys[j] = xs[j] - c[j] }
+                    case (.sub, true): for j in 0..<outF { ys[j] = c[j] - xs[j] }
+                    case (.div, false): for j in 0..<outF { ys[j] = xs[j] / c[j] }
+                    case (.div, true): for j in 0..<outF { ys[j] = c[j] / xs[j] }
+                    }
+                }
+            }
+        case .binary(let op):
+            let b = ws.data(inputs[1])
+            let (aF, bF) = (inputShapes[0].reduce(1, *), inputShapes[1].reduce(1, *))
+            for i in 0..<rows {
+                let a0 = x + i * aF, b0 = b + i * bF, ys = y + i * outF
+                if broadcast[0] == nil && broadcast[1] == nil {
+                    switch op {
+                    case .add: for j in 0..<outF { ys[j] = a0[j] + b0[j] }
+                    case .sub: for j in 0..<outF { ys[j] = a0[j] - b0[j] }
+                    case .mul: for j in 0..<outF { ys[j] = a0[j] * b0[j] }
+                    case .div: for j in 0..<outF { ys[j] = a0[j] / b0[j] }
+                    }
+                } else {
+                    for j in 0..<outF {
+                        let (u, v) = (a0[broadcast[0].map { Int($0[j]) } ?? j], b0[broadcast[1].map { Int($0[j]) } ?? j])
+                        switch op {
+                        case .add: ys[j] = u + v
+                        case .sub: ys[j] = u - v
+                        case .mul: ys[j] = u * v
+                        case .div: ys[j] = u / v
+                        }
+                    }
+                }
+            }
+        case .unary(let u):
+            let n = rows * inF
+            switch u {
+            case .relu: for j in 0..<n { y[j] = x[j] > 0 ? x[j] : 0 }
+            case .leakyReLU(let a): for j in 0..<n { y[j] = x[j] > 0 ? x[j] : a * x[j] }
+            case .sigmoid: for j in 0..<n { y[j] = 1 / (1 + expf(-x[j])) }
+            case .tanh: for j in 0..<n { y[j] = tanhf(x[j]) }
+            case .erf: for j in 0..<n { y[j] = erff(x[j]) }
+            case .softplus: for j in 0..<n { y[j] = x[j] > 20 ? x[j] : log1pf(expf(x[j])) }
+            case .clip(let lower, let upper): for j in 0..<n { y[j] = min(max(x[j], lower), upper) }
+            case .gelu(false): for j in 0..<n { y[j] = 0.5 * x[j] * (1 + erff(x[j] * 0.70710678118654752)) }
+            case .gelu(true):
+                for j in 0..<n {
+                    let v = x[j]
+                    y[j] = 0.5 * v * (1 + tanhf(0.7978845608028654 * (v + 0.044715 * v * v * v)))
+                }
+            }
+        case .pool(let p):
+            PoolingGeometry(p, input: inputShapes[0], output: outputShape).forward(x, rows: rows, into: y)
+        case .globalAveragePool:
+            let channels = inputShapes[0][0], spatial = inF / channels, inverse = 1 / Float(spatial)
+            for i in 0..<rows {
+                for ch in 0..<channels {
+                    let xs = x + i * inF + ch * spatial
+                    var s: Float = 0
+                    for j in 0..<spatial { s += xs[j] }
+                    y[i * outF + ch] = s * inverse
+                }
+            }
+        case .concat(let axis):
+            let outer = outputShape[..<axis].reduce(1, *), outInner = outF / outer
+            for i in 0..<rows {
+                var offset = 0
+                for (k, storage) in inputs.enumerated() {
+                    let inner = inputShapes[k][axis...].reduce(1, *), src = ws.data(storage) + i * outer * inner
+                    for o in 0..<outer { (y + i * outF + o * outInner + offset).update(from: src + o * inner, count: inner) }
+                    offset += inner
+                }
+            }
+        case .softmax(let axis, let log):
+            let length = inputShapes[0][axis], inner = inputShapes[0][(axis + 1)...].reduce(1, *), outer = inF / (length * inner)
+            for i in 0..<rows {
+                for o in 0..<outer {
+                    for q in 0..<inner {
+                        let xs = x + i * inF + o * length * inner + q, ys = y + i * outF + o * length * inner + q
+                        var m = -Float.infinity
+                        for j in 0..<length { m = max(m, xs[j * inner]) }
+                        var s: Float = 0
+                        for j in 0..<length { s += expf(xs[j * inner] - m) }
+                        if log {
+                            let logS = logf(s)
+                            for j in 0..<length { ys[j * inner] = xs[j * inner] - m - logS }
+                        } else {
+                            for j in 0..<length { ys[j * inner] = expf(xs[j * inner] - m) / s }
+                        }
+                    }
+                }
+            }
+        case .identity, .reshape:
+            break  // aliases: never scheduled
+        }
+    }
+
+    /// Writes the gradient w.r.t. input `k` (rows × that input's features) into `dx`, given the
+    /// gradient of the output in the workspace.
+    func backward(input k: Int, _ ws: GraphModel.Workspace, rows: Int, into dx: UnsafeMutablePointer<Float>, context: ForwardContext) {
+        let dy = ws.gradient(output), x = ws.data(inputs[0]), y = ws.data(output)
+        let inF = inputShapes[k].reduce(1, *), outF = outputFeatures
+        switch operation {
+        case .dense(let weight, _):
+            weight.withUnsafeBufferPointer { w in
+                Linalg.gemm(MatrixPointer(dy, rows: rows, columns: outF), MatrixPointer(w.baseAddress!, rows: outF, columns: inF),
+                            into: MutableMatrixPointer(dx, rows: rows, columns: inF), backend: context.backend)
+            }
+        case .convolution(let c):
+            ConvolutionGeometry(c, input: inputShapes[0], output: outputShape).backward(dy, rows: rows, into: dx, context: context)
+        case .channelAffine(let scale, _):
+            let channels = scale.count, spatial = inF / channels
+            for i in 0..<rows {
+                for ch in 0..<channels {
+                    let g = dy + i * outF + ch * spatial, d = dx + i * inF + ch * spatial, s = scale[ch]
+                    for j in 0..<spatial { d[j] = s * g[j] }
+                }
+            }
+        case .constantBinary(let op, _, _, let left):
+            expandedConstant.withUnsafeBufferPointer { cp in
+                let c = cp.baseAddress!
+                for i in 0..<rows {
+                    let g = dy + i * outF, d = dx + i * inF, xs = x + i * inF
+                    switch (op, left) {
+                    case (.add, _), (.sub, false): d.update(from: g, count: outF)
+                    case (.sub, true): for j in 0..<outF { d[j] = -g[j] }
+                    case (.mul, _): for j in 0..<outF { d[j] = g[j] * c[j] }
+                    case (.div, false): for j in 0..<outF { d[j] = g[j] / c[j] }
+                    case (.div, true): for j in 0..<outF { d[j] = -g[j] * c[j] / (xs[j] * xs[j]) }
+                    }
+                }
+            }
+        case .binary(let op):
+            let b = ws.data(inputs[1])
+            let (aF, bF) = (inputShapes[0].reduce(1, *), inputShapes[1].reduce(1, *))
+            let map = broadcast[k]
+            for i in 0..<rows {
+                let a0 = x + i * aF, b0 = b + i * bF, g = dy + i * outF, d = dx + i * inF
+                if map != nil { d.update(repeating: 0, count: inF) }
+                for j in 0..<outF {
+                    let u = a0[broadcast[0].map { Int($0[j]) } ?? j], v = b0[broadcast[1].map { Int($0[j]) } ?? j]
+                    let contribution: Float
+                    switch (op, k) {
+                    case (.add, _), (.sub, 0): contribution = g[j]
+                    case (.sub, _): contribution = -g[j]
+                    case (.mul, 0): contribution = g[j] * v
+                    case (.mul, _): contribution = g[j] * u
+                    case (.div, 0): contribution = g[j] / v
+                    case (.div, _): contribution = -g[j] * u / (v * v)
+                    }
+                    if let map { d[Int(map[j])] += contribution } else { d[j] = contribution }
+                }
+            }
+        case .unary(let u):
+            let n = rows * inF
+            switch u {
+            case .relu: for j in 0..<n { dx[j] = x[j] > 0 ? dy[j] : 0 }
+            case .leakyReLU(let a): for j in 0..<n { dx[j] = x[j] > 0 ? dy[j] : a * dy[j] }
+            case .sigmoid: for j in 0..<n { dx[j] = dy[j] * y[j] * (1 - y[j]) }
+            case .tanh: for j in 0..<n { dx[j] = dy[j] * (1 - y[j] * y[j]) }
+            case .erf: for j in 0..<n { dx[j] = dy[j] * 1.1283791670955126 * expf(-x[j] * x[j]) }
+            case .softplus: for j in 0..<n { dx[j] = dy[j] / (1 + expf(-x[j])) }
+            case .clip(let lower, let upper): for j in 0..<n { dx[j] = x[j] >= lower && x[j] <= upper ? dy[j] : 0 }
+            case .gelu(false):
+                for j in 0..<n {
+                    let cdf = 0.5 * (1 + erff(x[j] * 0.70710678118654752))
+                    let pdf = expf(-0.5 * x[j] * x[j]) * 0.39894228040143268
+                    dx[j] = dy[j] * (cdf + x[j] * pdf)
+                }
+            case .gelu(true):
+                for j in 0..<n {
+                    let v = x[j], inner = 0.7978845608028654 * (v + 0.044715 * v * v * v)
+                    let t = tanhf(inner)
+                    dx[j] = dy[j] * (0.5 * (1 + t) + 0.5 * v * (1 - t * t) * 0.7978845608028654 * (1 + 3 * 0.044715 * v * v))
+                }
+            }
+        case .pool(let p):
+            PoolingGeometry(p, input: inputShapes[0], output: outputShape).backward(dy, input: x, rows: rows, into: dx)
+        case .globalAveragePool:
+            let channels = inputShapes[0][0], spatial = inF / channels, inverse = 1 / Float(spatial)
+            for i in 0..<rows {
+                for ch in 0..<channels {
+                    let d = dx + i * inF + ch * spatial, g = dy[i * outF + ch] * inverse
+                    for j in 0..<spatial { d[j] = g }
+                }
+            }
+        case .concat(let axis):
+            let outer = outputShape[..<axis].reduce(1, *), outInner = outF / outer
+            var offset = 0
+            for j in 0..<k { offset += inputShapes[j][axis...].reduce(1, *) }
+            let inner = inF / outer
+            for i in 0..<rows {
+                for o in 0..<outer { (dx + i * inF + o * inner).update(from: dy + i * outF + o * outInner + offset, count: inner) }
+            }
+        case .softmax(let axis, let log):
+            let length = inputShapes[0][axis], inner = inputShapes[0][(axis + 1)...].reduce(1, *), outer = inF / (length * inner)
+            for i in 0..<rows {
+                for o in 0..<outer {
+                    for q in 0..<inner {
+                        let base = i * inF + o * length * inner + q
+                        let g = dy + base, ys = y + base, d = dx + base
+                        var s: Float = 0
+                        if log {
+                            for j in 0..<length { s += g[j * inner] }
+                            for j in 0..<length { d[j * inner] = g[j * inner] - expf(ys[j * inner]) * s }
+                        } else {
+                            for j in 0..<length { s += g[j * inner] * ys[j * inner] }
+                            for j in 0..<length { d[j * inner] = ys[j * inner] * (g[j * inner] - s) }
+                        }
+                    }
+                }
+            }
+        case .identity, .reshape:
+            break
+        }
+    }
+}
+
+/// A convolution with its input and output sizes resolved: unfold (im2col) + one GEMM per group and
+/// sample, or a direct loop for depthwise convolutions (one input channel per group), whose GEMMs
+/// would have a single row.
+struct ConvolutionGeometry {
+    let c: GraphOperation.Convolution
+    let (channels, height, width): (Int, Int, Int)
+    let (outHeight, outWidth): (Int, Int)
+    let groupChannels: Int
+    let groupOutputs: Int
+
+    init(_ c: GraphOperation.Convolution, input: [Int], output: [Int]) {
+        self.c = c
+        (channels, height, width) = (input[0], input[1], input[2])
+        (outHeight, outWidth) = (output[1], output[2])
+        groupChannels = input[0] / c.groups
+        groupOutputs = c.outChannels / c.groups
+    }
+
+    var pixels: Int { outHeight * outWidth }
+    var patch: Int { groupChannels * c.kernel.height * c.kernel.width }
+    var isDepthwise: Bool { groupChannels == 1 }
+    var inputFeatures: Int { channels * height * width }
+    var outputFeatures: Int { c.outChannels * pixels }
+
+    /// Floats of scratch for a block of samples: their unfolded columns and the GEMM's output.
+    var perSample: Int { (patch + groupOutputs) * pixels }
+    /// Samples unfolded together into one GEMM (up to 2²¹ floats of scratch, 8 MB).
+    func block(capacity: Int) -> Int { max(1, min(capacity, (1 << 21) / perSample)) }
+    func scratchCount(capacity: Int) -> Int { isDepthwise ? 0 : block(capacity: capacity) * perSample }
+
+    /// cols[(ch·kH + ky)·kW + kx][oy·outW + ox] = x[ch][oy·sH + ky·dH − top][ox·sW + kx·dW − left] (0
+    /// outside), rows `rowStride` apart (a block of samples side by side).
+    func unfold(_ x: UnsafePointer<Float>, into cols: UnsafeMutablePointer<Float>, rowStride: Int) {
+        let (kh, kw) = c.kernel
+        for ch in 0..<groupChannels {
+            for ky in 0..<kh {
+                for kx in 0..<kw {
+                    let row = cols + ((ch * kh + ky) * kw + kx) * rowStride
+                    for oy in 0..<outHeight {
+                        let iy = oy * c.stride.height + ky * c.dilation.height - c.pads.top
+                        let out = row + oy * outWidth
+                        guard iy >= 0 && iy < height else { out.update(repeating: 0, count: outWidth); continue }
+                        let (lo, hi, offset) = columnRange(kx)
+                        let src = x + (ch * height + iy) * width + offset
+                        if lo > 0 { out.update(repeating: 0, count: min(lo, outWidth)) }
+                        if hi < outWidth { (out + max(hi, 0)).update(repeating: 0, count: outWidth - max(hi, 0)) }
+                        if lo >= hi { continue }
+                        if c.stride.width == 1 {
+                            (out + lo).update(from: src + lo, count: hi - lo)
+                        } else {
+                            let sw = c.stride.width
+                            for ox in lo..<hi { out[ox] = src[ox * sw] }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The output columns [lo, hi) whose input column ox·sW + kx·dW − left is inside the image, and
+    /// kx·dW − left (the input column of ox = 0).
+    @inline(__always)
+    func columnRange(_ kx: Int) -> (Int, Int, Int) {
+        let offset = kx * c.dilation.width - c.pads.left, sw = c.stride.width
+        let lo = offset >= 0 ? 0 : (-offset + sw - 1) / sw
+        let hi = width - offset <= 0 ? 0 : min(outWidth, (width - 1 - offset) / sw + 1)
+        return (lo, hi, offset)
+    }
+
+    /// The adjoint of `unfold`: adds each column entry into the input position it was read from.
+    func fold(_ cols: UnsafePointer<Float>, rowStride: Int, into dx: UnsafeMutablePointer<Float>) {
+        let (kh, kw) = c.kernel
+        for ch in 0..<groupChannels {
+            for ky in 0..<kh {
+                for kx in 0..<kw {
+                    let row = cols + ((ch * kh + ky) * kw + kx) * rowStride
+                    for oy in 0..<outHeight {
+                        let iy = oy * c.stride.height + ky * c.dilation.height - c.pads.top
+                        guard iy >= 0 && iy < height else { continue }
+                        let (lo, hi, offset) = columnRange(kx)
+                        let dst = dx + (ch * height + iy) * width + offset, src = row + oy * outWidth
+                        let sw = c.stride.width
+                        if sw == 1 {
+                            for ox in lo..<max(lo, hi) { dst[ox] += src[ox] }
+                        } else {
+                            for ox in lo..<max(lo, hi) { dst[ox * sw] += src[ox] }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Per block of samples and group: unfold every sample (in parallel) side by side, one GEMM
+    /// W_g · cols for the whole block, then scatter into NCHW with the bias (in parallel).
+    func forward(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>, context: ForwardContext) {
+        c.weight.withUnsafeBufferPointer { wp in
+            let w = wp.baseAddress!
+            if isDepthwise {
+                Linalg.parallelForEach(rows) { n in depthwiseForward(x + n * inputFeatures, w, into: y + n * outputFeatures) }
+                return
+            }
+            let blockSize = block(capacity: rows), cols = context.scratch!, product = cols + blockSize * patch * pixels
+            for start in stride(from: 0, to: rows, by: blockSize) {
+                let b = min(blockSize, rows - start), columns = b * pixels
+                for g in 0..<c.groups {
+                    Linalg.parallelForEach(b) { s in
+                        unfold(x + (start + s) * inputFeatures + g * groupChannels * height * width, into: cols + s * pixels, rowStride: columns)
+                    }
+                    Linalg.gemm(MatrixPointer(w + g * groupOutputs * patch, rows: groupOutputs, columns: patch),
+                                MatrixPointer(cols, rows: patch, columns: columns),
+                                into: MutableMatrixPointer(product, rows: groupOutputs, columns: columns), backend: context.backend)
+                    Linalg.parallelForEach(b) { s in
+                        for o in 0..<groupOutputs {
+                            let dst = y + (start + s) * outputFeatures + (g * groupOutputs + o) * pixels, src = product + o * columns + s * pixels
+                            let bias = c.bias[g * groupOutputs + o]
+                            for p in 0..<pixels { dst[p] = src[p] + bias }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The adjoint: per block and group, gather dY side by side, one GEMM W_gᵀ · dY, fold per sample.
+    func backward(_ dy: UnsafePointer<Float>, rows: Int, into dx: UnsafeMutablePointer<Float>, context: ForwardContext) {
+        c.weight.withUnsafeBufferPointer { wp in
+            let w = wp.baseAddress!
+            if isDepthwise {
+                Linalg.parallelForEach(rows) { n in
+                    let d = dx + n * inputFeatures
+                    d.update(repeating: 0, count: inputFeatures)
+                    depthwiseBackward(dy + n * outputFeatures, w, into: d)
+                }
+                return
+            }
+            let blockSize = block(capacity: rows), cols = context.scratch!, gathered = cols + blockSize * patch * pixels
+            for start in stride(from: 0, to: rows, by: blockSize) {
+                let b = min(blockSize, rows - start), columns = b * pixels
+                (dx + start * inputFeatures).update(repeating: 0, count: b * inputFeatures)
+                for g in 0..<c.groups {
+                    Linalg.parallelForEach(b) { s in
+                        for o in 0..<groupOutputs {
+                            (gathered + o * columns + s * pixels).update(from: dy + (start + s) * outputFeatures + (g * groupOutputs + o) * pixels, count: pixels)
+                        }
+                    }
+                    Linalg.gemm(MatrixPointer(w + g * groupOutputs * patch, rows: groupOutputs, columns: patch),
+                                MatrixPointer(gathered, rows: groupOutputs, columns: columns), transA: .transposed,
+                                into: MutableMatrixPointer(cols, rows: patch, columns: columns), backend: context.backend)
+                    Linalg.parallelForEach(b) { s in
+                        fold(cols + s * pixels, rowStride: columns, into: dx + (start + s) * inputFeatures + g * groupChannels * height * width)
+                    }
+                }
+            }
+        }
+    }
+
+    /// One input channel per group: output channel o reads channel o / groupOutputs directly.
+    func depthwiseForward(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>) {
+        let (kh, kw) = c.kernel
+        for o in 0..<c.outChannels {
+            let src = x + (o / groupOutputs) * height * width, wk = w + o * kh * kw, out = y + o * pixels
+            for oy in 0..<outHeight {
+                for ox in 0..<outWidth {
+                    var s = c.bias[o]
+                    for ky in 0..<kh {
+                        let iy = oy * c.stride.height + ky * c.dilation.height - c.pads.top
+                        guard iy >= 0 && iy < height else { continue }
+                        for kx in 0..<kw {
+                            let ix = ox * c.stride.width + kx * c.dilation.width - c.pads.left
+                            if ix >= 0 && ix < width { s += wk[ky * kw + kx] * src[iy * width + ix] }
+                        }
+                    }
+                    out[oy * outWidth + ox] = s
+                }
+            }
+        }
+    }
+
+    func depthwiseBackward(_ dy: UnsafePointer<Float>, _ w: UnsafePointer<Float>, into dx: UnsafeMutablePointer<Float>) {
+        let (kh, kw) = c.kernel
+        for o in 0..<c.outChannels {
+            let dst = dx + (o / groupOutputs) * height * width, wk = w + o * kh * kw, g = dy + o * pixels
+            for oy in 0..<outHeight {
+                for ox in 0..<outWidth {
+                    let v = g[oy * outWidth + ox]
+                    for ky in 0..<kh {
+                        let iy = oy * c.stride.height + ky * c.dilation.height - c.pads.top
+                        guard iy >= 0 && iy < height else { continue }
+                        for kx in 0..<kw {
+                            let ix = ox * c.stride.width + kx * c.dilation.width - c.pads.left
+                            if ix >= 0 && ix < width { dst[iy * width + ix] += wk[ky * kw + kx] * v }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Pooling windows with padding and ceil mode resolved; windows are clipped to the input.
+struct PoolingGeometry {
+    let p: GraphOperation.Pooling
+    let (channels, height, width): (Int, Int, Int)
+    let (outHeight, outWidth): (Int, Int)
+
+    init(_ p: GraphOperation.Pooling, input: [Int], output: [Int]) {
+        self.p = p
+        (channels, height, width) = (input[0], input[1], input[2])
+        (outHeight, outWidth) = (output[1], output[2])
+    }
+
+    /// The window of output (oy, ox) clipped to the input, and the average's divisor.
+    @inline(__always)
+    func window(_ oy: Int, _ ox: Int) -> (ys: Range<Int>, xs: Range<Int>, divisor: Float) {
+        let y0 = oy * p.stride.height - p.pads.top, x0 = ox * p.stride.width - p.pads.left
+        let ys = max(y0, 0)..<min(y0 + p.kernel.height, height), xs = max(x0, 0)..<min(x0 + p.kernel.width, width)
+        let divisor = p.countIncludePad
+            ? (min(y0 + p.kernel.height, height + p.pads.bottom) - y0) * (min(x0 + p.kernel.width, width + p.pads.right) - x0)
+            : ys.count * xs.count
+        return (ys, xs, Float(divisor))
+    }
+
+    @inline(__always)
+    func argmax(_ x: UnsafePointer<Float>, _ ys: Range<Int>, _ xs: Range<Int>) -> Int {
+        var best = ys.lowerBound * width + xs.lowerBound
+        for iy in ys {
+            for ix in xs where x[iy * width + ix] > x[best] || x[iy * width + ix].isNaN { best = iy * width + ix }
+        }
+        return best
+    }
+
+    func forward(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>) {
+        let plane = height * width, outPlane = outHeight * outWidth
+        for n in 0..<rows {
+            for ch in 0..<channels {
+                let xs0 = x + (n * channels + ch) * plane, ys0 = y + (n * channels + ch) * outPlane
+                for oy in 0..<outHeight {
+                    for ox in 0..<outWidth {
+                        let (wy, wx, divisor) = window(oy, ox)
+                        switch p.kind {
+                        case .max: ys0[oy * outWidth + ox] = xs0[argmax(xs0, wy, wx)]
+                        case .average:
+                            var s: Float = 0
+                            for iy in wy { for ix in wx { s += xs0[iy * width + ix] } }
+                            ys0[oy * outWidth + ox] = s / divisor
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    func backward(_ dy: UnsafePointer<Float>, input x: UnsafePointer<Float>, rows: Int, into dx: UnsafeMutablePointer<Float>) {
+        let plane = height * width, outPlane = outHeight * outWidth
+        dx.update(repeating: 0, count: rows * channels * plane)
+        for n in 0..<rows {
+            for ch in 0..<channels {
+                let xs0 = x + (n * channels + ch) * plane, g = dy + (n * channels + ch) * outPlane, d = dx + (n * channels + ch) * plane
+                for oy in 0..<outHeight {
+                    for ox in 0..<outWidth {
+                        let (wy, wx, divisor) = window(oy, ox)
+                        let v = g[oy * outWidth + ox]
+                        switch p.kind {
+                        case .max: d[argmax(xs0, wy, wx)] += v
+                        case .average: for iy in wy { for ix in wx { d[iy * width + ix] += v / divisor } }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,183 @@
+import FaultlineLinalg
+
+extension GraphModel {
+    /// Preallocated tensors and gradients of a `GraphModel` for batches of up to `capacity` rows: one
+    /// buffer per stored tensor (aliases share one), one gradient buffer per stored tensor, the largest
+    /// convolution unfold buffer, and an accumulator for tensors read by several nodes. Not for
+    /// concurrent use: one workspace per thread. Memory: about 2 × capacity × (Σ tensor sizes) floats.
+    public final class Workspace: ClassifierWorkspace, @unchecked Sendable {
+        public let capacity: Int
+        let buffers: [AlignedBuffer<Float>]
+        let gradients: [AlignedBuffer<Float>]
+        let accumulator: AlignedBuffer<Float>
+        let scratch: AlignedBuffer<Float>
+        let logitGradient: AlignedBuffer<Float>
+        let written: UnsafeMutablePointer<Bool>
+        let storageCount: Int
+        let outputStorage: Int
+        let outputFeatures: Int
+        let values: [String: (storage: Int, features: Int)]
+        /// The batch of the last forward pass (read in place) and its row count.
+        var input: UnsafePointer<Float>?
+        var inputGradient: UnsafeMutablePointer<Float>?
+        var rows = 0
+
+        init(for model: GraphModel, capacity: Int) {
+            precondition(capacity > 0, "workspace capacity must be positive")
+            self.capacity = capacity
+            storageCount = model.storageFeatures.count
+            buffers = model.storageFeatures.enumerated().map { AlignedBuffer(uninitializedCount: $0.offset == 0 ? 0 : capacity * $0.element) }
+            gradients = model.storageFeatures.enumerated().map { AlignedBuffer(uninitializedCount: $0.offset == 0 ? 0 : capacity * $0.element) }
+            accumulator = AlignedBuffer(uninitializedCount: capacity * (model.storageFeatures.max() ?? 0))
+            scratch = AlignedBuffer(uninitializedCount: model.steps.map { $0.scratchCount(capacity: capacity) }.max() ?? 0)
+            logitGradient = AlignedBuffer(uninitializedCount: capacity * model.outputFeatures)
+            written = .allocate(capacity: storageCount)
+            written.initialize(repeating: false, count: storageCount)
+            outputStorage = model.outputStorage
+            outputFeatures = model.outputFeatures
+            var values: [String: (Int, Int)] = [:]
+            for v in model.values { values[v.name] = (v.storage, v.features) }
+            self.values = values
+        }
+
+        deinit { written.deallocate() }
+
+        @inline(__always)
+        func data(_ storage: Int) -> UnsafeMutablePointer<Float> {
+            storage == 0 ? UnsafeMutablePointer(mutating: input!) : buffers[storage].pointer
+        }
+
+        @inline(__always)
+        func gradient(_ storage: Int) -> UnsafeMutablePointer<Float> {
+            storage == 0 ? inputGradient! : gradients[storage].pointer
+        }
+
+        public func logits(rows: Int) -> MatrixPointer<Float> {
+            MatrixPointer(buffers[outputStorage].pointer, rows: rows, columns: outputFeatures)
+        }
+
+        public var logitGradientScratch: UnsafeMutablePointer<Float> { logitGradient.pointer }
+
+        /// The tensor `name` of the last forward pass (`rows` rows, flattened per sample): a view valid
+        /// until the next pass; nil when the graph has no tensor of that name.
+        public func tensor(_ name: String, rows: Int) -> MatrixPointer<Float>? {
+            guard let (storage, features) = values[name], rows <= capacity else { return nil }
+            return MatrixPointer(data(storage), rows: rows, columns: features)
+        }
+    }
+
+    public func makeWorkspace(capacity: Int) -> Workspace { Workspace(for: self, capacity: capacity) }
+
+    /// Forward pass of `rows` rows at `x` (read in place, contiguous); returns the logits, a view into
+    /// the workspace valid until its next pass. Allocation-free.
+    public func logits(_ x: UnsafePointer<Float>, rows: Int, workspace: Workspace, context: ForwardContext = .inference) -> MatrixPointer<Float> {
+        precondition(rows <= workspace.capacity, "batch of \(rows) rows exceeds the workspace capacity \(workspace.capacity)")
+        workspace.input = x
+        workspace.rows = rows
+        var c = context
+        c.scratch = workspace.scratch.pointer
+        for step in steps { step.forward(workspace, rows: rows, context: c) }
+        return workspace.logits(rows: rows)
+    }
+
+    /// Backward pass only: d(Σᵢ ⟨dzᵢ, zᵢ⟩)/dx for the batch of the last forward pass in `workspace`
+    /// (whose input memory must still hold its values). Gradients of tensors read by several nodes
+    /// (residual branches) are summed. Allocation-free; cost about two forward passes.
+    public func inputGradient(logitGradient dz: MatrixPointer<Float>, workspace: Workspace, context: ForwardContext,
+                              into gradient: MutableMatrixPointer<Float>) {
+        let rows = dz.rows
+        precondition(dz.columns == outputFeatures && rows == gradient.rows && gradient.columns == inputFeatures
+                     && gradient.rowStride == inputFeatures && rows == workspace.rows,
+                     "logit gradient \(dz.rows)×\(dz.columns) does not fit the model, the output or the last forward pass")
+        workspace.inputGradient = gradient.base
+        workspace.written.update(repeating: false, count: workspace.storageCount)
+        let out = workspace.gradient(outputStorage)
+        for i in 0..<rows { (out + i * outputFeatures).update(from: dz.base + i * dz.rowStride, count: outputFeatures) }
+        workspace.written[outputStorage] = true
+        var c = context
+        c.scratch = workspace.scratch.pointer
+        for step in steps.reversed() where workspace.written[step.output] {
+            for k in step.inputs.indices {
+                let target = step.inputs[k]
+                let first = !workspace.written[target]
+                let destination = first ? workspace.gradient(target) : workspace.accumulator.pointer
+                step.backward(input: k, workspace, rows: rows, into: destination, context: c)
+                if !first {
+                    let g = workspace.gradient(target), count = rows * storageFeatures[target]
+                    for j in 0..<count { g[j] += destination[j] }
+                }
+                workspace.written[target] = true
+            }
+        }
+        if !workspace.written[0] { gradient.base.update(repeating: 0, count: rows * inputFeatures) }
+    }
+
+    /// Logits and the requested feature taps (any tensor names, see `tensorNames`) for every row of
+    /// `x`, `batchSize` rows per pass. Throws `GraphError(.missingInput)` for an unknown name and
+    /// `ModelError` for a wrong width or non-finite input.
+    public func features(_ x: Matrix<Float>, taps names: [String], batchSize: Int = 256,
+                         context: ForwardContext = .inference) throws -> (logits: Matrix<Float>, taps: [Matrix<Float>]) {
+        let p = try predict(CollectionOfOne(x), rows: x.rows, taps: names, batchSize: batchSize, context: context)
+        return (p.logits, p.taps.map(\.values))
+    }
+
+    /// What `predict` returns: logits, softmax probabilities and the requested taps, one row per input row.
+    public struct Prediction: Sendable {
+        public var logits: Matrix<Float>
+        public var probabilities: Matrix<Float>
+        public var taps: [(name: String, values: Matrix<Float>)]
+    }
+
+    /// Streams `blocks` of input rows (`rows` in all, e.g. `NPY.rowBlocks`) through the model in batches of
+    /// `batchSize` in one workspace, collecting logits, probabilities and the taps `names`; `progress`
+    /// gets the rows done after each block. Memory: the outputs plus one workspace. Throws
+    /// `GraphError(.missingInput)` for an unknown tap (before any work), `ModelError` for a block of the
+    /// wrong width, non-finite values, or more or fewer rows than `rows`.
+    public func predict<Blocks: Sequence>(_ blocks: Blocks, rows: Int, taps names: [String], batchSize: Int = 256,
+                                          context: ForwardContext = .inference,
+                                          progress: (Int) -> Void = { _ in }) throws -> Prediction where Blocks.Element == Matrix<Float> {
+        let widths = try names.map { name -> Int in
+            guard let i = valueIndex[name] else {
+                throw GraphError(.missingInput, node: name, "no tensor of that name (tensors: \(tensorNames.prefix(12).joined(separator: ", "))…)")
+            }
+            return values[i].features
+        }
+        var logits = Matrix<Float>(rows: rows, columns: outputFeatures)
+        var taps = widths.map { Matrix<Float>(rows: rows, columns: $0) }
+        let workspace = makeWorkspace(capacity: max(1, min(batchSize, rows)))
+        var done = 0
+        for x in blocks {
+            try checkInput(x, "x")
+            guard done + x.rows <= rows else { throw ModelError.shapeMismatch("more than the \(rows) rows announced") }
+            x.withUnsafeBufferPointer { px in
+                for start in stride(from: 0, to: x.rows, by: workspace.capacity) {
+                    let n = min(workspace.capacity, x.rows - start), at = done + start
+                    var c = context
+                    c.firstSample = context.firstSample + at
+                    let z = self.logits(px.baseAddress! + start * inputFeatures, rows: n, workspace: workspace, context: c)
+                    logits.withUnsafeMutableBufferPointer { po in (po.baseAddress! + at * outputFeatures).update(from: z.base, count: n * outputFeatures) }
+                    for (k, name) in names.enumerated() {
+                        let t = workspace.tensor(name, rows: n)!
+                        taps[k].withUnsafeMutableBufferPointer { (pt: UnsafeMutableBufferPointer<Float>) in
+                            (pt.baseAddress! + at * t.columns).update(from: t.base, count: n * t.columns)
+                        }
+                    }
+                }
+            }
+            done += x.rows
+            progress(done)
+        }
+        guard done == rows else { throw ModelError.shapeMismatch("\(done) rows read, \(rows) announced") }
+        return Prediction(logits: logits, probabilities: try Linalg.softmaxRows(logits), taps: Array(zip(names, taps)))
+    }
+}
+
+extension GraphModel: DifferentiableClassifier {
+    /// `graph:<name>:<fingerprint of the schedule and shapes>`; equal specs mean interchangeable workspaces.
+    public var spec: String { "graph:\(name):\(String(fingerprint, radix: 16))" }
+
+    /// [C, H, W] inputs are images.
+    public var inputImageShape: ImageShape? {
+        inputShape.count == 3 ? ImageShape(channels: inputShape[0], height: inputShape[1], width: inputShape[2]) : nil
+    }
+}
