@@ -85,10 +85,8 @@ struct CalibrateCommand: ParsableCommand {
             guard !method.needsLogits || (calibration.logits != nil && main.logits != nil) else {
                 throw InputError("--fit \(fit) needs logits (--logits and --calibration-logits)")
             }
-            let recalibrator = try Recalibrator.fit(method, logits: calibration.logits, probabilities: calibration.logits == nil ? calibration.matrix : nil,
-                                                    labels: cy, bins: bins)
-            let after: CalibrationScores = try main.logits.flatMap { recalibrator.recalibrated(logits: $0) }.map { .logits($0) }
-                ?? .probabilities(recalibrator.recalibrated(probabilities: main.probabilities())!)
+            let recalibrator = try Recalibrator.fit(method, on: calibration, labels: cy, bins: bins)
+            let after = try recalibrator.recalibrated(main)
             report.recalibration = fit
             report.after = try CalibrationSummary(after, labels: y, binning: mode, bins: bins)
             try addIntervals(&report, after, y, mode)

@@ -64,7 +64,7 @@ struct CertifyCommand: ParsableCommand {
             guard var norm = PerturbationNorm(rawValue: norm) else { throw InputError("--norm must be linf or l2") }
             guard ["ibp", "crown", "lipschitz", "smoothing"].contains(method) else { throw InputError("--method must be ibp, crown, lipschitz or smoothing") }
             if method == "lipschitz" || method == "smoothing" { norm = .l2 }
-            let model = try modelOptions.sequential()
+            let model = try modelOptions.classifier()  // smoothing needs only forward passes; bounds need a Sequential (below)
             let (inputs, labels) = try Inputs.labeled(x: x, "--x", y: y, "--y", model: ModelShape(model))
             let clean = Double(try zip(model.predict(inputs), labels).filter { $0 == $1 }.count) / Double(max(inputs.rows, 1))
             var report = Report(method: method, norm: norm.rawValue, spec: model.spec, samples: inputs.rows, cleanAccuracy: clean, rows: [])
@@ -74,10 +74,11 @@ struct CertifyCommand: ParsableCommand {
                 smoothing.seed = seed
                 let certificates = try smoothing.certify(model, inputs) { done, _ in bar.update(done) }
                 report.abstained = certificates.filter { $0.prediction == nil }.count
-                report.certifiedAtRadius = RandomizedSmoothing.certifiedAccuracy(certificates, labels: labels, radii: budgets.map { Double($0.description)! })  // 0.01, not 0.009999999776482582
-                    .map { SmoothingRow(radius: $0.radius, certifiedAccuracy: $0.accuracy) }
+                report.certifiedAtRadius = RandomizedSmoothing.certifiedAccuracy(certificates, labels: labels, radii: budgets.map { Double($0.description)! })
+                    .map { SmoothingRow(radius: $0.radius, certifiedAccuracy: $0.accuracy) }  // radii as given: 0.01, not 0.009999999776482582
                 return report
             }
+            guard let model = model as? Sequential else { throw modelOptions.needsLayers("--method \(method)") }
             let (rows, lipschitz) = try TwoSidedEvaluation.evaluate(model, inputs, labels: labels, epsilons: budgets,
                                                                     certifier: TwoSidedEvaluation.Certifier(rawValue: method)!,
                                                                     recipe: AttackRecipe(norm: norm, box: box, seed: seed), attackSteps: steps) { done, _ in bar.update(done) }

@@ -94,13 +94,10 @@ struct ModelOptions: ParsableArguments {
     /// The model as a classifier (for commands that need only forward and gradient passes): ONNX or state_dict.
     func classifier() throws -> any DifferentiableClassifier { try Inputs.classifier(source.path, spec: spec, option: source.option) }
 
-    /// The model as a `Sequential` (commands whose kernels need its layers: certification).
-    func sequential() throws -> Sequential {
-        if source.path.lowercased().hasSuffix(".onnx") {
-            throw InputError("\(source.option) \(source.path): certify needs a layer-by-layer model (a .safetensors state_dict and its spec); "
-                             + "ONNX graphs get attacks, corruptions, predict and the report, not certificates yet")
-        }
-        return try Inputs.model(weights: source.path, spec: spec, option: source.option)
+    /// The error for a command whose kernels need a layer-by-layer model (bound propagation) given a graph.
+    func needsLayers(_ what: String) -> InputError {
+        InputError("\(source.option) \(source.path): \(what) needs a layer-by-layer model (a .safetensors state_dict and its spec); "
+                   + "ONNX graphs get attacks, corruptions, smoothing, predict and the report, not bound propagation yet")
     }
 }
 

@@ -21,26 +21,3 @@ struct InfoCommand: ParsableCommand {
         }
     }
 }
-
-extension SystemReport {
-    /// The rows of `faultline info`.
-    var table: String {
-        var rows: [(String, String)] = [
-            ("backend", backend),
-            ("BLAS library", blasLoaded ? blasLibrary : "not loaded"),
-            ("LAPACKE library", lapackLoaded ? lapackLibrary : "not loaded"),
-            ("OpenBLAS core", openblasCore),
-            ("core type requested", "\(coretypeRequested) (source: \(coretypeSource))"),
-            ("cpuid recommends", cpuidRecommendedCoretype),
-            ("OpenBLAS config", openblasConfig),
-            ("BLAS threads", String(blasThreads)),
-            ("SIMD threads", String(simdThreads)),
-            ("Swift", swiftVersion),
-            ("CPU", "\(cpuBrand) (\(cpuVendor), family \(cpuFamily) model \(cpuModel))"),
-            ("CPU features", cpuFeatures.joined(separator: " ")),
-        ]
-        if !loadError.isEmpty { rows.append(("load error", loadError)) }
-        return TextTable.keyValue(rows)
-    }
-
-}

@@ -50,16 +50,9 @@ struct PredictCommand: ParsableCommand {
                 let matrix = try Inputs.features(x, option: "--x")
                 prediction = try graph.predict(CollectionOfOne(matrix), rows: matrix.rows, taps: features, batchSize: batchSize)
             }
-            var used = Set<String>()
-            let taps = prediction.taps.map { tap -> (String, Tensor) in
-                // .npz member names cannot hold '/': other characters become '_' (a repeat gets a number).
-                let safe = String(tap.name.map { $0.isLetter || $0.isNumber || "._-".contains($0) ? $0 : "_" })
-                var key = "features_" + safe.drop { $0 == "_" }
-                while !used.insert(key).inserted { key += "_" }
-                return (key, Tensor(tap.values))
-            }
-            try NPZ.write([("logits", Tensor(prediction.logits)), ("probabilities", Tensor(prediction.probabilities))] + taps, to: out)
-            printError("faultline predict: \(prediction.logits.rows) rows → \(out) (logits, probabilities\(taps.map { ", " + $0.0 }.joined()))")
+            let arrays = prediction.namedArrays
+            try NPZ.write(arrays, to: out)
+            printError("faultline predict: \(prediction.logits.rows) rows → \(out) (\(arrays.map(\.name).joined(separator: ", ")))")
         }
     }
 }

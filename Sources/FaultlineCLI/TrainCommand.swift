@@ -70,12 +70,8 @@ struct TrainCommand: ParsableCommand {
                 }
                 for (name, set) in [("train", train), ("validation", validation), ("test", test)] { try set?.write(to: exportSplit, name: name) }
             }
-            let kind: OptimizerKind
-            switch optimizer {
-            case "adam": kind = .adam(learningRate: lr ?? 1e-3, weightDecay: weightDecay)
-            case "sgd": kind = .sgd(learningRate: lr ?? 0.05, momentum: momentum, weightDecay: weightDecay)
-            default: throw InputError("--optimizer must be adam or sgd")
-            }
+            let kind: OptimizerKind = optimizer == "sgd" ? .sgd(learningRate: lr ?? 0.05, momentum: momentum, weightDecay: weightDecay)
+                : .adam(learningRate: lr ?? 1e-3, weightDecay: weightDecay)  // validate() allows adam or sgd only
             var reports: [MemberReport] = []
             for m in 0..<members {
                 var model = try ModelSpec.build(spec, seed: seed &+ UInt64(m))
@@ -86,7 +82,7 @@ struct TrainCommand: ParsableCommand {
                     bar.update(epoch + 1, detail: String(format: "loss %.4f", loss))
                 }
                 bar.update(epochs)
-                let path = members == 1 ? out : Self.memberPath(out, m)
+                let path = members == 1 ? out : DeepEnsemble.memberPath(out, m)
                 try model.save(weights: path)
                 reports.append(MemberReport(weights: path, epochs: report.epochs,
                                             validationAccuracy: report.validationAccuracy.max(),
@@ -102,12 +98,6 @@ struct TrainCommand: ParsableCommand {
                  $0.testAccuracy.map { String(format: "%.4f", $0) } ?? "-", String(format: "%.2f", $0.seconds)]
             }))
         }
-    }
-
-    static func memberPath(_ out: String, _ m: Int) -> String {
-        let url = URL(fileURLWithPath: out)
-        let ext = url.pathExtension
-        return url.deletingPathExtension().path + "_\(m)" + (ext.isEmpty ? "" : "." + ext)
     }
 
     private func datasets(_ shape: ModelShape) throws -> (LabeledDataset, LabeledDataset?, LabeledDataset?) {

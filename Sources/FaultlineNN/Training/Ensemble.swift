@@ -1,5 +1,6 @@
 import FaultlineIO
 import FaultlineLinalg
+import Foundation
 
 /// Deep ensembles and MC dropout: stacks of class probabilities, [members or passes] × N × C, the
 /// input of the uncertainty decomposition.
@@ -28,6 +29,14 @@ public struct DeepEnsemble: Sendable {
     /// Softmax probabilities of every member, one N × C matrix per member.
     public func probabilities(_ x: Matrix<Float>) throws -> [Matrix<Float>] {
         try members.map { try Linalg.softmaxRows($0.logits(x)) }
+    }
+
+    /// The weight file of member `m` when an ensemble is saved under one name: `OUT_m.EXT` for `OUT.EXT`
+    /// (`faultline train --members`), e.g. ensemble.safetensors → ensemble_0.safetensors.
+    public static func memberPath(_ out: String, _ m: Int) -> String {
+        let url = URL(fileURLWithPath: out)
+        let ext = url.pathExtension
+        return url.deletingPathExtension().path + "_\(m)" + (ext.isEmpty ? "" : "." + ext)
     }
 }
 

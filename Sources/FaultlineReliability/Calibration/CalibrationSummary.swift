@@ -83,3 +83,22 @@ public struct CalibrationSummary: Codable, Equatable, Sendable {
         return Dictionary(uniqueKeysWithValues: zip(metricNames, intervals))
     }
 }
+
+extension Recalibrator {
+    /// Fits `method` on calibration scores (logits for temperature and vector scaling; the top-label
+    /// methods use the probabilities, from logits by softmax). Errors as `fit(_:logits:probabilities:labels:bins:)`.
+    public static func fit(_ method: Method, on scores: CalibrationScores, labels: [Int], bins: Int = 15) throws -> Recalibrator {
+        try fit(method, logits: scores.logits, probabilities: scores.logits == nil ? scores.matrix : nil, labels: labels, bins: bins)
+    }
+
+    /// The recalibrated scores: recalibrated logits for the logit methods when `scores` are logits, else
+    /// recalibrated probabilities. Throws `ReliabilityError.invalidInput` when a logit method meets
+    /// probabilities (or Platt scaling any scores).
+    public func recalibrated(_ scores: CalibrationScores) throws -> CalibrationScores {
+        if let z = scores.logits, let recalibrated = recalibrated(logits: z) { return .logits(recalibrated) }
+        guard let p = recalibrated(probabilities: try scores.probabilities()) else {
+            throw ReliabilityError.invalidInput("this recalibrator maps logits; give logits to recalibrate")
+        }
+        return .probabilities(p)
+    }
+}
