@@ -14,7 +14,9 @@ extension GraphModel.Step {
     /// Floats of scratch memory the step needs for batches of up to `capacity` rows.
     func scratchCount(capacity: Int) -> Int {
         guard case .convolution(let c) = operation else { return 0 }
-        return ConvolutionGeometry(c, input: inputShapes[0], output: outputShape).scratchCount(capacity: capacity)
+        let forward = ConvolutionGeometry(c, input: inputShapes[0], output: outputShape).scratchCount(capacity: capacity)
+        guard let adjoint else { return forward }
+        return max(forward, ConvolutionGeometry(adjoint, input: outputShape, output: inputShapes[0]).scratchCount(capacity: capacity))
     }
 
     /// Precomputes broadcast maps and expanded constants.
@@ -24,6 +26,8 @@ extension GraphModel.Step {
             broadcast = inputShapes.map { $0 == outputShape ? nil : broadcastIndices($0, to: outputShape) }
         case .constantBinary(_, let constant, let shape, _):
             expandedConstant = broadcastIndices(shape, to: outputShape).map { constant[Int($0)] }
+        case .convolution(let c):
+            adjoint = ConvolutionGeometry(c, input: inputShapes[0], output: outputShape).adjoint
         default: break
         }
     }
@@ -163,7 +167,11 @@ extension GraphModel.Step {
                             into: MutableMatrixPointer(dx, rows: rows, columns: inF), backend: context.backend)
             }
         case .convolution(let c):
-            ConvolutionGeometry(c, input: inputShapes[0], output: outputShape).backward(dy, rows: rows, into: dx, context: context)
+            if let adjoint {
+                ConvolutionGeometry(adjoint, input: outputShape, output: inputShapes[0]).forward(dy, rows: rows, into: dx, context: context)
+            } else {
+                ConvolutionGeometry(c, input: inputShapes[0], output: outputShape).backward(dy, rows: rows, into: dx, context: context)
+            }
         case .channelAffine(let scale, _):
             let channels = scale.count, spatial = inF / channels
             for i in 0..<rows {
@@ -295,6 +303,34 @@ struct ConvolutionGeometry {
     var isDepthwise: Bool { groupChannels == 1 }
     var inputFeatures: Int { channels * height * width }
     var outputFeatures: Int { c.outChannels * pixels }
+
+    /// For stride 1 with pads ≤ dilation·(kernel − 1) on every side: the convolution of dY that gives
+    /// dX, i.e. dx[c] = Σ_o w[o][c] ⋆ dy[o] with the kernel flipped, the roles of input and output
+    /// channels swapped per group, and pads dilation·(kernel − 1) − pad. Nil otherwise (col2im is used).
+    var adjoint: GraphOperation.Convolution? {
+        let (kh, kw) = c.kernel, (dh, dw) = c.dilation
+        let pads = (dh * (kh - 1) - c.pads.top, dw * (kw - 1) - c.pads.left, dh * (kh - 1) - c.pads.bottom, dw * (kw - 1) - c.pads.right)
+        guard c.stride == (1, 1), min(pads.0, pads.1, pads.2, pads.3) >= 0, !isDepthwise else { return nil }
+        var weight = Matrix<Float>(rows: channels, columns: groupOutputs * kh * kw)
+        c.weight.withUnsafeBufferPointer { w in
+            weight.withUnsafeMutableBufferPointer { t in
+                for g in 0..<c.groups {
+                    for o in 0..<groupOutputs {
+                        for ch in 0..<groupChannels {
+                            for ky in 0..<kh {
+                                for kx in 0..<kw {
+                                    t[(g * groupChannels + ch) * groupOutputs * kh * kw + (o * kh + kh - 1 - ky) * kw + kw - 1 - kx] =
+                                        w[(g * groupOutputs + o) * patch + (ch * kh + ky) * kw + kx]
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return GraphOperation.Convolution(weight: weight, bias: [Float](repeating: 0, count: channels), inChannels: c.outChannels,
+                                          kernel: c.kernel, pads: pads, dilation: c.dilation, groups: c.groups)
+    }
 
     /// Floats of scratch for a block of samples: their unfolded columns and the GEMM's output.
     var perSample: Int { (patch + groupOutputs) * pixels }
