@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "FaultlineShift", targets: ["FaultlineShift"]),
         .library(name: "FaultlineStatistics", targets: ["FaultlineStatistics"]),
         .library(name: "FaultlineReliability", targets: ["FaultlineReliability"]),
+        .library(name: "FaultlineInputs", targets: ["FaultlineInputs"]),
         .library(name: "FaultlineAnalysis", targets: ["FaultlineAnalysis"]),
         .library(name: "FaultlineReport", targets: ["FaultlineReport"]),
         .library(name: "FaultlineCLI", targets: ["FaultlineCLI"]),
@@ -41,19 +42,22 @@ let package = Package(
         // ONNX import (`torch.onnx.export` files) into FaultlineNN's GraphModel.
         .target(name: "FaultlineONNX", dependencies: ["FaultlineLinalg", "FaultlineIO", "FaultlineNN",
                                                       .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
+        // The input-validation layer: arrays, labels, scores, models (ONNX or state_dict) and option values,
+        // checked with errors that name the option and the file.
+        .target(name: "FaultlineInputs", dependencies: ["FaultlineLinalg", "FaultlineIO", "FaultlineNN", "FaultlineONNX"]),
         // Distributions, Kolmogorov–Smirnov, binomial bounds, bootstrap: below reliability and robustness.
         .target(name: "FaultlineStatistics", dependencies: ["FaultlineLinalg"]),
         // Shift and out-of-distribution detection: Gaussian fits, Mahalanobis family, KNN, ViM, logit
         // scores, detection metrics, drift tests, MMD, label shift, detector files.
         .target(name: "FaultlineShift", dependencies: ["FaultlineLinalg", "FaultlineIO", "FaultlineStatistics"]),
         .target(name: "FaultlineRobustness", dependencies: ["FaultlineLinalg", "FaultlineIO", "FaultlineNN", "FaultlineStatistics"]),
-        .target(name: "FaultlineReliability", dependencies: ["FaultlineLinalg"]),
+        .target(name: "FaultlineReliability", dependencies: ["FaultlineLinalg", "FaultlineStatistics"]),
         // The failure analysis as a library: FailureReport.build, FailureAttribution, the studies.
         .target(name: "FaultlineAnalysis", dependencies: ["FaultlineLinalg", "FaultlineIO", "FaultlineNN", "FaultlineStatistics", "FaultlineReliability",
                                                           "FaultlineShift", "FaultlineRobustness"]),
         // Rendering: JSON, text tables, SVG plots and the HTML/text report; reads only FailureReport.
         .target(name: "FaultlineReport", dependencies: ["FaultlineAnalysis", "FaultlineReliability", "FaultlineRobustness", "FaultlineLinalg"]),
-        .target(name: "Faultline", dependencies: ["FaultlineLinalg", "FaultlineIO", "FaultlineNN", "FaultlineStatistics", "FaultlineShift", "FaultlineRobustness",
+        .target(name: "Faultline", dependencies: ["FaultlineLinalg", "FaultlineIO", "FaultlineNN", "FaultlineInputs", "FaultlineStatistics", "FaultlineShift", "FaultlineRobustness",
                                                   "FaultlineReliability", "FaultlineAnalysis", "FaultlineReport"]),
         // Developer benchmarks (`faultline bench`): timing code kept out of the analysis commands.
         .target(
@@ -65,8 +69,9 @@ let package = Package(
         // A library so that the option fuzz target (Fuzz/) can link it; `faultline` is its main.swift.
         .target(
             name: "FaultlineCLI",
-            dependencies: ["FaultlineLinalg", "FaultlineIO", "FaultlineNN", "FaultlineONNX", "FaultlineStatistics", "FaultlineShift", "FaultlineRobustness", "FaultlineReliability", "FaultlineAnalysis",
-                           "FaultlineReport", "FaultlineBench", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["FaultlineLinalg", "FaultlineIO", "FaultlineNN", "FaultlineONNX", "FaultlineInputs", "FaultlineStatistics", "FaultlineShift",
+                           "FaultlineRobustness", "FaultlineReliability", "FaultlineAnalysis", "FaultlineReport", "FaultlineBench",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(name: "faultline", dependencies: ["FaultlineCLI"]),
         .target(name: "_TestSupport", dependencies: ["FaultlineLinalg"], path: "Tests/_TestSupport"),

@@ -2,6 +2,7 @@
 @_exported import FaultlineLinalg
 @_exported import FaultlineIO
 @_exported import FaultlineNN
+@_exported import FaultlineInputs
 @_exported import FaultlineStatistics
 @_exported import FaultlineShift
 @_exported import FaultlineRobustness

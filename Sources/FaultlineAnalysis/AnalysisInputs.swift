@@ -113,10 +113,11 @@ extension FailureReport {
 }
 
 extension ImageShape {
-    /// The layout a report assumes for a model's inputs: the first convolution's input, else a single
-    /// square channel when the width is a square ≥ 4, else nil (no corruption sweep).
-    public static func infer(model: Sequential, features: Int) -> ImageShape? {
-        if let conv = model.layers.first as? Conv2d { return conv.input }
+    /// The layout a report assumes for a model's inputs: the model's own (`inputImageShape`, e.g. a first
+    /// convolution's input) when its size is `features`, else a single square channel when the width is a
+    /// square ≥ 4, else nil (no corruption sweep).
+    public static func infer(model: some DifferentiableClassifier, features: Int) -> ImageShape? {
+        if let shape = model.inputImageShape, shape.features == features { return shape }
         let side = Int(Double(features).squareRoot().rounded())
         return side * side == features && side >= 2 ? ImageShape(channels: 1, height: side, width: side) : nil
     }

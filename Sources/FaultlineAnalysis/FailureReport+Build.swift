@@ -29,7 +29,10 @@ extension FailureReport {
     ///   robustness rows, plus one PGD run over all test rows for the attribution.
     /// - Throws: `AnalysisError.invalidInput` when the data does not fit the model or the options are out
     ///   of range; what the kernels throw otherwise. Nothing is computed on bad input.
-    public static func build(model: Sequential, data: Data, options: Options = Options(),
+    /// Any `DifferentiableClassifier` can be analysed (a `Sequential`, an imported graph). Two sections
+    /// need more than the protocol: CROWN certification (bound rules for every layer: a `Sequential`; for
+    /// other models a note says it was skipped) and Monte Carlo dropout (a `Sequential` with dropout).
+    public static func build(model: some DifferentiableClassifier, data: Data, options: Options = Options(),
                              progress: ((String, Int, Int) -> Void)? = nil) throws -> FailureReport {
         try build(model: model, ensemble: nil, data: data, options: options, progress: progress)
     }
@@ -44,7 +47,7 @@ extension FailureReport {
         return try build(model: first, ensemble: ensemble.members.count > 1 ? ensemble : nil, data: data, options: options, progress: progress)
     }
 
-    static func build(model: Sequential, ensemble: DeepEnsemble?, data: Data, options: Options,
+    static func build(model: some DifferentiableClassifier, ensemble: DeepEnsemble?, data: Data, options: Options,
                       progress: ((String, Int, Int) -> Void)?) throws -> FailureReport {
         let started = Date()
         try validate(model: model, ensemble: ensemble, data: data, options: options)
@@ -65,7 +68,7 @@ extension FailureReport {
             calibrationAfterTemperature: try temperature.map { try CalibrationMetrics.compute(logits: $0.apply(logits), labels: test.labels) },
             aurc: selective.aurc, excessAURC: selective.excessAURC, riskAt80PercentCoverage: selective.risk(atCoverage: 0.8),
             entropyCorrect: model1.mean(entropy, correct: true), entropyWrong: model1.mean(entropy, correct: false))
-        if options.monteCarloDropoutPasses > 0 {
+        if options.monteCarloDropoutPasses > 0, let model = model as? Sequential {
             let passes = try model.monteCarloDropout(test.features, passes: options.monteCarloDropoutPasses, seed: options.seed)
             var agree = 0
             for p in passes { agree += zip(try Linalg.rowArgmax(p), model1.predicted).filter { $0 == $1 }.count }
@@ -164,7 +167,7 @@ extension FailureReport {
         let histogram = PlotData.splitHistogram(uncertainty.values, uncertainty.correct)
         return FailureReport(
             schema: currentSchema, title: "Faultline report", dataset: data.description,
-            model: ModelSummary(spec: model.spec, parameters: model.namedParameters.reduce(0) { $0 + $1.1.count },
+            model: ModelSummary(spec: model.spec, parameters: model.parameterCount,
                                 inputFeatures: model.inputFeatures, classes: model.outputFeatures, members: ensemble?.members.count ?? 1),
             samples: Samples(train: data.train.count, calibration: data.calibration?.count ?? 0, test: n),
             reliability: reliability, ensemble: ensembleSection, conformal: conformal, shift: shiftRows, heldOutClass: nil,
@@ -176,7 +179,7 @@ extension FailureReport {
     }
 
     /// Shapes, label ranges, the box and the options, checked before any work.
-    static func validate(model: Sequential, ensemble: DeepEnsemble?, data: Data, options: Options) throws {
+    static func validate(model: some DifferentiableClassifier, ensemble: DeepEnsemble?, data: Data, options: Options) throws {
         func check(_ x: Matrix<Float>, _ labels: [Int]?, _ name: String) throws {
             guard x.rows > 0 else { throw AnalysisError.invalidInput("\(name) has no rows") }
             guard x.columns == model.inputFeatures else {

@@ -12,12 +12,14 @@ enum RobustnessTable {
 
     static func apgd(epsilon: Float, options: FailureReport.Options) -> APGDAttack { options.attackRecipe.apgd(epsilon: epsilon) }
 
-    static func evaluate(_ model: Sequential, _ x: Matrix<Float>, labels: [Int], options: FailureReport.Options,
+    static func evaluate(_ model: some DifferentiableClassifier, _ x: Matrix<Float>, labels: [Int], options: FailureReport.Options,
                          notes: inout [String]) throws -> [FailureReport.RobustnessRow] {
         let epsilons = options.epsilons.sorted()
         // APGD-CE on every row, and CROWN's flags beside it with the soundness check, when the model has bound rules.
         var twoSided: [TwoSidedEvaluation.Row]?
-        if options.certify {
+        if options.certify, !(model is Sequential) {
+            notes.append("CROWN skipped: bound propagation needs a Sequential model (\(model.spec) is not one).")
+        } else if options.certify, let model = model as? Sequential {
             do {
                 let propagation = try BoundPropagation(model)
                 twoSided = try TwoSidedEvaluation.evaluate(
@@ -54,7 +56,7 @@ enum RobustnessTable {
 
     /// Median over correctly classified rows of the smallest PGD ε in (0, 0.5] (8 bisection rounds); nil
     /// when more than half resist 0.5.
-    static func medianMinimalEpsilon(_ model: Sequential, _ x: Matrix<Float>, labels: [Int], options: FailureReport.Options) throws -> Float? {
+    static func medianMinimalEpsilon(_ model: some DifferentiableClassifier, _ x: Matrix<Float>, labels: [Int], options: FailureReport.Options) throws -> Float? {
         let minimal = try RobustnessCurve.minimalEpsilon(model, x, labels: labels, upper: 0.5) { e in pgd(epsilon: e, options: options) }
         let sorted = minimal.filter { $0 != 0 }.map { $0 ?? .infinity }.sorted()  // 0 marks rows wrong without perturbation
         guard !sorted.isEmpty, sorted[sorted.count / 2].isFinite else { return nil }

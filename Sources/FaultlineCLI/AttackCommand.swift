@@ -1,6 +1,6 @@
 import ArgumentParser
 import FaultlineIO
-import FaultlineLinalg
+import FaultlineInputs
 import FaultlineNN
 import FaultlineReport
 import FaultlineRobustness
@@ -24,11 +24,10 @@ struct AttackCommand: ParsableCommand {
             found is ≤ ε; cw uses --steps Adam steps per binary-search round).
             """)
 
-    @Option(help: "Model weights (.safetensors).") var weights: String
-    @Option(help: "Architecture, e.g. linear:784-512,relu,linear:512-10 (default: read from the weights file).") var spec: String?
+    @OptionGroup var modelOptions: ModelOptions
     @Option(help: "Inputs (N×D or N×C×H×W).") var x: String
     @Option(help: "Integer labels (N).") var y: String
-    @Option(help: "fgsm, bim, pgd, mifgsm, apgd-ce, apgd-dlr, apgd-t, square, autoattack or deepfool.") var attack = "pgd"
+    @Option(help: "fgsm, bim, pgd, mifgsm, apgd-ce, apgd-dlr, apgd-t, square, autoattack, deepfool or cw.") var attack = "pgd"
     @Option(help: "linf or l2.") var norm = "linf"
     @Option(help: "Comma-separated perturbation budgets.") var eps = "0.1"
     @Option(help: "Iterations, 1–\(OptionCheck.Limit.steps) (ignored by fgsm).") var steps = 20
@@ -37,21 +36,14 @@ struct AttackCommand: ParsableCommand {
     @Option(help: "Queries per sample (square, autoattack's Square).") var queries = 5000
     @Flag(help: "Stop each sample at its first adversarial iterate.") var earlyStop = false
     @Option(help: "Seed of the random starts.") var seed: UInt64 = 0
-    @Option(help: "Valid input box as lo,hi.") var box = "0,1"
+    @Option(parsing: .unconditional, help: "Valid input box as lo,hi (negative values too: --box -1,1).") var box = "0,1"
     @Option(help: "Write the adversarial examples to this .npz (one array per ε).") var out: String?
     @Option(help: "Exit with code 1 when robust accuracy at the largest ε is below this.") var minAccuracy: Double?
     @Flag(help: "Print JSON.") var json = false
     @Flag(help: "No progress output.") var quiet = false
 
-    struct Stage: Codable { var attack: String; var robustAccuracy: Double }
-    struct Row: Codable {
-        var epsilon: Float; var robustAccuracy: Double; var seconds: Double; var brokenAtStart: Int
-        /// AutoAttack: robust accuracy after each attack in order.
-        var stages: [Stage]?
-    }
-    static let attacks = ["fgsm", "bim", "pgd", "mifgsm", "apgd-ce", "apgd-dlr", "apgd-t", "square", "autoattack", "deepfool", "cw"]
     struct Report: Codable {
-        var attack: String; var norm: String; var spec: String; var samples: Int; var cleanAccuracy: Double; var rows: [Row]
+        var attack: String; var norm: String; var spec: String; var samples: Int; var cleanAccuracy: Double; var rows: [AttackSweep.Row]
     }
 
     func run() throws {
@@ -63,102 +55,38 @@ struct AttackCommand: ParsableCommand {
             try OptionCheck.count(queries, "--queries", 1...OptionCheck.Limit.queries)
             if let stepSize { try OptionCheck.real(stepSize, "--step-size", .positive) }
             if let minAccuracy { try OptionCheck.real(minAccuracy, "--min-accuracy", .unit) }
-            guard let norm = PerturbationNorm(rawValue: norm) else { throw CLIError("--norm must be linf or l2") }
-            guard Self.attacks.contains(attack) else { throw CLIError("--attack must be one of \(Self.attacks.joined(separator: ", "))") }
-            let model = try Inputs.model(weights: weights, spec: spec)
+            guard let norm = PerturbationNorm(rawValue: norm) else { throw InputError("--norm must be linf or l2") }
+            guard let kind = AttackSweep.Kind(rawValue: attack) else {
+                throw InputError("--attack must be one of \(AttackSweep.Kind.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            if kind == .cw && norm != .l2 { throw InputError("cw is an L2 attack; use --norm l2") }
+            if kind == .square && norm != .linf { throw InputError("square is an L∞ attack; use --norm linf") }
+            let model = try modelOptions.classifier()
             let (inputs, labels) = try Inputs.labeled(x: x, "--x", y: y, "--y", model: ModelShape(model))
             let clean = try zip(model.predict(inputs), labels).filter { $0 == $1 }.count
-            var rows: [Row] = []
-            var examples: [(name: String, tensor: Tensor)] = []
             let bar = ProgressBar("attack", total: budgets.count * inputs.rows, quiet: quiet || json)
-            if attack == "deepfool" || attack == "cw" {
-                // One minimal-perturbation run answers every ε.
-                let start = Date()
-                let update: (Int, Int) -> Void = { done, total in bar.update(done * budgets.count * inputs.rows / max(total, 1)) }
-                let result: AttackResult
-                if attack == "cw" {
-                    guard norm == .l2 else { throw CLIError("cw is an L2 attack; use --norm l2") }
-                    var a = CarliniWagnerL2(steps: steps)
-                    a.box = lowHigh
-                    result = try a.run(model, inputs, labels: labels, progress: update)
-                } else {
-                    var a = DeepFool(norm: norm)
-                    a.box = lowHigh
-                    result = try a.run(model, inputs, labels: labels, progress: update)
-                }
-                let sizes = result.perturbationNorms(from: inputs, norm: norm)
-                let seconds = Date().timeIntervalSince(start)
-                for e in budgets {
-                    let robust = (0..<inputs.rows).filter { result.margin[$0] > 0 || (result.successStep[$0] != 0 && sizes[$0] > e * (1 + 1e-6)) }.count
-                    rows.append(Row(epsilon: e, robustAccuracy: Double(robust) / Double(max(inputs.rows, 1)), seconds: seconds,
-                                    brokenAtStart: result.successStep.filter { $0 == 0 }.count))
-                }
-                examples.append((attack, Tensor(result.adversarial)))
+            let recipe = AttackRecipe(norm: norm, box: lowHigh, seed: seed, steps: steps, stepSize: stepSize, apgdSteps: steps, squareQueries: queries,
+                                      restarts: restarts, earlyStop: earlyStop)
+            let sweep = try AttackSweep(kind, recipe: recipe).run(model, inputs, labels: labels, epsilons: budgets) { done, _, e in
+                bar.update(done, detail: e.map { "ε = \($0)" } ?? "")
             }
-            for (k, e) in budgets.enumerated() where attack != "deepfool" && attack != "cw" {
-                let progress: (Int, Int) -> Void = { done, total in
-                    bar.update(k * inputs.rows + done * inputs.rows / max(total, 1), detail: "ε = \(e)")
-                }
-                let start = Date()
-                let (result, stages) = try runAttack(model, inputs, labels, epsilon: e, norm: norm, box: lowHigh, progress: progress)
-                rows.append(Row(epsilon: e, robustAccuracy: result.robustAccuracy, seconds: Date().timeIntervalSince(start),
-                                brokenAtStart: result.successStep.filter { $0 == 0 }.count, stages: stages))
-                examples.append(("eps_\(e)", Tensor(result.adversarial)))
-            }
-            if let out { try NPZ.write(examples, to: out) }
+            for warning in sweep.warnings { printError("faultline attack: warning: \(warning)") }
+            if let out { try NPZ.write(sweep.examples, to: out) }
             return Report(attack: attack, norm: norm.rawValue, spec: model.spec, samples: inputs.rows,
-                          cleanAccuracy: Double(clean) / Double(max(inputs.rows, 1)), rows: rows)
+                          cleanAccuracy: Double(clean) / Double(max(inputs.rows, 1)), rows: sweep.rows)
         }
         if json {
             print(try JSONOutput.string(report))
-        } else if let stages = report.rows.first?.stages {
-            print("\(report.attack) (\(report.norm)) on \(report.spec), \(report.samples) samples, clean accuracy \(String(format: "%.4f", report.cleanAccuracy))")
-            print(TextTable.grid(header: ["ε"] + stages.map { "after \($0.attack)" } + ["seconds"],
-                                 rows: report.rows.map { row in [String(row.epsilon)] + (row.stages ?? []).map { String(format: "%.4f", $0.robustAccuracy) } + [String(format: "%.2f", row.seconds)] }))
         } else {
             print("\(report.attack) (\(report.norm)) on \(report.spec), \(report.samples) samples, clean accuracy \(String(format: "%.4f", report.cleanAccuracy))")
-            print(TextTable.grid(header: ["ε", "robust accuracy", "seconds"],
-                                 rows: report.rows.map { [String($0.epsilon), String(format: "%.4f", $0.robustAccuracy), String(format: "%.2f", $0.seconds)] }))
+            let stages = report.rows.first?.stages ?? []  // AutoAttack: accuracy after each of its attacks
+            print(TextTable.grid(header: ["ε"] + (stages.isEmpty ? ["robust accuracy"] : stages.map { "after \($0.attack)" }) + ["seconds"], rows: report.rows.map { row in
+                [String(row.epsilon)] + (row.stages?.map(\.robustAccuracy) ?? [row.robustAccuracy]).map { String(format: "%.4f", $0) } + [String(format: "%.2f", row.seconds)]
+            }))
         }
         if let minAccuracy, let last = report.rows.last, last.robustAccuracy < minAccuracy {
             printError("faultline attack: robust accuracy \(last.robustAccuracy) at ε = \(last.epsilon) is below --min-accuracy \(minAccuracy)")
             throw ExitCode(1)
-        }
-    }
-
-    /// One budgeted attack at ε; AutoAttack also returns its per-stage accuracies.
-    private func runAttack(_ model: Sequential, _ x: Matrix<Float>, _ labels: [Int], epsilon e: Float, norm: PerturbationNorm,
-                           box: ClosedRange<Float>, progress: @escaping (Int, Int) -> Void) throws -> (AttackResult, [Stage]?) {
-        let recipe = AttackRecipe(norm: norm, box: box, seed: seed, steps: steps, stepSize: stepSize, apgdSteps: steps, squareQueries: queries,
-                                  restarts: restarts, earlyStop: earlyStop)
-        switch attack {
-        case "apgd-ce", "apgd-dlr", "apgd-t":
-            let a = recipe.apgd(epsilon: e, objective: attack == "apgd-ce" ? .crossEntropy : .dlr,
-                                targetClasses: attack == "apgd-t" ? min(9, model.outputFeatures - 1) : nil)
-            return (try a.run(model, x, labels: labels, progress: progress), nil)
-        case "square":
-            guard norm == .linf else { throw CLIError("square is an L∞ attack; use --norm linf") }
-            var a = recipe.square(epsilon: e)
-            a.restarts = 1  // --restarts is documented for pgd and apgd-* only
-            return (try a.run(model, x, labels: labels, progress: progress), nil)
-        case "autoattack":
-            // AutoAttack keeps its reference protocol: one restart, no early stopping.
-            var options = recipe
-            (options.restarts, options.earlyStop) = (1, false)
-            let ensemble = AutoAttack.standard(epsilon: e, classes: model.outputFeatures, options: options)
-            let report = try ensemble.run(model, x, labels: labels) { stage, done, total in
-                progress(stage * total + done, ensemble.attacks.count * total)
-            }
-            for warning in report.warnings { printError("faultline attack: warning: \(warning)") }
-            return (report.result, report.robustAccuracyAfter.map { Stage(attack: $0.attack, robustAccuracy: $0.accuracy) })
-        default:
-            let a = switch attack {
-            case "fgsm": recipe.fgsm(epsilon: e)
-            case "pgd": recipe.pgd(epsilon: e)
-            case "mifgsm": recipe.miFGSM(epsilon: e)
-            default: recipe.bim(epsilon: e)
-            }
-            return (try a.run(model, x, labels: labels, progress: progress), nil)
         }
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import FaultlineInputs
 import FaultlineReliability
 import FaultlineReport
 import FaultlineStatistics
@@ -36,7 +37,7 @@ struct BoundsCommand: ParsableCommand {
                 // n = ⌈ln(2/α) / (2h²)⌉ must be a representable sample count (≤ 2⁵³, exact in a Double).
                 let needed = log(2 / alpha) / (2 * halfWidth * halfWidth)
                 guard needed <= 0x1p53 else {
-                    throw CLIError("--half-width \(halfWidth) needs about \(String(format: "%.3g", needed)) test samples, more than 2^53; give a larger half-width")
+                    throw InputError("--half-width \(halfWidth) needs about \(String(format: "%.3g", needed)) test samples, more than 2^53; give a larger half-width")
                 }
             }
             var r = Report(errors: errors, samples: samples, alpha: alpha)
@@ -47,10 +48,10 @@ struct BoundsCommand: ParsableCommand {
                 r.wilson = try BinomialBounds.wilson(errors: errors, samples: samples, alpha: alpha)
                 r.hoeffding = try BinomialBounds.hoeffding(errors: errors, samples: samples, alpha: alpha)
             } else if errors != nil || samples != nil {
-                throw CLIError("give both --errors and --samples")
+                throw InputError("give both --errors and --samples")
             }
             if let halfWidth { r.samplesForHalfWidth = try BinomialBounds.hoeffdingSampleSize(halfWidth: halfWidth, alpha: alpha) }
-            guard r.clopperPearson != nil || r.samplesForHalfWidth != nil else { throw CLIError("give --errors and --samples, or --half-width") }
+            guard r.clopperPearson != nil || r.samplesForHalfWidth != nil else { throw InputError("give --errors and --samples, or --half-width") }
             return r
         }
         if json {

@@ -1,6 +1,6 @@
 import ArgumentParser
 import FaultlineIO
-import FaultlineLinalg
+import FaultlineInputs
 import FaultlineReliability
 import FaultlineReport
 import FaultlineStatistics
@@ -41,18 +41,11 @@ struct CalibrateCommand: ParsableCommand {
     @Flag(help: "Divide each probability row by its sum instead of rejecting rows that do not sum to 1.") var renormalize = false
     @Flag(help: "Print JSON.") var json = false
 
-    struct Metrics: Codable {
-        var ece: Double; var mce: Double; var classwiseECE: Double; var topLabelECE: Double; var brier: Double; var nll: Double; var accuracy: Double
-        var bins: [CalibrationMetrics.Bin]
-        /// In the order of `metricNames`.
-        var values: [Double] { [ece, mce, classwiseECE, topLabelECE, brier, nll, accuracy] }
-    }
     struct Report: Codable {
-        var samples: Int; var classes: Int; var binning: String; var before: Metrics; var recalibration: String?; var after: Metrics?
+        var samples: Int; var classes: Int; var binning: String; var before: CalibrationSummary; var recalibration: String?; var after: CalibrationSummary?
         /// Bootstrap intervals of the reported metrics (after recalibration, if fitted), by metric name.
         var intervals: [String: Bootstrap.Interval]?; var resamples: Int?
     }
-    static let metricNames = ["ECE", "MCE", "classwise ECE", "top-label ECE", "Brier", "NLL", "accuracy"]
 
     /// Option values alone, checked at parse time (usage errors, before any file is read).
     func validate() throws {
@@ -66,42 +59,38 @@ struct CalibrateCommand: ParsableCommand {
 
     func run() throws {
         let report = try Inputs.guarded("calibrate") { () -> Report in
-            let mode: CalibrationMetrics.Binning = switch binning {
-            case "equal-width": .equalWidth(bins: bins)
-            case "right-closed": .equalWidthRightClosed(bins: bins)
-            case "torchmetrics": .torchmetrics(bins: bins)
-            case "equal-mass": .equalMass(bins: bins)
-            default: throw CLIError("--binning must be equal-width, right-closed, torchmetrics or equal-mass")
+            guard let mode = CalibrationMetrics.Binning(name: binning, bins: bins) else {
+                throw InputError("--binning must be equal-width, right-closed, torchmetrics or equal-mass")
             }
             let main = try Self.load(logits: logits, probs: probs, what: "", renormalize: renormalize)
             let (rows, classes) = (main.matrix.rows, main.matrix.columns)
             let y = try Inputs.labels(labels, option: "--labels", classes: classes)
-            guard y.count == rows else { throw CLIError("--labels \(labels) has \(y.count) labels for the \(rows) rows of \(logits == nil ? "--probs" : "--logits")") }
-            let before = try Self.metrics(main, y, mode, bins)
+            guard y.count == rows else { throw InputError("--labels \(labels) has \(y.count) labels for the \(rows) rows of \(logits == nil ? "--probs" : "--logits")") }
+            let before = try CalibrationSummary(main, labels: y, binning: mode, bins: bins)
             var report = Report(samples: rows, classes: classes, binning: binning, before: before)
             guard let fit else {
                 try addIntervals(&report, main, y, mode)
                 return report
             }
-            guard let calibrationLabels else { throw CLIError("--fit needs --calibration-labels (and calibration logits or probabilities)") }
+            guard let calibrationLabels else { throw InputError("--fit needs --calibration-labels (and calibration logits or probabilities)") }
             let calibration = try Self.load(logits: calibrationLogits, probs: calibrationProbs, what: "calibration ", renormalize: renormalize)
             guard calibration.matrix.columns == classes else {
-                throw CLIError("the calibration \(calibration.logits == nil ? "probabilities" : "logits") have \(calibration.matrix.columns) classes, the main ones \(classes)")
+                throw InputError("the calibration \(calibration.logits == nil ? "probabilities" : "logits") have \(calibration.matrix.columns) classes, the main ones \(classes)")
             }
             let cy = try Inputs.labels(calibrationLabels, option: "--calibration-labels", classes: classes)
             guard cy.count == calibration.matrix.rows else {
-                throw CLIError("--calibration-labels \(calibrationLabels) has \(cy.count) labels for \(calibration.matrix.rows) calibration rows")
+                throw InputError("--calibration-labels \(calibrationLabels) has \(cy.count) labels for \(calibration.matrix.rows) calibration rows")
             }
-            guard let method = Recalibrator.Method(rawValue: fit) else { throw CLIError("--fit must be temperature, vector, isotonic or histogram") }
+            guard let method = Recalibrator.Method(rawValue: fit) else { throw InputError("--fit must be temperature, vector, isotonic or histogram") }
             guard !method.needsLogits || (calibration.logits != nil && main.logits != nil) else {
-                throw CLIError("--fit \(fit) needs logits (--logits and --calibration-logits)")
+                throw InputError("--fit \(fit) needs logits (--logits and --calibration-logits)")
             }
             let recalibrator = try Recalibrator.fit(method, logits: calibration.logits, probabilities: calibration.logits == nil ? calibration.matrix : nil,
                                                     labels: cy, bins: bins)
-            let after: Scores = try main.logits.flatMap { recalibrator.recalibrated(logits: $0) }.map { .logits($0) }
+            let after: CalibrationScores = try main.logits.flatMap { recalibrator.recalibrated(logits: $0) }.map { .logits($0) }
                 ?? .probabilities(recalibrator.recalibrated(probabilities: main.probabilities())!)
             report.recalibration = fit
-            report.after = try Self.metrics(after, y, mode, bins)
+            report.after = try CalibrationSummary(after, labels: y, binning: mode, bins: bins)
             try addIntervals(&report, after, y, mode)
             if let save { try recalibrator.save(to: save) }
             return report
@@ -111,12 +100,12 @@ struct CalibrateCommand: ParsableCommand {
         } else {
             print("\(report.samples) samples, \(report.classes) classes, \(report.binning) binning")
             let rows = [("before", report.before)] + (report.after.map { [("after \(report.recalibration!)", $0)] } ?? [])
-            print(TextTable.grid(header: ["", "ECE", "MCE", "classwise ECE", "top-label ECE", "Brier", "NLL", "accuracy"], rows: rows.map { name, m in
+            print(TextTable.grid(header: [""] + CalibrationSummary.metricNames, rows: rows.map { name, m in
                 [name] + m.values.map { String(format: "%.4f", $0) }
             }))
             if let intervals = report.intervals, let resamples = report.resamples {
                 print(String(format: "%.0f%% bootstrap intervals (%d resamples of the rows):", 100 * confidence, resamples))
-                print(TextTable.grid(header: ["metric", "estimate", "lower", "upper"], rows: Self.metricNames.map { name in
+                print(TextTable.grid(header: ["metric", "estimate", "lower", "upper"], rows: CalibrationSummary.metricNames.map { name in
                     [name] + [intervals[name]!.estimate, intervals[name]!.lower, intervals[name]!.upper].map { String(format: "%.4f", $0) }
                 }))
             }
@@ -128,68 +117,19 @@ struct CalibrateCommand: ParsableCommand {
         }
     }
 
-    /// Percentile intervals of every metric over `bootstrap` resamples of the rows of (p, y).
-    func addIntervals(_ report: inout Report, _ scores: Scores, _ y: [Int], _ mode: CalibrationMetrics.Binning) throws {
+    /// Percentile intervals of every metric over `bootstrap` resamples of the rows of (scores, y).
+    func addIntervals(_ report: inout Report, _ scores: CalibrationScores, _ y: [Int], _ mode: CalibrationMetrics.Binning) throws {
         guard bootstrap > 0 else { return }
-        let intervals = try Bootstrap.percentile(samples: scores.matrix.rows, resamples: bootstrap, alpha: 1 - confidence, seed: seed) { rows in
-            try Self.metrics(scores.gatherRows(rows), rows.map { y[$0] }, mode, bins).values
-        }
-        report.intervals = Dictionary(uniqueKeysWithValues: zip(Self.metricNames, intervals))
+        report.intervals = try CalibrationSummary.bootstrapIntervals(scores, labels: y, binning: mode, bins: bins, resamples: bootstrap,
+                                                                     confidence: confidence, seed: seed)
         report.resamples = bootstrap
     }
 
-    /// What the metrics are computed from: logits (the probabilities formed row by row inside each metric,
-    /// never materialised, so a large logits file costs its own size) or probabilities.
-    enum Scores {
-        case logits(Matrix<Float>), probabilities(Matrix<Float>)
-
-        var matrix: Matrix<Float> {
-            switch self {
-            case .logits(let m), .probabilities(let m): return m
-            }
-        }
-
-        var logits: Matrix<Float>? {
-            if case .logits(let z) = self { return z }
-            return nil
-        }
-
-        /// The probabilities, materialised (for the top-label recalibrators).
-        func probabilities() throws -> Matrix<Float> {
-            switch self {
-            case .logits(let z): return try Linalg.softmaxRows(z)
-            case .probabilities(let p): return p
-            }
-        }
-
-        func gatherRows(_ rows: [Int]) -> Scores {
-            switch self {
-            case .logits(let z): return .logits(z.gatherRows(rows))
-            case .probabilities(let p): return .probabilities(p.gatherRows(rows))
-            }
-        }
-    }
-
     /// Logits if given (checked finite), else probabilities (checked, or renormalised).
-    static func load(logits: String?, probs: String?, what: String, renormalize: Bool) throws -> Scores {
+    static func load(logits: String?, probs: String?, what: String, renormalize: Bool) throws -> CalibrationScores {
         let prefix = what.isEmpty ? "--" : "--calibration-"
         if let logits { return .logits(try Inputs.logits(logits, option: prefix + "logits")) }
-        guard let probs else { throw CLIError("give \(prefix)logits or \(prefix)probs") }
+        guard let probs else { throw InputError("give \(prefix)logits or \(prefix)probs") }
         return .probabilities(try Inputs.probabilities(probs, option: prefix + "probs", renormalize: renormalize))
-    }
-
-    static func metrics(_ scores: Scores, _ y: [Int], _ mode: CalibrationMetrics.Binning, _ bins: Int) throws -> Metrics {
-        let m: CalibrationMetrics, classwise: Double, topLabel: Double
-        switch scores {
-        case .logits(let z):
-            m = try CalibrationMetrics.compute(logits: z, labels: y, binning: mode)
-            classwise = try ClasswiseCalibration.classwiseECE(logits: z, labels: y, bins: bins)
-            topLabel = try ClasswiseCalibration.topLabelECE(logits: z, labels: y, bins: bins)
-        case .probabilities(let p):
-            m = try CalibrationMetrics.compute(probabilities: p, labels: y, binning: mode)
-            classwise = try ClasswiseCalibration.classwiseECE(probabilities: p, labels: y, bins: bins)
-            topLabel = try ClasswiseCalibration.topLabelECE(probabilities: p, labels: y, bins: bins)
-        }
-        return Metrics(ece: m.ece, mce: m.mce, classwiseECE: classwise, topLabelECE: topLabel, brier: m.brier, nll: m.nll, accuracy: m.accuracy, bins: m.bins)
     }
 }

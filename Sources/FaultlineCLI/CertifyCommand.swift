@@ -1,6 +1,6 @@
 import ArgumentParser
 import FaultlineIO
-import FaultlineLinalg
+import FaultlineInputs
 import FaultlineNN
 import FaultlineReport
 import FaultlineRobustness
@@ -24,14 +24,13 @@ struct CertifyCommand: ParsableCommand {
             Exit codes: 0 ok, 1 inconsistencies, 2 bad input.
             """)
 
-    @Option(help: "Model weights (.safetensors).") var weights: String
-    @Option(help: "Architecture (default: read from the weights file).") var spec: String?
+    @OptionGroup var modelOptions: ModelOptions
     @Option(help: "Inputs (N×D or N×C×H×W).") var x: String
     @Option(help: "Integer labels (N).") var y: String
     @Option(help: "ibp, crown, lipschitz or smoothing.") var method = "crown"
     @Option(help: "linf or l2 (lipschitz and smoothing are L2).") var norm = "linf"
     @Option(help: "Comma-separated budgets ε (radii for smoothing).") var eps = "0.01,0.02,0.05"
-    @Option(help: "Valid input box as lo,hi (L∞ regions are intersected with it).") var box = "0,1"
+    @Option(parsing: .unconditional, help: "Valid input box as lo,hi (L∞ regions are intersected with it; --box -1,1 works).") var box = "0,1"
     @Option(help: "Attack steps for the upper bound, 0–\(OptionCheck.Limit.steps) (0: no attack).") var steps = 100
     @Option(help: "Smoothing noise σ.") var sigma: Float = 0.25
     @Option(help: "Smoothing selection samples n0 (1–\(OptionCheck.Limit.smoothingSamples)).") var n0 = 100
@@ -62,10 +61,10 @@ struct CertifyCommand: ParsableCommand {
             try OptionCheck.count(n, "--n", 1...OptionCheck.Limit.smoothingSamples)
             try OptionCheck.real(alpha, "--alpha", .openUnit)
             try OptionCheck.real(sigma, "--sigma", .positive)
-            guard var norm = PerturbationNorm(rawValue: norm) else { throw CLIError("--norm must be linf or l2") }
-            guard ["ibp", "crown", "lipschitz", "smoothing"].contains(method) else { throw CLIError("--method must be ibp, crown, lipschitz or smoothing") }
+            guard var norm = PerturbationNorm(rawValue: norm) else { throw InputError("--norm must be linf or l2") }
+            guard ["ibp", "crown", "lipschitz", "smoothing"].contains(method) else { throw InputError("--method must be ibp, crown, lipschitz or smoothing") }
             if method == "lipschitz" || method == "smoothing" { norm = .l2 }
-            let model = try Inputs.model(weights: weights, spec: spec)
+            let model = try modelOptions.sequential()
             let (inputs, labels) = try Inputs.labeled(x: x, "--x", y: y, "--y", model: ModelShape(model))
             let clean = Double(try zip(model.predict(inputs), labels).filter { $0 == $1 }.count) / Double(max(inputs.rows, 1))
             var report = Report(method: method, norm: norm.rawValue, spec: model.spec, samples: inputs.rows, cleanAccuracy: clean, rows: [])
@@ -75,26 +74,14 @@ struct CertifyCommand: ParsableCommand {
                 smoothing.seed = seed
                 let certificates = try smoothing.certify(model, inputs) { done, _ in bar.update(done) }
                 report.abstained = certificates.filter { $0.prediction == nil }.count
-                report.certifiedAtRadius = RandomizedSmoothing.certifiedAccuracy(certificates, labels: labels, radii: budgets.map(Double.init))
+                report.certifiedAtRadius = RandomizedSmoothing.certifiedAccuracy(certificates, labels: labels, radii: budgets.map { Double($0.description)! })  // 0.01, not 0.009999999776482582
                     .map { SmoothingRow(radius: $0.radius, certifiedAccuracy: $0.accuracy) }
                 return report
             }
-            let certified: (Float) throws -> [Bool]
-            if method == "lipschitz" {
-                let certificate = try LipschitzCertificate(model)
-                let radii = try certificate.radii(model, inputs, labels: labels)
-                (report.lipschitzConstant, report.lipschitzExact) = (certificate.constant, certificate.isSound)
-                certified = { e in radii.map { $0 > Double(e) } }
-            } else {
-                let propagation = try BoundPropagation(model)
-                let bm: BoundPropagation.Method = method == "ibp" ? .ibp : .crown
-                let region = { (e: Float) in BoundPropagation.Region(norm: norm, epsilon: e, box: norm == .linf ? box : nil) }
-                certified = { e in try propagation.certify(inputs, labels: labels, region: region(e), method: bm) }
-            }
-            let recipe = AttackRecipe(norm: norm, box: box, seed: seed, steps: max(steps, 1), apgdSteps: max(steps, 1))
-            let attack: (Float) -> any Attack = { e in norm == .linf ? recipe.apgd(epsilon: e) as any Attack : recipe.pgd(epsilon: e) }
-            report.rows = try TwoSidedEvaluation.evaluate(model, inputs, labels: labels, epsilons: budgets, certified: certified,
-                                                          attack: steps > 0 ? attack : { _ in NoAttack() }) { done, _ in bar.update(done) }
+            let (rows, lipschitz) = try TwoSidedEvaluation.evaluate(model, inputs, labels: labels, epsilons: budgets,
+                                                                    certifier: TwoSidedEvaluation.Certifier(rawValue: method)!,
+                                                                    recipe: AttackRecipe(norm: norm, box: box, seed: seed), attackSteps: steps) { done, _ in bar.update(done) }
+            (report.rows, report.lipschitzConstant, report.lipschitzExact) = (rows, lipschitz?.constant, lipschitz?.isSound)
             return report
         }
         if json {
@@ -119,14 +106,5 @@ struct CertifyCommand: ParsableCommand {
             printError("faultline certify: \(broken.map { "ε = \($0.epsilon): rows \($0.inconsistencies.prefix(10).map(String.init).joined(separator: ", "))" }.joined(separator: "; ")) are certified but broken by the attack — a soundness bug; please report it")
             throw ExitCode(1)
         }
-    }
-}
-
-/// The identity "attack" used when the upper bound is switched off (--steps 0): clean accuracy.
-struct NoAttack: Attack {
-    var name: String { "none" }
-    func attack<Model: DifferentiableClassifier>(_ model: Model, _ x: Matrix<Float>, labels: [Int],
-                                                 progress: ((Int, Int) -> Void)?) throws -> AttackResult {
-        try GradientAttack(epsilon: 0, stepSize: 0, steps: 1).run(model, x, labels: labels)
     }
 }

@@ -1,6 +1,6 @@
 import ArgumentParser
 import FaultlineIO
-import FaultlineLinalg
+import FaultlineInputs
 import FaultlineReliability
 import FaultlineReport
 import Foundation
@@ -44,8 +44,15 @@ struct ConformalCommand: ParsableCommand {
         try OptionCheck.atParse {
             try OptionCheck.real(alpha, "--alpha", .openUnit)
             try OptionCheck.real(tolerance, "--tolerance", .unit)
+            guard let kind = ConformalScore(rawValue: score) else {
+                throw InputError("--score must be \(ConformalScore.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            guard ["include", "exclude", "randomized"].contains(lastLabel) else { throw InputError("--last-label must be include, exclude or randomized") }
+            if kind.isMapie && classConditional { throw InputError("--class-conditional is not available with --score \(score)") }
         }
     }
+
+    var lastLabelRule: CumulativeProbabilitySets.LastLabel { lastLabel == "exclude" ? .exclude : lastLabel == "randomized" ? .randomized : .include }
 
     func run() throws {
         let report = try Inputs.guarded("conformal") { () -> Report in
@@ -53,44 +60,18 @@ struct ConformalCommand: ParsableCommand {
             let p = try Inputs.probabilities(probs, option: "--probs", renormalize: renormalize)
             try Inputs.sameClasses(calibration, "--calibration-probs", calibrationProbs, p, "--probs", probs)
             let calibrationY = try Inputs.labels(calibrationLabels, option: "--calibration-labels", classes: calibration.columns)
-            let threshold: Double, sets: [[Int]]
-            if score == "aps-mapie" || score == "raps-mapie" {
-                let rule: CumulativeProbabilitySets.LastLabel = switch lastLabel {
-                case "include": .include
-                case "exclude": .exclude
-                case "randomized": .randomized
-                default: throw CLIError("--last-label must be include, exclude or randomized")
-                }
-                guard !classConditional else { throw CLIError("--class-conditional is not available with --score \(score)") }
-                let aps = score == "aps-mapie"
-                    ? try CumulativeProbabilitySets(calibration: calibration, labels: calibrationY, alpha: alpha, seed: seed)
-                    : try CumulativeProbabilitySets(rapsCalibration: calibration, labels: calibrationY,
-                                                    tuningRows: CumulativeProbabilitySets.stratifiedTuningRows(labels: calibrationY, fraction: tuningFraction, seed: seed),
-                                                    alpha: alpha, tuningRule: rule, seed: seed)
-                (threshold, sets) = (aps.threshold, try aps.predict(p, lastLabel: rule))
-            } else {
-                let kind: SplitConformal.Score = switch score {
-                case "lac": .lac
-                case "aps": .aps(randomized: false)
-                case "aps-randomized": .aps(randomized: true)
-                case "raps": .raps(lambda: lambda, kReg: kReg, randomized: false)
-                case "topk": .topK
-                default: throw CLIError("--score must be lac, aps, aps-randomized, aps-mapie, raps, raps-mapie or topk")
-                }
-                let cp = try SplitConformal(calibration: calibration, labels: calibrationY, alpha: alpha, score: kind,
-                                            classConditional: classConditional, seed: seed)
-                (threshold, sets) = (cp.threshold, try cp.predict(p))
-            }
+            var settings = ConformalScore.Settings()
+            (settings.lambda, settings.kReg, settings.tuningFraction, settings.classConditional, settings.seed) = (lambda, kReg, tuningFraction, classConditional, seed)
+            settings.lastLabel = lastLabelRule
+            let (threshold, sets) = try ConformalScore(rawValue: score)!.sets(calibration: calibration, labels: calibrationY, alpha: alpha, test: p, settings: settings)
             var coverage: Double?
             if let labels {
                 let y = try Inputs.labels(labels, option: "--labels", classes: p.columns)
-                guard y.count == sets.count else { throw CLIError("\(labels) has \(y.count) labels for \(sets.count) rows") }
+                guard y.count == sets.count else { throw InputError("\(labels) has \(y.count) labels for \(sets.count) rows") }
                 coverage = SplitConformal.evaluate(sets: sets, labels: y).coverage
             }
             if let out {
-                var membership = Matrix<Float>(rows: sets.count, columns: p.columns)
-                for (i, s) in sets.enumerated() { for c in s { membership[i, c] = 1 } }
-                try NPZ.write([("sets", Tensor(membership))], to: out)
+                try NPZ.write([("sets", Tensor(ConformalScore.membership(sets, classes: p.columns)))], to: out)
             }
             return Report(alpha: alpha, score: score, threshold: threshold, samples: sets.count,
                           meanSetSize: Double(sets.reduce(0) { $0 + $1.count }) / Double(max(sets.count, 1)), coverage: coverage,

@@ -1,5 +1,6 @@
 import ArgumentParser
 import FaultlineIO
+import FaultlineInputs
 import FaultlineLinalg
 import FaultlineNN
 import FaultlineReport
@@ -19,8 +20,7 @@ struct CorruptCommand: ParsableCommand {
             mean per corruption, or --json; --out FILE.npz saves every corrupted copy. Exit code 2 on bad input.
             """)
 
-    @Option(help: "Model weights (.safetensors).") var weights: String
-    @Option(help: "Architecture (default: read from the weights file).") var spec: String?
+    @OptionGroup var modelOptions: ModelOptions
     @Option(help: "Inputs in [0, 1] (N×D or N×C×H×W).") var x: String
     @Option(help: "Integer labels (N).") var y: String
     @Option(help: "Image layout CxHxW, e.g. 3x32x32.") var shape: String?
@@ -35,29 +35,23 @@ struct CorruptCommand: ParsableCommand {
         let report = try Inputs.guarded("corrupt") { () -> CorruptionSweep.Report in
             let chosen = try corruptions == "all" ? Corruption.allCases : corruptions.split(separator: ",", omittingEmptySubsequences: false).map { name in
                 guard let c = Corruption(rawValue: String(name)) else {
-                    throw CLIError("--corruptions: unknown '\(name)'; choose from \(Corruption.allCases.map(\.rawValue).joined(separator: ", "))")
+                    throw InputError("--corruptions: unknown '\(name)'; choose from \(Corruption.allCases.map(\.rawValue).joined(separator: ", "))")
                 }
                 return c
             }
             let levels = try severities.split(separator: ",", omittingEmptySubsequences: false).map { token -> Int in
-                guard let s = Int(token.trimmingCharacters(in: .whitespaces)), (1...5).contains(s) else { throw CLIError("--severities: '\(token)' is not 1–5") }
+                guard let s = Int(token.trimmingCharacters(in: .whitespaces)), (1...5).contains(s) else { throw InputError("--severities: '\(token)' is not 1–5") }
                 return s
             }
-            let model = try Inputs.model(weights: weights, spec: spec)
+            let model = try modelOptions.classifier()
             let (inputs, labels) = try Inputs.labeled(x: x, "--x", y: y, "--y", model: ModelShape(model))
             guard let layout = try Inputs.imageShape(shape, model: model, features: inputs.columns) else {
-                throw CLIError("cannot infer the image layout of \(inputs.columns) features; pass --shape CxHxW")
+                throw InputError("cannot infer the image layout of \(inputs.columns) features; pass --shape CxHxW")
             }
             let bar = ProgressBar("corrupt", total: chosen.count * levels.count, quiet: quiet || json)
             let report = try CorruptionSweep.evaluate(model, inputs, labels: labels, shape: layout, corruptions: chosen, severities: levels,
                                                       seed: seed) { done, _ in bar.update(done) }
-            if let out {
-                var arrays: [(name: String, tensor: Tensor)] = []
-                for c in chosen {
-                    for s in levels { arrays.append(("\(c.rawValue)_\(s)", Tensor(try c.apply(to: inputs, shape: layout, severity: s, seed: seed)))) }
-                }
-                try NPZ.write(arrays, to: out)
-            }
+            if let out { try NPZ.write(CorruptionSweep.copies(inputs, shape: layout, corruptions: chosen, severities: levels, seed: seed), to: out) }
             return report
         }
         if json {

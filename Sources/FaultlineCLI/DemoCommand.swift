@@ -1,6 +1,7 @@
 import ArgumentParser
 import FaultlineAnalysis
 import FaultlineIO
+import FaultlineInputs
 import FaultlineNN
 import FaultlineReport
 import Foundation
@@ -69,9 +70,8 @@ struct DemoCommand: ParsableCommand {
             return report
         }
         let files = try Inputs.guarded("demo") { () -> [String: Data] in
-            let files = try FailureReportRenderer.files(report)
-            try ReportDirectory.write(to: out, files: files)
-            return files
+            try OptionCheck.directoryTarget(out, "--out")  // never replace (delete) a user's file
+            return try FailureReportRenderer.write(report, to: out)
         }
         print(String(decoding: files["report.txt"] ?? Data(), as: UTF8.self))
         print("wrote \(out)/report.html (\(files.keys.filter { $0.hasSuffix(".svg") }.count) plots), report.json and report.txt")

@@ -1,10 +1,9 @@
 import ArgumentParser
 import FaultlineIO
+import FaultlineInputs
 import FaultlineLinalg
 import FaultlineReport
-import FaultlineRobustness
 import FaultlineShift
-import FaultlineStatistics
 import Foundation
 
 /// `faultline drift`: two-sample tests between a reference sample and a current one.
@@ -40,7 +39,7 @@ struct DriftCommand: ParsableCommand {
 
     struct Report: Codable {
         var mmd: MMDTest.Result?
-        var ksStatistics: [Double]?; var ksPValues: [Double]?; var ksDriftBonferroni: Bool?; var ksDriftFDR: Bool?
+        var ksStatistics: [Double]?; var ksPValues: [Double]?; var ksDriftBonferroni: Bool?; var ksDriftFDR: Bool?; var driftedFeatures: [Int]?
         var chiSquare: DriftTests.TestResult?
         var labelShift: LabelShiftEstimate?
         var drift: Bool
@@ -57,36 +56,28 @@ struct DriftCommand: ParsableCommand {
     func run() throws {
         let report = try Inputs.guarded("drift") { () -> Report in
             guard let method = DriftTests.KolmogorovSmirnovMethod(rawValue: ksMethod) else {
-                throw CLIError("--ks-method must be one of \(DriftTests.KolmogorovSmirnovMethod.allCases.map(\.rawValue).joined(separator: ", "))")
+                throw InputError("--ks-method must be one of \(DriftTests.KolmogorovSmirnovMethod.allCases.map(\.rawValue).joined(separator: ", "))")
             }
             var r = Report(drift: false)
             if let reference, let current {
                 let a = try Inputs.features(reference, option: "--reference", finite: true), b = try Inputs.features(current, option: "--current", finite: true)
                 guard a.columns == b.columns else {
-                    throw CLIError("--reference \(reference) has \(a.columns) features per row but --current \(current) has \(b.columns)")
+                    throw InputError("--reference \(reference) has \(a.columns) features per row but --current \(current) has \(b.columns)")
                 }
-                if permutations > 0 {
-                    guard let estimator = MMDTest.Estimator(rawValue: mmdEstimator) else {
-                        throw CLIError("--mmd-estimator must be unbiased or biased, not '\(mmdEstimator)'")
-                    }
-                    let (indices, overflow) = permutations.multipliedReportingOverflow(by: a.rows + b.rows)
-                    guard !overflow, indices <= OptionCheck.Limit.permutationIndices else {
-                        throw CLIError("--permutations \(permutations) × \(a.rows + b.rows) rows is more than \(OptionCheck.Limit.permutationIndices) permutation indices "
-                                       + "(they are held at once); use at most \(OptionCheck.Limit.permutationIndices / (a.rows + b.rows)) permutations")
-                    }
-                    var m = try MMDTest.run(a, b, count: permutations, seed: seed, estimator: estimator)
-                    m.null = []  // keep the report small
-                    r.mmd = m
-                    r.drift = r.drift || m.pValue < alpha
+                guard let estimator = MMDTest.Estimator(rawValue: mmdEstimator) else {
+                    throw InputError("--mmd-estimator must be unbiased or biased, not '\(mmdEstimator)'")
                 }
-                let ks = try DriftTests.kolmogorovSmirnov(reference: a, test: b, method: method)
-                r.ksStatistics = ks.map(\.statistic)
-                r.ksPValues = ks.map(\.pValue)
-                r.ksDriftBonferroni = DriftTests.drift(pValues: r.ksPValues!, alpha: alpha, correction: .bonferroni)
-                r.ksDriftFDR = DriftTests.drift(pValues: r.ksPValues!, alpha: alpha, correction: .benjaminiHochberg)
-                r.drift = r.drift || r.ksDriftBonferroni!
+                let (indices, overflow) = permutations.multipliedReportingOverflow(by: a.rows + b.rows)
+                guard !overflow, indices <= OptionCheck.Limit.permutationIndices else {
+                    throw InputError("--permutations \(permutations) × \(a.rows + b.rows) rows is more than \(OptionCheck.Limit.permutationIndices) permutation indices "
+                                   + "(they are held at once); use at most \(OptionCheck.Limit.permutationIndices / (a.rows + b.rows)) permutations")
+                }
+                let d = try FeatureDrift(reference: a, current: b, alpha: alpha, ksMethod: method, permutations: permutations, seed: seed, estimator: estimator)
+                (r.mmd, r.ksStatistics, r.ksPValues, r.ksDriftBonferroni, r.ksDriftFDR) = (d.mmd, d.ksStatistics, d.ksPValues, d.ksDriftBonferroni, d.ksDriftFDR)
+                r.driftedFeatures = d.driftedFeatures
+                r.drift = d.drift
             } else if reference != nil || current != nil {
-                throw CLIError("give both --reference and --current")
+                throw InputError("give both --reference and --current")
             }
             if let referenceLabels, let currentLabels {
                 let a = try Inputs.labels(referenceLabels, option: "--reference-labels"), b = try Inputs.labels(currentLabels, option: "--current-labels")
@@ -97,13 +88,13 @@ struct DriftCommand: ParsableCommand {
                 let p = try Inputs.labels(validationPredictions, option: "--validation-predictions"), y = try Inputs.labels(validationLabels, option: "--validation-labels")
                 let t = try Inputs.labels(currentPredictions, option: "--current-predictions")
                 guard p.count == y.count else {
-                    throw CLIError("--validation-predictions \(validationPredictions) has \(p.count) rows but --validation-labels \(validationLabels) has \(y.count)")
+                    throw InputError("--validation-predictions \(validationPredictions) has \(p.count) rows but --validation-labels \(validationLabels) has \(y.count)")
                 }
                 r.labelShift = try LabelShiftEstimate(validationPredictions: p, validationLabels: y, targetPredictions: t,
                                                       classes: (p + y + t).max().map { $0 + 1 } ?? 1)
             }
             guard r.mmd != nil || r.ksPValues != nil || r.chiSquare != nil || r.labelShift != nil else {
-                throw CLIError("nothing to test: give --reference/--current, label files, or the three BBSE files")
+                throw InputError("nothing to test: give --reference/--current, label files, or the three BBSE files")
             }
             return r
         }
@@ -111,9 +102,13 @@ struct DriftCommand: ParsableCommand {
             print(try JSONOutput.string(report))
         } else {
             if let m = report.mmd { print(String(format: "MMD² %.4e (s² %.4g), permutation p-value %.4f", m.mmd2, m.sigma2, m.pValue)) }
-            if let p = report.ksPValues {
+            if let p = report.ksPValues, let drifted = report.driftedFeatures {
                 print(String(format: "KS on %ld features: smallest p %.3g; drift (Bonferroni) %@, drift (BH) %@", p.count, p.min() ?? 1,
                              report.ksDriftBonferroni! ? "yes" : "no", report.ksDriftFDR! ? "yes" : "no"))
+                if !drifted.isEmpty {
+                    print("drifted features (BH at α, by column, p-value): " + drifted.prefix(20).map { String(format: "%d (%.2g)", $0, p[$0]) }.joined(separator: ", ")
+                          + (drifted.count > 20 ? ", … (\(drifted.count) in all; --json lists every one)" : ""))
+                }
             }
             if let c = report.chiSquare { print(String(format: "chi-square on labels: %.4f, p-value %.4g", c.statistic, c.pValue)) }
             if let l = report.labelShift {

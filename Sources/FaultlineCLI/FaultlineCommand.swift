@@ -1,9 +1,13 @@
 import ArgumentParser
+import FaultlineInputs
 import FaultlineBench
 import Foundation
 
 public struct FaultlineCommand: ParsableCommand {
     public init() {}
+
+    /// The release this build belongs to (`faultline --version`).
+    public static let version = "0.2.0"
 
     public static let configuration = CommandConfiguration(
         commandName: "faultline",
@@ -16,7 +20,10 @@ public struct FaultlineCommand: ParsableCommand {
             FAULTLINE_LAPACKE=<path>, FAULTLINE_THREADS=<n>, FAULTLINE_CORETYPE=<OpenBLAS core name|auto>.
             Exit codes: 0 ok, 1 a check failed (per command), 2 bad input (including bad options).
             """,
-        subcommands: [DemoCommand.self, TrainCommand.self, AttackCommand.self, CorruptCommand.self, CertifyCommand.self, ReportCommand.self, CalibrateCommand.self, UncertaintyCommand.self, ShiftCommand.self, DriftCommand.self, ConformalCommand.self, BoundsCommand.self, PredictCommand.self, InspectCommand.self, InfoCommand.self, BenchCommand.self]
+        version: version,
+        subcommands: [DemoCommand.self, TrainCommand.self, AttackCommand.self, CorruptCommand.self, CertifyCommand.self, ReportCommand.self, PredictCommand.self,
+                      CalibrateCommand.self, UncertaintyCommand.self, ShiftCommand.self, DriftCommand.self, ConformalCommand.self, BoundsCommand.self,
+                      InspectCommand.self, InfoCommand.self, BenchCommand.self]
     )
 
     /// ArgumentParser's entry point, except that usage errors (unknown options, missing or malformed

@@ -1,3 +1,4 @@
+import FaultlineInputs
 import FaultlineNN
 
 /// Entry points of the option fuzz targets (`Fuzz/Sources/FuzzOptions`, `FuzzOptionValues`), not API:

@@ -1,7 +1,9 @@
 import ArgumentParser
 import FaultlineIO
+import FaultlineInputs
 import FaultlineNN
 import FaultlineONNX
+import FaultlineReport
 
 /// `faultline predict`: logits, probabilities and feature taps of an ONNX model for an input file.
 struct PredictCommand: ParsableCommand {

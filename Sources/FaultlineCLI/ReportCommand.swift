@@ -1,6 +1,7 @@
 import ArgumentParser
 import FaultlineAnalysis
 import FaultlineIO
+import FaultlineInputs
 import FaultlineLinalg
 import FaultlineNN
 import FaultlineReport
@@ -25,8 +26,7 @@ struct ReportCommand: ParsableCommand {
             it within --attribution-eps) or robust. The directory is written atomically. Exit code 2 on bad input.
             """)
 
-    @Option(help: "Model weights (.safetensors).") var weights: String
-    @Option(help: "Architecture (default: read from the weights file).") var spec: String?
+    @OptionGroup var modelOptions: ModelOptions
     @Option(help: "Training inputs (fit the shift detector).") var trainX: String
     @Option(help: "Training labels.") var trainY: String
     @Option(help: "Test inputs.") var testX: String
@@ -41,7 +41,7 @@ struct ReportCommand: ParsableCommand {
     @Option(help: "Attacks, certificates and corruptions on the first N test rows (default: all).") var robustnessSamples: Int?
     @Flag(help: "Also run the AutoAttack-style ensemble (APGD-CE, APGD-T, Square) at every ε.") var autoattack = false
     @Option(help: "Image layout CxHxW for the corruption sweep.") var shape: String?
-    @Option(help: "Valid input box lo,hi.") var box = "0,1"
+    @Option(parsing: .unconditional, help: "Valid input box lo,hi (--box -1,1 works).") var box = "0,1"
     @Option(help: "Report directory.") var out = "faultline-report"
     @Option(help: "Seed of attacks and corruptions.") var seed: UInt64 = 0
     @Flag(help: "No progress output.") var quiet = false
@@ -51,7 +51,7 @@ struct ReportCommand: ParsableCommand {
         try OptionCheck.atParse {
             _ = try analysisOptions()
             _ = try shifted.map(Inputs.shiftedSet)
-            guard (calibrationX == nil) == (calibrationY == nil) else { throw CLIError("--calibration-x and --calibration-y go together") }
+            guard (calibrationX == nil) == (calibrationY == nil) else { throw InputError("--calibration-x and --calibration-y go together") }
         }
     }
 
@@ -72,7 +72,7 @@ struct ReportCommand: ParsableCommand {
         let report = try Inputs.guarded("report") { () -> FailureReport in
             let options = try analysisOptions()
             try OptionCheck.directoryTarget(out, "--out")
-            let model = try Inputs.model(weights: weights, spec: spec)
+            let model = try modelOptions.classifier()
             func dataset(_ x: String, _ xOption: String, _ y: String, _ yOption: String) throws -> LabeledDataset {
                 let (features, labels) = try Inputs.labeled(x: x, xOption, y: y, yOption, model: ModelShape(model))
                 return try LabeledDataset(name: x, features: features, labels: labels, classCount: model.outputFeatures)
@@ -82,7 +82,7 @@ struct ReportCommand: ParsableCommand {
                 let x = try Inputs.features(set.x, option: option, finite: true)
                 try Inputs.modelInput(x, option, set.x, model: ModelShape(model))
                 let y = try set.y.map { try Inputs.labels($0, option: option, classes: model.outputFeatures) }
-                if let y, y.count != x.rows { throw CLIError("\(option): \(set.y!) has \(y.count) labels for \(x.rows) rows of \(set.x)") }
+                if let y, y.count != x.rows { throw InputError("\(option): \(set.y!) has \(y.count) labels for \(x.rows) rows of \(set.x)") }
                 return FailureReport.ShiftedSet(name: set.name, features: x, labels: y)
             }
             let data = FailureReport.Data(
@@ -92,7 +92,10 @@ struct ReportCommand: ParsableCommand {
             let bar = ProgressBar("report", total: FailureReport.stages.count, quiet: quiet)
             return try FailureReport.build(model: model, data: data, options: options) { _, done, _ in bar.update(done) }
         }
-        try Inputs.guarded("report") { try ReportDirectory.write(to: out, files: FailureReportRenderer.files(report)) }
+        try Inputs.guarded("report") {
+            try OptionCheck.directoryTarget(out, "--out")  // never replace (delete) a user's file
+            try FailureReportRenderer.write(report, to: out)
+        }
         print(String(format: "accuracy %.4f, ECE %.4f; ", report.reliability.accuracy, report.reliability.calibration.ece)
               + FailureAttribution.Category.allCases.map { "\($0.rawValue): \(report.attribution.count($0))" }.joined(separator: "; "))
         print("wrote \(out)/report.html, report.json and report.txt")

@@ -1,8 +1,8 @@
 import ArgumentParser
 import FaultlineIO
+import FaultlineInputs
 import FaultlineLinalg
 import FaultlineReport
-import FaultlineRobustness
 import FaultlineShift
 import Foundation
 
@@ -33,45 +33,41 @@ struct ShiftCommand: ParsableCommand {
         @Flag(help: "per-class: add log det Σ_k to each class's distance.") var logDeterminant = false
         @Option(help: "Output detector file.") var out: String
 
+        var kind: DetectorFile.Detector.Kind { DetectorFile.Detector.Kind(rawValue: detector) ?? .mahalanobis }
+        var shrinkageValue: DetectorFile.Detector.Shrinkage {
+            switch shrinkage {
+            case "ledoit-wolf": .ledoitWolf
+            case "oas": .oas
+            default: .fixed(Double(shrinkage) ?? .nan)
+            }
+        }
+
+        /// Option values alone, checked at parse time (usage errors, before any file is read).
+        func validate() throws {
+            try OptionCheck.atParse {
+                guard DetectorFile.Detector.Kind(rawValue: detector) != nil else { throw InputError("--detector must be mahalanobis, per-class, relative or knn") }
+                guard ["float64", "float32"].contains(accumulation) else { throw InputError("--accumulation must be float64 or float32") }
+                if case .fixed(let s) = shrinkageValue, !(s >= 0 && s < 1) {
+                    throw InputError("--shrinkage must be ledoit-wolf, oas or a number in [0, 1) (got '\(shrinkage)')")
+                }
+                if kind == .perClass && shrinkageValue == .oas { throw InputError("--detector per-class takes a numeric --shrinkage (0 for none)") }
+                if kind == .relative && shrinkageValue == .ledoitWolf { throw InputError("--detector relative takes --shrinkage oas or a number") }
+            }
+        }
+
         func run() throws {
             let summary = try Inputs.guarded("shift fit") { () -> String in
                 let x = try Inputs.features(features, option: "--features", finite: true)
-                let saved: DetectorFile.Detector
-                if detector == "knn" {
-                    try OptionCheck.count(k, "--k", 1...min(x.rows, OptionCheck.Limit.neighbours))
-                    saved = .knn(try KNNDetector(reference: x, k: k))
-                } else {
-                    guard let labels else { throw CLIError("--detector \(detector) needs --labels") }
+                if kind == .knn { try OptionCheck.count(k, "--k", 1...min(x.rows, OptionCheck.Limit.neighbours)) }
+                let y = try labels.map { labels in
                     let y = try Inputs.labels(labels, option: "--labels")
-                    guard y.count == x.rows else { throw CLIError("--features \(features) has \(x.rows) rows but --labels \(labels) has \(y.count) labels") }
-                    let accumulationKind: GaussianFit.Accumulation
-                    switch accumulation {
-                    case "float64": accumulationKind = .float64
-                    case "float32": accumulationKind = .float32Blocks
-                    default: throw CLIError("--accumulation must be float64 or float32")
-                    }
-                    var fit = GaussianFit(dimension: x.columns, classes: (y.max() ?? 0) + 1, accumulation: accumulationKind,
-                                          perClassCovariance: detector == "per-class")
-                    try fit.update(x, labels: y)
-                    let fixed = Double(shrinkage)
-                    if let fixed { try OptionCheck.real(fixed, "--shrinkage", .halfOpenUnit) }
-                    switch (detector, shrinkage) {
-                    case ("mahalanobis", "ledoit-wolf"): saved = .mahalanobis(try .ledoitWolf(fit, x: x, labels: y))
-                    case ("mahalanobis", "oas"): saved = .mahalanobis(try .oas(fit))
-                    case ("mahalanobis", _) where fixed != nil: saved = .mahalanobis(try MahalanobisDetector(fit, shrinkage: fixed!))
-                    case ("per-class", _):
-                        guard let s = fixed ?? (shrinkage == "ledoit-wolf" ? 0 : nil) else {
-                            throw CLIError("the per-class detector takes a numeric --shrinkage (0 for none)")
-                        }
-                        saved = .perClassMahalanobis(try PerClassMahalanobisDetector(fit, shrinkage: s, includeLogDeterminant: logDeterminant))
-                    case ("relative", _):
-                        guard let s = fixed ?? (shrinkage == "oas" ? CovarianceShrinkage.oas(covariance: fit.covariance, samples: fit.total) : nil) else {
-                            throw CLIError("the relative detector takes --shrinkage oas or a number")
-                        }
-                        saved = .relativeMahalanobis(try RelativeMahalanobisDetector(fit, shrinkage: min(s, 0.999_999)))
-                    default: throw CLIError("--detector must be mahalanobis, per-class, relative or knn; --shrinkage ledoit-wolf, oas or a number")
-                    }
+                    guard y.count == x.rows else { throw InputError("--features \(features) has \(x.rows) rows but --labels \(labels) has \(y.count) labels") }
+                    return y
                 }
+                guard kind == .knn || y != nil else { throw InputError("--detector \(detector) needs --labels") }
+                let saved = try DetectorFile.Detector.fit(kind, features: x, labels: y, shrinkage: shrinkageValue,
+                                                          accumulation: accumulation == "float32" ? .float32Blocks : .float64,
+                                                          logDeterminant: logDeterminant, k: k)
                 try DetectorFile.save(saved, to: out)
                 return "fitted \(detector) on \(x.rows)×\(x.columns) features; wrote \(out)"
             }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import FaultlineIO
+import FaultlineInputs
 import FaultlineLinalg
 import FaultlineNN
 import FaultlineReport
@@ -51,7 +52,7 @@ struct TrainCommand: ParsableCommand {
             try OptionCheck.real(momentum, "--momentum", .halfOpenUnit)
             try OptionCheck.real(weightDecay, "--weight-decay", .nonNegative)
             try OptionCheck.real(validationFraction, "--validation-fraction", .halfOpenUnit)
-            guard ["adam", "sgd"].contains(optimizer) else { throw CLIError("--optimizer must be adam or sgd") }
+            guard ["adam", "sgd"].contains(optimizer) else { throw InputError("--optimizer must be adam or sgd") }
         }
     }
 
@@ -65,19 +66,15 @@ struct TrainCommand: ParsableCommand {
                 do {
                     try FileManager.default.createDirectory(atPath: exportSplit, withIntermediateDirectories: true)
                 } catch {
-                    throw CLIError("--export-split \(exportSplit): cannot create the directory (\((error as NSError).localizedFailureReason ?? String(describing: error)))")
+                    throw InputError("--export-split \(exportSplit): cannot create the directory (\((error as NSError).localizedFailureReason ?? String(describing: error)))")
                 }
-                for (name, set) in [("train", train), ("validation", validation), ("test", test)] {
-                    guard let set else { continue }
-                    try NPY.write(set.features, to: "\(exportSplit)/\(name)_x.npy")
-                    try NPY.write(Tensor(shape: [set.count], values: set.labels.map { Int64($0) }), to: "\(exportSplit)/\(name)_y.npy")
-                }
+                for (name, set) in [("train", train), ("validation", validation), ("test", test)] { try set?.write(to: exportSplit, name: name) }
             }
             let kind: OptimizerKind
             switch optimizer {
             case "adam": kind = .adam(learningRate: lr ?? 1e-3, weightDecay: weightDecay)
             case "sgd": kind = .sgd(learningRate: lr ?? 0.05, momentum: momentum, weightDecay: weightDecay)
-            default: throw CLIError("--optimizer must be adam or sgd")
+            default: throw InputError("--optimizer must be adam or sgd")
             }
             var reports: [MemberReport] = []
             for m in 0..<members {
@@ -118,8 +115,8 @@ struct TrainCommand: ParsableCommand {
             let split = try BundledDatasets.digits().stratifiedSplit(seed: splitSeed)
             return (split.train, split.calibration, split.test)
         }
-        guard data == nil else { throw CLIError("--data only knows 'digits'; give your own files with --x and --y") }
-        guard let x, let y else { throw CLIError("give --data digits or both --x and --y") }
+        guard data == nil else { throw InputError("--data only knows 'digits'; give your own files with --x and --y") }
+        guard let x, let y else { throw InputError("give --data digits or both --x and --y") }
         let (features, labels) = try Inputs.labeled(x: x, "--x", y: y, "--y", model: shape)
         let all = try LabeledDataset(name: x, features: features, labels: labels, classCount: shape.classes)
         guard validationFraction > 0 && validationFraction < 1 else { return (all, nil, nil) }

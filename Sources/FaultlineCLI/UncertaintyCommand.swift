@@ -1,6 +1,6 @@
 import ArgumentParser
 import FaultlineIO
-import FaultlineLinalg
+import FaultlineInputs
 import FaultlineReliability
 import FaultlineReport
 import Foundation
@@ -26,58 +26,24 @@ struct UncertaintyCommand: ParsableCommand {
     @Flag(help: "Divide each probability row by its sum instead of rejecting rows that do not sum to 1.") var renormalize = false
     @Flag(help: "Print JSON.") var json = false
 
-    struct Summary: Codable { var samples: Int; var entropy: Double; var aleatoric: Double; var epistemic: Double; var variance: Double; var variationRatio: Double }
+    typealias Summary = EnsembleUncertainty.Summary
     struct Report: Codable { var members: Int; var all: Summary; var correct: Summary?; var wrong: Summary?; var accuracy: Double? }
 
     func run() throws {
         let report = try Inputs.guarded("uncertainty") { () -> Report in
-            // A --stacked file alone is analysed in place (memory-mapped .npy: no copy of the members); with
-            // --member files too, every member becomes a matrix of its own.
-            var members: [Matrix<Float>] = []
-            var stackedInput: (flat: Matrix<Float>, members: Int, rows: Int, classes: Int)?
-            if let stacked {
-                var input = try Inputs.stacked(stacked, option: "--stacked")
-                var view = input.flat.reshaped(rows: input.members * input.rows, columns: input.classes)
-                if logits {
-                    try Inputs.requireFiniteLogits(view, option: "--stacked", path: stacked, rowsPerMember: input.rows)
-                    view = try Linalg.softmaxRows(view)
-                } else {
-                    try Inputs.checkProbabilities(&view, option: "--stacked", path: stacked, renormalize: renormalize, rowsPerMember: input.rows)
-                }
-                input.flat = view.reshaped(rows: input.members, columns: input.rows * input.classes)
-                stackedInput = input
-            }
-            if !member.isEmpty, let s = stackedInput {
-                members = try (0..<s.members).map { k in try Matrix(rows: s.rows, columns: s.classes, elements: Array(s.flat.row(k))) }
-                stackedInput = nil
-            }
-            for path in member {
-                var m = try Inputs.features(path, option: "--member")
-                if logits {
-                    try Inputs.requireFiniteLogits(m, option: "--member", path: path)
-                    m = try Linalg.softmaxRows(m)
-                } else {
-                    try Inputs.checkProbabilities(&m, option: "--member", path: path, renormalize: renormalize)
-                }
-                members.append(m)
-            }
-            guard stackedInput != nil || !members.isEmpty else { throw CLIError("give --stacked or at least one --member") }
+            let (stackedInput, members) = try Inputs.ensemble(stacked: stacked, members: member, logits: logits, renormalize: renormalize)
+            guard stackedInput != nil || !members.isEmpty else { throw InputError("give --stacked or at least one --member") }
             let memberCount = stackedInput?.members ?? members.count
             let u = try stackedInput.map { try EnsembleUncertainty.compute(stacked: $0.flat, members: $0.members, classes: $0.classes, includeMean: out != nil) }
                 ?? EnsembleUncertainty.compute(members: members, includeMean: out != nil)
-            func summary(_ rows: [Int]) -> Summary {
-                func mean(_ v: [Double]) -> Double { rows.isEmpty ? 0 : rows.reduce(0) { $0 + v[$1] } / Double(rows.count) }
-                return Summary(samples: rows.count, entropy: mean(u.predictiveEntropy), aleatoric: mean(u.expectedEntropy), epistemic: mean(u.mutualInformation),
-                               variance: mean(u.meanVariance), variationRatio: mean(u.variationRatio))
-            }
             let all = Array(0..<u.predictiveEntropy.count)
-            var report = Report(members: memberCount, all: summary(all))
+            var report = Report(members: memberCount, all: u.summary(of: all))
             if let labels {
                 let y = try Inputs.labels(labels, option: "--labels", classes: stackedInput?.classes ?? members[0].columns)
-                guard y.count == all.count else { throw CLIError("--labels \(labels) has \(y.count) labels for \(all.count) samples") }
+                guard y.count == all.count else { throw InputError("--labels \(labels) has \(y.count) labels for \(all.count) samples") }
                 let predicted = u.prediction
-                report.correct = summary(all.filter { predicted[$0] == y[$0] })
-                report.wrong = summary(all.filter { predicted[$0] != y[$0] })
+                report.correct = u.summary(of: all.filter { predicted[$0] == y[$0] })
+                report.wrong = u.summary(of: all.filter { predicted[$0] != y[$0] })
                 report.accuracy = Double(report.correct!.samples) / Double(max(all.count, 1))
             }
             if let out {

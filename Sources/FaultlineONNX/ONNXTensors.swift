@@ -8,14 +8,18 @@ import FaultlineIO
 /// fields (`float_data`, `int32_data` holding float16/bfloat16 bit patterns, `int64_data`,
 /// `double_data`), or an external-data file beside the model. Every size is checked against the data
 /// it describes before anything is allocated.
-struct TensorDecoder {
+public struct TensorDecoder: Sendable {
     /// The model file (for messages) and the directory external-data locations are relative to.
-    let file: String
-    let directory: String?
+    public let file: String
+    public let directory: String?
     /// The most bytes one tensor may hold (external data included).
-    let maximumBytes: Int
+    public let maximumBytes: Int
 
-    enum Values {
+    public init(file: String, directory: String?, maximumBytes: Int) {
+        (self.file, self.directory, self.maximumBytes) = (file, directory, maximumBytes)
+    }
+
+    public enum Values: Sendable {
         case floats([Float])
         case ints([Int])
     }
@@ -40,8 +44,10 @@ struct TensorDecoder {
         ONNXError(.badTensor, file: file, node: t.name.isEmpty ? nil : t.name, opType: "tensor", detail)
     }
 
-    /// Shape (all dimensions) and values.
-    func decode(_ t: Onnx_TensorProto) throws -> (shape: [Int], values: Values) {
+    /// Shape (all dimensions) and values. Throws `ONNXError(.badTensor)` naming the tensor for an
+    /// unsupported element type, invalid dimensions, data that does not match them, or a size above
+    /// `maximumBytes`.
+    public func decode(_ t: Onnx_TensorProto) throws -> (shape: [Int], values: Values) {
         guard let dtype = Self.dtype(t.dataType) else {
             throw fail(t, "element type \(t.dataType) (\(Onnx_TensorProto.DataType(rawValue: Int(t.dataType)).map { "\($0)" } ?? "unknown")) "
                        + "is not supported (float32, float16, bfloat16, float64 and integers are)")

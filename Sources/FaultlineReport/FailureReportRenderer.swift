@@ -117,6 +117,7 @@ public enum FailureReportRenderer {
         }
 
         let sections: [HTMLReport.Section] = [
+            .init(heading: "Verdict", paragraphs: FailureVerdict(r).findings.map(\.text)),
             .init(heading: "Why this model fails",
                   paragraphs: [String(format: "Test accuracy of %@ %.4f (95%% interval on the error [%.4f, %.4f]); %d of %d test rows are wrong. "
                                       + "Each row is attributed: out of distribution when the Mahalanobis score exceeds %.2f (the %@ of held-out "

@@ -123,6 +123,22 @@ public enum DriftTests {
         case benjaminiHochberg = "fdr"
     }
 
+    /// The features (indices into `pValues`, ascending) whose null hypothesis the correction rejects at α:
+    /// Bonferroni, p < α/F; Benjamini–Hochberg, the step-up rule — with p₍₁₎ ≤ … ≤ p₍F₎ and k the largest i
+    /// with p₍ᵢ₎ < α·i/F (strict, as `drift`), the k smallest p-values (ties at p₍ₖ₎ included). Non-empty
+    /// exactly when `drift` says drift. O(F log F).
+    public static func rejected(pValues: [Double], alpha: Double = 0.05, correction: Correction = .benjaminiHochberg) -> [Int] {
+        let f = Double(pValues.count)
+        switch correction {
+        case .bonferroni:
+            return pValues.indices.filter { pValues[$0] < alpha / f }
+        case .benjaminiHochberg:
+            let sorted = pValues.sorted()
+            guard let k = sorted.indices.last(where: { sorted[$0] < alpha * Double($0 + 1) / f }) else { return [] }
+            return pValues.indices.filter { pValues[$0] <= sorted[k] }
+        }
+    }
+
     /// Whether the per-feature p-values signal drift at level α under the correction.
     public static func drift(pValues: [Double], alpha: Double = 0.05, correction: Correction = .bonferroni) -> Bool {
         let f = Double(pValues.count)
@@ -132,5 +148,38 @@ public enum DriftTests {
         case .benjaminiHochberg:
             return pValues.sorted().enumerated().contains { $0.element < alpha * Double($0.offset + 1) / f }
         }
+    }
+}
+
+/// Has a set of feature vectors drifted from a reference? MMD² with a permutation test (when
+/// `permutations` > 0) and a two-sample KS test per feature with Bonferroni and Benjamini–Hochberg
+/// decisions at α (`faultline drift`). Drift is declared when the MMD p-value is below α or the
+/// Bonferroni-corrected KS test rejects. Cost: MMD's O((N + M)²·d) per permutation pass plus the KS
+/// tests' O(d·(N + M) log(N + M)). Errors: those of `MMDTest.run` and `DriftTests.kolmogorovSmirnov`
+/// (different widths, empty sets, non-finite values).
+public struct FeatureDrift: Codable, Sendable {
+    /// The MMD test, its permutation null dropped (nil without permutations).
+    public var mmd: MMDTest.Result?
+    public var ksStatistics: [Double]
+    public var ksPValues: [Double]
+    public var ksDriftBonferroni: Bool
+    public var ksDriftFDR: Bool
+    /// The features (column indices) the Benjamini–Hochberg procedure finds drifted at α.
+    public var driftedFeatures: [Int]
+    public var drift: Bool
+
+    public init(reference a: Matrix<Float>, current b: Matrix<Float>, alpha: Double = 0.05, ksMethod: DriftTests.KolmogorovSmirnovMethod = .auto,
+                permutations: Int = 0, seed: UInt64 = 0, estimator: MMDTest.Estimator = .unbiased) throws {
+        if permutations > 0 {
+            var m = try MMDTest.run(a, b, count: permutations, seed: seed, estimator: estimator)
+            m.null = []
+            mmd = m
+        }
+        let ks = try DriftTests.kolmogorovSmirnov(reference: a, test: b, method: ksMethod)
+        (ksStatistics, ksPValues) = (ks.map(\.statistic), ks.map(\.pValue))
+        ksDriftBonferroni = DriftTests.drift(pValues: ksPValues, alpha: alpha, correction: .bonferroni)
+        ksDriftFDR = DriftTests.drift(pValues: ksPValues, alpha: alpha, correction: .benjaminiHochberg)
+        driftedFeatures = DriftTests.rejected(pValues: ksPValues, alpha: alpha, correction: .benjaminiHochberg)
+        drift = (mmd.map { $0.pValue < alpha } ?? false) || ksDriftBonferroni
     }
 }

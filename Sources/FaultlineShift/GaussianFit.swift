@@ -16,6 +16,10 @@ import FaultlineLinalg
 /// `blockRows` rows and adds each block's result into the Double state (relative error ~√blockRows·u₃₂,
 /// ≈ 4e-6 for the default 4096 rows; about twice as fast — the float32 SYRK does half the memory traffic at twice the
 /// lanes). Cost: N·d²/2 multiply-adds per update (×K-independent), plus O(K·d²) per merge.
+///
+/// Determinism: the blocks are a function of the rows and `blockRows` only; each block's SYRK runs
+/// single-threaded (OpenBLAS held at one thread) with the blocks in parallel, and block scatters are
+/// added in block order, so the fit is bit-identical for any thread count (tested for 1 and 2).
 public struct GaussianFit: Sendable {
     /// How each block's scatter is formed before it is added to the Double state.
     public enum Accumulation: String, Sendable, CaseIterable {
@@ -84,22 +88,46 @@ public struct GaussianFit: Sendable {
         } else {
             groups = [(0, Array(0..<x.rows))]
         }
+        // Blocks of rows in a fixed order; each round of `tasks` blocks runs in parallel, each block's
+        // scatter a single-threaded SYRK into its own slot, added to the state in block order.
+        var jobs: [(target: Int, rows: ArraySlice<Int>)] = []
         for (target, rows) in groups {
-            for start in stride(from: 0, to: rows.count, by: blockRows) {
-                let block = rows[start..<min(start + blockRows, rows.count)]
-                switch accumulation {
-                case .float64:
-                    let centred = gatherCentred(x, rows: block, labels: labels, means: means, as: Double.self)
-                    try Linalg.syrk(centred, transA: .transposed, alpha: 1, beta: 1, into: &batch.scatters[target])
-                case .float32Blocks:
-                    let centred = gatherCentred(x, rows: block, labels: labels, means: means, as: Float.self)
-                    var scatter = Matrix<Float>(uninitializedRows: dimension, columns: dimension)
-                    try Linalg.syrk(centred, transA: .transposed, into: &scatter)
-                    batch.scatters[target].add(scatter)
+            for start in stride(from: 0, to: rows.count, by: blockRows) { jobs.append((target, rows[start..<min(start + blockRows, rows.count)])) }
+        }
+        for first in stride(from: 0, to: jobs.count, by: Self.tasks) {
+            let round = jobs[first..<min(first + Self.tasks, jobs.count)]
+            switch accumulation {
+            case .float64:
+                for (job, scatter) in zip(round, blockScatters(x, round.map(\.rows), labels: labels, means: means, as: Double.self)) {
+                    batch.scatters[job.target].add(scatter)
+                }
+            case .float32Blocks:
+                for (job, scatter) in zip(round, blockScatters(x, round.map(\.rows), labels: labels, means: means, as: Float.self)) {
+                    batch.scatters[job.target].add(scatter)
                 }
             }
         }
         return batch
+    }
+
+    /// The scatter Σ (xᵢ − μ_yᵢ)(xᵢ − μ_yᵢ)ᵀ of each block of rows in the working precision, the blocks
+    /// in parallel, each one single-threaded SYRK (OpenBLAS held at one thread), so every scatter is
+    /// bit-identical for any thread count.
+    private func blockScatters<T: LinalgScalar>(_ x: Matrix<Float>, _ blocks: [ArraySlice<Int>], labels: [Int], means: Matrix<Double>,
+                                                as: T.Type) -> [Matrix<T>] {
+        var scatters = [Matrix<T>](repeating: Matrix(rows: 0, columns: 0), count: blocks.count)
+        scatters.withUnsafeMutableBufferPointer { slots in
+            NativeBLAS.withSingleThread {
+                Linalg.parallelForEach(blocks.count) { b in
+                    let centred = gatherCentred(x, rows: blocks[b], labels: labels, means: means, as: T.self)
+                    var scatter = Matrix<T>(uninitializedRows: dimension, columns: dimension)
+                    // The shapes agree by construction: SYRK cannot throw here.
+                    guard (try? Linalg.syrk(centred, transA: .transposed, into: &scatter)) != nil else { preconditionFailure("GaussianFit: SYRK shapes") }
+                    slots[b] = scatter
+                }
+            }
+        }
+        return scatters
     }
 
     /// Per-class sums of the rows in Double: rows in order (streaming), each thread into its own
@@ -167,7 +195,7 @@ public struct GaussianFit: Sendable {
         for t in scatters.indices {
             out.scatters[t].add(other.scatters[t])
             let rows = keepsClassCovariances ? shifts.sliceRows(t..<(t + 1)) : shifts
-            try Linalg.syrk(rows, transA: .transposed, alpha: 1, beta: 1, into: &out.scatters[t])
+            try NativeBLAS.withSingleThread { try Linalg.syrk(rows, transA: .transposed, alpha: 1, beta: 1, into: &out.scatters[t]) }
         }
         return out
     }
@@ -187,7 +215,7 @@ public struct GaussianFit: Sendable {
         }
         out.sums = overall
         out.scatters = [withinScatter]
-        try Linalg.syrk(between, transA: .transposed, alpha: 1, beta: 1, into: &out.scatters[0])
+        try NativeBLAS.withSingleThread { try Linalg.syrk(between, transA: .transposed, alpha: 1, beta: 1, into: &out.scatters[0]) }
         return out
     }
 

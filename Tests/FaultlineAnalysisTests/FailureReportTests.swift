@@ -125,3 +125,47 @@ struct FailureReportTests {
         #expect(throws: AnalysisError.self) { try FailureReport.ShiftedSet.rotated90(x, shape: ImageShape(channels: 2, height: 1, width: 9)) }
     }
 }
+
+/// A classifier that is not a `Sequential` but computes exactly what one computes (it forwards every
+/// call), so a report on it must equal the report on the `Sequential` in every number the protocol gives.
+struct Forwarding: DifferentiableClassifier {
+    let model: Sequential
+    var inputFeatures: Int { model.inputFeatures }
+    var outputFeatures: Int { model.outputFeatures }
+    var spec: String { "forwarding(\(model.spec))" }
+    var parameterCount: Int { model.parameterCount }
+    func makeWorkspace(capacity: Int) -> Sequential.Workspace { model.makeWorkspace(capacity: capacity) }
+    func logits(_ x: UnsafePointer<Float>, rows: Int, workspace: Sequential.Workspace, context: ForwardContext) -> MatrixPointer<Float> {
+        model.logits(x, rows: rows, workspace: workspace, context: context)
+    }
+    func inputGradient(logitGradient dz: MatrixPointer<Float>, workspace: Sequential.Workspace, context: ForwardContext,
+                       into gradient: MutableMatrixPointer<Float>) {
+        model.inputGradient(logitGradient: dz, workspace: workspace, context: context, into: gradient)
+    }
+}
+
+extension FailureReportTests {
+    /// Any `DifferentiableClassifier` gets the whole report: every section equals the `Sequential`'s,
+    /// except the two that need a `Sequential` (CROWN, with a note saying it was skipped; MC dropout).
+    @Test func anyClassifierGetsTheSameReport() throws {
+        let (model, split) = Self.fixture
+        let shifted = [FailureReport.ShiftedSet.gaussianNoise(split.test.features, sigma: 0.3, seed: 1, labels: split.test.labels)]
+        var options = Self.options()
+        options.monteCarloDropoutPasses = 0
+        let direct = try FailureReport.build(model: model, data: Self.data(shifted: shifted), options: options)
+        let forwarded = try FailureReport.build(model: Forwarding(model: model), data: Self.data(shifted: shifted), options: options)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        func json<T: Encodable>(_ value: T) throws -> String { String(decoding: try encoder.encode(value), as: UTF8.self) }
+        #expect(try json(forwarded.reliability) == json(direct.reliability))
+        #expect(try json(forwarded.shift) == json(direct.shift))
+        #expect(try json(forwarded.conformal) == json(direct.conformal))
+        #expect(try json(forwarded.attribution) == json(direct.attribution))
+        #expect(try json(forwarded.corruptions) == json(direct.corruptions))
+        #expect(forwarded.model.parameters == direct.model.parameters && forwarded.model.parameters == 64 * 32 + 32 + 32 * 10 + 10)
+        for (f, d) in zip(forwarded.robustness, direct.robustness) {
+            #expect(f.pgd20 == d.pgd20 && f.apgdCE == d.apgdCE && f.certifiedCROWN == nil && d.certifiedCROWN != nil)
+        }
+        #expect(forwarded.robustnessNotes.contains { $0.hasPrefix("CROWN skipped") })
+    }
+}

@@ -24,6 +24,22 @@ struct InfoAndBenchTests {
         #expect(table.stdout.contains("OpenBLAS core"))
     }
 
+    /// `--version` prints the release and exits 0; a negative box parses as a value (`--box -1,1`), so the
+    /// command gets as far as its model file; an unknown option is a usage error, exit 2.
+    @Test func versionNegativeBoxAndUsageErrors() throws {
+        let version = try CLIRunner.run(["--version"])
+        #expect(version.status == 0 && version.stdout.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: ".").count == 3, "\(version.stdout)")
+        for command in ["attack", "certify", "report"] {
+            let data = command == "report" ? ["--train-x", "a.npy", "--train-y", "b.npy", "--test-x", "a.npy", "--test-y", "b.npy"] : ["--x", "a.npy", "--y", "b.npy"]
+            let r = try CLIRunner.run([command, "--model", "/nonexistent/m.safetensors", "--box", "-1,1"] + data)
+            #expect(r.status == 2 && r.stderr.contains("--model") && r.stderr.contains("m.safetensors") && !r.stderr.contains("--box"), "\(command): \(r.stderr)")
+        }
+        let both = try CLIRunner.run(["attack", "--model", "m.safetensors", "--weights", "m.safetensors", "--x", "a.npy", "--y", "b.npy"])
+        #expect(both.status == 2 && both.stderr.contains("--model FILE"), "\(both.stderr)")
+        let unknown = try CLIRunner.run(["attack", "--no-such-option"])
+        #expect(unknown.status == 2)
+    }
+
     /// A missing BLAS library: everything runs on the simd backend and the notice appears exactly once.
     @Test func missingBlasFallsBackToSimdAndSaysSoOnce() throws {
         let r = try CLIRunner.run(["bench", "gemm", "--size", "96", "--reps", "2", "--json"],

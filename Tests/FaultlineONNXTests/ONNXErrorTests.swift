@@ -1,7 +1,7 @@
 import FaultlineIO
 import FaultlineLinalg
 import FaultlineNN
-@testable import FaultlineONNX
+import FaultlineONNX
 import Foundation
 import SwiftProtobuf
 import Testing

@@ -45,6 +45,33 @@ struct ShiftThreadCountTests {
         return (fit, queries, train)
     }
 
+    /// The fit itself (class sums, centred scatters through SYRK, the parallel-axis merge, the pooled
+    /// fit): bit-identical means and covariances for 1 and 2 threads, tied and per class, both
+    /// accumulations, for row counts within one block, spanning blocks, and of 1, 2 and 5 rows
+    /// (the default backend: scripts/test runs the suite on blas and on simd).
+    @Test(arguments: [1, 2, 5, 130, 1_300, 4_097, 9_000])
+    func gaussianFit(rows: Int) throws {
+        var rng = Philox(seed: UInt64(rows))
+        for d in [7, 96, 300] {
+            let x: Matrix<Float> = rng.matrix(rows: rows, columns: d, .normal(mean: 3, sd: 2))
+            let labels = (0..<rows).map { ($0 * 7) % 3 }
+            for perClass in [false, true] {
+                for accumulation in GaussianFit.Accumulation.allCases {
+                    let (one, two) = try Self.bothCounts { () -> [[UInt64]] in
+                        var fit = GaussianFit(dimension: d, classes: 3, accumulation: accumulation, perClassCovariance: perClass)
+                        try fit.update(x, labels: labels)
+                        try fit.update(x.sliceRows(0..<(rows / 2)), labels: Array(labels[0..<(rows / 2)]))
+                        let pooled = try fit.pooled()
+                        var parts = [fit.means, fit.covariance, pooled.covariance]
+                        if perClass { parts += try (0..<3).filter { fit.counts[$0] > 0 }.map { try fit.classCovariance($0) } }
+                        return parts.map { $0.elements.map(\.bitPattern) }
+                    }
+                    #expect(one == two, "n \(rows) d \(d) perClass \(perClass) \(accumulation)")
+                }
+            }
+        }
+    }
+
     @Test func mahalanobisScores() throws {
         let (fit, queries, _) = try Self.data(seed: 1)
         let tied = try MahalanobisDetector(fit, shrinkage: 0.01), perClass = try PerClassMahalanobisDetector(fit, shrinkage: 0.01)

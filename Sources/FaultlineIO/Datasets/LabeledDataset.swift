@@ -74,3 +74,13 @@ public struct LabeledDataset: Sendable {
         public var test: LabeledDataset
     }
 }
+
+extension LabeledDataset {
+    /// Writes the set as `DIRECTORY/NAME_x.npy` (N × D float32) and `NAME_y.npy` (N int64 labels), the
+    /// layout `faultline train --export-split` produces and every command reads. Each file is written
+    /// atomically (`NPY.write`). Throws `IOError` naming the file.
+    public func write(to directory: String, name: String) throws {
+        try NPY.write(features, to: "\(directory)/\(name)_x.npy")
+        try NPY.write(Tensor(shape: [count], values: labels.map { Int64($0) }), to: "\(directory)/\(name)_y.npy")
+    }
+}

@@ -37,6 +37,8 @@ public protocol DifferentiableClassifier: Sendable {
     var spec: String { get }
     /// The image layout of an input row when the model knows one (a first convolution), else nil.
     var inputImageShape: ImageShape? { get }
+    /// The number of trainable parameters, for summaries (0 when the model does not say).
+    var parameterCount: Int { get }
     /// A workspace for batches of up to `capacity` (> 0) rows.
     func makeWorkspace(capacity: Int) -> Workspace
     /// Logits of `rows` (≤ `workspace.capacity`) rows at `x` (row-major, `inputFeatures` wide): a view
@@ -54,6 +56,7 @@ public protocol DifferentiableClassifier: Sendable {
 
 extension DifferentiableClassifier {
     public var inputImageShape: ImageShape? { nil }
+    public var parameterCount: Int { 0 }
 
     /// Forward pass, the loss and its logit gradient in the workspace's scratch, then the backward pass.
     public func inputGradient(_ x: MatrixPointer<Float>, labels: UnsafePointer<Int>, targets: UnsafePointer<Int>?, loss: Loss,

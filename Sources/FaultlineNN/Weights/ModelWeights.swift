@@ -59,12 +59,17 @@ extension Sequential {
     }
 
     /// Loads a state_dict already in memory whose `__metadata__` carries `faultline_spec`, as
-    /// `load(weights:)` does for a file; `name` stands for the source in error messages.
+    /// `load(weights:)` does for a file; `name` stands for the source in error messages. An invalid
+    /// spec in the metadata is a `ModelError.weights` naming `name` (the file is at fault, not an option).
     public static func load(weights file: SafeTensors.File, name: String = "weights") throws -> Sequential {
         guard let spec = file.metadata["faultline_spec"] else {
             throw ModelError.weights("\(name) does not record its architecture (no faultline_spec in __metadata__); pass the spec, e.g. linear:784-512,relu,linear:512-10")
         }
-        return try load(weights: file, spec: spec, name: name)
+        do {
+            return try load(weights: file, spec: spec, name: name)
+        } catch ModelError.invalidSpec(let message) {
+            throw ModelError.weights("\(name): the faultline_spec '\(spec.prefix(200))' in its metadata is invalid: \(message)")
+        }
     }
 
     /// Saves the parameters as a PyTorch-compatible state_dict in `.safetensors` (weights [out, in],

@@ -237,3 +237,17 @@ public struct CalibrationMetrics: Sendable, Codable {
         }
     }
 }
+
+extension CalibrationMetrics.Binning {
+    /// The binnings by name: "equal-width" (ours), "right-closed" (scikit-learn's calibration_curve),
+    /// "torchmetrics", "equal-mass"; nil for any other name.
+    public init?(name: String, bins: Int) {
+        switch name {
+        case "equal-width": self = .equalWidth(bins: bins)
+        case "right-closed": self = .equalWidthRightClosed(bins: bins)
+        case "torchmetrics": self = .torchmetrics(bins: bins)
+        case "equal-mass": self = .equalMass(bins: bins)
+        default: return nil
+        }
+    }
+}

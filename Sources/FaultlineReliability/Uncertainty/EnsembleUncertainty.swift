@@ -154,3 +154,23 @@ public struct EnsembleUncertainty: Sendable {
         return nil
     }
 }
+
+extension EnsembleUncertainty {
+    /// Means of the per-sample measures over a group of samples (all, the correct ones, the wrong ones…).
+    public struct Summary: Codable, Equatable, Sendable {
+        public var samples: Int
+        public var entropy: Double
+        public var aleatoric: Double
+        public var epistemic: Double
+        public var variance: Double
+        public var variationRatio: Double
+    }
+
+    /// The mean of each measure over `rows` (indices into the samples; all zero for an empty group), summed
+    /// in Double in the order given. O(|rows|).
+    public func summary(of rows: [Int]) -> Summary {
+        func mean(_ v: [Double]) -> Double { rows.isEmpty ? 0 : rows.reduce(0) { $0 + v[$1] } / Double(rows.count) }
+        return Summary(samples: rows.count, entropy: mean(predictiveEntropy), aleatoric: mean(expectedEntropy), epistemic: mean(mutualInformation),
+                       variance: mean(meanVariance), variationRatio: mean(variationRatio))
+    }
+}

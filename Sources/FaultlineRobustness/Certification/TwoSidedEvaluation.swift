@@ -38,3 +38,40 @@ public enum TwoSidedEvaluation {
         return rows
     }
 }
+
+extension TwoSidedEvaluation {
+    /// The certificates `evaluate(_:_:labels:epsilons:certifier:recipe:attackSteps:)` can give a Sequential model.
+    public enum Certifier: String, CaseIterable, Sendable {
+        /// Interval and CROWN bound propagation over the ε-ball of `recipe.norm` (L∞ balls intersected with the box).
+        case ibp, crown
+        /// Margin / (√2·L) with L the product of the layers' L2 Lipschitz bounds (an L2 certificate).
+        case lipschitz
+    }
+
+    /// Certified accuracy by `certifier` beside robust accuracy under attack (APGD-CE for L∞, PGD for L2,
+    /// `attackSteps` steps with `recipe`'s seed; 0 steps: no attack, the upper bound is clean accuracy), with
+    /// the soundness check of `evaluate`. For `lipschitz` the certificate is returned too (its constant and
+    /// whether every layer's bound is exact). Cost: one certification and one attack per ε.
+    public static func evaluate(_ model: Sequential, _ x: Matrix<Float>, labels: [Int], epsilons: [Float], certifier: Certifier,
+                                recipe: AttackRecipe, attackSteps: Int,
+                                progress: ((Int, Int) -> Void)? = nil) throws -> (rows: [Row], lipschitz: LipschitzCertificate?) {
+        let certified: (Float) throws -> [Bool]
+        var lipschitz: LipschitzCertificate?
+        if certifier == .lipschitz {
+            let certificate = try LipschitzCertificate(model)
+            let radii = try certificate.radii(model, x, labels: labels)
+            lipschitz = certificate
+            certified = { e in radii.map { $0 > Double(e) } }
+        } else {
+            let propagation = try BoundPropagation(model)
+            let norm = recipe.norm, box = recipe.box
+            let region = { (e: Float) in BoundPropagation.Region(norm: norm, epsilon: e, box: norm == .linf ? box : nil) }
+            certified = { e in try propagation.certify(x, labels: labels, region: region(e), method: certifier == .ibp ? .ibp : .crown) }
+        }
+        var options = recipe
+        (options.steps, options.apgdSteps) = (max(attackSteps, 1), max(attackSteps, 1))
+        let attack: (Float) -> any Attack = attackSteps == 0 ? { _ in NoAttack() }
+            : { e in options.norm == .linf ? options.apgd(epsilon: e) as any Attack : options.pgd(epsilon: e) }
+        return (try evaluate(model, x, labels: labels, epsilons: epsilons, certified: certified, attack: attack, progress: progress), lipschitz)
+    }
+}

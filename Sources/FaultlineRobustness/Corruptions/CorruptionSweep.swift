@@ -1,3 +1,4 @@
+import FaultlineIO
 import FaultlineLinalg
 import FaultlineNN
 
@@ -49,5 +50,17 @@ public enum CorruptionSweep {
             }
         }
         return Report(cleanAccuracy: try accuracy(x), cells: cells)
+    }
+}
+
+extension CorruptionSweep {
+    /// Every corrupted copy of `x` for the grid (corruptions × severities, in that order), named
+    /// `<corruption>_<severity>` — the arrays `faultline corrupt --out` saves. Each copy is
+    /// `Corruption.apply` with `seed`, so it is the input the sweep evaluated. Memory: one copy of x per cell.
+    public static func copies(_ x: Matrix<Float>, shape: ImageShape, corruptions: [Corruption], severities: [Int],
+                              seed: UInt64 = 0) throws -> [(name: String, tensor: Tensor)] {
+        try corruptions.flatMap { c in
+            try severities.map { s in ("\(c.rawValue)_\(s)", Tensor(try c.apply(to: x, shape: shape, severity: s, seed: seed))) }
+        }
     }
 }

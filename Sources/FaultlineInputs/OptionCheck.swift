@@ -1,60 +1,52 @@
-import ArgumentParser
 import Foundation
 
-/// Checks of command-line option values, one function per kind of value, each throwing a `CLIError`
-/// that names the option, the value given and what is allowed (exit code 2 through `Inputs.guarded`).
+/// Checks of option values (command-line options or any named setting), one function per kind of value,
+/// each throwing an `InputError` that names the option, the value given and what is allowed.
 ///
 /// Counts that size work or memory (iterations, samples, resamples, members) have documented upper
 /// bounds (`Limit`), so a few typed digits cannot ask for hours of work or terabytes of memory.
-enum OptionCheck {
+public enum OptionCheck {
     /// Documented upper bounds of counts given on the command line.
-    enum Limit {
+    public enum Limit {
         /// `--steps` of the attacks and of `certify`'s upper-bound attack.
-        static let steps = 100_000
+        public static let steps = 100_000
         /// `--restarts` of PGD/APGD.
-        static let restarts = 1_000
+        public static let restarts = 1_000
         /// `--queries` of the Square attack.
-        static let queries = 1_000_000
+        public static let queries = 1_000_000
         /// `drift --permutations` (the permutations are materialised up front: P × (N + M) indices).
-        static let permutations = 100_000
+        public static let permutations = 100_000
         /// `drift`: P × (N + M), the permutation indices held at once (2²⁷, 1 GiB).
-        static let permutationIndices = 1 << 27
+        public static let permutationIndices = 1 << 27
         /// `certify --n` and `--n0` (forward passes per sample).
-        static let smoothingSamples = 10_000_000
+        public static let smoothingSamples = 10_000_000
         /// `train --epochs`.
-        static let epochs = 100_000
+        public static let epochs = 100_000
         /// `train --members`.
-        static let members = 1_000
+        public static let members = 1_000
         /// `train --batch-size`.
-        static let batchSize = 1 << 20
+        public static let batchSize = 1 << 20
         /// `calibrate --bins` (one bin record each).
-        static let bins = 100_000
+        public static let bins = 100_000
         /// `calibrate --bootstrap` (one metric pass per resample).
-        static let bootstrap = 100_000
+        public static let bootstrap = 100_000
         /// `bounds --samples` (2⁴⁰ ≈ 1.1·10¹²: beyond ~10¹⁴ the Clopper–Pearson quantiles lose their accuracy).
-        static let testSamples = 1 << 40
+        public static let testSamples = 1 << 40
         /// `shift fit --k`.
-        static let neighbours = 100_000
-    }
-
-    /// Runs option checks from a command's `validate()`: a `CLIError` becomes ArgumentParser's
-    /// `ValidationError`, so bad option values are usage errors (exit 2, with the usage text) found at
-    /// parse time, before any file is read.
-    static func atParse(_ checks: () throws -> Void) throws {
-        do { try checks() } catch let error as CLIError { throw ValidationError(error.description) }
+        public static let neighbours = 100_000
     }
 
     /// `value` if it lies in `range`, else an error such as `--steps must be ≥ 1 (got 0)` or
     /// `--permutations must be ≤ 100000 (got 10000000)`.
     @discardableResult
-    static func count(_ value: Int, _ option: String, _ range: ClosedRange<Int>) throws -> Int {
-        if value < range.lowerBound { throw CLIError("\(option) must be ≥ \(range.lowerBound) (got \(value))") }
-        if value > range.upperBound { throw CLIError("\(option) must be ≤ \(range.upperBound) (got \(value))") }
+    public static func count(_ value: Int, _ option: String, _ range: ClosedRange<Int>) throws -> Int {
+        if value < range.lowerBound { throw InputError("\(option) must be ≥ \(range.lowerBound) (got \(value))") }
+        if value > range.upperBound { throw InputError("\(option) must be ≤ \(range.upperBound) (got \(value))") }
         return value
     }
 
     /// Where a real-valued option may lie. Every kind excludes NaN and ±∞.
-    enum Interval {
+    public enum Interval: Sendable {
         /// Any finite number.
         case finite
         /// (0, ∞)
@@ -70,7 +62,7 @@ enum OptionCheck {
         /// (0, 1], e.g. a quantile.
         case positiveUnit
 
-        func contains(_ v: Double) -> Bool {
+        public func contains(_ v: Double) -> Bool {
             guard v.isFinite else { return false }
             switch self {
             case .finite: return true
@@ -83,7 +75,7 @@ enum OptionCheck {
             }
         }
 
-        var text: String {
+        public var text: String {
             switch self {
             case .finite: return "a finite number"
             case .positive: return "a finite number > 0"
@@ -98,40 +90,40 @@ enum OptionCheck {
 
     /// `value` if it lies in `interval` (never NaN or ±∞), else `--lr must be a finite number > 0 (got nan)`.
     @discardableResult
-    static func real<T: BinaryFloatingPoint>(_ value: T, _ option: String, _ interval: Interval) throws -> T {
-        guard interval.contains(Double(value)) else { throw CLIError("\(option) must be \(interval.text) (got \(value))") }
+    public static func real<T: BinaryFloatingPoint>(_ value: T, _ option: String, _ interval: Interval) throws -> T {
+        guard interval.contains(Double(value)) else { throw InputError("\(option) must be \(interval.text) (got \(value))") }
         return value
     }
 
     /// A comma-separated list of numbers in `interval` (e.g. `--eps 0.01,0.1`), sorted; an empty list, an
     /// empty item (`0.1,,0.2`) or a non-number is an error naming the option and the item.
-    static func numbers(_ text: String, _ option: String, _ interval: Interval = .nonNegative) throws -> [Float] {
+    public static func numbers(_ text: String, _ option: String, _ interval: Interval = .nonNegative) throws -> [Float] {
         let items = text.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
-        guard !(items.count == 1 && items[0].isEmpty) else { throw CLIError("\(option) needs at least one number (got an empty list)") }
+        guard !(items.count == 1 && items[0].isEmpty) else { throw InputError("\(option) needs at least one number (got an empty list)") }
         return try items.map { item -> Float in
             guard let v = Float(item), interval.contains(Double(v)) else {
-                throw CLIError("\(option): '\(item)' is not \(interval.text)")
+                throw InputError("\(option): '\(item)' is not \(interval.text)")
             }
             return v
         }.sorted()
     }
 
     /// `--box lo,hi` with finite lo < hi.
-    static func box(_ text: String, _ option: String = "--box") throws -> ClosedRange<Float> {
+    public static func box(_ text: String, _ option: String = "--box") throws -> ClosedRange<Float> {
         let items = text.split(separator: ",", omittingEmptySubsequences: false).map { Float($0.trimmingCharacters(in: .whitespaces)) }
         guard items.count == 2, let lo = items[0], let hi = items[1], lo.isFinite, hi.isFinite, lo < hi else {
-            throw CLIError("\(option) must be lo,hi with finite lo < hi (got '\(text)')")
+            throw InputError("\(option) must be lo,hi with finite lo < hi (got '\(text)')")
         }
         return lo...hi
     }
 
     /// `CxHxW` with positive dimensions whose product (checked for overflow) is `features`.
-    static func imageShape(_ text: String, _ option: String, features: Int) throws -> (channels: Int, height: Int, width: Int) {
+    public static func imageShape(_ text: String, _ option: String, features: Int) throws -> (channels: Int, height: Int, width: Int) {
         let d = text.split(separator: "x", omittingEmptySubsequences: false).map { Int($0) }
         guard d.count == 3, let c = d[0], let h = d[1], let w = d[2], c > 0, h > 0, w > 0,
               case let (hw, o1) = h.multipliedReportingOverflow(by: w), !o1,
               case let (chw, o2) = c.multipliedReportingOverflow(by: hw), !o2, chw == features else {
-            throw CLIError("\(option) \(text) must be CxHxW with C·H·W = \(features) features")
+            throw InputError("\(option) \(text) must be CxHxW with C·H·W = \(features) features")
         }
         return (c, h, w)
     }
@@ -139,11 +131,11 @@ enum OptionCheck {
     /// Refuses an output directory path (`report --out`, `train --export-split`) that is empty or
     /// exists as anything but a directory (a regular file, a FIFO, a link to a file): such a path is
     /// never replaced or deleted, only an earlier output directory is.
-    static func directoryTarget(_ path: String, _ option: String) throws {
-        guard !path.isEmpty else { throw CLIError("\(option) needs a directory path (got an empty one)") }
+    public static func directoryTarget(_ path: String, _ option: String) throws {
+        guard !path.isEmpty else { throw InputError("\(option) needs a directory path (got an empty one)") }
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue {
-            throw CLIError("\(option) \(path) exists and is not a directory; it is left alone: choose another path")
+            throw InputError("\(option) \(path) exists and is not a directory; it is left alone: choose another path")
         }
     }
 }

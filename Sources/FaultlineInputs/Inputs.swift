@@ -1,30 +1,29 @@
-import ArgumentParser
-import FaultlineAnalysis
 import FaultlineIO
 import FaultlineLinalg
 import FaultlineNN
-import FaultlineReliability
-import FaultlineRobustness
-import FaultlineShift
-import FaultlineStatistics
+import FaultlineONNX
 import Foundation
 
-/// Reading user inputs for the subcommands, with errors that end the process with exit code 2.
+/// The input-validation layer: reading arrays, labels, logits, probabilities and models from the files
+/// users have, each checked as what it is meant to be before any kernel sees it. The command line reads
+/// every input through it; Swift users can call it to get the same checks and messages.
 ///
-/// Every reader takes the option the path came from (`--x`, `--labels`, …): its errors name the option
-/// and the file, and the row where one applies, e.g. `--y y.npy: label at index 3 is 1e+19, …`.
-enum Inputs {
+/// Every reader takes the option (or any other name) the path came from (`--x`, `--labels`, …): its errors
+/// (`IOError`, `InputError`, `ModelError`) name it and the file, and the row and column where one applies,
+/// e.g. `--y y.npy: label at index 3 is 1e+19, …`. Sizes are checked against the file and the limits below
+/// before anything is allocated.
+public enum Inputs {
     /// The largest class count any command accepts (2²⁰): per-class arrays are sized by it.
-    static let maxClasses = 1 << 20
+    public static let maxClasses = 1 << 20
     /// Without a model or probabilities to give the class count, labels may be as large as
     /// max(number of labels, this) − 1: small files may still use any of the first 256 classes.
-    static let minimumDataClasses = 256
+    public static let minimumDataClasses = 256
 
     /// Features from .npy/.npz(first array or `name`)/.safetensors/CSV/IDX, as an N × D float32 matrix
     /// (higher ranks flattened per sample). `FILE.npz:NAME` names one array of an archive.
     /// An array with no columns, or with no rows unless `allowEmpty`, is an error naming `option` and the file;
     /// with `finite`, so is a NaN or ±∞ (naming its row and column).
-    static func features(_ path: String, option: String? = nil, array: String? = nil, allowEmpty: Bool = false, finite: Bool = false) throws -> Matrix<Float> {
+    public static func features(_ path: String, option: String? = nil, array: String? = nil, allowEmpty: Bool = false, finite: Bool = false) throws -> Matrix<Float> {
         try naming(option) {
             // A .npy is read through the memory-mapped reader: no copy for little-endian C-order float32
             // data, a chunked conversion otherwise, so a large file costs at most its own size.
@@ -55,7 +54,7 @@ enum Inputs {
     /// probabilities), else max(number of labels, `minimumDataClasses`); never above `maxClasses`.
     /// Errors name `option`, the file and the index of the first bad label. Converting with
     /// `Int(exactly:)` after these checks cannot trap (1e19, NaN, ±∞ are refused).
-    static func labels(_ path: String, option: String? = nil, classes: Int? = nil, array: String? = nil) throws -> [Int] {
+    public static func labels(_ path: String, option: String? = nil, classes: Int? = nil, array: String? = nil) throws -> [Int] {
         try naming(option) {
             let t = try tensor(path, array: array)
             guard t.rank == 1 || (t.rank == 2 && t.shape[1] == 1) else {
@@ -81,65 +80,67 @@ enum Inputs {
     /// Features and labels of the same samples (`--x`/`--y` and the like): both read and checked as
     /// by `features` (finite values) and `labels` (labels < `classes` when given), with the same number of rows.
     /// With `model` (input features, class count, spec), the rows must have the model's input width.
-    static func labeled(x: String, _ xOption: String, y: String, _ yOption: String,
+    public static func labeled(x: String, _ xOption: String, y: String, _ yOption: String,
                         model: ModelShape?) throws -> (Matrix<Float>, [Int]) {
         let features = try Inputs.features(x, option: xOption, finite: true)
         if let model { try modelInput(features, xOption, x, model: model) }
         let classes = model?.classes
         let labels = try Inputs.labels(y, option: yOption, classes: classes)
         guard labels.count == features.rows else {
-            throw CLIError("\(xOption) \(x) has \(features.rows) rows but \(yOption) \(y) has \(labels.count) labels")
+            throw InputError("\(xOption) \(x) has \(features.rows) rows but \(yOption) \(y) has \(labels.count) labels")
         }
         return (features, labels)
     }
 
     /// Rows of `features` (from `option path`) must have the model's input width.
-    static func modelInput(_ features: Matrix<Float>, _ option: String, _ path: String, model: ModelShape) throws {
+    public static func modelInput(_ features: Matrix<Float>, _ option: String, _ path: String, model: ModelShape) throws {
         guard features.columns == model.inputs else {
-            throw CLIError("\(option) \(path) has \(features.columns) features per row but the model (\(model.spec)) takes \(model.inputs)")
+            throw InputError("\(option) \(path) has \(features.columns) features per row but the model (\(model.spec)) takes \(model.inputs)")
         }
     }
 
     /// The same class count in two probability (or logit) matrices, e.g. calibration and test sets.
-    static func sameClasses(_ a: Matrix<Float>, _ aOption: String, _ aPath: String, _ b: Matrix<Float>, _ bOption: String, _ bPath: String) throws {
+    public static func sameClasses(_ a: Matrix<Float>, _ aOption: String, _ aPath: String, _ b: Matrix<Float>, _ bOption: String, _ bPath: String) throws {
         guard a.columns == b.columns else {
-            throw CLIError("\(aOption) \(aPath) has \(a.columns) classes (columns) but \(bOption) \(bPath) has \(b.columns)")
+            throw InputError("\(aOption) \(aPath) has \(a.columns) classes (columns) but \(bOption) \(bPath) has \(b.columns)")
         }
     }
 
     /// A weight file and optional spec (`--weights`, `--spec`) as a model; the spec's size is checked
-    /// against the file before anything is allocated (`Sequential.load`).
-    static func model(weights: String, spec: String?) throws -> Sequential {
+    /// against the file before anything is allocated (`Sequential.load`). Errors name `option` and the file.
+    public static func model(weights: String, spec: String?, option: String = "--weights") throws -> Sequential {
         do {
-            return try naming("--weights") {
+            return try naming(option) {
                 try spec.map { try Sequential.load(weights: weights, spec: $0) } ?? Sequential.load(weights: weights)
             }
         } catch ModelError.invalidSpec(let message) {
-            throw CLIError(spec == nil ? "--weights \(weights): the spec in the file's metadata is invalid: \(message)" : "--spec: \(message)")
+            throw InputError("--spec: \(message)")
+        } catch ModelError.weights(let message) {
+            throw InputError("\(option) \(message)")  // the message begins with the file
         }
+    }
+
+    /// The model at `path` as a classifier: an ONNX graph (`.onnx`, `ONNXModel.load`: operators, opsets,
+    /// shapes and initializer sizes checked before anything is allocated) or a `.safetensors` state_dict
+    /// with its spec (`model(weights:spec:option:)`). `spec` applies to state_dicts only. Errors name
+    /// `option` and the file (`ONNXError` also the node and operator).
+    public static func classifier(_ path: String, spec: String?, option: String) throws -> any DifferentiableClassifier {
+        guard path.lowercased().hasSuffix(".onnx") else { return try model(weights: path, spec: spec, option: option) }
+        guard spec == nil else { throw InputError("--spec describes a state_dict; \(option) \(path) is an ONNX graph, which records its architecture") }
+        return try naming(option) { try ONNXModel.load(path: path) }
     }
 
     /// A spec given as an option, parsed and size-checked without allocating (`ModelSpec.plan`).
-    static func plan(_ spec: String, option: String = "--spec") throws -> ModelSpec.Plan {
+    public static func plan(_ spec: String, option: String = "--spec") throws -> ModelSpec.Plan {
         do {
             return try ModelSpec.plan(spec)
         } catch ModelError.invalidSpec(let message) {
-            throw CLIError("\(option): \(message)")
-        }
-    }
-
-    /// Runs `body`, a library call on the data of `option path`, so that a data error from the library
-    /// (which knows no file names, e.g. "features have 32 dimensions, the detector 64") names them.
-    static func concerning<T>(_ option: String, _ path: String, _ body: () throws -> T) throws -> T {
-        do {
-            return try body()
-        } catch let error where !(error is CLIError || error is IOError) && inputErrorMessage(error) != nil {
-            throw CLIError("\(option) \(path): \(inputErrorMessage(error)!)")
+            throw InputError("\(option): \(message)")
         }
     }
 
     /// Runs `body`, prefixing the file of an `IOError` with the option it came from (`--x x.npy: …`).
-    static func naming<T>(_ option: String?, _ body: () throws -> T) throws -> T {
+    public static func naming<T>(_ option: String?, _ body: () throws -> T) throws -> T {
         do {
             return try body()
         } catch var error as IOError {
@@ -149,68 +150,19 @@ enum Inputs {
     }
 
     /// One array of a file by its extension (`ArrayFile`, which also reads `FILE.npz:NAME`).
-    static func tensor(_ path: String, array: String?) throws -> Tensor {
+    public static func tensor(_ path: String, array: String?) throws -> Tensor {
         try ArrayFile.tensor(path, array: array)
     }
 
-    /// Runs `body`, turning Faultline's typed errors into one clear line on stderr and exit code 2.
-    static func guarded<T>(_ command: String, _ body: () throws -> T) throws -> T {
-        do {
-            return try body()
-        } catch {
-            guard let message = inputErrorMessage(error) else { throw error }
-            printError("faultline \(command): \(message)")
-        }
-        throw ExitCode(2)
-    }
-
-    /// The one-line message of an error that means bad input (Faultline's typed errors, `CLIError`,
-    /// a `LocalizedError`), or nil for anything else (`ExitCode`, ArgumentParser's errors).
-    static func inputErrorMessage(_ error: Error) -> String? {
-        switch error {
-        case is IOError, is ModelError, is LinalgError, is AttackError, is ShiftError, is ReliabilityError, is StatisticsError, is CertificationError,
-             is AnalysisError, is CLIError:
-            return "\(error)"
-        default:
-            return (error as? LocalizedError)?.errorDescription
-        }
-    }
 }
 
 /// What the inputs of a model must look like: features per row, class count (labels are below it), and
 /// the spec for messages. From a loaded model or from a planned spec (`train`, before building).
-struct ModelShape {
-    var inputs: Int
-    var classes: Int
-    var spec: String
-    init(_ model: Sequential) { (inputs, classes, spec) = (model.inputFeatures, model.outputFeatures, model.spec) }
-    init(_ plan: ModelSpec.Plan, spec: String) { (inputs, classes, self.spec) = (plan.inputFeatures, plan.outputFeatures, spec) }
+public struct ModelShape: Sendable {
+    public var inputs: Int
+    public var classes: Int
+    public var spec: String
+    public init(_ model: some DifferentiableClassifier) { (inputs, classes, spec) = (model.inputFeatures, model.outputFeatures, model.spec) }
+    public init(_ plan: ModelSpec.Plan, spec: String) { (inputs, classes, self.spec) = (plan.inputFeatures, plan.outputFeatures, spec) }
 }
 
-/// A bad command-line input the library cannot see (e.g. two files that disagree).
-struct CLIError: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
-}
-
-extension Inputs {
-    /// The image layout of rows of `features` values: `--shape CxHxW` if given (checked against the
-    /// count), else the model's first convolution's input, else one square channel; nil when none fits.
-    static func imageShape(_ shape: String?, model: Sequential, features: Int) throws -> ImageShape? {
-        if let shape {
-            let d = try OptionCheck.imageShape(shape, "--shape", features: features)
-            return ImageShape(channels: d.channels, height: d.height, width: d.width)
-        }
-        return ImageShape.infer(model: model, features: features)
-    }
-
-    /// One `--shifted NAME=X` or `NAME=X,Y` item: a non-empty name and one or two non-empty paths.
-    static func shiftedSet(_ item: String) throws -> (name: String, x: String, y: String?) {
-        let parts = item.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-        let files = parts.count == 2 ? parts[1].split(separator: ",", omittingEmptySubsequences: false).map(String.init) : []
-        guard parts.count == 2, !parts[0].isEmpty, (1...2).contains(files.count), files.allSatisfy({ !$0.isEmpty }) else {
-            throw CLIError("--shifted takes NAME=X or NAME=X,Y with a name and one or two files, got '\(item)'")
-        }
-        return (String(parts[0]), files[0], files.count > 1 ? files[1] : nil)
-    }
-}

@@ -1,0 +1,110 @@
+import ArgumentParser
+import FaultlineAnalysis
+import FaultlineInputs
+import FaultlineIO
+import FaultlineLinalg
+import FaultlineNN
+import FaultlineReliability
+import FaultlineRobustness
+import FaultlineShift
+import FaultlineStatistics
+import Foundation
+
+/// The command line's side of input handling: typed errors become one line on stderr and exit code 2,
+/// library data errors get the option and file they came from, and option syntax only the CLI has.
+extension Inputs {
+    /// Runs `body`, a library call on the data of `option path`, so that a data error from the library
+    /// (which knows no file names, e.g. "features have 32 dimensions, the detector 64") names them.
+    static func concerning<T>(_ option: String, _ path: String, _ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let error where !(error is InputError || error is IOError) && inputErrorMessage(error) != nil {
+            throw InputError("\(option) \(path): \(inputErrorMessage(error)!)")
+        }
+    }
+
+    /// Runs `body`, turning Faultline's typed errors into one clear line on stderr and exit code 2.
+    static func guarded<T>(_ command: String, _ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch {
+            guard let message = inputErrorMessage(error) else { throw error }
+            printError("faultline \(command): \(message)")
+        }
+        throw ExitCode(2)
+    }
+
+    /// The one-line message of an error that means bad input (Faultline's typed errors, `InputError`,
+    /// a `LocalizedError`), or nil for anything else (`ExitCode`, ArgumentParser's errors).
+    static func inputErrorMessage(_ error: Error) -> String? {
+        switch error {
+        case is IOError, is ModelError, is LinalgError, is AttackError, is ShiftError, is ReliabilityError, is StatisticsError, is CertificationError,
+             is AnalysisError, is InputError, is GraphError:
+            return "\(error)"
+        default:
+            return (error as? LocalizedError)?.errorDescription
+        }
+    }
+
+    /// The image layout of rows of `features` values: `--shape CxHxW` if given (checked against the
+    /// count), else the model's first convolution's input, else one square channel; nil when none fits.
+    static func imageShape(_ shape: String?, model: some DifferentiableClassifier, features: Int) throws -> ImageShape? {
+        if let shape {
+            let d = try OptionCheck.imageShape(shape, "--shape", features: features)
+            return ImageShape(channels: d.channels, height: d.height, width: d.width)
+        }
+        return ImageShape.infer(model: model, features: features)
+    }
+
+    /// One `--shifted NAME=X` or `NAME=X,Y` item: a non-empty name and one or two non-empty paths.
+    static func shiftedSet(_ item: String) throws -> (name: String, x: String, y: String?) {
+        let parts = item.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+        let files = parts.count == 2 ? parts[1].split(separator: ",", omittingEmptySubsequences: false).map(String.init) : []
+        guard parts.count == 2, !parts[0].isEmpty, (1...2).contains(files.count), files.allSatisfy({ !$0.isEmpty }) else {
+            throw InputError("--shifted takes NAME=X or NAME=X,Y with a name and one or two files, got '\(item)'")
+        }
+        return (String(parts[0]), files[0], files.count > 1 ? files[1] : nil)
+    }
+}
+
+extension OptionCheck {
+    /// Runs option checks from a command's `validate()`: an `InputError` becomes ArgumentParser's
+    /// `ValidationError`, so bad option values are usage errors (exit 2, with the usage text) found at
+    /// parse time, before any file is read.
+    static func atParse(_ checks: () throws -> Void) throws {
+        do { try checks() } catch let error as InputError { throw ValidationError(error.description) }
+    }
+}
+
+/// The model of a command: `--model` (a `.safetensors` state_dict with its spec; ONNX graphs with
+/// FaultlineONNX) or `--weights` (the same for a state_dict), and `--spec` when the file does not record
+/// the architecture. Exactly one of `--model` and `--weights`; errors name the one given.
+struct ModelOptions: ParsableArguments {
+    @Option(help: "The model: .onnx (torch.onnx.export) or a .safetensors state_dict (PyTorch or `faultline train`).") var model: String?
+    @Option(help: "Model weights (.safetensors); the same as --model.") var weights: String?
+    @Option(help: "Architecture of the state_dict, e.g. linear:784-512,relu,linear:512-10 (default: read from the file).") var spec: String?
+
+    func validate() throws {
+        guard (model == nil) != (weights == nil) else { throw ValidationError("give the model with --model FILE (or --weights FILE), once") }
+    }
+
+    /// The option the model came from and its path.
+    var source: (option: String, path: String) { model.map { ("--model", $0) } ?? ("--weights", weights ?? "") }
+
+    /// The model as a classifier (for commands that need only forward and gradient passes): ONNX or state_dict.
+    func classifier() throws -> any DifferentiableClassifier { try Inputs.classifier(source.path, spec: spec, option: source.option) }
+
+    /// The model as a `Sequential` (commands whose kernels need its layers: certification).
+    func sequential() throws -> Sequential {
+        if source.path.lowercased().hasSuffix(".onnx") {
+            throw InputError("\(source.option) \(source.path): certify needs a layer-by-layer model (a .safetensors state_dict and its spec); "
+                             + "ONNX graphs get attacks, corruptions, predict and the report, not certificates yet")
+        }
+        return try Inputs.model(weights: source.path, spec: spec, option: source.option)
+    }
+}
+
+/// Messages for people go to stderr so stdout stays parseable.
+func printError(_ message: String) {
+    FileHandle.standardError.write(Data((message + "\n").utf8))
+}

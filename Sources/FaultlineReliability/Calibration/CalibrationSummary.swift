@@ -1,0 +1,85 @@
+import FaultlineLinalg
+import FaultlineStatistics
+
+/// What calibration metrics are computed from: logits (the probabilities are formed row by row inside each
+/// metric, never materialised, so a large logits matrix costs its own size) or probabilities.
+public enum CalibrationScores: Sendable {
+    case logits(Matrix<Float>), probabilities(Matrix<Float>)
+
+    /// The N×C matrix, logits or probabilities.
+    public var matrix: Matrix<Float> {
+        switch self {
+        case .logits(let m), .probabilities(let m): return m
+        }
+    }
+
+    /// The logits, when these are logits.
+    public var logits: Matrix<Float>? {
+        if case .logits(let z) = self { return z }
+        return nil
+    }
+
+    /// The probabilities, materialised (softmax of logits in float32).
+    public func probabilities() throws -> Matrix<Float> {
+        switch self {
+        case .logits(let z): return try Linalg.softmaxRows(z)
+        case .probabilities(let p): return p
+        }
+    }
+
+    /// The rows `rows` (any order, repeats allowed), e.g. a bootstrap resample.
+    public func gatherRows(_ rows: [Int]) -> CalibrationScores {
+        switch self {
+        case .logits(let z): return .logits(z.gatherRows(rows))
+        case .probabilities(let p): return .probabilities(p.gatherRows(rows))
+        }
+    }
+}
+
+/// Every calibration metric of one set at once: ECE and MCE with the chosen binning and its bins,
+/// classwise and top-label ECE (equal-width, `bins` bins), Brier score, NLL and accuracy — the table of
+/// `faultline calibrate`. Each number is the corresponding kernel's (`CalibrationMetrics`,
+/// `ClasswiseCalibration`), with their accuracy; cost O(N·C) per metric.
+public struct CalibrationSummary: Codable, Equatable, Sendable {
+    public var ece: Double
+    public var mce: Double
+    public var classwiseECE: Double
+    public var topLabelECE: Double
+    public var brier: Double
+    public var nll: Double
+    public var accuracy: Double
+    public var bins: [CalibrationMetrics.Bin]
+
+    /// The metrics' names, in the order of `values`.
+    public static let metricNames = ["ECE", "MCE", "classwise ECE", "top-label ECE", "Brier", "NLL", "accuracy"]
+    /// The metrics in the order of `metricNames`.
+    public var values: [Double] { [ece, mce, classwiseECE, topLabelECE, brier, nll, accuracy] }
+
+    /// The metrics of `scores` against `labels` (one per row, in 0..<C).
+    /// - Throws: the kernels' `ReliabilityError` (row/label mismatch, labels out of range, invalid probabilities).
+    public init(_ scores: CalibrationScores, labels: [Int], binning: CalibrationMetrics.Binning, bins: Int) throws {
+        let m: CalibrationMetrics
+        switch scores {
+        case .logits(let z):
+            m = try CalibrationMetrics.compute(logits: z, labels: labels, binning: binning)
+            classwiseECE = try ClasswiseCalibration.classwiseECE(logits: z, labels: labels, bins: bins)
+            topLabelECE = try ClasswiseCalibration.topLabelECE(logits: z, labels: labels, bins: bins)
+        case .probabilities(let p):
+            m = try CalibrationMetrics.compute(probabilities: p, labels: labels, binning: binning)
+            classwiseECE = try ClasswiseCalibration.classwiseECE(probabilities: p, labels: labels, bins: bins)
+            topLabelECE = try ClasswiseCalibration.topLabelECE(probabilities: p, labels: labels, bins: bins)
+        }
+        (ece, mce, brier, nll, accuracy, self.bins) = (m.ece, m.mce, m.brier, m.nll, m.accuracy, m.bins)
+    }
+
+    /// Percentile bootstrap intervals of every metric, by name (`metricNames`), from `resamples` seeded
+    /// resamples of the rows (`Bootstrap.percentile`: resample b uses Philox stream b of `seed`, so the
+    /// intervals are reproducible). Cost: `resamples` evaluations of every metric.
+    public static func bootstrapIntervals(_ scores: CalibrationScores, labels: [Int], binning: CalibrationMetrics.Binning, bins: Int,
+                                          resamples: Int, confidence: Double, seed: UInt64) throws -> [String: Bootstrap.Interval] {
+        let intervals = try Bootstrap.percentile(samples: scores.matrix.rows, resamples: resamples, alpha: 1 - confidence, seed: seed) { rows in
+            try CalibrationSummary(scores.gatherRows(rows), labels: rows.map { labels[$0] }, binning: binning, bins: bins).values
+        }
+        return Dictionary(uniqueKeysWithValues: zip(metricNames, intervals))
+    }
+}

@@ -1,0 +1,41 @@
+import Foundation
+
+/// A progress bar on stderr for long work: redrawn in place on a terminal (bar, percentage, elapsed time
+/// and the estimated time left), one line per 25 % otherwise (logs stay short), silent with `quiet`.
+/// Never writes to stdout, which stays parseable. The estimate assumes the remaining units cost what the
+/// finished ones did (elapsed · (1 − f)/f); it appears once 2 % is done.
+public final class ProgressBar {
+    public let label: String
+    public let total: Int
+    public let quiet: Bool
+    private let interactive = isatty(STDERR_FILENO) != 0
+    private var lastQuarter = -1
+    private let start = Date()
+
+    /// A bar for `total` units of work (at least 1).
+    public init(_ label: String, total: Int, quiet: Bool) {
+        self.label = label
+        self.total = max(total, 1)
+        self.quiet = quiet
+    }
+
+    /// `done` units finished (clamped to the total); `detail` is shown after the percentage.
+    public func update(_ done: Int, detail: String = "") {
+        guard !quiet else { return }
+        let fraction = min(1, Double(max(done, 0)) / Double(total)), elapsed = Date().timeIntervalSince(start)
+        let timing = String(format: "%.0f s", elapsed) + (fraction >= 0.02 && fraction < 1 ? String(format: ", ~%.0f s left", elapsed * (1 - fraction) / fraction) : "")
+        if interactive {
+            let width = 30, filled = Int(fraction * Double(width))
+            let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
+            let line = String(format: "\r%@ [%@] %3.0f%% %@ (%@)\u{1B}[K", label, bar, 100 * fraction, detail, timing)
+            FileHandle.standardError.write(Data(line.utf8))
+            if done >= total { FileHandle.standardError.write(Data("\n".utf8)) }
+        } else {
+            let quarter = Int(fraction * 4)
+            if quarter > lastQuarter {
+                lastQuarter = quarter
+                FileHandle.standardError.write(Data(String(format: "%@: %3.0f%% %@ (%@)\n", label, 100 * fraction, detail, timing).utf8))
+            }
+        }
+    }
+}
