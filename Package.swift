@@ -80,7 +80,7 @@ let package = Package(
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "FaultlineNNTests", dependencies: ["FaultlineNN", "FaultlineIO", "_TestSupport"],
                     resources: [.copy("Fixtures")]),
-        .testTarget(name: "FaultlineONNXTests", dependencies: ["FaultlineONNX", "FaultlineNN", "FaultlineIO", "_TestSupport",
+        .testTarget(name: "FaultlineONNXTests", dependencies: ["FaultlineONNX", "FaultlineNN", "FaultlineIO", "FaultlineRobustness", "_TestSupport",
                                                          .product(name: "SwiftProtobuf", package: "swift-protobuf")],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "FaultlineStatisticsTests", dependencies: ["FaultlineStatistics", "FaultlineIO", "_TestSupport"],

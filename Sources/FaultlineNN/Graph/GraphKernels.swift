@@ -14,7 +14,9 @@ extension GraphModel.Step {
     /// Floats of scratch memory the step needs for batches of up to `capacity` rows.
     func scratchCount(capacity: Int) -> Int {
         guard case .convolution(let c) = operation else { return 0 }
-        return ConvolutionGeometry(c, input: inputShapes[0], output: outputShape).scratchCount(capacity: capacity)
+        let forward = ConvolutionGeometry(c, input: inputShapes[0], output: outputShape).scratchCount(capacity: capacity)
+        guard let adjoint else { return forward }
+        return max(forward, ConvolutionGeometry(adjoint, input: outputShape, output: inputShapes[0]).scratchCount(capacity: capacity))
     }
 
     /// Precomputes broadcast maps and expanded constants.
@@ -24,13 +26,25 @@ extension GraphModel.Step {
             broadcast = inputShapes.map { $0 == outputShape ? nil : broadcastIndices($0, to: outputShape) }
         case .constantBinary(_, let constant, let shape, _):
             expandedConstant = broadcastIndices(shape, to: outputShape).map { constant[Int($0)] }
+        case .convolution(let c):
+            adjoint = ConvolutionGeometry(c, input: inputShapes[0], output: outputShape).adjoint
         default: break
         }
     }
 
-    func forward(_ ws: GraphModel.Workspace, rows: Int, context: ForwardContext) {
-        let x = ws.data(inputs[0]), y = ws.data(output)
+    /// Elementwise, pooling, concat and softmax steps work row by row: the model splits their rows
+    /// across threads. Dense and convolution steps parallelise inside (GEMM, blocks of samples).
+    var isRowParallel: Bool {
+        switch operation {
+        case .dense, .convolution: return false
+        default: return true
+        }
+    }
+
+    /// Forward pass of rows first..<first + rows.
+    func forward(_ ws: GraphModel.Workspace, first: Int = 0, rows: Int, context: ForwardContext) {
         let inF = inputFeatures, outF = outputFeatures
+        let x = ws.data(inputs[0]) + first * inF, y = ws.data(output) + first * outF
         switch operation {
         case .dense(let weight, let bias):
             for i in 0..<rows { (y + i * outF).update(from: bias, count: outF) }
@@ -65,8 +79,8 @@ extension GraphModel.Step {
                 }
             }
         case .binary(let op):
-            let b = ws.data(inputs[1])
             let (aF, bF) = (inputShapes[0].reduce(1, *), inputShapes[1].reduce(1, *))
+            let b = ws.data(inputs[1]) + first * bF
             for i in 0..<rows {
                 let a0 = x + i * aF, b0 = b + i * bF, ys = y + i * outF
                 if broadcast[0] == nil && broadcast[1] == nil {
@@ -122,7 +136,7 @@ extension GraphModel.Step {
             for i in 0..<rows {
                 var offset = 0
                 for (k, storage) in inputs.enumerated() {
-                    let inner = inputShapes[k][axis...].reduce(1, *), src = ws.data(storage) + i * outer * inner
+                    let inner = inputShapes[k][axis...].reduce(1, *), src = ws.data(storage) + (first + i) * outer * inner
                     for o in 0..<outer { (y + i * outF + o * outInner + offset).update(from: src + o * inner, count: inner) }
                     offset += inner
                 }
@@ -153,9 +167,10 @@ extension GraphModel.Step {
 
     /// Writes the gradient w.r.t. input `k` (rows × that input's features) into `dx`, given the
     /// gradient of the output in the workspace.
-    func backward(input k: Int, _ ws: GraphModel.Workspace, rows: Int, into dx: UnsafeMutablePointer<Float>, context: ForwardContext) {
-        let dy = ws.gradient(output), x = ws.data(inputs[0]), y = ws.data(output)
+    /// (Rows first..<first + rows; `dx` points at row `first` of the destination.)
+    func backward(input k: Int, _ ws: GraphModel.Workspace, first: Int = 0, rows: Int, into dx: UnsafeMutablePointer<Float>, context: ForwardContext) {
         let inF = inputShapes[k].reduce(1, *), outF = outputFeatures
+        let dy = ws.gradient(output) + first * outF, x = ws.data(inputs[0]) + first * inputFeatures, y = ws.data(output) + first * outF
         switch operation {
         case .dense(let weight, _):
             weight.withUnsafeBufferPointer { w in
@@ -163,7 +178,11 @@ extension GraphModel.Step {
                             into: MutableMatrixPointer(dx, rows: rows, columns: inF), backend: context.backend)
             }
         case .convolution(let c):
-            ConvolutionGeometry(c, input: inputShapes[0], output: outputShape).backward(dy, rows: rows, into: dx, context: context)
+            if let adjoint {
+                ConvolutionGeometry(adjoint, input: outputShape, output: inputShapes[0]).forward(dy, rows: rows, into: dx, context: context)
+            } else {
+                ConvolutionGeometry(c, input: inputShapes[0], output: outputShape).backward(dy, rows: rows, into: dx, context: context)
+            }
         case .channelAffine(let scale, _):
             let channels = scale.count, spatial = inF / channels
             for i in 0..<rows {
@@ -187,8 +206,8 @@ extension GraphModel.Step {
                 }
             }
         case .binary(let op):
-            let b = ws.data(inputs[1])
             let (aF, bF) = (inputShapes[0].reduce(1, *), inputShapes[1].reduce(1, *))
+            let b = ws.data(inputs[1]) + first * bF
             let map = broadcast[k]
             for i in 0..<rows {
                 let a0 = x + i * aF, b0 = b + i * bF, g = dy + i * outF, d = dx + i * inF
@@ -296,10 +315,38 @@ struct ConvolutionGeometry {
     var inputFeatures: Int { channels * height * width }
     var outputFeatures: Int { c.outChannels * pixels }
 
+    /// For stride 1 with pads ≤ dilation·(kernel − 1) on every side: the convolution of dY that gives
+    /// dX, i.e. dx[c] = Σ_o w[o][c] ⋆ dy[o] with the kernel flipped, the roles of input and output
+    /// channels swapped per group, and pads dilation·(kernel − 1) − pad. Nil otherwise (col2im is used).
+    var adjoint: GraphOperation.Convolution? {
+        let (kh, kw) = c.kernel, (dh, dw) = c.dilation
+        let pads = (dh * (kh - 1) - c.pads.top, dw * (kw - 1) - c.pads.left, dh * (kh - 1) - c.pads.bottom, dw * (kw - 1) - c.pads.right)
+        guard c.stride == (1, 1), min(pads.0, pads.1, pads.2, pads.3) >= 0, !isDepthwise else { return nil }
+        var weight = Matrix<Float>(rows: channels, columns: groupOutputs * kh * kw)
+        c.weight.withUnsafeBufferPointer { w in
+            weight.withUnsafeMutableBufferPointer { t in
+                for g in 0..<c.groups {
+                    for o in 0..<groupOutputs {
+                        for ch in 0..<groupChannels {
+                            for ky in 0..<kh {
+                                for kx in 0..<kw {
+                                    t[(g * groupChannels + ch) * groupOutputs * kh * kw + (o * kh + kh - 1 - ky) * kw + kw - 1 - kx] =
+                                        w[(g * groupOutputs + o) * patch + (ch * kh + ky) * kw + kx]
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return GraphOperation.Convolution(weight: weight, bias: [Float](repeating: 0, count: channels), inChannels: c.outChannels,
+                                          kernel: c.kernel, pads: pads, dilation: c.dilation, groups: c.groups)
+    }
+
     /// Floats of scratch for a block of samples: their unfolded columns and the GEMM's output.
     var perSample: Int { (patch + groupOutputs) * pixels }
-    /// Samples unfolded together into one GEMM (up to 2²¹ floats of scratch, 8 MB).
-    func block(capacity: Int) -> Int { max(1, min(capacity, (1 << 21) / perSample)) }
+    /// Samples unfolded together into one GEMM (up to 2¹⁹ floats of scratch, 2 MB: larger blocks no longer stay in cache).
+    func block(capacity: Int) -> Int { max(1, min(capacity, (1 << 19) / perSample)) }
     func scratchCount(capacity: Int) -> Int { isDepthwise ? 0 : block(capacity: capacity) * perSample }
 
     /// cols[(ch·kH + ky)·kW + kx][oy·outW + ox] = x[ch][oy·sH + ky·dH − top][ox·sW + kx·dW − left] (0
@@ -320,7 +367,7 @@ struct ConvolutionGeometry {
                         if hi < outWidth { (out + max(hi, 0)).update(repeating: 0, count: outWidth - max(hi, 0)) }
                         if lo >= hi { continue }
                         if c.stride.width == 1 {
-                            (out + lo).update(from: src + lo, count: hi - lo)
+                            for ox in lo..<hi { out[ox] = src[ox] }  // short rows: a loop beats memmove's call
                         } else {
                             let sw = c.stride.width
                             for ox in lo..<hi { out[ox] = src[ox * sw] }

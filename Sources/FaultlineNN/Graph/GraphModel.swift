@@ -52,6 +52,9 @@ public struct GraphModel: Sendable {
         var broadcast: [[Int32]?] = []
         /// For `.constantBinary`: the constant expanded to the output shape.
         var expandedConstant: [Float] = []
+        /// For a stride-1 `.convolution`: the convolution whose forward pass is this one's input
+        /// gradient (flipped, transposed weights), so backward is unfold + GEMM without a col2im fold.
+        var adjoint: GraphOperation.Convolution?
     }
 
     /// The most elements one tensor may hold per sample (2²⁶): a bound on what a graph built from an

@@ -76,8 +76,26 @@ extension GraphModel {
         workspace.rows = rows
         var c = context
         c.scratch = workspace.scratch.pointer
-        for step in steps { step.forward(workspace, rows: rows, context: c) }
+        for step in steps {
+            inRowParts(step, rows: rows) { first, count in step.forward(workspace, first: first, rows: count, context: c) }
+        }
         return workspace.logits(rows: rows)
+    }
+
+    /// Runs `body(first, count)` over the rows: for row-parallel steps on enough data, in contiguous parts
+    /// on Faultline's threads (each part writes only its own rows, so results do not depend on the
+    /// split), else once over all rows.
+    @inline(__always)
+    func inRowParts(_ step: Step, rows: Int, _ body: (Int, Int) -> Void) {
+        let parts = min(rows, Linalg.simdThreads)
+        guard step.isRowParallel, parts > 1, rows * step.outputFeatures >= 1 << 14 else {
+            body(0, rows)
+            return
+        }
+        Linalg.parallelForEach(parts) { p in
+            let r = Linalg.partition(rows, parts: parts, part: p)
+            body(r.lowerBound, r.count)
+        }
     }
 
     /// Backward pass only: d(Σᵢ ⟨dzᵢ, zᵢ⟩)/dx for the batch of the last forward pass in `workspace`
@@ -98,13 +116,17 @@ extension GraphModel {
         c.scratch = workspace.scratch.pointer
         for step in steps.reversed() where workspace.written[step.output] {
             for k in step.inputs.indices {
-                let target = step.inputs[k]
-                let first = !workspace.written[target]
-                let destination = first ? workspace.gradient(target) : workspace.accumulator.pointer
-                step.backward(input: k, workspace, rows: rows, into: destination, context: c)
-                if !first {
-                    let g = workspace.gradient(target), count = rows * storageFeatures[target]
-                    for j in 0..<count { g[j] += destination[j] }
+                let target = step.inputs[k], features = storageFeatures[target]
+                let accumulate = workspace.written[target]
+                let destination = accumulate ? workspace.accumulator.pointer : workspace.gradient(target)
+                if !step.isRowParallel { step.backward(input: k, workspace, rows: rows, into: destination, context: c) }
+                inRowParts(step, rows: rows) { first, count in
+                    if step.isRowParallel {
+                        step.backward(input: k, workspace, first: first, rows: count, into: destination + first * features, context: c)
+                    }
+                    guard accumulate else { return }
+                    let g = workspace.gradient(target) + first * features, d = destination + first * features
+                    for j in 0..<(count * features) { g[j] += d[j] }
                 }
                 workspace.written[target] = true
             }
