@@ -51,4 +51,53 @@ struct OnnxJourneyTests {
         let certify = try CLIRunner.run(["certify", "--model", model, "--x", x, "--y", y, "--method", "crown", "--box=-1,2"])
         #expect(certify.status == 2 && certify.stderr.contains("--model") && certify.stderr.contains("resnet.onnx"), "\(certify.stderr)")
     }
+
+    /// The README's second journey: `predict` turns a model and inputs into logits, probabilities and a
+    /// feature tap, which `calibrate`, `conformal` and `shift` take without Python. On the trained ResNet
+    /// fixture (64 inputs, a fifth of them mislabelled: 32 to calibrate, 32 to test) and a noisy copy of the test rows.
+    @Test func predictFeedsCalibrateConformalAndShift() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("predict-journey-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let arrays = Dictionary(uniqueKeysWithValues: try NPZ.read("\(Self.fixtures)/resnet_trained_apgd.npz").map { ($0.name, $0.tensor) })
+        let x = arrays["x_u8"]!.values(as: Double.self).map { Float($0) / 255 }, clean = arrays["y"]!.values(as: Double.self).map { Int64($0) }
+        // Every fifth label moved to the next class: the model classifies all 64 inputs correctly, and
+        // temperature scaling is undefined without mistakes in the calibration rows.
+        let y = clean.indices.map { $0 % 5 == 2 ? (clean[$0] + 1) % 10 : clean[$0] }
+        let d = x.count / y.count, half = y.count / 2
+        var state: UInt64 = 3
+        let noisy = x[(half * d)...].map { v -> Float in
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return v + Float(Int(state >> 40) % 1001 - 500) / 500 * 0.5
+        }
+        try NPY.write(Tensor(shape: [half, d], values: Array(x[..<(half * d)])), to: dir + "/val_x.npy")
+        try NPY.write(Tensor(shape: [half, d], values: Array(x[(half * d)...])), to: dir + "/test_x.npy")
+        try NPY.write(Tensor(shape: [half, d], values: noisy), to: dir + "/noisy_x.npy")
+        try NPY.write(Tensor(shape: [half], values: Array(y[..<half])), to: dir + "/val_y.npy")
+        try NPY.write(Tensor(shape: [half], values: Array(y[half...])), to: dir + "/test_y.npy")
+        let model = "\(Self.fixtures)/resnet_trained.onnx"
+        for set in ["val", "test", "noisy"] {
+            let r = try CLIRunner.run(["predict", "--model", model, "--x", "\(dir)/\(set)_x.npy", "--out", "\(dir)/\(set).npz",
+                                       "--features", "/Reshape_output_0", "--quiet"])
+            #expect(r.status == 0, "predict \(set): \(r.stderr)")
+        }
+        let calibrate = try CLIRunner.run(["calibrate", "--logits", dir + "/test.npz:logits", "--labels", dir + "/test_y.npy",
+                                           "--fit", "temperature", "--calibration-logits", dir + "/val.npz:logits",
+                                           "--calibration-labels", dir + "/val_y.npy", "--json"])
+        #expect(calibrate.status == 0 && calibrate.stdout.contains("temperature"), "\(calibrate.stderr)")
+        let conformal = try CLIRunner.run(["conformal", "--calibration-probs", dir + "/val.npz:probabilities",
+                                           "--calibration-labels", dir + "/val_y.npy", "--probs", dir + "/test.npz:probabilities",
+                                           "--labels", dir + "/test_y.npy", "--alpha", "0.1", "--tolerance", "0.15", "--json"])
+        #expect(conformal.status == 0 && conformal.stdout.contains("coverage"), "\(conformal.stderr)")
+        let fit = try CLIRunner.run(["shift", "fit", "--features", dir + "/val.npz:features_Reshape_output_0", "--labels", dir + "/val_y.npy",
+                                     "--out", dir + "/detector.safetensors"])
+        #expect(fit.status == 0, "\(fit.stderr)")
+        let score = try CLIRunner.run(["shift", "score", "--detector", dir + "/detector.safetensors",
+                                       "--features", dir + "/test.npz:features_Reshape_output_0",
+                                       "--ood", dir + "/noisy.npz:features_Reshape_output_0", "--json"])
+        #expect(score.status == 0, "\(score.stderr)")
+        struct Detection: Decodable { struct Metrics: Decodable { var auroc: Double }; var metrics: Metrics }
+        let auroc = try JSONDecoder().decode(Detection.self, from: Data(score.stdout.utf8)).metrics.auroc
+        #expect(auroc > 0.5, "heavy noise must look shifted in the model's features: AUROC \(auroc)")
+    }
 }
