@@ -26,13 +26,8 @@ public enum DigitsStudy {
         let ensemble = try DeepEnsemble.train(spec: spec, count: members, on: split.train, validation: split.calibration,
                                               options: options, seed: seed) { member, epoch, _ in training?(member * epochs + epoch + 1, members * epochs) }
         training?(members * epochs, members * epochs)
-        let image = ImageShape(channels: 1, height: 8, width: 8)
+        let data = try studyData(split, seed: seed)
         let test = split.test
-        let data = FailureReport.Data(
-            train: split.train, test: test, calibration: split.calibration,
-            shifted: [.gaussianNoise(test.features, sigma: 0.3, seed: seed, name: "Gaussian noise σ = 0.3", labels: test.labels),
-                      try .rotated90(test.features, shape: image, labels: test.labels)],
-            imageShape: image, description: "digits (UCI optical recognition of handwritten digits, 8×8, CC BY 4.0)")
         var report = try FailureReport.build(ensemble: ensemble, data: data, options: reportOptions(seed: seed)) { _, done, total in analysis?(done, total + 1) }
         report.heldOutClass = try HeldOutClassStudy.run(spec: spec, train: split.train, test: test, heldOut: 9,
                                                         training: TrainingOptions(epochs: 30, batchSize: 32, optimizer: .adam(learningRate: 2e-3),
@@ -40,6 +35,33 @@ public enum DigitsStudy {
                                                         seed: seed &+ 100)
         analysis?(FailureReport.stages.count + 1, FailureReport.stages.count + 1)
         return report
+    }
+
+    /// The same analysis of a model the caller brings (an ONNX graph from `torch.onnx.export`, a loaded
+    /// state_dict) on the same split, shifted sets and report options, without training: the ensemble and
+    /// the held-out-class study (both need models trained here) are left out. The model must take the
+    /// digits as 64 features (pixel / 16, in [0, 1], row-major 8×8) and give 10 logits; otherwise
+    /// `AnalysisError.invalidInput` says what it takes. `analysis(done, total)` counts the report's stages.
+    public static func run(model: some DifferentiableClassifier, seed: UInt64 = 0, analysis: ((Int, Int) -> Void)? = nil) throws -> FailureReport {
+        guard model.inputFeatures == 64, model.outputFeatures == 10 else {
+            throw AnalysisError.invalidInput("the digits study needs a model of 64 inputs (8×8 pixels / 16) and 10 classes; "
+                                             + "this one (\(model.spec)) takes \(model.inputFeatures) and gives \(model.outputFeatures)")
+        }
+        let split = try BundledDatasets.digits().stratifiedSplit(seed: seed)
+        return try FailureReport.build(model: model, data: studyData(split, seed: seed), options: reportOptions(seed: seed)) { _, done, total in
+            analysis?(done, total)
+        }
+    }
+
+    /// The report's data: the split, Gaussian-noise (σ = 0.3) and 90°-rotated copies of the test rows.
+    static func studyData(_ split: LabeledDataset.Split, seed: UInt64) throws -> FailureReport.Data {
+        let image = ImageShape(channels: 1, height: 8, width: 8)
+        let test = split.test
+        return FailureReport.Data(
+            train: split.train, test: test, calibration: split.calibration,
+            shifted: [.gaussianNoise(test.features, sigma: 0.3, seed: seed, name: "Gaussian noise σ = 0.3", labels: test.labels),
+                      try .rotated90(test.features, shape: image, labels: test.labels)],
+            imageShape: image, description: "digits (UCI optical recognition of handwritten digits, 8×8, CC BY 4.0)")
     }
 
     /// The report options of the study: ε grid 0…0.2, attribution ε 0.05, FGSM, AutoAttack (1,000 Square

@@ -23,11 +23,15 @@ struct DemoCommand: ParsableCommand {
             and the attribution of every test row of member 1 to a reliability or robustness failure.
             Writes report.html (self-contained, inline SVG plots), the plots as .svg, report.json (every number, including \
             what the plots draw) and report.txt into --out, atomically.
+            With --model, your own digits classifier (an .onnx from torch.onnx.export, or a .safetensors state_dict \
+            with its spec in the metadata) is analysed on the same split instead of training the ensemble: it must take \
+            64 features (pixel / 16, in [0, 1]) and give 10 logits. The ensemble and held-out-class sections are then absent.
             """)
 
     @Option(help: "Report directory.") var out = "faultline-report"
     @Option(help: "Seed of the split, the initialisations and the attacks.") var seed: UInt64 = 0
     @Option(help: "Ensemble members.") var members = 5
+    @Option(help: "Analyse this model (.onnx or .safetensors; 64 inputs, 10 classes) instead of training the ensemble.") var model: String?
     @Flag(help: "No progress output.") var quiet = false
 
     func validate() throws {
@@ -37,6 +41,15 @@ struct DemoCommand: ParsableCommand {
     func run() throws {
         let report = try Inputs.guarded("demo") { () -> FailureReport in
             try OptionCheck.directoryTarget(out, "--out")  // before minutes of training, not after
+            if let model {
+                let classifier = try Inputs.classifier(model, spec: nil, option: "--model")
+                guard classifier.inputFeatures == 64, classifier.outputFeatures == 10 else {
+                    throw InputError("--model \(model) takes \(classifier.inputFeatures) features and gives \(classifier.outputFeatures) logits; "
+                                     + "the demo's digits need 64 inputs (8×8 pixels / 16) and 10 classes (use `faultline report` for other data)")
+                }
+                let analysis = ProgressBar("analysing", total: FailureReport.stages.count, quiet: quiet)
+                return try DigitsStudy.run(model: classifier, seed: seed) { done, _ in analysis.update(done) }
+            }
             let training = ProgressBar("training \(members) members", total: members * DigitsStudy.epochs, quiet: quiet)
             let analysis = ProgressBar("analysing", total: FailureReport.stages.count + 1, quiet: quiet)
             return try DigitsStudy.run(seed: seed, members: members, training: { done, _ in training.update(done) },

@@ -100,4 +100,20 @@ struct OnnxJourneyTests {
         let auroc = try JSONDecoder().decode(Detection.self, from: Data(score.stdout.utf8)).metrics.auroc
         #expect(auroc > 0.5, "heavy noise must look shifted in the model's features: AUROC \(auroc)")
     }
+
+    /// `faultline demo --model` analyses a user's digits classifier (the 64-32-10 MLP of the APGD
+    /// fixtures, exported to ONNX) on the demo's split instead of training an ensemble; a model of the
+    /// wrong shape is exit 2 naming --model and saying what the digits need.
+    @Test func demoTakesAnOnnxModel() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("demo-onnx-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let r = try CLIRunner.run(["demo", "--model", "\(Self.fixtures)/digits_mlp.onnx", "--out", dir, "--quiet"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let report = try JSONDecoder().decode(FailureReport.self, from: Data(contentsOf: URL(fileURLWithPath: dir + "/report.json")))
+        #expect(report.samples.test > 300 && report.robustness.count == 6 && report.ensemble == nil && report.heldOutClass == nil)
+        #expect(report.reliability.accuracy > 0.85, "the digits MLP is ~95 % accurate: \(report.reliability.accuracy)")
+        let wrong = try CLIRunner.run(["demo", "--model", "\(Self.fixtures)/resnet.onnx", "--out", dir + "-wrong", "--quiet"])
+        #expect(wrong.status == 2 && wrong.stderr.contains("--model") && wrong.stderr.contains("64 inputs"), "\(wrong.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: dir + "-wrong"))
+    }
 }
