@@ -51,4 +51,33 @@ struct PredictCommandTests {
         let list = try CLIRunner.run(["predict", "--model", "\(f)/mlp.onnx", "--list-tensors"])
         #expect(list.status == 0 && list.stdout.contains("/Sigmoid_output_0\t[24]") && list.stdout.contains("logits\t[4]"))
     }
+
+    /// The hostile ONNX files of scripts/fixtures/make_onnx_bad_inputs.py (one defect each) through every
+    /// command that takes --model: exit 2, a message naming the file and the node or tensor at fault,
+    /// no output written. The directory is listed, so a new bad_*.onnx file is covered without an edit here
+    /// (and must appear in `mentions`).
+    @Test func hostileOnnxFilesExitTwoInEveryCommand() throws {
+        let f = Self.fixtures
+        let mentions = [
+            "bad_conv_groups.onnx": "node 'grouped_conv' (Conv)", "bad_duplicate_output.onnx": "node 'second_writer'",
+            "bad_huge_dims.onnx": "'fc.weight'", "bad_negative_dims.onnx": "'fc.weight'", "bad_no_output.onnx": "'nowhere'",
+            "bad_old_opset.onnx": "opset 7", "bad_raw_size.onnx": "'fc.weight'", "bad_reshape.onnx": "node 'odd_reshape'",
+            "bad_shape_mismatch.onnx": "node 'fc' (Gemm)", "bad_string_weight.onnx": "'fc.weight'",
+        ]
+        let files = try FileManager.default.contentsOfDirectory(atPath: f).filter { $0.hasPrefix("bad_") && $0.hasSuffix(".onnx") }.sorted()
+        #expect(Set(files) == Set(mentions.keys), "every hostile file has its expected message")
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("hostile-onnx-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        for file in files {
+            let model = "\(f)/\(file)", x = "\(f)/mlp_x.npy", y = "\(f)/mlp_y.npy"
+            for arguments in [["predict", "--model", model, "--x", x, "--out", dir + "/p.npz"],
+                              ["attack", "--model", model, "--x", x, "--y", y, "--eps", "0.1", "--out", dir + "/a.npz"],
+                              ["report", "--model", model, "--train-x", x, "--train-y", y, "--test-x", x, "--test-y", y, "--out", dir + "/r"],
+                              ["demo", "--model", model, "--out", dir + "/d"]] {
+                let r = try CLIRunner.run(arguments)
+                #expect(r.status == 2 && r.stderr.contains(file) && r.stderr.contains(mentions[file] ?? "?"), "\(arguments[0]) \(file): \(r.status) \(r.stderr)")
+            }
+            #expect(!FileManager.default.fileExists(atPath: dir), "\(file): no output left behind")
+        }
+    }
 }
