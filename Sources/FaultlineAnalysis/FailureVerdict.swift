@@ -44,7 +44,7 @@ public struct FailureVerdict: Codable, Sendable, Equatable {
         if errors == 0 {
             say(.noErrors, "No test errors: every one of the \(a.categories.count) test rows is predicted right.")
         } else {
-            let top = kinds.max { a.count($0) < a.count($1) || (a.count($0) == a.count($1) && kinds.firstIndex(of: $0)! > kinds.firstIndex(of: $1)!) }!
+            let top = kinds.dropFirst().reduce(kinds[0]) { a.count($1) > a.count($0) ? $1 : $0 }  // ties: the first in `kinds`
             let share = Double(a.count(top)) / Double(errors)
             let what: String
             switch top {

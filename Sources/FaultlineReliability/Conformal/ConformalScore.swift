@@ -29,7 +29,14 @@ public enum ConformalScore: String, CaseIterable, Sendable {
     /// for bad probabilities, labels or α); class-conditional MAPIE scores are `invalidParameter`.
     public func sets(calibration: Matrix<Float>, labels: [Int], alpha: Double, test: Matrix<Float>,
                      settings s: Settings = Settings()) throws -> (threshold: Double, sets: [[Int]]) {
-        if isMapie {
+        let score: SplitConformal.Score
+        switch self {
+        case .lac: score = .lac
+        case .aps: score = .aps(randomized: false)
+        case .apsRandomized: score = .aps(randomized: true)
+        case .raps: score = .raps(lambda: s.lambda, kReg: s.kReg, randomized: false)
+        case .topk: score = .topK
+        case .apsMapie, .rapsMapie:
             guard !s.classConditional else { throw ReliabilityError.invalidParameter("\(rawValue) has no class-conditional variant") }
             let predictor = self == .apsMapie
                 ? try CumulativeProbabilitySets(calibration: calibration, labels: labels, alpha: alpha, seed: s.seed)
@@ -37,13 +44,6 @@ public enum ConformalScore: String, CaseIterable, Sendable {
                                                 tuningRows: CumulativeProbabilitySets.stratifiedTuningRows(labels: labels, fraction: s.tuningFraction, seed: s.seed),
                                                 alpha: alpha, tuningRule: s.lastLabel, seed: s.seed)
             return (predictor.threshold, try predictor.predict(test, lastLabel: s.lastLabel))
-        }
-        let score: SplitConformal.Score = switch self {
-        case .aps: .aps(randomized: false)
-        case .apsRandomized: .aps(randomized: true)
-        case .raps: .raps(lambda: s.lambda, kReg: s.kReg, randomized: false)
-        case .topk: .topK
-        default: .lac
         }
         let predictor = try SplitConformal(calibration: calibration, labels: labels, alpha: alpha, score: score, classConditional: s.classConditional, seed: s.seed)
         return (predictor.threshold, try predictor.predict(test))

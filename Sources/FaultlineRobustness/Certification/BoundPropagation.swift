@@ -230,13 +230,37 @@ public struct BoundPropagation: Sendable {
     // MARK: CROWN
 
     func crownBounds(_ x0: [Double], region: Region, specification: Matrix<Double>) throws -> ([Double], [Double]) {
-        // Input bounds of every ReLU stage, in order (each from a backward pass from that stage).
+        // Input bounds of every ReLU stage, in order. A ReLU's relaxation depends on its bounds only for
+        // unstable neurons (l < 0 < u): a stable one is the identity or zero whatever the bounds. So the
+        // interval of each stage's input is carried forward from the previous ReLU's final bounds (sound,
+        // cheap), and a backward pass runs only for the rows that interval leaves unstable — those get
+        // CROWN's bounds, the rest are stable under CROWN's bounds too unless CROWN is looser there, when the
+        // result is tighter than plain CROWN and still sound. The first ReLU after the input's affine
+        // stage needs no pass at all: the interval of an affine map of the input region is exact.
+        var (l, u) = inputInterval(x0, region)
         var reluBounds: [Int: ([Double], [Double])] = [:]
         for (s, stage) in network.stages.enumerated() {
-            guard case .activation = stage, s > 0, case .affine(let w, _) = network.stages[s - 1] else { continue }
-            var identity = Matrix<Double>(rows: w.rows, columns: w.rows)
-            for j in 0..<w.rows { identity[j, j] = 1 }
-            reluBounds[s] = try backward(from: s, start: identity, x0: x0, region: region, reluBounds: reluBounds)
+            switch stage {
+            case .affine(let w, let b):
+                (l, u) = s == 0 && region.norm == .l2
+                    ? try BoundPropagation.affineL2(w, b, x0, Double(region.epsilon))
+                    : try BoundPropagation.affineInterval(w, b, l, u)
+            case .activation:
+                guard s > 0, case .affine(let w, let b) = network.stages[s - 1] else { break }  // backward() says why
+                let unstable = l.indices.filter { l[$0] < 0 && u[$0] > 0 }
+                if s > 1 && !unstable.isEmpty {
+                    let rows = try Matrix(rows: unstable.count, columns: w.columns, elements: unstable.flatMap { Array(w.row($0)) })
+                    let bias = unstable.map { b[$0] }
+                    let (cl, cu) = try backward(below: s - 1, lowerA: rows, upperA: rows, lowerBias: bias, upperBias: bias,
+                                                x0: x0, region: region, reluBounds: reluBounds)
+                    for (k, j) in unstable.enumerated() { (l[j], u[j]) = (cl[k], cu[k]) }
+                }
+                reluBounds[s] = (l, u)
+                l = l.map { max($0, 0) }
+                u = u.map { max($0, 0) }
+            case .maxPool:
+                break  // validate() refuses CROWN on max pooling
+            }
         }
         return try backward(from: network.stages.count, start: specification, x0: x0, region: region, reluBounds: reluBounds)
     }
@@ -244,26 +268,37 @@ public struct BoundPropagation: Sendable {
     /// Linear bounds of `start`·(input of stage `node`) propagated back to the input and concretised.
     func backward(from node: Int, start: Matrix<Double>, x0: [Double], region: Region,
                   reluBounds: [Int: ([Double], [Double])]) throws -> ([Double], [Double]) {
-        var lowerA = start, upperA = start
-        var lowerBias = [Double](repeating: 0, count: start.rows), upperBias = lowerBias
+        let zero = [Double](repeating: 0, count: start.rows)
+        return try backward(below: node, lowerA: start, upperA: start, lowerBias: zero, upperBias: zero, x0: x0, region: region, reluBounds: reluBounds)
+    }
+
+    /// Linear bounds lowerA·v + lowerBias ≤ (quantity) ≤ upperA·v + upperBias on the input v of stage
+    /// `node`, propagated back through the stages below it to the input and concretised. While the two
+    /// sides are equal (no ReLU passed yet) their products are computed once.
+    func backward(below node: Int, lowerA: Matrix<Double>, upperA: Matrix<Double>, lowerBias: [Double], upperBias: [Double],
+                  x0: [Double], region: Region, reluBounds: [Int: ([Double], [Double])]) throws -> ([Double], [Double]) {
+        var (lowerA, upperA, lowerBias, upperBias) = (lowerA, upperA, lowerBias, upperBias)
+        let rows = lowerA.rows
+        var same = true
         for s in stride(from: node - 1, through: 0, by: -1) {
             switch network.stages[s] {
             case .affine(let w, let b):
-                for r in 0..<start.rows {
+                for r in 0..<rows {
                     for j in 0..<b.count {
                         lowerBias[r] += lowerA[r, j] * b[j]
                         upperBias[r] += upperA[r, j] * b[j]
                     }
                 }
                 lowerA = try Linalg.matmul(lowerA, w)
-                upperA = try Linalg.matmul(upperA, w)
+                upperA = same ? lowerA : try Linalg.matmul(upperA, w)
             case .activation:
                 guard let (l, u) = reluBounds[s] else {
                     throw CertificationError.unsupportedLayer("CROWN needs an affine layer before each ReLU (stage \(s))")
                 }
+                same = false
                 for j in 0..<l.count {
                     let (lowSlope, upSlope, upIntercept) = BoundPropagation.reluRelaxation(l[j], u[j])
-                    for r in 0..<start.rows {
+                    for r in 0..<rows {
                         let a = lowerA[r, j]
                         lowerA[r, j] = a >= 0 ? a * lowSlope : a * upSlope
                         if a < 0 { lowerBias[r] += a * upIntercept }
@@ -280,7 +315,7 @@ public struct BoundPropagation: Sendable {
         switch region.norm {
         case .linf:
             let (l, u) = inputInterval(x0, region)
-            for r in 0..<start.rows {
+            for r in 0..<rows {
                 for j in 0..<x0.count {
                     let c = 0.5 * (l[j] + u[j]), h = 0.5 * (u[j] - l[j])
                     lower[r] += lowerA[r, j] * c - abs(lowerA[r, j]) * h
@@ -289,7 +324,7 @@ public struct BoundPropagation: Sendable {
             }
         case .l2:
             let e = Double(region.epsilon)
-            for r in 0..<start.rows {
+            for r in 0..<rows {
                 var nl = 0.0, nu = 0.0
                 for j in 0..<x0.count {
                     lower[r] += lowerA[r, j] * x0[j]
