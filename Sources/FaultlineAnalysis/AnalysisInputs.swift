@@ -62,8 +62,23 @@ extension FailureReport {
         /// Attacks, certificates and corruptions use the first this many test rows (all when nil). The
         /// attribution's attack always covers every test row.
         public var robustnessSamples: Int?
-        /// Seed of attacks, corruptions and conformal tie-breaking.
+        /// At most this many test rows (and rows of each shifted set), drawn uniformly without replacement
+        /// with `seed` (`LabeledDataset.sampleRows`) before anything else runs: the whole report on a
+        /// subsample. nil: every row. The training and calibration sets are used whole.
+        public var maxSamples: Int?
+        /// Sections left out (nil or empty: none): attacks (the robustness table, the minimal ε and the
+        /// attribution's fragility test), certification, the corruption sweep, conformal prediction.
+        public var skip: Set<Section>?
+        /// Seed of attacks, corruptions, the `maxSamples` draw and conformal tie-breaking.
         public var seed: UInt64 = 0
+
+        /// The sections `skip` can leave out.
+        public enum Section: String, Codable, Sendable, CaseIterable {
+            case attacks, certify, corruptions, conformal
+        }
+
+        /// Whether `section` runs.
+        public func runs(_ section: Section) -> Bool { !(skip ?? []).contains(section) && (section != .certify || certify) }
 
         public init() {}
 

@@ -51,6 +51,15 @@ extension FailureReport {
                       progress: ((String, Int, Int) -> Void)?) throws -> FailureReport {
         let started = Date()
         try validate(model: model, ensemble: ensemble, data: data, options: options)
+        var data = data
+        if let m = options.maxSamples {
+            data.test = data.test.sample(m, seed: options.seed)
+            data.shifted = data.shifted.map { set in
+                let rows = LabeledDataset.sampleRows(m, of: set.features.rows, seed: options.seed)
+                guard rows.count < set.features.rows else { return set }
+                return ShiftedSet(name: set.name, features: set.features.gatherRows(rows), labels: set.labels.map { l in rows.map { l[$0] } })
+            }
+        }
         let stage = { (k: Int) in progress?(stages[min(k, stages.count - 1)], k, stages.count) }
         let test = data.test, n = test.count
         let heldOut = data.calibration ?? data.train
@@ -96,7 +105,7 @@ extension FailureReport {
             conformalInputs = (try data.calibration.map { try EnsembleUncertainty.compute(members: ensemble.probabilities($0.features)).mean }, u.mean)
         }
         var conformal: [ConformalRow] = []
-        if let calibration = data.calibration, let calibrationProbabilities = conformalInputs.calibration {
+        if options.runs(.conformal), let calibration = data.calibration, let calibrationProbabilities = conformalInputs.calibration {
             conformal = try options.conformalAlphas.map { alpha in
                 let cp = try SplitConformal(calibration: calibrationProbabilities, labels: calibration.labels, alpha: alpha, score: .lac, seed: options.seed)
                 let r = SplitConformal.evaluate(sets: try cp.predict(conformalInputs.test), labels: test.labels)
@@ -149,17 +158,22 @@ extension FailureReport {
         let rx = rows == n ? test.features : test.features.sliceRows(0..<rows)
         let ry = Array(test.labels.prefix(rows))
         var notes: [String] = []
-        let robustness = try RobustnessTable.evaluate(model, rx, labels: ry, options: options, notes: &notes)
-        let minimal = options.minimalEpsilon ? try RobustnessTable.medianMinimalEpsilon(model, rx, labels: ry, options: options) : nil
+        let attacks = options.runs(.attacks)
+        if !attacks { notes.append("Attacks skipped (--skip attacks): no robustness table, and no row is tested for fragility.") }
+        var robustnessOptions = options
+        robustnessOptions.certify = options.runs(.certify)
+        let robustness = attacks ? try RobustnessTable.evaluate(model, rx, labels: ry, options: robustnessOptions, notes: &notes) : []
+        let minimal = attacks && options.minimalEpsilon ? try RobustnessTable.medianMinimalEpsilon(model, rx, labels: ry, options: options) : nil
         stage(3)
         let corruptions = try data.imageShape.flatMap { shape -> CorruptionSweep.Report? in
-            options.box == 0...1 ? try CorruptionSweep.evaluate(model, rx, labels: ry, shape: shape, seed: options.seed) : nil
+            options.box == 0...1 && options.runs(.corruptions) ? try CorruptionSweep.evaluate(model, rx, labels: ry, shape: shape, seed: options.seed) : nil
         }
         stage(4)
 
         // Attribution of every test row.
         let epsilon = options.resolvedAttributionEpsilon
-        let flipped = try RobustnessTable.pgd(epsilon: epsilon, options: options).run(model, test.features, labels: test.labels).success
+        let flipped = attacks ? try RobustnessTable.pgd(epsilon: epsilon, options: options).run(model, test.features, labels: test.labels).success
+            : [Bool](repeating: false, count: n)
         let attribution = FailureAttribution(correct: model1.correct, confidence: model1.confidence, oodScore: clean.maha, oodThreshold: threshold,
                                              confident: options.confidenceThreshold, flipped: flipped, epsilon: epsilon,
                                              attack: "PGD-\(options.pgdSteps) (L∞, early stop)", oodQuantile: options.oodQuantile)
@@ -219,6 +233,7 @@ extension FailureReport {
         }
         guard options.conformalAlphas.allSatisfy({ $0 > 0 && $0 < 1 }) else { throw AnalysisError.invalidInput("conformal α must lie in (0, 1)") }
         guard options.robustnessSamples.map({ $0 >= 1 }) ?? true else { throw AnalysisError.invalidInput("robustness samples must be ≥ 1") }
+        guard options.maxSamples.map({ $0 >= 1 }) ?? true else { throw AnalysisError.invalidInput("max samples must be ≥ 1") }
         guard options.mahalanobisShrinkage.map({ (0...1).contains($0) }) ?? true else { throw AnalysisError.invalidInput("the shrinkage must lie in [0, 1]") }
     }
 }

@@ -24,6 +24,9 @@ struct ReportCommand: ParsableCommand {
             conformal coverage vs α; and the attribution of every test row: out of distribution (score above the \
             --ood-quantile of held-out scores), confident error (p ≥ --confidence), low-confidence error, fragile (PGD flips \
             it within --attribution-eps) or robust. The directory is written atomically. Exit code 2 on bad input.
+            Large models and sets: --max-samples N analyses a random N of the test rows (and of each shifted set); \
+            --robustness-samples N attacks and certifies only the first N of them; --skip attacks,certify,corruptions,conformal \
+            leaves sections out (the page says which).
             """)
 
     @OptionGroup var modelOptions: ModelOptions
@@ -39,6 +42,8 @@ struct ReportCommand: ParsableCommand {
     @Option(help: "A wrong prediction with top-class probability ≥ this is a confident error.") var confidence = 0.9
     @Option(help: "Out of distribution above this quantile of held-out in-distribution Mahalanobis scores.") var oodQuantile = 0.95
     @Option(help: "Attacks, certificates and corruptions on the first N test rows (default: all).") var robustnessSamples: Int?
+    @Option(help: "At most N test rows (and rows of each shifted set), drawn at random with --seed: the whole report on a subsample.") var maxSamples: Int?
+    @Option(help: "Sections to leave out, comma-separated: attacks, certify, corruptions, conformal.") var skip: String?
     @Flag(help: "Also run the AutoAttack-style ensemble (APGD-CE, APGD-T, Square) at every ε.") var autoattack = false
     @Option(help: "Image layout CxHxW for the corruption sweep.") var shape: String?
     @Option(parsing: .unconditional, help: "Valid input box lo,hi (--box -1,1 works).") var box = "0,1"
@@ -63,6 +68,16 @@ struct ReportCommand: ParsableCommand {
         options.confidenceThreshold = try OptionCheck.real(confidence, "--confidence", .unit)
         options.oodQuantile = try OptionCheck.real(oodQuantile, "--ood-quantile", .positiveUnit)
         options.robustnessSamples = try robustnessSamples.map { try OptionCheck.count($0, "--robustness-samples", 1...Int.max) }
+        options.maxSamples = try maxSamples.map { try OptionCheck.count($0, "--max-samples", 1...Int.max) }
+        if let skip {
+            let names = skip.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+            options.skip = Set(try names.map { name in
+                guard let section = FailureReport.Options.Section(rawValue: name) else {
+                    throw InputError("--skip: '\(name)' is not a section; use \(FailureReport.Options.Section.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                return section
+            })
+        }
         options.autoAttack = autoattack
         options.seed = seed
         return options

@@ -168,4 +168,34 @@ extension FailureReportTests {
         }
         #expect(forwarded.robustnessNotes.contains { $0.hasPrefix("CROWN skipped") })
     }
+
+    /// `maxSamples` analyses a seeded uniform subsample of the test rows (and of each shifted set): the report
+    /// equals the report of that subset given whole; `skip` leaves sections out and says so.
+    @Test func maxSamplesIsTheReportOfASubsetAndSkipLeavesSectionsOut() throws {
+        let (model, split) = Self.fixture
+        let copy = FailureReport.ShiftedSet(name: "copy", features: split.test.features, labels: split.test.labels)
+        var options = Self.options()
+        options.maxSamples = 90
+        let sampled = try FailureReport.build(model: model, data: Self.data(shifted: [copy]), options: options)
+        let rows = LabeledDataset.sampleRows(90, of: split.test.count, seed: options.seed)
+        var data = Self.data()
+        data.test = split.test.subset(rows)
+        data.shifted = [FailureReport.ShiftedSet(name: "copy", features: data.test.features, labels: data.test.labels)]
+        options.maxSamples = nil
+        let whole = try FailureReport.build(model: model, data: data, options: options)
+        #expect(sampled.samples.test == 90 && sampled.shift[0].samples == 90)
+        #expect(sampled.reliability.accuracy == whole.reliability.accuracy && sampled.attribution.categories == whole.attribution.categories)
+        #expect(sampled.shift[0].mahalanobisAUROC == whole.shift[0].mahalanobisAUROC)
+        #expect(sampled.robustness.map(\.apgdCE) == whole.robustness.map(\.apgdCE))
+
+        options.skip = [.attacks, .conformal, .corruptions]
+        let skipped = try FailureReport.build(model: model, data: Self.data(), options: options)
+        #expect(skipped.robustness.isEmpty && skipped.conformal.isEmpty && skipped.corruptions == nil)
+        #expect(skipped.attribution.count(.fragile) == 0 && skipped.robustnessNotes.contains { $0.contains("--skip attacks") })
+        options.skip = [.certify]
+        let uncertified = try FailureReport.build(model: model, data: Self.data(), options: options)
+        #expect(uncertified.robustness.count == 3 && uncertified.robustness.allSatisfy { $0.certifiedCROWN == nil })
+        options.maxSamples = 0
+        #expect(throws: AnalysisError.self) { try FailureReport.build(model: model, data: Self.data(), options: options) }
+    }
 }

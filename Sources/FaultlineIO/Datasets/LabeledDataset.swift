@@ -44,6 +44,24 @@ public struct LabeledDataset: Sendable {
         return counts
     }
 
+    /// `count` of the rows 0..<n drawn uniformly without replacement (a partial Fisher–Yates shuffle of
+    /// Philox draws), in increasing order; all rows when count ≥ n. Deterministic for a seed. O(n).
+    public static func sampleRows(_ count: Int, of n: Int, seed: UInt64) -> [Int] {
+        guard count < n else { return Array(0..<max(n, 0)) }
+        var rows = Array(0..<n)
+        var rng = Philox(seed: seed, stream: 0x5a4d_504c)
+        for i in 0..<max(count, 0) {
+            let j = i + min(Int(rng.uniform() * Double(n - i)), n - i - 1)
+            rows.swapAt(i, j)
+        }
+        return rows[0..<max(count, 0)].sorted()
+    }
+
+    /// `count` rows drawn uniformly without replacement (`sampleRows`), in their original order.
+    public func sample(_ count: Int, seed: UInt64) -> LabeledDataset {
+        count >= self.count ? self : subset(Self.sampleRows(count, of: self.count, seed: seed), name: name)
+    }
+
     /// A deterministic stratified split: within each class the rows are shuffled with Philox(seed)
     /// and cut in the given proportions (rounded per class; the test part takes the remainder), so
     /// every part has each class in about the same proportion as the whole.
