@@ -119,13 +119,10 @@ struct ModelOptions: ParsableArguments {
     }
 
     /// The layer stack of `model` for bound propagation: a state_dict's model, with a `--normalize`
-    /// as a diagonal first layer (`Sequential.prependingNormalization`); else `needsLayers(what)`.
+    /// folded into the first layer (`LayerStackConvertible`); else `needsLayers(what)`.
     func layers(of model: any DifferentiableClassifier, for what: String) throws -> Sequential {
-        if let sequential = model as? Sequential { return sequential }
-        if let normalized = model as? NormalizedClassifier<Sequential> {
-            return try normalized.base.prependingNormalization(normalized.normalization)
-        }
-        throw needsLayers(what)
+        guard let convertible = model as? any LayerStackConvertible else { throw needsLayers(what) }
+        return try convertible.layerStack()
     }
 
     /// The error for a command whose kernels need a layer-by-layer model (bound propagation) given a graph.

@@ -67,6 +67,66 @@ struct NamedStateDictTests {
         }
     }
 
+    // MARK: batchnorm families (without PyTorch)
+
+    /// Random batchnorm tensors of `c` channels under `prefix` (positive variances, affine).
+    static func batchNormTensors(_ prefix: String, _ c: Int, rng: inout Philox) -> [(name: String, tensor: Tensor)] {
+        let v = rng.matrix(rows: 4, columns: c, as: Float.self).elements
+        return [("\(prefix).weight", Tensor(shape: [c], values: (0..<c).map { 1 + 0.5 * v[$0] })),
+                ("\(prefix).bias", Tensor(shape: [c], values: (0..<c).map { 0.3 * v[c + $0] })),
+                ("\(prefix).running_mean", Tensor(shape: [c], values: (0..<c).map { 0.5 * v[2 * c + $0] })),
+                ("\(prefix).running_var", Tensor(shape: [c], values: (0..<c).map { 0.2 + v[3 * c + $0] * v[3 * c + $0] })),
+                ("\(prefix).num_batches_tracked", Tensor(shape: [], values: [Int64(5)]))]
+    }
+
+    /// The graph node of an unfolded inference batchnorm: scale = γ/√(var + eps), shift = β − mean·scale.
+    static func affine(_ tensors: [(name: String, tensor: Tensor)], _ prefix: String, eps: Double) -> GraphOperation {
+        func v(_ s: String) -> [Double] { tensors.first { $0.name == "\(prefix).\(s)" }!.tensor.values(as: Double.self) }
+        let scale = zip(v("weight"), v("running_var")).map { $0 / ($1 + eps).squareRoot() }
+        return .channelAffine(scale: scale.map { Float($0) }, shift: (0..<scale.count).map { Float(v("bias")[$0] - v("running_mean")[$0] * scale[$0]) })
+    }
+
+    /// Folded (after conv2d / linear) and unfolded (after an activation) batchnorm equals a graph that
+    /// applies it as a separate per-channel affine node, for channel counts 1…5, both eps and batch sizes.
+    @Test(arguments: [(1, 2), (3, 5), (4, 1), (2, 4)])
+    func batchnormFamiliesEqualAnUnfoldedGraph(inChannels c: Int, outChannels k: Int) throws {
+        var rng = Philox(seed: UInt64(10 * c + k))
+        let dir = try Self.temporaryDirectory()
+        let features = k * 25
+        var tensors: [(name: String, tensor: Tensor)] = []
+        let convWeight = rng.matrix(rows: k, columns: c * 9, as: Float.self), convBias = rng.matrix(rows: 1, columns: k, as: Float.self)
+        let dense = rng.matrix(rows: 6, columns: features, as: Float.self), denseBias = rng.matrix(rows: 1, columns: 6, as: Float.self)
+        let head = rng.matrix(rows: 3, columns: 6, as: Float.self)
+        tensors += [("body.conv.weight", Tensor(shape: [k, c, 3, 3], values: convWeight.elements)), ("body.conv.bias", Tensor(shape: [k], values: convBias.elements)),
+                    ("fc.weight", Tensor(shape: [6, features], values: dense.elements)), ("fc.bias", Tensor(shape: [6], values: denseBias.elements)),
+                    ("head.weight", Tensor(shape: [3, 6], values: head.elements))]
+        tensors += Self.batchNormTensors("body.bn1", k, rng: &rng) + Self.batchNormTensors("body.bn2", k, rng: &rng)
+            + Self.batchNormTensors("norm_a", 6, rng: &rng) + Self.batchNormTensors("norm_b", 6, rng: &rng)
+        try SafeTensors.write(SafeTensors.File(tensors: tensors.sorted { $0.name < $1.name }, metadata: [:]), to: dir + "/m.safetensors")
+        let spec = "input:\(c)x5x5,conv2d:\(c)-\(k)-3-1-1@body.conv,batchnorm2d:\(k)@body.bn1,relu,batchnorm2d:\(k)-0.01@body.bn2,flatten,"
+            + "linear:\(features)-6@fc,batchnorm1d:6@norm_a,tanh,batchnorm1d:6-0@norm_b,linear:6-3@head"
+        let model = try Sequential.load(weights: dir + "/m.safetensors", spec: spec)
+        let nodes: [GraphModel.Node] = [
+            .init(name: "conv", operation: .convolution(.init(weight: convWeight, bias: convBias.elements, inChannels: c, kernel: (3, 3), pads: (1, 1, 1, 1))), inputs: ["x"], output: "a"),
+            .init(name: "bn1", operation: Self.affine(tensors, "body.bn1", eps: 1e-5), inputs: ["a"], output: "b"),
+            .init(name: "relu", operation: .unary(.relu), inputs: ["b"], output: "c"),
+            .init(name: "bn2", operation: Self.affine(tensors, "body.bn2", eps: 0.01), inputs: ["c"], output: "d"),
+            .init(name: "flatten", operation: .reshape([features]), inputs: ["d"], output: "e"),
+            .init(name: "fc", operation: .dense(weight: dense, bias: denseBias.elements), inputs: ["e"], output: "f"),
+            .init(name: "bn3", operation: Self.affine(tensors, "norm_a", eps: 1e-5), inputs: ["f"], output: "g"),
+            .init(name: "tanh", operation: .unary(.tanh), inputs: ["g"], output: "h"),
+            .init(name: "bn4", operation: Self.affine(tensors, "norm_b", eps: 0), inputs: ["h"], output: "i"),
+            .init(name: "head", operation: .dense(weight: head, bias: [0, 0, 0]), inputs: ["i"], output: "z"),
+        ]
+        let graph = try GraphModel(inputName: "x", inputShape: [c, 5, 5], nodes: nodes, outputName: "z")
+        let x = rng.matrix(rows: 8, columns: c * 25, as: Float.self), y = [0, 1, 2, 0, 1, 2, 2, 1]
+        #expect(model.layers.count == 8, "\(model.spec)")  // bn1 and norm_a folded; bn2 a 1×1 conv, norm_b a diagonal linear
+        for batch in [1, 3, 8] {
+            #expect(Self.relativeError(try model.logits(x, batchSize: batch).elements, try graph.logits(x).elements) <= 1e-5, "batch \(batch)")
+        }
+        #expect(Self.relativeError(try model.inputGradient(x, labels: y).gradient.elements, try Self.crossEntropyGradient(graph, x, y)) <= 1e-5)
+    }
+
     // MARK: key rules
 
     /// A state_dict of linear and batchnorm modules with `names` (in file order = sorted, as PyTorch
@@ -204,6 +264,29 @@ struct NamedStateDictTests {
                 #expect(!"\(error)".contains("\n"))
             }
         }
+        // The bytes route (SafeTensors.decode, which every .safetensors reader uses) says the same.
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        let fromBytes = try #require(throws: IOError.self) { try SafeTensors.decode(bytes, name: path) }
+        let fromFile = try #require(throws: IOError.self) { try Sequential.load(weights: path) }
+        #expect("\(fromBytes)" == "\(fromFile)")
+    }
+
+    /// A batchnorm that follows no linear/conv2d layer becomes a diagonal layer, up to 4096 channels;
+    /// a wider one is refused (a small file must not ask for gigabytes), naming the file and the layer.
+    @Test func wideUnfoldableBatchnormIsRefused() throws {
+        let dir = try Self.temporaryDirectory()
+        var rng = Philox(seed: 1)
+        for (width, loads) in [(4096, true), (4097, false)] {
+            let tensors = [("fc.weight", Tensor(shape: [width, 2], values: [Float](repeating: 0.5, count: 2 * width)))]
+                + Self.batchNormTensors("bn", width, rng: &rng)
+            try SafeTensors.write(SafeTensors.File(tensors: tensors, metadata: [:]), to: dir + "/w.safetensors")
+            let result = Result { try Sequential.load(weights: dir + "/w.safetensors", spec: "linear:2-\(width),relu,batchnorm1d:\(width)") }
+            switch result {
+            case .success(let model): #expect(loads && model.layers.count == 3)
+            case .failure(let error):
+                #expect(!loads && "\(error)".contains(dir + "/w.safetensors: layer 2 'batchnorm1d:\(width)'") && "\(error)".contains("at most 4096"), "\(error)")
+            }
+        }
     }
 
     /// Magic bytes, not extensions: pickles of protocols 2–5 and zips are recognised; a safetensors
@@ -288,6 +371,16 @@ struct NamedStateDictTests {
         #expect(Self.relativeError(try wrapped.logits(x).elements, try folded.logits(x).elements) <= 1e-5)
         let g = try Self.crossEntropyGradient(wrapped, x, y)
         #expect(Self.relativeError(g, try folded.inputGradient(x, labels: y).gradient.elements) <= 1e-5)
+        // The library's layer stack (the fold into the first linear layer) is that model, up to rounding.
+        let stack = try wrapped.layerStack()
+        #expect(stack.layers.count == base.layers.count)
+        #expect(Self.relativeError(try stack.logits(x).elements, try folded.logits(x).elements) <= 1e-6)
+        // A model that starts with a flatten gets a diagonal linear layer in front instead.
+        var flat = try ModelSpec.build("input:1x2x3,flatten,linear:6-8,tanh,linear:8-3", seed: 5)
+        flat.setParameters(base.namedParameters.map(\.value))
+        let flatStack = try NormalizedClassifier(flat, normalization: norm).layerStack()
+        #expect(flatStack.layers.count == flat.layers.count + 1)
+        #expect(Self.relativeError(try flatStack.logits(x).elements, try wrapped.logits(x).elements) <= 1e-5)
         func loss(_ x: Matrix<Float>) throws -> Double {
             let z = try wrapped.logits(x)
             return (0..<x.rows).reduce(0.0) { total, i in

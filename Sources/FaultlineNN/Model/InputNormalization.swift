@@ -115,16 +115,49 @@ public struct NormalizedClassifier<Base: DifferentiableClassifier>: Differentiab
     }
 }
 
+/// A classifier with an equivalent plain layer stack, on which bound propagation (IBP, CROWN,
+/// Lipschitz) runs: a `Sequential` itself, or a normalised one (`Sequential.prependingNormalization`).
+public protocol LayerStackConvertible {
+    /// The layer stack computing the same logits up to float rounding. Throws `ModelError` when it
+    /// cannot be built (a diagonal layer larger than `ModelSpec.maxParameters`).
+    func layerStack() throws -> Sequential
+}
+
+extension Sequential: LayerStackConvertible {
+    public func layerStack() -> Sequential { self }
+}
+
+extension NormalizedClassifier: LayerStackConvertible where Base == Sequential {
+    public func layerStack() throws -> Sequential { try base.prependingNormalization(normalization) }
+}
+
 extension Sequential {
-    /// The same model behind a first layer that normalises its input, (x − mean)/std per channel as a
-    /// diagonal layer (x·(1/std) − mean/std, rounded once from Double): a 1×1 conv2d when the model
-    /// starts with a convolution, else a diagonal linear layer. A plain layer stack, so bound
-    /// propagation (IBP, CROWN, Lipschitz) runs on it in the raw input space. Its logits differ from
-    /// `NormalizedClassifier`'s by rounding (~1 ulp of the normalised input). Throws
+    /// The same model computing on (x − mean)/std per channel, as a plain layer stack (so bound
+    /// propagation runs on it in the raw input space): folded into the first layer when it is linear
+    /// (W/std per input column, b − W·(mean/std), in Double, rounded once: no extra cost), else a
+    /// diagonal first layer x·(1/std) − mean/std: a 1×1 conv2d before a convolution, a diagonal linear
+    /// layer otherwise. Its logits differ from `NormalizedClassifier`'s by float rounding. Throws
     /// `ModelError.shapeMismatch` as `InputNormalization.perFeature`, and `ModelError.invalidSpec`
     /// when a diagonal linear layer would exceed `ModelSpec.maxParameters`.
     public func prependingNormalization(_ normalization: InputNormalization) throws -> Sequential {
         let (mean, std) = try normalization.perFeature(features: inputFeatures, image: inputImageShape)
+        if var first = layers.first as? Dense {
+            let (rows, columns) = (first.weight.rows, first.weight.columns)
+            var offset = [Double](repeating: 0, count: rows)
+            first.weight.withUnsafeMutableBufferPointer { w in
+                for o in 0..<rows {
+                    for j in 0..<columns {
+                        let original = Double(w[o * columns + j])
+                        offset[o] += original * Double(mean[j]) / Double(std[j])
+                        w[o * columns + j] = Float(original / Double(std[j]))
+                    }
+                }
+            }
+            first.bias.withUnsafeMutableBufferPointer { b in
+                for o in 0..<rows { b[o] = Float(Double(b[o]) - offset[o]) }
+            }
+            return try Sequential([first] + layers.dropFirst())
+        }
         let scale = std.map { 1 / Double($0) }, shift = zip(mean, std).map { -Double($0) / Double($1) }
         var rng = Philox(seed: 0)
         if let image = inputImageShape {

@@ -18,13 +18,12 @@ extension Sequential {
     /// Every tensor's shape is checked against the spec; a missing, unexpected or mis-shaped key throws
     /// `ModelError.weights` naming the key and the expected shape. Any float dtype (F16/BF16/F32/F64)
     /// is accepted and converted to Float. A `.pt`/`.pth` pickle is refused by its magic bytes
-    /// (`PyTorchPickle`) before anything is parsed.
+    /// (`PyTorchPickle`, in `SafeTensors.decode`) before anything is parsed.
     ///
     /// The spec is parsed and size-checked (`ModelSpec.plan`) and its parameter shapes are compared
     /// with the file's tensors before the model is allocated, so a spec that does not match the file
     /// (e.g. `linear:100000000-100000000` in the metadata of a 1 KB file) costs nothing.
     public static func load(weights path: String, spec: String) throws -> Sequential {
-        try PyTorchPickle.refuse(path)
         let plan = try ModelSpec.plan(spec)
         return try load(weights: SafeTensors.read(path), plan: plan, spec: spec, name: path)
     }
@@ -73,8 +72,7 @@ extension Sequential {
     /// Loads weights saved by `save(weights:)` (or any state_dict whose `__metadata__` carries
     /// `faultline_spec`), taking the architecture from the file.
     public static func load(weights path: String) throws -> Sequential {
-        try PyTorchPickle.refuse(path)
-        return try load(weights: SafeTensors.read(path), name: path)
+        try load(weights: SafeTensors.read(path), name: path)
     }
 
     /// Loads a state_dict already in memory whose `__metadata__` carries `faultline_spec`, as

@@ -162,7 +162,11 @@ public enum StateDictKeys {
                 }
                 let (scale, shift) = BatchNormFold.affine(mean: mean, variance: variance, weight: gamma, bias: beta, eps: eps)
                 let previous = layers.popLast()
-                layers += try BatchNormFold.fold(scale: scale, shift: shift, after: previous, image: image, rng: &rng)
+                do {
+                    layers += try BatchNormFold.fold(scale: scale, shift: shift, after: previous, image: image, rng: &rng)
+                } catch ModelError.weights(let message) {
+                    throw ModelError.weights("\(path): layer \(binding.position) '\(binding.token)': \(message)")
+                }
             default:
                 layers.append(try plan.layer(step, rng: &rng))
             }
@@ -185,8 +189,8 @@ enum BatchNormFold {
         return (scale, shift)
     }
 
-    /// The largest batchnorm that becomes a diagonal linear layer (4096² weights, 64 MiB): one that
-    /// follows no linear or conv2d layer on more features is refused.
+    /// The most channels of a batchnorm that becomes a diagonal layer (4096² weights, 64 MiB): one that
+    /// follows no linear or conv2d layer on more is refused, so a small file cannot ask for gigabytes.
     static let maxDiagonalFeatures = 4096
 
     /// The layers that replace `previous`: `previous` with its output channels scaled and shifted when it
@@ -204,15 +208,15 @@ enum BatchNormFold {
         default:
             let c = scale.count, bias = try Matrix(rows: 1, columns: c, elements: shift.map { Float($0) })
             let layer: any Layer
+            guard c <= maxDiagonalFeatures else {
+                throw ModelError.weights("a batchnorm on \(c) channels that follows no linear or conv2d layer would need a \(c)×\(c) diagonal layer "
+                                         + "(at most \(maxDiagonalFeatures)); put it after a linear/conv2d layer or export the model to ONNX")
+            }
             if let image {
                 var conv = Conv2d(input: image, outChannels: c, kernel: 1, rng: &rng)
                 (conv.weight, conv.bias) = (diagonal(scale), bias)
                 layer = conv
             } else {
-                guard c <= maxDiagonalFeatures else {
-                    throw ModelError.weights("a batchnorm1d on \(c) features that follows no linear layer would need a \(c)×\(c) diagonal layer "
-                                             + "(at most \(maxDiagonalFeatures)); put it after a linear layer or export the model to ONNX")
-                }
                 layer = Dense(weight: diagonal(scale), bias: bias)
             }
             return (previous.map { [$0] } ?? []) + [layer]
