@@ -17,9 +17,14 @@ enum RobustnessTable {
         let epsilons = options.epsilons.sorted()
         // APGD-CE on every row, and CROWN's flags beside it with the soundness check, when the model has bound rules.
         var twoSided: [TwoSidedEvaluation.Row]?
-        if options.certify, !(model is Sequential) {
+        // A Sequential, or one behind an input normalisation (folded into its first layer).
+        let layers: Result<Sequential?, any Error> = options.certify ? Result { try (model as? any LayerStackConvertible)?.layerStack() } : .success(nil)
+        if options.certify, case .failure(let error) = layers {
+            notes.append("CROWN skipped: \(error)")
+        } else if options.certify, case .success(nil) = layers {
             notes.append("CROWN skipped: bound propagation needs a Sequential model (\(model.spec) is not one).")
-        } else if options.certify, let model = model as? Sequential {
+        } else if options.certify, case .success(let stack?) = layers {
+            let model = stack
             do {
                 let propagation = try BoundPropagation(model)
                 twoSided = try TwoSidedEvaluation.evaluate(

@@ -78,8 +78,8 @@ struct CertifyCommand: ParsableCommand {
                     .map { SmoothingRow(radius: $0.radius, certifiedAccuracy: $0.accuracy) }  // radii as given: 0.01, not 0.009999999776482582
                 return report
             }
-            guard let model = model as? Sequential else { throw modelOptions.needsLayers("--method \(method)") }
-            let (rows, lipschitz) = try TwoSidedEvaluation.evaluate(model, inputs, labels: labels, epsilons: budgets,
+            let layered = try modelOptions.layers(of: model, for: "--method \(method)")
+            let (rows, lipschitz) = try TwoSidedEvaluation.evaluate(layered, inputs, labels: labels, epsilons: budgets,
                                                                     certifier: TwoSidedEvaluation.Certifier(rawValue: method)!,
                                                                     recipe: AttackRecipe(norm: norm, box: box, seed: seed), attackSteps: steps) { done, _ in bar.update(done) }
             (report.rows, report.lipschitzConstant, report.lipschitzExact) = (rows, lipschitz?.constant, lipschitz?.isSound)

@@ -82,17 +82,48 @@ extension OptionCheck {
 struct ModelOptions: ParsableArguments {
     @Option(help: "The model: .onnx (torch.onnx.export) or a .safetensors state_dict (PyTorch or `faultline train`).") var model: String?
     @Option(help: "Model weights (.safetensors); the same as --model.") var weights: String?
-    @Option(help: "Architecture of the state_dict, e.g. linear:784-512,relu,linear:512-10 (default: read from the file).") var spec: String?
+    @Option(help: ArgumentHelp("Architecture of a state_dict (default: the file's faultline_spec metadata).", discussion: ModelOptions.specHelp))
+    var spec: String?
+    @Option(help: ArgumentHelp("Normalise inputs per channel before the model: MEAN[,MEAN…]:STD[,STD…].",
+                               discussion: "The model computes logits of (x − mean)/std (one value = every channel; k values split a row into k "
+                                   + "channel blocks, C×H×W order). Attacks, --eps, the ε-ball and --box stay in the raw input space, as in "
+                                   + "torchattacks and RobustBench. E.g. --normalize 0.4914,0.4822,0.4465:0.2470,0.2435,0.2616; write "
+                                   + "--normalize=-0.5:2 when the first value is negative."))
+    var normalize: String?
+
+    /// The spec grammar, for `--help` (the README has the same table).
+    static let specHelp = """
+        Comma-separated layers, in forward order: input:CxHxW (first, for images), linear:IN-OUT, \
+        conv2d:IN-OUT-K[-STRIDE[-PADDING]], batchnorm1d:F[-EPS], batchnorm2d:C[-EPS] (EPS default 1e-5, e.g. \
+        batchnorm2d:64-1e-3), maxpool:K[-S], avgpool:K[-S], flatten, relu, leakyrelu[:SLOPE], tanh, sigmoid, gelu, \
+        softmax, logsoftmax, dropout[:P]. A layer with tensors may name its module: linear:512-10@classifier.head, \
+        conv2d:3-16-3-1-1@features.0 (its tensors are PREFIX.weight, PREFIX.bias, and for batchnorm running_mean, \
+        running_var; a missing bias is zero). Without @PREFIX, an nn.Sequential's indices (0.weight, 2.weight) are \
+        used, else each layer takes the module whose tensors have its shapes (ties of equal shapes go by the number \
+        in the name: fc1 before fc2). Batchnorm is folded into the linear/conv2d before it at load. \
+        faultline train writes the spec into the file's metadata (faultline_spec), so --spec can be left out; \
+        a PyTorch file gets it with save_file(sd, path, metadata={"faultline_spec": SPEC}).
+        """
 
     func validate() throws {
         guard (model == nil) != (weights == nil) else { throw ValidationError("give the model with --model FILE (or --weights FILE), once") }
+        if let normalize { try OptionCheck.atParse { _ = try OptionCheck.normalization(normalize) } }
     }
 
     /// The option the model came from and its path.
     var source: (option: String, path: String) { model.map { ("--model", $0) } ?? ("--weights", weights ?? "") }
 
     /// The model as a classifier (for commands that need only forward and gradient passes): ONNX or state_dict.
-    func classifier() throws -> any DifferentiableClassifier { try Inputs.classifier(source.path, spec: spec, option: source.option) }
+    func classifier() throws -> any DifferentiableClassifier {
+        try Inputs.classifier(source.path, spec: spec, option: source.option, normalization: normalize.map { try OptionCheck.normalization($0) })
+    }
+
+    /// The layer stack of `model` for bound propagation: a state_dict's model, with a `--normalize`
+    /// folded into the first layer (`LayerStackConvertible`); else `needsLayers(what)`.
+    func layers(of model: any DifferentiableClassifier, for what: String) throws -> Sequential {
+        guard let convertible = model as? any LayerStackConvertible else { throw needsLayers(what) }
+        return try convertible.layerStack()
+    }
 
     /// The error for a command whose kernels need a layer-by-layer model (bound propagation) given a graph.
     func needsLayers(_ what: String) -> InputError {

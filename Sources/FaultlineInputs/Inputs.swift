@@ -125,9 +125,31 @@ public enum Inputs {
     /// with its spec (`model(weights:spec:option:)`). `spec` applies to state_dicts only. Errors name
     /// `option` and the file (`ONNXError` also the node and operator).
     public static func classifier(_ path: String, spec: String?, option: String) throws -> any DifferentiableClassifier {
+        try naming(option) { try PyTorchPickle.refuse(path) }  // by magic bytes, whatever the extension
         guard path.lowercased().hasSuffix(".onnx") else { return try model(weights: path, spec: spec, option: option) }
         guard spec == nil else { throw InputError("--spec describes a state_dict; \(option) \(path) is an ONNX graph, which records its architecture") }
         return try naming(option) { try ONNXModel.load(path: path) }
+    }
+
+    /// `classifier(_:spec:option:)` computing on (x − mean)/std when `normalization` is given, with
+    /// attacks, the ε-ball and the box in the raw input space: an ONNX graph gets two constant nodes in
+    /// front (`GraphModel.normalizingInput`, still a graph with its feature taps), any other model is
+    /// wrapped (`NormalizedClassifier`). A normalisation that does not fit the model's input is an
+    /// error naming `normalizeOption` and the model file.
+    public static func classifier(_ path: String, spec: String?, option: String, normalization: InputNormalization?,
+                                  normalizeOption: String = "--normalize") throws -> any DifferentiableClassifier {
+        let model = try classifier(path, spec: spec, option: option)
+        guard let normalization else { return model }
+        do {
+            if let graph = model as? GraphModel { return try graph.normalizingInput(normalization) }
+            return try normalized(model, normalization)
+        } catch let error as ModelError {
+            throw InputError("\(normalizeOption) does not fit \(option) \(path): \(error.description.replacingOccurrences(of: "shape mismatch: ", with: ""))")
+        }
+    }
+
+    static func normalized<M: DifferentiableClassifier>(_ model: M, _ normalization: InputNormalization) throws -> any DifferentiableClassifier {
+        try NormalizedClassifier(model, normalization: normalization)
     }
 
     /// A spec given as an option, parsed and size-checked without allocating (`ModelSpec.plan`).

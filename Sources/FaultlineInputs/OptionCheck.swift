@@ -1,3 +1,4 @@
+import FaultlineNN
 import Foundation
 
 /// Checks of option values (command-line options or any named setting), one function per kind of value,
@@ -115,6 +116,23 @@ public enum OptionCheck {
             throw InputError("\(option) must be lo,hi with finite lo < hi (got '\(text)')")
         }
         return lo...hi
+    }
+
+    /// `--normalize MEANS:STDS`: comma-separated per-channel means, a colon, comma-separated stds (one
+    /// value stands for every channel), e.g. `0.485,0.456,0.406:0.229,0.224,0.225` or `0.5:0.25`. At
+    /// most 65536 values each; means finite, stds finite and > 0. (A leading minus needs
+    /// `--normalize=-0.5:2`, else the value reads as an option.)
+    public static func normalization(_ text: String, _ option: String = "--normalize") throws -> InputNormalization {
+        let halves = text.split(separator: ":", omittingEmptySubsequences: false)
+        let lists = halves.map { $0.split(separator: ",", omittingEmptySubsequences: false).map { Float($0.trimmingCharacters(in: .whitespaces)) } }
+        guard halves.count == 2, lists.allSatisfy({ !$0.isEmpty && $0.count <= 65_536 && $0.allSatisfy { $0 != nil } }) else {
+            throw InputError("\(option) must be MEAN[,MEAN…]:STD[,STD…] (per channel, one value for all), e.g. 0.485,0.456,0.406:0.229,0.224,0.225 (got '\(text.prefix(200))')")
+        }
+        do {
+            return try InputNormalization(mean: lists[0].map { $0! }, std: lists[1].map { $0! })
+        } catch let error as ModelError {
+            throw InputError("\(option): \(error.description.replacingOccurrences(of: "invalid model spec: ", with: ""))")
+        }
     }
 
     /// `CxHxW` with positive dimensions whose product (checked for overflow) is `features`.

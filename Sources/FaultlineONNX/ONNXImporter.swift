@@ -36,6 +36,9 @@ public enum ONNXModel {
         do { try FileAccess.checkRegularFile(path) } catch let error as IOError {
             throw ONNXError(.malformed, file: path, error.detail)
         }
+        do { try PyTorchPickle.refuse(path) } catch let error as IOError {
+            throw ONNXError(.malformed, file: path, error.detail)  // a torch.save file named .onnx: the fix, not a protobuf error
+        }
         let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
         guard size <= options.maximumFileBytes else {
             throw ONNXError(.malformed, file: path, "the file has \(size) bytes, more than the limit \(options.maximumFileBytes)")

@@ -47,6 +47,7 @@ public enum SafeTensors {
     }
 
     public static func decode(_ raw: UnsafeRawBufferPointer, name file: String) throws -> File {
+        if let refusal = PyTorchPickle.refusal(raw) { throw IOError(.badMagic, file: file, refusal) }  // torch.save: the fix, never unpickled
         let r = ByteReader(bytes: raw, file: file)
         let declared = try r.littleEndian(UInt64.self, at: 0, "header length")
         guard declared <= UInt64(maximumHeaderLength) else {

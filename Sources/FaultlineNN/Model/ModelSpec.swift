@@ -5,9 +5,14 @@ import Foundation
 /// `linear:784-512,relu,linear:512-512,relu,linear:512-10`. Layers: `linear:IN-OUT`, `relu`,
 /// `leakyrelu[:SLOPE]` (default 0.01), `tanh`, `sigmoid`, `gelu`, `softmax`, `logsoftmax`, `dropout[:P]` (default 0.5),
 /// `flatten`, and for images `input:CxHxW` (first, before convolutions), `conv2d:IN-OUT-K[-S[-P]]`
-/// (stride 1, padding 0 by default), `maxpool:K[-S]`, `avgpool:K[-S]` (stride K by default).
-/// Activations, dropout and pooling take their shape from the previous layer. A JSON form is
-/// accepted too: `["linear:784-512", "relu", …]` or `{"layers": […]}`.
+/// (stride 1, padding 0 by default), `maxpool:K[-S]`, `avgpool:K[-S]` (stride K by default), and
+/// inference batch normalisation `batchnorm1d:F[-EPS]` (after linear layers), `batchnorm2d:C[-EPS]`
+/// (on images), `batchnorm:C[-EPS]` (either, by the input), EPS ≥ 0 defaulting to 1e-5 (`batchnorm2d:64-1e-3`).
+/// Activations, dropout, pooling and batchnorm take their shape from the previous layer. A layer with
+/// tensors may name its state_dict module: `linear:512-10@classifier.head` (letters, digits, `_`,
+/// dot-separated); see `Sequential.load(weights:spec:)` for how unnamed layers find theirs. A JSON form is
+/// accepted too: `["linear:784-512", "relu", …]` or `{"layers": […]}`. The README documents the grammar
+/// and the `faultline_spec` metadata key; `--spec --help` repeats it.
 public enum ModelSpec {
     /// The largest number of trainable scalars a spec may ask for (2²⁸, 1 GiB of float32): a spec is a
     /// few bytes of untrusted text (an option or a weight file's metadata), so its size is checked
@@ -23,7 +28,8 @@ public enum ModelSpec {
         try plan(text).build(seed: seed)
     }
 
-    /// One parameter tensor of a planned model: its state_dict name (`0.weight`) and PyTorch shape.
+    /// One tensor of a planned model's state_dict: its name (`0.weight`, or `PREFIX.weight` for a layer
+    /// named with `@PREFIX`; batchnorm adds `running_mean`/`running_var`) and PyTorch shape.
     public struct Parameter: Sendable, Equatable {
         public var name: String
         public var shape: [Int]
@@ -40,8 +46,27 @@ public enum ModelSpec {
             case softmax(logarithmic: Bool, features: Int)
             case dropout(Float, features: Int)
             case flatten(features: Int)
+            /// Inference batch normalisation over `channels` (of an image when `image` is set, else of
+            /// the features): folded at load, never built fresh.
+            case batchNorm(channels: Int, image: ImageShape?, eps: Double)
+        }
+        /// A layer with tensors in the state_dict: its step, the module prefix the spec names
+        /// (`linear:12-16@fc1`) if any, and the tensors it expects (suffix and PyTorch shape).
+        struct Binding: Sendable {
+            enum Kind: String, Sendable { case linear, conv2d, batchNorm }
+            var step: Int
+            var kind: Kind
+            var prefix: String?
+            var tensors: [(suffix: String, shape: [Int])]
+            var position: Int
+            var token: String
+            /// The tensor that identifies the module kind and its shape (`weight`, or `running_mean`).
+            var anchor: (suffix: String, shape: [Int]) { kind == .batchNorm ? tensors[2] : tensors[0] }
+            /// The state_dict key of `suffix` under `prefix`.
+            static func key(_ prefix: String, _ suffix: String) -> String { prefix.isEmpty ? suffix : "\(prefix).\(suffix)" }
         }
         var steps: [Step] = []
+        var bindings: [Binding] = []
         /// Every parameter in `Sequential.namedParameters` order.
         public private(set) var parameters: [Parameter] = []
         /// Total trainable scalars (≤ `ModelSpec.maxParameters`).
@@ -51,7 +76,9 @@ public enum ModelSpec {
         /// Features per sample the first layer takes.
         public internal(set) var inputFeatures = 0
 
-        mutating func append(_ step: Step, parameters shapes: [[Int]], outputs: Int, position: Int, token: String) throws {
+        mutating func append(_ step: Step, parameters named: [(String, [Int])], kind: Binding.Kind?, prefix: String?,
+                             outputs: Int, position: Int, token: String) throws {
+            let shapes = named.map(\.1)
             var count = parameterCount
             for shape in shapes {
                 guard let n = ModelSpec.product(shape), case let (sum, overflow) = count.addingReportingOverflow(n), !overflow,
@@ -64,16 +91,27 @@ public enum ModelSpec {
                 throw ModelError.invalidSpec("layer \(position) '\(token)' gives \(outputs) features, more than \(ModelSpec.maxWidth)")
             }
             let index = steps.count
-            parameters += zip(["weight", "bias"], shapes).map { Parameter(name: "\(index).\($0)", shape: $1) }
+            parameters += named.map { Parameter(name: Binding.key(prefix ?? "\(index)", $0.0), shape: $0.1) }
+            if let kind { bindings.append(Binding(step: index, kind: kind, prefix: prefix, tensors: named, position: position, token: token)) }
             parameterCount = count
             outputFeatures = outputs
             steps.append(step)
         }
 
         /// Allocates and initialises the layers (PyTorch's default initialisation, Philox(seed)).
+        /// Throws `ModelError.invalidSpec` for a spec with batchnorm layers: they hold a trained model's
+        /// running statistics, so they are loaded from a state_dict (`Sequential.load`), never built fresh.
         public func build(seed: UInt64 = 0) throws -> Sequential {
+            if let bn = bindings.first(where: { $0.kind == .batchNorm }) {
+                throw ModelError.invalidSpec("layer \(bn.position) '\(bn.token)': batchnorm layers hold a trained model's running statistics; "
+                                             + "load them from a state_dict (training with batch statistics is not supported)")
+            }
             var rng = Philox(seed: seed)
-            return try Sequential(steps.map { step -> any Layer in
+            return try Sequential(steps.map { try layer($0, rng: &rng) })
+        }
+
+        /// A freshly initialised layer for `step` (not for batchnorm, which is folded at load).
+        func layer(_ step: Step, rng: inout Philox) throws -> any Layer {
                 switch step {
                 case let .dense(inputs, outputs): return Dense(inputs: inputs, outputs: outputs, rng: &rng)
                 case let .conv(shape, out, kernel, stride, padding):
@@ -83,8 +121,8 @@ public enum ModelSpec {
                 case let .softmax(logarithmic, features): return SoftmaxLayer(logarithmic: logarithmic, features: features)
                 case let .dropout(p, features): return Dropout(probability: p, features: features)
                 case let .flatten(features): return Flatten(features: features)
+                case .batchNorm: throw ModelError.invalidSpec("batchnorm is folded at load, not built")
                 }
-            })
         }
     }
 
@@ -106,9 +144,13 @@ public enum ModelSpec {
         var width: Int?
         var image: ImageShape?  // the spatial shape while the model is convolutional
         for (position, token) in try tokens(text).enumerated() {
-            let parts = token.split(separator: ":", maxSplits: 1).map { String($0).trimmingCharacters(in: .whitespaces) }
+            let (body, prefix) = try modulePrefix(token, position: position)
+            let parts = body.split(separator: ":", maxSplits: 1).map { String($0).trimmingCharacters(in: .whitespaces) }
             let name = parts.first?.lowercased() ?? ""
             let argument = parts.count > 1 ? parts[1] : nil
+            if prefix != nil, !["linear", "dense", "conv2d", "conv", "batchnorm", "batchnorm1d", "batchnorm2d"].contains(name) {
+                throw ModelError.invalidSpec("layer \(position) '\(token)': only linear, conv2d and batchnorm layers have tensors to name with @PREFIX")
+            }
             func current() throws -> Int {
                 guard let width else { throw ModelError.invalidSpec("layer \(position) '\(token)' needs a preceding linear layer to know its width") }
                 return width
@@ -119,8 +161,8 @@ public enum ModelSpec {
                 }
                 return n
             }
-            func append(_ step: Plan.Step, _ shapes: [[Int]] = [], outputs: Int) throws {
-                try plan.append(step, parameters: shapes, outputs: outputs, position: position, token: token)
+            func append(_ step: Plan.Step, _ named: [(String, [Int])] = [], kind: Plan.Binding.Kind? = nil, outputs: Int) throws {
+                try plan.append(step, parameters: named, kind: kind, prefix: prefix, outputs: outputs, position: position, token: token)
             }
             switch name {
             case "linear", "dense":
@@ -131,7 +173,7 @@ public enum ModelSpec {
                 if let width, width != i {
                     throw ModelError.invalidSpec("layer \(position) '\(token)' takes \(i) features but the previous layer gives \(width)")
                 }
-                try append(.dense(inputs: i, outputs: o), [[o, i], [o]], outputs: o)
+                try append(.dense(inputs: i, outputs: o), [("weight", [o, i]), ("bias", [o])], kind: .linear, outputs: o)
                 if plan.inputFeatures == 0 { plan.inputFeatures = i }
                 width = o
                 image = nil
@@ -162,7 +204,7 @@ public enum ModelSpec {
                 let output = ImageShape(channels: out, height: (shape.height + 2 * padding - kernel) / stride + 1,
                                         width: (shape.width + 2 * padding - kernel) / stride + 1)
                 try append(.conv(shape, outChannels: out, kernel: kernel, stride: stride, padding: padding),
-                           [[out, inChannels, kernel, kernel], [out]], outputs: try features(output))
+                           [("weight", [out, inChannels, kernel, kernel]), ("bias", [out])], kind: .conv2d, outputs: try features(output))
                 image = output
                 width = plan.outputFeatures
             case "maxpool", "avgpool":
@@ -196,12 +238,42 @@ public enum ModelSpec {
             case "flatten":
                 try append(.flatten(features: try current()), outputs: try current())
                 image = nil
+            case "batchnorm", "batchnorm1d", "batchnorm2d":
+                // C[-EPS]: split at the first '-' only, so EPS may be written 1e-3.
+                let n = (argument ?? "").split(separator: "-", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+                let eps = n.count > 1 ? Double(n[1]) : 1e-5
+                guard let c = Int(n[0]), c > 0, c <= maxWidth, let eps, eps.isFinite, eps >= 0 else {
+                    throw ModelError.invalidSpec("layer \(position) '\(token)': write \(name):C[-EPS] with C channels (features) and EPS ≥ 0 (default 1e-5)")
+                }
+                let twoD = name == "batchnorm2d" || (name == "batchnorm" && image != nil)
+                let have = twoD ? image?.channels : (image == nil ? width : nil)
+                guard have == c else {
+                    let what = twoD ? (image.map { "an image \($0)" } ?? "not an image (batchnorm2d follows a convolution)")
+                                    : (image.map { "an image \($0) (use batchnorm2d, or flatten first)" } ?? width.map { "\($0) features" } ?? "of unknown width")
+                    throw ModelError.invalidSpec("layer \(position) '\(token)' normalises \(c) \(twoD ? "channels" : "features") but its input is \(what)")
+                }
+                try append(.batchNorm(channels: c, image: twoD ? image : nil, eps: eps),
+                           ["weight", "bias", "running_mean", "running_var"].map { ($0, [c]) }, kind: .batchNorm, outputs: try current())
             default:
-                throw ModelError.invalidSpec("layer \(position) '\(token)' is unknown (known: input, linear, conv2d, maxpool, avgpool, relu, leakyrelu, tanh, sigmoid, gelu, softmax, logsoftmax, dropout, flatten)")
+                throw ModelError.invalidSpec("layer \(position) '\(token)' is unknown (known: input, linear, conv2d, batchnorm1d, batchnorm2d, maxpool, avgpool, relu, leakyrelu, tanh, sigmoid, gelu, softmax, logsoftmax, dropout, flatten)")
             }
         }
         guard !plan.steps.isEmpty else { throw ModelError.invalidSpec("a model needs at least one layer") }
         return plan
+    }
+
+    /// Splits `linear:12-16@fc1` into the layer (`linear:12-16`) and its module prefix (`fc1`): letters,
+    /// digits, `_` and `.`-separated non-empty parts.
+    static func modulePrefix(_ token: String, position: Int) throws -> (String, String?) {
+        guard let at = token.firstIndex(of: "@") else { return (token, nil) }
+        let prefix = token[token.index(after: at)...].trimmingCharacters(in: .whitespaces)
+        let valid = prefix.split(separator: ".", omittingEmptySubsequences: false).allSatisfy { part in
+            !part.isEmpty && part.allSatisfy { $0 == "_" || ($0.isASCII && ($0.isLetter || $0.isNumber)) }
+        }
+        guard valid, prefix.utf8.count <= 256 else {
+            throw ModelError.invalidSpec("layer \(position) '\(token)': write LAYER@PREFIX with the module name of its tensors, e.g. linear:12-16@fc1 or conv2d:3-8-3@features.0")
+        }
+        return (String(token[..<at]), prefix)
     }
 
     static func tokens(_ text: String) throws -> [String] {

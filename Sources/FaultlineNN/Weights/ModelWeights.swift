@@ -2,10 +2,23 @@ import FaultlineIO
 import FaultlineLinalg
 
 extension Sequential {
-    /// Loads a PyTorch `nn.Sequential` state_dict saved as `.safetensors` (`0.weight`, `0.bias`,
-    /// `2.weight`, …) into a model of architecture `spec`. Every tensor's shape is checked against the
-    /// spec; a missing, unexpected or mis-shaped key throws `ModelError.weights` naming the key.
-    /// Any float dtype (F16/BF16/F32/F64) is accepted and converted to Float.
+    /// Loads a PyTorch state_dict saved as `.safetensors` into a model of architecture `spec`: an
+    /// `nn.Sequential` (`0.weight`, `0.bias`, `2.weight`, …) or any Sequential-like module with its own
+    /// names (`features.0.weight`, `fc1.weight`, `classifier.head.bias`). Which module prefix belongs to
+    /// which spec layer is, in this order: the `@PREFIX` the spec gives (`linear:12-16@fc1`); the layer's
+    /// index when every layer's `INDEX.weight` (`INDEX.running_mean` for batchnorm) is present; else
+    /// inferred by shape (`StateDictKeys`): modules whose tensors have the layer's shapes, ties between
+    /// modules of equal shapes ordered by the number in their names (`fc2` before `fc10`), and an
+    /// ambiguous tie an error asking for `@PREFIX`. A bias may be absent (`bias=False`: zeros); batchnorm
+    /// needs `running_mean`/`running_var`, takes `weight`/`bias` when present (`affine=False`: 1, 0) and
+    /// ignores `num_batches_tracked`. Inference batchnorm is folded into the preceding linear or conv2d
+    /// layer (scale = weight/√(running_var + eps), shift = bias − running_mean·scale, in Double), else
+    /// becomes a diagonal linear (1-d) or 1×1 conv2d (2-d) layer, so the model stays a plain layer stack
+    /// (bound propagation works on it); `spec` of the result describes the folded model.
+    /// Every tensor's shape is checked against the spec; a missing, unexpected or mis-shaped key throws
+    /// `ModelError.weights` naming the key and the expected shape. Any float dtype (F16/BF16/F32/F64)
+    /// is accepted and converted to Float. A `.pt`/`.pth` pickle is refused by its magic bytes
+    /// (`PyTorchPickle`, in `SafeTensors.decode`) before anything is parsed.
     ///
     /// The spec is parsed and size-checked (`ModelSpec.plan`) and its parameter shapes are compared
     /// with the file's tensors before the model is allocated, so a spec that does not match the file
@@ -23,33 +36,37 @@ extension Sequential {
     }
 
     private static func load(weights file: SafeTensors.File, plan: ModelSpec.Plan, spec: String, name path: String) throws -> Sequential {
-        var tensors: [Tensor] = []
-        for parameter in plan.parameters {
-            guard let tensor = file[parameter.name] else {
-                throw ModelError.weights("\(path): missing tensor '\(parameter.name)' for \(spec) (present: \(file.tensors.map(\.name).joined(separator: ", ")))")
+        let prefixes = try StateDictKeys.prefixes(plan, file, spec: spec, name: path)
+        var used = Set<String>()
+        var tensors: [[String: Tensor]] = []  // per binding, by suffix
+        for (binding, prefix) in zip(plan.bindings, prefixes) {
+            var found: [String: Tensor] = [:]
+            for (suffix, shape) in binding.tensors {
+                let key = ModelSpec.Plan.Binding.key(prefix, suffix)
+                guard let tensor = file[key] else {
+                    if binding.isOptional(suffix) { continue }
+                    throw ModelError.weights("\(path): missing tensor '\(key)' with shape \(shape) for layer \(binding.position) '\(binding.token)' of \(spec) "
+                                             + "(present: \(StateDictKeys.listing(file.tensors.map(\.name), file)))")
+                }
+                guard tensor.shape == shape else {
+                    throw ModelError.weights("\(path): tensor '\(key)' has shape \(tensor.shape), layer \(binding.position) '\(binding.token)' needs \(shape)")
+                }
+                guard tensor.dtype.isFloatingPoint else {
+                    throw ModelError.weights("\(path): tensor '\(key)' has dtype \(tensor.dtype), expected a float type")
+                }
+                found[suffix] = tensor
+                used.insert(key)
             }
-            guard tensor.shape == parameter.shape else {
-                throw ModelError.weights("\(path): tensor '\(parameter.name)' has shape \(tensor.shape), the spec needs \(parameter.shape)")
+            if binding.kind == .batchNorm, file[ModelSpec.Plan.Binding.key(prefix, "num_batches_tracked")] != nil {
+                used.insert(ModelSpec.Plan.Binding.key(prefix, "num_batches_tracked"))  // a training counter: ignored
             }
-            guard tensor.dtype.isFloatingPoint else {
-                throw ModelError.weights("\(path): tensor '\(parameter.name)' has dtype \(tensor.dtype), expected a float type")
-            }
-            tensors.append(tensor)
+            tensors.append(found)
         }
-        let used = Set(plan.parameters.map(\.name))
         let extra = file.tensors.map(\.name).filter { !used.contains($0) }
         guard extra.isEmpty else {
-            throw ModelError.weights("\(path): tensors \(extra.joined(separator: ", ")) do not belong to \(spec)")
+            throw ModelError.weights("\(path): tensors \(StateDictKeys.listing(extra, file)) do not belong to \(spec)")
         }
-        var model = try plan.build()
-        var values: [Matrix<Float>] = []
-        for ((name, current), tensor) in zip(model.namedParameters, tensors) {
-            let m = try Matrix(rows: current.rows, columns: current.columns, elements: tensor.values(as: Float.self))
-            guard m.isFinite else { throw ModelError.weights("\(path): tensor '\(name)' contains NaN or infinite values") }
-            values.append(m)
-        }
-        model.setParameters(values)
-        return model
+        return try StateDictKeys.build(plan, tensors: tensors, name: path)
     }
 
     /// Loads weights saved by `save(weights:)` (or any state_dict whose `__metadata__` carries
