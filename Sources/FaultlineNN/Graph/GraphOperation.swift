@@ -113,6 +113,25 @@ public enum GraphOperation: Sendable {
         }
     }
 
+    /// Dense, convolution and channelAffine nodes have trainable parameters (a weight and a bias);
+    /// the constants of `constantBinary` are not trainable.
+    public var isTrainable: Bool {
+        switch self {
+        case .dense, .convolution, .channelAffine: return true
+        default: return false
+        }
+    }
+
+    /// Weight and bias element counts of a trainable operation (channelAffine: scale and shift), else 0.
+    var parameterSizes: (weight: Int, bias: Int) {
+        switch self {
+        case .dense(let w, let b): return (w.count, b.count)
+        case .convolution(let c): return (c.weight.count, c.bias.count)
+        case .channelAffine(let s, let t): return (s.count, t.count)
+        default: return (0, 0)
+        }
+    }
+
     var parameterCount: Int {
         switch self {
         case .dense(let w, let b): return w.count + b.count
