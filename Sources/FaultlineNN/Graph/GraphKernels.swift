@@ -534,12 +534,8 @@ struct PoolingGeometry {
     /// The window of output (oy, ox) clipped to the input, and the average's divisor.
     @inline(__always)
     func window(_ oy: Int, _ ox: Int) -> (ys: Range<Int>, xs: Range<Int>, divisor: Float) {
-        let y0 = oy * p.stride.height - p.pads.top, x0 = ox * p.stride.width - p.pads.left
-        let ys = max(y0, 0)..<min(y0 + p.kernel.height, height), xs = max(x0, 0)..<min(x0 + p.kernel.width, width)
-        let divisor = p.countIncludePad
-            ? (min(y0 + p.kernel.height, height + p.pads.bottom) - y0) * (min(x0 + p.kernel.width, width + p.pads.right) - x0)
-            : ys.count * xs.count
-        return (ys, xs, Float(divisor))
+        let w = p.window(outputY: oy, outputX: ox, inputHeight: height, inputWidth: width)
+        return (w.rows, w.columns, Float(w.divisor))
     }
 
     @inline(__always)
