@@ -49,6 +49,8 @@ struct OnnxJourneyTests {
         #expect(decoded.samples.test == 340 && decoded.robustness.count == 2)
         #expect(decoded.robustness.allSatisfy { ($0.certifiedCROWN ?? -1) >= 0 && $0.certifiedCROWN! <= $0.apgdCE && $0.inconsistencies == [] })
         #expect(decoded.robustnessNotes.contains { $0.hasPrefix("CROWN skipped") && $0.contains("IBP") })
+        #expect(decoded.certificationMethod == "IBP")
+        #expect(try String(contentsOfFile: dir + "/report/report.html", encoding: .utf8).contains("IBP certified"))
         // CROWN needs a Sequential: certify says so, naming the option, the file and the method that works.
         let crown = try CLIRunner.run(["certify", "--model", model, "--x", x, "--y", y, "--method", "crown", "--box=-1,2"])
         #expect(crown.status == 2 && crown.stderr.contains("--model") && crown.stderr.contains("resnet.onnx")

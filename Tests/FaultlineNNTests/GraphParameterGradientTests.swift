@@ -124,6 +124,22 @@ struct GraphParameterGradientTests {
         let reference = try g.parameterGradients(x, labels: labels, batchSize: 17)
         let result = try g.parameterGradients(x, labels: labels, batchSize: batch)
         #expect(abs(result.loss - reference.loss) <= 1e-6 * max(1, abs(reference.loss)))
+        // The workspace kernel: accumulate per batch, read in place.
+        let workspace = g.makeWorkspace(capacity: batch)
+        workspace.resetParameterGradients()
+        x.withUnsafeBufferPointer { px in
+            labels.withUnsafeBufferPointer { py in
+                for start in stride(from: 0, to: 17, by: batch) {
+                    let n = min(batch, 17 - start)
+                    _ = g.accumulateParameterGradients(MatrixPointer(px.baseAddress! + start * 50, rows: n, columns: 50), labels: py.baseAddress! + start,
+                                                       targets: nil, loss: .crossEntropy, scale: 1 / 17, workspace: workspace, context: .inference)
+                }
+            }
+        }
+        for (slot, b) in reference.gradients.enumerated() {
+            let inPlace = workspace.withParameterGradient(slot: slot) { Array($0) + Array($1) }
+            #expect(Self.relative(inPlace, b.weight.elements + b.bias) <= 1e-5, "\(b.node) in place")
+        }
         for (a, b) in zip(result.gradients, reference.gradients) {
             #expect(a.node == b.node)
             #expect(Self.relative(a.weight.elements + a.bias, b.weight.elements + b.bias) <= 1e-5, "\(a.node)")

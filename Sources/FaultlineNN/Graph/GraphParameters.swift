@@ -147,6 +147,13 @@ extension GraphModel.Workspace {
         for buffer in parameterGradient { buffer.pointer.update(repeating: 0, count: buffer.count) }
     }
 
+    /// Gives `body` the accumulated weight and bias gradients of trainable node `slot` (`parameters`
+    /// order) in place, without copying (for optimisers that must not allocate per batch).
+    public func withParameterGradient<R>(slot: Int, _ body: (_ weight: UnsafeBufferPointer<Float>, _ bias: UnsafeBufferPointer<Float>) throws -> R) rethrows -> R {
+        let p = parameterGradient[slot].pointer, split = parameterSplit[slot]
+        return try body(UnsafeBufferPointer(start: p, count: split), UnsafeBufferPointer(start: p + split, count: parameterGradient[slot].count - split))
+    }
+
     /// The accumulated gradient of trainable node `slot` (`model.parameters` order) as new arrays.
     public func parameterGradient(slot: Int, of model: GraphModel) -> GraphModel.Parameters {
         let current = model.parameters(of: model.steps[model.trainableSteps[slot]])
