@@ -11,12 +11,14 @@ extension GraphModel.Step {
     var inputFeatures: Int { inputShapes[0].reduce(1, *) }
     var outputFeatures: Int { outputShape.reduce(1, *) }
 
-    /// Floats of scratch memory the step needs for batches of up to `capacity` rows.
-    func scratchCount(capacity: Int) -> Int {
+    /// Floats of scratch memory the step needs for batches of up to `capacity` rows (weight gradients
+    /// split in `parts`).
+    func scratchCount(capacity: Int, parts: Int) -> Int {
         guard case .convolution(let c) = operation else { return 0 }
-        let forward = ConvolutionGeometry(c, input: inputShapes[0], output: outputShape).scratchCount(capacity: capacity)
-        guard let adjoint else { return forward }
-        return max(forward, ConvolutionGeometry(adjoint, input: outputShape, output: inputShapes[0]).scratchCount(capacity: capacity))
+        let geometry = ConvolutionGeometry(c, input: inputShapes[0], output: outputShape)
+        let own = max(geometry.scratchCount(capacity: capacity), geometry.parameterScratchCount(capacity: capacity, parts: parts))
+        guard let adjoint else { return own }
+        return max(own, ConvolutionGeometry(adjoint, input: outputShape, output: inputShapes[0]).scratchCount(capacity: capacity))
     }
 
     /// Precomputes broadcast maps and expanded constants.

@@ -184,7 +184,8 @@ extension GraphModel.Step {
                 for o in 0..<outF { gb[o] += g[o] }
             }
         case .convolution(let c):
-            ConvolutionGeometry(c, input: inputShapes[0], output: outputShape).parameterGradient(x, dy, rows: rows, weight: gw, bias: gb, context: context)
+            ConvolutionGeometry(c, input: inputShapes[0], output: outputShape).parameterGradient(x, dy, rows: rows, weight: gw, bias: gb,
+                                                                                                 parts: ws.gradientParts, context: context)
         case .channelAffine(let scale, _):
             let channels = scale.count, spatial = inF / channels
             for i in 0..<rows {
@@ -206,11 +207,19 @@ extension GraphModel.Step {
 }
 
 extension ConvolutionGeometry {
-    /// Adds the weight gradient Σₙ dYₙ · colsₙᵀ per group (block unfold + one GEMM per block and group,
-    /// the forward pass's scratch) and the bias gradient Σ dY per output channel. Depthwise
-    /// convolutions: a direct loop per output channel (in parallel).
+    /// Scratch of the weight gradient in `parts`: per part one block's unfold and gathered dY, and a
+    /// partial weight gradient.
+    func parameterScratchCount(capacity: Int, parts: Int) -> Int {
+        isDepthwise ? 0 : parts * (block(capacity: (capacity + parts - 1) / parts) * perSample + c.weight.count)
+    }
+
+    /// Adds the weight gradient Σₙ dYₙ · colsₙᵀ per group and the bias gradient Σ dY per output channel.
+    /// The rows are split in `parts` contiguous ranges, one per thread, each unfolding blocks of its
+    /// samples and running single-threaded GEMMs (their K, samples × pixels, is the long dimension, which
+    /// OpenBLAS does not split) into its own partial gradient; the partials are added in part order.
+    /// Depthwise convolutions: a direct loop per output channel (in parallel).
     func parameterGradient(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, rows: Int, weight gw: UnsafeMutablePointer<Float>,
-                           bias gb: UnsafeMutablePointer<Float>, context: ForwardContext) {
+                           bias gb: UnsafeMutablePointer<Float>, parts: Int, context: ForwardContext) {
         let (kh, kw) = c.kernel
         Linalg.parallelForEach(c.outChannels) { o in
             var s: Float = 0
@@ -239,20 +248,33 @@ extension ConvolutionGeometry {
             }
         }
         if isDepthwise { return }
-        let blockSize = block(capacity: rows), cols = context.scratch!, gathered = cols + blockSize * patch * pixels
-        for start in stride(from: 0, to: rows, by: blockSize) {
-            let b = min(blockSize, rows - start), columns = b * pixels
-            for g in 0..<c.groups {
-                Linalg.parallelForEach(b) { s in
-                    unfold(x + (start + s) * inputFeatures + g * groupChannels * height * width, into: cols + s * pixels, rowStride: columns)
-                    for o in 0..<groupOutputs {
-                        (gathered + o * columns + s * pixels).update(from: dy + (start + s) * outputFeatures + (g * groupOutputs + o) * pixels, count: pixels)
+        let parts = max(1, min(parts, rows)), blockSize = block(capacity: (rows + parts - 1) / parts)
+        let partSize = blockSize * perSample + c.weight.count, base = context.scratch!
+        NativeBLAS.withSingleThread {
+            Linalg.parallelForEach(parts) { p in
+                let range = Linalg.partition(rows, parts: parts, part: p)
+                let cols = base + p * partSize, gathered = cols + blockSize * patch * pixels, partial = cols + blockSize * perSample
+                partial.update(repeating: 0, count: c.weight.count)
+                for start in stride(from: range.lowerBound, to: range.upperBound, by: blockSize) {
+                    let b = min(blockSize, range.upperBound - start), columns = b * pixels
+                    for g in 0..<c.groups {
+                        for s in 0..<b {
+                            unfold(x + (start + s) * inputFeatures + g * groupChannels * height * width, into: cols + s * pixels, rowStride: columns)
+                            for o in 0..<groupOutputs {
+                                (gathered + o * columns + s * pixels).update(from: dy + (start + s) * outputFeatures + (g * groupOutputs + o) * pixels,
+                                                                            count: pixels)
+                            }
+                        }
+                        Linalg.gemm(MatrixPointer(gathered, rows: groupOutputs, columns: columns), MatrixPointer(cols, rows: patch, columns: columns),
+                                    transB: .transposed, alpha: 1, beta: 1,
+                                    into: MutableMatrixPointer(partial + g * groupOutputs * patch, rows: groupOutputs, columns: patch), backend: context.backend)
                     }
                 }
-                Linalg.gemm(MatrixPointer(gathered, rows: groupOutputs, columns: columns), MatrixPointer(cols, rows: patch, columns: columns),
-                            transB: .transposed, alpha: 1, beta: 1,
-                            into: MutableMatrixPointer(gw + g * groupOutputs * patch, rows: groupOutputs, columns: patch), backend: context.backend)
             }
+        }
+        for p in 0..<parts {
+            let partial = base + p * partSize + blockSize * perSample
+            for j in 0..<c.weight.count { gw[j] += partial[j] }
         }
     }
 }

@@ -18,6 +18,8 @@ extension GraphModel {
         /// The weight count of each trainable node (where its bias gradient starts).
         let parameterSplit: [Int]
         let losses: AlignedBuffer<Float>
+        /// Parts (threads) a convolution's weight gradient is split into (scratch is sized for them).
+        let gradientParts: Int
         let written: UnsafeMutablePointer<Bool>
         let storageCount: Int
         let outputStorage: Int
@@ -35,7 +37,9 @@ extension GraphModel {
             buffers = model.storageFeatures.enumerated().map { AlignedBuffer(uninitializedCount: $0.offset == 0 ? 0 : capacity * $0.element) }
             gradients = model.storageFeatures.enumerated().map { AlignedBuffer(uninitializedCount: $0.offset == 0 ? 0 : capacity * $0.element) }
             accumulator = AlignedBuffer(uninitializedCount: capacity * (model.storageFeatures.max() ?? 0))
-            scratch = AlignedBuffer(uninitializedCount: model.steps.map { $0.scratchCount(capacity: capacity) }.max() ?? 0)
+            let parts = max(1, Linalg.simdThreads)
+            gradientParts = parts
+            scratch = AlignedBuffer(uninitializedCount: model.steps.map { $0.scratchCount(capacity: capacity, parts: parts) }.max() ?? 0)
             logitGradient = AlignedBuffer(uninitializedCount: capacity * model.outputFeatures)
             let sizes = model.trainableSteps.map { model.steps[$0].operation.parameterSizes }
             parameterGradient = sizes.map { AlignedBuffer(uninitializedCount: $0.weight + $0.bias) }
