@@ -6,10 +6,13 @@
 Writes OUT_DIR/resnet32.onnx (3x32x32 input, stem conv 16 + BatchNorm + ReLU, 4 residual blocks of
 16/16/32/32 channels with BatchNorm, strides 1/1/2/1, GlobalAveragePool, Linear 32->10; exported with the
 TorchScript exporter, opset 17) and times PyTorch CPU at the same thread count on one random batch:
-forward (no grad), forward + input gradient of the summed cross-entropy, and PGD-10 (torchattacks,
-eps 8/255, alpha 2/255, no random start), medians of --reps runs after a warm-up.
+forward (no grad), forward + input gradient of the summed cross-entropy, forward + parameter gradients of
+the mean cross-entropy (loss.backward() on a copy with each BatchNorm fused into its conv, the parameters
+Faultline's graph has), and PGD-10 (torchattacks, eps 8/255, alpha 2/255, no random start), medians of
+--reps runs after a warm-up.
 """
 import argparse
+import copy
 import os
 import time
 
@@ -73,7 +76,24 @@ def main():
         loss = F.cross_entropy(model(xr), y, reduction="sum")
         torch.autograd.grad(loss, xr)
 
-    rows = [("forward", median_time(forward, a.reps)), ("forward + input gradient", median_time(gradient, a.reps))]
+    fused = copy.deepcopy(model)
+    pairs = [("stem", "bn")] + [(f"blocks.{b}.conv{i}", f"blocks.{b}.bn{i}") for b in range(4) for i in (1, 2)] \
+        + [(f"blocks.{b}.shortcut.0", f"blocks.{b}.shortcut.1") for b in range(4) if len(model.blocks[b].shortcut) > 0]
+    for conv, bn in pairs:
+        parent, _, leaf = conv.rpartition(".")
+        setattr(fused.get_submodule(parent) if parent else fused, leaf,
+                torch.nn.utils.fusion.fuse_conv_bn_eval(fused.get_submodule(conv), fused.get_submodule(bn)))
+        parent, _, leaf = bn.rpartition(".")
+        setattr(fused.get_submodule(parent) if parent else fused, leaf, nn.Identity())
+    for q in fused.parameters():
+        q.requires_grad_(True)
+
+    def parameter_gradients():
+        fused.zero_grad(set_to_none=False)
+        F.cross_entropy(fused(x), y).backward()
+
+    rows = [("forward", median_time(forward, a.reps)), ("forward + input gradient", median_time(gradient, a.reps)),
+            ("forward + parameter gradients (mean CE, BatchNorm fused)", median_time(parameter_gradients, a.reps))]
     try:
         import torchattacks
         attack = torchattacks.PGD(model, eps=8 / 255, alpha=2 / 255, steps=10, random_start=False)

@@ -36,6 +36,9 @@ public struct FailureReport: Codable, Sendable {
     public var robustness: [RobustnessRow]
     /// Why a robustness column is missing, and any soundness inconsistency found.
     public var robustnessNotes: [String]
+    /// The bound method behind `RobustnessRow.certifiedCROWN`: "IBP" for graphs (a robustness note says
+    /// so), else "CROWN". Derived from the notes, so not a stored (JSON) field.
+    public var certificationMethod: String { robustnessNotes.contains { $0.contains("IBP-certified") } ? "IBP" : "CROWN" }
     /// Median over correctly classified test rows of the smallest ε at which PGD flips them (bisection
     /// in [0, 0.5]); nil when more than half resist 0.5 or the option is off.
     public var medianMinimalEpsilon: Float?

@@ -90,7 +90,7 @@ public struct FailureVerdict: Codable, Sendable, Equatable {
         let certified = r.robustness.sorted { $0.epsilon < $1.epsilon }.compactMap { row in row.certifiedCROWN.map { (row.epsilon, $0) } }
         if let first = certified.firstIndex(where: { $0.1 == 0 }), first > 0, certified[..<first].contains(where: { $0.1 > 0 }),
            certified[first...].allSatisfy({ $0.1 == 0 }) {
-            say(.certificationStops, "CROWN certifies nothing from ε = \(num(Double(certified[first].0))) on "
+            say(.certificationStops, "\(r.certificationMethod) certifies nothing from ε = \(num(Double(certified[first].0))) on "
                 + "(\(pct(certified[first - 1].1)) at ε = \(num(Double(certified[first - 1].0)))).")
         }
         if let gap = r.robustness.filter({ $0.autoAttack != nil }).max(by: { $0.pgd20 - $0.autoAttack! < $1.pgd20 - $1.autoAttack! }),

@@ -3,8 +3,8 @@ import FaultlineNN
 import FaultlineReliability
 import FaultlineRobustness
 
-/// The robustness rows of a report: attacks per ε (upper bounds on robust accuracy) with CROWN beside
-/// them (a lower bound), evaluated through `TwoSidedEvaluation` so that every certificate is checked
+/// The robustness rows of a report: attacks per ε (upper bounds on robust accuracy) with CROWN (IBP for
+/// graphs) beside them (a lower bound), evaluated through `TwoSidedEvaluation` so that every certificate is checked
 /// against APGD-CE.
 enum RobustnessTable {
     /// PGD with early stopping, clipped to the box: the report's workhorse attack.
@@ -15,21 +15,20 @@ enum RobustnessTable {
     static func evaluate(_ model: some DifferentiableClassifier, _ x: Matrix<Float>, labels: [Int], options: FailureReport.Options,
                          notes: inout [String]) throws -> [FailureReport.RobustnessRow] {
         let epsilons = options.epsilons.sorted()
-        // APGD-CE on every row, and CROWN's flags beside it with the soundness check, when the model has bound rules.
+        // APGD-CE on every row, and CROWN's flags beside it with the soundness check, when the model has bound
+        // rules; graphs (ONNX) have IBP rules only, so their certified column (still `certifiedCROWN`) is IBP's.
         var twoSided: [TwoSidedEvaluation.Row]?
-        // A Sequential, or one behind an input normalisation (folded into its first layer).
-        let layers: Result<Sequential?, any Error> = options.certify ? Result { try (model as? any LayerStackConvertible)?.layerStack() } : .success(nil)
-        if options.certify, case .failure(let error) = layers {
-            notes.append("CROWN skipped: \(error)")
-        } else if options.certify, case .success(nil) = layers {
-            notes.append("CROWN skipped: bound propagation needs a Sequential model (\(model.spec) is not one).")
-        } else if options.certify, case .success(let stack?) = layers {
-            let model = stack
+        if options.certify {
             do {
-                let propagation = try BoundPropagation(model)
+                let propagation = try BoundPropagation(classifier: model)
+                let method: BoundPropagation.Method = propagation.supportsCROWN ? .crown : .ibp
+                if method == .ibp {
+                    notes.append("CROWN skipped: it needs a Sequential model (\(model.spec) is a graph); the certified column "
+                                 + "(certifiedCROWN) holds IBP-certified accuracy instead, a looser lower bound.")
+                }
                 twoSided = try TwoSidedEvaluation.evaluate(
                     model, x, labels: labels, epsilons: epsilons,
-                    certified: { e in try propagation.certify(x, labels: labels, region: .init(epsilon: e, box: options.box), method: .crown) },
+                    certified: { e in try propagation.certify(x, labels: labels, region: .init(epsilon: e, box: options.box), method: method) },
                     attack: { e in apgd(epsilon: e, options: options) })
             } catch let error as CertificationError {
                 notes.append("CROWN skipped: \(error)")

@@ -10,10 +10,11 @@ import Foundation
 struct GraphBenchmark: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "graph",
-        abstract: "Time GraphModel forward and forward + input-gradient passes (an ONNX model, or W2's MLP as graph vs Sequential).",
+        abstract: "Time GraphModel forward, forward + input-gradient and parameter-gradient passes (an ONNX model, or W2's MLP as graph vs Sequential).",
         discussion: """
             With --model M.onnx: forward and forward + input gradient (summed cross-entropy) of one batch of \
-            uniform [0, 1) inputs in a preallocated workspace, and PGD-10 as its ten passes plus the sign step \
+            uniform [0, 1) inputs in a preallocated workspace, forward + parameter gradients (mean cross-entropy, \
+            one SGD step's gradient), and PGD-10 as its ten passes plus the sign step \
             (Benchmarks/peers/graph_peer.py writes the ResNet-style model of issue #14 and times PyTorch on it). \
             Without --model: W2's MLP (784-512-512-10, seeded random weights, N = 1024) as a Sequential and as \
             the same GraphModel, forward + input gradient, side by side.
@@ -42,6 +43,10 @@ struct GraphBenchmark: ParsableCommand {
                                  throughput: Double(batch) / Timing.median(forward), throughput_unit: "ex/s", key: "\(graph.operationCount) ops"))
             rows.append(BenchRow(workload: "graph", peer: "faultline forward+input-gradient (\(name), N=\(batch))", times_s: gradient,
                                  throughput: Double(batch) / Timing.median(gradient), throughput_unit: "ex/s", key: ""))
+            let parameters = Self.timeParameterGradients(graph, x, labels, reps: options.reps)
+            rows.append(BenchRow(workload: "graph", peer: "faultline forward+parameter-gradients (\(name), N=\(batch))", times_s: parameters,
+                                 throughput: Double(batch) / Timing.median(parameters), throughput_unit: "ex/s",
+                                 key: "\(graph.trainableNodes.count) trainable nodes, mean CE"))
             rows.append(BenchRow(workload: "graph", peer: "faultline PGD-10 passes (\(name), N=\(batch))", times_s: pgd,
                                  throughput: Double(batch) / Timing.median(pgd), throughput_unit: "ex/s", key: "10 × (forward + input gradient + sign step)"))
         } else {
@@ -59,6 +64,26 @@ struct GraphBenchmark: ParsableCommand {
                                  key: String(format: "%.3f× the Sequential time", Timing.median(g) / Timing.median(s))))
         }
         try BenchReport(system: system, rows: rows, summary: []).emit(options, unit: "ex/s", digits: 0)
+    }
+
+    /// Samples of one forward pass and one backward pass adding the parameter gradients of the mean
+    /// cross-entropy (the workspace kernel behind `GraphModel.parameterGradients`).
+    static func timeParameterGradients(_ model: GraphModel, _ x: Matrix<Float>, _ labels: [Int], reps: Int) -> [Double] {
+        let n = x.rows, workspace = model.makeWorkspace(capacity: n)
+        var times: [Double] = []
+        for round in 0...reps {
+            let t = Timing.seconds {
+                workspace.resetParameterGradients()
+                x.withUnsafeBufferPointer { px in
+                    labels.withUnsafeBufferPointer { py in
+                        _ = model.accumulateParameterGradients(MatrixPointer(px.baseAddress!, rows: n, columns: model.inputFeatures), labels: py.baseAddress!,
+                                                               targets: nil, loss: .crossEntropy, scale: 1 / Float(n), workspace: workspace, context: .inference)
+                    }
+                }
+            }
+            if round > 0 { times.append(t) }
+        }
+        return times
     }
 
     /// Medians' samples of forward, forward + input gradient, and PGD-10's passes on `x`.

@@ -13,7 +13,8 @@ struct CertifyCommand: ParsableCommand {
         abstract: "Certified robust accuracy (IBP, CROWN, Lipschitz margins, randomized smoothing) next to attacked robust accuracy.",
         discussion: """
             Inputs as for `faultline attack` (--weights, --spec, --x, --y). Methods:
-              ibp, crown    certified L∞ (inputs kept in --box) or L2 balls; CROWN needs ReLU networks.
+              ibp, crown    certified L∞ (inputs kept in --box) or L2 balls; CROWN needs ReLU networks given as a
+                            state_dict; ONNX graphs get ibp (every graph operation has an interval rule).
               lipschitz     L2 radius margin/(√2·L) with L the product of exact per-layer spectral norms.
               smoothing     randomized smoothing of the model with noise σ (--sigma), CERTIFY with --n0/--n/--alpha;
                             the table gives certified accuracy at each radius in --eps (no attack: the smoothed
@@ -64,7 +65,7 @@ struct CertifyCommand: ParsableCommand {
             guard var norm = PerturbationNorm(rawValue: norm) else { throw InputError("--norm must be linf or l2") }
             guard ["ibp", "crown", "lipschitz", "smoothing"].contains(method) else { throw InputError("--method must be ibp, crown, lipschitz or smoothing") }
             if method == "lipschitz" || method == "smoothing" { norm = .l2 }
-            let model = try modelOptions.classifier()  // smoothing needs only forward passes; bounds need a Sequential (below)
+            let model = try modelOptions.classifier()  // smoothing needs only forward passes; CROWN/Lipschitz a Sequential (below)
             let (inputs, labels) = try Inputs.labeled(x: x, "--x", y: y, "--y", model: ModelShape(model))
             let clean = Double(try zip(model.predict(inputs), labels).filter { $0 == $1 }.count) / Double(max(inputs.rows, 1))
             var report = Report(method: method, norm: norm.rawValue, spec: model.spec, samples: inputs.rows, cleanAccuracy: clean, rows: [])
@@ -78,8 +79,12 @@ struct CertifyCommand: ParsableCommand {
                     .map { SmoothingRow(radius: $0.radius, certifiedAccuracy: $0.accuracy) }  // radii as given: 0.01, not 0.009999999776482582
                 return report
             }
-            let layered = try modelOptions.layers(of: model, for: "--method \(method)")
-            let (rows, lipschitz) = try TwoSidedEvaluation.evaluate(layered, inputs, labels: labels, epsilons: budgets,
+            if method != "ibp" && !(model is any LayerStackConvertible) {
+                let (option, path) = modelOptions.source
+                throw InputError("\(option) \(path): --method \(method) needs a layer-by-layer model (a .safetensors state_dict and its spec); "
+                                 + "for an ONNX graph use --method ibp (interval bounds through every graph operation) or smoothing")
+            }
+            let (rows, lipschitz) = try TwoSidedEvaluation.evaluate(model, inputs, labels: labels, epsilons: budgets,
                                                                     certifier: TwoSidedEvaluation.Certifier(rawValue: method)!,
                                                                     recipe: AttackRecipe(norm: norm, box: box, seed: seed), attackSteps: steps) { done, _ in bar.update(done) }
             (report.rows, report.lipschitzConstant, report.lipschitzExact) = (rows, lipschitz?.constant, lipschitz?.isSound)

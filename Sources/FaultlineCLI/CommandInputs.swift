@@ -117,19 +117,6 @@ struct ModelOptions: ParsableArguments {
     func classifier() throws -> any DifferentiableClassifier {
         try Inputs.classifier(source.path, spec: spec, option: source.option, normalization: normalize.map { try OptionCheck.normalization($0) })
     }
-
-    /// The layer stack of `model` for bound propagation: a state_dict's model, with a `--normalize`
-    /// folded into the first layer (`LayerStackConvertible`); else `needsLayers(what)`.
-    func layers(of model: any DifferentiableClassifier, for what: String) throws -> Sequential {
-        guard let convertible = model as? any LayerStackConvertible else { throw needsLayers(what) }
-        return try convertible.layerStack()
-    }
-
-    /// The error for a command whose kernels need a layer-by-layer model (bound propagation) given a graph.
-    func needsLayers(_ what: String) -> InputError {
-        InputError("\(source.option) \(source.path): \(what) needs a layer-by-layer model (a .safetensors state_dict and its spec); "
-                   + "ONNX graphs get attacks, corruptions, smoothing, predict and the report, not bound propagation yet")
-    }
 }
 
 /// Messages for people go to stderr so stdout stays parseable.

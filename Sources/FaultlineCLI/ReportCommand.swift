@@ -19,8 +19,8 @@ struct ReportCommand: ParsableCommand {
             NAME=X.npy,Y.npy (repeatable; FILE.npz:ARRAY works everywhere). Inputs must lie in --box.
             Sections: calibration and selective risk; predictive entropy on right vs wrong predictions; Mahalanobis \
             (Ledoit–Wolf), MSP and energy detection of each shifted set; PGD and APGD-CE robust accuracy over --eps with \
-            CROWN-certified accuracy beside them when the model is a ReLU network (every certificate checked against \
-            APGD-CE); the corruption sweep when the inputs are images (--shape, a convolution, or a square count) in [0, 1]; \
+            CROWN-certified accuracy beside them when the model is a ReLU network (IBP-certified for ONNX graphs; every \
+            certificate checked against APGD-CE); the corruption sweep when the inputs are images (--shape, a convolution, or a square count) in [0, 1]; \
             conformal coverage vs α; and the attribution of every test row: out of distribution (score above the \
             --ood-quantile of held-out scores), confident error (p ≥ --confidence), low-confidence error, fragile (PGD flips \
             it within --attribution-eps) or robust. The directory is written atomically. Exit code 2 on bad input.

@@ -34,7 +34,7 @@ public enum FailureReportRenderer {
         if let fgsm = all(r.robustness.map(\.fgsm)) { lines.append(("FGSM", fgsm, false)) }
         lines += [("PGD-\(r.setup.options.pgdSteps)", r.robustness.map(\.pgd20), false), ("APGD-CE", r.robustness.map(\.apgdCE), false)]
         if let auto = all(r.robustness.map(\.autoAttack)) { lines.append(("AutoAttack", auto, false)) }
-        if let crown = all(r.robustness.map(\.certifiedCROWN)) { lines.append(("CROWN certified", crown, true)) }
+        if let crown = all(r.robustness.map(\.certifiedCROWN)) { lines.append(("\(r.certificationMethod) certified", crown, true)) }
         f["robustness.svg"] = StandardFigures.robustness(eps, lines, title: "Robust accuracy vs ε (L∞)\(who)")
         if !p.roc.isEmpty { f["roc.svg"] = StandardFigures.roc(p.roc, title: "Shift detection (Mahalanobis)") }
         if let c = r.corruptions { f["corruptions.svg"] = StandardFigures.corruptions(c, title: "Accuracy under corruptions\(who)") }
@@ -99,8 +99,8 @@ public enum FailureReportRenderer {
         if r.robustness.contains(where: { $0.fgsm != nil }) { robustColumns.append(.init("FGSM") { f4($0.fgsm) }) }
         robustColumns += [.init("PGD-\(o.pgdSteps)") { f4($0.pgd20) }, .init("APGD-CE") { f4($0.apgdCE) }]
         if r.robustness.contains(where: { $0.autoAttack != nil }) { robustColumns.append(.init("AutoAttack") { f4($0.autoAttack) }) }
-        robustColumns.append(.init("CROWN certified") { f4($0.certifiedCROWN) })
-        var perturbation = ["Attacks bound the robust accuracy from above, CROWN certification from below; the gap is what is not known."]
+        robustColumns.append(.init("\(r.certificationMethod) certified") { f4($0.certifiedCROWN) })
+        var perturbation = ["Attacks bound the robust accuracy from above, \(r.certificationMethod) certification from below; the gap is what is not known."]
             + r.robustnessNotes
         if o.minimalEpsilon {
             perturbation.append(r.medianMinimalEpsilon.map { String(format: "Median minimal PGD ε over correctly classified rows: %.4f.", $0) }

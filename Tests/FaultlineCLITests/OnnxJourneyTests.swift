@@ -5,7 +5,7 @@ import Testing
 import _TestSupport
 
 /// The README's journey for a user's PyTorch model: an ONNX file from `torch.onnx.export` goes into
-/// `attack` and `report` through `--model`, and `predict`'s outputs into `calibrate` and `conformal`.
+/// `attack`, `certify --method ibp` and `report` through `--model`, and `predict`'s outputs into `calibrate` and `conformal`.
 @Suite("ONNX model journeys")
 struct OnnxJourneyTests {
     static let fixtures = PredictCommandTests.fixtures
@@ -45,11 +45,28 @@ struct OnnxJourneyTests {
                                         "--eps", "0,0.01", "--robustness-samples", "40", "--out", dir + "/report", "--quiet"])
         #expect(report.status == 0, "\(report.stderr)")
         let decoded = try JSONDecoder().decode(FailureReport.self, from: Data(contentsOf: URL(fileURLWithPath: dir + "/report/report.json")))
-        #expect(decoded.samples.test == 340 && decoded.robustness.count == 2 && decoded.robustness[0].certifiedCROWN == nil)
-        #expect(decoded.robustnessNotes.contains { $0.hasPrefix("CROWN skipped") })
-        // Bound propagation needs a Sequential: certify says so, naming the option and the file.
-        let certify = try CLIRunner.run(["certify", "--model", model, "--x", x, "--y", y, "--method", "crown", "--box=-1,2"])
-        #expect(certify.status == 2 && certify.stderr.contains("--model") && certify.stderr.contains("resnet.onnx"), "\(certify.stderr)")
+        // Graphs are certified by IBP (in the certifiedCROWN column, with a note saying so), checked against APGD-CE.
+        #expect(decoded.samples.test == 340 && decoded.robustness.count == 2)
+        #expect(decoded.robustness.allSatisfy { ($0.certifiedCROWN ?? -1) >= 0 && $0.certifiedCROWN! <= $0.apgdCE && $0.inconsistencies == [] })
+        #expect(decoded.robustnessNotes.contains { $0.hasPrefix("CROWN skipped") && $0.contains("IBP") })
+        #expect(decoded.certificationMethod == "IBP")
+        #expect(try String(contentsOfFile: dir + "/report/report.html", encoding: .utf8).contains("IBP certified"))
+        // CROWN needs a Sequential: certify says so, naming the option, the file and the method that works.
+        let crown = try CLIRunner.run(["certify", "--model", model, "--x", x, "--y", y, "--method", "crown", "--box=-1,2"])
+        #expect(crown.status == 2 && crown.stderr.contains("--model") && crown.stderr.contains("resnet.onnx")
+                && crown.stderr.contains("--method ibp"), "\(crown.stderr)")
+        // IBP certifies the graph: at ε = 0 every correctly classified row, never a row the attack breaks.
+        let ibp = try CLIRunner.run(["certify", "--model", model, "--x", x, "--y", y, "--method", "ibp", "--box=-1,2", "--eps", "0,0.001,0.05",
+                                     "--steps", "5", "--json", "--quiet"])
+        #expect(ibp.status == 0, "\(ibp.stderr)")
+        struct CertifyJSON: Decodable {
+            struct Row: Decodable { var epsilon: Float; var attackAccuracy: Double; var certifiedAccuracy: Double; var inconsistencies: [Int] }
+            var method: String; var cleanAccuracy: Double; var rows: [Row]
+        }
+        let c = try JSONDecoder().decode(CertifyJSON.self, from: Data(ibp.stdout.utf8))
+        #expect(c.method == "ibp" && c.rows.count == 3 && c.rows[0].certifiedAccuracy == c.cleanAccuracy && c.cleanAccuracy > 0)
+        #expect(c.rows.allSatisfy { $0.certifiedAccuracy <= $0.attackAccuracy && $0.inconsistencies.isEmpty })
+        #expect(c.rows[2].certifiedAccuracy <= c.rows[1].certifiedAccuracy && c.rows[1].certifiedAccuracy <= c.rows[0].certifiedAccuracy)
     }
 
     /// The README's second journey: `predict` turns a model and inputs into logits, probabilities and a

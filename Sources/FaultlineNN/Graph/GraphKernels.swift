@@ -11,12 +11,14 @@ extension GraphModel.Step {
     var inputFeatures: Int { inputShapes[0].reduce(1, *) }
     var outputFeatures: Int { outputShape.reduce(1, *) }
 
-    /// Floats of scratch memory the step needs for batches of up to `capacity` rows.
-    func scratchCount(capacity: Int) -> Int {
+    /// Floats of scratch memory the step needs for batches of up to `capacity` rows (weight gradients
+    /// split in `parts`).
+    func scratchCount(capacity: Int, parts: Int) -> Int {
         guard case .convolution(let c) = operation else { return 0 }
-        let forward = ConvolutionGeometry(c, input: inputShapes[0], output: outputShape).scratchCount(capacity: capacity)
-        guard let adjoint else { return forward }
-        return max(forward, ConvolutionGeometry(adjoint, input: outputShape, output: inputShapes[0]).scratchCount(capacity: capacity))
+        let geometry = ConvolutionGeometry(c, input: inputShapes[0], output: outputShape)
+        let own = max(geometry.scratchCount(capacity: capacity), geometry.parameterScratchCount(capacity: capacity, parts: parts))
+        guard let adjoint else { return own }
+        return max(own, ConvolutionGeometry(adjoint, input: outputShape, output: inputShapes[0]).scratchCount(capacity: capacity))
     }
 
     /// Precomputes broadcast maps and expanded constants.
@@ -534,12 +536,8 @@ struct PoolingGeometry {
     /// The window of output (oy, ox) clipped to the input, and the average's divisor.
     @inline(__always)
     func window(_ oy: Int, _ ox: Int) -> (ys: Range<Int>, xs: Range<Int>, divisor: Float) {
-        let y0 = oy * p.stride.height - p.pads.top, x0 = ox * p.stride.width - p.pads.left
-        let ys = max(y0, 0)..<min(y0 + p.kernel.height, height), xs = max(x0, 0)..<min(x0 + p.kernel.width, width)
-        let divisor = p.countIncludePad
-            ? (min(y0 + p.kernel.height, height + p.pads.bottom) - y0) * (min(x0 + p.kernel.width, width + p.pads.right) - x0)
-            : ys.count * xs.count
-        return (ys, xs, Float(divisor))
+        let w = p.window(outputY: oy, outputX: ox, inputHeight: height, inputWidth: width)
+        return (w.rows, w.columns, Float(w.divisor))
     }
 
     @inline(__always)

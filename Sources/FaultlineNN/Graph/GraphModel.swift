@@ -55,6 +55,11 @@ public struct GraphModel: Sendable {
         /// For a stride-1 `.convolution`: the convolution whose forward pass is this one's input
         /// gradient (flipped, transposed weights), so backward is unfold + GEMM without a col2im fold.
         var adjoint: GraphOperation.Convolution?
+        /// Index of the node in `nodes`.
+        var node = 0
+        /// For dense, convolution and channelAffine steps: the index of their parameters in
+        /// `parameters` (and of their gradient buffer in a workspace).
+        var parameterSlot: Int?
     }
 
     /// The most elements one tensor may hold per sample (2²⁶): a bound on what a graph built from an
@@ -69,12 +74,14 @@ public struct GraphModel: Sendable {
     public let outputName: String
     /// Per-sample shape of the output (the logits).
     public let outputShape: [Int]
-    /// The nodes as given (the source of the compiled schedule).
-    public let nodes: [Node]
+    /// The nodes as given (the source of the compiled schedule); `setParameters` updates their parameters.
+    public internal(set) var nodes: [Node]
 
     let values: [Value]
     let valueIndex: [String: Int]
-    let steps: [Step]
+    var steps: [Step]
+    /// The steps with trainable parameters (dense, convolution, channelAffine), in schedule order.
+    let trainableSteps: [Int]
     /// Features per storage id (storage 0 is the model input).
     let storageFeatures: [Int]
     let outputStorage: Int
@@ -154,6 +161,7 @@ public struct GraphModel: Sendable {
                 var step = Step(name: node.name, operation: node.operation, inputs: inputIds.map { values[$0].storage }, output: storage,
                                 inputShapes: inputShapes, outputShape: shape)
                 step.prepare()
+                step.node = i
                 steps.append(step)
             }
             index[node.output] = values.count
@@ -165,6 +173,12 @@ public struct GraphModel: Sendable {
         guard values[out].storage != 0 else {
             throw GraphError(.shapeMismatch, node: outputName, "the graph output is the input itself")
         }
+        var trainable: [Int] = []
+        for s in steps.indices where steps[s].operation.isTrainable {
+            steps[s].parameterSlot = trainable.count
+            trainable.append(s)
+        }
+        self.trainableSteps = trainable
         self.values = values
         self.valueIndex = index
         self.steps = steps

@@ -113,6 +113,25 @@ public enum GraphOperation: Sendable {
         }
     }
 
+    /// Dense, convolution and channelAffine nodes have trainable parameters (a weight and a bias);
+    /// the constants of `constantBinary` are not trainable.
+    public var isTrainable: Bool {
+        switch self {
+        case .dense, .convolution, .channelAffine: return true
+        default: return false
+        }
+    }
+
+    /// Weight and bias element counts of a trainable operation (channelAffine: scale and shift), else 0.
+    var parameterSizes: (weight: Int, bias: Int) {
+        switch self {
+        case .dense(let w, let b): return (w.count, b.count)
+        case .convolution(let c): return (c.weight.count, c.bias.count)
+        case .channelAffine(let s, let t): return (s.count, t.count)
+        default: return (0, 0)
+        }
+    }
+
     var parameterCount: Int {
         switch self {
         case .dense(let w, let b): return w.count + b.count
@@ -231,6 +250,19 @@ public enum GraphOperation: Sendable {
 }
 
 extension GraphOperation.Pooling {
+    /// The input window of output position (`outputY`, `outputX`) on an input of `inputHeight` ×
+    /// `inputWidth`, clipped to the input (padding and ceil mode resolved), and the divisor of average
+    /// pooling (the whole window including padding when `countIncludePad`, else the in-bounds count).
+    public func window(outputY oy: Int, outputX ox: Int, inputHeight height: Int, inputWidth width: Int)
+        -> (rows: Range<Int>, columns: Range<Int>, divisor: Int) {
+        let y0 = oy * stride.height - pads.top, x0 = ox * stride.width - pads.left
+        let ys = Swift.max(y0, 0)..<Swift.min(y0 + kernel.height, height), xs = Swift.max(x0, 0)..<Swift.min(x0 + kernel.width, width)
+        let divisor = countIncludePad
+            ? (Swift.min(y0 + kernel.height, height + pads.bottom) - y0) * (Swift.min(x0 + kernel.width, width + pads.right) - x0)
+            : ys.count * xs.count
+        return (ys, xs, divisor)
+    }
+
     /// Output positions along one axis (PyTorch's rule: in ceil mode the last window must start inside
     /// the input or the leading padding).
     func outputSize(_ n: Int, _ k: Int, _ s: Int, _ padBegin: Int, _ padEnd: Int) -> Int {
@@ -284,6 +316,14 @@ func broadcastIndices(_ shape: [Int], to output: [Int]) -> [Int32] {
 }
 
 extension GraphOperation {
+    /// NumPy broadcasting of a tensor of per-sample shape `shape` to `output`: for each element of
+    /// `output` (row-major), the flat index of the element of `shape` it reads. `shape` must
+    /// broadcast to `output` (right-aligned, sizes equal or 1). Cost O(elements · rank).
+    public static func broadcastSourceIndices(_ shape: [Int], to output: [Int]) -> [Int32] {
+        precondition(broadcastShape(shape, output) == output, "\(shape) does not broadcast to \(output)")
+        return broadcastIndices(shape, to: output)
+    }
+
     /// The per-sample output shape of this operation on inputs of these per-sample shapes, for
     /// importers that must know shapes while they lower a graph. Throws `GraphError` naming `node`.
     public func outputShape(_ inputShapes: [[Int]], node: String) throws -> [Int] {

@@ -3,8 +3,9 @@ import FaultlineLinalg
 extension GraphModel {
     /// Preallocated tensors and gradients of a `GraphModel` for batches of up to `capacity` rows: one
     /// buffer per stored tensor (aliases share one), one gradient buffer per stored tensor, the largest
-    /// convolution unfold buffer, and an accumulator for tensors read by several nodes. Not for
-    /// concurrent use: one workspace per thread. Memory: about 2 × capacity × (Σ tensor sizes) floats.
+    /// convolution unfold buffer, an accumulator for tensors read by several nodes, and one gradient
+    /// buffer per trainable node (weight then bias, `parameterGradients`). Not for concurrent use: one
+    /// workspace per thread. Memory: about 2 × capacity × (Σ tensor sizes) + parameter count floats.
     public final class Workspace: ClassifierWorkspace, @unchecked Sendable {
         public let capacity: Int
         let buffers: [AlignedBuffer<Float>]
@@ -12,6 +13,13 @@ extension GraphModel {
         let accumulator: AlignedBuffer<Float>
         let scratch: AlignedBuffer<Float>
         let logitGradient: AlignedBuffer<Float>
+        /// Per trainable node (`GraphModel.parameters` order): its weight gradient then its bias gradient.
+        let parameterGradient: [AlignedBuffer<Float>]
+        /// The weight count of each trainable node (where its bias gradient starts).
+        let parameterSplit: [Int]
+        let losses: AlignedBuffer<Float>
+        /// Parts (threads) a convolution's weight gradient is split into (scratch is sized for them).
+        let gradientParts: Int
         let written: UnsafeMutablePointer<Bool>
         let storageCount: Int
         let outputStorage: Int
@@ -29,8 +37,14 @@ extension GraphModel {
             buffers = model.storageFeatures.enumerated().map { AlignedBuffer(uninitializedCount: $0.offset == 0 ? 0 : capacity * $0.element) }
             gradients = model.storageFeatures.enumerated().map { AlignedBuffer(uninitializedCount: $0.offset == 0 ? 0 : capacity * $0.element) }
             accumulator = AlignedBuffer(uninitializedCount: capacity * (model.storageFeatures.max() ?? 0))
-            scratch = AlignedBuffer(uninitializedCount: model.steps.map { $0.scratchCount(capacity: capacity) }.max() ?? 0)
+            let parts = max(1, Linalg.simdThreads)
+            gradientParts = parts
+            scratch = AlignedBuffer(uninitializedCount: model.steps.map { $0.scratchCount(capacity: capacity, parts: parts) }.max() ?? 0)
             logitGradient = AlignedBuffer(uninitializedCount: capacity * model.outputFeatures)
+            let sizes = model.trainableSteps.map { model.steps[$0].operation.parameterSizes }
+            parameterGradient = sizes.map { AlignedBuffer(uninitializedCount: $0.weight + $0.bias) }
+            parameterSplit = sizes.map(\.weight)
+            losses = AlignedBuffer(uninitializedCount: capacity)
             written = .allocate(capacity: storageCount)
             written.initialize(repeating: false, count: storageCount)
             outputStorage = model.outputStorage
@@ -103,11 +117,20 @@ extension GraphModel {
     /// (residual branches) are summed. Allocation-free; cost about two forward passes.
     public func inputGradient(logitGradient dz: MatrixPointer<Float>, workspace: Workspace, context: ForwardContext,
                               into gradient: MutableMatrixPointer<Float>) {
+        precondition(dz.rows == gradient.rows && gradient.columns == inputFeatures && gradient.rowStride == inputFeatures,
+                     "input gradient \(gradient.rows)×\(gradient.columns) does not fit the model or the logit gradient")
+        backward(logitGradient: dz, workspace: workspace, context: context, inputGradient: gradient.base, parameters: false)
+    }
+
+    /// The backward pass behind `inputGradient` and the parameter gradients: writes d(Σᵢ ⟨dzᵢ, zᵢ⟩)/dx
+    /// into `inputGradient` when given (else skips every gradient w.r.t. the model input), and when
+    /// `parameters` adds d(Σᵢ ⟨dzᵢ, zᵢ⟩)/dθ into the workspace's parameter gradient buffers.
+    func backward(logitGradient dz: MatrixPointer<Float>, workspace: Workspace, context: ForwardContext,
+                  inputGradient: UnsafeMutablePointer<Float>?, parameters: Bool) {
         let rows = dz.rows
-        precondition(dz.columns == outputFeatures && rows == gradient.rows && gradient.columns == inputFeatures
-                     && gradient.rowStride == inputFeatures && rows == workspace.rows,
+        precondition(dz.columns == outputFeatures && rows == workspace.rows,
                      "logit gradient \(dz.rows)×\(dz.columns) does not fit the model, the output or the last forward pass")
-        workspace.inputGradient = gradient.base
+        workspace.inputGradient = inputGradient
         workspace.written.update(repeating: false, count: workspace.storageCount)
         let out = workspace.gradient(outputStorage)
         for i in 0..<rows { (out + i * outputFeatures).update(from: dz.base + i * dz.rowStride, count: outputFeatures) }
@@ -115,8 +138,13 @@ extension GraphModel {
         var c = context
         c.scratch = workspace.scratch.pointer
         for step in steps.reversed() where workspace.written[step.output] {
+            if parameters, let slot = step.parameterSlot {
+                step.accumulateParameterGradient(workspace, rows: rows, into: workspace.parameterGradient[slot].pointer,
+                                                 split: workspace.parameterSplit[slot], context: c)
+            }
             for k in step.inputs.indices {
                 let target = step.inputs[k], features = storageFeatures[target]
+                if target == 0 && inputGradient == nil { continue }
                 let accumulate = workspace.written[target]
                 let destination = accumulate ? workspace.accumulator.pointer : workspace.gradient(target)
                 if !step.isRowParallel { step.backward(input: k, workspace, rows: rows, into: destination, context: c) }
@@ -131,7 +159,7 @@ extension GraphModel {
                 workspace.written[target] = true
             }
         }
-        if !workspace.written[0] { gradient.base.update(repeating: 0, count: rows * inputFeatures) }
+        if let inputGradient, !workspace.written[0] { inputGradient.update(repeating: 0, count: rows * inputFeatures) }
     }
 
     /// Logits and the requested feature taps (any tensor names, see `tensorNames`) for every row of

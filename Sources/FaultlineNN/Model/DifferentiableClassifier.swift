@@ -26,7 +26,8 @@ public protocol ClassifierWorkspace: AnyObject {
 /// - Hot-loop methods do not allocate; callers reuse one workspace per batch size.
 ///
 /// `Sequential` conforms; other model kinds (imported graphs) can conform without exposing layers.
-/// Bound propagation (IBP/CROWN/Lipschitz) is not part of this contract: it needs the layer list.
+/// Bound propagation is not part of this contract: it needs the operations (FaultlineRobustness's
+/// `BoundPropagation` takes a `Sequential` for IBP/CROWN and a `GraphModel` for IBP).
 public protocol DifferentiableClassifier: Sendable {
     associatedtype Workspace: ClassifierWorkspace
     /// Features per input row.

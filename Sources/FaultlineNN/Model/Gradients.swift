@@ -110,7 +110,11 @@ extension Sequential {
         for layer in layers { offsets.append(offsets.last! + layer.parameters.count) }
         return offsets
     }
+}
 
+extension DifferentiableClassifier {
+    /// Throws `ModelError` unless there is one label per row in 0..<classes (and, for `.targetedDLR`, one
+    /// target per row in range and different from its label).
     func checkLabels(_ labels: [Int], rows: Int, loss: Loss, targets: [Int]?) throws {
         guard labels.count == rows else { throw ModelError.shapeMismatch("\(rows) rows but \(labels.count) labels") }
         guard outputFeatures >= loss.minimumClasses else {

@@ -23,6 +23,10 @@ import Glibc
 ///
 /// Cost per sample: IBP one pass of |W| products; CROWN one backward pass per ReLU layer with as many
 /// rows as that layer has neurons, i.e. O(Σₖ nₖ · Σ_{j<k} nⱼ nⱼ₋₁) — meant for small networks.
+///
+/// Graphs (`GraphModel`, e.g. imported ONNX files) get IBP through every graph operation (residual
+/// adds, concat, BatchNorm, GELU, softmax…; see `init(_: GraphModel)`); CROWN on a graph throws
+/// `CertificationError.unsupportedLayer` (use IBP).
 public struct BoundPropagation: Sendable {
     public enum Method: String, Sendable, Codable, CaseIterable {
         case ibp
@@ -42,12 +46,18 @@ public struct BoundPropagation: Sendable {
         }
     }
 
-    let network: LinearizedNetwork
+    /// The layer chain of a Sequential model (IBP and CROWN), or nil for a graph.
+    let network: LinearizedNetwork?
+    /// The interval rules of a graph (IBP only), or nil for a Sequential model.
+    let graph: GraphIntervals?
+    let inputFeatures: Int
+    let outputFeatures: Int
 
     /// Prepares `model` for bound propagation. Throws `CertificationError.unsupportedLayer` for layers
     /// without a rule (GELU is not monotone; softmax layers must be removed).
     public init(_ model: Sequential) throws {
-        network = try LinearizedNetwork(model)
+        let network = try LinearizedNetwork(model)
+        (self.network, graph, inputFeatures, outputFeatures) = (network, nil, network.inputFeatures, network.outputFeatures)
         for stage in network.stages {
             if case .activation(.gelu, let layer) = stage {
                 throw CertificationError.unsupportedLayer("layer \(layer) is GELU, which is not monotone: no interval rule; use ReLU")
@@ -55,15 +65,47 @@ public struct BoundPropagation: Sendable {
         }
     }
 
+    /// Prepares a graph for interval bound propagation: every `GraphOperation` has a sound interval rule
+    /// (dense/convolution by centre and |W|·radius; channelAffine and constants by sign; interval
+    /// arithmetic for add/sub/mul/div of two tensors; monotone activations at the ends; GELU's exact
+    /// range; pooling, concat, aliases; softmax/log-softmax by monotonicity in each logit), computed in
+    /// Double. When the output comes from a dense node the specification is merged into it, so a graph
+    /// built from a Sequential (`GraphModel(sequential:)`) gets the Sequential's IBP bounds (equal up to
+    /// Double rounding); on an L2 ball the first dense/convolution nodes are bounded exactly, others
+    /// reading the input see the enclosing box. `method: .crown` throws
+    /// `CertificationError.unsupportedLayer` for graphs. Cost per sample: about two forward passes in
+    /// Double. Throws `CertificationError.invalidInput` for an inconsistent graph.
+    public init(_ model: GraphModel) throws {
+        (network, graph, inputFeatures, outputFeatures) = (nil, try GraphIntervals(model), model.inputFeatures, model.outputFeatures)
+    }
+
+    /// Prepares a `Sequential` or a normalised one (`LayerStackConvertible`: IBP, CROWN), or a `GraphModel`
+    /// with or without an input normalisation (IBP). Throws
+    /// `CertificationError.unsupportedLayer` for any other kind of model, and what those initialisers throw.
+    public init(classifier: any DifferentiableClassifier) throws {
+        if let stack = classifier as? any LayerStackConvertible {  // a Sequential, or one behind an input normalisation
+            try self.init(stack.layerStack())
+        } else if let g = classifier as? GraphModel {
+            try self.init(g)
+        } else if let n = classifier as? NormalizedClassifier<GraphModel> {
+            try self.init(n.base.normalizingInput(n.normalization))
+        } else {
+            throw CertificationError.unsupportedLayer("\(classifier.spec) is neither a Sequential nor a GraphModel: no bound propagation rules")
+        }
+    }
+
+    /// Whether CROWN is available (a Sequential model; IBP is available for every model it was built from).
+    public var supportsCROWN: Bool { network != nil }
+
     /// Lower and upper bounds on every logit for every row of `x` (N × classes each).
     public func logitBounds(_ x: Matrix<Float>, region: Region, method: Method) throws -> (lower: Matrix<Double>, upper: Matrix<Double>) {
         try validate(x, region, method)
-        var identity = Matrix<Double>(rows: network.outputFeatures, columns: network.outputFeatures)
-        for j in 0..<network.outputFeatures { identity[j, j] = 1 }
-        var lower = Matrix<Double>(rows: x.rows, columns: network.outputFeatures), upper = lower
+        var identity = Matrix<Double>(rows: outputFeatures, columns: outputFeatures)
+        for j in 0..<outputFeatures { identity[j, j] = 1 }
+        var lower = Matrix<Double>(rows: x.rows, columns: outputFeatures), upper = lower
         for i in 0..<x.rows {
             let (l, u) = try bounds(x.row(i).map(Double.init), region: region, method: method, specification: identity)
-            for j in 0..<network.outputFeatures { (lower[i, j], upper[i, j]) = (l[j], u[j]) }
+            for j in 0..<outputFeatures { (lower[i, j], upper[i, j]) = (l[j], u[j]) }
         }
         return (lower, upper)
     }
@@ -71,7 +113,7 @@ public struct BoundPropagation: Sendable {
     /// Lower bounds on logit_y − logit_j for j ≠ y in increasing j (N × (classes − 1)).
     public func marginLowerBounds(_ x: Matrix<Float>, labels: [Int], region: Region, method: Method) throws -> Matrix<Double> {
         try validate(x, region, method)
-        let c = network.outputFeatures
+        let c = outputFeatures
         guard labels.count == x.rows else { throw CertificationError.invalidInput("\(x.rows) rows but \(labels.count) labels") }
         if let bad = labels.firstIndex(where: { $0 < 0 || $0 >= c }) {
             throw CertificationError.invalidInput("label \(labels[bad]) at row \(bad) is outside 0..<\(c)")
@@ -98,11 +140,14 @@ public struct BoundPropagation: Sendable {
 
     func validate(_ x: Matrix<Float>, _ region: Region, _ method: Method) throws {
         guard region.epsilon.isFinite, region.epsilon >= 0 else { throw CertificationError.invalidParameter("ε = \(region.epsilon) must be finite and ≥ 0") }
-        guard x.columns == network.inputFeatures else {
-            throw CertificationError.invalidInput("x has \(x.columns) features, the model takes \(network.inputFeatures)")
+        guard x.columns == inputFeatures else {
+            throw CertificationError.invalidInput("x has \(x.columns) features, the model takes \(inputFeatures)")
         }
         guard x.isFinite else { throw CertificationError.invalidInput("x contains NaN or infinite values") }
         if method == .crown {
+            guard let network else {
+                throw CertificationError.unsupportedLayer("CROWN has no relaxations for graph models yet; use IBP (--method ibp)")
+            }
             for stage in network.stages {
                 switch stage {
                 case .activation(.relu, _), .affine: continue
@@ -116,7 +161,12 @@ public struct BoundPropagation: Sendable {
     /// Bounds on `specification`·logits at one input.
     func bounds(_ x0: [Double], region: Region, method: Method, specification: Matrix<Double>) throws -> ([Double], [Double]) {
         switch method {
-        case .ibp: return try intervalBounds(x0, region: region, specification: specification)
+        case .ibp:
+            if let graph {
+                return graph.bounds(input: inputInterval(x0, region), l2: region.norm == .l2 ? (x0, Double(region.epsilon)) : nil,
+                                    specification: specification)
+            }
+            return try intervalBounds(x0, region: region, specification: specification)
         case .crown: return try crownBounds(x0, region: region, specification: specification)
         }
     }
@@ -135,6 +185,7 @@ public struct BoundPropagation: Sendable {
     // MARK: IBP
 
     func intervalBounds(_ x0: [Double], region: Region, specification: Matrix<Double>) throws -> ([Double], [Double]) {
+        let network = network!
         var (l, u) = inputInterval(x0, region)
         let lastAffine = network.stages.lastIndex { if case .affine = $0 { return true } else { return false } }
         for (s, stage) in network.stages.enumerated() {
@@ -230,6 +281,7 @@ public struct BoundPropagation: Sendable {
     // MARK: CROWN
 
     func crownBounds(_ x0: [Double], region: Region, specification: Matrix<Double>) throws -> ([Double], [Double]) {
+        let network = network!
         // Input bounds of every ReLU stage, in order. A ReLU's relaxation depends on its bounds only for
         // unstable neurons (l < 0 < u): a stable one is the identity or zero whatever the bounds. So the
         // interval of each stage's input is carried forward from the previous ReLU's final bounds (sound,
@@ -277,6 +329,7 @@ public struct BoundPropagation: Sendable {
     /// sides are equal (no ReLU passed yet) their products are computed once.
     func backward(below node: Int, lowerA: Matrix<Double>, upperA: Matrix<Double>, lowerBias: [Double], upperBias: [Double],
                   x0: [Double], region: Region, reluBounds: [Int: ([Double], [Double])]) throws -> ([Double], [Double]) {
+        let network = network!
         var (lowerA, upperA, lowerBias, upperBias) = (lowerA, upperA, lowerBias, upperBias)
         let rows = lowerA.rows
         var same = true

@@ -40,7 +40,8 @@ public enum TwoSidedEvaluation {
 }
 
 extension TwoSidedEvaluation {
-    /// The certificates `evaluate(_:_:labels:epsilons:certifier:recipe:attackSteps:)` can give a Sequential model.
+    /// The certificates `evaluate(_:_:labels:epsilons:certifier:recipe:attackSteps:)` can give: all three for a
+    /// Sequential model, IBP for a `GraphModel`.
     public enum Certifier: String, CaseIterable, Sendable {
         /// Interval and CROWN bound propagation over the ε-ball of `recipe.norm` (L∞ balls intersected with the box).
         case ibp, crown
@@ -51,19 +52,26 @@ extension TwoSidedEvaluation {
     /// Certified accuracy by `certifier` beside robust accuracy under attack (APGD-CE for L∞, PGD for L2,
     /// `attackSteps` steps with `recipe`'s seed; 0 steps: no attack, the upper bound is clean accuracy), with
     /// the soundness check of `evaluate`. For `lipschitz` the certificate is returned too (its constant and
-    /// whether every layer's bound is exact). Cost: one certification and one attack per ε.
-    public static func evaluate(_ model: Sequential, _ x: Matrix<Float>, labels: [Int], epsilons: [Float], certifier: Certifier,
+    /// whether every layer's bound is exact). Cost: one certification and one attack per ε. Throws
+    /// `CertificationError.unsupportedLayer` for CROWN or Lipschitz on a model that is not a Sequential.
+    public static func evaluate(_ model: some DifferentiableClassifier, _ x: Matrix<Float>, labels: [Int], epsilons: [Float], certifier: Certifier,
                                 recipe: AttackRecipe, attackSteps: Int,
                                 progress: ((Int, Int) -> Void)? = nil) throws -> (rows: [Row], lipschitz: LipschitzCertificate?) {
         let certified: (Float) throws -> [Bool]
         var lipschitz: LipschitzCertificate?
         if certifier == .lipschitz {
+            guard let model = try (model as? any LayerStackConvertible)?.layerStack() else {
+                throw CertificationError.unsupportedLayer("Lipschitz certificates need a Sequential model (\(model.spec) is not one); use IBP")
+            }
             let certificate = try LipschitzCertificate(model)
             let radii = try certificate.radii(model, x, labels: labels)
             lipschitz = certificate
             certified = { e in radii.map { $0 > Double(e) } }
         } else {
-            let propagation = try BoundPropagation(model)
+            let propagation = try BoundPropagation(classifier: model)
+            if certifier == .crown && !propagation.supportsCROWN {
+                throw CertificationError.unsupportedLayer("CROWN has no relaxations for graph models yet (\(model.spec)); use IBP")
+            }
             let norm = recipe.norm, box = recipe.box
             let region = { (e: Float) in BoundPropagation.Region(norm: norm, epsilon: e, box: norm == .linf ? box : nil) }
             certified = { e in try propagation.certify(x, labels: labels, region: region(e), method: certifier == .ibp ? .ibp : .crown) }
