@@ -102,9 +102,11 @@ public struct BoundPropagation: Sendable {
         try validate(x, region, method)
         var identity = Matrix<Double>(rows: outputFeatures, columns: outputFeatures)
         for j in 0..<outputFeatures { identity[j, j] = 1 }
+        let rows = try perSample(x.rows) { i in
+            try bounds(x.row(i).map(Double.init), region: region, method: method, specification: identity)
+        }
         var lower = Matrix<Double>(rows: x.rows, columns: outputFeatures), upper = lower
-        for i in 0..<x.rows {
-            let (l, u) = try bounds(x.row(i).map(Double.init), region: region, method: method, specification: identity)
+        for (i, (l, u)) in rows.enumerated() {
             for j in 0..<outputFeatures { (lower[i, j], upper[i, j]) = (l[j], u[j]) }
         }
         return (lower, upper)
@@ -118,17 +120,39 @@ public struct BoundPropagation: Sendable {
         if let bad = labels.firstIndex(where: { $0 < 0 || $0 >= c }) {
             throw CertificationError.invalidInput("label \(labels[bad]) at row \(bad) is outside 0..<\(c)")
         }
-        var out = Matrix<Double>(rows: x.rows, columns: c - 1)
-        for i in 0..<x.rows {
+        let rows = try perSample(x.rows) { i in
             var spec = Matrix<Double>(rows: c - 1, columns: c)
             for (r, j) in (0..<c).filter({ $0 != labels[i] }).enumerated() {
                 spec[r, labels[i]] = 1
                 spec[r, j] = -1
             }
-            let (l, _) = try bounds(x.row(i).map(Double.init), region: region, method: method, specification: spec)
+            return try bounds(x.row(i).map(Double.init), region: region, method: method, specification: spec)
+        }
+        var out = Matrix<Double>(rows: x.rows, columns: c - 1)
+        for (i, (l, _)) in rows.enumerated() {
             for r in 0..<(c - 1) { out[i, r] = l[r] }
         }
         return out
+    }
+
+    /// `body(i)` for every sample i, the samples in parallel (`Linalg.parallelForEach`) with BLAS held at one
+    /// thread: each sample's bounds are computed by one thread in a fixed order, so the results are
+    /// bit-identical for any thread count. Rethrows the error of the lowest failing sample.
+    func perSample(_ n: Int, _ body: (Int) throws -> ([Double], [Double])) throws -> [([Double], [Double])] {
+        var results = [([Double], [Double])](repeating: ([], []), count: n)
+        var errors = [(any Error)?](repeating: nil, count: n)
+        results.withUnsafeMutableBufferPointer { out in
+            errors.withUnsafeMutableBufferPointer { failed in
+                let (out, failed) = (out.baseAddress, failed.baseAddress)
+                NativeBLAS.withSingleThread {
+                    Linalg.parallelForEach(n) { i in
+                        do { out![i] = try body(i) } catch { failed![i] = error }
+                    }
+                }
+            }
+        }
+        if let error = errors.lazy.compactMap({ $0 }).first { throw error }
+        return results
     }
 
     /// Whether each row is certified: every margin lower bound > 0 (a sample misclassified at x is
@@ -333,6 +357,8 @@ public struct BoundPropagation: Sendable {
         var (lowerA, upperA, lowerBias, upperBias) = (lowerA, upperA, lowerBias, upperBias)
         let rows = lowerA.rows
         var same = true
+        // After the first ReLU passed from equal sides, the sides differ only in its unstable columns.
+        var split: [Int]?
         for s in stride(from: node - 1, through: 0, by: -1) {
             switch network.stages[s] {
             case .affine(let w, let b):
@@ -342,15 +368,36 @@ public struct BoundPropagation: Sendable {
                         upperBias[r] += upperA[r, j] * b[j]
                     }
                 }
-                lowerA = try Linalg.matmul(lowerA, w)
-                upperA = same ? lowerA : try Linalg.matmul(upperA, w)
+                if same {
+                    lowerA = try Linalg.matmul(lowerA, w)
+                    upperA = lowerA
+                } else if let columns = split {
+                    // upper = lower + (upper − lower) on `columns` only: one product of the live columns and
+                    // a small one of the split columns instead of two full products.
+                    let live = BoundPropagation.nonzeroColumns(lowerA, also: columns)
+                    var difference = Matrix<Double>(rows: rows, columns: columns.count)
+                    for r in 0..<rows { for (k, j) in columns.enumerated() { difference[r, k] = upperA[r, j] - lowerA[r, j] } }
+                    lowerA = try Linalg.matmul(BoundPropagation.columns(lowerA, live), w.gatherRows(live))
+                    upperA = lowerA
+                    if !columns.isEmpty {
+                        let correction = try Linalg.matmul(difference, w.gatherRows(columns))
+                        for r in 0..<rows { for j in 0..<upperA.columns { upperA[r, j] += correction[r, j] } }
+                    }
+                    split = nil
+                } else {
+                    let live = BoundPropagation.nonzeroColumns(lowerA, also: BoundPropagation.nonzeroColumns(upperA, also: []))
+                    let rowsOfW = w.gatherRows(live)
+                    lowerA = try Linalg.matmul(BoundPropagation.columns(lowerA, live), rowsOfW)
+                    upperA = try Linalg.matmul(BoundPropagation.columns(upperA, live), rowsOfW)
+                }
             case .activation:
                 guard let (l, u) = reluBounds[s] else {
                     throw CertificationError.unsupportedLayer("CROWN needs an affine layer before each ReLU (stage \(s))")
                 }
-                same = false
+                var unstable: [Int] = []
                 for j in 0..<l.count {
                     let (lowSlope, upSlope, upIntercept) = BoundPropagation.reluRelaxation(l[j], u[j])
+                    if lowSlope != upSlope || upIntercept != 0 { unstable.append(j) }
                     for r in 0..<rows {
                         let a = lowerA[r, j]
                         lowerA[r, j] = a >= 0 ? a * lowSlope : a * upSlope
@@ -360,6 +407,8 @@ public struct BoundPropagation: Sendable {
                         if c >= 0 { upperBias[r] += c * upIntercept }
                     }
                 }
+                split = same ? unstable : nil
+                same = false
             case .maxPool:
                 throw CertificationError.unsupportedLayer("CROWN has no max-pooling relaxation")
             }
@@ -390,6 +439,22 @@ public struct BoundPropagation: Sendable {
             }
         }
         return (lower, upper)
+    }
+
+    /// The columns of `a` holding a nonzero value, merged with `also`, ascending (a dead ReLU's column is
+    /// zero in every row: the products skip it).
+    static func nonzeroColumns(_ a: Matrix<Double>, also: [Int]) -> [Int] {
+        var used = [Bool](repeating: false, count: a.columns)
+        for j in also { used[j] = true }
+        for r in 0..<a.rows { for j in 0..<a.columns where a[r, j] != 0 { used[j] = true } }
+        return used.indices.filter { used[$0] }
+    }
+
+    /// The sub-matrix of `a` with these columns, in order.
+    static func columns(_ a: Matrix<Double>, _ columns: [Int]) -> Matrix<Double> {
+        var out = Matrix<Double>(rows: a.rows, columns: columns.count)
+        for r in 0..<a.rows { for (k, j) in columns.enumerated() { out[r, k] = a[r, j] } }
+        return out
     }
 
     /// (lower slope, upper slope, upper intercept) of the ReLU relaxation on [l, u].
