@@ -29,7 +29,7 @@ extension Inputs {
             return try body()
         } catch {
             guard let message = inputErrorMessage(error) else { throw error }
-            printError("faultline \(command): \(message)")
+            reportError(message, command: "faultline \(command)", exitCode: 2)
         }
         throw ExitCode(2)
     }
@@ -122,4 +122,20 @@ struct ModelOptions: ParsableArguments {
 /// Messages for people go to stderr so stdout stays parseable.
 func printError(_ message: String) {
     FileHandle.standardError.write(Data((message + "\n").utf8))
+}
+
+/// Whether the command line asks for JSON (`--json` before any `--`): errors are then JSON too.
+let jsonRequested = CommandLine.arguments.dropFirst().prefix { $0 != "--" }.contains("--json")
+
+/// An error that ends the command, on stderr: `COMMAND: MESSAGE`, or with `--json` one JSON object
+/// `{"error": {"command": …, "message": …, "exitCode": …}}` so that scripts parsing the output can parse
+/// the failure too.
+func reportError(_ message: String, command: String, exitCode: Int32) {
+    guard jsonRequested else { return printError(command.isEmpty ? message : "\(command): \(message)") }
+    struct Body: Encodable { var command: String; var message: String; var exitCode: Int32 }
+    struct Envelope: Encodable { var error: Body }
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    let data = (try? encoder.encode(Envelope(error: Body(command: command, message: message, exitCode: exitCode)))) ?? Data()
+    FileHandle.standardError.write(data + Data("\n".utf8))
 }

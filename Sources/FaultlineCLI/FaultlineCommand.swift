@@ -51,11 +51,15 @@ public struct FaultlineCommand: ParsableCommand {
         } catch {
             let code = exitCode(for: error)
             if code == usageError {
-                printError(fullMessage(for: error))
+                if jsonRequested {
+                    reportError(message(for: error), command: name, exitCode: 2)
+                } else {
+                    printError(fullMessage(for: error))
+                }
                 return 2
             }
             if code == .failure, let message = Inputs.inputErrorMessage(error) {
-                printError("\(name): \(message)")
+                reportError(message, command: name, exitCode: 2)
                 return 2
             }
             if code == .success, !fullMessage(for: error).isEmpty {

@@ -77,4 +77,22 @@ struct InfoAndBenchTests {
         #expect(r.status != 0)
         #expect(r.stderr.contains("--size"))
     }
+
+    /// With --json, a failure is one JSON object on stderr (command, message, exit code 2) — for input
+    /// errors and for usage errors alike; without it, one line of text. stdout stays empty either way.
+    @Test func jsonErrorsAreJSONOnStderr() throws {
+        struct Failure: Decodable { struct Body: Decodable { var command: String; var message: String; var exitCode: Int }; var error: Body }
+        let missing = "/nonexistent/logits.npy"
+        for (arguments, mention) in [(["calibrate", "--logits", missing, "--labels", missing, "--json"], "--logits"),
+                                     (["calibrate", "--logits", missing, "--json", "--bins", "0", "--labels", missing], "--bins"),
+                                     (["calibrate", "--json", "--bogus-flag", "--logits", missing, "--labels", missing], "--bogus-flag")] {
+            let r = try CLIRunner.run(arguments)
+            #expect(r.status == 2 && r.stdout.isEmpty, "\(arguments): \(r.status) \(r.stdout)")
+            let failure = try JSONDecoder().decode(Failure.self, from: Data(r.stderr.utf8))
+            #expect(failure.error.exitCode == 2 && failure.error.message.contains(mention) && failure.error.command.hasPrefix("faultline"),
+                    "\(arguments): \(r.stderr)")
+            let text = try CLIRunner.run(arguments.filter { $0 != "--json" })
+            #expect(text.status == 2 && !text.stderr.hasPrefix("{"), "\(text.stderr)")
+        }
+    }
 }
