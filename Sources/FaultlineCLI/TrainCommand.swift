@@ -16,9 +16,10 @@ struct TrainCommand: ParsableCommand {
             (a --validation-fraction of them, stratified, is held out). Weights are saved as a PyTorch nn.Sequential \
             state_dict with the spec in the metadata (`faultline attack --weights` reads it back). With --members M, \
             member m is trained with seed + m and saved as OUT with _m before the extension.
+            A CNN: --spec input:1x8x8,conv2d:1-8-3-1-1,relu,flatten,linear:512-10 (the grammar: `faultline attack --help`).
             """)
 
-    @Option(help: "Architecture, e.g. linear:64-128,relu,linear:128-10 or input:1x8x8,conv2d:1-8-3-1-1,relu,flatten,linear:512-10.")
+    @Option(help: "Architecture, e.g. linear:64-128,relu,linear:128-10 (a CNN: see above).")
     var spec = "linear:64-128,relu,linear:128-128,relu,linear:128-10"
     @Option(help: "'digits' for the bundled data set.") var data: String?
     @Option(help: "Training inputs (instead of --data).") var x: String?

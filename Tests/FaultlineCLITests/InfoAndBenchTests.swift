@@ -95,4 +95,19 @@ struct InfoAndBenchTests {
             #expect(text.status == 2 && !text.stderr.hasPrefix("{"), "\(text.stderr)")
         }
     }
+
+    /// Every command's --help fits an 80-column terminal (counted in characters: ε, ×, – are one each),
+    /// except ArgumentParser's one-line USAGE synopsis, which it never wraps.
+    @Test func helpFitsEightyColumns() throws {
+        let commands = [[], ["demo"], ["report"], ["train"], ["attack"], ["corrupt"], ["certify"], ["calibrate"], ["uncertainty"],
+                        ["shift", "fit"], ["shift", "score"], ["drift"], ["conformal"], ["bounds"], ["inspect"], ["info"], ["predict"],
+                        ["bench", "gemm"]]
+        for command in commands {
+            let r = try CLIRunner.run(command + ["--help"])
+            #expect(r.status == 0)
+            for line in r.stdout.split(separator: "\n") where !line.hasPrefix("USAGE:") {
+                #expect(line.count <= 80, "faultline \(command.joined(separator: " ")) --help: \(line.count) columns: \(line)")
+            }
+        }
+    }
 }
