@@ -32,8 +32,9 @@ extension FailureReport {
     public struct Options: Codable, Sendable {
         /// L∞ budgets of the robustness table (in input units).
         public var epsilons: [Float] = [0.01, 0.02, 0.05, 0.1]
-        /// The valid input box: attacks clip to it, certificates assume it, corruptions need [0, 1].
-        public var box: ClosedRange<Float> = 0...1
+        /// The valid input box (one interval, or one per channel): attacks clip to it, certificates
+        /// assume it, corruptions need [0, 1].
+        public var box: InputBox = .unit
         /// ε of the attack that decides whether a right prediction is fragile; nil: the smallest
         /// positive budget of `epsilons`, or 0.05 when there is none.
         public var attributionEpsilon: Float?

@@ -166,7 +166,7 @@ extension FailureReport {
         let minimal = attacks && options.minimalEpsilon ? try RobustnessTable.medianMinimalEpsilon(model, rx, labels: ry, options: options) : nil
         stage(3)
         let corruptions = try data.imageShape.flatMap { shape -> CorruptionSweep.Report? in
-            options.box == 0...1 && options.runs(.corruptions) ? try CorruptionSweep.evaluate(model, rx, labels: ry, shape: shape, seed: options.seed) : nil
+            options.box == .unit && options.runs(.corruptions) ? try CorruptionSweep.evaluate(model, rx, labels: ry, shape: shape, seed: options.seed) : nil
         }
         stage(4)
 
@@ -194,13 +194,20 @@ extension FailureReport {
 
     /// Shapes, label ranges, the box and the options, checked before any work.
     static func validate(model: some DifferentiableClassifier, ensemble: DeepEnsemble?, data: Data, options: Options) throws {
+        guard options.box.isFinite else { throw AnalysisError.invalidInput("the box \(options.box) must be finite") }
+        let (lo, hi): ([Float], [Float])
+        do { (lo, hi) = try options.box.perFeature(features: model.inputFeatures, image: model.inputImageShape) } catch ModelError.shapeMismatch(let message) {
+            throw AnalysisError.invalidInput(message)
+        }
         func check(_ x: Matrix<Float>, _ labels: [Int]?, _ name: String) throws {
             guard x.rows > 0 else { throw AnalysisError.invalidInput("\(name) has no rows") }
             guard x.columns == model.inputFeatures else {
                 throw AnalysisError.invalidInput("\(name) has \(x.columns) features, the model takes \(model.inputFeatures)")
             }
-            if let bad = x.withUnsafeBufferPointer({ $0.firstIndex { !$0.isFinite || !options.box.contains($0) } }) {
-                throw AnalysisError.invalidInput("\(name) row \(bad / x.columns) column \(bad % x.columns) is \(x[bad / x.columns, bad % x.columns]), outside the box \(options.box)")
+            let d = x.columns
+            if let bad = x.withUnsafeBufferPointer({ p in p.indices.first { !(p[$0] >= lo[$0 % d] && p[$0] <= hi[$0 % d]) } }) {
+                let (i, j) = (bad / d, bad % d)
+                throw AnalysisError.invalidInput("\(name) row \(i) column \(j) is \(x[i, j]), outside the box \(lo[j])…\(hi[j]) of that feature (box \(options.box))")
             }
             if let labels {
                 guard labels.count == x.rows else { throw AnalysisError.invalidInput("\(name) has \(labels.count) labels for \(x.rows) rows") }

@@ -16,15 +16,16 @@ enum RobustnessTable {
                          notes: inout [String]) throws -> [FailureReport.RobustnessRow] {
         let epsilons = options.epsilons.sorted()
         // APGD-CE on every row, and CROWN's flags beside it with the soundness check, when the model has bound
-        // rules; graphs (ONNX) have IBP rules only, so their certified column (still `certifiedCROWN`) is IBP's.
+        // rules; graphs that are not layer chains (residual ONNX models) get IBP's in the certified column
+        // (still `certifiedCROWN`).
         var twoSided: [TwoSidedEvaluation.Row]?
         if options.certify {
             do {
                 let propagation = try BoundPropagation(classifier: model)
                 let method: BoundPropagation.Method = propagation.supportsCROWN ? .crown : .ibp
-                if method == .ibp {
-                    notes.append("CROWN skipped: it needs a Sequential model (\(model.spec) is a graph); the certified column "
-                                 + "(certifiedCROWN) holds IBP-certified accuracy instead, a looser lower bound.")
+                if let reason = propagation.crownUnavailableReason {
+                    notes.append("CROWN skipped (\(reason)); the certified column (certifiedCROWN) holds IBP-certified accuracy "
+                                 + "instead, a looser lower bound.")
                 }
                 twoSided = try TwoSidedEvaluation.evaluate(
                     model, x, labels: labels, epsilons: epsilons,

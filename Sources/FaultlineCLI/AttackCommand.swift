@@ -36,7 +36,7 @@ struct AttackCommand: ParsableCommand {
     @Option(help: "Queries per sample (square, autoattack's Square).") var queries = 5000
     @Flag(help: "Stop each sample at its first adversarial iterate.") var earlyStop = false
     @Option(help: "Seed of the random starts.") var seed: UInt64 = 0
-    @Option(parsing: .unconditional, help: "Valid input box as lo,hi (negative values too: --box -1,1).") var box = "0,1"
+    @Option(parsing: .unconditional, help: "Valid input box: lo,hi, or per channel lo1,lo2,…:hi1,hi2,… (--box -1,1 works).") var box = "0,1"
     @Option(help: "Write the adversarial examples to this .npz (one array per ε).") var out: String?
     @Option(help: "Exit with code 1 when robust accuracy at the largest ε is below this.") var minAccuracy: Double?
     @Flag(help: "Print JSON.") var json = false
@@ -63,6 +63,7 @@ struct AttackCommand: ParsableCommand {
             if kind == .square && norm != .linf { throw InputError("square is an L∞ attack; use --norm linf") }
             let model = try modelOptions.classifier()
             let (inputs, labels) = try Inputs.labeled(x: x, "--x", y: y, "--y", model: ModelShape(model))
+            try Inputs.checkBox(lowHigh, model: model, x: inputs, "--x", x)
             let clean = try zip(model.predict(inputs), labels).filter { $0 == $1 }.count
             let bar = ProgressBar("attack", total: budgets.count * inputs.rows, quiet: quiet || json)
             let recipe = AttackRecipe(norm: norm, box: lowHigh, seed: seed, steps: steps, stepSize: stepSize, apgdSteps: steps, squareQueries: queries,

@@ -31,7 +31,7 @@ struct CertifyCommand: ParsableCommand {
     @Option(help: "ibp, crown, lipschitz or smoothing.") var method = "crown"
     @Option(help: "linf or l2 (lipschitz and smoothing are L2).") var norm = "linf"
     @Option(help: "Comma-separated budgets ε (radii for smoothing).") var eps = "0.01,0.02,0.05"
-    @Option(parsing: .unconditional, help: "Valid input box as lo,hi (L∞ regions are intersected with it; --box -1,1 works).") var box = "0,1"
+    @Option(parsing: .unconditional, help: "Valid input box: lo,hi, or per channel lo1,…:hi1,… (L∞ regions are intersected with it; --box -1,1 works).") var box = "0,1"
     @Option(help: "Attack steps for the upper bound, 0–\(OptionCheck.Limit.steps) (0: no attack).") var steps = 100
     @Option(help: "Smoothing noise σ.") var sigma: Float = 0.25
     @Option(help: "Smoothing selection samples n0 (1–\(OptionCheck.Limit.smoothingSamples)).") var n0 = 100
@@ -67,6 +67,7 @@ struct CertifyCommand: ParsableCommand {
             if method == "lipschitz" || method == "smoothing" { norm = .l2 }
             let model = try modelOptions.classifier()  // smoothing needs only forward passes; CROWN/Lipschitz a Sequential (below)
             let (inputs, labels) = try Inputs.labeled(x: x, "--x", y: y, "--y", model: ModelShape(model))
+            try Inputs.checkBox(box, model: model, x: inputs, "--x", x)
             let clean = Double(try zip(model.predict(inputs), labels).filter { $0 == $1 }.count) / Double(max(inputs.rows, 1))
             var report = Report(method: method, norm: norm.rawValue, spec: model.spec, samples: inputs.rows, cleanAccuracy: clean, rows: [])
             let bar = ProgressBar("certify", total: method == "smoothing" ? inputs.rows : budgets.count, quiet: quiet || json)
@@ -79,14 +80,20 @@ struct CertifyCommand: ParsableCommand {
                     .map { SmoothingRow(radius: $0.radius, certifiedAccuracy: $0.accuracy) }  // radii as given: 0.01, not 0.009999999776482582
                 return report
             }
-            if method != "ibp" && !(model is any LayerStackConvertible) {
-                let (option, path) = modelOptions.source
-                throw InputError("\(option) \(path): --method \(method) needs a layer-by-layer model (a .safetensors state_dict and its spec); "
-                                 + "for an ONNX graph use --method ibp (interval bounds through every graph operation) or smoothing")
+            let (option, path) = modelOptions.source
+            if method == "lipschitz" && !(model is any LayerStackConvertible) {
+                throw InputError("\(option) \(path): --method lipschitz needs a layer-by-layer model (a .safetensors state_dict and its spec); "
+                                 + "for an ONNX graph use --method ibp (interval bounds through every graph operation), crown (graphs that are "
+                                 + "layer chains) or smoothing")
             }
-            let (rows, lipschitz) = try TwoSidedEvaluation.evaluate(model, inputs, labels: labels, epsilons: budgets,
+            let rows: [TwoSidedEvaluation.Row], lipschitz: LipschitzCertificate?
+            do {
+                (rows, lipschitz) = try TwoSidedEvaluation.evaluate(model, inputs, labels: labels, epsilons: budgets,
                                                                     certifier: TwoSidedEvaluation.Certifier(rawValue: method)!,
                                                                     recipe: AttackRecipe(norm: norm, box: box, seed: seed), attackSteps: steps) { done, _ in bar.update(done) }
+            } catch CertificationError.unsupportedLayer(let message) {  // a property of the model file
+                throw InputError("\(option) \(path): \(message)")
+            }
             (report.rows, report.lipschitzConstant, report.lipschitzExact) = (rows, lipschitz?.constant, lipschitz?.isSound)
             return report
         }

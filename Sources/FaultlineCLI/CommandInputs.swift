@@ -23,6 +23,24 @@ extension Inputs {
         }
     }
 
+    /// Throws an `InputError` naming `--box` when the box's channels do not fit the model's input, and
+    /// naming `option path` (row, column, value and that feature's interval) for the first value of `x`
+    /// outside the box.
+    static func checkBox(_ box: InputBox, model: some DifferentiableClassifier, x: Matrix<Float>? = nil, _ option: String = "--x",
+                         _ path: String = "") throws {
+        let bounds: (lower: [Float], upper: [Float])
+        do { bounds = try box.perFeature(features: model.inputFeatures, image: model.inputImageShape) } catch ModelError.shapeMismatch(let message) {
+            throw InputError("--box \(box): \(message)")
+        }
+        guard let x, x.columns == model.inputFeatures else { return }
+        let d = x.columns
+        if let bad = x.withUnsafeBufferPointer({ p in p.indices.first { !(p[$0] >= bounds.lower[$0 % d] && p[$0] <= bounds.upper[$0 % d]) } }) {
+            let (i, j) = (bad / d, bad % d)
+            throw InputError("\(option) \(path): row \(i) column \(j) is \(x[i, j]), outside --box \(box) (\(bounds.lower[j])…\(bounds.upper[j]) "
+                             + "for that feature); rescale the inputs or widen --box")
+        }
+    }
+
     /// Runs `body`, turning Faultline's typed errors into one clear line on stderr and exit code 2.
     static func guarded<T>(_ command: String, _ body: () throws -> T) throws -> T {
         do {

@@ -46,7 +46,7 @@ struct ReportCommand: ParsableCommand {
     @Option(help: "Sections to leave out, comma-separated: attacks, certify, corruptions, conformal.") var skip: String?
     @Flag(help: "Also run the AutoAttack-style ensemble (APGD-CE, APGD-T, Square) at every ε.") var autoattack = false
     @Option(help: "Image layout CxHxW for the corruption sweep.") var shape: String?
-    @Option(parsing: .unconditional, help: "Valid input box lo,hi (--box -1,1 works).") var box = "0,1"
+    @Option(parsing: .unconditional, help: "Valid input box: lo,hi, or per channel lo1,lo2,…:hi1,hi2,… (--box -1,1 works).") var box = "0,1"
     @Option(help: "Report directory.") var out = "faultline-report"
     @Option(help: "Seed of attacks and corruptions.") var seed: UInt64 = 0
     @Flag(help: "No progress output.") var quiet = false
@@ -88,6 +88,7 @@ struct ReportCommand: ParsableCommand {
             let options = try analysisOptions()
             try OptionCheck.directoryTarget(out, "--out")
             let model = try modelOptions.classifier()
+            try Inputs.checkBox(options.box, model: model)
             func dataset(_ x: String, _ xOption: String, _ y: String, _ yOption: String) throws -> LabeledDataset {
                 let (features, labels) = try Inputs.labeled(x: x, xOption, y: y, yOption, model: ModelShape(model))
                 return try LabeledDataset(name: x, features: features, labels: labels, classCount: model.outputFeatures)

@@ -109,13 +109,31 @@ public enum OptionCheck {
         }.sorted()
     }
 
-    /// `--box lo,hi` with finite lo < hi.
-    public static func box(_ text: String, _ option: String = "--box") throws -> ClosedRange<Float> {
-        let items = text.split(separator: ",", omittingEmptySubsequences: false).map { Float($0.trimmingCharacters(in: .whitespaces)) }
-        guard items.count == 2, let lo = items[0], let hi = items[1], lo.isFinite, hi.isFinite, lo < hi else {
-            throw InputError("\(option) must be lo,hi with finite lo < hi (got '\(text)')")
+    /// `--box LO,HI` (one interval for every feature, finite LO < HI) or `--box LO1,LO2,…:HI1,HI2,…`
+    /// (one interval per channel of channel-major rows; one value on either side stands for every
+    /// channel; at most 65536 values each), e.g. `--box=-1,1` or `--box 0,0,0:1,0.5,1`.
+    public static func box(_ text: String, _ option: String = "--box") throws -> InputBox {
+        func numbers(_ part: Substring) -> [Float?] {
+            part.split(separator: ",", omittingEmptySubsequences: false).map { Float($0.trimmingCharacters(in: .whitespaces)) }
         }
-        return lo...hi
+        let usage = "\(option) must be LO,HI or per channel LO1,LO2,…:HI1,HI2,… with finite LO < HI (got '\(text.prefix(200))')"
+        let halves = text.split(separator: ":", omittingEmptySubsequences: false)
+        switch halves.count {
+        case 1:
+            let items = numbers(halves[0])
+            guard items.count == 2, let lo = items[0], let hi = items[1], lo.isFinite, hi.isFinite, lo < hi else { throw InputError(usage) }
+            return InputBox(lo...hi)
+        case 2:
+            let (lower, upper) = (numbers(halves[0]), numbers(halves[1]))
+            guard lower.count <= 65_536, upper.count <= 65_536, lower.allSatisfy({ $0 != nil }), upper.allSatisfy({ $0 != nil }) else {
+                throw InputError(usage)
+            }
+            do { return try InputBox(lower: lower.map { $0! }, upper: upper.map { $0! }) } catch ModelError.invalidSpec(let message) {
+                throw InputError("\(option): \(message) (got '\(text.prefix(200))')")
+            }
+        default:
+            throw InputError(usage)
+        }
     }
 
     /// `--normalize MEANS:STDS`: comma-separated per-channel means, a colon, comma-separated stds (one

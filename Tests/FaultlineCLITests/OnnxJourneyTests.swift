@@ -69,6 +69,31 @@ struct OnnxJourneyTests {
         #expect(c.rows[2].certifiedAccuracy <= c.rows[1].certifiedAccuracy && c.rows[1].certifiedAccuracy <= c.rows[0].certifiedAccuracy)
     }
 
+    /// `certify --method crown` on the ONNX export of a PyTorch nn.Sequential MLP (a layer chain): runs,
+    /// certifies no more than the attack leaves and never less than IBP.
+    @Test func crownCertifiesAnOnnxLayerChain() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("onnx-crown-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let digits = try BundledDatasets.digits().stratifiedSplit(seed: 0).test.subset(Array(0..<60))
+        try NPY.write(digits.features, to: dir + "/x.npy")
+        try NPY.write(Tensor(shape: [60], values: digits.labels.map(Int64.init)), to: dir + "/y.npy")
+        struct CertifyJSON: Decodable {
+            struct Row: Decodable { var attackAccuracy: Double; var certifiedAccuracy: Double; var inconsistencies: [Int] }
+            var rows: [Row]
+        }
+        var certified: [String: [Double]] = [:]
+        for method in ["crown", "ibp"] {
+            let r = try CLIRunner.run(["certify", "--model", "\(Self.fixtures)/digits_mlp.onnx", "--x", dir + "/x.npy", "--y", dir + "/y.npy",
+                                       "--method", method, "--eps", "0,0.01,0.03", "--steps", "10", "--json", "--quiet"])
+            #expect(r.status == 0, "\(method): \(r.stderr)")
+            let c = try JSONDecoder().decode(CertifyJSON.self, from: Data(r.stdout.utf8))
+            #expect(c.rows.allSatisfy { $0.certifiedAccuracy <= $0.attackAccuracy && $0.inconsistencies.isEmpty })
+            certified[method] = c.rows.map(\.certifiedAccuracy)
+        }
+        #expect(zip(certified["crown"]!, certified["ibp"]!).allSatisfy { $0 >= $1 } && certified["crown"]![1] > 0, "\(certified)")
+    }
+
     /// The README's second journey: `predict` turns a model and inputs into logits, probabilities and a
     /// feature tap, which `calibrate`, `conformal` and `shift` take without Python. On the trained ResNet
     /// fixture (64 inputs, a fifth of them mislabelled: 32 to calibrate, 32 to test) and a noisy copy of the test rows.

@@ -1,4 +1,5 @@
 import FaultlineIO
+import FaultlineLinalg
 import Foundation
 import Testing
 import _TestSupport
@@ -62,6 +63,44 @@ struct StateDictCommandTests {
             #expect(values.allSatisfy { $0 >= 0 && $0 <= 1 }, "\(array.name)")
         }
         let certify = try CLIRunner.run(["certify"] + common + ["--method", "ibp", "--eps", "0,0.001", "--json"])
+        #expect(certify.status == 0, "\(certify.stderr)")
+    }
+
+    /// A per-channel `--box` on the 3-channel CNN: with equal channels the report equals `--box 0,1`;
+    /// with channel 1 limited to [0, 0.5] the examples stay in each channel's interval and within ε,
+    /// `certify --method ibp` accepts it, and an input outside its channel is refused naming --x and --box.
+    @Test func perChannelBox() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("box-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let model = ["--model", Self.fixtures + "/named_cnn.safetensors", "--spec", Self.cnnSpec]
+        let raw = Self.fixtures + "/named_cnn_expected.npz:x", y = Self.fixtures + "/named_cnn_expected.npz:y"
+        func attack(_ x: String, _ box: String, out: String? = nil) throws -> CLIRunner.Result {
+            try CLIRunner.run(["attack"] + model + ["--x", x, "--y", y, "--eps", "0,0.1", "--steps", "5", "--json", "--box", box]
+                              + (out.map { ["--out", $0] } ?? []))
+        }
+        let uniform = try attack(raw, "0,1"), perChannel = try attack(raw, "0,0,0:1,1,1")
+        #expect(uniform.status == 0 && perChannel.status == 0, "\(uniform.stderr) \(perChannel.stderr)")
+        func withoutTimes(_ json: String) -> [String] { json.split(separator: "\n").filter { !$0.contains("\"seconds\"") }.map(String.init) }
+        #expect(withoutTimes(uniform.stdout) == withoutTimes(perChannel.stdout) && !withoutTimes(uniform.stdout).isEmpty)
+        let refused = try attack(raw, "0,0,0:1,0.5,1")
+        #expect(refused.status == 2 && refused.stderr.contains("--x") && refused.stderr.contains("outside --box"), "\(refused.stderr)")
+        // Channel 1 (features 64..<128 of 3×8×8) clamped to [0, 0.5].
+        var x = try NPZ.read(Self.fixtures + "/named_cnn_expected.npz").first { $0.name == "x" }!.tensor.values(as: Float.self)
+        let rows = x.count / 192
+        for i in 0..<rows { for j in 64..<128 { x[i * 192 + j] = min(x[i * 192 + j], 0.5) } }
+        try NPY.write(try Matrix<Float>(rows: rows, columns: 192, elements: x), to: dir + "/x.npy")
+        let narrow = try attack(dir + "/x.npy", "0,0,0:1,0.5,1", out: dir + "/adv.npz")
+        #expect(narrow.status == 0, "\(narrow.stderr)")
+        let adversarial = try NPZ.read(dir + "/adv.npz").first { $0.name == "eps_0.1" }!.tensor.values(as: Float.self)
+        #expect(adversarial.count == x.count)
+        for (k, a) in adversarial.enumerated() {
+            let hi: Float = (64..<128).contains(k % 192) ? 0.5 : 1
+            #expect(a >= 0 && a <= hi && abs(a - x[k]) <= 0.1 + 1e-6, "element \(k): \(a) from \(x[k])")
+        }
+        #expect(adversarial != x, "the attack never moved: the test proves nothing")
+        let certify = try CLIRunner.run(["certify"] + model + ["--x", dir + "/x.npy", "--y", y, "--method", "ibp", "--eps", "0,0.001",
+                                                              "--box", "0,0,0:1,0.5,1", "--json"])
         #expect(certify.status == 0, "\(certify.stderr)")
     }
 

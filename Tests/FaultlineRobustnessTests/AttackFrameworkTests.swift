@@ -187,9 +187,9 @@ struct AttackFrameworkTests {
     /// downcasting, and the ensembles give bit-identical reports.
     @Test func autoAttackOptionsEqualTheDowncastPatchedEnsemble() throws {
         let (model, x, y) = AttackFamilyTests.cnn
-        typealias Patch = (queries: Int, steps: Int, earlyStop: Bool, box: ClosedRange<Float>)
+        typealias Patch = (queries: Int, steps: Int, earlyStop: Bool, box: InputBox)
         for (norm, classes) in [(PerturbationNorm.linf, 6), (.l2, 6), (.linf, 3), (.linf, 2)] {
-            for patch: Patch in [(1000, 100, true, 0...1), (40, 8, false, -1...2), (5000, 100, false, 0...1)] {
+            for patch: Patch in [(1000, 100, true, InputBox(0...1)), (40, 8, false, InputBox(-1...2)), (5000, 100, false, InputBox(0...1))] {
                 var patched = AutoAttack.standard(norm: norm, epsilon: 0.05, classes: classes, seed: 7)
                 patched.attacks = patched.attacks.map { member in
                     if var square = member as? SquareAttack { (square.queries, square.box) = (patch.queries, patch.box); return square }
@@ -261,7 +261,7 @@ struct AttackFrameworkTests {
     /// most samples at 1.5× it, and results do not depend on the batch size.
     @Test func attacksRunOnANonSequentialClassifier() throws {
         let model = Self.linear, (x, y) = Self.inputs
-        let box: ClosedRange<Float> = -100...100  // wide: the exact minimum ignores the box
+        let box = InputBox(-100...100)  // wide: the exact minimum ignores the box
         let exact = (0..<x.rows).map { model.minimalLinf(Array(x.row($0)), y[$0]) }
         let recipe = AttackRecipe(box: box, seed: 1, steps: 40, apgdSteps: 20, squareQueries: 100)
         // Soundness: at 0.95× each sample's own minimum nothing breaks it.

@@ -57,7 +57,7 @@ struct BoundPropagationTests {
             let bounds = try BoundPropagation(model)
             let x: Matrix<Float> = rng.matrix(rows: 3, columns: 6, .uniform(0.1, 0.9))
             let eps: Float = norm == .linf ? 0.1 : 0.3
-            let region = BoundPropagation.Region(norm: norm, epsilon: eps, box: norm == .linf ? 0...1 : nil)
+            let region = BoundPropagation.Region(norm: norm, epsilon: eps, box: norm == .linf ? InputBox.unit : nil)
             let labels = try model.predict(x)
             let ibp = try bounds.marginLowerBounds(x, labels: labels, region: region, method: .ibp)
             let crown = try bounds.marginLowerBounds(x, labels: labels, region: region, method: .crown)

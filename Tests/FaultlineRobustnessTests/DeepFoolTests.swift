@@ -35,7 +35,7 @@ struct DeepFoolTests {
         let x: Matrix<Float> = rng.matrix(rows: n, columns: d, .uniform(-1, 1))
         let labels = try model.predict(x)
         var attack = DeepFool(norm: norm)
-        attack.box = -100...100  // no clipping: the closed form ignores the box
+        attack.box = InputBox(-100...100)  // no clipping: the closed form ignores the box
         let result = try attack.run(model, x, labels: labels)
         let sizes = result.perturbationNorms(from: x, norm: norm)
         for i in 0..<n {
@@ -72,7 +72,7 @@ struct DeepFoolTests {
         let x: Matrix<Float> = rng.matrix(rows: n, columns: d, .uniform(-1, 1))
         let labels = try model.predict(x)
         var attack = CarliniWagnerL2(steps: 1000, searchSteps: 10, initialConstant: 0.1, learningRate: 0.01)
-        attack.box = -3...3
+        attack.box = InputBox(-3...3)
         attack.batchSize = 5
         let result = try attack.run(model, x, labels: labels)
         let sizes = result.perturbationNorms(from: x, norm: .l2)

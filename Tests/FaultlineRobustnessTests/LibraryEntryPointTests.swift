@@ -86,7 +86,7 @@ struct LibraryEntryPointTests {
             } else {
                 let propagation = try BoundPropagation(model)
                 certified = { e in
-                    try propagation.certify(x, labels: labels, region: .init(norm: norm, epsilon: e, box: norm == .linf ? 0...1 : nil),
+                    try propagation.certify(x, labels: labels, region: .init(norm: norm, epsilon: e, box: norm == .linf ? InputBox.unit : nil),
                                             method: certifier == .ibp ? .ibp : .crown)
                 }
                 #expect(lipschitz == nil)

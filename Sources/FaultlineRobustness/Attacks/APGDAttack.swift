@@ -46,7 +46,8 @@ public struct APGDAttack: Sendable {
     /// Stop updating a sample once it is misclassified (returns its first adversarial iterate; the
     /// robust accuracy is unchanged because success is kept anyway).
     public var earlyStop: Bool = false
-    public var box: ClosedRange<Float> = 0...1
+    /// The valid input box (one interval, or one per channel): iterates are clamped to it.
+    public var box: InputBox = .unit
     public var seed: UInt64 = 0
     public var batchSize: Int = 1024
     public var backend: Backend?
@@ -74,7 +75,8 @@ public struct APGDAttack: Sendable {
         return points
     }
 
-    func validate(_ model: some DifferentiableClassifier, _ x: Matrix<Float>, _ labels: [Int]) throws {
+    /// Returns the box's per-feature bounds.
+    func validate(_ model: some DifferentiableClassifier, _ x: Matrix<Float>, _ labels: [Int]) throws -> BoxBounds {
         try AttackInputs.checkEpsilon(epsilon)
         guard steps >= 1, restarts >= 1, batchSize >= 1 else { throw AttackError.invalidParameter("steps, restarts and batch size must be ≥ 1") }
         guard rho.isFinite, rho >= 0, rho <= 1 else { throw AttackError.invalidParameter("ρ = \(rho) must lie in [0, 1]") }
@@ -87,7 +89,7 @@ public struct APGDAttack: Sendable {
         } else if objective == .dlr && classes < 3 {
             throw AttackError.invalidParameter("DLR needs at least 3 classes; use the cross-entropy objective")
         }
-        try AttackInputs.check(model, x, labels: labels, targets: nil, box: box)
+        return try AttackInputs.check(model, x, labels: labels, targets: nil, box: box)
     }
 
     /// Attacks every row of `x` (true classes `labels`). `start` gives the first run's initial
@@ -95,13 +97,13 @@ public struct APGDAttack: Sendable {
     /// `progress(done, total)` counts sample-runs. Throws `AttackError` for invalid parameters or inputs.
     public func run(_ model: some DifferentiableClassifier, _ x: Matrix<Float>, labels: [Int], start: Matrix<Float>? = nil,
                     progress: ((Int, Int) -> Void)? = nil) throws -> AttackResult {
-        try validate(model, x, labels)
+        let bounds = try validate(model, x, labels)
         if let start, start.rows != x.rows || start.columns != x.columns {
             throw AttackError.invalidInput("start δ₀ is \(start.rows)×\(start.columns), x is \(x.rows)×\(x.columns)")
         }
         let n = x.rows, d = x.columns
         let batch = min(batchSize, max(n, 1))
-        let state = APGDBatch(capacity: batch, features: d, steps: steps)
+        let state = APGDBatch(capacity: batch, features: d, steps: steps, bounds: bounds)
         let workspace = model.makeWorkspace(capacity: batch)
         let context = ForwardContext(backend: backend)
         let clean = try model.logits(x, batchSize: batch, context: context)

@@ -20,8 +20,11 @@ final class APGDBatch {
     let stepSize, bestLoss, bestLossAtLastCheck: RowColumn<Float>
     let reducedAtLastCheck, robust: RowColumn<Bool>
     let successStep: RowColumn<Int?>
+    /// The input box per feature.
+    let bounds: BoxBounds
 
-    init(capacity: Int, features: Int, steps: Int) {
+    init(capacity: Int, features: Int, steps: Int, bounds: BoxBounds) {
+        self.bounds = bounds
         self.capacity = capacity
         self.features = features
         self.steps = steps
@@ -42,7 +45,7 @@ final class APGDBatch {
     func load(rows: [Int], x: Matrix<Float>, labels allLabels: [Int], targets batchTargets: [Int]?, start: Matrix<Float>?,
               attack: APGDAttack, rank: Int, restart: Int) {
         batch.load(rows)
-        let d = features, eps = attack.epsilon, lo = attack.box.lowerBound, hi = attack.box.upperBound
+        let d = features, eps = attack.epsilon, lo = bounds.lo, hi = bounds.hi
         x.withUnsafeBufferPointer { px in
             for (k, i) in rows.enumerated() {
                 labels[k] = allLabels[i]
@@ -51,7 +54,7 @@ final class APGDBatch {
                 c.update(from: px.baseAddress! + i * d, count: d)
                 if let start {
                     let s = start.row(i)
-                    for j in 0..<d { a[j] = min(max(c[j] + s[j], lo), hi) }
+                    for j in 0..<d { a[j] = min(max(c[j] + s[j], lo[j]), hi[j]) }
                 } else {
                     randomStart(a, c, sample: i, attack: attack, rank: rank, restart: restart)
                 }
@@ -67,7 +70,7 @@ final class APGDBatch {
 
     /// The reference's random start on the ε-sphere of the norm, clamped to the box.
     private func randomStart(_ a: UnsafeMutablePointer<Float>, _ c: UnsafePointer<Float>, sample i: Int, attack: APGDAttack, rank: Int, restart: Int) {
-        let d = features, eps = attack.epsilon, lo = attack.box.lowerBound, hi = attack.box.upperBound
+        let d = features, eps = attack.epsilon, lo = bounds.lo, hi = bounds.hi
         var rng = Philox(seed: attack.seed, stream: UInt64(i) << 20 | UInt64(rank) << 10 | UInt64(restart))
         var scale: Float = 0
         switch attack.norm {
@@ -78,7 +81,7 @@ final class APGDBatch {
             for j in 0..<d { a[j] = Float(rng.normal()); scale += a[j] * a[j] }
             scale = eps / (scale.squareRoot() + 1e-12)
         }
-        for j in 0..<d { a[j] = min(max(c[j] + scale * a[j], lo), hi) }
+        for j in 0..<d { a[j] = min(max(c[j] + scale * a[j], lo[j]), hi[j]) }
     }
 
     /// Runs the APGD iterations on the loaded rows.
@@ -149,7 +152,7 @@ final class APGDBatch {
 
     /// One momentum step of row k: z = P(x + η·dir(g)), x ← P(x + a(z − x) + (1 − a)(x − x_prev)).
     private func move(_ k: Int, _ attack: APGDAttack, momentum a: Float) {
-        let d = features, eps = attack.epsilon, lo = attack.box.lowerBound, hi = attack.box.upperBound
+        let d = features, eps = attack.epsilon, lo = bounds.lo, hi = bounds.hi
         let x = current.pointer + k * d, old = previous.pointer + k * d, c = clean.pointer + k * d, g = gradient.pointer + k * d
         let eta = stepSize[k], b = 1 - a
         switch attack.norm {
@@ -166,7 +169,7 @@ final class APGDBatch {
             let f1 = min(eps, dn) / (dn + 1e-12)
             var mn: Float = 0
             for j in 0..<d {
-                let z = min(max(c[j] + (x[j] + scale * g[j] - c[j]) * f1, lo), hi)
+                let z = min(max(c[j] + (x[j] + scale * g[j] - c[j]) * f1, lo[j]), hi[j])
                 let m = x[j] + (z - x[j]) * a + (x[j] - old[j]) * b
                 old[j] = x[j]
                 x[j] = m
@@ -174,21 +177,21 @@ final class APGDBatch {
             }
             mn = mn.squareRoot()
             let f2 = min(eps, mn + 1e-12) / (mn + 1e-12)
-            for j in 0..<d { x[j] = min(max(c[j] + (x[j] - c[j]) * f2, lo), hi) }
+            for j in 0..<d { x[j] = min(max(c[j] + (x[j] - c[j]) * f2, lo[j]), hi[j]) }
         }
     }
 
     /// The L∞ momentum step, branch-free so it vectorises (sign(0) = 0 as torch.sign).
     @inline(never)
     static func linfMove(_ x: UnsafeMutablePointer<Float>, _ old: UnsafeMutablePointer<Float>, _ c: UnsafePointer<Float>,
-                         _ g: UnsafePointer<Float>, _ d: Int, eta: Float, a: Float, b: Float, epsilon: Float, lo: Float, hi: Float) {
+                         _ g: UnsafePointer<Float>, _ d: Int, eta: Float, a: Float, b: Float, epsilon: Float, lo: UnsafePointer<Float>, hi: UnsafePointer<Float>) {
         for j in 0..<d {
             let s: Float = (g[j] > 0 ? 1 : 0) - (g[j] < 0 ? 1 : 0)
             let xj = x[j], lower = c[j] - epsilon, upper = c[j] + epsilon
-            let z = Swift.min(Swift.max(Swift.min(Swift.max(xj + eta * s, lower), upper), lo), hi)
+            let z = Swift.min(Swift.max(Swift.min(Swift.max(xj + eta * s, lower), upper), lo[j]), hi[j])
             let m = xj + (z - xj) * a + (xj - old[j]) * b
             old[j] = xj
-            x[j] = Swift.min(Swift.max(Swift.min(Swift.max(m, lower), upper), lo), hi)
+            x[j] = Swift.min(Swift.max(Swift.min(Swift.max(m, lower), upper), lo[j]), hi[j])
         }
     }
 

@@ -4,9 +4,11 @@ import FaultlineNN
 /// Checks shared by every attack: shapes, labels, targets and the input box.
 enum AttackInputs {
     /// Throws `AttackError.invalidInput` naming the first offending row when `x` does not fit the
-    /// model, a label or target is out of range, a target equals its label, or an input lies outside `box`.
-    static func check(_ model: some DifferentiableClassifier, _ x: Matrix<Float>, labels: [Int], targets: [Int]?, box: ClosedRange<Float>) throws {
-        guard box.lowerBound.isFinite, box.upperBound.isFinite else { throw AttackError.invalidParameter("the input box must be finite") }
+    /// model, a label or target is out of range, a target equals its label, or an input lies outside `box`;
+    /// `AttackError.invalidParameter` when the box is not finite or does not fit the model's input.
+    /// Returns the box's per-feature bounds for the attack's clamping loops.
+    @discardableResult
+    static func check(_ model: some DifferentiableClassifier, _ x: Matrix<Float>, labels: [Int], targets: [Int]?, box: InputBox) throws -> BoxBounds {
         guard x.columns == model.inputFeatures else {
             throw AttackError.invalidInput("x has \(x.columns) features, the model (\(model.spec)) takes \(model.inputFeatures)")
         }
@@ -20,9 +22,12 @@ enum AttackInputs {
                 throw AttackError.invalidInput("target \(targets[bad]) at row \(bad) is out of range or equals the true label; pick another class")
             }
         }
-        if let bad = x.withUnsafeBufferPointer({ $0.firstIndex { !($0 >= box.lowerBound && $0 <= box.upperBound) } }) {
-            throw AttackError.invalidInput("x[\(bad / x.columns), \(bad % x.columns)] = \(x[bad / x.columns, bad % x.columns]) lies outside the input box \(box); rescale the inputs or set `box`")
+        let bounds = try BoxBounds(box, for: model)
+        if let bad = bounds.firstOutside(x) {
+            let (i, j) = (bad / x.columns, bad % x.columns)
+            throw AttackError.invalidInput("x[\(i), \(j)] = \(x[i, j]) lies outside the input box \(bounds.lo[j])…\(bounds.hi[j]) of feature \(j) (box \(box)); rescale the inputs or set `box`")
         }
+        return bounds
     }
 
     /// Throws unless ε is finite and ≥ 0.

@@ -1,4 +1,5 @@
 import FaultlineLinalg
+import FaultlineNN
 
 /// The settings shared by a family of attacks and the rules that derive the rest from ε: build
 /// FGSM, PGD, APGD, Square and AutoAttack from one recipe instead of patching attack values.
@@ -10,8 +11,8 @@ import FaultlineLinalg
 /// APGD sets its own step size (2ε, halved adaptively); Square has none.
 public struct AttackRecipe: Sendable, Equatable, Codable {
     public var norm: PerturbationNorm = .linf
-    /// The valid input box of every attack.
-    public var box: ClosedRange<Float> = 0...1
+    /// The valid input box of every attack (one interval, or one per channel).
+    public var box: InputBox = .unit
     /// Seed of every random start and every Square proposal.
     public var seed: UInt64 = 0
     /// Steps of PGD, BIM and MI-FGSM.
@@ -34,7 +35,7 @@ public struct AttackRecipe: Sendable, Equatable, Codable {
     /// `backend` as stored (and encoded): its raw value.
     private var backendName: String?
 
-    public init(norm: PerturbationNorm = .linf, box: ClosedRange<Float> = 0...1, seed: UInt64 = 0, steps: Int = 20, stepSize: Float? = nil,
+    public init(norm: PerturbationNorm = .linf, box: InputBox = .unit, seed: UInt64 = 0, steps: Int = 20, stepSize: Float? = nil,
                 apgdSteps: Int = 100, squareQueries: Int = 5000, restarts: Int = 1, earlyStop: Bool = false, backend: Backend? = nil) {
         (self.norm, self.box, self.seed, self.steps, self.stepSize) = (norm, box, seed, steps, stepSize)
         (self.apgdSteps, self.squareQueries, self.restarts, self.earlyStop) = (apgdSteps, squareQueries, restarts, earlyStop)

@@ -49,7 +49,7 @@ public struct AutoAttack: Sendable {
     public func run(_ model: some DifferentiableClassifier, _ x: Matrix<Float>, labels: [Int],
                     progress: ((Int, Int, Int) -> Void)? = nil) throws -> Report {
         guard !attacks.isEmpty else { throw AttackError.invalidParameter("the ensemble has no attacks") }
-        try AttackInputs.check(model, x, labels: labels, targets: nil, box: -Float.greatestFiniteMagnitude...Float.greatestFiniteMagnitude)
+        try AttackInputs.check(model, x, labels: labels, targets: nil, box: InputBox(-Float.greatestFiniteMagnitude...Float.greatestFiniteMagnitude))
         let n = x.rows
         let predicted = try model.predict(x)
         var brokenBy: [String?] = (0..<n).map { predicted[$0] == labels[$0] ? nil : "clean" }

@@ -29,9 +29,9 @@ final class BatchState {
     }
 
     /// Loads the clean rows and the starting point: clamp(x + δ₀), a random start, or x itself.
-    func load(rows: [Int], x: Matrix<Float>, start: Matrix<Float>?, random: Bool, attack: GradientAttack, restart: Int) {
+    func load(rows: [Int], x: Matrix<Float>, start: Matrix<Float>?, random: Bool, attack: GradientAttack, bounds: BoxBounds, restart: Int) {
         batch.load(rows)
-        let d = features, lo = attack.box.lowerBound, hi = attack.box.upperBound, eps = attack.epsilon
+        let d = features, lo = bounds.lo, hi = bounds.hi, eps = attack.epsilon
         x.withUnsafeBufferPointer { px in
             for (k, i) in rows.enumerated() {
                 let x0 = px.baseAddress! + i * d, c = clean.pointer + k * d, a = adversarial.pointer + k * d
@@ -41,18 +41,18 @@ final class BatchState {
                 successStep[k] = nil
                 if let start {
                     let s = start.row(i)
-                    for j in 0..<d { a[j] = min(max(c[j] + s[j], lo), hi) }
+                    for j in 0..<d { a[j] = min(max(c[j] + s[j], lo[j]), hi[j]) }
                 } else if random {
                     var rng = Philox(seed: attack.seed, stream: UInt64(i) << 16 | UInt64(restart))
                     switch attack.norm {
                     case .linf:
-                        for j in 0..<d { a[j] = min(max(c[j] + Float(Double(eps) * (2 * rng.uniform() - 1)), lo), hi) }
+                        for j in 0..<d { a[j] = min(max(c[j] + Float(Double(eps) * (2 * rng.uniform() - 1)), lo[j]), hi[j]) }
                     case .l2:
                         // Uniform in the ball: Gaussian direction, radius ε·U^(1/d).
                         var norm = 0.0
                         for j in 0..<d { let g = rng.normal(); a[j] = Float(g); norm += g * g }
                         let radius = Double(eps) * pow(rng.uniform(), 1 / Double(d)) / max(norm.squareRoot(), 1e-30)
-                        for j in 0..<d { a[j] = min(max(c[j] + Float(Double(a[j]) * radius), lo), hi) }
+                        for j in 0..<d { a[j] = min(max(c[j] + Float(Double(a[j]) * radius), lo[j]), hi[j]) }
                     }
                 } else {
                     a.update(from: c, count: d)
@@ -63,8 +63,8 @@ final class BatchState {
 
     /// One update of every live row from `gradient` (ascending the loss, or descending it when
     /// `descend`), then the projection onto the ε-ball around the clean row and the box.
-    func step(live: Int, attack: GradientAttack, descend: Bool) {
-        let d = features, lo = attack.box.lowerBound, hi = attack.box.upperBound, eps = attack.epsilon
+    func step(live: Int, attack: GradientAttack, bounds: BoxBounds, descend: Bool) {
+        let d = features, lo = bounds.lo, hi = bounds.hi, eps = attack.epsilon
         let direction: Float = descend ? -1 : 1
         for k in 0..<live {
             let a = adversarial.pointer + k * d, g = gradient.pointer + k * d, c = clean.pointer + k * d
@@ -90,7 +90,7 @@ final class BatchState {
                     dn += delta * delta
                 }
                 let factor = BatchState.l2ProjectionFactor(squaredNorm: dn, epsilon: eps)
-                for j in 0..<d { a[j] = min(max(c[j] + (a[j] - c[j]) * factor, lo), hi) }
+                for j in 0..<d { a[j] = min(max(c[j] + (a[j] - c[j]) * factor, lo[j]), hi[j]) }
             }
         }
     }
@@ -104,17 +104,18 @@ final class BatchState {
         return norm > epsilon ? epsilon / norm : 1
     }
 
-    /// a ← clamp(c + clamp(a + α·sign(u) − c, ±ε), lo, hi) with sign(0) = 0 (torch's sign), in the
+    /// a ← clamp(c + clamp(a + α·sign(u) − c, ±ε), lo, hi) with sign(0) = 0 (torch's sign), lo and hi per
+    /// feature, in the
     /// order of operations torchattacks uses. Branch-free so the compiler vectorises it.
     @inline(never)
     static func linfStep(_ a: UnsafeMutablePointer<Float>, _ u: UnsafePointer<Float>, _ c: UnsafePointer<Float>, _ d: Int,
-                         alpha: Float, epsilon: Float, lo: Float, hi: Float) {
+                         alpha: Float, epsilon: Float, lo: UnsafePointer<Float>, hi: UnsafePointer<Float>) {
         for j in 0..<d {
             let g = u[j]
             let sign: Float = (g > 0 ? 1 : 0) - (g < 0 ? 1 : 0)
             let moved = a[j] + alpha * sign
             let delta = Swift.min(Swift.max(moved - c[j], -epsilon), epsilon)
-            a[j] = Swift.min(Swift.max(c[j] + delta, lo), hi)
+            a[j] = Swift.min(Swift.max(c[j] + delta, lo[j]), hi[j])
         }
     }
 

@@ -26,7 +26,8 @@ public struct CarliniWagnerL2: Sendable {
     public var searchSteps: Int = 9
     public var initialConstant: Float = 1e-3
     public var abortEarly: Bool = true
-    public var box: ClosedRange<Float> = 0...1
+    /// The valid input box (one interval, or one per channel): iterates are clamped to it.
+    public var box: InputBox = .unit
     public var batchSize: Int = 256
     public var backend: Backend?
 
@@ -45,8 +46,8 @@ public struct CarliniWagnerL2: Sendable {
         guard learningRate > 0, learningRate.isFinite, initialConstant > 0, initialConstant.isFinite else {
             throw AttackError.invalidParameter("learning rate and initial constant must be finite and > 0")
         }
-        guard box.upperBound > box.lowerBound else { throw AttackError.invalidParameter("the box must have positive width") }
-        try AttackInputs.check(model, x, labels: labels, targets: nil, box: box)
+        let bounds = try AttackInputs.check(model, x, labels: labels, targets: nil, box: box)
+        guard (0..<x.columns).allSatisfy({ bounds.hi[$0] > bounds.lo[$0] }) else { throw AttackError.invalidParameter("the box must have positive width") }
         let n = x.rows, d = x.columns, c = model.outputFeatures, batch = min(batchSize, max(n, 1))
         let context = ForwardContext(backend: backend)
         let workspace = model.makeWorkspace(capacity: batch)
@@ -55,7 +56,9 @@ public struct CarliniWagnerL2: Sendable {
         var round = [Int?](repeating: nil, count: n)
         for i in 0..<n where predicted[i] != labels[i] { round[i] = 0 }
         let attacked = (0..<n).filter { predicted[$0] == labels[$0] }
-        let lo = box.lowerBound, half = (box.upperBound - box.lowerBound) / 2
+        // x' = lo + half·(tanh w + 1) per feature; the flat index j of a batch holds feature j % d.
+        let lo = bounds.lo, half = AlignedBuffer<Float>(uninitializedCount: d)
+        for j in 0..<d { half.pointer[j] = (bounds.hi[j] - bounds.lo[j]) / 2 }
         // Buffers per batch row: w, x', gradient, Adam moments, the clean row, the best example.
         let size = batch * d
         let (w, xp, grad, m1, m2) = (AlignedBuffer<Float>(uninitializedCount: size), AlignedBuffer<Float>(uninitializedCount: size),
@@ -74,7 +77,7 @@ public struct CarliniWagnerL2: Sendable {
             for search in 0..<searchSteps {
                 // Restart w at the clean point and reset Adam.
                 for j in 0..<(r * d) {
-                    let t = ((clean.pointer[j] - lo) / half - 1) * 0.999999
+                    let t = ((clean.pointer[j] - lo[j % d]) / half.pointer[j % d] - 1) * 0.999999
                     w.pointer[j] = Float(atanh(Double(t)))
                 }
                 m1.pointer.update(repeating: 0, count: r * d)
@@ -82,7 +85,7 @@ public struct CarliniWagnerL2: Sendable {
                 var succeeded = [Bool](repeating: false, count: r), active = [Bool](repeating: true, count: r)
                 var previous = [Float](repeating: .infinity, count: r)
                 for step in 0..<steps {
-                    for j in 0..<(r * d) { xp.pointer[j] = lo + half * (Float(tanh(Double(w.pointer[j]))) + 1) }
+                    for j in 0..<(r * d) { xp.pointer[j] = lo[j % d] + half.pointer[j % d] * (Float(tanh(Double(w.pointer[j]))) + 1) }
                     let z = model.logits(xp.pointer, rows: r, workspace: workspace, context: context)
                     var anyActive = false
                     for k in 0..<r {
@@ -119,8 +122,8 @@ public struct CarliniWagnerL2: Sendable {
                     let correction1 = 1 - Float(pow(0.9, Double(t))), correction2 = 1 - Float(pow(0.999, Double(t)))
                     for k in 0..<r where active[k] {
                         for j in (k * d)..<((k + 1) * d) {
-                            let th = (xp.pointer[j] - lo) / half - 1
-                            let gw = (2 * (xp.pointer[j] - clean.pointer[j]) + grad.pointer[j]) * half * (1 - th * th)
+                            let th = (xp.pointer[j] - lo[j - k * d]) / half.pointer[j - k * d] - 1
+                            let gw = (2 * (xp.pointer[j] - clean.pointer[j]) + grad.pointer[j]) * half.pointer[j - k * d] * (1 - th * th)
                             m1.pointer[j] = 0.9 * m1.pointer[j] + 0.1 * gw
                             m2.pointer[j] = 0.999 * m2.pointer[j] + 0.001 * gw * gw
                             w.pointer[j] -= learningRate * (m1.pointer[j] / correction1) / ((m2.pointer[j] / correction2).squareRoot() + 1e-8)

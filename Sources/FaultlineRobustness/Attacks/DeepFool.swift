@@ -20,7 +20,8 @@ public struct DeepFool: Sendable {
     public var candidates: Int = 10
     public var maxIterations: Int = 50
     public var overshoot: Float = 0.02
-    public var box: ClosedRange<Float> = 0...1
+    /// The valid input box (one interval, or one per channel): iterates are clamped to it.
+    public var box: InputBox = .unit
     public var batchSize: Int = 256
     public var backend: Backend?
 
@@ -38,7 +39,7 @@ public struct DeepFool: Sendable {
             throw AttackError.invalidParameter("DeepFool needs ≥ 2 candidate classes, ≥ 1 iteration and batch size ≥ 1")
         }
         guard overshoot.isFinite, overshoot >= 0 else { throw AttackError.invalidParameter("overshoot \(overshoot) must be finite and ≥ 0") }
-        try AttackInputs.check(model, x, labels: labels, targets: nil, box: box)
+        let bounds = try AttackInputs.check(model, x, labels: labels, targets: nil, box: box)
         let n = x.rows, batch = min(batchSize, max(n, 1))
         let context = ForwardContext(backend: backend)
         let workspace = model.makeWorkspace(capacity: batch)
@@ -50,7 +51,7 @@ public struct DeepFool: Sendable {
         let attacked = (0..<n).filter { correct[$0] }
         for i in 0..<n where !correct[i] { iterations[i] = 0 }
         let k = min(candidates, model.outputFeatures)
-        let state = DeepFoolBatch(capacity: batch, features: x.columns, classes: model.outputFeatures, candidates: k)
+        let state = DeepFoolBatch(capacity: batch, features: x.columns, classes: model.outputFeatures, candidates: k, bounds: bounds)
         for first in stride(from: 0, to: attacked.count, by: batch) {
             let rows = Array(attacked[first..<min(first + batch, attacked.count)])
             state.load(rows: rows, x: x, clean: clean)
@@ -78,9 +79,11 @@ final class DeepFoolBatch {
     let ranked: RowColumn<Int>
     let bestDistance, bestNorm: RowColumn<Float>
     let iterations: RowColumn<Int?>
+    /// The input box per feature.
+    let bounds: BoxBounds
 
-    init(capacity: Int, features: Int, classes: Int, candidates: Int) {
-        (self.capacity, self.features, self.classes, self.candidates) = (capacity, features, classes, candidates)
+    init(capacity: Int, features: Int, classes: Int, candidates: Int, bounds: BoxBounds) {
+        (self.capacity, self.features, self.classes, self.candidates, self.bounds) = (capacity, features, classes, candidates, bounds)
         batch = BatchRows(capacity: capacity)
         (clean, current, total) = (batch.floats(width: features), batch.floats(width: features), batch.floats(width: features))
         (jacobianRow, bestDirection) = (batch.floats(width: features), batch.floats(width: features))
@@ -157,7 +160,7 @@ final class DeepFoolBatch {
                     }
                 }
             }
-            let lo = attack.box.lowerBound, hi = attack.box.upperBound, scale = 1 + attack.overshoot
+            let lo = bounds.lo, hi = bounds.hi, scale = 1 + attack.overshoot
             for s in 0..<live {
                 let w = bestDirection.pointer + s * d, r = total.pointer + s * d
                 let x0 = clean.pointer + s * d, x = current.pointer + s * d
@@ -167,7 +170,7 @@ final class DeepFoolBatch {
                 for j in 0..<d {
                     let direction = attack.norm == .l2 ? w[j] / bestNorm[s] : Float((w[j] > 0 ? 1 : 0) - (w[j] < 0 ? 1 : 0))
                     r[j] += step * direction
-                    x[j] = min(max(x0[j] + scale * r[j], lo), hi)
+                    x[j] = min(max(x0[j] + scale * r[j], lo[j]), hi[j])
                 }
             }
         }

@@ -31,7 +31,8 @@ public struct GradientAttack: Sendable {
     public var momentum: Float?
     /// Stop updating a sample as soon as it is adversarial and return that first successful iterate.
     public var earlyStop: Bool = false
-    public var box: ClosedRange<Float> = 0...1
+    /// The valid input box (one interval, or one per channel): iterates are clamped to it.
+    public var box: InputBox = .unit
     public var seed: UInt64 = 0
     public var batchSize: Int = 1024
     /// The GEMM backend (nil: the default; `.simd` for batch-size-invariant results).
@@ -59,11 +60,12 @@ public struct GradientAttack: Sendable {
 
     public typealias Result = AttackResult
 
-    func validate(_ model: some DifferentiableClassifier, _ x: Matrix<Float>, _ labels: [Int], _ targets: [Int]?) throws {
+    /// Returns the box's per-feature bounds.
+    func validate(_ model: some DifferentiableClassifier, _ x: Matrix<Float>, _ labels: [Int], _ targets: [Int]?) throws -> BoxBounds {
         try AttackInputs.checkEpsilon(epsilon)
         guard stepSize.isFinite, stepSize >= 0 else { throw AttackError.invalidParameter("step size \(stepSize) must be finite and ≥ 0") }
         guard steps >= 1, restarts >= 1, batchSize >= 1 else { throw AttackError.invalidParameter("steps, restarts and batch size must be ≥ 1") }
-        try AttackInputs.check(model, x, labels: labels, targets: targets, box: box)
+        return try AttackInputs.check(model, x, labels: labels, targets: targets, box: box)
     }
 
     /// Attacks every row of `x` (true classes `labels`; `targets` for a targeted attack). `start`
@@ -73,7 +75,7 @@ public struct GradientAttack: Sendable {
     public func run<Model: DifferentiableClassifier>(_ model: Model, _ x: Matrix<Float>, labels: [Int], targets: [Int]? = nil,
                                                      start: Matrix<Float>? = nil, workspace reusable: AttackWorkspace<Model>? = nil,
                                                      progress: ((Int, Int) -> Void)? = nil) throws -> Result {
-        try validate(model, x, labels, targets)
+        let bounds = try validate(model, x, labels, targets)
         if let start, start.rows != x.rows || start.columns != x.columns {
             throw AttackError.invalidInput("start δ₀ is \(start.rows)×\(start.columns), x is \(x.rows)×\(x.columns)")
         }
@@ -91,8 +93,8 @@ public struct GradientAttack: Sendable {
                 let rows = (first..<min(first + batch, n)).filter { restart == 0 || !success[$0] }
                 if rows.isEmpty { continue }
                 state.load(rows: rows, x: x, start: restart == 0 ? start : nil, random: randomStart && (restart > 0 || start == nil),
-                           attack: self, restart: restart)
-                attackBatch(model, state, labels: labels, targets: targets, workspace: workspace)
+                           attack: self, bounds: bounds, restart: restart)
+                attackBatch(model, state, labels: labels, targets: targets, bounds: bounds, workspace: workspace)
                 for k in 0..<state.batch.count {  // early stopping reorders the batch: follow the slots' origin
                     let i = state.batch.origin[k]
                     if state.success[k] || restart == 0 {
@@ -111,7 +113,7 @@ public struct GradientAttack: Sendable {
     /// Runs the steps on the rows loaded in `state`. With early stopping, rows that succeed are
     /// swapped behind the live ones, so later passes run only on samples still being attacked.
     func attackBatch<Model: DifferentiableClassifier>(_ model: Model, _ state: BatchState, labels: [Int], targets: [Int]?,
-                                                      workspace: Model.Workspace) {
+                                                      bounds: BoxBounds, workspace: Model.Workspace) {
         let d = state.features, c = model.outputFeatures
         let targeted = targets != nil
         for k in 0..<state.batch.count {
@@ -140,7 +142,7 @@ public struct GradientAttack: Sendable {
                                 targets: loss == .targetedDLR ? tgt : nil, loss: loss, losses: state.losses.pointer,
                                 into: MutableMatrixPointer(state.gradient.pointer, rows: live, columns: d), workspace: workspace, context: context)
             if earlyStop { checkSuccess(step: step, logits: workspace.logits(rows: live)) }
-            state.step(live: live, attack: self, descend: descend)
+            state.step(live: live, attack: self, bounds: bounds, descend: descend)
         }
         // The last iterate's success needs one more forward pass (only with early stopping).
         if earlyStop && live > 0 {

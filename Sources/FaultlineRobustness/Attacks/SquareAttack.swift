@@ -31,7 +31,8 @@ public struct SquareAttack: Sendable {
     /// Layout of one input row (channels × height × width); nil: the model's first convolution's input,
     /// else one channel of √d × √d for square d.
     public var imageShape: ImageShape?
-    public var box: ClosedRange<Float> = 0...1
+    /// The valid input box (one interval, or one per channel): iterates are clamped to it.
+    public var box: InputBox = .unit
     public var seed: UInt64 = 0
     public var batchSize: Int = 1024
     public var backend: Backend?
@@ -78,7 +79,7 @@ public struct SquareAttack: Sendable {
         try AttackInputs.checkEpsilon(epsilon)
         guard queries >= 1, restarts >= 1, batchSize >= 1 else { throw AttackError.invalidParameter("queries, restarts and batch size must be ≥ 1") }
         guard pInit > 0, pInit <= 1 else { throw AttackError.invalidParameter("p_init = \(pInit) must lie in (0, 1]") }
-        try AttackInputs.check(model, x, labels: labels, targets: nil, box: box)
+        let bounds = try AttackInputs.check(model, x, labels: labels, targets: nil, box: box)
         let shape = try resolvedShape(model, features: x.columns)
         let n = x.rows, batch = min(batchSize, max(n, 1))
         let context = ForwardContext(backend: backend)
@@ -89,7 +90,7 @@ public struct SquareAttack: Sendable {
         var successStep = [Int?](repeating: nil, count: n)
         for i in 0..<n where !robust[i] { successStep[i] = 0 }
         var adversarial = x
-        let state = SquareBatch(capacity: batch, shape: shape)
+        let state = SquareBatch(capacity: batch, shape: shape, bounds: bounds)
         for restart in 0..<restarts {
             let attacked = (0..<n).filter { robust[$0] }
             for first in stride(from: 0, to: attacked.count, by: batch) {
@@ -119,8 +120,11 @@ final class SquareBatch {
     let labels: RowColumn<Int>, bestLoss: RowColumn<Float>
     let queriesUsed: RowColumn<Int?>
     let streams: RowColumn<Philox>
+    /// The input box per feature.
+    let bounds: BoxBounds
 
-    init(capacity: Int, shape: ImageShape) {
+    init(capacity: Int, shape: ImageShape, bounds: BoxBounds) {
+        self.bounds = bounds
         self.capacity = capacity
         self.shape = shape
         batch = BatchRows(capacity: capacity)
@@ -132,7 +136,7 @@ final class SquareBatch {
 
     func load(rows: [Int], x: Matrix<Float>, labels allLabels: [Int], attack: SquareAttack, restart: Int) {
         batch.load(rows)
-        let d = shape.features, eps = attack.epsilon, lo = attack.box.lowerBound, hi = attack.box.upperBound
+        let d = shape.features, eps = attack.epsilon, lo = bounds.lo, hi = bounds.hi
         x.withUnsafeBufferPointer { px in
             for (slot, i) in rows.enumerated() {
                 streams[slot] = Philox(seed: attack.seed, stream: UInt64(i) << 16 | UInt64(restart))
@@ -146,7 +150,7 @@ final class SquareBatch {
                         let sign: Float = streams.pointer[slot].uniform() < 0.5 ? -1 : 1
                         for row in 0..<shape.height {
                             let j = (ch * shape.height + row) * shape.width + col
-                            b[j] = min(max(c[j] + eps * sign, lo), hi)
+                            b[j] = min(max(c[j] + eps * sign, lo[j]), hi[j])
                         }
                     }
                 }
@@ -168,7 +172,7 @@ final class SquareBatch {
 
     /// candidate = clamp(best + 2ε·sign on a random side × side window, ε-ball around clean, box).
     private func propose(_ slot: Int, side: Int, attack: SquareAttack) {
-        let d = shape.features, eps = attack.epsilon, lo = attack.box.lowerBound, hi = attack.box.upperBound
+        let d = shape.features, eps = attack.epsilon, lo = bounds.lo, hi = bounds.hi
         let c = clean.pointer + slot * d, b = best.pointer + slot * d, out = candidate.pointer + slot * d
         out.update(from: b, count: d)
         let top = Int(streams.pointer[slot].uniform() * Double(shape.height - side))
@@ -178,7 +182,7 @@ final class SquareBatch {
             for row in top..<(top + side) {
                 for col in left..<(left + side) {
                     let j = (ch * shape.height + row) * shape.width + col
-                    out[j] = min(max(min(max(b[j] + 2 * eps * sign, c[j] - eps), c[j] + eps), lo), hi)
+                    out[j] = min(max(min(max(b[j] + 2 * eps * sign, c[j] - eps), c[j] + eps), lo[j]), hi[j])
                 }
             }
         }

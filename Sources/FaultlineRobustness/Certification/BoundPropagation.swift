@@ -39,10 +39,11 @@ public struct BoundPropagation: Sendable {
     public struct Region: Sendable {
         public var norm: PerturbationNorm
         public var epsilon: Float
-        /// Intersected with the L∞ ball (ignored for L2, as auto_LiRPA). nil: no box.
-        public var box: ClosedRange<Float>?
+        /// Intersected with the L∞ ball (ignored for L2, as auto_LiRPA): one interval, or one per channel
+        /// of channel-major rows. nil: no box.
+        public var box: InputBox?
 
-        public init(norm: PerturbationNorm = .linf, epsilon: Float, box: ClosedRange<Float>? = 0...1) {
+        public init(norm: PerturbationNorm = .linf, epsilon: Float, box: InputBox? = .unit) {
             self.norm = norm
             self.epsilon = epsilon
             self.box = box
@@ -51,16 +52,21 @@ public struct BoundPropagation: Sendable {
 
     /// The layer chain of a Sequential model (IBP and CROWN), or nil for a graph.
     let network: LinearizedNetwork?
-    /// The interval rules of a graph (IBP only), or nil for a Sequential model.
+    /// The interval rules of a graph (IBP), or nil for a Sequential model.
     let graph: GraphIntervals?
+    /// A graph's layer chain for CROWN, built on first use (nil for a Sequential model).
+    let layerChain: LazyLayerChain?
     let inputFeatures: Int
     let outputFeatures: Int
+    /// The image layout of the input when the model has one (how a per-channel box splits a row).
+    var inputImage: ImageShape?
 
     /// Prepares `model` for bound propagation. Throws `CertificationError.unsupportedLayer` for layers
     /// without a rule (GELU is not monotone; softmax layers must be removed).
     public init(_ model: Sequential) throws {
         let network = try LinearizedNetwork(model)
         (self.network, graph, inputFeatures, outputFeatures) = (network, nil, network.inputFeatures, network.outputFeatures)
+        (inputImage, layerChain) = (model.inputImageShape, nil)
         for stage in network.stages {
             if case .activation(.gelu, let layer) = stage {
                 throw CertificationError.unsupportedLayer("layer \(layer) is GELU, which is not monotone: no interval rule; use ReLU")
@@ -75,11 +81,16 @@ public struct BoundPropagation: Sendable {
     /// Double. When the output comes from a dense node the specification is merged into it, so a graph
     /// built from a Sequential (`GraphModel(sequential:)`) gets the Sequential's IBP bounds (equal up to
     /// Double rounding); on an L2 ball the first dense/convolution nodes are bounded exactly, others
-    /// reading the input see the enclosing box. `method: .crown` throws
-    /// `CertificationError.unsupportedLayer` for graphs. Cost per sample: about two forward passes in
-    /// Double. Throws `CertificationError.invalidInput` for an inconsistent graph.
+    /// reading the input see the enclosing box. Cost per sample: about two forward passes in Double.
+    ///
+    /// CROWN (`method: .crown`) runs when the graph is a chain of affine nodes and ReLUs (see
+    /// `LinearizedNetwork.chain`: an exported `nn.Sequential`, input normalisation included), on its
+    /// layer chain built at the first CROWN call; on any other graph (residual `add`s, `concat`, GELU)
+    /// it throws `CertificationError.unsupportedLayer` saying which node stops it.
+    /// Throws `CertificationError.invalidInput` for an inconsistent graph.
     public init(_ model: GraphModel) throws {
         (network, graph, inputFeatures, outputFeatures) = (nil, try GraphIntervals(model), model.inputFeatures, model.outputFeatures)
+        (inputImage, layerChain) = (model.inputImageShape, LazyLayerChain(model))
     }
 
     /// Prepares a `Sequential` or a normalised one (`LayerStackConvertible`: IBP, CROWN), or a `GraphModel`
@@ -97,8 +108,19 @@ public struct BoundPropagation: Sendable {
         }
     }
 
-    /// Whether CROWN is available (a Sequential model; IBP is available for every model it was built from).
-    public var supportsCROWN: Bool { network != nil }
+    /// The layer chain CROWN runs on: a Sequential's, or a chain graph's (built on first use).
+    var crownNetwork: LinearizedNetwork? { network ?? layerChain?.value.network }
+
+    /// Whether CROWN is available: a Sequential model, or a graph that is a chain of affine nodes and
+    /// activations (asking builds that chain). IBP is available for every model it was built from.
+    public var supportsCROWN: Bool { crownNetwork != nil }
+
+    /// Why CROWN is not available for this model, or nil when it is.
+    public var crownUnavailableReason: String? {
+        guard crownNetwork == nil else { return nil }
+        return "CROWN needs a Sequential model or a graph that is a chain of affine nodes and activations: "
+            + (layerChain?.value.reason ?? "no layer chain")
+    }
 
     /// Lower and upper bounds on every logit for every row of `x` (N × classes each).
     public func logitBounds(_ x: Matrix<Float>, region: Region, method: Method) throws -> (lower: Matrix<Double>, upper: Matrix<Double>) {
@@ -171,9 +193,15 @@ public struct BoundPropagation: Sendable {
             throw CertificationError.invalidInput("x has \(x.columns) features, the model takes \(inputFeatures)")
         }
         guard x.isFinite else { throw CertificationError.invalidInput("x contains NaN or infinite values") }
+        if let box = region.box {
+            guard box.isFinite else { throw CertificationError.invalidParameter("the input box must be finite, got \(box)") }
+            do { _ = try box.perFeature(features: inputFeatures, image: inputImage) } catch ModelError.shapeMismatch(let message) {
+                throw CertificationError.invalidParameter(message)
+            }
+        }
         if method == .crown {
-            guard let network else {
-                throw CertificationError.unsupportedLayer("CROWN has no relaxations for graph models yet; use IBP (--method ibp)")
+            guard let network = crownNetwork else {
+                throw CertificationError.unsupportedLayer("\(crownUnavailableReason ?? "CROWN is unavailable"); use IBP (--method ibp)")
             }
             for stage in network.stages {
                 switch stage {
@@ -190,7 +218,7 @@ public struct BoundPropagation: Sendable {
         switch method {
         case .ibp:
             if let graph {
-                return graph.bounds(input: inputInterval(x0, region), l2: region.norm == .l2 ? (x0, Double(region.epsilon)) : nil,
+                return graph.bounds(input: try inputInterval(x0, region), l2: region.norm == .l2 ? (x0, Double(region.epsilon)) : nil,
                                     specification: specification)
             }
             return try intervalBounds(x0, region: region, specification: specification)
@@ -198,13 +226,18 @@ public struct BoundPropagation: Sendable {
         }
     }
 
-    /// The input box of the region (for L2, the enclosing box x₀ ± ε).
-    func inputInterval(_ x0: [Double], _ region: Region) -> ([Double], [Double]) {
+    /// The input box of the region (for L2, the enclosing box x₀ ± ε), intersected with the region's
+    /// box per feature for L∞. Throws `ModelError.shapeMismatch` when the box does not fit the input
+    /// (`validate` checks this first).
+    func inputInterval(_ x0: [Double], _ region: Region) throws -> ([Double], [Double]) {
         let e = Double(region.epsilon)
         var l = x0.map { $0 - e }, u = x0.map { $0 + e }
         if region.norm == .linf, let box = region.box {
-            l = l.map { max($0, Double(box.lowerBound)) }
-            u = u.map { min($0, Double(box.upperBound)) }
+            let bounds = try box.perFeature(features: x0.count, image: inputImage)
+            for j in l.indices {
+                l[j] = max(l[j], Double(bounds.lower[j]))
+                u[j] = min(u[j], Double(bounds.upper[j]))
+            }
         }
         return (l, u)
     }
@@ -213,7 +246,7 @@ public struct BoundPropagation: Sendable {
 
     func intervalBounds(_ x0: [Double], region: Region, specification: Matrix<Double>) throws -> ([Double], [Double]) {
         let network = network!
-        var (l, u) = inputInterval(x0, region)
+        var (l, u) = try inputInterval(x0, region)
         let lastAffine = network.stages.lastIndex { if case .affine = $0 { return true } else { return false } }
         for (s, stage) in network.stages.enumerated() {
             switch stage {
@@ -308,7 +341,7 @@ public struct BoundPropagation: Sendable {
     // MARK: CROWN
 
     func crownBounds(_ x0: [Double], region: Region, specification: Matrix<Double>) throws -> ([Double], [Double]) {
-        let network = network!
+        let network = crownNetwork!
         // Input bounds of every ReLU stage, in order. A ReLU's relaxation depends on its bounds only for
         // unstable neurons (l < 0 < u): a stable one is the identity or zero whatever the bounds. So the
         // interval of each stage's input is carried forward from the previous ReLU's final bounds (sound,
@@ -316,7 +349,7 @@ public struct BoundPropagation: Sendable {
         // CROWN's bounds, the rest are stable under CROWN's bounds too unless CROWN is looser there, when the
         // result is tighter than plain CROWN and still sound. The first ReLU after the input's affine
         // stage needs no pass at all: the interval of an affine map of the input region is exact.
-        var (l, u) = inputInterval(x0, region)
+        var (l, u) = try inputInterval(x0, region)
         var reluBounds: [Int: ([Double], [Double])] = [:]
         for (s, stage) in network.stages.enumerated() {
             switch stage {
@@ -356,7 +389,7 @@ public struct BoundPropagation: Sendable {
     /// sides are equal (no ReLU passed yet) their products are computed once.
     func backward(below node: Int, lowerA: Matrix<Double>, upperA: Matrix<Double>, lowerBias: [Double], upperBias: [Double],
                   x0: [Double], region: Region, reluBounds: [Int: ([Double], [Double])]) throws -> ([Double], [Double]) {
-        let network = network!
+        let network = crownNetwork!
         var (lowerA, upperA, lowerBias, upperBias) = (lowerA, upperA, lowerBias, upperBias)
         let rows = lowerA.rows
         var same = true
@@ -419,7 +452,7 @@ public struct BoundPropagation: Sendable {
         var lower = lowerBias, upper = upperBias
         switch region.norm {
         case .linf:
-            let (l, u) = inputInterval(x0, region)
+            let (l, u) = try inputInterval(x0, region)
             for r in 0..<rows {
                 for j in 0..<x0.count {
                     let c = 0.5 * (l[j] + u[j]), h = 0.5 * (u[j] - l[j])

@@ -53,7 +53,8 @@ extension TwoSidedEvaluation {
     /// `attackSteps` steps with `recipe`'s seed; 0 steps: no attack, the upper bound is clean accuracy), with
     /// the soundness check of `evaluate`. For `lipschitz` the certificate is returned too (its constant and
     /// whether every layer's bound is exact). Cost: one certification and one attack per ε. Throws
-    /// `CertificationError.unsupportedLayer` for CROWN or Lipschitz on a model that is not a Sequential.
+    /// `CertificationError.unsupportedLayer` for CROWN on a model without a layer chain (see
+    /// `BoundPropagation.supportsCROWN`) or Lipschitz on a model that is not a Sequential.
     public static func evaluate(_ model: some DifferentiableClassifier, _ x: Matrix<Float>, labels: [Int], epsilons: [Float], certifier: Certifier,
                                 recipe: AttackRecipe, attackSteps: Int,
                                 progress: ((Int, Int) -> Void)? = nil) throws -> (rows: [Row], lipschitz: LipschitzCertificate?) {
@@ -69,8 +70,8 @@ extension TwoSidedEvaluation {
             certified = { e in radii.map { $0 > Double(e) } }
         } else {
             let propagation = try BoundPropagation(classifier: model)
-            if certifier == .crown && !propagation.supportsCROWN {
-                throw CertificationError.unsupportedLayer("CROWN has no relaxations for graph models yet (\(model.spec)); use IBP")
+            if certifier == .crown, let reason = propagation.crownUnavailableReason {
+                throw CertificationError.unsupportedLayer("\(reason) (\(model.spec)); use IBP (--method ibp)")
             }
             let norm = recipe.norm, box = recipe.box
             let region = { (e: Float) in BoundPropagation.Region(norm: norm, epsilon: e, box: norm == .linf ? box : nil) }

@@ -34,7 +34,7 @@ public enum CorruptionSweep {
     public static func evaluate(_ model: some DifferentiableClassifier, _ x: Matrix<Float>, labels: [Int], shape: ImageShape,
                                 corruptions: [Corruption] = Corruption.allCases, severities: [Int] = Array(1...5), seed: UInt64 = 0,
                                 progress: ((Int, Int) -> Void)? = nil) throws -> Report {
-        try AttackInputs.check(model, x, labels: labels, targets: nil, box: 0...1)
+        try AttackInputs.check(model, x, labels: labels, targets: nil, box: .unit)
         guard !corruptions.isEmpty, !severities.isEmpty else { throw AttackError.invalidParameter("no corruption or severity given") }
         func accuracy(_ input: Matrix<Float>) throws -> Double {
             let predicted = try model.predict(input)
