@@ -91,7 +91,8 @@ let package = Package(
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "FaultlineReliabilityTests", dependencies: ["FaultlineReliability", "FaultlineStatistics", "FaultlineIO", "_TestSupport"],
                     resources: [.copy("Fixtures")]),
-        .testTarget(name: "FaultlineAnalysisTests", dependencies: ["FaultlineAnalysis", "FaultlineReport", "FaultlineNN", "FaultlineIO", "_TestSupport"]),
+        .testTarget(name: "FaultlineAnalysisTests", dependencies: ["FaultlineAnalysis", "FaultlineReport", "FaultlineNN", "FaultlineIO", "_TestSupport"],
+                    exclude: ["Fixtures"]),
         .testTarget(name: "FaultlineCLITests", dependencies: ["faultline", "FaultlineCLI", "_TestSupport"]),
     ],
     swiftLanguageModes: [.v6]

@@ -36,14 +36,17 @@ struct HTMLReport {
             <html xmlns="http://www.w3.org/1999/xhtml" lang="en">
             <head>
             <meta charset="utf-8"/>
+            <meta name="viewport" content="width=device-width, initial-scale=1"/>
             <title>\(SVGPlot.escape(title))</title>
             <style>
-            body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; max-width: 1000px; margin: 2em auto; color: #222; }
+            body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; max-width: 1180px; margin: 2em auto; padding: 0 1em; color: #222; }
             h1 { margin-bottom: 0.2em; } .sub { color: #666; margin-top: 0; }
             table { border-collapse: collapse; margin: 0.8em 0; font-size: 0.92em; }
             th, td { border: 1px solid #ccc; padding: 4px 8px; text-align: right; } th { background: #f3f3f3; }
             td:first-child, th:first-child { text-align: left; }
-            .figures { display: flex; flex-wrap: wrap; gap: 12px; } figure { margin: 0; }
+            .figures { display: grid; grid-template-columns: repeat(auto-fill, minmax(440px, 1fr)); gap: 12px; }
+            figure { margin: 0; } figure svg { width: 100%; height: auto; display: block; }
+            table { display: block; overflow-x: auto; }
             </style>
             </head>
             <body>

@@ -3,13 +3,18 @@ import FaultlineRobustness
 
 /// The report's standard plots from plain data.
 enum StandardFigures {
+    /// Accuracy per confidence bin as bars over the bin, the gap to the bin's mean confidence as a red
+    /// bar on top of it (above: over-confident, below: under-confident), the bin's sample count above
+    /// each bar, and the diagonal of perfect calibration. Empty bins are left out.
     static func reliability(_ bins: [CalibrationMetrics.Bin], title: String) -> String {
         let filled = bins.filter { $0.count > 0 }
-        let total = Double(max(bins.reduce(0) { $0 + $1.count }, 1))
-        return SVGPlot(title: title, xLabel: "confidence", yLabel: "accuracy / share of samples",
-                       series: [.init(name: "accuracy", points: filled.map { ($0.meanConfidence, $0.accuracy) }),
-                                .init(name: "share of samples", points: filled.map { (($0.lower + $0.upper) / 2, Double($0.count) / total) }, dashed: true)],
-                       xRange: 0...1, yRange: 0...1, diagonal: true).render()
+        let spans = filled.map { (lower: $0.lower, upper: $0.upper) }
+        return SVGPlot(title: title, xLabel: "confidence", yLabel: "accuracy",
+                       series: [.init(name: "accuracy (n on top)", points: filled.map { (($0.lower + $0.upper) / 2, $0.accuracy) }, bins: spans,
+                                      labels: filled.map { "\($0.count)" }),
+                                .init(name: "gap to confidence", points: filled.map { (($0.lower + $0.upper) / 2, $0.meanConfidence) }, bins: spans,
+                                      bases: filled.map(\.accuracy), overlay: true, color: "#d62728")],
+                       kind: .bars, xRange: 0...1, yRange: 0...1, diagonal: true).render()
     }
 
     static func riskCoverage(_ points: [[Double]], title: String) -> String {
@@ -17,12 +22,14 @@ enum StandardFigures {
                 series: [.init(name: "risk", points: points.map { ($0[0], $0[1]) }, markers: false)], xRange: 0...1).render()
     }
 
-    /// Bars of several histograms over the same edges, each normalised to shares.
+    /// Bars of several histograms over the same edges, each normalised to shares, side by side inside
+    /// each bin (the x axis spans the edges, the y axis starts at 0).
     static func histograms(_ edges: [Double], _ groups: [(name: String, counts: [Int])], title: String, xLabel: String) -> String {
         let centres = zip(edges, edges.dropFirst()).map { ($0 + $1) / 2 }
         return SVGPlot(title: title, xLabel: xLabel, yLabel: "share of samples", series: groups.map { group in
             let n = Double(max(group.counts.reduce(0, +), 1))
-            return .init(name: group.name, points: zip(centres, group.counts).map { ($0, Double($1) / n) })
+            return .init(name: group.name, points: zip(centres, group.counts).map { ($0, Double($1) / n) },
+                         bins: zip(edges, edges.dropFirst()).map { ($0, $1) })
         }, kind: .bars).render()
     }
 

@@ -8,6 +8,7 @@ import Foundation
 import FoundationXML
 #endif
 import Testing
+import _TestSupport
 
 @Suite("FailureReport.build", .serialized)
 struct FailureReportTests {
@@ -65,6 +66,20 @@ struct FailureReportTests {
         #expect(report.robustnessNotes.isEmpty, "\(report.robustnessNotes)")
     }
 
+    /// The render check can fail: the uncertainty histogram the renderer drew before the
+    /// check existed (commit 2fd4731's demo) has bars outside its frame.
+    @Test func renderCheckCatchesTheOldHistogram() throws {
+        let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures").path
+        let histogram = try String(contentsOfFile: fixtures + "/uncertainty_2fd4731.svg", encoding: .utf8)
+        #expect(SVGRenderCheck.violations(histogram).contains { $0.hasPrefix("bar") }, "\(SVGRenderCheck.violations(histogram))")
+        // A line drawn exactly over another without a note is caught too.
+        let hidden = """
+            <svg><rect class="frame" x="10" y="10" width="100" height="100" fill="none"/>
+            <polyline class="mark" points="20,20 30,30"/><polyline class="mark" points="20,20 30,30"/></svg>
+            """
+        #expect(SVGRenderCheck.violations(hidden).count == 1)
+    }
+
     /// report.json decodes back into a FailureReport and encodes to the same bytes; the renderer writes
     /// well-formed HTML and SVG that embed every plot.
     @Test func schemaRoundTripAndRendering() throws {
@@ -75,6 +90,11 @@ struct FailureReportTests {
         #expect(try FailureReportRenderer.files(decoded)["report.json"] == json)
         #expect(decoded.schema == FailureReport.currentSchema)
         let html = String(decoding: try #require(files["report.html"]), as: UTF8.self)
+        #expect(html.contains("name=\"viewport\""))
+        // The render check: no mark outside its frame, no series hidden under another, in every plot.
+        let svgs = SVGRenderCheck.documents(inHTML: html)
+        #expect(svgs.count == files.keys.filter { $0.hasSuffix(".svg") }.count && !svgs.isEmpty)
+        for svg in svgs { #expect(SVGRenderCheck.violations(svg) == [], "\(svg.prefix(300))") }
         for (name, data) in files where name.hasSuffix(".svg") || name.hasSuffix(".html") {
             #expect(XMLParser(data: data).parse(), "\(name) is not well-formed")
             if name.hasSuffix(".svg") { #expect(html.contains("<figure id=\"\(name)\">")) }

@@ -113,7 +113,9 @@ struct ModelCommandTests {
         }
         for name in plots {
             #expect(html.contains("<figure id=\"\(name)\">"), "report.html lacks \(name)")
-            #expect(try String(contentsOfFile: out + "/" + name, encoding: .utf8).contains("<polyline") || name == "uncertainty.svg")
+            let svg = try String(contentsOfFile: out + "/" + name, encoding: .utf8)
+            #expect(svg.contains("<polyline") || ["uncertainty.svg", "reliability.svg"].contains(name))
+            #expect(SVGRenderCheck.violations(svg) == [], "\(name): \(SVGRenderCheck.violations(svg))")
         }
     }
 }
