@@ -9,6 +9,8 @@ import FaultlineLinalg
 /// K·d × d, `centres` K × d (float64), `whitened_means` K × d, `log_determinants`; `shrinkage`,
 /// `log_determinant`); files written before centres existed have none and load with zero centres, `relative-mahalanobis` (the same with `class_`/`background_` prefixes),
 /// `knn` (`reference`, normalised; `k`), `vim` (`weight`, `bias`, `origin`, `residual_basis`; `alpha`).
+/// Any kind may carry a calibrated flagging threshold (`DetectorThreshold`): metadata `threshold`,
+/// `threshold_fpr`, `threshold_samples`.
 public enum DetectorFile {
     public enum Detector: Sendable {
         case mahalanobis(MahalanobisDetector)
@@ -29,9 +31,15 @@ public enum DetectorFile {
         }
     }
 
-    public static func save(_ detector: Detector, to path: String) throws {
+    /// Writes `detector` (and its flagging threshold, if any) to `path`, atomically.
+    public static func save(_ detector: Detector, threshold: DetectorThreshold? = nil, to path: String) throws {
         var tensors: [(name: String, tensor: Tensor)] = []
         var metadata: [String: String] = [:]
+        if let threshold {
+            metadata["threshold"] = "\(threshold.value)"
+            metadata["threshold_fpr"] = "\(threshold.falsePositiveRate)"
+            metadata["threshold_samples"] = "\(threshold.calibrationSamples)"
+        }
         func mahalanobis(_ d: MahalanobisDetector, prefix: String) {
             tensors += [(prefix + "factor", Tensor(d.factor)), (prefix + "whitening", Tensor(d.whitening)),
                         (prefix + "centre", Tensor(shape: [d.centre.count], values: d.centre)), (prefix + "whitened_means", Tensor(d.whitenedMeans)),
@@ -66,6 +74,21 @@ public enum DetectorFile {
                        ("origin", Tensor(shape: [d.origin.count], values: d.origin)), ("residual_basis", Tensor(d.residualBasis))]
         }
         try SafeTensors.write(SafeTensors.File(tensors: tensors, metadata: metadata), to: path)
+    }
+
+    /// The flagging threshold stored with a detector, or nil when it was saved without one. Throws
+    /// `ShiftError.invalidInput` naming `path` when the threshold metadata is incomplete or invalid
+    /// (a NaN value, a rate outside (0, 1), a sample count that is not a positive whole number).
+    public static func threshold(in file: SafeTensors.File, name path: String = "detector") throws -> DetectorThreshold? {
+        let keys = ["threshold", "threshold_fpr", "threshold_samples"]
+        let present = keys.filter { file.metadata[$0] != nil }
+        if present.isEmpty { return nil }
+        guard present.count == 3, let value = Float(file.metadata["threshold"]!), !value.isNaN,
+              let rate = Double(file.metadata["threshold_fpr"]!), rate > 0, rate < 1,
+              let samples = Int(file.metadata["threshold_samples"]!), samples >= 1 else {
+            throw ShiftError.invalidInput("\(path): invalid threshold metadata (threshold, threshold_fpr in (0, 1), threshold_samples ≥ 1); refit with `shift fit --fpr`")
+        }
+        return DetectorThreshold(value: value, falsePositiveRate: rate, calibrationSamples: samples)
     }
 
     /// Reads a detector written by `save`. Throws `IOError` for unreadable files and

@@ -132,6 +132,45 @@ struct AnalysisCommandTests {
         #expect(missing.status == 2 && missing.stderr.contains("--labels"))
     }
 
+    /// `shift fit --holdout` / `--calibration-features` store a threshold; `shift score` counts the flagged
+    /// samples of each set: about --fpr of fresh in-distribution rows, nearly all of a 3σ-shifted set.
+    @Test func shiftThresholdFlagsSamples() throws {
+        let dir = ModelCommandTests.temporaryDirectory()
+        var g = Self.SplitMix(5)
+        func gaussian(_ n: Int, _ shift: Float) -> [Float] {
+            (0..<(n * 4)).map { _ in Float((-2 * Foundation.log(1 - g.uniform())).squareRoot() * Foundation.cos(2 * .pi * g.uniform())) + shift }
+        }
+        try Self.write(gaussian(2000, 0), shape: [2000, 4], to: dir + "/train.npy")
+        try Self.writeLabels((0..<2000).map { $0 % 2 }, to: dir + "/train_y.npy")
+        try Self.write(gaussian(1000, 0), shape: [1000, 4], to: dir + "/calibration.npy")
+        try Self.write(gaussian(2000, 0), shape: [2000, 4], to: dir + "/test.npy")
+        try Self.write(gaussian(200, 3), shape: [200, 4], to: dir + "/ood.npy")
+        struct Threshold: Decodable { var value: Float; var falsePositiveRate: Double; var calibrationSamples: Int }
+        struct Report: Decodable { var samples: Int; var threshold: Threshold?; var flagged: Int?; var oodFlagged: Int? }
+        for (name, extra, held) in [("holdout", ["--holdout", "0.25"], 500), ("file", ["--calibration-features", dir + "/calibration.npy"], 1000)] {
+            let fit = try CLIRunner.run(["shift", "fit", "--features", dir + "/train.npy", "--labels", dir + "/train_y.npy", "--fpr", "0.1",
+                                         "--out", dir + "/\(name).safetensors"] + extra)
+            #expect(fit.status == 0 && fit.stdout.contains("flags scores >") && fit.stdout.contains("\(held) held-out"), "\(name): \(fit.stdout) \(fit.stderr)")
+            let score = try CLIRunner.run(["shift", "score", "--detector", dir + "/\(name).safetensors", "--features", dir + "/test.npy",
+                                           "--ood", dir + "/ood.npy", "--json"])
+            let r = try decode(Report.self, score)
+            #expect(r.threshold?.calibrationSamples == held && r.threshold?.falsePositiveRate == 0.1)
+            let rate = Double(r.flagged ?? -1) / Double(r.samples)
+            #expect(abs(rate - 0.1) < 0.035, "\(name): flagged \(rate) of fresh in-distribution rows at --fpr 0.1")
+            #expect((r.oodFlagged ?? 0) > 180, "\(name): \(r.oodFlagged ?? -1) of 200 shifted rows flagged")
+            let text = try CLIRunner.run(["shift", "score", "--detector", dir + "/\(name).safetensors", "--features", dir + "/test.npy"])
+            #expect(text.stdout.contains("of 2000 flagged as shifted"), "\(text.stdout)")
+        }
+        let plain = try CLIRunner.run(["shift", "fit", "--features", dir + "/train.npy", "--labels", dir + "/train_y.npy", "--out", dir + "/plain.safetensors"])
+        #expect(plain.status == 0)
+        let unflagged = try CLIRunner.run(["shift", "score", "--detector", dir + "/plain.safetensors", "--features", dir + "/test.npy", "--json"])
+        #expect(try decode(Report.self, unflagged).threshold == nil)
+        for bad in [["--holdout", "1"], ["--holdout", "0.2", "--calibration-features", dir + "/calibration.npy"], ["--fpr", "0"]] {
+            let r = try CLIRunner.run(["shift", "fit", "--features", dir + "/train.npy", "--labels", dir + "/train_y.npy", "--out", dir + "/bad.safetensors"] + bad)
+            #expect(r.status == 2 && !FileManager.default.fileExists(atPath: dir + "/bad.safetensors"), "\(bad): \(r.stderr)")
+        }
+    }
+
     @Test func conformalAndBounds() throws {
         let dir = ModelCommandTests.temporaryDirectory()
         func probabilities(_ seed: UInt64) throws -> [Int] {
