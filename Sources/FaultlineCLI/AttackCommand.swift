@@ -26,7 +26,8 @@ struct AttackCommand: ParsableCommand {
 
     @OptionGroup var modelOptions: ModelOptions
     @Option(help: "Inputs (N×D or N×C×H×W).") var x: String
-    @Option(help: "Integer labels (N).") var y: String
+    @Option(help: "Integer labels (N).") var y: String?
+    @Option(help: "With a CSV --x: the column (header name or 0-based index) holding the labels, instead of --y.") var labelColumn: String?
     @Option(help: "fgsm, bim, pgd, mifgsm, apgd-ce, apgd-dlr, apgd-t, square, autoattack, deepfool or cw.") var attack = "pgd"
     @Option(help: "linf or l2.") var norm = "linf"
     @Option(help: "Comma-separated perturbation budgets.") var eps = "0.1"
@@ -62,7 +63,7 @@ struct AttackCommand: ParsableCommand {
             if kind == .cw && norm != .l2 { throw InputError("cw is an L2 attack; use --norm l2") }
             if kind == .square && norm != .linf { throw InputError("square is an L∞ attack; use --norm linf") }
             let model = try modelOptions.classifier()
-            let (inputs, labels) = try Inputs.labeled(x: x, "--x", y: y, "--y", model: ModelShape(model))
+            let (inputs, labels) = try Inputs.labeled(x: x, "--x", y: y, "--y", labelColumn: labelColumn, model: ModelShape(model))
             try Inputs.checkBox(lowHigh, model: model, x: inputs, "--x", x)
             let clean = try zip(model.predict(inputs), labels).filter { $0 == $1 }.count
             let bar = ProgressBar("attack", total: budgets.count * inputs.rows, quiet: quiet || json)

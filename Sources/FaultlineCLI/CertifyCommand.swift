@@ -27,7 +27,8 @@ struct CertifyCommand: ParsableCommand {
 
     @OptionGroup var modelOptions: ModelOptions
     @Option(help: "Inputs (N×D or N×C×H×W).") var x: String
-    @Option(help: "Integer labels (N).") var y: String
+    @Option(help: "Integer labels (N).") var y: String?
+    @Option(help: "With a CSV --x: the column (header name or 0-based index) holding the labels, instead of --y.") var labelColumn: String?
     @Option(help: "ibp, crown, lipschitz or smoothing.") var method = "crown"
     @Option(help: "linf or l2 (lipschitz and smoothing are L2).") var norm = "linf"
     @Option(help: "Comma-separated budgets ε (radii for smoothing).") var eps = "0.01,0.02,0.05"
@@ -66,7 +67,7 @@ struct CertifyCommand: ParsableCommand {
             guard ["ibp", "crown", "lipschitz", "smoothing"].contains(method) else { throw InputError("--method must be ibp, crown, lipschitz or smoothing") }
             if method == "lipschitz" || method == "smoothing" { norm = .l2 }
             let model = try modelOptions.classifier()  // smoothing needs only forward passes; CROWN/Lipschitz a Sequential (below)
-            let (inputs, labels) = try Inputs.labeled(x: x, "--x", y: y, "--y", model: ModelShape(model))
+            let (inputs, labels) = try Inputs.labeled(x: x, "--x", y: y, "--y", labelColumn: labelColumn, model: ModelShape(model))
             try Inputs.checkBox(box, model: model, x: inputs, "--x", x)
             let clean = Double(try zip(model.predict(inputs), labels).filter { $0 == $1 }.count) / Double(max(inputs.rows, 1))
             var report = Report(method: method, norm: norm.rawValue, spec: model.spec, samples: inputs.rows, cleanAccuracy: clean, rows: [])

@@ -22,7 +22,8 @@ struct CorruptCommand: ParsableCommand {
 
     @OptionGroup var modelOptions: ModelOptions
     @Option(help: "Inputs in [0, 1] (N×D or N×C×H×W).") var x: String
-    @Option(help: "Integer labels (N).") var y: String
+    @Option(help: "Integer labels (N).") var y: String?
+    @Option(help: "With a CSV --x: the column (header name or 0-based index) holding the labels, instead of --y.") var labelColumn: String?
     @Option(help: "Image layout CxHxW, e.g. 3x32x32.") var shape: String?
     @Option(help: "Comma-separated corruptions, or 'all'.") var corruptions = "all"
     @Option(help: "Comma-separated severities 1–5.") var severities = "1,2,3,4,5"
@@ -44,7 +45,7 @@ struct CorruptCommand: ParsableCommand {
                 return s
             }
             let model = try modelOptions.classifier()
-            let (inputs, labels) = try Inputs.labeled(x: x, "--x", y: y, "--y", model: ModelShape(model))
+            let (inputs, labels) = try Inputs.labeled(x: x, "--x", y: y, "--y", labelColumn: labelColumn, model: ModelShape(model))
             guard let layout = try Inputs.imageShape(shape, model: model, features: inputs.columns) else {
                 throw InputError("cannot infer the image layout of \(inputs.columns) features; pass --shape CxHxW")
             }

@@ -31,9 +31,10 @@ struct ReportCommand: ParsableCommand {
 
     @OptionGroup var modelOptions: ModelOptions
     @Option(help: "Training inputs (fit the shift detector).") var trainX: String
-    @Option(help: "Training labels.") var trainY: String
+    @Option(help: "Training labels.") var trainY: String?
     @Option(help: "Test inputs.") var testX: String
-    @Option(help: "Test labels.") var testY: String
+    @Option(help: "Test labels.") var testY: String?
+    @Option(help: "With CSV inputs: the column (header name or 0-based index) holding the labels, instead of --train-y, --test-y and --calibration-y.") var labelColumn: String?
     @Option(help: "Calibration inputs (optional).") var calibrationX: String?
     @Option(help: "Calibration labels (optional).") var calibrationY: String?
     @Option(help: "A shifted set, NAME=X or NAME=X,Y (repeatable).") var shifted: [String] = []
@@ -56,7 +57,7 @@ struct ReportCommand: ParsableCommand {
         try OptionCheck.atParse {
             _ = try analysisOptions()
             _ = try shifted.map(Inputs.shiftedSet)
-            guard (calibrationX == nil) == (calibrationY == nil) else { throw InputError("--calibration-x and --calibration-y go together") }
+            guard (calibrationX == nil) == (calibrationY == nil) || labelColumn != nil else { throw InputError("--calibration-x and --calibration-y go together") }
         }
     }
 
@@ -89,8 +90,8 @@ struct ReportCommand: ParsableCommand {
             try OptionCheck.directoryTarget(out, "--out")
             let model = try modelOptions.classifier()
             try Inputs.checkBox(options.box, model: model)
-            func dataset(_ x: String, _ xOption: String, _ y: String, _ yOption: String) throws -> LabeledDataset {
-                let (features, labels) = try Inputs.labeled(x: x, xOption, y: y, yOption, model: ModelShape(model))
+            func dataset(_ x: String, _ xOption: String, _ y: String?, _ yOption: String) throws -> LabeledDataset {
+                let (features, labels) = try Inputs.labeled(x: x, xOption, y: y, yOption, labelColumn: labelColumn, model: ModelShape(model))
                 return try LabeledDataset(name: x, features: features, labels: labels, classCount: model.outputFeatures)
             }
             let shiftedSets = try shifted.map(Inputs.shiftedSet).map { set -> FailureReport.ShiftedSet in
@@ -103,7 +104,7 @@ struct ReportCommand: ParsableCommand {
             }
             let data = FailureReport.Data(
                 train: try dataset(trainX, "--train-x", trainY, "--train-y"), test: try dataset(testX, "--test-x", testY, "--test-y"),
-                calibration: try calibrationX.map { try dataset($0, "--calibration-x", calibrationY!, "--calibration-y") },
+                calibration: try calibrationX.map { try dataset($0, "--calibration-x", calibrationY, "--calibration-y") },
                 shifted: shiftedSets, imageShape: try Inputs.imageShape(shape, model: model, features: model.inputFeatures))
             let bar = ProgressBar("report", total: FailureReport.stages.count, quiet: quiet)
             return try FailureReport.build(model: model, data: data, options: options) { _, done, _ in bar.update(done) }

@@ -24,6 +24,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "'digits' for the bundled data set.") var data: String?
     @Option(help: "Training inputs (instead of --data).") var x: String?
     @Option(help: "Training labels (with --x).") var y: String?
+    @Option(help: "With a CSV --x: the column (header name or 0-based index) holding the labels, instead of --y.") var labelColumn: String?
     @Option(help: "Share of --x/--y held out for validation and early stopping, in [0, 1) (0: none).") var validationFraction = 0.2
     @Option(help: "Output weights (.safetensors).") var out = "model.safetensors"
     @Option(help: "Ensemble size (1–\(OptionCheck.Limit.members)).") var members = 1
@@ -107,8 +108,8 @@ struct TrainCommand: ParsableCommand {
             return (split.train, split.calibration, split.test)
         }
         guard data == nil else { throw InputError("--data only knows 'digits'; give your own files with --x and --y") }
-        guard let x, let y else { throw InputError("give --data digits or both --x and --y") }
-        let (features, labels) = try Inputs.labeled(x: x, "--x", y: y, "--y", model: shape)
+        guard let x, y != nil || labelColumn != nil else { throw InputError("give --data digits, or --x with --y (or --label-column for a CSV --x)") }
+        let (features, labels) = try Inputs.labeled(x: x, "--x", y: y, "--y", labelColumn: labelColumn, model: shape)
         let all = try LabeledDataset(name: x, features: features, labels: labels, classCount: shape.classes)
         guard validationFraction > 0 && validationFraction < 1 else { return (all, nil, nil) }
         let split = all.stratifiedSplit(train: 1 - validationFraction, calibration: 0, seed: splitSeed)

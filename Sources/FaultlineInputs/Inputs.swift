@@ -79,17 +79,53 @@ public enum Inputs {
 
     /// Features and labels of the same samples (`--x`/`--y` and the like): both read and checked as
     /// by `features` (finite values) and `labels` (labels < `classes` when given), with the same number of rows.
-    /// With `model` (input features, class count, spec), the rows must have the model's input width.
-    public static func labeled(x: String, _ xOption: String, y: String, _ yOption: String,
-                        model: ModelShape?) throws -> (Matrix<Float>, [Int]) {
+    /// With `labelColumn` instead of `y`, `x` is a CSV whose column of that header name (or 0-based
+    /// index; negative counts from the end) holds the labels and the other columns the features
+    /// (`--label-column`). With `model` (input features, class count, spec), the rows must have the
+    /// model's input width.
+    public static func labeled(x: String, _ xOption: String, y: String?, _ yOption: String, labelColumn: String? = nil,
+                               model: ModelShape?) throws -> (Matrix<Float>, [Int]) {
+        let classes = model?.classes
+        if let labelColumn {
+            guard y == nil else { throw InputError("give \(yOption) or --label-column, not both") }
+            let (features, labels) = try csvWithLabels(x, option: xOption, labelColumn: labelColumn, classes: classes)
+            if let model { try modelInput(features, xOption, x, model: model) }
+            return (features, labels)
+        }
+        guard let y else { throw InputError("\(yOption) is required (or --label-column COLUMN when \(xOption) is a CSV with its labels)") }
         let features = try Inputs.features(x, option: xOption, finite: true)
         if let model { try modelInput(features, xOption, x, model: model) }
-        let classes = model?.classes
         let labels = try Inputs.labels(y, option: yOption, classes: classes)
         guard labels.count == features.rows else {
             throw InputError("\(xOption) \(x) has \(features.rows) rows but \(yOption) \(y) has \(labels.count) labels")
         }
         return (features, labels)
+    }
+
+    /// A CSV whose column `labelColumn` (header name, or integer index) holds integer labels: the other
+    /// columns as finite float32 features, the labels checked as by `labels` (< `classes` when given).
+    /// Errors name `option` and the file, and the row of a bad label.
+    public static func csvWithLabels(_ path: String, option: String, labelColumn: String, classes: Int?) throws -> (Matrix<Float>, [Int]) {
+        guard path.lowercased().hasSuffix(".csv") || path.lowercased().hasSuffix(".tsv") else {
+            throw InputError("--label-column needs \(option) to be a .csv file (got \(path)); give the labels with their own file instead")
+        }
+        return try naming(option) {
+            let column: CSV.LabelColumn = Int(labelColumn).map { .index($0) } ?? .name(labelColumn)
+            let table = try CSV.read(path, options: CSV.Options(delimiter: path.lowercased().hasSuffix(".tsv") ? "\t" : ",", labelColumn: column))
+            guard let labels = table.labels else { throw IOError(.invalidValue, file: path, "no label column '\(labelColumn)'") }
+            guard table.features.rows > 0, table.features.columns > 0 else {
+                throw IOError(.shapeMismatch, file: path, "no feature rows or columns besides the label column '\(labelColumn)'")
+            }
+            let bound = min(classes ?? max(labels.count, minimumDataClasses), maxClasses)
+            if let i = labels.firstIndex(where: { $0 < 0 || $0 >= bound }) {
+                throw IOError(.invalidValue, file: path, "row \(i): label \(labels[i]) in column '\(labelColumn)' is outside 0..<\(bound)")
+            }
+            let features = table.features.converted(to: Float.self)
+            if let bad = features.withUnsafeBufferPointer({ $0.firstIndex { !$0.isFinite } }) {
+                throw IOError(.invalidValue, file: path, "row \(bad / features.columns), feature column \(bad % features.columns) is not a finite float32 value")
+            }
+            return (features, labels)
+        }
     }
 
     /// Rows of `features` (from `option path`) must have the model's input width.

@@ -118,4 +118,36 @@ struct ModelCommandTests {
             #expect(SVGRenderCheck.violations(svg) == [], "\(name): \(SVGRenderCheck.violations(svg))")
         }
     }
+
+    /// `--label-column` reads features and labels from one CSV: `train` and `attack` on it give what the
+    /// same rows give as separate .npy files; a missing column, a non-CSV --x and --y with
+    /// --label-column are refused naming the options.
+    @Test func labelColumnOfACSV() throws {
+        let dir = Self.temporaryDirectory()
+        var g = AnalysisCommandTests.SplitMix(9)
+        let x = (0..<(40 * 4)).map { _ in Float(g.uniform()) }, y = (0..<40).map { $0 % 3 }
+        var csv = "a,b,label,c,d\n"
+        for i in 0..<40 { csv += "\(x[i * 4]),\(x[i * 4 + 1]),\(y[i]),\(x[i * 4 + 2]),\(x[i * 4 + 3])\n" }
+        try csv.write(toFile: dir + "/data.csv", atomically: true, encoding: .utf8)
+        try AnalysisCommandTests.write(x, shape: [40, 4], to: dir + "/x.npy")
+        try AnalysisCommandTests.writeLabels(y, to: dir + "/y.npy")
+        let trained = try CLIRunner.run(["train", "--x", dir + "/data.csv", "--label-column", "label", "--spec", "linear:4-8,relu,linear:8-3",
+                                         "--epochs", "5", "--out", dir + "/m.safetensors", "--quiet"])
+        #expect(trained.status == 0, "\(trained.stderr)")
+        func attack(_ data: [String]) throws -> [String] {
+            let r = try CLIRunner.run(["attack", "--weights", dir + "/m.safetensors", "--eps", "0,0.05", "--steps", "5", "--json", "--quiet"] + data)
+            #expect(r.status == 0, "\(r.stderr)")
+            return r.stdout.split(separator: "\n").filter { !$0.contains("\"seconds\"") }.map(String.init)
+        }
+        let fromCSV = try attack(["--x", dir + "/data.csv", "--label-column", "label"])
+        #expect(fromCSV == (try attack(["--x", dir + "/x.npy", "--y", dir + "/y.npy"])) && !fromCSV.isEmpty)
+        #expect(fromCSV == (try attack(["--x", dir + "/data.csv", "--label-column", "2"])))
+        for (arguments, fragment) in [(["--x", dir + "/data.csv", "--label-column", "nope"], "no column 'nope'"),
+                                      (["--x", dir + "/x.npy", "--label-column", "label"], "--label-column needs --x"),
+                                      (["--x", dir + "/data.csv", "--label-column", "label", "--y", dir + "/y.npy"], "not both"),
+                                      (["--x", dir + "/x.npy"], "--y is required")] {
+            let r = try CLIRunner.run(["attack", "--weights", dir + "/m.safetensors", "--eps", "0.05"] + arguments)
+            #expect(r.status == 2 && r.stderr.contains(fragment), "\(arguments): \(r.stderr)")
+        }
+    }
 }
