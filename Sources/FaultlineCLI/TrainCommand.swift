@@ -4,6 +4,7 @@ import FaultlineInputs
 import FaultlineLinalg
 import FaultlineNN
 import FaultlineReport
+import FaultlineRobustness
 import Foundation
 
 /// `faultline train`: train an MLP/CNN (or a deep ensemble) and save PyTorch-compatible weights.
@@ -17,6 +18,11 @@ struct TrainCommand: ParsableCommand {
             state_dict with the spec in the metadata (`faultline attack --weights` reads it back). With --members M, \
             member m is trained with seed + m and saved as OUT with _m before the extension.
             A CNN: --spec input:1x8x8,conv2d:1-8-3-1-1,relu,flatten,linear:512-10 (the grammar: `faultline attack --help`).
+            Defences: --adversarial pgd (PGD-AT, Madry et al.: each batch replaced by L∞ PGD examples, --attack-steps \
+            steps of --attack-step-size, default 2.5·ε/steps, from a random start) or fast (FGSM from a random start, \
+            step 1.25·ε, Wong et al.), with --eps and an optional linear ε ramp over --ramp-epochs; --noise σ trains on \
+            x + N(0, σ²) (the base classifier of randomized smoothing: `faultline certify --method smoothing`). The \
+            examples stay in --box. With a defence the table adds the test accuracy under PGD-10 at --eps.
             """)
 
     @Option(help: "Architecture, e.g. linear:64-128,relu,linear:128-10 (a CNN: see above).")
@@ -38,10 +44,21 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Seed of initialisation, shuffling and dropout.") var seed: UInt64 = 0
     @Option(help: "Seed of the train/validation split.") var splitSeed: UInt64 = 0
     @Option(help: "Also write the split as DIR/{train,validation,test}_{x,y}.npy (for the other commands).") var exportSplit: String?
+    @Option(help: "Adversarial training: pgd (PGD-AT) or fast (FGSM from a random start).") var adversarial: String?
+    @Option(help: "ε of adversarial training (L∞, in the inputs' units).") var eps: Float?
+    @Option(help: "Steps of the PGD-AT attack (1–\(OptionCheck.Limit.steps)).") var attackSteps = 10
+    @Option(help: "Step size of the training attack (default 2.5·ε/steps for pgd, 1.25·ε for fast).") var attackStepSize: Float?
+    @Option(help: "Epochs over which ε grows linearly from 0 (0: none).") var rampEpochs = 0
+    @Option(help: "Train on x + N(0, σ²) with this σ (noise augmentation).") var noise: Float?
+    @Option(parsing: .unconditional, help: "Valid input box lo,hi or per channel lo1,…:hi1,… (defences clamp to it).") var box = "0,1"
     @Flag(help: "Print JSON.") var json = false
     @Flag(help: "No progress output.") var quiet = false
 
-    struct MemberReport: Codable { var weights: String; var epochs: Int; var validationAccuracy: Double?; var testAccuracy: Double?; var seconds: Double }
+    struct MemberReport: Codable {
+        var weights: String; var epochs: Int; var validationAccuracy: Double?; var testAccuracy: Double?; var seconds: Double
+        /// With --adversarial or --noise and a test split: accuracy under PGD-10 at --eps (or σ for noise).
+        var testRobustAccuracy: Double?
+    }
 
     /// Option values alone, checked at parse time (usage errors, before any file is read).
     func validate() throws {
@@ -55,6 +72,28 @@ struct TrainCommand: ParsableCommand {
             try OptionCheck.real(weightDecay, "--weight-decay", .nonNegative)
             try OptionCheck.real(validationFraction, "--validation-fraction", .halfOpenUnit)
             guard ["adam", "sgd"].contains(optimizer) else { throw InputError("--optimizer must be adam or sgd") }
+            if let adversarial {
+                guard ["pgd", "fast"].contains(adversarial) else { throw InputError("--adversarial must be pgd or fast") }
+                guard eps != nil else { throw InputError("--adversarial \(adversarial) needs --eps") }
+                guard noise == nil else { throw InputError("give --adversarial or --noise, not both") }
+            }
+            if let eps { try OptionCheck.real(eps, "--eps", .positive) }
+            if let noise { try OptionCheck.real(noise, "--noise", .positive) }
+            if let attackStepSize { try OptionCheck.real(attackStepSize, "--attack-step-size", .positive) }
+            try OptionCheck.count(attackSteps, "--attack-steps", 1...OptionCheck.Limit.steps)
+            try OptionCheck.count(rampEpochs, "--ramp-epochs", 0...OptionCheck.Limit.epochs)
+            _ = try OptionCheck.box(box)
+        }
+    }
+
+    /// The defence of --adversarial / --noise, or nil.
+    func defence() throws -> AdversarialTraining? {
+        let box = try OptionCheck.box(self.box)
+        switch (adversarial, noise) {
+        case ("pgd"?, _): return try AdversarialTraining.pgd(epsilon: eps!, steps: attackSteps, stepSize: attackStepSize, box: box, rampEpochs: rampEpochs, seed: seed)
+        case ("fast"?, _): return try AdversarialTraining.fast(epsilon: eps!, stepSize: attackStepSize, box: box, rampEpochs: rampEpochs, seed: seed)
+        case (nil, let sigma?): return try AdversarialTraining(.gaussianNoise(sigma: sigma), box: box, seed: seed)
+        default: return nil
         }
     }
 
@@ -74,31 +113,51 @@ struct TrainCommand: ParsableCommand {
             }
             let kind: OptimizerKind = optimizer == "sgd" ? .sgd(learningRate: lr ?? 0.05, momentum: momentum, weightDecay: weightDecay)
                 : .adam(learningRate: lr ?? 1e-3, weightDecay: weightDecay)  // validate() allows adam or sgd only
+            let defence = try defence()
+            if let defence {  // the training rows must lie in the box the examples are clamped to
+                try Inputs.checkBox(defence.box, model: try ModelSpec.build(spec, seed: 0), x: train.features, x == nil ? "--data" : "--x", x ?? "digits")
+            }
             var reports: [MemberReport] = []
             for m in 0..<members {
                 var model = try ModelSpec.build(spec, seed: seed &+ UInt64(m))
                 let bar = ProgressBar(members > 1 ? "member \(m + 1)/\(members)" : "training", total: epochs, quiet: quiet || json)
                 let options = TrainingOptions(epochs: epochs, batchSize: batchSize, optimizer: kind, seed: seed &+ UInt64(m),
-                                              patience: patience > 0 ? patience : nil)
+                                              patience: patience > 0 ? patience : nil, augmentation: defence)
                 let report = try model.train(on: train, validation: validation, options: options) { epoch, loss in
                     bar.update(epoch + 1, detail: String(format: "loss %.4f", loss))
                 }
                 bar.update(epochs)
                 let path = members == 1 ? out : DeepEnsemble.memberPath(out, m)
                 try model.save(weights: path)
+                var robust: Double?
+                if let defence, let test, let e = eps ?? noise {
+                    var pgd = GradientAttack.pgd(epsilon: e, stepSize: 2.5 * e / 10, steps: 10, seed: seed)
+                    pgd.box = defence.box
+                    robust = try pgd.run(model, test.features, labels: test.labels).robustAccuracy
+                }
                 reports.append(MemberReport(weights: path, epochs: report.epochs,
                                             validationAccuracy: report.validationAccuracy.max(),
-                                            testAccuracy: try test.map { try model.accuracy(on: $0) }, seconds: report.seconds))
+                                            testAccuracy: try test.map { try model.accuracy(on: $0) }, seconds: report.seconds,
+                                            testRobustAccuracy: robust))
             }
             return reports
         }
         if json {
             print(try JSONOutput.string(reports))
         } else {
-            print(TextTable.grid(header: ["weights", "epochs", "best validation acc.", "test acc.", "seconds"], rows: reports.map {
-                [$0.weights, String($0.epochs), $0.validationAccuracy.map { String(format: "%.4f", $0) } ?? "-",
-                 $0.testAccuracy.map { String(format: "%.4f", $0) } ?? "-", String(format: "%.2f", $0.seconds)]
-            }))
+            let robust = reports.contains { $0.testRobustAccuracy != nil }
+            let budget = (eps ?? noise).map { "\($0)" } ?? ""
+            var header = ["weights", "epochs", "best validation acc.", "test acc."]
+            if robust { header.append("test PGD-10 acc. (ε \(budget))") }
+            header.append("seconds")
+            func number(_ v: Double?) -> String { v.map { String(format: "%.4f", $0) } ?? "-" }
+            let rows = reports.map { r -> [String] in
+                var row = [r.weights, String(r.epochs), number(r.validationAccuracy), number(r.testAccuracy)]
+                if robust { row.append(number(r.testRobustAccuracy)) }
+                row.append(String(format: "%.2f", r.seconds))
+                return row
+            }
+            print(TextTable.grid(header: header, rows: rows))
         }
     }
 

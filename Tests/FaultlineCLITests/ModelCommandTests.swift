@@ -150,4 +150,25 @@ struct ModelCommandTests {
             #expect(r.status == 2 && r.stderr.contains(fragment), "\(arguments): \(r.stderr)")
         }
     }
+
+    /// `train --adversarial pgd|fast` and `--noise` save a model every command reads and report its test
+    /// accuracy under PGD-10; inconsistent defence options are refused before any work.
+    @Test func trainWithADefence() throws {
+        let dir = Self.temporaryDirectory()
+        struct Member: Decodable { var testAccuracy: Double?; var testRobustAccuracy: Double? }
+        for defence in [["--adversarial", "pgd", "--eps", "0.1", "--attack-steps", "3"], ["--adversarial", "fast", "--eps", "0.1", "--ramp-epochs", "2"],
+                        ["--noise", "0.2"]] {
+            let r = try CLIRunner.run(["train", "--data", "digits", "--spec", "linear:64-32,relu,linear:32-10", "--epochs", "4", "--out",
+                                       dir + "/d.safetensors", "--json", "--quiet"] + defence)
+            #expect(r.status == 0, "\(defence): \(r.stderr)")
+            let member = try #require(try JSONDecoder().decode([Member].self, from: Data(r.stdout.utf8)).first)
+            #expect((member.testRobustAccuracy ?? -1) >= 0 && member.testRobustAccuracy! <= member.testAccuracy!, "\(defence)")
+        }
+        for (bad, fragment) in [(["--adversarial", "pgd"], "--eps"), (["--adversarial", "trades", "--eps", "0.1"], "--adversarial"),
+                                (["--noise", "0"], "--noise"), (["--adversarial", "fast", "--eps", "0.1", "--noise", "0.1"], "not both"),
+                                (["--adversarial", "pgd", "--eps", "0.1", "--box", "0,0.5"], "outside --box")] {
+            let r = try CLIRunner.run(["train", "--data", "digits", "--epochs", "1", "--out", dir + "/bad.safetensors", "--quiet"] + bad)
+            #expect(r.status == 2 && r.stderr.contains(fragment) && !FileManager.default.fileExists(atPath: dir + "/bad.safetensors"), "\(bad): \(r.stderr)")
+        }
+    }
 }

@@ -12,14 +12,30 @@ public struct TrainingOptions: Sendable {
     /// Stop when validation accuracy has not improved for this many epochs (needs a validation set);
     /// the best epoch's weights are restored.
     public var patience: Int?
+    /// Replaces every training batch before its gradient step: adversarial training (PGD-AT, fast
+    /// FGSM-AT in FaultlineRobustness' `AdversarialTraining`) or noise augmentation. nil: the batch as drawn.
+    public var augmentation: (any BatchAugmentation)?
 
-    public init(epochs: Int = 30, batchSize: Int = 64, optimizer: OptimizerKind = .adam(), seed: UInt64 = 0, patience: Int? = nil) {
+    public init(epochs: Int = 30, batchSize: Int = 64, optimizer: OptimizerKind = .adam(), seed: UInt64 = 0, patience: Int? = nil,
+                augmentation: (any BatchAugmentation)? = nil) {
         self.epochs = epochs
         self.batchSize = batchSize
         self.optimizer = optimizer
         self.seed = seed
         self.patience = patience
+        self.augmentation = augmentation
     }
+}
+
+/// A transformation of each training batch, applied in place before the batch's gradient step with the
+/// model as it is at that step (its current weights): the inner maximisation of adversarial training,
+/// or noise and corruption augmentation. Implementations keep their buffers across calls, so a step
+/// allocates nothing after the first; they must be deterministic given (`step`, the rows' values) so
+/// training stays reproducible. Errors thrown end the training run.
+public protocol BatchAugmentation: Sendable {
+    /// Replaces the `rows.rows` rows of `rows` (labels `labels`) in place. `step` counts optimisation
+    /// steps from 0 across epochs; `epoch` is the current epoch (for schedules such as an ε ramp).
+    func augment(_ model: Sequential, rows: MutableMatrixPointer<Float>, labels: UnsafePointer<Int>, step: UInt64, epoch: Int) throws
 }
 
 /// What happened during training.
@@ -68,6 +84,15 @@ extension Sequential {
                     }
                 }
                 for r in 0..<rows { yBatch[r] = data.labels[order[first + r]] }
+                if let augmentation = options.augmentation {
+                    let model = self
+                    try xBatch.withUnsafeMutableBufferPointer { px in
+                        try yBatch.withUnsafeBufferPointer { py in
+                            try augmentation.augment(model, rows: MutableMatrixPointer(px.baseAddress!, rows: rows, columns: d), labels: py.baseAddress!,
+                                                     step: step, epoch: epoch)
+                        }
+                    }
+                }
                 for k in gradients.indices { gradients[k].withUnsafeMutableBufferPointer { $0.update(repeating: 0) } }
                 let context = ForwardContext(training: true, seed: options.seed, pass: step, firstSample: 0)
                 let loss = xBatch.withUnsafeBufferPointer { px in
