@@ -41,6 +41,8 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "SGD momentum in [0, 1).") var momentum: Float = 0.9
     @Option(help: "Weight decay (L2), ≥ 0.") var weightDecay: Float = 0
     @Option(help: "Early-stopping patience in epochs (0: off).") var patience = 5
+    @Option(help: "Learning-rate schedule: constant, cosine, one-cycle, or piecewise:E1,E2[:FACTOR] (×FACTOR, default 0.1, from each epoch Ei).")
+    var schedule = "constant"
     @Option(help: "Seed of initialisation, shuffling and dropout.") var seed: UInt64 = 0
     @Option(help: "Seed of the train/validation split.") var splitSeed: UInt64 = 0
     @Option(help: "Also write the split as DIR/{train,validation,test}_{x,y}.npy (for the other commands).") var exportSplit: String?
@@ -83,6 +85,27 @@ struct TrainCommand: ParsableCommand {
             try OptionCheck.count(attackSteps, "--attack-steps", 1...OptionCheck.Limit.steps)
             try OptionCheck.count(rampEpochs, "--ramp-epochs", 0...OptionCheck.Limit.epochs)
             _ = try OptionCheck.box(box)
+            _ = try learningRateSchedule()
+        }
+    }
+
+    /// --schedule as a `LearningRateSchedule`.
+    func learningRateSchedule() throws -> LearningRateSchedule {
+        switch schedule {
+        case "constant": return .constant
+        case "cosine": return .cosine
+        case "one-cycle": return .oneCycle
+        default:
+            let parts = schedule.split(separator: ":", omittingEmptySubsequences: false)
+            let usage = "--schedule must be constant, cosine, one-cycle or piecewise:E1,E2[:FACTOR] with epochs 0…\(OptionCheck.Limit.epochs) and FACTOR in [0, 1] (got '\(schedule.prefix(100))')"
+            guard parts.count == 2 || parts.count == 3, parts[0] == "piecewise" else { throw InputError(usage) }
+            let milestones = parts[1].split(separator: ",", omittingEmptySubsequences: false).map { Int($0) }
+            guard !milestones.isEmpty, milestones.count <= 1000, milestones.allSatisfy({ $0 != nil && $0! >= 0 && $0! <= OptionCheck.Limit.epochs }) else {
+                throw InputError(usage)
+            }
+            let factor = parts.count == 3 ? Float(parts[2]) : 0.1
+            guard let factor, factor >= 0, factor <= 1 else { throw InputError(usage) }
+            return .piecewise(milestones: milestones.map { $0! }, factor: factor)
         }
     }
 
@@ -122,7 +145,7 @@ struct TrainCommand: ParsableCommand {
                 var model = try ModelSpec.build(spec, seed: seed &+ UInt64(m))
                 let bar = ProgressBar(members > 1 ? "member \(m + 1)/\(members)" : "training", total: epochs, quiet: quiet || json)
                 let options = TrainingOptions(epochs: epochs, batchSize: batchSize, optimizer: kind, seed: seed &+ UInt64(m),
-                                              patience: patience > 0 ? patience : nil, augmentation: defence)
+                                              patience: patience > 0 ? patience : nil, augmentation: defence, schedule: try learningRateSchedule())
                 let report = try model.train(on: train, validation: validation, options: options) { epoch, loss in
                     bar.update(epoch + 1, detail: String(format: "loss %.4f", loss))
                 }

@@ -1,3 +1,4 @@
+import Foundation
 import FaultlineLinalg
 
 /// First-order optimisers with PyTorch's update rules (`torch.optim.SGD`, `torch.optim.Adam`), weight
@@ -9,12 +10,47 @@ public enum OptimizerKind: Sendable, Equatable {
     case adam(learningRate: Float = 1e-3, beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-8, weightDecay: Float = 0)
 }
 
+/// How the learning rate changes over training: a multiplier of the optimiser's learning rate at each
+/// optimisation step t = 0, 1, …, T − 1 (T = epochs × batches per epoch), the schedules of the
+/// adversarial-training papers.
+public enum LearningRateSchedule: Sendable, Equatable {
+    /// 1 throughout.
+    case constant
+    /// `factor`^(number of milestones ≤ epoch): PyTorch's `MultiStepLR` stepped once per epoch (Madry et al.,
+    /// Rice et al.: ×0.1 at two milestones).
+    case piecewise(milestones: [Int], factor: Float)
+    /// (1 + cos(π t / T)) / 2: cosine annealing to 0 over all steps, PyTorch's `CosineAnnealingLR` with
+    /// T_max = T and η_min = 0 stepped once per batch.
+    case cosine
+    /// The triangular one-cycle of fast adversarial training (Wong et al. 2020): from 0 up to 1 at t = T/2,
+    /// then down to 0 at t = T, linear in t (`np.interp([t], [0, T/2, T], [0, 1, 0])`).
+    case oneCycle
+
+    /// The multiplier at optimisation step `step` of `totalSteps`, in epoch `epoch`.
+    public func multiplier(step: Int, epoch: Int, totalSteps: Int) -> Float {
+        switch self {
+        case .constant:
+            return 1
+        case let .piecewise(milestones, factor):
+            return Float.pow(factor, milestones.filter { $0 <= epoch }.count)
+        case .cosine:
+            let t = Double(step) / Double(max(totalSteps, 1))
+            return Float((1 + Foundation.cos(Double.pi * t)) / 2)
+        case .oneCycle:
+            let half = Double(max(totalSteps, 1)) / 2, t = Double(step)
+            return Float(t <= half ? t / half : max(0, (2 * half - t) / half))
+        }
+    }
+}
+
 /// Optimiser state for one model's parameters.
 struct Optimizer {
     let kind: OptimizerKind
     var first: [[Float]]
     var second: [[Float]]
     var step = 0
+    /// The schedule's multiplier of the learning rate for the current step.
+    var learningRateScale: Float = 1
 
     init(_ kind: OptimizerKind, shapes: [Int]) {
         self.kind = kind
@@ -27,12 +63,13 @@ struct Optimizer {
 
     /// Updates parameter `k` (namedParameters order) in place from its gradient.
     mutating func update(_ k: Int, _ p: UnsafeMutableBufferPointer<Float>, _ gradient: Matrix<Float>) {
-        let (kind, step) = (self.kind, self.step)
+        let (kind, step, scale) = (self.kind, self.step, learningRateScale)
         gradient.withUnsafeBufferPointer { g in
             first[k].withUnsafeMutableBufferPointer { m in
                 second[k].withUnsafeMutableBufferPointer { v in
                     switch kind {
-                    case let .sgd(lr, momentum, decay):
+                    case let .sgd(rate, momentum, decay):
+                        let lr = scale == 1 ? rate : rate * scale
                         for i in p.indices {
                             let grad = g[i] + decay * p[i]
                             if momentum == 0 {
@@ -42,7 +79,8 @@ struct Optimizer {
                                 p[i] -= lr * m[i]
                             }
                         }
-                    case let .adam(lr, b1, b2, eps, decay):
+                    case let .adam(rate, b1, b2, eps, decay):
+                        let lr = scale == 1 ? rate : rate * scale
                         let c1 = 1 - Float.pow(b1, step), c2 = 1 - Float.pow(b2, step)
                         for i in p.indices {
                             let grad = g[i] + decay * p[i]

@@ -15,15 +15,18 @@ public struct TrainingOptions: Sendable {
     /// Replaces every training batch before its gradient step: adversarial training (PGD-AT, fast
     /// FGSM-AT in FaultlineRobustness' `AdversarialTraining`) or noise augmentation. nil: the batch as drawn.
     public var augmentation: (any BatchAugmentation)?
+    /// The learning-rate schedule over all optimisation steps (constant by default).
+    public var schedule: LearningRateSchedule
 
     public init(epochs: Int = 30, batchSize: Int = 64, optimizer: OptimizerKind = .adam(), seed: UInt64 = 0, patience: Int? = nil,
-                augmentation: (any BatchAugmentation)? = nil) {
+                augmentation: (any BatchAugmentation)? = nil, schedule: LearningRateSchedule = .constant) {
         self.epochs = epochs
         self.batchSize = batchSize
         self.optimizer = optimizer
         self.seed = seed
         self.patience = patience
         self.augmentation = augmentation
+        self.schedule = schedule
     }
 }
 
@@ -72,6 +75,7 @@ extension Sequential {
         var best: (accuracy: Double, epoch: Int, parameters: [Matrix<Float>])?
         var order = Array(0..<n)
         var step: UInt64 = 0
+        let totalSteps = options.epochs * ((n + batch - 1) / batch)
         for epoch in 0..<options.epochs {
             var rng = Philox(seed: options.seed, stream: UInt64(epoch))
             for i in stride(from: n - 1, to: 0, by: -1) { order.swapAt(i, Int(rng.uniform() * Double(i + 1))) }
@@ -104,6 +108,7 @@ extension Sequential {
                 }
                 lossSum += loss * Double(rows)
                 optimizer.beginStep()
+                optimizer.learningRateScale = options.schedule.multiplier(step: Int(step), epoch: epoch, totalSteps: totalSteps)
                 updateParameters { k, p in optimizer.update(k, p, gradients[k]) }
                 step += 1
             }
