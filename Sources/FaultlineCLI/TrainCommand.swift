@@ -22,7 +22,9 @@ struct TrainCommand: ParsableCommand {
             steps of --attack-step-size, default 2.5·ε/steps, from a random start) or fast (FGSM from a random start, \
             step 1.25·ε, Wong et al.), with --eps and an optional linear ε ramp over --ramp-epochs; --noise σ trains on \
             x + N(0, σ²) (the base classifier of randomized smoothing: `faultline certify --method smoothing`). The \
-            examples stay in --box. With a defence the table adds the test accuracy under PGD-10 at --eps.
+            examples stay in --box. With a defence the table adds the test accuracy under PGD-10 at --eps. Fast AT \
+            checks for catastrophic overfitting after every epoch (PGD-10 accuracy on up to 256 validation rows \
+            falling by more than 0.2): training then stops and keeps the epoch before.
             """)
 
     @Option(help: "Architecture, e.g. linear:64-128,relu,linear:128-10 (a CNN: see above).")
@@ -52,6 +54,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Step size of the training attack (default 2.5·ε/steps for pgd, 1.25·ε for fast).") var attackStepSize: Float?
     @Option(help: "Epochs over which ε grows linearly from 0 (0: none).") var rampEpochs = 0
     @Option(help: "Train on x + N(0, σ²) with this σ (noise augmentation).") var noise: Float?
+    @Flag(help: "fast: no check for catastrophic overfitting (PGD-10 accuracy on 256 held-out rows each epoch).") var noOverfittingCheck = false
     @Option(parsing: .unconditional, help: "Valid input box lo,hi or per channel lo1,…:hi1,… (defences clamp to it).") var box = "0,1"
     @Flag(help: "Print JSON.") var json = false
     @Flag(help: "No progress output.") var quiet = false
@@ -60,6 +63,8 @@ struct TrainCommand: ParsableCommand {
         var weights: String; var epochs: Int; var validationAccuracy: Double?; var testAccuracy: Double?; var seconds: Double
         /// With --adversarial or --noise and a test split: accuracy under PGD-10 at --eps (or σ for noise).
         var testRobustAccuracy: Double?
+        /// Why training stopped early (catastrophic overfitting), if it did.
+        var stopReason: String?
     }
 
     /// Option values alone, checked at parse time (usage errors, before any file is read).
@@ -144,8 +149,13 @@ struct TrainCommand: ParsableCommand {
             for m in 0..<members {
                 var model = try ModelSpec.build(spec, seed: seed &+ UInt64(m))
                 let bar = ProgressBar(members > 1 ? "member \(m + 1)/\(members)" : "training", total: epochs, quiet: quiet || json)
-                let options = TrainingOptions(epochs: epochs, batchSize: batchSize, optimizer: kind, seed: seed &+ UInt64(m),
+                var options = TrainingOptions(epochs: epochs, batchSize: batchSize, optimizer: kind, seed: seed &+ UInt64(m),
                                               patience: patience > 0 ? patience : nil, augmentation: defence, schedule: try learningRateSchedule())
+                if adversarial == "fast", !noOverfittingCheck, let defence {
+                    let held = validation ?? train
+                    options.epochCheck = try CatastrophicOverfittingCheck(batch: held.subset(Array(0..<min(256, held.count))), epsilon: defence.epsilon,
+                                                                          box: defence.box, seed: seed &+ UInt64(m))
+                }
                 let report = try model.train(on: train, validation: validation, options: options) { epoch, loss in
                     bar.update(epoch + 1, detail: String(format: "loss %.4f", loss))
                 }
@@ -161,7 +171,7 @@ struct TrainCommand: ParsableCommand {
                 reports.append(MemberReport(weights: path, epochs: report.epochs,
                                             validationAccuracy: report.validationAccuracy.max(),
                                             testAccuracy: try test.map { try model.accuracy(on: $0) }, seconds: report.seconds,
-                                            testRobustAccuracy: robust))
+                                            testRobustAccuracy: robust, stopReason: report.stopReason))
             }
             return reports
         }
@@ -181,6 +191,7 @@ struct TrainCommand: ParsableCommand {
                 return row
             }
             print(TextTable.grid(header: header, rows: rows))
+            for r in reports { if let reason = r.stopReason { print("\(r.weights): \(reason)") } }
         }
     }
 

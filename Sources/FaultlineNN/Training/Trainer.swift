@@ -17,9 +17,12 @@ public struct TrainingOptions: Sendable {
     public var augmentation: (any BatchAugmentation)?
     /// The learning-rate schedule over all optimisation steps (constant by default).
     public var schedule: LearningRateSchedule
+    /// Asked after every epoch whether training has gone wrong (e.g. catastrophic overfitting of fast
+    /// adversarial training); on a stop the previous epoch's weights are restored.
+    public var epochCheck: (any EpochCheck)?
 
     public init(epochs: Int = 30, batchSize: Int = 64, optimizer: OptimizerKind = .adam(), seed: UInt64 = 0, patience: Int? = nil,
-                augmentation: (any BatchAugmentation)? = nil, schedule: LearningRateSchedule = .constant) {
+                augmentation: (any BatchAugmentation)? = nil, schedule: LearningRateSchedule = .constant, epochCheck: (any EpochCheck)? = nil) {
         self.epochs = epochs
         self.batchSize = batchSize
         self.optimizer = optimizer
@@ -27,6 +30,7 @@ public struct TrainingOptions: Sendable {
         self.patience = patience
         self.augmentation = augmentation
         self.schedule = schedule
+        self.epochCheck = epochCheck
     }
 }
 
@@ -48,6 +52,14 @@ public struct TrainingReport: Sendable, Codable {
     public var validationAccuracy: [Double]
     public var bestEpoch: Int?
     public var seconds: Double
+    /// Why an `EpochCheck` stopped training (the weights are those of the epoch before), or nil.
+    public var stopReason: String?
+}
+
+/// A check after each training epoch. Returning a reason stops training and restores the weights of
+/// the epoch before (the last ones the check accepted); nil lets training go on.
+public protocol EpochCheck: Sendable {
+    func stopReason(_ model: Sequential, epoch: Int) throws -> String?
 }
 
 extension Sequential {
@@ -71,7 +83,8 @@ extension Sequential {
         var gradients = namedParameters.map { Matrix<Float>(rows: $0.value.rows, columns: $0.value.columns) }
         var xBatch = Matrix<Float>(uninitializedRows: batch, columns: d)
         var yBatch = [Int](repeating: 0, count: batch)
-        var report = TrainingReport(epochs: 0, trainLoss: [], validationAccuracy: [], bestEpoch: nil, seconds: 0)
+        var report = TrainingReport(epochs: 0, trainLoss: [], validationAccuracy: [], bestEpoch: nil, seconds: 0, stopReason: nil)
+        var accepted = options.epochCheck == nil ? nil : namedParameters.map(\.value)  // the weights the check last accepted
         var best: (accuracy: Double, epoch: Int, parameters: [Matrix<Float>])?
         var order = Array(0..<n)
         var step: UInt64 = 0
@@ -115,6 +128,14 @@ extension Sequential {
             report.trainLoss.append(lossSum / Double(max(n, 1)))
             report.epochs = epoch + 1
             progress?(epoch, lossSum / Double(max(n, 1)))
+            if let check = options.epochCheck {
+                if let reason = try check.stopReason(self, epoch: epoch) {
+                    setParameters(accepted!)
+                    report.stopReason = reason
+                    break
+                }
+                accepted = namedParameters.map(\.value)
+            }
             if let validation {
                 let accuracy = try self.accuracy(on: validation)
                 report.validationAccuracy.append(accuracy)
