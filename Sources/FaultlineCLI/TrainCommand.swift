@@ -1,5 +1,6 @@
 import ArgumentParser
 import FaultlineIO
+import FaultlineAnalysis
 import FaultlineInputs
 import FaultlineLinalg
 import FaultlineNN
@@ -22,7 +23,9 @@ struct TrainCommand: ParsableCommand {
             steps of --attack-step-size, default 2.5·ε/steps, from a random start) or fast (FGSM from a random start, \
             step 1.25·ε, Wong et al.), with --eps and an optional linear ε ramp over --ramp-epochs; --noise σ trains on \
             x + N(0, σ²) (the base classifier of randomized smoothing: `faultline certify --method smoothing`). The \
-            examples stay in --box. With a defence the table adds the test accuracy under PGD-10 at --eps. Fast AT \
+            examples stay in --box. --augment corruptions (or a list: gaussian-noise,contrast,…) trains on rows \
+            corrupted at --augment-severities with probability --augment-probability (images in [0, 1]; the layout \
+            from the spec's input). With a defence the table adds the test accuracy under PGD-10 at --eps. Fast AT \
             checks for catastrophic overfitting after every epoch (PGD-10 accuracy on up to 256 validation rows \
             falling by more than 0.2): training then stops and keeps the epoch before.
             """)
@@ -54,6 +57,9 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Step size of the training attack (default 2.5·ε/steps for pgd, 1.25·ε for fast).") var attackStepSize: Float?
     @Option(help: "Epochs over which ε grows linearly from 0 (0: none).") var rampEpochs = 0
     @Option(help: "Train on x + N(0, σ²) with this σ (noise augmentation).") var noise: Float?
+    @Option(help: "Train on corrupted copies: 'corruptions' (all) or a comma-separated list of corruption names.") var augment: String?
+    @Option(help: "Severities (1–5) drawn by --augment, comma-separated.") var augmentSeverities = "1,2,3,4,5"
+    @Option(help: "Share of training rows --augment corrupts, in [0, 1].") var augmentProbability = 0.5
     @Flag(help: "fast: no check for catastrophic overfitting (PGD-10 accuracy on 256 held-out rows each epoch).") var noOverfittingCheck = false
     @Option(parsing: .unconditional, help: "Valid input box lo,hi or per channel lo1,…:hi1,… (defences clamp to it).") var box = "0,1"
     @Flag(help: "Print JSON.") var json = false
@@ -91,7 +97,28 @@ struct TrainCommand: ParsableCommand {
             try OptionCheck.count(rampEpochs, "--ramp-epochs", 0...OptionCheck.Limit.epochs)
             _ = try OptionCheck.box(box)
             _ = try learningRateSchedule()
+            if augment != nil {
+                guard adversarial == nil, noise == nil else { throw InputError("give one of --adversarial, --noise and --augment") }
+                _ = try corruptionList()
+                try OptionCheck.real(augmentProbability, "--augment-probability", .unit)
+            }
         }
+    }
+
+    /// --augment and --augment-severities: the corruptions and severities to train on.
+    func corruptionList() throws -> (corruptions: [Corruption], severities: [Int]) {
+        let names = augment == "corruptions" ? Corruption.allCases.map(\.rawValue) : (augment ?? "").split(separator: ",").map(String.init)
+        let corruptions = try names.map { name in
+            guard let c = Corruption(rawValue: name) else {
+                throw InputError("--augment: unknown corruption '\(name)' (corruptions, or some of \(Corruption.allCases.map(\.rawValue).joined(separator: ", ")))")
+            }
+            return c
+        }
+        let severities = augmentSeverities.split(separator: ",", omittingEmptySubsequences: false).map { Int($0) }
+        guard !corruptions.isEmpty, !severities.isEmpty, severities.allSatisfy({ $0 != nil && (1...5).contains($0!) }) else {
+            throw InputError("--augment needs corruption names and --augment-severities values in 1…5 (got '\(augment ?? "")', '\(augmentSeverities)')")
+        }
+        return (corruptions, severities.map { $0! })
     }
 
     /// --schedule as a `LearningRateSchedule`.
@@ -112,6 +139,16 @@ struct TrainCommand: ParsableCommand {
             guard let factor, factor >= 0, factor <= 1 else { throw InputError(usage) }
             return .piecewise(milestones: milestones.map { $0! }, factor: factor)
         }
+    }
+
+    /// The corruption augmentation of --augment for a model taking `features` inputs, or nil.
+    func corruptionAugmentation(_ model: Sequential) throws -> CorruptionAugmentation? {
+        guard augment != nil else { return nil }
+        guard let shape = ImageShape.infer(model: model, features: model.inputFeatures) else {
+            throw InputError("--augment needs images: the spec's input (\(model.inputFeatures) features) has no image layout; start it with input:CxHxW")
+        }
+        let (corruptions, severities) = try corruptionList()
+        return try CorruptionAugmentation(corruptions, severities: severities, shape: shape, probability: augmentProbability, seed: seed)
     }
 
     /// The defence of --adversarial / --noise, or nil.
@@ -151,6 +188,7 @@ struct TrainCommand: ParsableCommand {
                 let bar = ProgressBar(members > 1 ? "member \(m + 1)/\(members)" : "training", total: epochs, quiet: quiet || json)
                 var options = TrainingOptions(epochs: epochs, batchSize: batchSize, optimizer: kind, seed: seed &+ UInt64(m),
                                               patience: patience > 0 ? patience : nil, augmentation: defence, schedule: try learningRateSchedule())
+                if let corrupting = try corruptionAugmentation(model) { options.augmentation = corrupting }
                 if adversarial == "fast", !noOverfittingCheck, let defence {
                     let held = validation ?? train
                     options.epochCheck = try CatastrophicOverfittingCheck(batch: held.subset(Array(0..<min(256, held.count))), epsilon: defence.epsilon,

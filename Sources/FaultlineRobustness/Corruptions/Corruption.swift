@@ -71,7 +71,8 @@ public enum Corruption: String, CaseIterable, Sendable, Codable {
         return out
     }
 
-    private func apply(_ row: UnsafeMutablePointer<Float>, shape: ImageShape, parameter p: Double, rng: inout Philox) {
+    /// One row in place at parameter `p` (the kernel of `apply(to:shape:severity:seed:)` and of `CorruptionAugmentation`).
+    func apply(_ row: UnsafeMutablePointer<Float>, shape: ImageShape, parameter p: Double, rng: inout Philox) {
         let d = shape.features
         switch self {
         case .gaussianNoise:
