@@ -20,8 +20,10 @@ struct TrainCommand: ParsableCommand {
             member m is trained with seed + m and saved as OUT with _m before the extension.
             A CNN: --spec input:1x8x8,conv2d:1-8-3-1-1,relu,flatten,linear:512-10 (the grammar: `faultline attack --help`).
             Defences: --adversarial pgd (PGD-AT, Madry et al.: each batch replaced by L∞ PGD examples, --attack-steps \
-            steps of --attack-step-size, default 2.5·ε/steps, from a random start) or fast (FGSM from a random start, \
-            step 1.25·ε, Wong et al.), with --eps and an optional linear ε ramp over --ramp-epochs; --noise σ trains on \
+            steps of --attack-step-size, default 2.5·ε/steps, from a random start), fast (FGSM from a random start, \
+            step 1.25·ε, Wong et al.) or trades (Zhang et al.: cross-entropy + --beta × KL to the worst point of the \
+            ε-ball, found with --attack-steps sign steps), with --eps and an optional linear ε ramp over --ramp-epochs \
+            (pgd, fast); --noise σ trains on \
             x + N(0, σ²) (the base classifier of randomized smoothing: `faultline certify --method smoothing`). The \
             examples stay in --box. --augment corruptions (or a list: gaussian-noise,contrast,…) trains on rows \
             corrupted at --augment-severities with probability --augment-probability (images in [0, 1]; the layout \
@@ -51,7 +53,8 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Seed of initialisation, shuffling and dropout.") var seed: UInt64 = 0
     @Option(help: "Seed of the train/validation split.") var splitSeed: UInt64 = 0
     @Option(help: "Also write the split as DIR/{train,validation,test}_{x,y}.npy (for the other commands).") var exportSplit: String?
-    @Option(help: "Adversarial training: pgd (PGD-AT) or fast (FGSM from a random start).") var adversarial: String?
+    @Option(help: "Adversarial training: pgd (PGD-AT), fast (FGSM from a random start) or trades.") var adversarial: String?
+    @Option(help: "TRADES: the weight β of the KL term.") var beta: Float = 6
     @Option(help: "ε of adversarial training (L∞, in the inputs' units).") var eps: Float?
     @Option(help: "Steps of the PGD-AT attack (1–\(OptionCheck.Limit.steps)).") var attackSteps = 10
     @Option(help: "Step size of the training attack (default 2.5·ε/steps for pgd, 1.25·ε for fast).") var attackStepSize: Float?
@@ -86,11 +89,12 @@ struct TrainCommand: ParsableCommand {
             try OptionCheck.real(validationFraction, "--validation-fraction", .halfOpenUnit)
             guard ["adam", "sgd"].contains(optimizer) else { throw InputError("--optimizer must be adam or sgd") }
             if let adversarial {
-                guard ["pgd", "fast"].contains(adversarial) else { throw InputError("--adversarial must be pgd or fast") }
+                guard ["pgd", "fast", "trades"].contains(adversarial) else { throw InputError("--adversarial must be pgd, fast or trades") }
                 guard eps != nil else { throw InputError("--adversarial \(adversarial) needs --eps") }
                 guard noise == nil else { throw InputError("give --adversarial or --noise, not both") }
             }
             if let eps { try OptionCheck.real(eps, "--eps", .positive) }
+            try OptionCheck.real(beta, "--beta", .nonNegative)
             if let noise { try OptionCheck.real(noise, "--noise", .positive) }
             if let attackStepSize { try OptionCheck.real(attackStepSize, "--attack-step-size", .positive) }
             try OptionCheck.count(attackSteps, "--attack-steps", 1...OptionCheck.Limit.steps)
@@ -179,8 +183,10 @@ struct TrainCommand: ParsableCommand {
             let kind: OptimizerKind = optimizer == "sgd" ? .sgd(learningRate: lr ?? 0.05, momentum: momentum, weightDecay: weightDecay)
                 : .adam(learningRate: lr ?? 1e-3, weightDecay: weightDecay)  // validate() allows adam or sgd only
             let defence = try defence()
-            if let defence {  // the training rows must lie in the box the examples are clamped to
-                try Inputs.checkBox(defence.box, model: try ModelSpec.build(spec, seed: 0), x: train.features, x == nil ? "--data" : "--x", x ?? "digits")
+            let trades = adversarial == "trades"
+                ? try TRADES(beta: beta, epsilon: eps!, steps: attackSteps, stepSize: attackStepSize, box: try OptionCheck.box(box), seed: seed) : nil
+            if defence != nil || trades != nil {  // the training rows must lie in the box the examples are clamped to
+                try Inputs.checkBox(try OptionCheck.box(box), model: try ModelSpec.build(spec, seed: 0), x: train.features, x == nil ? "--data" : "--x", x ?? "digits")
             }
             var reports: [MemberReport] = []
             for m in 0..<members {
@@ -189,6 +195,7 @@ struct TrainCommand: ParsableCommand {
                 var options = TrainingOptions(epochs: epochs, batchSize: batchSize, optimizer: kind, seed: seed &+ UInt64(m),
                                               patience: patience > 0 ? patience : nil, augmentation: defence, schedule: try learningRateSchedule())
                 if let corrupting = try corruptionAugmentation(model) { options.augmentation = corrupting }
+                options.objective = trades
                 if adversarial == "fast", !noOverfittingCheck, let defence {
                     let held = validation ?? train
                     options.epochCheck = try CatastrophicOverfittingCheck(batch: held.subset(Array(0..<min(256, held.count))), epsilon: defence.epsilon,
@@ -201,9 +208,9 @@ struct TrainCommand: ParsableCommand {
                 let path = members == 1 ? out : DeepEnsemble.memberPath(out, m)
                 try model.save(weights: path)
                 var robust: Double?
-                if let defence, let test, let e = eps ?? noise {
+                if defence != nil || trades != nil, let test, let e = eps ?? noise {
                     var pgd = GradientAttack.pgd(epsilon: e, stepSize: 2.5 * e / 10, steps: 10, seed: seed)
-                    pgd.box = defence.box
+                    pgd.box = try OptionCheck.box(box)
                     robust = try pgd.run(model, test.features, labels: test.labels).robustAccuracy
                 }
                 reports.append(MemberReport(weights: path, epochs: report.epochs,

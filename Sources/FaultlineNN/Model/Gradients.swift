@@ -86,12 +86,26 @@ extension Sequential {
     func accumulateParameterGradients(_ x: MatrixPointer<Float>, labels: UnsafePointer<Int>, loss: Loss, scale: Float,
                                       into gradients: inout [Matrix<Float>], workspace: Workspace, context: ForwardContext) -> Double {
         let rows = x.rows
+        var total = 0.0
+        accumulateParameterGradients(x, into: &gradients, workspace: workspace, context: context) { z, dz in
+            loss.evaluate(z, labels: labels, targets: nil, losses: workspace.losses.pointer, gradient: dz)
+            for i in 0..<rows { total += Double(workspace.losses.pointer[i]) }
+            for i in 0..<(rows * outputFeatures) { dz.base[i] *= scale }
+        }
+        return total / Double(max(rows, 1))
+    }
+
+    /// The primitive of training objectives other than a per-sample loss (TRADES): one forward pass of
+    /// the `x.rows ≤ workspace.capacity` rows of `x`, `logitGradient(z, dz)` writes d(objective)/dz for
+    /// the logits z, and one backward pass adds d(objective)/dθ = Σᵢ (dz/dθ)ᵀ dzᵢ into `gradients`
+    /// (namedParameters order). Allocates nothing.
+    public func accumulateParameterGradients(_ x: MatrixPointer<Float>, into gradients: inout [Matrix<Float>], workspace: Workspace,
+                                             context: ForwardContext,
+                                             logitGradient: (MatrixPointer<Float>, MutableMatrixPointer<Float>) -> Void) {
+        let rows = x.rows
         let z = forwardInWorkspace(x, workspace, context: context)
         let dz = MutableMatrixPointer(workspace.logitGradient.pointer, rows: rows, columns: outputFeatures)
-        loss.evaluate(z, labels: labels, targets: nil, losses: workspace.losses.pointer, gradient: dz)
-        var total = 0.0
-        for i in 0..<rows { total += Double(workspace.losses.pointer[i]) }
-        for i in 0..<(rows * outputFeatures) { dz.base[i] *= scale }
+        logitGradient(z, dz)
         let offsets = parameterOffsets
         var c = context
         c.scratch = workspace.scratch.pointer
@@ -101,7 +115,6 @@ extension Sequential {
             layers[l].accumulateParameterGradients(outputGradient: outputGradient, input: workspace.activation(l, rows: rows),
                                                    into: &gradients, at: offsets[l], context: c)
         }
-        return total / Double(max(rows, 1))
     }
 
     /// Index of each layer's first parameter in `namedParameters`, and the total count last.

@@ -17,12 +17,16 @@ public struct TrainingOptions: Sendable {
     public var augmentation: (any BatchAugmentation)?
     /// The learning-rate schedule over all optimisation steps (constant by default).
     public var schedule: LearningRateSchedule
+    /// The objective whose parameter gradient each step follows, instead of the batch's mean
+    /// cross-entropy (e.g. TRADES in FaultlineRobustness). nil: cross-entropy.
+    public var objective: (any TrainingObjective)?
     /// Asked after every epoch whether training has gone wrong (e.g. catastrophic overfitting of fast
     /// adversarial training); on a stop the previous epoch's weights are restored.
     public var epochCheck: (any EpochCheck)?
 
     public init(epochs: Int = 30, batchSize: Int = 64, optimizer: OptimizerKind = .adam(), seed: UInt64 = 0, patience: Int? = nil,
-                augmentation: (any BatchAugmentation)? = nil, schedule: LearningRateSchedule = .constant, epochCheck: (any EpochCheck)? = nil) {
+                augmentation: (any BatchAugmentation)? = nil, schedule: LearningRateSchedule = .constant, epochCheck: (any EpochCheck)? = nil,
+                objective: (any TrainingObjective)? = nil) {
         self.epochs = epochs
         self.batchSize = batchSize
         self.optimizer = optimizer
@@ -31,6 +35,7 @@ public struct TrainingOptions: Sendable {
         self.augmentation = augmentation
         self.schedule = schedule
         self.epochCheck = epochCheck
+        self.objective = objective
     }
 }
 
@@ -54,6 +59,15 @@ public struct TrainingReport: Sendable, Codable {
     public var seconds: Double
     /// Why an `EpochCheck` stopped training (the weights are those of the epoch before), or nil.
     public var stopReason: String?
+}
+
+/// A training objective other than the mean cross-entropy of the batch: adds the gradient of its
+/// batch value w.r.t. the parameters into `gradients` (namedParameters order; the trainer zeroes them
+/// before) and returns that value, using `Sequential.accumulateParameterGradients(_:into:workspace:context:logitGradient:)`.
+/// `context` is the training context of the step (dropout on); `step` and `epoch` as for `BatchAugmentation`.
+public protocol TrainingObjective: Sendable {
+    func accumulate(_ model: Sequential, rows: MatrixPointer<Float>, labels: UnsafePointer<Int>, into gradients: inout [Matrix<Float>],
+                    workspace: Sequential.Workspace, context: ForwardContext, step: UInt64, epoch: Int) throws -> Double
 }
 
 /// A check after each training epoch. Returning a reason stops training and restores the weights of
@@ -112,13 +126,19 @@ extension Sequential {
                 }
                 for k in gradients.indices { gradients[k].withUnsafeMutableBufferPointer { $0.update(repeating: 0) } }
                 let context = ForwardContext(training: true, seed: options.seed, pass: step, firstSample: 0)
-                let loss = xBatch.withUnsafeBufferPointer { px in
-                    yBatch.withUnsafeBufferPointer { py in
-                        accumulateParameterGradients(MatrixPointer(px.baseAddress!, rows: rows, columns: d), labels: py.baseAddress!,
-                                                     loss: .crossEntropy, scale: 1 / Float(rows), into: &gradients,
-                                                     workspace: workspace, context: context)
+                // The model copy the objective sees ends with this expression: the parameter update below must not
+                // find the storage shared (a copy-on-write of every parameter each step).
+                let loss = try { (model: Sequential) in try xBatch.withUnsafeBufferPointer { px in
+                    try yBatch.withUnsafeBufferPointer { py in
+                        let x = MatrixPointer(px.baseAddress!, rows: rows, columns: d)
+                        if let objective = options.objective {
+                            return try objective.accumulate(model, rows: x, labels: py.baseAddress!, into: &gradients, workspace: workspace,
+                                                            context: context, step: step, epoch: epoch)
+                        }
+                        return model.accumulateParameterGradients(x, labels: py.baseAddress!, loss: .crossEntropy, scale: 1 / Float(rows),
+                                                                  into: &gradients, workspace: workspace, context: context)
                     }
-                }
+                } }(self)
                 lossSum += loss * Double(rows)
                 optimizer.beginStep()
                 optimizer.learningRateScale = options.schedule.multiplier(step: Int(step), epoch: epoch, totalSteps: totalSteps)
