@@ -37,6 +37,28 @@ public enum LabelShift {
         return p.map { $0 / Double(labels.count) }
     }
 
+    /// The mean of the rows of `probabilities` (in Double): the prior a model itself implies on a source
+    /// set. As MLLS's source priors it makes the estimate self-consistent — EM on the source rows themselves
+    /// stops at w = 1 (to the rows' float32 rounding) — whereas label frequencies differ from what a slightly miscalibrated model
+    /// implies and bias the weights (Alexandari et al. 2020). Throws for an empty matrix or a value that is
+    /// NaN or negative.
+    public static func priors(probabilities f: Matrix<Float>) throws -> [Double] {
+        guard f.rows > 0, f.columns > 0 else { throw ShiftError.invalidInput("the probabilities are empty (\(f.rows)×\(f.columns))") }
+        var mean = [Double](repeating: 0, count: f.columns)
+        try f.withUnsafeBufferPointer { buffer in
+            for i in 0..<f.rows {
+                for y in 0..<f.columns {
+                    let v = Double(buffer[i * f.columns + y])
+                    guard v.isFinite, v >= 0 else { throw ShiftError.invalidInput("probability [\(i), \(y)] = \(v) is not a probability") }
+                    mean[y] += v
+                }
+            }
+        }
+        let total = mean.reduce(0, +)
+        guard total > 0 else { throw ShiftError.invalidInput("the probabilities sum to 0") }
+        return mean.map { $0 / total }
+    }
+
     /// MLLS: the target priors q that maximise the likelihood of the unlabelled target rows,
     /// L(q) = Σᵢ log Σ_y (q(y)/p(y))·f_y(xᵢ), where f(x) are the source model's (calibrated) probabilities
     /// and p the source priors, by the EM fixed point of Saerens et al. (2002):

@@ -154,6 +154,12 @@ struct LabelShiftCorrectionTests {
         #expect(throws: ShiftError.self) { try LabelShift.maximumLikelihood(targetProbabilities: Matrix<Float>(rows: 0, columns: 2), sourcePriors: [0.5, 0.5]) }
         #expect(try LabelShift.priors(labels: [0, 1, 1, 2], classes: 4) == [0.25, 0.5, 0.25, 0])
         #expect(throws: ShiftError.self) { try LabelShift.priors(labels: [0, 5], classes: 4) }
+        // With the source's mean probabilities as priors, EM on the source rows stops at once at w = 1.
+        let (rows, _, _) = Self.simulate(priors: [0.6, 0.4], means: [-1, 1], count: 501, sourcePriors: [0.5, 0.5], seed: 3)
+        let implied = try LabelShift.priors(probabilities: rows)
+        let still = try LabelShift.maximumLikelihood(targetProbabilities: rows, sourcePriors: implied)
+        #expect(still.iterations <= 3 && still.weights.allSatisfy { abs($0 - 1) <= 1e-6 }, "\(still)")  // float32 rows sum to 1 ± 1e-7
+        #expect(throws: ShiftError.self) { try LabelShift.priors(probabilities: Matrix<Float>(rows: 0, columns: 2)) }
         // No shift: EM leaves the priors where they are (weights ≈ 1) on source-distributed rows.
         let p = [0.3, 0.7]
         let (source, _, _) = Self.simulate(priors: p, means: [-1, 1], count: 40_000, sourcePriors: p, seed: 8)
