@@ -182,4 +182,30 @@ struct SliceAndLabelShiftCommandTests {
         #expect(!r.stderr.contains("Fatal error"), "\(c.name): \(r.stderr)")
         for output in c.outputs { #expect(!FileManager.default.fileExists(atPath: Self.directory + "/" + output), "\(c.name): \(output) was written") }
     }
+
+    /// The generated corpus of malformed files (`HostileInputTests.malformedFiles`: truncated, lying
+    /// shapes, bad dtypes, zip bombs, ragged CSV, …) in every array slot of the two commands.
+    static let slots: [(name: String, arguments: @Sendable (String) -> [String])] = [
+        ("slices --probs", { ["slices", "--probs", $0, "--labels", "@/y3.npy"] }),
+        ("slices --slices", { ["slices", "--probs", "@/p3.npy", "--labels", "@/y3.npy", "--slices", $0] }),
+        ("labelshift --target-probs", { ["labelshift", "--source-probs", "@/p3.npy", "--source-labels", "@/y3.npy", "--target-probs", $0] }),
+        ("labelshift --source-labels", { ["labelshift", "--source-probs", "@/p3.npy", "--source-labels", $0, "--target-probs", "@/p3.npy"] }),
+    ]
+
+    static let corpus: [HostileInputTests.Case] = slots.flatMap { slot in
+        HostileInputTests.malformedFiles.map { file in
+            HostileInputTests.Case(name: "\(slot.name) \(URL(fileURLWithPath: file).lastPathComponent)", arguments: slot.arguments(file),
+                                   mentions: [URL(fileURLWithPath: file).lastPathComponent])
+        }
+    }
+
+    @Test(arguments: corpus)
+    func malformedFileExitsWith2(_ c: HostileInputTests.Case) throws {
+        let arguments = c.arguments.map { $0.replacingOccurrences(of: "@/", with: Self.directory + "/") }
+        let r = try CLIRunner.run(arguments, timeout: 60, memoryLimit: 4 << 30)
+        #expect(!r.timedOut && !r.signaled, "\(c.name): \(r.status)\n\(r.stderr)")
+        #expect(r.status == 2, "\(c.name): exit \(r.status)\n\(r.stderr)")
+        for m in c.mentions { #expect(r.stderr.contains(m), "\(c.name): stderr does not name the file:\n\(r.stderr)") }
+        #expect(!r.stderr.contains("Fatal error"), "\(c.name): \(r.stderr)")
+    }
 }
