@@ -23,7 +23,9 @@ struct LabelShiftCommand: ParsableCommand {
             predict the target accuracy. With --target-labels: the true accuracy before and after the \
             correction. --conformal-alpha α: label-shift weighted conformal sets (Podkopaev & Ramdas \
             2021) calibrated on the source, with their mean size and, with labels, their coverage next \
-            to unweighted sets. Exit code 2 on bad input.
+            to unweighted sets. --calibrate bcts first fits a temperature and per-class biases on the \
+            source logits (Alexandari et al. 2020) and applies them to both sets, as MLLS needs \
+            calibrated probabilities. Exit code 2 on bad input.
             """)
 
     @Option(help: "Source validation probabilities (N×C).") var sourceProbs: String?
@@ -34,6 +36,7 @@ struct LabelShiftCommand: ParsableCommand {
     @Option(help: "Target labels (M), to measure the true accuracy.") var targetLabels: String?
     @Option(help: "bbse or mlls.") var method = "bbse"
     @Option(help: "ATC score: msp or negative-entropy.") var score = "msp"
+    @Option(help: "none or bcts (bias-corrected temperature scaling; logits).") var calibrate = "none"
     @Option(help: "Miscoverage α of weighted conformal sets on the target.") var conformalAlpha: Double?
     @Option(help: "Write the corrected target probabilities (.npy or .npz).") var out: String?
     @Flag(help: "Divide probability rows by their sums instead of rejecting them.") var renormalize = false
@@ -52,11 +55,17 @@ struct LabelShiftCommand: ParsableCommand {
         var accuracyEstimate: AccuracyEstimate
         var targetAccuracy: Double?; var correctedTargetAccuracy: Double?
         var conformal: Conformal?
+        /// BCTS fitted on the source logits (`--calibrate bcts`).
+        var calibration: BiasCorrectedTemperatureScaling?
     }
 
     func validate() throws {
         try OptionCheck.atParse {
             guard ["bbse", "mlls"].contains(method) else { throw InputError("--method must be bbse or mlls (got '\(method)')") }
+            guard ["none", "bcts"].contains(calibrate) else { throw InputError("--calibrate must be none or bcts (got '\(calibrate)')") }
+            if calibrate == "bcts" && (sourceLogits == nil || targetLogits == nil) {
+                throw InputError("--calibrate bcts needs --source-logits and --target-logits (it rescales logits)")
+            }
             guard AccuracyEstimate.Score(rawValue: score) != nil else { throw InputError("--score must be msp or negative-entropy (got '\(score)')") }
             if let conformalAlpha { try OptionCheck.real(conformalAlpha, "--conformal-alpha", .openUnit) }
             if let out {
@@ -68,14 +77,20 @@ struct LabelShiftCommand: ParsableCommand {
 
     func run() throws {
         let report = try Inputs.guarded("labelshift") { () -> Report in
-            let (source, sOption, sPath) = try Inputs.scores(probs: sourceProbs, probsOption: "--source-probs", logits: sourceLogits,
+            var (source, sOption, sPath) = try Inputs.scores(probs: sourceProbs, probsOption: "--source-probs", logits: sourceLogits,
                                                              logitsOption: "--source-logits", renormalize: renormalize)
-            let (target, tOption, tPath) = try Inputs.scores(probs: targetProbs, probsOption: "--target-probs", logits: targetLogits,
+            var (target, tOption, tPath) = try Inputs.scores(probs: targetProbs, probsOption: "--target-probs", logits: targetLogits,
                                                              logitsOption: "--target-logits", renormalize: renormalize)
             try Inputs.sameClasses(source, sOption, sPath, target, tOption, tPath)
             let k = source.columns
             let y = try Inputs.labels(sourceLabels, option: "--source-labels", classes: k)
             guard y.count == source.rows else { throw InputError("--source-labels \(sourceLabels) has \(y.count) labels but \(sOption) \(sPath) has \(source.rows) rows") }
+            var calibration: BiasCorrectedTemperatureScaling?
+            if calibrate == "bcts", let sourceLogits, let targetLogits {
+                let zs = try Inputs.logits(sourceLogits, option: "--source-logits"), zt = try Inputs.logits(targetLogits, option: "--target-logits")
+                let fit = try Inputs.concerning("--source-logits", sourceLogits) { try BiasCorrectedTemperatureScaling(logits: zs, labels: y) }
+                (source, target, calibration) = (try Linalg.softmaxRows(fit.apply(zs)), try Linalg.softmaxRows(fit.apply(zt)), fit)
+            }
             let targetY = try targetLabels.map { file -> [Int] in
                 let t = try Inputs.labels(file, option: "--target-labels", classes: k)
                 guard t.count == target.rows else { throw InputError("--target-labels \(file) has \(t.count) labels but \(tOption) \(tPath) has \(target.rows) rows") }
@@ -106,6 +121,7 @@ struct LabelShiftCommand: ParsableCommand {
                                 sourcePriors: implied, targetPriors: e.targetDistribution, iterations: e.iterations, converged: e.converged,
                                 accuracyEstimate: estimate)
             }
+            report.calibration = calibration
             let corrected = try LabelShift.correct(target, weights: report.weights)
             if let targetY {
                 func accuracy(_ m: Matrix<Float>) throws -> Double { Double(zip(try Linalg.rowArgmax(m), targetY).filter { $0 == $1 }.count) / Double(m.rows) }
@@ -135,6 +151,7 @@ struct LabelShiftCommand: ParsableCommand {
         var head = "\(report.method.uppercased()): \(report.sourceSamples) source rows, \(report.targetSamples) target rows, \(report.classes) classes"
         if let c = report.conditioning { head += "; conditioning \(String(format: "%.3g", c))" }
         if let i = report.iterations { head += "; EM \(i) iterations\(report.converged == true ? "" : " (not converged)")" }
+        if let c = report.calibration { head += String(format: "; BCTS temperature %.4f", c.temperature) }
         print(head)
         print(TextTable.grid(header: ["class", "source p(y)", "target q(y)", "weight"], rows: (0..<report.classes).map {
             ["\($0)", f(report.sourcePriors[$0]), f(report.targetPriors[$0]), f(report.weights[$0])]

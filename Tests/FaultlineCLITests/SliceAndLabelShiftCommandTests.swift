@@ -38,6 +38,10 @@ struct SliceAndLabelShiftCommandTests {
         write("sy.npy", HostileInputTests.npy("<i8", "(2000,)", i64(sy)))
         write("tp.npy", HostileInputTests.npy("<f4", "(2000, 3)", f32(tp)))
         write("ty.npy", HostileInputTests.npy("<i8", "(2000,)", i64(ty)))
+        // Miscalibrated logits: 3·log p + (0.5, 0, −0.5) (overconfident, biased).
+        func logits(_ rows: [Float]) -> [Float] { rows.enumerated().map { Float(3 * Foundation.log(max(Double($0.element), 1e-30)) + [0.5, 0, -0.5][$0.offset % 3]) } }
+        write("sz.npy", HostileInputTests.npy("<f4", "(2000, 3)", f32(logits(sp))))
+        write("tz.npy", HostileInputTests.npy("<f4", "(2000, 3)", f32(logits(tp))))
         // Slices: slice 2 gets its labels moved off the argmax on every other row.
         var labels = ty
         for i in 0..<2000 where i % 8 == 2 {
@@ -119,6 +123,22 @@ struct SliceAndLabelShiftCommandTests {
         #expect(size == 128 + 2000 * 3 * 4)
     }
 
+    struct Calibrated: Decodable { struct Fit: Decodable { var temperature: Double }; var targetPriors: [Double]; var calibration: Fit? }
+
+    /// MLLS needs calibrated probabilities: on miscalibrated logits BCTS undoes the temperature and
+    /// brings the estimate back to the truth.
+    @Test func bctsCalibratesBeforeMLLS() throws {
+        let base = ["labelshift", "--source-logits", "@/sz.npy", "--source-labels", "@/sy.npy", "--target-logits", "@/tz.npy", "--method", "mlls", "--json"]
+        let raw = try Self.run(base), calibrated = try Self.run(base + ["--calibrate", "bcts"])
+        #expect(raw.status == 0 && calibrated.status == 0, "\(raw.stderr)\(calibrated.stderr)")
+        let r = try JSONDecoder().decode(Calibrated.self, from: Data(raw.stdout.utf8))
+        let c = try JSONDecoder().decode(Calibrated.self, from: Data(calibrated.stdout.utf8))
+        #expect(abs(try #require(c.calibration).temperature - 3) <= 0.3, "\(c.calibration!)")
+        let truth = [0.1, 0.3, 0.6]
+        let errorRaw = zip(r.targetPriors, truth).map { abs($0 - $1) }.max()!, errorBCTS = zip(c.targetPriors, truth).map { abs($0 - $1) }.max()!
+        #expect(errorBCTS <= 0.06 && errorBCTS < errorRaw, "MLLS error \(errorRaw) raw, \(errorBCTS) after BCTS")
+    }
+
     @Test func helpFitsEightyColumns() throws {
         for command in [["slices"], ["labelshift"]] {
             let r = try CLIRunner.run(command + ["--help"])
@@ -167,6 +187,8 @@ struct SliceAndLabelShiftCommandTests {
         .init(name: "labelshift --method em", arguments: shift + ["--method", "em"], mentions: ["--method"]),
         .init(name: "labelshift --score entropy", arguments: shift + ["--score", "entropy"], mentions: ["--score"]),
         .init(name: "labelshift --conformal-alpha 1.5", arguments: shift + ["--conformal-alpha", "1.5"], mentions: ["--conformal-alpha"]),
+        .init(name: "labelshift --calibrate bcts without logits", arguments: shift + ["--calibrate", "bcts"], mentions: ["--calibrate", "--source-logits"]),
+        .init(name: "labelshift --calibrate platt", arguments: shift + ["--calibrate", "platt"], mentions: ["--calibrate"]),
         .init(name: "labelshift --out .txt", arguments: shift + ["--out", "@/ls4.txt"], mentions: ["--out"], outputs: ["ls4.txt"]),
         .init(name: "labelshift no target", arguments: ["labelshift", "--source-probs", "@/p3.npy", "--source-labels", "@/y3.npy"], mentions: ["--target-probs"]),
         .init(name: "labelshift missing file", arguments: ["labelshift", "--source-probs", "@/nope.npy", "--source-labels", "@/y3.npy", "--target-probs", "@/p3.npy"],
