@@ -18,7 +18,8 @@ struct LabelShiftCommand: ParsableCommand {
             target: --target-probs (or --target-logits), unlabelled. --method bbse (black-box shift \
             estimation from the source confusion matrix, Lipton et al. 2018) or mlls (maximum likelihood \
             by EM, Saerens et al. 2002; calibrate the probabilities first; p(y) is the mean source \
-            probability) estimates w(y) = q(y)/p(y) and the target priors q. The corrected probabilities p'(y|x) ∝ w(y) p(y|x) go to --out (.npy, or \
+            probability) or rlls (BBSE regularised towards w = 1, Azizzadenesheli et al. 2019) \
+            estimates w(y) = q(y)/p(y) and the target priors q. The corrected probabilities p'(y|x) ∝ w(y) p(y|x) go to --out (.npy, or \
             .npz array "probabilities"). ATC (Garg et al. 2022; --score msp or negative-entropy) and DoC \
             predict the target accuracy. With --target-labels: the true accuracy before and after the \
             correction. --conformal-alpha α: label-shift weighted conformal sets (Podkopaev & Ramdas \
@@ -34,7 +35,8 @@ struct LabelShiftCommand: ParsableCommand {
     @Option(help: "Target probabilities (M×C).") var targetProbs: String?
     @Option(help: "Target logits, instead of --target-probs.") var targetLogits: String?
     @Option(help: "Target labels (M), to measure the true accuracy.") var targetLabels: String?
-    @Option(help: "bbse or mlls.") var method = "bbse"
+    @Option(help: "bbse, mlls or rlls.") var method = "bbse"
+    @Option(help: "rlls: the regulariser ρ (default: the paper's Δ_C bound).") var regularization: Double?
     @Option(help: "ATC score: msp or negative-entropy.") var score = "msp"
     @Option(help: "none or bcts (bias-corrected temperature scaling; logits).") var calibrate = "none"
     @Option(help: "Miscoverage α of weighted conformal sets on the target.") var conformalAlpha: Double?
@@ -52,6 +54,8 @@ struct LabelShiftCommand: ParsableCommand {
         var weights: [Double]; var sourcePriors: [Double]; var targetPriors: [Double]
         /// BBSE: the conditioning of the confusion matrix; MLLS: EM iterations and convergence.
         var conditioning: Double?; var iterations: Int?; var converged: Bool?
+        /// RLLS: the regulariser ρ.
+        var regularization: Double?
         var accuracyEstimate: AccuracyEstimate
         var targetAccuracy: Double?; var correctedTargetAccuracy: Double?
         var conformal: Conformal?
@@ -61,12 +65,13 @@ struct LabelShiftCommand: ParsableCommand {
 
     func validate() throws {
         try OptionCheck.atParse {
-            guard ["bbse", "mlls"].contains(method) else { throw InputError("--method must be bbse or mlls (got '\(method)')") }
+            guard ["bbse", "mlls", "rlls"].contains(method) else { throw InputError("--method must be bbse, mlls or rlls (got '\(method)')") }
             guard ["none", "bcts"].contains(calibrate) else { throw InputError("--calibrate must be none or bcts (got '\(calibrate)')") }
             if calibrate == "bcts" && (sourceLogits == nil || targetLogits == nil) {
                 throw InputError("--calibrate bcts needs --source-logits and --target-logits (it rescales logits)")
             }
             guard AccuracyEstimate.Score(rawValue: score) != nil else { throw InputError("--score must be msp or negative-entropy (got '\(score)')") }
+            if let regularization { try OptionCheck.real(regularization, "--regularization", .nonNegative) }
             if let conformalAlpha { try OptionCheck.real(conformalAlpha, "--conformal-alpha", .openUnit) }
             if let out {
                 let lower = out.lowercased()
@@ -106,6 +111,12 @@ struct LabelShiftCommand: ParsableCommand {
                 }
                 report = Report(method: method, sourceSamples: source.rows, targetSamples: target.rows, classes: k, weights: e.weights,
                                 sourcePriors: e.sourceDistribution, targetPriors: e.targetDistribution, conditioning: e.conditioning,
+                                accuracyEstimate: estimate)
+            } else if method == "rlls" {
+                let e = try LabelShift.regularized(validationPredictions: try Linalg.rowArgmax(source), validationLabels: y,
+                                                   targetPredictions: try Linalg.rowArgmax(target), classes: k, regularization: regularization)
+                report = Report(method: method, sourceSamples: source.rows, targetSamples: target.rows, classes: k, weights: e.weights,
+                                sourcePriors: e.sourceDistribution, targetPriors: e.targetDistribution, regularization: e.regularization,
                                 accuracyEstimate: estimate)
             } else {
                 guard priors.allSatisfy({ $0 > 0 }) else {
@@ -150,6 +161,7 @@ struct LabelShiftCommand: ParsableCommand {
         func f(_ v: Double) -> String { String(format: "%.4f", v) }
         var head = "\(report.method.uppercased()): \(report.sourceSamples) source rows, \(report.targetSamples) target rows, \(report.classes) classes"
         if let c = report.conditioning { head += "; conditioning \(String(format: "%.3g", c))" }
+        if let r = report.regularization { head += String(format: "; ρ = %.4g", r) }
         if let i = report.iterations { head += "; EM \(i) iterations\(report.converged == true ? "" : " (not converged)")" }
         if let c = report.calibration { head += String(format: "; BCTS temperature %.4f", c.temperature) }
         print(head)

@@ -105,15 +105,25 @@ struct SliceAndLabelShiftCommandTests {
         var targetAccuracy: Double?; var correctedTargetAccuracy: Double?; var conformal: Conformal?; var converged: Bool?
     }
 
-    @Test(arguments: ["bbse", "mlls"])
+    @Test(arguments: ["bbse", "mlls", "rlls"])
     func labelShiftEstimatesCorrectsAndPredicts(_ method: String) throws {
         let out = Self.directory + "/corrected-\(method).npy"
         let r = try Self.run(["labelshift", "--source-probs", "@/sp.npy", "--source-labels", "@/sy.npy", "--target-probs", "@/tp.npy",
                               "--target-labels", "@/ty.npy", "--method", method, "--conformal-alpha", "0.1", "--out", out, "--json"])
         #expect(r.status == 0, "\(r.stderr)")
         let s = try JSONDecoder().decode(LabelShift.self, from: Data(r.stdout.utf8))
-        for (q, truth) in zip(s.targetPriors, [0.1, 0.3, 0.6]) { #expect(abs(q - truth) <= 0.08, "\(method): \(s.targetPriors)") }
         for y in 0..<3 { #expect(abs(s.weights[y] * s.sourcePriors[y] - s.targetPriors[y]) <= 1e-9) }
+        if method == "rlls" {
+            // The default ρ (0.25 here) shrinks towards w = 1, in the right direction; ρ = 0 is BBSE.
+            #expect(s.weights[0] < 1 && s.weights[2] > 1, "\(s.weights)")
+            let bbse = try Self.run(["labelshift", "--source-probs", "@/sp.npy", "--source-labels", "@/sy.npy", "--target-probs", "@/tp.npy", "--json"])
+            let free = try Self.run(["labelshift", "--source-probs", "@/sp.npy", "--source-labels", "@/sy.npy", "--target-probs", "@/tp.npy", "--json",
+                                     "--method", "rlls", "--regularization", "0"])
+            let a = try JSONDecoder().decode(LabelShift.self, from: Data(bbse.stdout.utf8)), b = try JSONDecoder().decode(LabelShift.self, from: Data(free.stdout.utf8))
+            for y in 0..<3 { #expect(abs(a.weights[y] - b.weights[y]) <= 1e-6, "\(a.weights) vs \(b.weights)") }
+            return
+        }
+        for (q, truth) in zip(s.targetPriors, [0.1, 0.3, 0.6]) { #expect(abs(q - truth) <= 0.08, "\(method): \(s.targetPriors)") }
         #expect(s.correctedTargetAccuracy! > s.targetAccuracy! + 0.05, "the prior correction helps: \(s.targetAccuracy!) → \(s.correctedTargetAccuracy!)")
         #expect(abs(s.accuracyEstimate.atc - s.targetAccuracy!) <= 0.1 && abs(s.accuracyEstimate.doc - s.targetAccuracy!) <= 0.15)
         #expect(s.conformal!.coverage! >= 0.87 && s.conformal!.unweightedCoverage! < 0.85, "\(s.conformal!)")
@@ -184,6 +194,7 @@ struct SliceAndLabelShiftCommandTests {
         .init(name: "labelshift BBSE singular confusion", arguments: shift + ["--out", "@/ls3.npy"], mentions: ["--source-labels", "y3.npy", "singular"], outputs: ["ls3.npy"]),
         .init(name: "labelshift MLLS class absent from the source", arguments: ["labelshift", "--source-probs", "@/p3.npy", "--source-labels", "@/y_zero.npy",
                                                                                  "--target-probs", "@/p3.npy", "--method", "mlls"], mentions: ["--source-labels", "y_zero.npy", "class 1"]),
+        .init(name: "labelshift --regularization -1", arguments: shift + ["--method", "rlls", "--regularization=-1"], mentions: ["--regularization"]),
         .init(name: "labelshift --method em", arguments: shift + ["--method", "em"], mentions: ["--method"]),
         .init(name: "labelshift --score entropy", arguments: shift + ["--score", "entropy"], mentions: ["--score"]),
         .init(name: "labelshift --conformal-alpha 1.5", arguments: shift + ["--conformal-alpha", "1.5"], mentions: ["--conformal-alpha"]),

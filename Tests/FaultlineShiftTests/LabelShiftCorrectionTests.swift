@@ -167,3 +167,64 @@ struct LabelShiftCorrectionTests {
         for w in e.weights { #expect(abs(w - 1) <= 0.05, "\(e.weights)") }
     }
 }
+
+/// RLLS against the optimality conditions of its convex objective and against random perturbations.
+@Suite("label shift: RLLS")
+struct RLLSTests {
+    static func objective(_ c: [[Double]], _ b: [Double], _ rho: Double, _ t: [Double]) -> Double {
+        let r = c.indices.map { i in zip(c[i], t).reduce(0) { $0 + $1.0 * $1.1 } - b[i] }
+        return r.reduce(0) { $0 + $1 * $1 }.squareRoot() + rho * t.reduce(0) { $0 + $1 * $1 }.squareRoot()
+    }
+
+    @Test(arguments: [0.0, 0.001, 0.01, 0.05, 0.2, 1.0, 10.0])
+    func minimisesItsObjective(_ rho: Double) throws {
+        var rng = Philox(seed: UInt64(rho * 1000) + 1)
+        for k in [2, 3, 5] {
+            for _ in 0..<5 {
+                let labels = (0..<400).map { _ in Int(rng.uniform() * Double(k)) }
+                let predicted = labels.map { rng.uniform() < 0.7 ? $0 : Int(rng.uniform() * Double(k)) }
+                let target = (0..<300).map { _ in Int(rng.uniform() * rng.uniform() * Double(k)) }
+                let e = try LabelShift.regularized(validationPredictions: predicted, validationLabels: labels, targetPredictions: target,
+                                                   classes: k, regularization: rho)
+                var c = [[Double]](repeating: [Double](repeating: 0, count: k), count: k)
+                for (p, y) in zip(predicted, labels) { c[p][y] += 1.0 / 400 }
+                var b = [Double](repeating: 0, count: k)
+                for p in target { b[p] += 1.0 / 300 }
+                for i in 0..<k { b[i] -= c[i].reduce(0, +) }
+                let best = Self.objective(c, b, rho, e.theta)
+                for _ in 0..<300 {
+                    let step = [0.1, 0.01, 1e-4][Int(rng.uniform() * 3)]
+                    let t = e.theta.map { $0 + step * (rng.uniform() - 0.5) }
+                    #expect(best <= Self.objective(c, b, rho, t) + 1e-10, "k=\(k) ρ=\(rho): a perturbation does better")
+                }
+                #expect(e.regularization == rho)
+                for y in 0..<k { #expect(abs(e.rawWeights[y] - 1 - e.theta[y]) <= 1e-15) }
+                let mass = zip(e.rawWeights, e.sourceDistribution).reduce(0.0) { $0 + max($1.0, 0) * $1.1 }
+                for y in 0..<k { #expect(abs(e.weights[y] - max(e.rawWeights[y], 0) / mass) <= 1e-12) }
+                #expect(abs(e.targetDistribution.reduce(0, +) - 1) <= 1e-12)
+                if rho == 0 {
+                    // ρ = 0 is BBSE.
+                    let bbse = try LabelShiftEstimate(validationPredictions: predicted, validationLabels: labels, targetPredictions: target, classes: k)
+                    for y in 0..<k { #expect(abs(e.rawWeights[y] - bbse.rawWeights[y]) <= 1e-9, "\(e.rawWeights) vs \(bbse.rawWeights)") }
+                }
+            }
+        }
+    }
+
+    @Test func defaultRegularisationAndEdges() throws {
+        let e = try LabelShift.regularized(validationPredictions: [0, 1, 1, 0], validationLabels: [0, 1, 1, 0], targetPredictions: [0, 0, 0, 1], classes: 2)
+        let log2k = Foundation.log(4 / 0.01)
+        #expect(abs(e.regularization - 3 * (2 * log2k / 12 + (2 * log2k / 4).squareRoot())) <= 1e-12)
+        // A huge ρ on four rows: θ = 0, w = 1.
+        #expect(e.theta == [0, 0] && e.weights == [1, 1])
+        // No shift: b = 0 and θ = 0 for any ρ.
+        let none = try LabelShift.regularized(validationPredictions: [0, 1, 1, 0], validationLabels: [0, 1, 0, 1], targetPredictions: [0, 1], classes: 2,
+                                              regularization: 0.001)
+        #expect(none.theta == [0, 0])
+        #expect(throws: ShiftError.self) { try LabelShift.regularized(validationPredictions: [0], validationLabels: [3], targetPredictions: [0], classes: 2) }
+        #expect(throws: ShiftError.self) { try LabelShift.regularized(validationPredictions: [], validationLabels: [], targetPredictions: [0], classes: 2) }
+        #expect(throws: ShiftError.self) {
+            try LabelShift.regularized(validationPredictions: [0], validationLabels: [0], targetPredictions: [0], classes: 2, regularization: -1)
+        }
+    }
+}
