@@ -78,6 +78,22 @@ struct SliceStatisticsTests {
             let p = try ExactTests.fisherGreater(groupErrors: k, groupSize: n, totalErrors: K, total: N)
             #expect(abs(p - Self.bruteFisher(k, n, K, N)) <= 1e-12, "k=\(k) n=\(n) K=\(K) N=\(N)")
         } } } }
+        // Huge tables stay fast (the sum runs on the short side of the mode), monotone in k, and equal to
+        // 40-digit mpmath sums of the hypergeometric pmf (computed once, written here; SciPy 1.17.1's
+        // hypergeom.sf is off by up to 2e-7 relative at this size, e.g. 0.05610202975 at k = 1 001 500).
+        let started = Date()
+        var previous = 1.0
+        for k in stride(from: 995_000, through: 1_005_000, by: 500) {
+            let p = try ExactTests.fisherGreater(groupErrors: k, groupSize: 100_000_000, totalErrors: 10_000_000, total: 1_000_000_000)
+            #expect(p >= 0 && p <= previous + 1e-12, "k=\(k): \(p) after \(previous)")
+            previous = p
+        }
+        #expect(Date().timeIntervalSince(started) < 2)
+        for (k, want) in [(995_000, 0.99999994250914461696), (1_000_000, 0.50015609525986649288), (1_001_500, 0.056102038856480126858),
+                          (1_005_000, 6.0245933514455160163e-8)] {
+            let p = try ExactTests.fisherGreater(groupErrors: k, groupSize: 100_000_000, totalErrors: 10_000_000, total: 1_000_000_000)
+            #expect(abs(p - want) <= 1e-11 * want, "k=\(k): \(p) vs mpmath \(want)")
+        }
         #expect(throws: StatisticsError.self) { try ExactTests.fisherGreater(groupErrors: 3, groupSize: 2, totalErrors: 3, total: 5) }
         #expect(throws: StatisticsError.self) { try ExactTests.fisherGreater(groupErrors: 0, groupSize: 6, totalErrors: 3, total: 5) }
     }
