@@ -149,8 +149,23 @@ struct SliceAndLabelShiftCommandTests {
         #expect(errorBCTS <= 0.06 && errorBCTS < errorRaw, "MLLS error \(errorRaw) raw, \(errorBCTS) after BCTS")
     }
 
+    struct Bounds: Decodable { var upperBound: Double?; var zeroFailureBound: Double? }
+
+    /// `bounds` reports the one-sided bound, and 1 − α^(1/n) for zero errors.
+    @Test func boundsGivesTheZeroFailureBound() throws {
+        let r = try CLIRunner.run(["bounds", "--errors", "0", "--samples", "1000", "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let b = try JSONDecoder().decode(Bounds.self, from: Data(r.stdout.utf8))
+        let exact = 1 - Foundation.pow(0.05, 1.0 / 1000)
+        #expect(abs(b.zeroFailureBound! - exact) <= 1e-15 && b.upperBound == b.zeroFailureBound)
+        let text = try CLIRunner.run(["bounds", "--errors", "0", "--samples", "1000"])
+        #expect(text.stdout.contains("0 errors in 1000: error ≤ 0.00299125") && text.stdout.contains("rule of three gives 0.003"), "\(text.stdout)")
+        let some = try JSONDecoder().decode(Bounds.self, from: Data(try CLIRunner.run(["bounds", "--errors", "3", "--samples", "1000", "--json"]).stdout.utf8))
+        #expect(some.zeroFailureBound == nil && some.upperBound! > 0.003)
+    }
+
     @Test func helpFitsEightyColumns() throws {
-        for command in [["slices"], ["labelshift"]] {
+        for command in [["slices"], ["labelshift"], ["bounds"]] {
             let r = try CLIRunner.run(command + ["--help"])
             #expect(r.status == 0)
             for line in r.stdout.split(separator: "\n") where !line.hasPrefix("USAGE:") {
