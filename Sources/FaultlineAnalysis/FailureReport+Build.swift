@@ -17,7 +17,8 @@ extension FailureReport {
     /// and after temperature scaling on the calibration set, selective risk, predictive entropy on right vs
     /// wrong predictions, conformal coverage vs α. Shift: a Mahalanobis detector fitted on the training rows
     /// (Ledoit–Wolf unless `options.mahalanobisShrinkage`), MSP and energy, AUROC against the clean test
-    /// rows for each shifted set, and the split of each set's errors into flagged and silent ones.
+    /// rows for each shifted set, and the split of each set's errors into flagged and silent ones; the accuracy
+    /// on each shifted set predicted without its labels (ATC and DoC, `AccuracyWithoutLabels`).
     /// Robustness: PGD and APGD-CE (and optionally FGSM and the AutoAttack-style ensemble) per ε, with
     /// CROWN-certified accuracy beside them through `TwoSidedEvaluation`, whose soundness check must find
     /// nothing; the corruption sweep for images in [0, 1]. Attribution: every test row, see
@@ -124,6 +125,17 @@ extension FailureReport {
                                 energy: try LogitScores.energy(logits),
                                 mi: ensembleSection == nil ? nil : uncertainty.values.map(Float.init))
         var roc: [String: [[Double]]] = [:]
+        // Accuracy without labels: ATC/DoC fitted on the calibration rows (else the clean test rows).
+        let atcSource = try data.calibration.map { (name: "calibration", p: try Linalg.softmaxRows(model.logits($0.features)), y: $0.labels) }
+            ?? (name: "test", p: model1.probabilities, y: test.labels)
+        var atcRows: [AccuracyWithoutLabels.Row] = []
+        var atcFit: AccuracyEstimate?
+        func estimateAccuracy(_ name: String, _ p: Matrix<Float>, _ accuracy: Double?) throws {
+            let e = try AccuracyEstimate(source: atcSource.p, labels: atcSource.y, target: p, score: .msp)
+            atcFit = e
+            atcRows.append(.init(shift: name, samples: p.rows, accuracy: accuracy, atc: e.atc, doc: e.doc, averageConfidence: e.averageConfidence))
+        }
+        if !data.shifted.isEmpty && atcSource.name == "calibration" { try estimateAccuracy("clean test", model1.probabilities, model1.accuracy) }
         let shiftRows = try data.shifted.map { set -> ShiftRow in
             let x = set.features, z = try model.logits(x)
             // The ensemble's members run once per set: its MI is a shift score, its prediction the ensemble accuracy.
@@ -149,6 +161,7 @@ extension FailureReport {
                     row.ensembleAccuracy = Double(zip(members.prediction, labels).filter { $0 == $1 }.count) / Double(max(x.rows, 1))
                 }
             }
+            try estimateAccuracy(set.name, try Linalg.softmaxRows(z), row.accuracy)
             return row
         }
         stage(2)
@@ -179,7 +192,11 @@ extension FailureReport {
                                              attack: "PGD-\(options.pgdSteps) (L∞, early stop)", oodQuantile: options.oodQuantile)
         stage(5)
         let histogram = PlotData.splitHistogram(uncertainty.values, uncertainty.correct)
-        return FailureReport(
+        let accuracyWithoutLabels = atcFit.map {
+            AccuracyWithoutLabels(source: atcSource.name, score: $0.score.rawValue, sourceAccuracy: $0.sourceAccuracy, threshold: $0.threshold,
+                                  tieWeight: $0.tieWeight, rows: atcRows)
+        }
+        var report = FailureReport(
             schema: currentSchema, title: "Faultline report", dataset: data.description,
             model: ModelSummary(spec: model.spec, parameters: model.parameterCount,
                                 inputFeatures: model.inputFeatures, classes: model.outputFeatures, members: ensemble?.members.count ?? 1),
@@ -190,6 +207,8 @@ extension FailureReport {
                          uncertaintyMeasure: uncertainty.measure, uncertaintyEdges: histogram.edges, uncertaintyCorrect: histogram.yes,
                          uncertaintyWrong: histogram.no, roc: roc),
             setup: Setup(options: options, seconds: Date().timeIntervalSince(started), system: SystemReport.current()))
+        report.accuracyWithoutLabels = accuracyWithoutLabels
+        return report
     }
 
     /// Shapes, label ranges, the box and the options, checked before any work.

@@ -30,6 +30,9 @@ public struct FailureReport: Codable, Sendable {
     public var conformal: [ConformalRow]
     /// One row per shifted set.
     public var shift: [ShiftRow]
+    /// Accuracy predicted without labels (ATC, DoC) on every shifted set, next to the true accuracy
+    /// where the set has labels; nil when there are no shifted sets (and in reports written before it).
+    public var accuracyWithoutLabels: AccuracyWithoutLabels? = nil
     /// The held-out-class study, when the caller ran it (`HeldOutClassStudy`).
     public var heldOutClass: HeldOutClassRow?
     /// Robust accuracy under attacks (upper bounds) and certified accuracy (lower bound) per ε.
@@ -127,6 +130,31 @@ public struct FailureReport: Codable, Sendable {
         public var errors: Int?
         public var flaggedErrors: Int?
         public var silentConfidentErrors: Int?
+    }
+
+    /// ATC (Garg et al. 2022) and DoC (Guillory et al. 2021) of the analysed model: fitted on labelled
+    /// source rows (the calibration set, else the clean test set), evaluated on each shifted set and, when
+    /// the source is the calibration set, on the clean test set ("clean test"). See `AccuracyEstimate`.
+    public struct AccuracyWithoutLabels: Codable, Sendable {
+        /// "calibration" or "test".
+        public var source: String
+        /// The ATC score ("msp").
+        public var score: String
+        public var sourceAccuracy: Double
+        /// ATC's threshold on the score, and the weight of a score equal to it.
+        public var threshold: Double
+        public var tieWeight: Double
+        public var rows: [Row]
+
+        public struct Row: Codable, Sendable {
+            public var shift: String
+            public var samples: Int
+            /// The true accuracy (labelled sets only).
+            public var accuracy: Double?
+            public var atc: Double
+            public var doc: Double
+            public var averageConfidence: Double
+        }
     }
 
     public struct HeldOutClassRow: Codable, Sendable {

@@ -11,7 +11,9 @@ struct BoundsCommand: ParsableCommand {
         commandName: "bounds",
         abstract: "Confidence intervals on a test error (Clopper–Pearson, Wilson, Hoeffding) and the test-set size a target needs.",
         discussion: """
-            --errors k --samples n: the three two-sided (1 − α) intervals. --half-width h: the number of test samples for \
+            --errors k --samples n: the three two-sided (1 − α) intervals, the one-sided Clopper–Pearson upper \
+            bound, and for k = 0 the exact zero-failure bound 1 − α^(1/n) (≈ 3/n at α = 0.05). \
+            --half-width h: the number of test samples for \
             which Hoeffding's half-width is at most h. Exit codes: 0 ok, 1 the upper bound exceeds --max-error, 2 bad input.
             """)
 
@@ -26,6 +28,8 @@ struct BoundsCommand: ParsableCommand {
         var errors: Int?; var samples: Int?; var alpha: Double
         var clopperPearson: BinomialBounds.Interval?; var wilson: BinomialBounds.Interval?; var hoeffding: BinomialBounds.Interval?
         var samplesForHalfWidth: Int?
+        /// One-sided Clopper–Pearson 1 − α upper bound, and 1 − α^(1/n) when there are no errors.
+        var upperBound: Double?; var zeroFailureBound: Double?
     }
 
     func run() throws {
@@ -47,6 +51,8 @@ struct BoundsCommand: ParsableCommand {
                 r.clopperPearson = try BinomialBounds.clopperPearson(errors: errors, samples: samples, alpha: alpha)
                 r.wilson = try BinomialBounds.wilson(errors: errors, samples: samples, alpha: alpha)
                 r.hoeffding = try BinomialBounds.hoeffding(errors: errors, samples: samples, alpha: alpha)
+                r.upperBound = try BinomialBounds.clopperPearsonUpper(errors: errors, samples: samples, alpha: alpha)
+                if errors == 0 { r.zeroFailureBound = try BinomialBounds.zeroFailureUpperBound(samples: samples, alpha: alpha) }
             } else if errors != nil || samples != nil {
                 throw InputError("give both --errors and --samples")
             }
@@ -63,6 +69,11 @@ struct BoundsCommand: ParsableCommand {
                 print(TextTable.grid(header: ["method", "lower", "upper"], rows: [("Clopper–Pearson", cp), ("Wilson", w), ("Hoeffding", h)].map {
                     [$0.0, String(format: "%.6f", $0.1.lower), String(format: "%.6f", $0.1.upper)]
                 }))
+                if let u = report.upperBound { print(String(format: "one-sided %.0f%% upper bound (Clopper–Pearson): %.6f", 100 * (1 - alpha), u)) }
+                if let z = report.zeroFailureBound {
+                    print(String(format: "0 errors in %@: error ≤ %.6g at %.0f%% (1 − α^(1/n); the rule of three gives %.6g)",
+                                 String(report.samples!), z, 100 * (1 - alpha), 3 / Double(report.samples!)))
+                }
             }
             if let n = report.samplesForHalfWidth { print("test samples for a Hoeffding half-width of \(halfWidth!): \(n)") }
         }

@@ -94,6 +94,16 @@ public enum FailureReportRenderer {
         shiftColumns += [.init("errors") { count($0.errors) }, .init("flagged") { count($0.flaggedErrors) },
                          .init("silent & confident") { count($0.silentConfidentErrors) }]
 
+        var shiftTables = r.shift.isEmpty ? [] : [Column.table(r.shift, shiftColumns)]
+        if let a = r.accuracyWithoutLabels, !a.rows.isEmpty {
+            shift.append(String(format: "Accuracy predicted without labels, fitted on the %@ set (accuracy %.4f): ATC (average thresholded "
+                                + "confidence, threshold %.4f on the top probability) and DoC (difference of confidences), against the true accuracy.",
+                                a.source, a.sourceAccuracy, a.threshold))
+            shiftTables.append((["set", "samples", "accuracy", "ATC", "DoC", "mean confidence"], a.rows.map {
+                [$0.shift, String($0.samples), f4($0.accuracy), f4($0.atc), f4($0.doc), f4($0.averageConfidence)]
+            }))
+        }
+
         typealias RobustColumn = Column<FailureReport.RobustnessRow>
         var robustColumns: [RobustColumn] = [.init("ε") { String($0.epsilon) }]
         if r.robustness.contains(where: { $0.fgsm != nil }) { robustColumns.append(.init("FGSM") { f4($0.fgsm) }) }
@@ -129,7 +139,7 @@ public enum FailureReportRenderer {
             .init(heading: "Reliability", paragraphs: reliability, tables: reliabilityTables,
                   figures: ["reliability.svg", "risk_coverage.svg", "uncertainty.svg", "conformal.svg"]),
             .init(heading: "Robustness: distribution shift", paragraphs: shift,
-                  tables: r.shift.isEmpty ? [] : [Column.table(r.shift, shiftColumns)], figures: ["roc.svg"]),
+                  tables: shiftTables, figures: ["roc.svg"]),
             .init(heading: "Robustness: perturbations", paragraphs: perturbation, tables: perturbationTables,
                   figures: ["robustness.svg", "corruptions.svg"]),
             .init(heading: "Setup",

@@ -6,7 +6,7 @@ public enum ShiftError: Error, Equatable, CustomStringConvertible, Sendable {
     public var description: String {
         switch self {
         case .invalidInput(let s): return "invalid input: \(s)"
-        case .singular(let s): return "singular covariance: \(s)"
+        case .singular(let s): return "singular matrix: \(s)"
         }
     }
 }

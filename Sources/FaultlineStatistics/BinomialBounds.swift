@@ -32,6 +32,34 @@ public enum BinomialBounds {
         return Interval(lower: max(0, centre - half), upper: min(1, centre + half))
     }
 
+    /// One-sided Clopper–Pearson upper bound u with P(error rate ≤ u) ≥ 1 − α: the 1 − α quantile of
+    /// Beta(k + 1, n − k), and 1 when k = n. For k = 0 it is exactly 1 − α^(1/n) (`zeroFailureUpperBound`).
+    /// Accurate to ~1e-12 (the Beta quantile's accuracy).
+    public static func clopperPearsonUpper(errors k: Int, samples n: Int, alpha: Double = 0.05) throws -> Double {
+        try validate(k, n, alpha)
+        if k == n { return 1 }
+        if k == 0 { return zeroFailureUpper(n, alpha) }
+        return Distributions.betaQuantile(1 - alpha, Double(k + 1), Double(n - k))
+    }
+
+    /// One-sided Wilson upper bound: the upper end of the two-sided Wilson interval at level 2α
+    /// (z = Φ⁻¹(1 − α)), clipped to 1.
+    public static func wilsonUpper(errors k: Int, samples n: Int, alpha: Double = 0.05) throws -> Double {
+        try validate(k, n, alpha)
+        guard alpha < 0.5 else { throw StatisticsError.invalidParameter("a one-sided bound needs α < 0.5, got \(alpha)") }
+        return try wilson(errors: k, samples: n, alpha: 2 * alpha).upper
+    }
+
+    /// "0 errors in n samples": the exact one-sided 1 − α upper bound on the error rate, 1 − α^(1/n)
+    /// (computed as −expm1(ln α / n), accurate to a few ulps for any n). The rule of three, 3/n at
+    /// α = 0.05, is its large-n approximation (−ln 0.05 = 2.996). Throws for n < 1 or α outside (0, 1).
+    public static func zeroFailureUpperBound(samples n: Int, alpha: Double = 0.05) throws -> Double {
+        try validate(0, n, alpha)
+        return zeroFailureUpper(n, alpha)
+    }
+
+    static func zeroFailureUpper(_ n: Int, _ alpha: Double) -> Double { -expm1(log(alpha) / Double(n)) }
+
     /// Two-sided Hoeffding interval p̂ ± √(log(2/α)/(2n)), clipped to [0, 1].
     public static func hoeffding(errors k: Int, samples n: Int, alpha: Double = 0.05) throws -> Interval {
         try validate(k, n, alpha)

@@ -41,4 +41,30 @@ public enum Bootstrap {
             return Interval(estimate: estimate, lower: quantile(alpha / 2), upper: quantile(1 - alpha / 2))
         }
     }
+
+    /// A stratified bootstrap: each resample draws, within every stratum s, `strata[s]` indices into
+    /// 0..<strata[s] with replacement (Philox keyed by (seed, b), strata drawn in order), so every
+    /// resample keeps each stratum's size — e.g. positives and negatives of an AUROC, which an
+    /// unstratified resample can leave empty. `statistic` receives one index array per stratum (the
+    /// originals first, for the estimate). Percentiles as in `percentile`. Throws when a stratum is
+    /// empty, B < 1, α outside (0, 1), or what `statistic` throws.
+    public static func stratifiedPercentile(strata: [Int], resamples: Int = 1000, alpha: Double = 0.05, seed: UInt64 = 0,
+                                            statistic: ([[Int]]) throws -> Double) throws -> Interval {
+        guard !strata.isEmpty, strata.allSatisfy({ $0 > 0 }) else { throw StatisticsError.invalidInput("every bootstrap stratum needs samples (sizes \(strata))") }
+        guard resamples >= 1 else { throw StatisticsError.invalidInput("bootstrap needs at least one resample") }
+        guard alpha > 0 && alpha < 1 else { throw StatisticsError.invalidParameter("α = \(alpha) must lie in (0, 1)") }
+        let estimate = try statistic(strata.map { Array(0..<$0) })
+        var values: [Double] = []
+        values.reserveCapacity(resamples)
+        for b in 0..<resamples {
+            var rng = Philox(seed: seed, stream: UInt64(b))
+            values.append(try statistic(strata.map { n in (0..<n).map { _ in min(Int(rng.uniform() * Double(n)), n - 1) } }))
+        }
+        let sorted = values.sorted()
+        func quantile(_ q: Double) -> Double {
+            let position = q * Double(sorted.count - 1), low = Int(position.rounded(.down)), high = min(low + 1, sorted.count - 1)
+            return sorted[low] + (position - Double(low)) * (sorted[high] - sorted[low])
+        }
+        return Interval(estimate: estimate, lower: quantile(alpha / 2), upper: quantile(1 - alpha / 2))
+    }
 }
