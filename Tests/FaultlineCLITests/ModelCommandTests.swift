@@ -164,7 +164,7 @@ struct ModelCommandTests {
             let member = try #require(try JSONDecoder().decode([Member].self, from: Data(r.stdout.utf8)).first)
             #expect((member.testRobustAccuracy ?? -1) >= 0 && member.testRobustAccuracy! <= member.testAccuracy!, "\(defence)")
         }
-        for (bad, fragment) in [(["--adversarial", "pgd"], "--eps"), (["--adversarial", "trades", "--eps", "0.1"], "--adversarial"),
+        for (bad, fragment) in [(["--adversarial", "pgd"], "--eps"), (["--adversarial", "mart", "--eps", "0.1"], "--adversarial"),
                                 (["--noise", "0"], "--noise"), (["--adversarial", "fast", "--eps", "0.1", "--noise", "0.1"], "not both"),
                                 (["--adversarial", "pgd", "--eps", "0.1", "--box", "0,0.5"], "outside --box")] {
             let r = try CLIRunner.run(["train", "--data", "digits", "--epochs", "1", "--out", dir + "/bad.safetensors", "--quiet"] + bad)
