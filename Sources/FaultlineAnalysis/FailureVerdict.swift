@@ -103,3 +103,12 @@ public struct FailureVerdict: Codable, Sendable, Equatable {
         findings = out
     }
 }
+
+extension FailureReport: CustomStringConvertible {
+    /// The title, the test accuracy and the verdict's first finding, in one line — not the report's
+    /// arrays (`FailureReportRenderer.text` gives the whole page as text).
+    public var description: String {
+        let first = FailureVerdict(self).findings.first?.text
+        return "\(title): \(samples.test) test rows, accuracy \(String(format: "%.4g", reliability.accuracy))" + (first.map { ". \($0)" } ?? "")
+    }
+}
