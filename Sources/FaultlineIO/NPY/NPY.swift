@@ -75,7 +75,8 @@ public enum NPY {
 
     /// Streams a `.npy` array of rank ≥ 1 in blocks of `blockRows` rows (the last block may be
     /// shorter), each converted to a `T` matrix of [rows, product of the other dimensions]. The file is
-    /// memory-mapped, so data larger than memory can be processed block by block. Fortran-order
+    /// memory-mapped, so data larger than memory can be processed block by block: each block's file
+    /// pages are released once copied, so the resident size stays about one block. Fortran-order
     /// arrays of rank ≥ 2 cannot be streamed by rows and throw `.unsupportedFeature`.
     public static func rowBlocks<T: LinalgScalar>(_ path: String, blockRows: Int, as _: T.Type = T.self) throws -> NPYRowBlocks<T> {
         precondition(blockRows > 0, "rowBlocks: blockRows must be positive")
@@ -200,6 +201,8 @@ public struct NPYRowBlocks<T: LinalgScalar>: Sequence {
                     _ = out.initialize(from: ElementConversion.convert(raw, dtype, count * columns, bigEndian: blocks.header.bigEndian, to: T.self))
                 }
             }
+            // The block is a copy: drop its file pages so a stream's resident size stays one block.
+            blocks.mapping.release(start..<(start + count * columns * dtype.size))
             return block
         }
     }
