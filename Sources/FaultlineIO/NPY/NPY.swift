@@ -184,6 +184,8 @@ public struct NPYRowBlocks<T: LinalgScalar>: Sequence {
     public struct Iterator: IteratorProtocol {
         let blocks: NPYRowBlocks
         var row: Int
+        /// The file's pages below this page-aligned offset have been released.
+        var released = 0
 
         public mutating func next() -> Matrix<T>? {
             let (rows, columns) = blocks.shape
@@ -201,8 +203,11 @@ public struct NPYRowBlocks<T: LinalgScalar>: Sequence {
                     _ = out.initialize(from: ElementConversion.convert(raw, dtype, count * columns, bigEndian: blocks.header.bigEndian, to: T.self))
                 }
             }
-            // The block is a copy: drop its file pages so a stream's resident size stays one block.
-            blocks.mapping.release(start..<(start + count * columns * dtype.size))
+            // The block is a copy: drop the file's pages up to its end (from where the last release
+            // stopped, so the page a block boundary splits goes too) and the resident size stays one block.
+            let end = start + count * columns * dtype.size, page = Int(sysconf(Int32(_SC_PAGESIZE)))
+            blocks.mapping.release(released..<end)
+            released = Swift.max(released, end / page * page)
             return block
         }
     }
