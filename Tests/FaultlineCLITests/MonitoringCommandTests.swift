@@ -50,6 +50,12 @@ struct MonitoringCommandTests {
         #expect(w.count == 11 && w.map(\.firstRow) == (0..<11).map { $0 * 25 })
         #expect(w.filter { $0.firstRow + 50 <= 150 && $0.driftedFeatures > 0 }.count <= 1)  // 5 clean windows at α = 0.05 (this seed: 1)
         #expect(w.filter { $0.firstRow >= 150 }.allSatisfy { $0.driftedFeatures >= 1 && $0.worstFeature == "income" })
+        // The features run in parallel; the JSON is the same bytes with 1 and 2 threads.
+        for arguments in [["--current", dir + "/cur.npy"], ["--current", dir + "/cur.npy", "--window", "40", "--stride", "30"]] {
+            let runs = try ["1", "2"].map { try CLIRunner.run(["drift", "check", "--reference", dir + "/ref.safetensors", "--json"] + arguments,
+                                                              environment: ["FAULTLINE_THREADS": $0]) }
+            #expect(runs[0].status == 0 && runs[0].stdout == runs[1].stdout, "\(arguments)")
+        }
         let lines = try CLIRunner.run(["drift", "check", "--reference", dir + "/ref.safetensors", "--current", dir + "/cur.npy", "--window", "100"])
         #expect(lines.status == 0 && lines.stdout.split(separator: "\n").filter { $0.hasPrefix("window ") }.count == 3, "\(lines.stdout)")
         // --names on a .npy reference; a CSV whose header disagrees is refused.
