@@ -235,6 +235,7 @@ struct DriftCheckCommand: ParsableCommand {
     @Option(help: "Rows per window (streams the file).") var window: Int?
     @Option(help: "Rows between window starts (default: the window).") var stride: Int?
     @Option(help: "Feature rows to print, worst first (0: all).") var top = 20
+    @Option(help: "Also write an HTML page (table, CDF or window plots).") var html: String?
     @Flag(help: "Exit with code 1 when any feature or window drifts.") var failOnDrift = false
     @Flag(help: "Print JSON.") var json = false
 
@@ -284,6 +285,14 @@ struct DriftCheckCommand: ParsableCommand {
                     windows = try Inputs.concerning("--current", current) { try ref.windows(x, window: window, stride: stride) }
                     if !json { windows.forEach { print(Self.windowLine($0)) } }
                 }
+                if let html {
+                    let page = DriftPage.windows(title: "Drift by window", subtitle: "\(current) against \(reference): \(windows.count) windows of \(window) rows, stride \(stride)",
+                                                 alpha: ref.alpha, windows: windows.map {
+                        DriftPage.Window(index: $0.index, firstRow: $0.firstRow, rows: $0.rows, driftedFeatures: $0.driftedFeatures,
+                                         smallestAdjustedPValue: $0.smallestAdjustedPValue, worstFeature: $0.worstFeature)
+                    })
+                    try Inputs.naming("--html") { try FileAccess.writeAtomically(Array(page.utf8), to: html) }
+                }
                 let flagged = windows.filter(\.drift).count
                 return WindowReport(reference: reference, current: current, window: window, stride: stride, alpha: ref.alpha,
                                     correction: ref.correction.rawValue, windows: windows, windowsWithDrift: flagged, drift: flagged > 0)
@@ -301,6 +310,7 @@ struct DriftCheckCommand: ParsableCommand {
                 let (x, header) = try namedFeatures(current, option: "--current", names: nil)
                 try Self.sameNames(header, ref)
                 let c = try Inputs.concerning("--current", current) { try ref.check(x) }
+                if let html { try Self.writePage(html, c, ref, x, subtitle: "\(current) (\(x.rows) rows) against \(reference)") }
                 return BatchReport(reference: reference, current: current, rows: c.rows, referenceRows: c.referenceRows, alpha: c.alpha,
                                    correction: c.correction.rawValue, features: c.features,
                                    driftedFeatures: c.features.filter(\.drifted).map(\.name), drift: c.drift)
@@ -323,6 +333,20 @@ struct DriftCheckCommand: ParsableCommand {
             drifted = report.drift
         }
         if failOnDrift && drifted { throw ExitCode(1) }
+    }
+
+    /// The batch page: every feature in the table, CDF plots of the 12 with the smallest adjusted p.
+    static func writePage(_ path: String, _ c: FaultlineShift.DriftCheck, _ ref: DriftReference, _ x: Matrix<Float>, subtitle: String) throws {
+        let plotted = Set(c.features.indices.sorted { (c.features[$0].adjustedPValue, -c.features[$0].statistic, $0)
+                                                      < (c.features[$1].adjustedPValue, -c.features[$1].statistic, $1) }.prefix(12))
+        let rows = ref.sortedReference.rowArrays
+        let features = c.features.enumerated().map { f, feature in
+            DriftPage.Feature(name: feature.name, statistic: feature.statistic, pValue: feature.pValue, adjustedPValue: feature.adjustedPValue,
+                              drifted: feature.drifted, reference: plotted.contains(f) ? rows[f].map(Double.init) : [],
+                              current: plotted.contains(f) ? x.withUnsafeBufferPointer { p in (0..<x.rows).map { Double(p[$0 * x.columns + f]) } }.sorted() : [])
+        }
+        let page = DriftPage.batch(title: "Drift check", subtitle: subtitle, features: features)
+        try Inputs.naming("--html") { try FileAccess.writeAtomically(Array(page.utf8), to: path) }
     }
 
     /// The reference file, its errors naming --reference and the file.

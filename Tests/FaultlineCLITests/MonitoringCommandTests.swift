@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
 import Testing
 import _TestSupport
 
@@ -58,6 +61,14 @@ struct MonitoringCommandTests {
         }
         let lines = try CLIRunner.run(["drift", "check", "--reference", dir + "/ref.safetensors", "--current", dir + "/cur.npy", "--window", "100"])
         #expect(lines.status == 0 && lines.stdout.split(separator: "\n").filter { $0.hasPrefix("window ") }.count == 3, "\(lines.stdout)")
+        // HTML pages: well-formed XML with the names, the table and SVG plots.
+        for (arguments, mention) in [(["--current", dir + "/cur.csv"], "income"), (["--current", dir + "/cur.npy", "--window", "50"], "worst feature")] {
+            let r = try CLIRunner.run(["drift", "check", "--reference", dir + "/ref.safetensors", "--html", dir + "/page.html"] + arguments)
+            #expect(r.status == 0, "\(r.stderr)")
+            let page = try String(contentsOfFile: dir + "/page.html", encoding: .utf8)
+            #expect(page.contains(mention) && page.contains("<svg"), "\(arguments)")
+            #expect((try? XMLDocument(xmlString: page.replacingOccurrences(of: "<!DOCTYPE html>", with: ""))) != nil, "\(arguments): not well-formed")
+        }
         // --names on a .npy reference; a CSV whose header disagrees is refused.
         try "a\nb\nc\n".write(toFile: dir + "/names.txt", atomically: true, encoding: .utf8)
         let named = try CLIRunner.run(["drift", "fit", "--reference", dir + "/ref.npy", "--names", dir + "/names.txt", "--out", dir + "/named.safetensors",
