@@ -100,7 +100,7 @@ struct InfoAndBenchTests {
     /// except ArgumentParser's one-line USAGE synopsis, which it never wraps.
     @Test func helpFitsEightyColumns() throws {
         let commands = [[], ["demo"], ["report"], ["train"], ["attack"], ["corrupt"], ["certify"], ["calibrate"], ["uncertainty"],
-                        ["shift", "fit"], ["shift", "score"], ["drift"], ["conformal"], ["bounds"], ["inspect"], ["info"], ["predict"],
+                        ["shift", "fit"], ["shift", "score"], ["drift"], ["drift", "compare"], ["drift", "fit"], ["drift", "check"], ["drift", "stream"], ["selective"], ["conformal"], ["bounds"], ["inspect"], ["info"], ["predict"],
                         ["bench", "gemm"]]
         for command in commands {
             let r = try CLIRunner.run(command + ["--help"])

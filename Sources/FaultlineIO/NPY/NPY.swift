@@ -75,7 +75,8 @@ public enum NPY {
 
     /// Streams a `.npy` array of rank ≥ 1 in blocks of `blockRows` rows (the last block may be
     /// shorter), each converted to a `T` matrix of [rows, product of the other dimensions]. The file is
-    /// memory-mapped, so data larger than memory can be processed block by block. Fortran-order
+    /// memory-mapped, so data larger than memory can be processed block by block: each block's file
+    /// pages are released once copied, so the resident size stays about one block. Fortran-order
     /// arrays of rank ≥ 2 cannot be streamed by rows and throw `.unsupportedFeature`.
     public static func rowBlocks<T: LinalgScalar>(_ path: String, blockRows: Int, as _: T.Type = T.self) throws -> NPYRowBlocks<T> {
         precondition(blockRows > 0, "rowBlocks: blockRows must be positive")
@@ -183,6 +184,8 @@ public struct NPYRowBlocks<T: LinalgScalar>: Sequence {
     public struct Iterator: IteratorProtocol {
         let blocks: NPYRowBlocks
         var row: Int
+        /// The file's pages below this page-aligned offset have been released.
+        var released = 0
 
         public mutating func next() -> Matrix<T>? {
             let (rows, columns) = blocks.shape
@@ -200,6 +203,11 @@ public struct NPYRowBlocks<T: LinalgScalar>: Sequence {
                     _ = out.initialize(from: ElementConversion.convert(raw, dtype, count * columns, bigEndian: blocks.header.bigEndian, to: T.self))
                 }
             }
+            // The block is a copy: drop the file's pages up to its end (from where the last release
+            // stopped, so the page a block boundary splits goes too) and the resident size stays one block.
+            let end = start + count * columns * dtype.size, page = Int(sysconf(Int32(_SC_PAGESIZE)))
+            blocks.mapping.release(released..<end)
+            released = Swift.max(released, end / page * page)
             return block
         }
     }
