@@ -26,6 +26,8 @@ public enum CLIRunner {
     /// `timeout` (seconds), a process still running then is killed (SIGKILL) and reported as `timedOut`.
     /// With `memoryLimit` (bytes), the process runs under that address-space limit (`prlimit --as`, where
     /// util-linux has it), so an allocation sized by hostile input fails there instead of swapping.
+    private static let spawnLock = NSLock()
+
     public static func run(_ arguments: [String], environment changes: [String: String?] = [:], timeout: Double? = nil,
                            memoryLimit: Int? = nil) throws -> Result {
         let process = Process()
@@ -49,7 +51,10 @@ public enum CLIRunner {
         let out = Pipe()
         process.standardOutput = out
         process.standardError = try FileHandle(forWritingTo: errURL)
-        try process.run()
+        // One spawn at a time: swift-corelibs-foundation's Process.run crashed (a memcpy inside run(), simd
+        // suite, 2026-12-02) with hundreds of concurrent spawns from parallel tests; the children still run
+        // concurrently, only the fork/exec set-up is serialised.
+        try spawnLock.withLock { try process.run() }
         let killed = Flag()
         if let timeout {
             let pid = process.processIdentifier
