@@ -96,6 +96,18 @@ struct InfoAndBenchTests {
         }
     }
 
+    /// `faultline --generate-completion-script bash|zsh|fish` (ArgumentParser's generator, documented in the
+    /// README) completes every subcommand.
+    @Test(arguments: ["bash", "zsh", "fish"])
+    func completionScriptsNameEverySubcommand(shell: String) throws {
+        let r = try CLIRunner.run(["--generate-completion-script", shell])
+        #expect(r.status == 0 && r.stdout.count > 1000, "\(r.stderr)")
+        for command in ["demo", "train", "attack", "corrupt", "certify", "report", "predict", "calibrate", "uncertainty", "shift", "drift",
+                        "selective", "slices", "labelshift", "conformal", "bounds", "inspect", "info", "bench"] {
+            #expect(r.stdout.contains(command), "\(shell) completion lacks \(command)")
+        }
+    }
+
     /// Every command's --help fits an 80-column terminal (counted in characters: ε, ×, – are one each),
     /// except ArgumentParser's one-line USAGE synopsis, which it never wraps.
     @Test func helpFitsEightyColumns() throws {
