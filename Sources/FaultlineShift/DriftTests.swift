@@ -31,16 +31,22 @@ public enum DriftTests {
     public static func kolmogorovSmirnov(_ a: [Double], _ b: [Double], method: KolmogorovSmirnovMethod = .auto) throws -> TestResult {
         guard !a.isEmpty, !b.isEmpty else { throw ShiftError.invalidInput("KS needs two non-empty samples") }
         guard a.allSatisfy(\.isFinite), b.allSatisfy(\.isFinite) else { throw ShiftError.invalidInput("KS samples contain NaN or infinite values") }
-        let x = a.sorted(), y = b.sorted()
+        return kolmogorovSmirnovOfSorted(a.sorted(), b.sorted(), method: method)
+    }
+
+    /// The KS statistic and p-value of two non-empty samples sorted ascending: the one kernel behind
+    /// `kolmogorovSmirnov` (which sorts first) and `kolmogorovSmirnovSorted` (saved references).
+    static func kolmogorovSmirnovOfSorted<C: RandomAccessCollection>(_ x: C, _ y: C, method: KolmogorovSmirnovMethod) -> TestResult
+        where C.Element: BinaryFloatingPoint, C.Index == Int {
         let n1 = x.count, n2 = y.count
         var g = n1, r = n2
         while r != 0 { (g, r) = (r, g % r) }
         let step1 = n2 / g, step2 = n1 / g  // i/n1 − j/n2 = (i·step1 − j·step2) / lcm
         var i = 0, j = 0, h = 0
         while i < n1 || j < n2 {
-            let v = min(i < n1 ? x[i] : .infinity, j < n2 ? y[j] : .infinity)
-            while i < n1 && x[i] == v { i += 1 }
-            while j < n2 && y[j] == v { j += 1 }
+            let v = min(i < n1 ? x[x.startIndex + i] : .infinity, j < n2 ? y[y.startIndex + j] : .infinity)
+            while i < n1 && x[x.startIndex + i] == v { i += 1 }
+            while j < n2 && y[y.startIndex + j] == v { j += 1 }
             h = max(h, abs(i * step1 - j * step2))
         }
         let lcm = Double(step2) * Double(n2), d = Double(h) / lcm

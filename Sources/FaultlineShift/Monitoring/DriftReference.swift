@@ -241,29 +241,8 @@ extension DriftTests {
     /// be non-empty (an empty one gives D = 0, p = 1).
     public static func kolmogorovSmirnovSorted(_ x: UnsafeBufferPointer<Float>, _ y: UnsafeBufferPointer<Float>,
                                                method: KolmogorovSmirnovMethod = .auto) -> TestResult {
-        let n1 = x.count, n2 = y.count
-        guard n1 > 0, n2 > 0 else { return TestResult(statistic: 0, pValue: 1) }
-        var g = n1, r = n2
-        while r != 0 { (g, r) = (r, g % r) }
-        let step1 = n2 / g, step2 = n1 / g
-        var i = 0, j = 0, h = 0
-        while i < n1 || j < n2 {
-            let v = min(i < n1 ? x[i] : .infinity, j < n2 ? y[j] : .infinity)
-            while i < n1 && x[i] == v { i += 1 }
-            while j < n2 && y[j] == v { j += 1 }
-            h = max(h, abs(i * step1 - j * step2))
-        }
-        let d = Double(h) / (Double(step2) * Double(n2))
-        let resolved: KolmogorovSmirnovMethod = method == .auto ? (max(n1, n2) <= 10_000 ? .exact : .asymptotic) : method
-        let (larger, smaller) = (Double(max(n1, n2)), Double(min(n1, n2)))
-        let effective = larger * smaller / (larger + smaller)
-        let p: Double
-        switch resolved {
-        case .exact: p = Distributions.twoSampleKolmogorovSurvival(n1, n2, h: h)
-        case .asymptotic: p = Distributions.kolmogorovSurvival(n: max(1, Int(effective.rounded(.toNearestOrEven))), x: d)
-        case .limiting, .auto: p = Distributions.kolmogorovSurvival(effective.squareRoot() * d)
-        }
-        return TestResult(statistic: d, pValue: p)
+        guard x.count > 0, y.count > 0 else { return TestResult(statistic: 0, pValue: 1) }
+        return kolmogorovSmirnovOfSorted(x, y, method: method)
     }
 
     /// p-values adjusted for testing them all: Bonferroni min(1, F·p); Benjamini–Hochberg (step-up),
@@ -276,15 +255,8 @@ extension DriftTests {
         case .bonferroni:
             return p.map { min(1, $0 * f) }
         case .benjaminiHochberg:
-            let order = p.indices.sorted { (p[$0], $0) < (p[$1], $1) }
-            var out = [Double](repeating: 1, count: p.count)
-            var running = 1.0
-            for rank in stride(from: order.count, through: 1, by: -1) {
-                let i = order[rank - 1]
-                running = min(running, p[i] * f / Double(rank))
-                out[i] = min(1, running)
-            }
-            return out
+            // FaultlineStatistics' step-up adjustment; KS p-values always lie in [0, 1], so it cannot throw.
+            return (try? MultipleTesting.adjust(p, .bh)) ?? p.map { _ in 1 }
         }
     }
 }
