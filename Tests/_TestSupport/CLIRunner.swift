@@ -26,10 +26,16 @@ public enum CLIRunner {
     /// `timeout` (seconds), a process still running then is killed (SIGKILL) and reported as `timedOut`.
     /// With `memoryLimit` (bytes), the process runs under that address-space limit (`prlimit --as`, where
     /// util-linux has it), so an allocation sized by hostile input fails there instead of swapping.
-    private static let spawnLock = NSLock()
+    /// One `faultline` child at a time, from spawn to exit: swift-corelibs-foundation's Process.run crashed
+    /// (a memcpy inside run(), simd suites, 2026-12-02, twice) while dozens of Process objects were alive in
+    /// parallel tests, also with only the spawn serialised. On 2 cores this costs little: the in-process
+    /// tests still run beside the one child.
+    private static let gate = DispatchSemaphore(value: 1)
 
     public static func run(_ arguments: [String], environment changes: [String: String?] = [:], timeout: Double? = nil,
                            memoryLimit: Int? = nil) throws -> Result {
+        gate.wait()
+        defer { gate.signal() }
         let process = Process()
         let prlimit = "/usr/bin/prlimit"
         // Sanitizer builds reserve terabytes of shadow address space: scripts/sanitize turns the cap off.
@@ -51,10 +57,7 @@ public enum CLIRunner {
         let out = Pipe()
         process.standardOutput = out
         process.standardError = try FileHandle(forWritingTo: errURL)
-        // One spawn at a time: swift-corelibs-foundation's Process.run crashed (a memcpy inside run(), simd
-        // suite, 2026-12-02) with hundreds of concurrent spawns from parallel tests; the children still run
-        // concurrently, only the fork/exec set-up is serialised.
-        try spawnLock.withLock { try process.run() }
+        try process.run()
         let killed = Flag()
         if let timeout {
             let pid = process.processIdentifier
