@@ -21,11 +21,14 @@ import Glibc
 ///   (1 if u > −l, else 0); linear bounds are concretised at the input by the dual norm
 ///   (L∞ box: A c ± |A| r; L2: A x₀ ± ε‖A‖₂ per row).
 ///
-/// Cost per sample: IBP one pass of |W| products; CROWN one backward pass per ReLU layer (after the
-/// first) with as many rows as that layer has neurons left unstable by the interval of its input, i.e.
-/// at most O(Σₖ nₖ · Σ_{j<k} nⱼ nⱼ₋₁), products skipping dead neurons. Samples run in parallel (BLAS
-/// at one thread each), so results do not depend on the thread count. Measured: 784-512-512-10 MLP,
-/// 1,000 samples × 4 ε in about 45 s on 2 Zen 3 cores (docs/PERFORMANCE.md).
+/// Computation (`BoundEngine`): on a layer chain (a `Sequential`, or CROWN on a chain graph) the
+/// interval pass runs in float64 GEMMs over blocks of samples and CROWN's backward passes in GEMMs of
+/// `precision` over the rows of every sample and specification at once; in float32 every product
+/// carries an a-priori bound on its rounding error, subtracted from the lower bounds and added to the
+/// upper ones, so the bounds hold as if computed exactly (up to the float64 steps' round-to-nearest,
+/// ~1e-16 relative). Results do not depend on the thread count or on the other rows. Cost per sample:
+/// IBP two products of each layer's weights; CROWN 2 × (unstable neurons of layer k) × Σ_{j<k} nⱼ nⱼ₋₁
+/// flops per ReLU layer k after the first. Measured on the 784-512-512-10 MLP: docs/PERFORMANCE.md.
 ///
 /// Graphs (`GraphModel`, e.g. imported ONNX files) get IBP through every graph operation (residual
 /// adds, concat, BatchNorm, GELU, softmax…; see `init(_: GraphModel)`); CROWN on a graph throws
@@ -34,6 +37,13 @@ public struct BoundPropagation: Sendable {
     public enum Method: String, Sendable, Codable, CaseIterable {
         case ibp
         case crown
+    }
+
+    /// The precision of CROWN's backward products: float32 (the default: twice the GEMM speed, with the
+    /// rounding budget above) or float64 (the reference; its budget is ~1e-13 relative).
+    public enum Precision: String, Sendable, Codable, CaseIterable {
+        case float32
+        case float64
     }
 
     public struct Region: Sendable {
@@ -60,6 +70,8 @@ public struct BoundPropagation: Sendable {
     let outputFeatures: Int
     /// The image layout of the input when the model has one (how a per-channel box splits a row).
     var inputImage: ImageShape?
+    /// The precision of CROWN's backward products (the interval pass is always float64).
+    public var precision: Precision = .float32
 
     /// Prepares `model` for bound propagation. Throws `CertificationError.unsupportedLayer` for layers
     /// without a rule (GELU is not monotone; softmax layers must be removed).
@@ -125,11 +137,8 @@ public struct BoundPropagation: Sendable {
     /// Lower and upper bounds on every logit for every row of `x` (N × classes each).
     public func logitBounds(_ x: Matrix<Float>, region: Region, method: Method) throws -> (lower: Matrix<Double>, upper: Matrix<Double>) {
         try validate(x, region, method)
-        var identity = Matrix<Double>(rows: outputFeatures, columns: outputFeatures)
-        for j in 0..<outputFeatures { identity[j, j] = 1 }
-        let rows = try perSample(x.rows) { i in
-            try bounds(x.row(i).map(Double.init), region: region, method: method, specification: identity)
-        }
+        let identity = Matrix<Double>.identity(outputFeatures)
+        let rows = try sampleBounds(x, region: region, method: method) { _ in identity }
         var lower = Matrix<Double>(rows: x.rows, columns: outputFeatures), upper = lower
         for (i, (l, u)) in rows.enumerated() {
             for j in 0..<outputFeatures { (lower[i, j], upper[i, j]) = (l[j], u[j]) }
@@ -145,19 +154,63 @@ public struct BoundPropagation: Sendable {
         if let bad = labels.firstIndex(where: { $0 < 0 || $0 >= c }) {
             throw CertificationError.invalidInput("label \(labels[bad]) at row \(bad) is outside 0..<\(c)")
         }
-        let rows = try perSample(x.rows) { i in
+        let rows = try sampleBounds(x, region: region, method: method) { i in
             var spec = Matrix<Double>(rows: c - 1, columns: c)
             for (r, j) in (0..<c).filter({ $0 != labels[i] }).enumerated() {
                 spec[r, labels[i]] = 1
                 spec[r, j] = -1
             }
-            return try bounds(x.row(i).map(Double.init), region: region, method: method, specification: spec)
+            return spec
         }
         var out = Matrix<Double>(rows: x.rows, columns: c - 1)
         for (i, (l, _)) in rows.enumerated() {
             for r in 0..<(c - 1) { out[i, r] = l[r] }
         }
         return out
+    }
+
+    /// Bounds on `specification(i)`·logits for every row i of `x`: on a layer chain (a Sequential, or CROWN
+    /// on a chain graph) by `BoundEngine` in blocks of `blockSamples` rows, every specification row of a
+    /// block in the same products; on a graph (IBP) sample by sample.
+    func sampleBounds(_ x: Matrix<Float>, region: Region, method: Method, specification: (Int) -> Matrix<Double>) throws
+        -> [([Double], [Double])] {
+        if let graph, method == .ibp {
+            return try perSample(x.rows) { i in
+                let x0 = x.row(i).map(Double.init)
+                return graph.bounds(input: try inputInterval(x0, region), l2: region.norm == .l2 ? (x0, Double(region.epsilon)) : nil,
+                                    specification: specification(i))
+            }
+        }
+        let chain = method == .crown ? crownNetwork! : network!
+        switch precision {
+        case .float32:
+            return try chainBounds(BoundEngine<Float>(network: chain, region: region, image: inputImage), x, method, specification)
+        case .float64:
+            return try chainBounds(BoundEngine<Double>(network: chain, region: region, image: inputImage), x, method, specification)
+        }
+    }
+
+    /// Samples per block of the interval pass (the backward passes group their rows by memory, not by
+    /// sample).
+    static let blockSamples = 128
+
+    func chainBounds<T>(_ engine: BoundEngine<T>, _ x: Matrix<Float>, _ method: Method, _ specification: (Int) -> Matrix<Double>) throws
+        -> [([Double], [Double])] {
+        var results: [([Double], [Double])] = []
+        results.reserveCapacity(x.rows)
+        for range in BoundEngine<T>.groups(x.rows, width: 1, budget: BoundPropagation.blockSamples) {
+            let block = try engine.forward(x.sliceRows(range).converted(to: Double.self), crown: method == .crown)
+            let specs = range.map(specification)
+            let stacked = try Matrix(rows: specs.reduce(0) { $0 + $1.rows }, columns: outputFeatures, elements: specs.lazy.flatMap(\.elements))
+            let sampleOf = specs.enumerated().flatMap { k, spec in [Int](repeating: k, count: spec.rows) }
+            let (lower, upper) = try engine.specificationBounds(stacked, sampleOf: sampleOf, block: block, method: method)
+            var offset = 0
+            for spec in specs {
+                results.append((Array(lower[offset..<(offset + spec.rows)]), Array(upper[offset..<(offset + spec.rows)])))
+                offset += spec.rows
+            }
+        }
+        return results
     }
 
     /// `body(i)` for every sample i, the samples in parallel (`Linalg.parallelForEach`) with BLAS held at one
@@ -213,19 +266,6 @@ public struct BoundPropagation: Sendable {
         }
     }
 
-    /// Bounds on `specification`·logits at one input.
-    func bounds(_ x0: [Double], region: Region, method: Method, specification: Matrix<Double>) throws -> ([Double], [Double]) {
-        switch method {
-        case .ibp:
-            if let graph {
-                return graph.bounds(input: try inputInterval(x0, region), l2: region.norm == .l2 ? (x0, Double(region.epsilon)) : nil,
-                                    specification: specification)
-            }
-            return try intervalBounds(x0, region: region, specification: specification)
-        case .crown: return try crownBounds(x0, region: region, specification: specification)
-        }
-    }
-
     /// The input box of the region (for L2, the enclosing box x₀ ± ε), intersected with the region's
     /// box per feature for L∞. Throws `ModelError.shapeMismatch` when the box does not fit the input
     /// (`validate` checks this first).
@@ -242,74 +282,7 @@ public struct BoundPropagation: Sendable {
         return (l, u)
     }
 
-    // MARK: IBP
-
-    func intervalBounds(_ x0: [Double], region: Region, specification: Matrix<Double>) throws -> ([Double], [Double]) {
-        let network = network!
-        var (l, u) = try inputInterval(x0, region)
-        let lastAffine = network.stages.lastIndex { if case .affine = $0 { return true } else { return false } }
-        for (s, stage) in network.stages.enumerated() {
-            switch stage {
-            case .affine(var weight, var bias):
-                if s == lastAffine && s == network.stages.count - 1 {
-                    // Merge the specification into the last layer.
-                    bias = try Linalg.matmul(specification, Matrix(rows: bias.count, columns: 1, elements: bias)).elements
-                    weight = try Linalg.matmul(specification, weight)
-                }
-                if s == 0 && region.norm == .l2 {
-                    (l, u) = try BoundPropagation.affineL2(weight, bias, x0, Double(region.epsilon))
-                } else {
-                    (l, u) = try BoundPropagation.affineInterval(weight, bias, l, u)
-                }
-            case .activation(let kind, _):
-                l = l.map { BoundPropagation.apply(kind, $0) }
-                u = u.map { BoundPropagation.apply(kind, $0) }
-            case .maxPool(let pool, _):
-                l = BoundPropagation.maxPool(pool, l)
-                u = BoundPropagation.maxPool(pool, u)
-            }
-        }
-        if case .affine = network.stages.last { return (l, u) }
-        // The last stage is not affine: apply the specification to the interval.
-        var lower = [Double](repeating: 0, count: specification.rows), upper = lower
-        for r in 0..<specification.rows {
-            for j in 0..<specification.columns {
-                let c = specification[r, j]
-                lower[r] += c >= 0 ? c * l[j] : c * u[j]
-                upper[r] += c >= 0 ? c * u[j] : c * l[j]
-            }
-        }
-        return (lower, upper)
-    }
-
-    static func affineInterval(_ w: Matrix<Double>, _ b: [Double], _ l: [Double], _ u: [Double]) throws -> ([Double], [Double]) {
-        var lower = b, upper = b
-        for i in 0..<w.rows {
-            var centre = 0.0, radius = 0.0
-            for j in 0..<w.columns {
-                let c = 0.5 * (l[j] + u[j]), r = 0.5 * (u[j] - l[j])
-                centre += w[i, j] * c
-                radius += abs(w[i, j]) * r
-            }
-            lower[i] += centre - radius
-            upper[i] += centre + radius
-        }
-        return (lower, upper)
-    }
-
-    static func affineL2(_ w: Matrix<Double>, _ b: [Double], _ x0: [Double], _ e: Double) throws -> ([Double], [Double]) {
-        var lower = b, upper = b
-        for i in 0..<w.rows {
-            var centre = 0.0, norm = 0.0
-            for j in 0..<w.columns {
-                centre += w[i, j] * x0[j]
-                norm += w[i, j] * w[i, j]
-            }
-            lower[i] += centre - e * norm.squareRoot()
-            upper[i] += centre + e * norm.squareRoot()
-        }
-        return (lower, upper)
-    }
+    // MARK: Interval rules
 
     static func apply(_ kind: Activation.Kind, _ v: Double) -> Double {
         switch kind {
@@ -336,168 +309,5 @@ public struct BoundPropagation: Sendable {
             }
         }
         return out
-    }
-
-    // MARK: CROWN
-
-    func crownBounds(_ x0: [Double], region: Region, specification: Matrix<Double>) throws -> ([Double], [Double]) {
-        let network = crownNetwork!
-        // Input bounds of every ReLU stage, in order. A ReLU's relaxation depends on its bounds only for
-        // unstable neurons (l < 0 < u): a stable one is the identity or zero whatever the bounds. So the
-        // interval of each stage's input is carried forward from the previous ReLU's final bounds (sound,
-        // cheap), and a backward pass runs only for the rows that interval leaves unstable — those get
-        // CROWN's bounds, the rest are stable under CROWN's bounds too unless CROWN is looser there, when the
-        // result is tighter than plain CROWN and still sound. The first ReLU after the input's affine
-        // stage needs no pass at all: the interval of an affine map of the input region is exact.
-        var (l, u) = try inputInterval(x0, region)
-        var reluBounds: [Int: ([Double], [Double])] = [:]
-        for (s, stage) in network.stages.enumerated() {
-            switch stage {
-            case .affine(let w, let b):
-                (l, u) = s == 0 && region.norm == .l2
-                    ? try BoundPropagation.affineL2(w, b, x0, Double(region.epsilon))
-                    : try BoundPropagation.affineInterval(w, b, l, u)
-            case .activation:
-                guard s > 0, case .affine(let w, let b) = network.stages[s - 1] else { break }  // backward() says why
-                let unstable = l.indices.filter { l[$0] < 0 && u[$0] > 0 }
-                if s > 1 && !unstable.isEmpty {
-                    let rows = try Matrix(rows: unstable.count, columns: w.columns, elements: unstable.flatMap { Array(w.row($0)) })
-                    let bias = unstable.map { b[$0] }
-                    let (cl, cu) = try backward(below: s - 1, lowerA: rows, upperA: rows, lowerBias: bias, upperBias: bias,
-                                                x0: x0, region: region, reluBounds: reluBounds)
-                    for (k, j) in unstable.enumerated() { (l[j], u[j]) = (cl[k], cu[k]) }
-                }
-                reluBounds[s] = (l, u)
-                l = l.map { max($0, 0) }
-                u = u.map { max($0, 0) }
-            case .maxPool:
-                break  // validate() refuses CROWN on max pooling
-            }
-        }
-        return try backward(from: network.stages.count, start: specification, x0: x0, region: region, reluBounds: reluBounds)
-    }
-
-    /// Linear bounds of `start`·(input of stage `node`) propagated back to the input and concretised.
-    func backward(from node: Int, start: Matrix<Double>, x0: [Double], region: Region,
-                  reluBounds: [Int: ([Double], [Double])]) throws -> ([Double], [Double]) {
-        let zero = [Double](repeating: 0, count: start.rows)
-        return try backward(below: node, lowerA: start, upperA: start, lowerBias: zero, upperBias: zero, x0: x0, region: region, reluBounds: reluBounds)
-    }
-
-    /// Linear bounds lowerA·v + lowerBias ≤ (quantity) ≤ upperA·v + upperBias on the input v of stage
-    /// `node`, propagated back through the stages below it to the input and concretised. While the two
-    /// sides are equal (no ReLU passed yet) their products are computed once.
-    func backward(below node: Int, lowerA: Matrix<Double>, upperA: Matrix<Double>, lowerBias: [Double], upperBias: [Double],
-                  x0: [Double], region: Region, reluBounds: [Int: ([Double], [Double])]) throws -> ([Double], [Double]) {
-        let network = crownNetwork!
-        var (lowerA, upperA, lowerBias, upperBias) = (lowerA, upperA, lowerBias, upperBias)
-        let rows = lowerA.rows
-        var same = true
-        // After the first ReLU passed from equal sides, the sides differ only in its unstable columns.
-        var split: [Int]?
-        for s in stride(from: node - 1, through: 0, by: -1) {
-            switch network.stages[s] {
-            case .affine(let w, let b):
-                for r in 0..<rows {
-                    for j in 0..<b.count {
-                        lowerBias[r] += lowerA[r, j] * b[j]
-                        upperBias[r] += upperA[r, j] * b[j]
-                    }
-                }
-                if same {
-                    lowerA = try Linalg.matmul(lowerA, w)
-                    upperA = lowerA
-                } else if let columns = split {
-                    // upper = lower + (upper − lower) on `columns` only: one product of the live columns and
-                    // a small one of the split columns instead of two full products.
-                    let live = BoundPropagation.nonzeroColumns(lowerA, also: columns)
-                    var difference = Matrix<Double>(rows: rows, columns: columns.count)
-                    for r in 0..<rows { for (k, j) in columns.enumerated() { difference[r, k] = upperA[r, j] - lowerA[r, j] } }
-                    lowerA = try Linalg.matmul(BoundPropagation.columns(lowerA, live), w.gatherRows(live))
-                    upperA = lowerA
-                    if !columns.isEmpty {
-                        let correction = try Linalg.matmul(difference, w.gatherRows(columns))
-                        for r in 0..<rows { for j in 0..<upperA.columns { upperA[r, j] += correction[r, j] } }
-                    }
-                    split = nil
-                } else {
-                    let live = BoundPropagation.nonzeroColumns(lowerA, also: BoundPropagation.nonzeroColumns(upperA, also: []))
-                    let rowsOfW = w.gatherRows(live)
-                    lowerA = try Linalg.matmul(BoundPropagation.columns(lowerA, live), rowsOfW)
-                    upperA = try Linalg.matmul(BoundPropagation.columns(upperA, live), rowsOfW)
-                }
-            case .activation:
-                guard let (l, u) = reluBounds[s] else {
-                    throw CertificationError.unsupportedLayer("CROWN needs an affine layer before each ReLU (stage \(s))")
-                }
-                var unstable: [Int] = []
-                for j in 0..<l.count {
-                    let (lowSlope, upSlope, upIntercept) = BoundPropagation.reluRelaxation(l[j], u[j])
-                    if lowSlope != upSlope || upIntercept != 0 { unstable.append(j) }
-                    for r in 0..<rows {
-                        let a = lowerA[r, j]
-                        lowerA[r, j] = a >= 0 ? a * lowSlope : a * upSlope
-                        if a < 0 { lowerBias[r] += a * upIntercept }
-                        let c = upperA[r, j]
-                        upperA[r, j] = c >= 0 ? c * upSlope : c * lowSlope
-                        if c >= 0 { upperBias[r] += c * upIntercept }
-                    }
-                }
-                split = same ? unstable : nil
-                same = false
-            case .maxPool:
-                throw CertificationError.unsupportedLayer("CROWN has no max-pooling relaxation")
-            }
-        }
-        var lower = lowerBias, upper = upperBias
-        switch region.norm {
-        case .linf:
-            let (l, u) = try inputInterval(x0, region)
-            for r in 0..<rows {
-                for j in 0..<x0.count {
-                    let c = 0.5 * (l[j] + u[j]), h = 0.5 * (u[j] - l[j])
-                    lower[r] += lowerA[r, j] * c - abs(lowerA[r, j]) * h
-                    upper[r] += upperA[r, j] * c + abs(upperA[r, j]) * h
-                }
-            }
-        case .l2:
-            let e = Double(region.epsilon)
-            for r in 0..<rows {
-                var nl = 0.0, nu = 0.0
-                for j in 0..<x0.count {
-                    lower[r] += lowerA[r, j] * x0[j]
-                    upper[r] += upperA[r, j] * x0[j]
-                    nl += lowerA[r, j] * lowerA[r, j]
-                    nu += upperA[r, j] * upperA[r, j]
-                }
-                lower[r] -= e * nl.squareRoot()
-                upper[r] += e * nu.squareRoot()
-            }
-        }
-        return (lower, upper)
-    }
-
-    /// The columns of `a` holding a nonzero value, merged with `also`, ascending (a dead ReLU's column is
-    /// zero in every row: the products skip it).
-    static func nonzeroColumns(_ a: Matrix<Double>, also: [Int]) -> [Int] {
-        var used = [Bool](repeating: false, count: a.columns)
-        for j in also { used[j] = true }
-        for r in 0..<a.rows { for j in 0..<a.columns where a[r, j] != 0 { used[j] = true } }
-        return used.indices.filter { used[$0] }
-    }
-
-    /// The sub-matrix of `a` with these columns, in order.
-    static func columns(_ a: Matrix<Double>, _ columns: [Int]) -> Matrix<Double> {
-        var out = Matrix<Double>(rows: a.rows, columns: columns.count)
-        for r in 0..<a.rows { for (k, j) in columns.enumerated() { out[r, k] = a[r, j] } }
-        return out
-    }
-
-    /// (lower slope, upper slope, upper intercept) of the ReLU relaxation on [l, u].
-    static func reluRelaxation(_ l: Double, _ u: Double) -> (Double, Double, Double) {
-        if l >= 0 { return (1, 1, 0) }
-        if u <= 0 { return (0, 0, 0) }
-        let slope = u / (u - l)
-        return (u > -l ? 1 : 0, slope, -l * slope)
     }
 }
