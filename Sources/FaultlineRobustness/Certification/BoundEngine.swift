@@ -20,14 +20,14 @@ import FaultlineNN
 ///   2u |fl(a·s)| max(−l, u). Biases, the budget and the concretisation at the input are summed in
 ///   float64, rounded to nearest (relative error ~1e-16 of the terms, as the float64 implementation
 ///   before). With `T = Double` the same code is the float64 reference (its budget is ~1e-13 relative).
-/// - **Determinism**: every row's numbers come from its own row of each product and its own loops, so a
-///   sample's bounds do not depend on the thread count or on the other rows (BLAS and the `simd` GEMM
-///   compute each output element in an order fixed by the inner dimension; tested for both backends).
-///
+/// - **Determinism**: the groups of rows run in parallel, each on one thread with BLAS at one thread, and
+///   every row's numbers come from its own row of each product and its own loops, so the bounds are
+///   bit-identical for any thread count; for another set of rows they agree to the last bits (BLAS may
+///   multiply a product of another height with other kernels).
 /// Cost per sample: IBP about two products of each layer's weights (in the block GEMMs); CROWN adds, per
 /// ReLU layer k after the first, 2 × (unstable neurons of layer k) × Σ_{j<k} nⱼ nⱼ₋₁ flops in `T`, plus
 /// the final pass over the specification rows. Memory: the stacked rows are processed in groups of at
-/// most `rowBudget` elements (two copies of a group, lower and upper, plus the product).
+/// most `rowBudget` elements per side (two sides plus the product per running group: ≈ 40 MB at 2²⁰).
 struct BoundEngine<T: LinalgScalar>: Sendable {
     typealias Region = BoundPropagation.Region
 
@@ -51,7 +51,7 @@ struct BoundEngine<T: LinalgScalar>: Sendable {
         let gatherRounding: Double
     }
 
-    init(network: LinearizedNetwork, region: Region, image: ImageShape?, rowBudget: Int = 1 << 24) throws {
+    init(network: LinearizedNetwork, region: Region, image: ImageShape?, rowBudget: Int = 1 << 20) throws {
         self.network = network
         self.region = region
         self.rowBudget = max(rowBudget, 1)
@@ -208,7 +208,7 @@ struct BoundEngine<T: LinalgScalar>: Sendable {
         }
         let (budgetBelow, image, centre) = (block.budget[s - 1]!, block.image[s - 1]!, block.centre[s - 1]!)
         let width = a.weight.columns
-        for group in BoundEngine.groups(targets.count, width: width, budget: rowBudget) {
+        let (l, u) = try inGroups(targets.count, width: width) { group in
             let part = Array(targets[group])
             var rows = Matrix<T>(uninitializedRows: part.count, columns: width)
             var bias = [Double](repeating: 0, count: part.count), start = bias
@@ -224,10 +224,30 @@ struct BoundEngine<T: LinalgScalar>: Sendable {
                 bias[r] = a.bias[t.neuron] + shift
                 start[r] = budgetBelow[t.sample, t.neuron] / a.rounding * a.gatherRounding
             }
-            let (l, u) = try backward(below: s - 1, rows: rows, bias: bias, budget: start,
-                                      sampleOf: part.map(\.sample), block: block)
-            for (r, t) in part.enumerated() { (lower[t.sample, t.neuron], upper[t.sample, t.neuron]) = (l[r], u[r]) }
+            return try backward(below: s - 1, rows: rows, bias: bias, budget: start, sampleOf: part.map(\.sample), block: block)
         }
+        for (r, t) in targets.enumerated() { (lower[t.sample, t.neuron], upper[t.sample, t.neuron]) = (l[r], u[r]) }
+    }
+
+    /// `body(range)` for consecutive ranges of `count` rows (at most `rowBudget / width` rows each), the
+    /// ranges in parallel, each on one thread with BLAS at one thread (no BLAS threads spinning against
+    /// the row loops); the results concatenated in order. Rethrows the first range's error.
+    func inGroups(_ count: Int, width: Int, _ body: (Range<Int>) throws -> ([Double], [Double])) throws -> ([Double], [Double]) {
+        let ranges = BoundEngine.groups(count, width: width, budget: rowBudget)
+        var results = [([Double], [Double])](repeating: ([], []), count: ranges.count)
+        var errors = [(any Error)?](repeating: nil, count: ranges.count)
+        results.withUnsafeMutableBufferPointer { out in
+            errors.withUnsafeMutableBufferPointer { failed in
+                let (out, failed) = (out.baseAddress!, failed.baseAddress!)
+                NativeBLAS.withSingleThread {
+                    Linalg.parallelForEach(ranges.count) { g in
+                        do { out[g] = try body(ranges[g]) } catch { failed[g] = error }
+                    }
+                }
+            }
+        }
+        if let error = errors.lazy.compactMap({ $0 }).first { throw error }
+        return (results.flatMap(\.0), results.flatMap(\.1))
     }
 
     /// Consecutive ranges of `count` rows of `width` elements each, at most `budget` elements per range
@@ -246,16 +266,11 @@ struct BoundEngine<T: LinalgScalar>: Sendable {
         let last = network.stages.count - 1
         switch method {
         case .crown:
-            var lower: [Double] = [], upper: [Double] = []
-            for group in BoundEngine.groups(spec.rows, width: max(spec.columns, network.stages.isEmpty ? 1 : widestInput), budget: rowBudget) {
-                let rows = spec.sliceRows(group).converted(to: T.self)
+            return try inGroups(spec.rows, width: max(spec.columns, widestInput)) { group in
                 let zero = [Double](repeating: 0, count: group.count)
-                let (l, u) = try backward(below: network.stages.count, rows: rows, bias: zero, budget: zero,
-                                          sampleOf: Array(sampleOf[group]), block: block)
-                lower += l
-                upper += u
+                return try backward(below: network.stages.count, rows: spec.sliceRows(group).converted(to: T.self), bias: zero, budget: zero,
+                                    sampleOf: Array(sampleOf[group]), block: block)
             }
-            return (lower, upper)
         case .ibp:
             guard last >= 0, let a = affine[last] else {
                 // The last stage is not affine: the specification applied to the output interval.
@@ -370,41 +385,19 @@ struct BoundEngine<T: LinalgScalar>: Sendable {
                 }
                 let width = a.columns
                 let relaxation = BoundEngine.reluRelaxation(block.inputs[s])
+                let relaxation32 = T.self == Float.self ? BoundEngine.float32(relaxation) : nil
                 BoundEngine.update(&a, &bias, &budget) { pa, pb, pg in
                     relaxation.withUnsafeBufferPointer { px in
-                        let px = px.baseAddress!
-                        BoundEngine.rows(2 * m) { r in
-                            let b = sampleOf[r % m], upperSide = r >= m
-                            let row = pa + r * width, relax = px + 4 * b * width
-                            let (up, low, intercept, size) = (relax, relax + width, relax + 2 * width, relax + 3 * width)
-                            // The lower side takes the upper line where its coefficient is negative, the upper
-                            // side where it is positive (stable neurons: both slopes 0 or 1, no shift, no slack).
-                            var shifts = SIMD4<Double>(), slacks = SIMD4<Double>()
-                            var j = 0
-                            while j < width {
-                                let lanes = min(4, width - j)
-                                var v = SIMD4<Double>(), line = SIMD4<Double>(), keep = SIMD4<Double>()
-                                var icpt = SIMD4<Double>(), mag = SIMD4<Double>()
-                                for k in 0..<lanes {
-                                    (v[k], line[k], keep[k]) = (Double(row[j + k]), up[j + k], low[j + k])
-                                    (icpt[k], mag[k]) = (intercept[j + k], size[j + k])
-                                }
-                                let takesLine = upperSide ? v .> 0 : v .< 0
-                                let product = v * keep.replacing(with: line, where: takesLine)
-                                var rounded = SIMD4<Double>()
-                                for k in 0..<lanes {
-                                    let p = T(product[k])
-                                    row[j + k] = p
-                                    rounded[k] = Double(p)
-                                }
-                                let zero = SIMD4<Double>()
-                                shifts += zero.replacing(with: v * icpt, where: takesLine)
-                                slacks += zero.replacing(with: BoundEngine.magnitude(rounded) * mag, where: takesLine)
-                                j += 4
+                        (relaxation32 ?? Matrix<Float>(rows: 0, columns: 0)).withUnsafeBufferPointer { px32 in
+                            BoundEngine.rows(2 * m) { r in
+                                let b = sampleOf[r % m], upperSide = r >= m
+                                let (shift, slack) = px32.isEmpty
+                                    ? BoundEngine.relax(pa + r * width, width, px.baseAddress! + 4 * b * width, upperSide: upperSide)
+                                    : BoundEngine.relax32(UnsafeMutableRawPointer(pa + r * width).assumingMemoryBound(to: Float.self), width,
+                                                          px32.baseAddress! + 4 * b * width, upperSide: upperSide)
+                                pb[r] += shift
+                                pg[r] += slack
                             }
-                            let (shift, slack) = (shifts.sum(), slacks.sum())
-                            pb[r] += shift
-                            pg[r] += 2 * u * slack
                         }
                     }
                 }
@@ -471,6 +464,79 @@ struct BoundEngine<T: LinalgScalar>: Sendable {
 
     @inline(__always)
     static func magnitude(_ v: SIMD4<Double>) -> SIMD4<Double> { v.replacing(with: -v, where: v .< 0) }
+
+    /// One row through a ReLU's relaxation (`relax`: the sample's four blocks of `reluRelaxation`): the
+    /// lower side takes the upper line where its coefficient is negative, the upper side where it is
+    /// positive (stable neurons: both slopes 0 or 1, no shift, no slack). Returns the constant the line's
+    /// intercepts add and the rounding budget of the products, 2u Σ |fl(a·s)| max(−l, u), in float64.
+    @inline(__always)
+    static func relax(_ row: UnsafeMutablePointer<T>, _ width: Int, _ relax: UnsafePointer<Double>, upperSide: Bool) -> (Double, Double) {
+        let (up, low, intercept, size) = (relax, relax + width, relax + 2 * width, relax + 3 * width)
+        var shift = 0.0, slack = 0.0
+        for j in 0..<width {
+            let v = Double(row[j])
+            let takesLine = upperSide ? v > 0 : v < 0
+            let product = T(v * (takesLine ? up[j] : low[j]))
+            row[j] = product
+            if takesLine {
+                shift += v * intercept[j]
+                slack += abs(Double(product)) * size[j]
+            }
+        }
+        return (shift, 2 * T.unitRoundoff * slack)
+    }
+
+    /// `relax` for float32 rows in float32 SIMD arithmetic, `relax` the float32 blocks of `float32(_:)`.
+    /// The slope's and the product's roundings (≤ 2u(1 + u)|p| per product p) are budgeted as 3u |p|
+    /// max(−l, u); the intercept terms are summed in float32 in eight lanes of at most n/8 + 16 terms
+    /// each, whose error γ_k Σ |v·icpt| (k = n/8 + 16) and the intercept's rounding u |v·icpt| are budgeted
+    /// too, every budget sum inflated by (1 + 2γ_k) for its own rounding.
+    @inline(__always)
+    static func relax32(_ row: UnsafeMutablePointer<Float>, _ width: Int, _ relax: UnsafePointer<Float>, upperSide: Bool) -> (Double, Double) {
+        typealias V = SIMD8<Float>
+        let (up, low, intercept, size) = (relax, relax + width, relax + 2 * width, relax + 3 * width)
+        @inline(__always) func load(_ p: UnsafePointer<Float>) -> V { UnsafeRawPointer(p).loadUnaligned(as: V.self) }
+        @inline(__always) func magnitude(_ v: V) -> V { v.replacing(with: -v, where: v .< 0) }
+        var shifts = V(), terms = V(), products = V()
+        let zero = V()
+        var j = 0
+        while j + 8 <= width {
+            let v = load(row + j)
+            let takesLine = upperSide ? v .> zero : v .< zero
+            let p = v * load(low + j).replacing(with: load(up + j), where: takesLine)
+            UnsafeMutableRawPointer(row + j).storeBytes(of: p, as: V.self)
+            let t = zero.replacing(with: v * load(intercept + j), where: takesLine)
+            shifts += t
+            terms += magnitude(t)
+            products += zero.replacing(with: magnitude(p) * load(size + j), where: takesLine)
+            j += 8
+        }
+        var (shift, term, product) = (Double(shifts.sum()), Double(terms.sum()), Double(products.sum()))
+        while j < width {
+            let v = row[j]
+            let takesLine = upperSide ? v > 0 : v < 0
+            let p = v * (takesLine ? up[j] : low[j])
+            row[j] = p
+            if takesLine {
+                let t = Double(v) * Double(intercept[j])
+                (shift, term, product) = (shift + t, term + abs(t), product + Double(abs(p) * size[j]))
+            }
+            j += 1
+        }
+        let u = Float.unitRoundoff, k = Double(width / 8 + 16)
+        let gamma = k * u / (1 - k * u)
+        return (shift, (3 * u * product + (gamma + 2 * u) * term) * (1 + 2 * gamma))
+    }
+
+    /// The float32 blocks for `relax32`: slopes and intercepts rounded to nearest, max(−l, u) rounded up.
+    static func float32(_ relaxation: Matrix<Double>) -> Matrix<Float> {
+        let width = relaxation.columns / 4
+        var out = relaxation.converted(to: Float.self)
+        for b in 0..<relaxation.rows {
+            for j in (3 * width)..<(4 * width) where Double(out[b, j]) < relaxation[b, j] { out[b, j] = out[b, j].nextUp }
+        }
+        return out
+    }
 
     /// Per sample (B × 4·width, four blocks of width): the upper line's slope s = u/(u − l), the lower
     /// slope (1 if u > −l, else 0), the upper line's intercept −l·s, and max(−l, u) on unstable neurons
