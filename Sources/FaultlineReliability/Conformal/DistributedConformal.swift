@@ -56,3 +56,18 @@ extension SplitConformal {
             : nil
     }
 }
+
+extension ConformalScore {
+    /// The `SplitConformal` score this names (as `sets` uses it), or nil for the MAPIE-convention scores,
+    /// which calibrate through `CumulativeProbabilitySets` (not distributed).
+    public func splitScore(_ s: Settings = Settings()) -> SplitConformal.Score? {
+        switch self {
+        case .lac: return .lac
+        case .aps: return .aps(randomized: false)
+        case .apsRandomized: return .aps(randomized: true)
+        case .raps: return .raps(lambda: s.lambda, kReg: s.kReg, randomized: false)
+        case .topk: return .topK
+        case .apsMapie, .rapsMapie: return nil
+        }
+    }
+}
