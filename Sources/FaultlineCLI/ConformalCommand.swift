@@ -81,7 +81,7 @@ struct ConformalCommand: ParsableCommand, DistributedCommand {
                                            alpha: alpha, score: ConformalScore(rawValue: score)!.splitScore(settings)!,
                                            classConditional: classConditional, seed: seed, communicator: world)
         let classes = test.matrix.columns
-        let local = try world.agree { try predictor.predict(test.matrix, firstSample: test.rows.lowerBound) }
+        let local = try world.agree { test.matrix.rows == 0 ? [] : try predictor.predict(test.matrix, firstSample: test.rows.lowerBound) }
         let gathered = try world.gatherRows(ConformalScore.membership(local, classes: classes))
         return try world.agree { () -> Report? in
             guard let membership = gathered else { return nil }
