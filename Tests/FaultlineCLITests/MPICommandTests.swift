@@ -86,6 +86,27 @@ struct MPICommandTests {
         }
     }
 
+    /// Messages capped at 64 bytes (FAULTLINE_MPI_MAX_MESSAGE): gathers, reductions and broadcasts run in
+    /// many rounds and the outputs are still the one-process ones.
+    @Test func smallMessageRoundsGiveTheSameOutputs() throws {
+        let model = "\(Self.fixtures)/mlp_dynamo.onnx", x = "\(Self.fixtures)/mlp_dynamo_x.npy"
+        let one = Self.temporary("one.npz"), out = Self.temporary("rounds.npz")
+        let (z, _, y) = try Self.scores(70, classes: 4, seed: 8)
+        defer { Self.remove(one, out, z, y) }
+        let r1 = try CLIRunner.run(["predict", "--model", model, "--x", x, "--out", one, "--quiet"])
+        let r = try CLIRunner.run(["predict", "--model", model, "--x", x, "--out", out, "--quiet"], environment: Self.environment.merging(["FAULTLINE_MPI_MAX_MESSAGE": "64"]) { $1 },
+                                  launcher: ["/usr/bin/timeout", "-k", "5", "60", mpirun!, "--oversubscribe", "--bind-to", "none", "-np", "3"])
+        #expect(r1.status == 0 && r.status == 0, "\(r.stderr)")
+        #expect(try NPZ.read(out).map(\.tensor) == NPZ.read(one).map(\.tensor))
+        let c1 = try CLIRunner.run(["calibrate", "--logits", z, "--labels", y, "--json"])
+        let c = try CLIRunner.run(["calibrate", "--logits", z, "--labels", y, "--json"], environment: Self.environment.merging(["FAULTLINE_MPI_MAX_MESSAGE": "64"]) { $1 },
+                                  launcher: ["/usr/bin/timeout", "-k", "5", "60", mpirun!, "--oversubscribe", "--bind-to", "none", "-np", "2"])
+        #expect(c.status == 0, "\(c.stderr)")
+        let a = try JSONDecoder().decode(CalibrationJSON.self, from: Data(c1.stdout.utf8)).before
+        let b = try JSONDecoder().decode(CalibrationJSON.self, from: Data(c.stdout.utf8)).before
+        #expect(a.ece == b.ece && a.bins == b.bins && a.nll == b.nll)
+    }
+
     struct CalibrationJSON: Decodable {
         struct Summary: Decodable, Equatable {
             var ece, mce, classwiseECE, topLabelECE, brier, nll, accuracy: Double
@@ -138,6 +159,24 @@ struct MPICommandTests {
             #expect(r.stdout == r1.stdout)
             #expect(try NPZ.read(many).map(\.tensor) == NPZ.read(one).map(\.tensor))
         }
+    }
+
+    /// shift fit: the detector fitted on 3 ranks (with a calibrated threshold) scores like the one-process one.
+    @Test func shiftFitEqualsOneProcess() throws {
+        let (features, _, labels) = try Self.scores(150, classes: 4, seed: 10)
+        let (held, _, _) = try Self.scores(41, classes: 4, seed: 11)
+        let one = Self.temporary("one.safetensors"), many = Self.temporary("many.safetensors")
+        defer { Self.remove(features, labels, held, one, many) }
+        let arguments = ["shift", "fit", "--features", features, "--labels", labels, "--calibration-features", held, "--fpr", "0.1"]
+        let r1 = try CLIRunner.run(arguments + ["--out", one])
+        let r = try Self.run(3, arguments + ["--out", many])
+        #expect(r1.status == 0 && r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("on 3 ranks"))
+        struct Score: Decodable { var meanScore: Double; var flagged: Int?; struct T: Decodable { var value: Double }; var threshold: T? }
+        let a = try JSONDecoder().decode(Score.self, from: Data(CLIRunner.run(["shift", "score", "--detector", one, "--features", held, "--json"]).stdout.utf8))
+        let b = try JSONDecoder().decode(Score.self, from: Data(CLIRunner.run(["shift", "score", "--detector", many, "--features", held, "--json"]).stdout.utf8))
+        #expect(abs(a.meanScore - b.meanScore) <= 1e-5 * abs(a.meanScore), "\(a.meanScore) vs \(b.meanScore)")
+        #expect(a.flagged == b.flagged && a.threshold != nil && abs(a.threshold!.value - b.threshold!.value) <= 1e-5 * abs(a.threshold!.value))
     }
 
     /// A bad row in rank 1's part: exit 2, rank 0 names rank 1 and the row once, and no output is written.

@@ -53,3 +53,40 @@ struct DistributedGaussianFitTests {
         for result in results { #expect(throws: ShiftError.self) { try result.get() } }
     }
 }
+
+/// The detectors fitted from shards on K simulated ranks score like the one-process detectors.
+@Suite("Distributed detector fit")
+struct DistributedDetectorFitTests {
+    @Test(arguments: [2, 3])
+    func detectorsScoreLikeOneProcess(ranks: Int) throws {
+        let n = 240, d = 5, classes = 3
+        var rng = Philox(seed: 77, stream: 2)
+        var x = Matrix<Float>(rows: n, columns: d)
+        for i in 0..<n { for j in 0..<d { x[i, j] = Float(rng.normal()) + Float(i % classes) * 2 + Float(j) } }
+        let y = (0..<n).map { $0 % classes }
+        var probe = Matrix<Float>(rows: 20, columns: d)
+        for i in 0..<20 { for j in 0..<d { probe[i, j] = Float(rng.normal() * 3) } }
+        let (data, points) = (x, probe)
+        let cases: [(DetectorFile.Detector.Kind, DetectorFile.Detector.Shrinkage)] = [
+            (.mahalanobis, .ledoitWolf), (.mahalanobis, .oas), (.mahalanobis, .fixed(0.1)), (.perClass, .fixed(0)), (.relative, .oas),
+        ]
+        for (kind, shrinkage) in cases {
+            let one = try DetectorFile.Detector.fit(kind, features: x, labels: y, shrinkage: shrinkage).score(probe)
+            let results = SimulatedJob.run(ranks: ranks) { c -> [Float] in
+                let rows = RowSplit.even(rows: n, rank: c.rank, size: c.size)
+                return try DetectorFile.Detector.fit(kind, shard: data.gatherRows(Array(rows)), labels: Array(y[rows]), shrinkage: shrinkage,
+                                                     communicator: c).score(points)
+            }
+            for result in results {
+                let scores = try result.get()
+                let worst = zip(scores, one).map { abs(Double($0) - Double($1)) / max(abs(Double($1)), 1) }.max()!
+                #expect(worst <= 1e-5, "\(kind) \(shrinkage) K \(ranks): \(worst)")
+            }
+        }
+        let knn = SimulatedJob.run(ranks: 2) { c -> Int in
+            _ = try DetectorFile.Detector.fit(.knn, shard: data, labels: y, communicator: c)
+            return 0
+        }
+        for result in knn { #expect(throws: ShiftError.self) { try result.get() } }
+    }
+}

@@ -175,15 +175,21 @@ public struct SingleProcessCommunicator: Communicator {
 /// The ranks of an Open MPI job (`MPI_COMM_WORLD`), through the run-time loaded shim (`fl_mpi.h`).
 /// Obtain it from `Communicators.world()`; MPI is initialised once per process and finalised at exit.
 ///
-/// Transfers larger than MPI's `int` counts are split into rounds of at most 2²⁸ bytes per round in
-/// total (gathers) or 2²⁶ elements (reductions, broadcasts); rounds are collective, so every rank runs
-/// the same number of them.
+/// Gathers whose total fits MPI's `int` are one call into one buffer; larger ones are split into rounds
+/// of at most 2²⁸ bytes in total, reductions and broadcasts into rounds of 2²⁶ elements. Rounds are
+/// collective, so every rank runs the same number of them.
 public struct MPICommunicator: Communicator {
     public let rank: Int
     public let size: Int
     /// Bytes moved by one gather round over all ranks (bounds the temporary buffer).
-    static let roundBytes = 1 << 28
-    static let roundElements = 1 << 26
+    static let roundBytes = Swift.min(1 << 28, maxMessage)
+    static let roundElements = Swift.max(1, Swift.min(1 << 26, maxMessage / 8))
+    /// The largest message sent in one call (bytes): MPI's `int` limit, or `FAULTLINE_MPI_MAX_MESSAGE` when
+    /// set lower (so that tests exercise the rounds with small data).
+    static let maxMessage: Int = {
+        if let raw = getenv("FAULTLINE_MPI_MAX_MESSAGE"), let n = Int(String(cString: raw)), n >= 8 { return Swift.min(n, Int(Int32.max)) }
+        return Int(Int32.max)
+    }()
 
     init(rank: Int, size: Int) {
         self.rank = rank
@@ -234,13 +240,35 @@ public struct MPICommunicator: Communicator {
         return all.map { Int($0) }
     }
 
-    /// Gathers in rounds: in round j each rank sends bytes [j·chunk, (j+1)·chunk) of its own.
+    /// One gatherv/allgatherv when every count and the total fit MPI's `int`, straight into one buffer
+    /// (never zero-filled); otherwise rounds: in round j each rank sends bytes [j·chunk, (j+1)·chunk) of
+    /// its own through a scratch buffer of at most `roundBytes`.
     private func gatherRounds(_ bytes: [UInt8], root: Int?) throws -> [[UInt8]]? {
         let counts = try byteCounts(bytes.count)
         let receives = root == nil || root == rank
+        let total = counts.reduce(0, +)
+        if total <= Self.maxMessage {
+            var displacements = [Int32](repeating: 0, count: size)
+            for r in 1..<size { displacements[r] = displacements[r - 1] + Int32(counts[r - 1]) }
+            let partCounts = counts.map { Int32($0) }
+            let all = try [UInt8](unsafeUninitializedCapacity: receives ? total : 0) { receive, initialized in
+                try bytes.withUnsafeBytes { send in
+                    if let root {
+                        try Self.check(fl_mpi_gatherv(send.baseAddress, Int32(bytes.count), receive.baseAddress, partCounts, displacements, FL_MPI_BYTE,
+                                                      Int32(root)), "MPI_Gatherv")
+                    } else {
+                        try Self.check(fl_mpi_allgatherv(send.baseAddress, Int32(bytes.count), receive.baseAddress, partCounts, displacements, FL_MPI_BYTE),
+                                       "MPI_Allgatherv")
+                    }
+                }
+                initialized = receives ? total : 0
+            }
+            guard receives else { return nil }
+            return (0..<size).map { r in Array(all[Int(displacements[r])..<(Int(displacements[r]) + counts[r])]) }
+        }
         var out: [[UInt8]] = receives ? counts.map { [UInt8](repeating: 0, count: $0) } : []
-        let chunk = Swift.max(1, Self.roundBytes / size)
-        let rounds = Swift.max(1, (counts.max()! + chunk - 1) / chunk)
+        let chunk = Swift.max(1, Swift.min(Self.roundBytes / size, counts.max()!))
+        let rounds = (counts.max()! + chunk - 1) / chunk
         var scratch = [UInt8](repeating: 0, count: receives ? chunk * size : 0)
         for j in 0..<rounds {
             let part = counts.map { Swift.max(0, Swift.min(chunk, $0 - j * chunk)) }
