@@ -179,6 +179,24 @@ struct MPICommandTests {
         #expect(a.flagged == b.flagged && a.threshold != nil && abs(a.threshold!.value - b.threshold!.value) <= 1e-5 * abs(a.threshold!.value))
     }
 
+    /// uncertainty: the report and the per-sample .npz of 3 members on 3 ranks are the one-process ones
+    /// bit for bit (5 rows: ranks of 2, 2 and 1 rows).
+    @Test func uncertaintyIsBitIdentical() throws {
+        let members = try (0..<3).map { try Self.scores(5, classes: 4, seed: 20 + UInt64($0)) }
+        defer { for m in members { Self.remove(m.logits, m.probs, m.labels) } }
+        let one = Self.temporary("one.npz"), many = Self.temporary("many.npz")
+        defer { Self.remove(one, many) }
+        for useLogits in [false, true] {
+            let arguments = ["uncertainty", "--labels", members[0].labels, "--json"] + members.flatMap { ["--member", useLogits ? $0.logits : $0.probs] }
+                + (useLogits ? ["--logits"] : [])
+            let r1 = try CLIRunner.run(arguments + ["--out", one])
+            let r = try Self.run(3, arguments + ["--out", many])
+            #expect(r1.status == 0 && r.status == 0, "\(r.stderr)")
+            #expect(r.stdout == r1.stdout)
+            #expect(try NPZ.read(many).map(\.tensor) == NPZ.read(one).map(\.tensor))
+        }
+    }
+
     /// A bad row in rank 1's part: exit 2, rank 0 names rank 1 and the row once, and no output is written.
     @Test func aFailedRankEndsTheJobWithoutOutput() throws {
         let (_, p, y) = try Self.scores(40, classes: 3, seed: 6)
