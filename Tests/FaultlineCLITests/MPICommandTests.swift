@@ -233,3 +233,18 @@ struct MPICommandTests {
         #expect(!FileManager.default.fileExists(atPath: out))
     }
 }
+
+extension MPICommandTests {
+    /// FAULTLINE_MPI=none: a faultline started inside an mpirun job runs as one process (no MPI), as a child
+    /// of an MPI program would need; a FAULTLINE_MPI naming no library stops every rank with exit 2.
+    @Test func mpiCanBeTurnedOffOrMisnamed() throws {
+        let r = try CLIRunner.run(["info", "--json"], environment: Self.environment.merging(["FAULTLINE_MPI": "none"]) { $1 },
+                                  launcher: ["/usr/bin/timeout", "-k", "5", "60", mpirun!, "--oversubscribe", "--bind-to", "none", "-np", "2"])
+        #expect(r.status == 0, "\(r.stderr)")
+        // Both ranks run alone: two reports, neither launched.
+        #expect(r.stdout.components(separatedBy: "\"launched\" : false").count == 3, "\(r.stdout)")
+        let missing = try CLIRunner.run(["info"], environment: Self.environment.merging(["FAULTLINE_MPI": "/nonexistent/libmpi.so"]) { $1 },
+                                        launcher: ["/usr/bin/timeout", "-k", "5", "60", mpirun!, "--oversubscribe", "--bind-to", "none", "-np", "2"])
+        #expect(missing.status == 2 && missing.stderr.contains("MPI is unavailable") && missing.stderr.contains("/nonexistent/libmpi.so"), "\(missing.stderr)")
+    }
+}

@@ -34,7 +34,8 @@ typedef struct {
     char error[1024];    /* why loading or MPI_Init failed ("" when it did not) */
 } fl_mpi_status;
 
-/* 1 when the environment shows an Open MPI launch (OMPI_COMM_WORLD_SIZE or PMIX_RANK set). */
+/* 1 when the environment shows an Open MPI launch (OMPI_COMM_WORLD_SIZE or PMIX_RANK set) and
+ * FAULTLINE_MPI is not "none". */
 int fl_mpi_launched(void);
 /* Loads libmpi and calls MPI_Init once (thread safe), only when launched; registers MPI_Finalize with
  * atexit. Never aborts: a failure is reported in status->error with active = 0. */
