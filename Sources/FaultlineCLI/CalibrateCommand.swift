@@ -147,7 +147,7 @@ struct CalibrateCommand: ParsableCommand, DistributedCommand {
             return (scores, Array(y[shard.rows]), mode)
         }
         let total = try world.allreduce([shard.matrix.rows], .sum)[0]
-        let summary = try CalibrationSummary(shard: shard, labels: y, totalRows: total, binning: mode, bins: bins, communicator: world)
+        let summary = try Job.uniformly { try CalibrationSummary(shard: shard, labels: y, totalRows: total, binning: mode, bins: bins, communicator: world) }
         return Report(samples: total, classes: shard.matrix.columns, binning: binning, before: summary)
     }
 

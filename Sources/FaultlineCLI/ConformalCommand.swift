@@ -77,9 +77,9 @@ struct ConformalCommand: ParsableCommand, DistributedCommand {
             }
             return (c, t, Array(y[c.rows]), testY)
         }
-        let predictor = try SplitConformal(calibrationShard: calibration.matrix, labels: calibrationY, firstSample: calibration.rows.lowerBound,
+        let predictor = try Job.uniformly { try SplitConformal(calibrationShard: calibration.matrix, labels: calibrationY, firstSample: calibration.rows.lowerBound,
                                            alpha: alpha, score: ConformalScore(rawValue: score)!.splitScore(settings)!,
-                                           classConditional: classConditional, seed: seed, communicator: world)
+                                           classConditional: classConditional, seed: seed, communicator: world) }
         let classes = test.matrix.columns
         let local = try world.agree { test.matrix.rows == 0 ? [] : try predictor.predict(test.matrix, firstSample: test.rows.lowerBound) }
         let gathered = try world.gatherRows(ConformalScore.membership(local, classes: classes))

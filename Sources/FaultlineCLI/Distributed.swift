@@ -1,4 +1,5 @@
 import ArgumentParser
+import FaultlineInputs
 import FaultlineLinalg
 import FaultlineReport
 import Foundation
@@ -25,6 +26,14 @@ enum Job {
     /// A rank's rows of N: the even split, or all of them on one process.
     static func evenRows(_ n: Int) -> Range<Int> { RowSplit.even(rows: n, rank: world.rank, size: world.size) }
     static func blockRows(_ n: Int) -> Range<Int> { RowSplit.blockAligned(rows: n, rank: world.rank, size: world.size) }
+
+    /// Runs a step whose errors depend only on data every rank holds (a library call after its own
+    /// collectives): an error becomes the same `RankFailure` on every rank, reported once by rank 0.
+    static func uniformly<T>(_ body: () throws -> T) throws -> T {
+        do { return try body() } catch let error where !(error is RankFailure) && world.size > 1 {
+            throw RankFailure(everyRank: Inputs.inputErrorMessage(error) ?? "\(error)", size: world.size)
+        }
+    }
 
     /// Handles an error of a distributed command on a job of several ranks: a `RankFailure` (every rank
     /// threw it at the same step) is reported by rank 0 and ends every rank with `code`; any other error

@@ -132,9 +132,11 @@ struct ShiftCommand: ParsableCommand {
                 }
                 return (x, Array(y[x.rows]), c)
             }
-            let saved = try DetectorFile.Detector.fit(kind, shard: x.matrix, labels: y, shrinkage: shrinkageValue,
-                                                      accumulation: accumulation == "float32" ? .float32Blocks : .float64,
-                                                      logDeterminant: logDeterminant, communicator: world)
+            let saved = try Job.uniformly {
+                try DetectorFile.Detector.fit(kind, shard: x.matrix, labels: y, shrinkage: shrinkageValue,
+                                              accumulation: accumulation == "float32" ? .float32Blocks : .float64,
+                                              logDeterminant: logDeterminant, communicator: world)
+            }
             let local = try world.agree { try calibration.map { $0.matrix.rows == 0 ? [] : try saved.score($0.matrix) } ?? [] }
             let scores = try world.allgatherv(local)
             let threshold = try world.agree {

@@ -211,6 +211,14 @@ struct MPICommandTests {
         #expect(r.stderr.contains("faultline conformal: rank 1 of 2: --probs \(badPath): probability[35, 1] = 2.0"), "\(r.stderr)")
         #expect(r.stderr.components(separatedBy: "rank 1 of 2").count == 2)  // once, from rank 0
         #expect(!FileManager.default.fileExists(atPath: out))
+        // Too few calibration rows for α: every rank finds it after the all-gather; reported once, exit 2.
+        let few = Self.temporary("few.npy"), fewY = Self.temporary("fewy.npy")
+        try NPY.write(try NPY.readRows(p, rows: 0..<3, as: Float.self), to: few)
+        try NPY.write(Tensor(shape: [3], values: [Int64(0), 1, 2]), to: fewY)
+        defer { Self.remove(few, fewY) }
+        let small = try Self.run(2, ["conformal", "--calibration-probs", few, "--calibration-labels", fewY, "--probs", p, "--alpha", "0.1"])
+        #expect(small.status == 2 && small.stderr.contains("ranks 0, 1 of 2: ") && small.stderr.contains("needs at least 9"), "\(small.stderr)")
+        #expect(!small.stderr.contains("MPI_ABORT"), "\(small.stderr)")
         let refused = try Self.run(2, ["calibrate", "--probs", p, "--labels", y, "--fit", "temperature"])
         #expect(refused.status == 2 && refused.stderr.contains("ranks 0, 1 of 2: under mpirun, calibrate computes the metrics only"), "\(refused.stderr)")
     }

@@ -129,6 +129,12 @@ public struct RankFailure: Error, CustomStringConvertible, Sendable, Equatable {
     public var failures: [Failure]
     public var size: Int
 
+    /// The failure of every rank with the same message: for a step whose error depends only on data every
+    /// rank holds (after an all-gather), so that every rank throws it without communicating.
+    public init(everyRank message: String, size: Int) {
+        self.init(failures: (0..<size).map { (rank: $0, message: message) }, size: size)
+    }
+
     init(failures: [(rank: Int, message: String)], size: Int) {
         self.failures = failures.map { Failure(rank: $0.rank, message: $0.message) }
         self.size = size
