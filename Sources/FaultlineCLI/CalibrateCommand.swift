@@ -7,7 +7,7 @@ import FaultlineStatistics
 import Foundation
 
 /// `faultline calibrate`: calibration metrics of logits or probabilities, and recalibration.
-struct CalibrateCommand: ParsableCommand {
+struct CalibrateCommand: ParsableCommand, DistributedCommand {
     static let configuration = CommandConfiguration(
         commandName: "calibrate",
         abstract: "Calibration metrics (ECE, MCE, classwise and top-label ECE, Brier, NLL, reliability bins) and recalibration.",
@@ -59,6 +59,7 @@ struct CalibrateCommand: ParsableCommand {
 
     func run() throws {
         let report = try Inputs.guarded("calibrate") { () -> Report in
+            if Job.world.size > 1 { return try runDistributed() }
             guard let mode = CalibrationMetrics.Binning(name: binning, bins: bins) else {
                 throw InputError("--binning must be equal-width, right-closed, torchmetrics or equal-mass")
             }
@@ -94,8 +95,8 @@ struct CalibrateCommand: ParsableCommand {
             return report
         }
         if json {
-            print(try JSONOutput.string(report))
-        } else {
+            if !Job.quiet { print(try JSONOutput.string(report)) }
+        } else if !Job.quiet {
             print("\(report.samples) samples, \(report.classes) classes, \(report.binning) binning")
             let rows = [("before", report.before)] + (report.after.map { [("after \(report.recalibration!)", $0)] } ?? [])
             print(TextTable.grid(header: [""] + CalibrationSummary.metricNames, rows: rows.map { name, m in
@@ -113,6 +114,41 @@ struct CalibrateCommand: ParsableCommand {
             printError("faultline calibrate: ECE \(final.ece) exceeds --max-ece \(maxEce)")
             throw ExitCode(1)
         }
+    }
+
+    /// Under mpirun: each rank reads its rows (RowSplit.blockAligned) of --logits or --probs and sends its
+    /// sums; every rank gets the metrics (bit-identical to one process from logits, ≤ 1e-12 relative
+    /// from probabilities; see `CalibrationSummary(shard:…)`). Recalibration and the bootstrap need every
+    /// row on one process and are refused.
+    func runDistributed() throws -> Report {
+        let world = Job.world
+        let (shard, y, mode) = try world.agree { () throws -> (CalibrationScores, [Int], CalibrationMetrics.Binning) in
+            guard fit == nil, bootstrap == 0 else {
+                throw InputError("under mpirun, calibrate computes the metrics only; run --fit and --bootstrap without mpirun")
+            }
+            guard let mode = CalibrationMetrics.Binning(name: binning, bins: bins) else {
+                throw InputError("--binning must be equal-width, right-closed, torchmetrics or equal-mass")
+            }
+            if case .equalMass = mode { throw InputError("--binning equal-mass sorts every confidence; run it without mpirun") }
+            let scores: CalibrationScores, shard: Inputs.Shard
+            if let logits {
+                shard = try Inputs.logitShard(logits, option: "--logits", rows: Job.blockRows)
+                scores = .logits(shard.matrix)
+            } else if let probs {
+                shard = try Inputs.probabilityShard(probs, option: "--probs", renormalize: renormalize, rows: Job.blockRows)
+                scores = .probabilities(shard.matrix)
+            } else {
+                throw InputError("give --logits or --probs")
+            }
+            let y = try Inputs.labels(labels, option: "--labels", classes: shard.matrix.columns)
+            guard y.count == shard.total else {
+                throw InputError("--labels \(labels) has \(y.count) labels for the \(shard.total) rows of \(logits == nil ? "--probs" : "--logits")")
+            }
+            return (scores, Array(y[shard.rows]), mode)
+        }
+        let total = try world.allreduce([shard.matrix.rows], .sum)[0]
+        let summary = try Job.uniformly { try CalibrationSummary(shard: shard, labels: y, totalRows: total, binning: mode, bins: bins, communicator: world) }
+        return Report(samples: total, classes: shard.matrix.columns, binning: binning, before: summary)
     }
 
     /// Percentile intervals of every metric over `bootstrap` resamples of the rows of (scores, y).

@@ -47,6 +47,7 @@ extension Inputs {
             return try body()
         } catch {
             guard let message = inputErrorMessage(error) else { throw error }
+            if Job.distributed { throw ExitCode(Job.fail(message, error: error, command: "faultline \(command)", code: 2)) }
             reportError(message, command: "faultline \(command)", exitCode: 2)
         }
         throw ExitCode(2)
@@ -57,7 +58,7 @@ extension Inputs {
     static func inputErrorMessage(_ error: Error) -> String? {
         switch error {
         case is IOError, is ModelError, is LinalgError, is AttackError, is ShiftError, is ReliabilityError, is StatisticsError, is CertificationError,
-             is AnalysisError, is InputError, is GraphError:
+             is AnalysisError, is InputError, is GraphError, is RankFailure, is CommunicatorError:
             return "\(error)"
         default:
             return (error as? LocalizedError)?.errorDescription
@@ -139,6 +140,7 @@ struct ModelOptions: ParsableArguments {
 
 /// Messages for people go to stderr so stdout stays parseable.
 func printError(_ message: String) {
+    guard !Job.quiet else { return }  // ranks other than 0 of a distributed job print nothing
     FileHandle.standardError.write(Data((message + "\n").utf8))
 }
 
@@ -149,6 +151,7 @@ let jsonRequested = CommandLine.arguments.dropFirst().prefix { $0 != "--" }.cont
 /// `{"error": {"command": …, "message": …, "exitCode": …}}` so that scripts parsing the output can parse
 /// the failure too.
 func reportError(_ message: String, command: String, exitCode: Int32) {
+    guard !Job.quiet else { return }
     guard jsonRequested else { return printError(command.isEmpty ? message : "\(command): \(message)") }
     struct Body: Encodable { var command: String; var message: String; var exitCode: Int32 }
     struct Envelope: Encodable { var error: Body }

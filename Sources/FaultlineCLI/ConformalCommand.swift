@@ -6,7 +6,7 @@ import FaultlineReport
 import Foundation
 
 /// `faultline conformal`: split conformal prediction sets for classification.
-struct ConformalCommand: ParsableCommand {
+struct ConformalCommand: ParsableCommand, DistributedCommand {
     static let configuration = CommandConfiguration(
         commandName: "conformal",
         abstract: "Split conformal prediction sets (LAC, APS, RAPS, top-k; optionally per class) with coverage ≥ 1 − α.",
@@ -52,10 +52,53 @@ struct ConformalCommand: ParsableCommand {
         }
     }
 
+    /// Under mpirun: each rank reads its rows (RowSplit.even) of --calibration-probs and --probs; the
+    /// calibration scores are all-gathered (the threshold is the one-process threshold, bit for bit), each
+    /// rank predicts its test rows and rank 0 gathers the sets, reports and writes --out. Nil on other ranks.
+    func runDistributed() throws -> Report? {
+        let world = Job.world
+        var settings = ConformalScore.Settings()
+        (settings.lambda, settings.kReg) = (lambda, kReg)
+        let (calibration, test, calibrationY, testY) = try world.agree { () throws -> (Inputs.Shard, Inputs.Shard, [Int], [Int]?) in
+            guard ConformalScore(rawValue: score)!.splitScore(settings) != nil else {
+                throw InputError("--score \(score) tunes on the whole calibration set and is not distributed; run it without mpirun, or use lac, aps, aps-randomized, raps or topk")
+            }
+            let c = try Inputs.probabilityShard(calibrationProbs, option: "--calibration-probs", renormalize: renormalize, rows: Job.evenRows)
+            let t = try Inputs.probabilityShard(probs, option: "--probs", renormalize: renormalize, rows: Job.evenRows)
+            guard c.matrix.columns == t.matrix.columns else {
+                throw InputError("--calibration-probs \(calibrationProbs) has \(c.matrix.columns) classes, --probs \(probs) \(t.matrix.columns)")
+            }
+            let y = try Inputs.labels(calibrationLabels, option: "--calibration-labels", classes: c.matrix.columns)
+            guard y.count == c.total else { throw InputError("--calibration-labels \(calibrationLabels) has \(y.count) labels for \(c.total) rows") }
+            let testY = try labels.map { path in
+                let y = try Inputs.labels(path, option: "--labels", classes: t.matrix.columns)
+                guard y.count == t.total else { throw InputError("\(path) has \(y.count) labels for \(t.total) rows") }
+                return y
+            }
+            return (c, t, Array(y[c.rows]), testY)
+        }
+        let predictor = try Job.uniformly { try SplitConformal(calibrationShard: calibration.matrix, labels: calibrationY, firstSample: calibration.rows.lowerBound,
+                                           alpha: alpha, score: ConformalScore(rawValue: score)!.splitScore(settings)!,
+                                           classConditional: classConditional, seed: seed, communicator: world) }
+        let classes = test.matrix.columns
+        let local = try world.agree { test.matrix.rows == 0 ? [] : try predictor.predict(test.matrix, firstSample: test.rows.lowerBound) }
+        let gathered = try world.gatherRows(ConformalScore.membership(local, classes: classes))
+        return try world.agree { () -> Report? in
+            guard let membership = gathered else { return nil }
+            let sets = (0..<membership.rows).map { i in (0..<classes).filter { membership[i, $0] == 1 } }
+            let coverage = testY.map { SplitConformal.evaluate(sets: sets, labels: $0).coverage }
+            if let out { try NPZ.write([("sets", Tensor(membership))], to: out) }
+            return Report(alpha: alpha, score: score, threshold: predictor.threshold, samples: sets.count,
+                          meanSetSize: Double(sets.reduce(0) { $0 + $1.count }) / Double(max(sets.count, 1)), coverage: coverage,
+                          emptySets: sets.filter(\.isEmpty).count)
+        }
+    }
+
     var lastLabelRule: CumulativeProbabilitySets.LastLabel { lastLabel == "exclude" ? .exclude : lastLabel == "randomized" ? .randomized : .include }
 
     func run() throws {
-        let report = try Inputs.guarded("conformal") { () -> Report in
+        let report = try Inputs.guarded("conformal") { () -> Report? in
+            if Job.world.size > 1 { return try runDistributed() }
             let calibration = try Inputs.probabilities(calibrationProbs, option: "--calibration-probs", renormalize: renormalize)
             let p = try Inputs.probabilities(probs, option: "--probs", renormalize: renormalize)
             try Inputs.sameClasses(calibration, "--calibration-probs", calibrationProbs, p, "--probs", probs)
@@ -77,6 +120,7 @@ struct ConformalCommand: ParsableCommand {
                           meanSetSize: Double(sets.reduce(0) { $0 + $1.count }) / Double(max(sets.count, 1)), coverage: coverage,
                           emptySets: sets.filter(\.isEmpty).count)
         }
+        guard let report else { return }  // ranks other than 0 of a distributed job
         if json {
             print(try JSONOutput.string(report))
         } else {

@@ -17,7 +17,10 @@ public struct FaultlineCommand: ParsableCommand {
             type is chosen from cpuid unless OPENBLAS_CORETYPE is set) and pure-Swift SIMD code otherwise.
 
             Environment: FAULTLINE_BACKEND=blas|simd|reference, FAULTLINE_BLAS=<path to a BLAS library>, \
-            FAULTLINE_LAPACKE=<path>, FAULTLINE_THREADS=<n>, FAULTLINE_CORETYPE=<OpenBLAS core name|auto>.
+            FAULTLINE_LAPACKE=<path>, FAULTLINE_THREADS=<n>, FAULTLINE_CORETYPE=<OpenBLAS core name|auto>, \
+            FAULTLINE_MPI=<path to Open MPI's libmpi.so|none>.
+            Under Open MPI's mpirun, predict, calibrate, conformal, uncertainty and shift fit run on every rank \
+            (each on its own rows); other commands run on rank 0 (docs/SCALING.md).
             Exit codes: 0 ok, 1 a check failed (per command), 2 bad input (including bad options).
             """,
         version: version,
@@ -45,12 +48,22 @@ public struct FaultlineCommand: ParsableCommand {
         let usageError = ExitCode(64)  // EX_USAGE
         var name = configuration.commandName ?? "faultline"
         do {
+            try Job.join()  // joins the MPI job when mpirun launched this process; else one process, libmpi never loaded
             var command = try parseAsRoot()
             name = type(of: command).configuration.commandName.map { "faultline \($0)" } ?? name
+            if Job.world.size > 1 {
+                // Commands not written for several ranks run once, on rank 0; the other ranks end here.
+                if command is DistributedCommand { Job.distributed = true } else if Job.quiet { return nil }
+            }
             try command.run()
             return nil
         } catch {
             let code = exitCode(for: error)
+            if Job.distributed && !(error is ExitCode) {
+                // Several ranks: agreed failures end every rank together; any other error is this rank's alone
+                // and aborts the job (the other ranks may be waiting in a collective).
+                return Job.fail(Inputs.inputErrorMessage(error) ?? fullMessage(for: error), error: error, command: name, code: code == .failure ? 2 : code.rawValue)
+            }
             if code == usageError {
                 if jsonRequested {
                     reportError(message(for: error), command: name, exitCode: 2)
@@ -64,7 +77,7 @@ public struct FaultlineCommand: ParsableCommand {
                 return 2
             }
             if code == .success, !fullMessage(for: error).isEmpty {
-                print(fullMessage(for: error))  // --help, --version
+                if !Job.quiet { print(fullMessage(for: error)) }  // --help, --version (once under mpirun)
                 return 0
             }
             let message = fullMessage(for: error)

@@ -13,7 +13,7 @@ struct ShiftCommand: ParsableCommand {
         abstract: "Fit an out-of-distribution detector on training features, then score new features (higher = more shifted).",
         subcommands: [Fit.self, Score.self])
 
-    struct Fit: ParsableCommand {
+    struct Fit: ParsableCommand, DistributedCommand {
         static let configuration = CommandConfiguration(
             abstract: "Fit a Mahalanobis, per-class Mahalanobis, relative-Mahalanobis or KNN detector and save it (.safetensors).",
             discussion: """
@@ -69,6 +69,7 @@ struct ShiftCommand: ParsableCommand {
 
         func run() throws {
             let summary = try Inputs.guarded("shift fit") { () -> String in
+                if Job.world.size > 1 { return try runDistributed() }
                 var x = try Inputs.features(features, option: "--features", finite: true)
                 var y = try labels.map { labels in
                     let y = try Inputs.labels(labels, option: "--labels")
@@ -107,7 +108,46 @@ struct ShiftCommand: ParsableCommand {
                 }
                 return summary + "; wrote \(out)"
             }
-            print(summary)
+            if !Job.quiet { print(summary) }
+        }
+
+        /// Under mpirun: each rank reads its rows (RowSplit.even) of --features (and --calibration-features),
+        /// the Gaussian fits are merged (`DetectorFile.Detector.fit(_:shard:…)`), calibration scores are
+        /// all-gathered for the threshold, and rank 0 writes --out. KNN and --holdout are refused.
+        func runDistributed() throws -> String {
+            let world = Job.world
+            let (x, y, calibration) = try world.agree { () throws -> (Inputs.Shard, [Int], Inputs.Shard?) in
+                guard kind != .knn else { throw InputError("--detector knn keeps every reference row and is not distributed; run it without mpirun") }
+                guard holdout == nil else { throw InputError("--holdout samples rows of the whole file; under mpirun give --calibration-features instead") }
+                guard let labels else { throw InputError("--detector \(detector) needs --labels") }
+                let x = try Inputs.featureShard(features, option: "--features", finite: true, rows: Job.evenRows)
+                let y = try Inputs.labels(labels, option: "--labels")
+                guard y.count == x.total else { throw InputError("--features \(features) has \(x.total) rows but --labels \(labels) has \(y.count) labels") }
+                let c = try calibrationFeatures.map { path in
+                    let c = try Inputs.featureShard(path, option: "--calibration-features", finite: true, rows: Job.evenRows)
+                    guard c.matrix.columns == x.matrix.columns else {
+                        throw InputError("--calibration-features \(path) has \(c.matrix.columns) features, --features \(features) \(x.matrix.columns)")
+                    }
+                    return c
+                }
+                return (x, Array(y[x.rows]), c)
+            }
+            let saved = try Job.uniformly {
+                try DetectorFile.Detector.fit(kind, shard: x.matrix, labels: y, shrinkage: shrinkageValue,
+                                              accumulation: accumulation == "float32" ? .float32Blocks : .float64,
+                                              logDeterminant: logDeterminant, communicator: world)
+            }
+            let local = try world.agree { try calibration.map { $0.matrix.rows == 0 ? [] : try saved.score($0.matrix) } ?? [] }
+            let scores = try world.allgatherv(local)
+            let threshold = try world.agree {
+                try calibration.map { _ in try DetectorThreshold.calibrate(inDistribution: scores, falsePositiveRate: fpr) }
+            }
+            try world.agree { if world.rank == 0 { try DetectorFile.save(saved, threshold: threshold, to: out) } }
+            var summary = "fitted \(detector) on \(x.total)×\(x.matrix.columns) features on \(world.size) ranks"
+            if let threshold {
+                summary += "; flags scores > \(threshold.value) (false-positive rate ≤ \(fpr) on \(threshold.calibrationSamples) held-out samples)"
+            }
+            return summary + "; wrote \(out)"
         }
     }
 

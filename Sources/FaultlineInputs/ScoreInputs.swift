@@ -35,16 +35,17 @@ extension Inputs {
     /// the file, the row and the column, and says how to fix it. Reads only, unless it renormalises (so a
     /// memory-mapped input is not copied). `rowsPerMember`: `p` stacks members of that many rows each,
     /// and messages name the member and its row.
+    /// `firstRow`: `p` holds rows firstRow… of the file (a shard), and messages number rows in the file.
     public static func checkProbabilities(_ p: inout Matrix<Float>, option: String, path: String, renormalize: Bool, member: Int? = nil,
-                                   rowsPerMember: Int? = nil) throws {
+                                   rowsPerMember: Int? = nil, firstRow: Int = 0) throws {
         let c = p.columns, rows = p.rows
         func place(_ i: Int) -> String {
             if let n = rowsPerMember { return "member \(i / n), row \(i % n)" }
-            return (member.map { "member \($0), " } ?? "") + "row \(i)"
+            return (member.map { "member \($0), " } ?? "") + "row \(firstRow + i)"
         }
         func entry(_ i: Int, _ j: Int) -> String {
             if let n = rowsPerMember { return "member \(i / n), probability[\(i % n), \(j)]" }
-            return (member.map { "member \($0), " } ?? "") + "probability[\(i), \(j)]"
+            return (member.map { "member \($0), " } ?? "") + "probability[\(firstRow + i), \(j)]"
         }
         guard rows > 0, c > 0 else { throw InputError("\(option) \(path): no probabilities (\(rows)×\(c))") }
         var sums = renormalize ? [Double](repeating: 0, count: rows) : []

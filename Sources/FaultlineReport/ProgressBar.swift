@@ -12,11 +12,14 @@ public final class ProgressBar {
     private var lastQuarter = -1
     private let start = Date()
 
-    /// A bar for `total` units of work (at least 1).
+    /// Set on the ranks other than 0 of a distributed job: their bars are silent (only rank 0 draws).
+    nonisolated(unsafe) public static var silentRank = false
+
+    /// A bar for `total` units of work (at least 1); silent with `quiet` or on a `silentRank`.
     public init(_ label: String, total: Int, quiet: Bool) {
         self.label = label
         self.total = max(total, 1)
-        self.quiet = quiet
+        self.quiet = quiet || ProgressBar.silentRank
     }
 
     /// `done` units finished (clamped to the total); `detail` is shown after the percentage.

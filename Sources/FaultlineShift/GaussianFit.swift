@@ -269,3 +269,43 @@ extension Matrix where Scalar == Double {
         withUnsafeMutableBufferPointer { o in other.withUnsafeBufferPointer { b in for i in o.indices { o[i] += Double(b[i]) } } }
     }
 }
+
+extension GaussianFit {
+    /// The fit of the rows of every rank of a job, on every rank. Each rank fits its own rows (its shard),
+    /// then calls this: the ranks' states (counts, class sums, scatters: C + C·d + S·d² doubles, S = 1 tied
+    /// or C per class) are all-gathered and merged in rank order with `merged(with:)`, so every rank
+    /// holds the identical fit. It equals the one-process fit of all the rows up to rounding (the
+    /// parallel-axis merge; tested ≤ 1e-12 relative for K = 1, 2, 3 and shards of 0 rows). Bytes sent per
+    /// rank: one state, independent of N; received: K states. With a `SingleProcessCommunicator` it
+    /// returns `self` unchanged.
+    /// - Throws: `ShiftError.invalidInput` (on every rank) when the ranks' fits differ in dimension, classes,
+    ///   accumulation or per-class covariances; `CommunicatorError`.
+    public func allMerged(over communicator: some Communicator) throws -> GaussianFit {
+        guard communicator.size > 1 else { return self }
+        let shape = [dimension, classes, keepsClassCovariances ? 1 : 0, accumulation == .float64 ? 0 : 1]
+        let shapes = try communicator.allgathervPerRank(shape)
+        guard shapes.allSatisfy({ $0 == shape }) else {
+            throw ShiftError.invalidInput("the ranks' Gaussian fits differ in [dimension, classes, per-class, accumulation]: \(shapes)")
+        }
+        var state = counts.map(Double.init)
+        state += sums.withUnsafeBufferPointer { Array($0) }
+        for s in scatters { state += s.withUnsafeBufferPointer { Array($0) } }
+        let states = try communicator.allgathervPerRank(state)
+        var out: GaussianFit?
+        for r in states.indices {
+            var fit = GaussianFit(dimension: dimension, classes: classes, accumulation: accumulation, perClassCovariance: keepsClassCovariances)
+            fit.blockRows = blockRows
+            let values = states[r], d = dimension
+            fit.counts = values[0..<classes].map { Int($0) }
+            var offset = classes
+            fit.sums.withUnsafeMutableBufferPointer { _ = $0.initialize(from: values[offset..<(offset + classes * d)]) }
+            offset += classes * d
+            for t in fit.scatters.indices {
+                fit.scatters[t].withUnsafeMutableBufferPointer { _ = $0.initialize(from: values[offset..<(offset + d * d)]) }
+                offset += d * d
+            }
+            out = try out.map { try $0.merged(with: fit) } ?? fit
+        }
+        return out!
+    }
+}

@@ -32,15 +32,20 @@ public enum CLIRunner {
     /// tests still run beside the one child.
     private static let gate = DispatchSemaphore(value: 1)
 
+    /// `launcher`: a command that runs the executable (e.g. `["timeout", "60", "mpirun", "-np", "2"]`): the
+    /// child is then `launcher… faultline arguments…` (and no memory limit applies).
     public static func run(_ arguments: [String], environment changes: [String: String?] = [:], timeout: Double? = nil,
-                           memoryLimit: Int? = nil) throws -> Result {
+                           memoryLimit: Int? = nil, launcher: [String] = []) throws -> Result {
         gate.wait()
         defer { gate.signal() }
         let process = Process()
         let prlimit = "/usr/bin/prlimit"
         // Sanitizer builds reserve terabytes of shadow address space: scripts/sanitize turns the cap off.
         let capped = ProcessInfo.processInfo.environment["FAULTLINE_NO_MEMORY_LIMIT"] == nil
-        if let memoryLimit, capped, FileManager.default.isExecutableFile(atPath: prlimit) {
+        if let tool = launcher.first {
+            process.executableURL = URL(fileURLWithPath: tool)
+            process.arguments = Array(launcher.dropFirst()) + [executable.path] + arguments
+        } else if let memoryLimit, capped, FileManager.default.isExecutableFile(atPath: prlimit) {
             process.executableURL = URL(fileURLWithPath: prlimit)
             process.arguments = ["--as=\(memoryLimit)", "--", executable.path] + arguments
         } else {

@@ -152,4 +152,7 @@ int64_t fl_softmax_calibration_f32(const float *z, const int64_t *labels, int64_
 }
 #endif
 
+/* Run-time loaded Open MPI (mpi.c). */
+#include "fl_mpi.h"
+
 #endif

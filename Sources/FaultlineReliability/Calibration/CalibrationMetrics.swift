@@ -138,6 +138,12 @@ public struct CalibrationMetrics: Sendable, Codable {
             if let bad = p.nonFiniteRow { throw ReliabilityError.invalidInput("logits row \(bad) contains NaN or infinite values") }
             total.merge(p)
         }
+        return metrics(total, rows: n, binning: binning)
+    }
+
+    /// The metrics from the merged sums of the fused logits pass over `n` rows.
+    static func metrics(_ total: Accumulator, rows n: Int, binning: Binning) -> CalibrationMetrics {
+        let bins = binning.count
         let edges: [(Double, Double)]
         switch binning {
         case .torchmetrics(let b): edges = (0..<b).map { (Double($0) / Double(b), Double($0 + 1) / Double(b)) } + [(1, 1)]
