@@ -202,6 +202,21 @@ double fl_exp_scaled_f32_avx512(float *x, int64_t n, float scale) {
     return fl_hsum512(s);
 }
 
+/* Σ of the 16 lanes of a, b and c at once (float tree, shared shuffles): out[0..3). */
+FL_AVX512 static inline void fl_hsum3_512(__m512 a, __m512 b, __m512 c, double out[3]) {
+    /* 512 → 256: fold the upper halves, then interleave a/b/c into one 256-bit vector per pair of steps. */
+    __m256 a8 = _mm256_add_ps(_mm512_castps512_ps256(a), _mm512_extractf32x8_ps(a, 1));
+    __m256 b8 = _mm256_add_ps(_mm512_castps512_ps256(b), _mm512_extractf32x8_ps(b, 1));
+    __m256 c8 = _mm256_add_ps(_mm512_castps512_ps256(c), _mm512_extractf32x8_ps(c, 1));
+    __m256 ab = _mm256_hadd_ps(a8, b8);            /* a01 a23 b01 b23 | a45 a67 b45 b67 */
+    __m256 cc = _mm256_hadd_ps(c8, c8);
+    __m256 abcc = _mm256_hadd_ps(ab, cc);          /* a0-3 b0-3 c0-3 c0-3 | a4-7 b4-7 c4-7 c4-7 */
+    __m128 r = _mm_add_ps(_mm256_castps256_ps128(abcc), _mm256_extractf128_ps(abcc, 1));
+    float lanes[4];
+    _mm_storeu_ps(lanes, r);
+    out[0] = lanes[0]; out[1] = lanes[1]; out[2] = lanes[2];
+}
+
 /* Merges two (best, index) chains: the larger value, the smaller index on ties. */
 FL_AVX512 static inline void fl_argmax_merge512(__m512 *best, __m512i *index, __m512 other, __m512i otherIndex) {
     __mmask16 take = _mm512_cmp_ps_mask(other, *best, _CMP_GT_OQ)
@@ -306,9 +321,7 @@ int64_t fl_ensemble_member_row_f32_avx512(const float *p, const float *anchor, f
         index = _mm512_add_epi32(index, sixteen);
         _mm512_mask_storeu_ps(sum + j, k, _mm512_add_ps(_mm512_maskz_loadu_ps(k, sum + j), v));
     }
-    out[0] = fl_hsum512(h);
-    out[1] = fl_hsum512(s);
-    out[2] = fl_hsum512(q);
+    fl_hsum3_512(h, s, q, out);
     *invalid = bad != 0;
     return fl_argmax_lanes512(best, bestIndex);
 }
@@ -335,8 +348,10 @@ int64_t fl_ensemble_mean_row_f32_avx512(float *values, const float *anchor, int6
         bestIndex = _mm512_mask_mov_epi32(bestIndex, g, index);
         index = _mm512_add_epi32(index, sixteen);
     }
-    out[0] = fl_hsum512(h);
-    out[1] = fl_hsum512(q);
+    double three[3];
+    fl_hsum3_512(h, q, q, three);
+    out[0] = three[0];
+    out[1] = three[1];
     return fl_argmax_lanes512(best, bestIndex);
 }
 

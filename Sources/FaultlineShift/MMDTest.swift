@@ -113,6 +113,7 @@ public enum MMDTest {
                 // ranges of equal triangle area; the lists are sorted afterwards, so the split does not matter.
                 let parts = 8, kp = UncheckedPointer(UnsafeMutablePointer(mutating: pk.baseAddress!))
                 let bounds = (0...parts).map { Int((Double(total) * (Double($0) / Double(parts)).squareRoot()).rounded()) }
+                let wanted = buckets.sorted(), (lo, hi) = (UInt32(wanted.first!), UInt32(wanted.last!))  // one or two buckets
                 var lists = [[Float]](repeating: [], count: parts)
                 lists.withUnsafeMutableBufferPointer { lp in
                     let out = UncheckedPointer(lp.baseAddress!)
@@ -120,7 +121,10 @@ public enum MMDTest {
                         var mine: [Float] = []
                         for r in max(bounds[part], 1)..<bounds[part + 1] {
                             let row = kp.value + r * total
-                            for c in 0..<r where buckets.contains(Int(row[c].bitPattern >> 16)) { mine.append(row[c]) }
+                            for c in 0..<r {
+                                let bucket = row[c].bitPattern >> 16
+                                if bucket == lo || bucket == hi { mine.append(row[c]) }
+                            }
                         }
                         out.value[part] = mine
                     }
