@@ -12,7 +12,8 @@
  * pick c = 1 + (i + ½)/32 from a 32-entry table held in two registers (one vpermt2ps), and
  * ln x = e·ln 2 + ln c + ln(1 + r), r = m/c − 1 formed with one FMA against a float 1/c, |r| < 1/64,
  * ln(1 + r) ≈ r − r²/2 + r³/3 (truncation < r⁴/4 < 1.5e-8). About 11 instructions against the
- * 24 of the Cephes polynomial; absolute error ≤ 1.2e-7 on [FLT_MIN, 1] (tested against float64). */
+ * 24 of the Cephes polynomial; error ≤ 1.5e-7·max(1, |ln x|) on [FLT_MIN, 1] (measured 1.41e-7 against
+ * float64 over 4 M points; Cephes: 1.18e-7), which the sums Σ p·ln p need: absolute, not relative. */
 #include "CFaultline.h"
 #include <float.h>
 #include <math.h>

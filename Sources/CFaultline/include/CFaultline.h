@@ -158,7 +158,7 @@ int64_t fl_softmax_calibration_f32(const float *z, const int64_t *labels, int64_
 
 /* ---- The AVX-512 tier of the kernels above (vecmath512.c): the same contracts, 16 float lanes, mask
  * tails; call only when fl_vecmath_avx512_available() is 1 (AVX-512 F/BW/VL/DQ, FMA, OS saves ZMM).
- * The two xlogx kernels use a table-driven log with absolute error ≤ 1.2e-7 on [FLT_MIN, 1] (the sums
+ * The xlogx and ensemble-row kernels use a table-driven log, error ≤ 1.5e-7·max(1, |ln x|) (the sums
  * Σ p·ln p need absolute, not relative, accuracy); the normals and the exps are bit-identical to AVX2. */
 int fl_vecmath_avx512_available(void);
 /* The ISA the package's C (and, with the same default flags, Swift) code is compiled for: "x86-64 baseline (SSE2, no FMA)". */
