@@ -60,7 +60,7 @@ __attribute__((target("avx2,fma"))) static inline double fl_hsum256(__m256 v) {
     return (double)_mm_cvtss_f32(s);
 }
 
-/* Lanes 0..<count set (count in 1...7). */
+/* Lanes 0..<count set (count in 1...8). */
 __attribute__((target("avx2,fma"))) static inline __m256i fl_tail_mask(int64_t count) {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)count), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
@@ -147,8 +147,10 @@ double fl_exp_scaled_f32(float *x, int64_t n, float scale) {
 
 __attribute__((target("avx2,fma")))
 int64_t fl_sqdiff_argmax_f32(const float *row, const float *mean, int64_t n, double *sqdiff) {
+    if (n <= 0) { *sqdiff = 0; return 0; }
     __m256 acc = _mm256_setzero_ps();
-    __m256 best = _mm256_set1_ps(-INFINITY);
+    /* The reference's rule: start from row[0] and move only on strictly greater (NaN never wins). */
+    __m256 best = _mm256_set1_ps(row[0]);
     __m256i bestIndex = _mm256_setzero_si256(), index = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     const __m256i eight = _mm256_set1_epi32(8);
     int64_t j = 0;
@@ -165,19 +167,110 @@ int64_t fl_sqdiff_argmax_f32(const float *row, const float *mean, int64_t n, dou
     _mm256_storeu_ps(lanes, best);
     _mm256_storeu_si256((__m256i *)idx, bestIndex);
     double s = fl_hsum256(acc);
-    int64_t arg = -1;
-    float top = -INFINITY;
-    for (int l = 0; l < 8; l++) {
-        if (lanes[l] > top || (lanes[l] == top && arg >= 0 && idx[l] < arg)) { top = lanes[l]; arg = idx[l]; }
+    int64_t arg = idx[0];
+    float top = lanes[0];
+    for (int l = 1; l < 8; l++) {
+        if (lanes[l] > top || (lanes[l] == top && idx[l] < arg)) { top = lanes[l]; arg = idx[l]; }
     }
     for (; j < n; j++) {
         float d = row[j] - mean[j];
         s += (double)d * d;
-        if (row[j] > top || arg < 0) { top = row[j]; arg = j; }
+        if (row[j] > top) { top = row[j]; arg = j; }
     }
     *sqdiff = s;
-    return arg < 0 ? 0 : arg;
+    return arg;
 }
+/* The first maximum over 8 lanes that all started from row[0] with index 0. */
+__attribute__((target("avx2,fma"))) static inline int64_t fl_argmax_lanes256(__m256 best, __m256i bestIndex) {
+    float lanes[8];
+    int idx[8];
+    _mm256_storeu_ps(lanes, best);
+    _mm256_storeu_si256((__m256i *)idx, bestIndex);
+    int64_t arg = idx[0];
+    float top = lanes[0];
+    for (int l = 1; l < 8; l++)
+        if (lanes[l] > top || (lanes[l] == top && idx[l] < arg)) { top = lanes[l]; arg = idx[l]; }
+    return arg;
+}
+
+/* One member row of the ensemble pass (CFaultline.h): one read of the row for everything. */
+__attribute__((target("avx2,fma")))
+int64_t fl_ensemble_member_row_f32(const float *p, const float *anchor, float *sum, int64_t n, double out[3], int *invalid) {
+    if (n <= 0) { out[0] = out[1] = out[2] = 0; *invalid = 0; return 0; }
+    const __m256 zero = _mm256_setzero_ps(), one = _mm256_set1_ps(1.0f), tiny = _mm256_set1_ps(1.17549435e-38f);
+    __m256 h = zero, h2 = zero, s = zero, q = zero, bad = zero;
+    __m256 best = _mm256_set1_ps(p[0]);
+    __m256i bestIndex = _mm256_setzero_si256(), index = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i eight = _mm256_set1_epi32(8);
+    int64_t j = 0;
+    for (; j + 16 <= n; j += 16) {
+        __m256 v = _mm256_loadu_ps(p + j), w = _mm256_loadu_ps(p + j + 8);
+        bad = _mm256_or_ps(bad, _mm256_or_ps(_mm256_cmp_ps(v, zero, _CMP_NGE_UQ), _mm256_cmp_ps(v, one, _CMP_GT_OQ)));
+        bad = _mm256_or_ps(bad, _mm256_or_ps(_mm256_cmp_ps(w, zero, _CMP_NGE_UQ), _mm256_cmp_ps(w, one, _CMP_GT_OQ)));
+        s = _mm256_add_ps(s, _mm256_add_ps(v, w));
+        h = _mm256_fmadd_ps(v, fl_log256(_mm256_max_ps(v, tiny)), h);
+        h2 = _mm256_fmadd_ps(w, fl_log256(_mm256_max_ps(w, tiny)), h2);
+        __m256 dv = _mm256_sub_ps(v, _mm256_loadu_ps(anchor + j)), dw = _mm256_sub_ps(w, _mm256_loadu_ps(anchor + j + 8));
+        q = _mm256_fmadd_ps(dw, dw, _mm256_fmadd_ps(dv, dv, q));
+        __m256 g = _mm256_cmp_ps(v, best, _CMP_GT_OQ);
+        best = _mm256_blendv_ps(best, v, g);
+        bestIndex = _mm256_blendv_epi8(bestIndex, index, _mm256_castps_si256(g));
+        index = _mm256_add_epi32(index, eight);
+        g = _mm256_cmp_ps(w, best, _CMP_GT_OQ);
+        best = _mm256_blendv_ps(best, w, g);
+        bestIndex = _mm256_blendv_epi8(bestIndex, index, _mm256_castps_si256(g));
+        index = _mm256_add_epi32(index, eight);
+        _mm256_storeu_ps(sum + j, _mm256_add_ps(_mm256_loadu_ps(sum + j), v));
+        _mm256_storeu_ps(sum + j + 8, _mm256_add_ps(_mm256_loadu_ps(sum + j + 8), w));
+    }
+    h = _mm256_add_ps(h, h2);
+    for (; j < n; j += 8) {
+        __m256i mask = fl_tail_mask(n - j < 8 ? n - j : 8);
+        __m256 v = _mm256_maskload_ps(p + j, mask);
+        bad = _mm256_or_ps(bad, _mm256_or_ps(_mm256_cmp_ps(v, zero, _CMP_NGE_UQ), _mm256_cmp_ps(v, one, _CMP_GT_OQ)));
+        s = _mm256_add_ps(s, v);
+        h = _mm256_fmadd_ps(v, fl_log256(_mm256_max_ps(v, tiny)), h);
+        __m256 dv = _mm256_sub_ps(v, _mm256_maskload_ps(anchor + j, mask));
+        q = _mm256_fmadd_ps(dv, dv, q);
+        __m256 g = _mm256_and_ps(_mm256_cmp_ps(v, best, _CMP_GT_OQ), _mm256_castsi256_ps(mask));
+        best = _mm256_blendv_ps(best, v, g);
+        bestIndex = _mm256_blendv_epi8(bestIndex, index, _mm256_castps_si256(g));
+        index = _mm256_add_epi32(index, eight);
+        _mm256_maskstore_ps(sum + j, mask, _mm256_add_ps(_mm256_maskload_ps(sum + j, mask), v));
+    }
+    out[0] = fl_hsum256(h);
+    out[1] = fl_hsum256(s);
+    out[2] = fl_hsum256(q);
+    *invalid = _mm256_movemask_ps(bad) != 0;
+    return fl_argmax_lanes256(best, bestIndex);
+}
+
+/* The mean row of the ensemble pass: values *= scale in place, Σ v ln v, Σ (v − anchor)², first argmax. */
+__attribute__((target("avx2,fma")))
+int64_t fl_ensemble_mean_row_f32(float *values, const float *anchor, int64_t n, float scale, double out[2]) {
+    if (n <= 0) { out[0] = out[1] = 0; return 0; }
+    const __m256 tiny = _mm256_set1_ps(1.17549435e-38f), k = _mm256_set1_ps(scale);
+    __m256 h = _mm256_setzero_ps(), q = _mm256_setzero_ps();
+    __m256 best = _mm256_set1_ps(values[0] * scale);
+    __m256i bestIndex = _mm256_setzero_si256(), index = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i eight = _mm256_set1_epi32(8);
+    for (int64_t j = 0; j < n; j += 8) {
+        __m256i mask = fl_tail_mask(n - j < 8 ? n - j : 8);
+        __m256 v = _mm256_mul_ps(_mm256_maskload_ps(values + j, mask), k);
+        _mm256_maskstore_ps(values + j, mask, v);
+        h = _mm256_fmadd_ps(v, fl_log256(_mm256_max_ps(v, tiny)), h);
+        __m256 d = _mm256_sub_ps(v, _mm256_maskload_ps(anchor + j, mask));
+        q = _mm256_fmadd_ps(d, d, q);
+        __m256 g = _mm256_and_ps(_mm256_cmp_ps(v, best, _CMP_GT_OQ), _mm256_castsi256_ps(mask));
+        best = _mm256_blendv_ps(best, v, g);
+        bestIndex = _mm256_blendv_epi8(bestIndex, index, _mm256_castps_si256(g));
+        index = _mm256_add_epi32(index, eight);
+    }
+    out[0] = fl_hsum256(h);
+    out[1] = fl_hsum256(q);
+    return fl_argmax_lanes256(best, bestIndex);
+}
+
 /* ---- Philox4x32-10 normals (the layout and definition of the Swift `Philox.fillNormals`) ---- */
 
 __attribute__((target("avx2,fma"))) static inline void fl_mulhilo(__m256i a, __m256i m, __m256i *hi, __m256i *lo) {
@@ -258,6 +351,12 @@ void fl_fill_normals_f32(float *out, int64_t start, int64_t count, uint64_t seed
     }
 }
 #else
+int64_t fl_ensemble_member_row_f32(const float *p, const float *anchor, float *sum, int64_t n, double out[3], int *invalid) {
+    (void)p; (void)anchor; (void)sum; (void)n; out[0] = out[1] = out[2] = 0; *invalid = 1; return 0;
+}
+int64_t fl_ensemble_mean_row_f32(float *values, const float *anchor, int64_t n, float scale, double out[2]) {
+    (void)values; (void)anchor; (void)n; (void)scale; out[0] = out[1] = 0; return 0;
+}
 void fl_fill_normals_f32(float *out, int64_t start, int64_t count, uint64_t seed, uint64_t stream) { (void)out; (void)start; (void)count; (void)seed; (void)stream; }
 int64_t fl_sqdiff_argmax_f32(const float *row, const float *mean, int64_t n, double *sqdiff) { (void)row; (void)mean; (void)n; *sqdiff = 0; return 0; }
 double fl_exp_scaled_f32(float *x, int64_t n, float scale) { (void)x; (void)n; (void)scale; return 0; }

@@ -5,12 +5,12 @@
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 
-/* exp x for x ≤ 0 down to −87 (softmax arguments z − max): Cody–Waite reduction and the degree-6
+/* exp x for x ≤ 0 down to −87 (softmax arguments z − max; NaN gives NaN): Cody–Waite reduction and the degree-6
  * Cephes polynomial of the Swift `Linalg.exp8`, with FMA; arguments below −87.3 flush to 0. */
 __attribute__((target("avx2,fma"))) static inline __m256 fl_exp256_nonpositive(__m256 x) {
     const __m256 lower = _mm256_set1_ps(-87.3f);
     __m256 underflow = _mm256_cmp_ps(x, lower, _CMP_LT_OQ);
-    x = _mm256_max_ps(x, lower);
+    x = _mm256_max_ps(lower, x);  /* NaN in the second operand propagates */
     __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
     r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);

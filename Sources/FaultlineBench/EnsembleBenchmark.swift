@@ -28,12 +28,18 @@ struct EnsembleBenchmark: ParsableCommand {
         let stacked = try NPY.readMatrix(data + "/ens_probs.npy", as: Float.self)
         let bytes = Double(stacked.count * 4)
         var result: EnsembleUncertainty?
-        var ours: [Double] = [], bound: [Double] = []
+        var ours: [Double] = [], bound: [Double] = [], single: [Double] = [], singleBound: [Double] = []
         var checksum: Float = 0
+        let threads = Linalg.simdThreads
         for round in 0...options.reps {
             let t = try Timing.seconds { result = try EnsembleUncertainty.compute(stacked: stacked, members: m, classes: c, includeMean: false) }
             let b = Timing.seconds { checksum = Self.streamingSum(stacked) }
-            if round > 0 { ours.append(t); bound.append(b) }
+            // The same on one thread, in the same rounds: the thread speed-up of the pass and of the read.
+            let (t1, b1) = try threads > 1 ? Linalg.withThreads(1) {
+                (try Timing.seconds { result = try EnsembleUncertainty.compute(stacked: stacked, members: m, classes: c, includeMean: false) },
+                 Timing.seconds { checksum = Self.streamingSum(stacked) })
+            } : (t, b)
+            if round > 0 { ours.append(t); bound.append(b); single.append(t1); singleBound.append(b1) }
         }
         let r = result!
         let meanMI = r.mutualInformation.reduce(0, +) / Double(n)
@@ -44,14 +50,23 @@ struct EnsembleBenchmark: ParsableCommand {
             key += String(format: "; max|err MI| vs f64 %.1e", zip(r.mutualInformation, reference).map { abs($0 - $1) }.max() ?? 0)
         }
         let efficiency = Timing.median(bound) / Timing.median(ours)
-        let rows = [
-            BenchRow(workload: "W4 ensemble", peer: "faultline EnsembleUncertainty (\(Linalg.simdThreads) threads)", times_s: ours,
+        let tier = Linalg.kernelTier().rawValue
+        var rows = [
+            BenchRow(workload: "W4 ensemble", peer: "faultline EnsembleUncertainty (\(threads) threads, \(tier) tier)", times_s: ours,
                      throughput: bytes / Timing.median(ours) / 1e9, throughput_unit: "GB/s", key: key),
-            BenchRow(workload: "W4 ensemble", peer: "bandwidth bound: SIMD sum of the same bytes", times_s: bound,
+            BenchRow(workload: "W4 ensemble", peer: "bandwidth bound: SIMD sum of the same bytes (\(threads) threads)", times_s: bound,
                      throughput: bytes / Timing.median(bound) / 1e9, throughput_unit: "GB/s", key: "checksum \(checksum)"),
         ]
-        let summary = String(format: "decomposition reaches %.1f%% of the measured read bandwidth (%d × %d × %d float32)", 100 * efficiency, m, n, c)
-        try BenchReport(system: system, rows: rows, summary: [summary]).emit(options, unit: "GB/s", digits: 2)
+        var summary = [String(format: "decomposition reaches %.1f%% of the measured read bandwidth (%d × %d × %d float32)", 100 * efficiency, m, n, c)]
+        if threads > 1 {
+            rows.append(BenchRow(workload: "W4 ensemble", peer: "faultline EnsembleUncertainty (1 thread, \(tier) tier)", times_s: single,
+                                 throughput: bytes / Timing.median(single) / 1e9, throughput_unit: "GB/s", key: "thread speed-up ×" + String(format: "%.2f", Timing.median(single) / Timing.median(ours))))
+            rows.append(BenchRow(workload: "W4 ensemble", peer: "bandwidth bound: SIMD sum (1 thread)", times_s: singleBound,
+                                 throughput: bytes / Timing.median(singleBound) / 1e9, throughput_unit: "GB/s", key: "thread speed-up ×" + String(format: "%.2f", Timing.median(singleBound) / Timing.median(bound))))
+            summary.append(String(format: "thread speed-up %d vs 1: pass ×%.2f, read ×%.2f", threads, Timing.median(single) / Timing.median(ours),
+                                  Timing.median(singleBound) / Timing.median(bound)))
+        }
+        try BenchReport(system: system, rows: rows, summary: summary).emit(options, unit: "GB/s", digits: 2)
     }
 
     /// A 2-thread SIMD sum over the matrix's bytes: how fast they can be read at all.

@@ -34,6 +34,9 @@ struct MMDBenchmark: ParsableCommand {
             if round > 0 { times.append(t) }
         }
         let r = result!
+        if PhaseClock.enabled && !options.json {  // FAULTLINE_PHASE_TIMES=1: the last run's phases
+            print("phases (last run): " + PhaseClock.last.map { String(format: "%@ %.4f s", $0.phase, $0.seconds) }.joined(separator: ", "))
+        }
         var key = String(format: "sigma2 %.4f, MMD2 %.4e, p %.4f", r.sigma2, r.mmd2, r.pValue)
         if let reference = try? NPY.read(data + "/peer_out/w6_null_ref_f64.npy").values(as: Double.self), reference.count == r.null.count {
             key += String(format: "; max|null-ref| %.1e", zip(r.null, reference).map { abs($0 - $1) }.max() ?? 0)

@@ -18,6 +18,11 @@ extension SystemReport {
             ("CPU", "\(cpuBrand) (\(cpuVendor), family \(cpuFamily) model \(cpuModel))"),
             ("CPU features", cpuFeatures.joined(separator: " ")),
         ]
+        if let vectorTier {
+            rows.append(("vector tier", "\(vectorTier) (source: \(vectorTierSource ?? "-"))"))
+            for k in vectorKernels ?? [] { rows.append(("  " + k.kernel, k.tier)) }
+            rows.append(("simd tier compiled for", simdISA ?? "-"))
+        }
         if !loadError.isEmpty { rows.append(("load error", loadError)) }
         return TextTable.keyValue(rows)
     }

@@ -68,6 +68,7 @@ public enum MMDTest {
         if let bad = splits.firstIndex(where: { $0.count != total }) {
             throw ShiftError.invalidInput("permutation \(bad) has \(splits[bad].count) entries, expected \(total)")
         }
+        var phases = PhaseClock()
         // Pooled sample and its squared row norms.
         var z = Matrix<Float>(uninitializedRows: total, columns: d)
         z.withUnsafeMutableBufferPointer { pz in
@@ -103,45 +104,35 @@ public enum MMDTest {
                 }
             }
         }
+        phases.mark("distances")
         let s2: Double = try sigma2 ?? kernel.withUnsafeBufferPointer { pk in
             var merged = [Int](repeating: 0, count: 1 << 16)
             for b in 0..<blocks { for bucket in 0..<(1 << 16) { merged[bucket] += Int(histograms[(b << 16) + bucket]) } }
-            return try median(histogram: merged) { bucket, members in
-                for r in 1..<total {
-                    let row = pk.baseAddress! + r * total
-                    for c in 0..<r where Int(row[c].bitPattern >> 16) == bucket { members.append(row[c]) }
-                }
-            }
-        }
-        // K = exp(−D/(2s²)) on the blocks, with full row sums (a block I > J adds its rows to I and its
-        // columns to J) and the diagonal, in Double.
-        let scale = Float(-0.5 / s2), tier = Linalg.kernelTier(backend)
-        let tasks = 4  // fixed, so the rounding of the sums does not depend on the thread count
-        var rowSums = [Double](repeating: 0, count: total), diagonal = [Double](repeating: 0, count: total)
-        kernel.withUnsafeMutableBufferPointer { pk in
-            rowSums.withUnsafeMutableBufferPointer { sums in
-                let (kp, sp) = (UncheckedPointer(pk.baseAddress!), UncheckedPointer(sums.baseAddress!))
-                for bi in 0..<blocks {
-                    for bj in 0...bi {
-                        let (ri, rj) = (rows(bi), rows(bj))
-                        var columnSums = [Float](repeating: 0, count: tasks * rj.count)  // ≤ 128 rows per task and block
-                        columnSums.withUnsafeMutableBufferPointer { cs in
-                            let cp = UncheckedPointer(cs.baseAddress!)
-                            Linalg.parallelForEach(tasks) { task in
-                                let mine = cp.value + task * rj.count
-                                for t in Swift.stride(from: task, to: ri.count, by: tasks) {
-                                    let row = kp.value + (ri.lowerBound + t) * total + rj.lowerBound
-                                    sp.value[ri.lowerBound + t] += Linalg.expScaledInPlace(row, count: rj.count, scale: scale, tier: tier)
-                                    if bi != bj { for c in 0..<rj.count { mine[c] += row[c] } }
-                                }
+            return try median(histogram: merged) { buckets in
+                // One scan of the strictly lower pairs for the middle bucket(s), split over fixed row
+                // ranges of equal triangle area; the lists are sorted afterwards, so the split does not matter.
+                let parts = 8, kp = UncheckedPointer(UnsafeMutablePointer(mutating: pk.baseAddress!))
+                let bounds = (0...parts).map { Int((Double(total) * (Double($0) / Double(parts)).squareRoot()).rounded()) }
+                let wanted = buckets.sorted(), (lo, hi) = (UInt32(wanted.first!), UInt32(wanted.last!))  // one or two buckets
+                var lists = [[Float]](repeating: [], count: parts)
+                lists.withUnsafeMutableBufferPointer { lp in
+                    let out = UncheckedPointer(lp.baseAddress!)
+                    Linalg.parallelForEach(parts) { part in
+                        var mine: [Float] = []
+                        for r in max(bounds[part], 1)..<bounds[part + 1] {
+                            let row = kp.value + r * total
+                            for c in 0..<r {
+                                let bucket = row[c].bitPattern >> 16
+                                if bucket == lo || bucket == hi { mine.append(row[c]) }
                             }
                         }
-                        if bi != bj { for task in 0..<tasks { for c in 0..<rj.count { sums[rj.lowerBound + c] += Double(columnSums[task * rj.count + c]) } } }
+                        out.value[part] = mine
                     }
                 }
-                for i in 0..<total { diagonal[i] = Double(pk[i * total + i]) }
+                return lists.flatMap { $0 }
             }
         }
+        phases.mark("median")
         // Group indicators: column 0 the observed split, column p + 1 permutation p.
         let columns = splits.count + 1
         var indicators = Matrix<Float>(rows: total, columns: columns)
@@ -149,31 +140,54 @@ public enum MMDTest {
             for i in 0..<n { a[i * columns] = 1 }
             for (p, order) in splits.enumerated() { for i in order.prefix(n) { a[i * columns + p + 1] = 1 } }
         }
-        // aᵀKa for every column at once. With the diagonal blocks halved (exact: a power of two),
+        phases.mark("indicators")
+        // K = exp(−D/(2s²)) and aᵀKa for every column at once, in one blocked product whose prologue forms
+        // block row I of K from the stored distances (the exp runs in the block's task, overlapping the
+        // GEMMs of the other task): it adds the block row's sums to the row sums of I (Double) and its
+        // columns left of the diagonal block to block I's own column-sum slot (merged in block order
+        // afterwards), and halves the diagonal block (exact: a power of two). Then
         // aᵀKa = Σ_I a_Iᵀ K_II a_I + 2 Σ_{I>J} a_Iᵀ K_IJ a_J = 2 Σ_I a_Iᵀ (Σ_{J≤I} K'_IJ a_J): one product of
-        // K's stored block row I with A per block (about half the flops of K·A), summed per block in Double
-        // and the blocks added in order.
-        kernel.withUnsafeMutableBufferPointer { pk in
-            for b in 0..<blocks {
-                for r in rows(b) { for c in rows(b) { pk[r * total + c] *= 0.5 } }
-            }
-        }
+        // K's block row I with A per block (about half the flops of K·A), summed per block in Double and the
+        // blocks added in order. Every sum has a fixed order, so nothing depends on the thread count.
+        let scale = Float(-0.5 / s2), tier = Linalg.kernelTier(backend)
+        var rowSums = [Double](repeating: 0, count: total), diagonal = [Double](repeating: 0, count: total)
+        var columnParts = [Double](repeating: 0, count: blocks * total)
         var partials = [Double](repeating: 0, count: blocks * columns)
         kernel.withUnsafeBufferPointer { pk in
             indicators.withUnsafeBufferPointer { a in
                 partials.withUnsafeMutableBufferPointer { q in
-                    let (ap, qp) = (a.baseAddress!, q.baseAddress!)
-                    Linalg.blockedProduct(MatrixPointer(pk.baseAddress!, rows: total, columns: total), MatrixPointer(ap, rows: total, columns: columns),
-                                          region: .lowerOperand, blockRows: block, backend: backend) { tile in
-                        let sums = qp + tile.block * columns + tile.columns.lowerBound
-                        for t in 0..<tile.rows.count {
-                            let ar = ap + (tile.rows.lowerBound + t) * columns + tile.columns.lowerBound, gr = tile.row(t)
-                            for p in 0..<tile.columns.count { sums[p] += Double(ar[p] * gr[p]) }
+                    rowSums.withUnsafeMutableBufferPointer { rs in
+                        diagonal.withUnsafeMutableBufferPointer { dg in
+                            columnParts.withUnsafeMutableBufferPointer { cp in
+                                let (ap, qp, kp) = (a.baseAddress!, q.baseAddress!, pk.baseAddress!)
+                                let (sp, dp, cpp) = (UncheckedPointer(rs.baseAddress!), UncheckedPointer(dg.baseAddress!), UncheckedPointer(cp.baseAddress!))
+                                Linalg.blockedProduct(rows: total, depth: total, prologue: { (range: Range<Int>, into: MutableMatrixPointer<Float>, _) in
+                                    let b = range.lowerBound / block, width = range.upperBound, left = range.lowerBound
+                                    let columnSums = cpp.value + b * total
+                                    for t in 0..<range.count {
+                                        let r = range.lowerBound + t, row = into.base + t * into.rowStride
+                                        row.update(from: kp + r * total, count: width)
+                                        sp.value[r] = Linalg.expScaledInPlace(row, count: width, scale: scale, tier: tier)
+                                        for c in 0..<left { columnSums[c] += Double(row[c]) }
+                                        dp.value[r] = Double(row[r])
+                                        for c in left..<width { row[c] *= 0.5 }
+                                    }
+                                }, MatrixPointer(ap, rows: total, columns: columns), region: .lowerOperand, blockRows: block,
+                                backend: backend) { tile in
+                                    let sums = qp + tile.block * columns + tile.columns.lowerBound
+                                    for t in 0..<tile.rows.count {
+                                        let ar = ap + (tile.rows.lowerBound + t) * columns + tile.columns.lowerBound, gr = tile.row(t)
+                                        for p in 0..<tile.columns.count { sums[p] += Double(ar[p] * gr[p]) }
+                                    }
+                                }
+                            }
                         }
                     }
                 }
             }
         }
+        for b in 0..<blocks { for c in 0..<(b * block) { rowSums[c] += columnParts[b * total + c] } }
+        phases.mark("exp and block GEMMs")
         var aKa = [Double](repeating: 0, count: columns)
         for b in 0..<blocks { for p in 0..<columns { aKa[p] += 2 * partials[b * columns + p] } }
         // aᵀK1 and the group's trace straight from the group members.
@@ -193,26 +207,32 @@ public enum MMDTest {
             }
         }
         let observed = values[0], null = Array(values.dropFirst())
+        phases.mark("statistics")
+        phases.publish()
         return Result(sigma2: s2, mmd2: observed, null: null,
                       pValue: Double(1 + null.filter { $0 >= observed }.count) / Double(1 + null.count))
     }
 
     /// The median (mean of the two middle values for an even count) of non-negative floats by a radix
     /// select: `histogram` counts the values by their top 16 bits (which order non-negative floats);
-    /// `members(bucket, &list)` appends the values of one bucket, which is sorted. O(n), no copy of the values.
-    static func median(histogram: [Int], members: (Int, inout [Float]) -> Void) throws -> Double {
+    /// `members(buckets)` returns the values of those buckets (any order; one call for both middle
+    /// ranks). O(n), no copy of the values.
+    static func median(histogram: [Int], members: (Set<Int>) -> [Float]) throws -> Double {
         let n = histogram.reduce(0, +)
         guard n > 0 else { throw ShiftError.invalidInput("no distances") }
         let ranks = n % 2 == 1 ? [n / 2] : [n / 2 - 1, n / 2]
-        var values: [Double] = []
+        var located: [(bucket: Int, below: Int)] = []
         for rank in ranks {
             var bucket = 0, below = 0
             while below + histogram[bucket] <= rank { below += histogram[bucket]; bucket += 1 }
-            var list: [Float] = []
-            list.reserveCapacity(histogram[bucket])
-            members(bucket, &list)
-            list.sort()
-            values.append(Double(list[rank - below]))
+            located.append((bucket, below))
+        }
+        let list = members(Set(located.map(\.bucket))).sorted()
+        var values: [Double] = []
+        for (rank, place) in zip(ranks, located) {
+            // The bucket's values come after those of lower buckets in the sorted list.
+            let before = list.firstIndex { Int($0.bitPattern >> 16) >= place.bucket } ?? list.count
+            values.append(Double(list[before + rank - place.below]))
         }
         return values.reduce(0, +) / Double(values.count)
     }

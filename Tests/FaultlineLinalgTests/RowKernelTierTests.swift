@@ -2,17 +2,26 @@ import FaultlineLinalg
 import Foundation
 import Testing
 
-/// Every tier of the fused row kernels (reference, simd and the C shim's AVX2+FMA native tier, which
-/// runs the simd code on CPUs without AVX2/FMA) side by side in one process, against Double
-/// definitions written out here, at every tail length of the 8-wide loops.
+/// Every tier of the fused row kernels (reference, simd and the C shim's AVX2+FMA and AVX-512 tiers,
+/// which step down on CPUs without them) side by side in one process, against Double definitions
+/// written out here. `VectorTierTests` adds every tail length of the 16-wide loops and odd offsets.
 @Suite("row kernels: every tier")
 struct RowKernelTierTests {
     static let tiers = Linalg.KernelTier.allCases
 
     /// The tier each backend request runs, decided in one place.
     @Test func backendsMapToTiers() {
-        #expect(Linalg.kernelTier(.reference) == .reference && Linalg.kernelTier(.simd) == .simd)
-        #expect(Linalg.kernelTier(.blas) == (Backend.blas.isAvailable && Linalg.hasAVX2Kernels ? .native : .simd))
+        #expect(Linalg.kernelTier(.reference, override: nil) == .reference && Linalg.kernelTier(.simd, override: nil) == .simd)
+        #expect(Linalg.kernelTier(.blas, override: nil) == (Backend.blas.isAvailable ? Linalg.bestTier : .simd))
+        // The override (FAULTLINE_VECTOR_TIER): never for reference; the simd backend opts into C tiers.
+        #expect(Linalg.kernelTier(.reference, override: .avx512) == .reference)
+        #expect(Linalg.kernelTier(.simd, override: .avx2) == Linalg.runnable(.avx2))
+        #expect(Linalg.kernelTier(.blas, override: .simd) == .simd)
+        #expect(Linalg.runnable(.avx512) == (Linalg.hasAVX512Kernels ? .avx512 : Linalg.hasAVX2Kernels ? .avx2 : .simd))
+        for (value, tier) in [("scalar", Linalg.KernelTier.reference), ("SIMD", .simd), ("avx2", .avx2), ("avx-512", .avx512)] {
+            #expect(Linalg.KernelTier(environment: value) == tier)
+        }
+        #expect(Linalg.KernelTier(environment: "auto") == nil && Linalg.KernelTier(environment: "avx9") == nil)
     }
 
     @Test(arguments: tiers, [1, 7, 8, 9, 16, 17, 100])
@@ -140,16 +149,19 @@ struct RowKernelTierTests {
         }
     }
 
-    /// Philox normals: the native tier and the Swift definition agree to float32 rounding over every
-    /// alignment of the 32-normal groups, and the reference tier is the definition.
+    /// Philox normals: the C tiers and the Swift definition agree to float32 rounding over every
+    /// alignment of the 32-normal groups, the reference tier is the definition, and avx512 is avx2 bit
+    /// for bit.
     @Test func normalsAgreeAcrossTiers() {
         for (start, count) in [(0, 1), (3, 29), (31, 2), (64, 100), (1000, 257)] {
-            var simd = [Float](repeating: 0, count: count), native = simd, reference = simd
+            var simd = [Float](repeating: 0, count: count), native = simd, wide = simd, reference = simd
             Philox.fillNormals(&simd, start: start, count: count, seed: 42, stream: 7, tier: .simd)
-            Philox.fillNormals(&native, start: start, count: count, seed: 42, stream: 7, tier: .native)
+            Philox.fillNormals(&native, start: start, count: count, seed: 42, stream: 7, tier: .avx2)
+            Philox.fillNormals(&wide, start: start, count: count, seed: 42, stream: 7, tier: .avx512)
             Philox.fillNormals(&reference, start: start, count: count, seed: 42, stream: 7, tier: .reference)
             #expect(reference == simd)
             #expect(zip(simd, native).allSatisfy { abs($0 - $1) <= 2e-6 * max(1, abs($0)) }, "start \(start)")
+            if Linalg.hasAVX2Kernels { #expect(wide == native, "start \(start)") }
         }
     }
 }

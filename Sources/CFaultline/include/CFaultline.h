@@ -137,6 +137,14 @@ void fl_fill_normals_f32(float *out, int64_t start, int64_t count, uint64_t seed
 double fl_exp_scaled_f32(float *x, int64_t n, float scale);
 /* Σ (row_j − mean_j)² into *sqdiff (double per call); returns the index of the first maximum of row. */
 int64_t fl_sqdiff_argmax_f32(const float *row, const float *mean, int64_t n, double *sqdiff);
+/* The ensemble pass (W4), one read of each member row: Σ p·ln max(p, FLT_MIN) → out[0], Σ p → out[1],
+ * Σ (p − anchor)² → out[2] (the spread about an anchor row, for a variance without cancellation), p added
+ * into sum, *invalid as fl_xlogx_accumulate_f32; returns the first maximum of p (the reference's rule:
+ * from p[0], strictly greater). */
+int64_t fl_ensemble_member_row_f32(const float *p, const float *anchor, float *sum, int64_t n, double out[3], int *invalid);
+/* The mean row: values *= scale in place; Σ v·ln max(v, FLT_MIN) → out[0], Σ (v − anchor)² → out[1];
+ * returns the first maximum of the scaled values. */
+int64_t fl_ensemble_mean_row_f32(float *values, const float *anchor, int64_t n, float scale, double out[2]);
 /* Rows first, first + stride, … (count of them) of the n×c logits z at inverse temperature s, in double with
  * one row per lane: out[0] = Σ NLL_i(s), out[1] = Σ dNLL_i/ds, out[2] = Σ d²NLL_i/ds² (softmax_rows.c). */
 void fl_temperature_moments_f64(const float *z, const int64_t *labels, int64_t first, int64_t count, int64_t stride, int64_t c,
@@ -147,6 +155,25 @@ void fl_temperature_moments_f64(const float *z, const int64_t *labels, int64_t f
  * are then incomplete). */
 int64_t fl_softmax_calibration_f32(const float *z, const int64_t *labels, int64_t first, int64_t count, int64_t c, int mode, int64_t bins,
                                    double *bin_count, double *bin_confidence, double *bin_correct, double *nll_brier);
+
+/* ---- The AVX-512 tier of the kernels above (vecmath512.c): the same contracts, 16 float lanes, mask
+ * tails; call only when fl_vecmath_avx512_available() is 1 (AVX-512 F/BW/VL/DQ, FMA, OS saves ZMM).
+ * The xlogx and ensemble-row kernels use a table-driven log, error ≤ 1.5e-7·max(1, |ln x|) (the sums
+ * Σ p·ln p need absolute, not relative, accuracy); the normals and the exps are bit-identical to AVX2. */
+int fl_vecmath_avx512_available(void);
+/* The ISA the package's C (and, with the same default flags, Swift) code is compiled for: "x86-64 baseline (SSE2, no FMA)". */
+const char *fl_compiled_baseline_isa(void);
+void fl_xlogx_accumulate_f32_avx512(const float *p, float *sum, int64_t n, double *xlogx, double *total, int *invalid);
+double fl_xlogx_scale_f32_avx512(float *values, int64_t n, float scale);
+void fl_fill_normals_f32_avx512(float *out, int64_t start, int64_t count, uint64_t seed, uint64_t stream);
+double fl_exp_scaled_f32_avx512(float *x, int64_t n, float scale);
+int64_t fl_ensemble_member_row_f32_avx512(const float *p, const float *anchor, float *sum, int64_t n, double out[3], int *invalid);
+int64_t fl_ensemble_mean_row_f32_avx512(float *values, const float *anchor, int64_t n, float scale, double out[2]);
+int64_t fl_sqdiff_argmax_f32_avx512(const float *row, const float *mean, int64_t n, double *sqdiff);
+void fl_temperature_moments_f64_avx512(const float *z, const int64_t *labels, int64_t first, int64_t count, int64_t stride, int64_t c,
+                                       double s, double out[3]);
+int64_t fl_softmax_calibration_f32_avx512(const float *z, const int64_t *labels, int64_t first, int64_t count, int64_t c, int mode, int64_t bins,
+                                          double *bin_count, double *bin_confidence, double *bin_correct, double *nll_brier);
 
 #ifdef __cplusplus
 }

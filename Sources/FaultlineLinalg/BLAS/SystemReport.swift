@@ -23,6 +23,20 @@ public struct SystemReport: Codable, Sendable, Equatable {
     public var cpuFamily: Int
     public var cpuModel: Int
     public var cpuFeatures: [String]
+    /// The tier of the fused C kernels on the default backend (`Linalg.kernelTier`): reference, simd,
+    /// avx2 or avx512; how it was chosen; and the tier of each fused kernel (`Linalg.fusedKernelTiers`).
+    /// Optional so that reports written before these fields decode.
+    public var vectorTier: String?
+    public var vectorTierSource: String?
+    public var vectorKernels: [VectorKernel]?
+    /// The ISA the Swift `simd` backend is compiled for (`Linalg.compiledBaselineISA`).
+    public var simdISA: String?
+
+    /// One fused kernel and the tier it runs.
+    public struct VectorKernel: Codable, Sendable, Equatable {
+        public var kernel: String
+        public var tier: String
+    }
 
     /// The current process: reads the loader's status (loads BLAS on first use) and cpuid.
     public static func current() -> SystemReport {
@@ -39,13 +53,27 @@ public struct SystemReport: Codable, Sendable, Equatable {
             blasThreads: NativeBLAS.threads, simdThreads: Linalg.simdThreads,
             loadError: status.error, swiftVersion: compilerVersion,
             cpuVendor: cpu.vendor, cpuBrand: cpu.brand, cpuFamily: cpu.family, cpuModel: cpu.model,
-            cpuFeatures: cpu.flags)
+            cpuFeatures: cpu.flags,
+            vectorTier: Linalg.kernelTier().rawValue, vectorTierSource: vectorTierSource,
+            vectorKernels: Linalg.fusedKernelTiers().map { VectorKernel(kernel: $0.name, tier: $0.tier.rawValue) },
+            simdISA: Linalg.compiledBaselineISA)
+    }
+
+    /// How the vector tier was chosen: the CPU's best, or FAULTLINE_VECTOR_TIER (and what it became here).
+    static var vectorTierSource: String {
+        let setting = Linalg.vectorTierSetting, best = Linalg.bestTier.rawValue
+        if setting.isEmpty { return "cpuid (best here: \(best); FAULTLINE_VECTOR_TIER unset)" }
+        guard let asked = Linalg.vectorTierOverride else {
+            return "cpuid (best here: \(best); FAULTLINE_VECTOR_TIER=\(setting) \(setting.lowercased() == "auto" ? "is the default" : "not understood: use reference, simd, avx2, avx512 or auto"))"
+        }
+        let runs = Linalg.runnable(asked)
+        return "FAULTLINE_VECTOR_TIER=\(setting)" + (runs == asked ? "" : " (this CPU runs \(runs.rawValue))") + ", best here: \(best)"
     }
 
     /// One line for benchmark headers.
     public var headline: String {
         "backend=\(backend) core=\(openblasCore) (requested \(coretypeRequested), \(coretypeSource)) "
-            + "blas_threads=\(blasThreads) simd_threads=\(simdThreads) cpu=\"\(cpuBrand)\""
+            + "blas_threads=\(blasThreads) simd_threads=\(simdThreads) vector_tier=\(vectorTier ?? "-") cpu=\"\(cpuBrand)\""
     }
 }
 

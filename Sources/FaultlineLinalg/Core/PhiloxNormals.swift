@@ -12,15 +12,17 @@ extension Philox {
     /// (error < 2e-9 before rounding), log by `Linalg.log8`. The eight blocks of a group are computed
     /// at once in SIMD registers.
     ///
-    /// Tiers (`Linalg.kernelTier`): `native` runs the same definition in the C shim (`fl_fill_normals_f32`,
-    /// 8-wide with FMA and a hardware square root); `simd` and `reference` run this Swift code, which is
-    /// the definition (float32 throughout). The two agree to ~1e-6 (rounding), not bit for bit.
+    /// Tiers (`Linalg.kernelTier`): `avx2` and `avx512` run the same definition in the C shim
+    /// (`fl_fill_normals_f32`, 8-wide with FMA and a hardware square root, and its 16-wide AVX-512 twin,
+    /// bit-identical to it); `simd` and `reference` run this Swift code, which is the definition (float32
+    /// throughout). The C and Swift tiers agree to ~1e-6 (rounding), not bit for bit.
     public static func fillNormals(_ out: UnsafeMutablePointer<Float>, start: Int, count: Int, seed: UInt64, stream: UInt64,
                                    tier: Linalg.KernelTier = Linalg.kernelTier()) {
         guard count > 0 else { return }
-        if Linalg.runnable(tier) == .native {
-            fl_fill_normals_f32(out, Int64(start), Int64(count), seed, stream)
-            return
+        switch Linalg.runnable(tier) {
+        case .avx512: fl_fill_normals_f32_avx512(out, Int64(start), Int64(count), seed, stream); return
+        case .avx2: fl_fill_normals_f32(out, Int64(start), Int64(count), seed, stream); return
+        case .reference, .simd: break
         }
         let key = (UInt32(truncatingIfNeeded: seed), UInt32(truncatingIfNeeded: seed >> 32))
         let s = (UInt32(truncatingIfNeeded: stream), UInt32(truncatingIfNeeded: stream >> 32))

@@ -103,8 +103,12 @@ extension Linalg {
             let aSpace = source != nil ? nil : AlignedBuffer<T>(uninitializedCount: blockCapacity * k)
             let productSpace = AlignedBuffer<T>(uninitializedCount: blockCapacity * tile)
             while true {
-                let block = counter.next()
-                if block >= blocks { break }
+                let taken = counter.next()
+                if taken >= blocks { break }
+                // In the lower regions block I costs I + 1 units: hand out the largest first, so the last
+                // block taken is the smallest and the tasks finish together (which task runs a block never
+                // changes a result).
+                let block = region == .full ? taken : blocks - 1 - taken
                 let rows = (block * blockRows)..<min(n, (block + 1) * blockRows)
                 let aBlock: MatrixPointer<T>
                 if let aSpace {

@@ -1,21 +1,42 @@
 import CFaultline
+import Foundation
 
 /// The fused row kernels: entropy accumulation, scaling with entropy, squared differences with argmax,
 /// a scaled exponential with its sum, softmax temperature moments and calibration sums (and Philox
-/// normals, in `PhiloxNormals.swift`). Each has three tiers, chosen by `kernelTier(_:)` — the one place
+/// normals, in `PhiloxNormals.swift`). Each has four tiers, chosen by `kernelTier(_:)` — the one place
 /// that looks at the CPU — and every kernel built on them takes a `backend:` that selects the tier:
 ///
 /// - `reference`: scalar loops in Double (exp and log from libm): the oracle.
-/// - `simd`: pure Swift over `SIMD8<Float>` with `Linalg.exp8`/`log8` (Cephes polynomials, ≤ 2 ulp).
-/// - `native`: the C shim's AVX2+FMA kernels (the same polynomials with FMA); where the CPU lacks
-///   AVX2 or FMA, `native` runs the `simd` code.
+/// - `simd`: pure Swift over `SIMD8<Float>` with `Linalg.exp8`/`log8` (Cephes polynomials, ≤ 2 ulp),
+///   compiled for Swift's default x86-64 target (SSE2, no FMA): 4-wide in hardware.
+/// - `avx2`: the C shim's AVX2+FMA kernels (vecmath.c, softmax_rows.c; the same polynomials with FMA).
+/// - `avx512`: the C shim's AVX-512 kernels (vecmath512.c): 16 lanes, mask-register tails, and for the
+///   Σ p·ln p sums a table-driven log (absolute error ≤ 1.5e-7·max(1, |ln x|)).
 ///
-/// The tiers agree to float32 rounding (tested side by side at every tail length), not bit for bit.
+/// A C tier the CPU cannot run steps down (`avx512` → `avx2` → `simd`), so any request is safe. Both
+/// C tiers are compiled with per-function target attributes (no global flags) and chosen at run time
+/// by cpuid. The tiers agree to float32 rounding (tested side by side at every tail length), not bit
+/// for bit; the element-wise outputs (exp, normals) of `avx2` and `avx512` are bit-identical.
 extension Linalg {
     /// Which implementation of the fused row kernels runs.
     public enum KernelTier: String, Sendable, CaseIterable, CustomStringConvertible {
-        case reference, simd, native
+        case reference, simd, avx2, avx512
         public var description: String { rawValue }
+
+        /// Whether this tier runs a C kernel (`avx2`, `avx512`).
+        public var isNative: Bool { self == .avx2 || self == .avx512 }
+
+        /// A tier named by `FAULTLINE_VECTOR_TIER`: reference (or scalar), simd (or sse2), avx2, avx512;
+        /// nil for auto, empty or anything else.
+        public init?(environment value: String) {
+            switch value.lowercased() {
+            case "reference", "scalar": self = .reference
+            case "simd", "sse2", "swift": self = .simd
+            case "avx2": self = .avx2
+            case "avx512", "avx-512": self = .avx512
+            default: return nil
+            }
+        }
     }
 
     /// Whether the C shim's AVX2+FMA kernels can run here (cpuid: AVX2 and FMA, and the OS saves YMM
@@ -23,26 +44,80 @@ extension Linalg {
     /// 3–4× slower.
     public static let hasAVX2Kernels: Bool = fl_vecmath_avx2_available() != 0
 
-    /// The tier a backend request runs: `reference` → reference, `simd` → simd, `blas` (also the
-    /// default when BLAS loads) → native where the CPU has AVX2+FMA, else simd.
+    /// Whether the AVX-512 kernels can run here (cpuid: AVX-512 F, BW, VL, DQ and FMA, and the OS
+    /// saves ZMM state).
+    public static let hasAVX512Kernels: Bool = fl_vecmath_avx512_available() != 0
+
+    /// The ISA the package is compiled for without target attributes — what the `simd` tier and the
+    /// Swift fallback GEMM run on: "x86-64 baseline (SSE2, no FMA)" with SwiftPM's default flags.
+    public static let compiledBaselineISA: String = String(cString: fl_compiled_baseline_isa())
+
+    /// The best tier this CPU runs: avx512, else avx2, else simd.
+    public static var bestTier: KernelTier { hasAVX512Kernels ? .avx512 : hasAVX2Kernels ? .avx2 : .simd }
+
+    /// The value of `FAULTLINE_VECTOR_TIER` at start-up ("" when unset), and the tier it names (nil for
+    /// unset, `auto` or a value not understood — `faultline info` shows the raw value).
+    public static let vectorTierSetting: String = ProcessInfo.processInfo.environment["FAULTLINE_VECTOR_TIER"] ?? ""
+    public static let vectorTierOverride: KernelTier? = KernelTier(environment: vectorTierSetting)
+
+    /// The tier a backend request runs, with the environment's override:
+    /// `kernelTier(backend, override: vectorTierOverride)`.
     public static func kernelTier(_ backend: Backend? = nil) -> KernelTier {
+        kernelTier(backend, override: vectorTierOverride)
+    }
+
+    /// The one dispatch rule. `reference` → reference always. Without an override: `simd` → simd,
+    /// `blas` (the default when BLAS loads) → the best tier of this CPU (`bestTier`). With an override
+    /// (`FAULTLINE_VECTOR_TIER`) the `simd` and `blas` backends run that tier, stepped down to what the
+    /// CPU can run — so `FAULTLINE_BACKEND=simd FAULTLINE_VECTOR_TIER=avx2` (or `avx512`) opts the
+    /// pure-Swift backend into the C kernels for these primitives while its GEMMs stay in Swift.
+    public static func kernelTier(_ backend: Backend?, override: KernelTier?) -> KernelTier {
         switch Backend.resolve(backend) {
         case .reference: return .reference
-        case .simd: return .simd
-        case .blas: return hasAVX2Kernels ? .native : .simd
+        case .simd: return runnable(override ?? .simd)
+        case .blas: return runnable(override ?? .avx512)
         }
     }
 
-    /// `tier` as it can run here (`native` without AVX2 runs `simd`).
+    /// `tier` as it can run here: `avx512` without AVX-512 runs `avx2`, `avx2` without AVX2+FMA runs `simd`.
     @inline(__always)
-    static func runnable(_ tier: KernelTier) -> KernelTier { tier == .native && !hasAVX2Kernels ? .simd : tier }
+    public static func runnable(_ tier: KernelTier) -> KernelTier {
+        switch tier {
+        case .avx512: return hasAVX512Kernels ? .avx512 : hasAVX2Kernels ? .avx2 : .simd
+        case .avx2: return hasAVX2Kernels ? .avx2 : .simd
+        default: return tier
+        }
+    }
+
+    /// The fused kernels and the C tiers each has (for `faultline info`: which tier each one runs).
+    public static let fusedKernels: [(name: String, tiers: Set<KernelTier>)] = [
+        ("entropy accumulation (xlogx)", [.avx2, .avx512]), ("entropy of the mean (xlogx scale)", [.avx2, .avx512]),
+        ("squared differences + argmax", [.avx2, .avx512]), ("ensemble member and mean rows (W4)", [.avx2, .avx512]),
+        ("scaled exp (MMD kernel)", [.avx2, .avx512]),
+        ("Philox normals", [.avx2, .avx512]), ("softmax temperature moments", [.avx2, .avx512]),
+        ("softmax calibration sums", [.avx2, .avx512]),
+    ]
+
+    /// The tier each fused kernel runs for `backend` here (a kernel without the chosen C tier runs the
+    /// best one it has below it).
+    public static func fusedKernelTiers(_ backend: Backend? = nil) -> [(name: String, tier: KernelTier)] {
+        let tier = kernelTier(backend)
+        return fusedKernels.map { kernel in
+            guard tier.isNative, !kernel.tiers.contains(tier) else { return (kernel.name, tier) }
+            return (kernel.name, kernel.tiers.contains(.avx2) && hasAVX2Kernels ? .avx2 : .simd)
+        }
+    }
 
     /// Σ pⱼ·ln max(pⱼ, FLT_MIN) and Σ pⱼ over `count` floats (one Double sum per call), adding p into
     /// `sum`; `invalid` when a value is outside [0, 1] or NaN.
     public static func xlogxAccumulate(_ p: UnsafePointer<Float>, into sum: UnsafeMutablePointer<Float>, count c: Int, tier: KernelTier)
         -> (xlogx: Double, total: Double, invalid: Bool) {
         switch runnable(tier) {
-        case .native:
+        case .avx512:
+            var h = 0.0, t = 0.0, bad: Int32 = 0
+            fl_xlogx_accumulate_f32_avx512(p, sum, Int64(c), &h, &t, &bad)
+            return (h, t, bad != 0)
+        case .avx2:
             var h = 0.0, t = 0.0, bad: Int32 = 0
             fl_xlogx_accumulate_f32(p, sum, Int64(c), &h, &t, &bad)
             return (h, t, bad != 0)
@@ -85,7 +160,9 @@ extension Linalg {
     /// Scales `values` by `scale` in place and returns Σ v·ln max(v, FLT_MIN) of the result.
     public static func xlogxScale(_ values: UnsafeMutablePointer<Float>, count c: Int, scale: Float, tier: KernelTier) -> Double {
         switch runnable(tier) {
-        case .native:
+        case .avx512:
+            return fl_xlogx_scale_f32_avx512(values, Int64(c), scale)
+        case .avx2:
             return fl_xlogx_scale_f32(values, Int64(c), scale)
         case .reference:
             var h = 0.0
@@ -118,7 +195,11 @@ extension Linalg {
     public static func squaredDifferenceAndArgmax(_ row: UnsafePointer<Float>, _ mean: UnsafePointer<Float>, count c: Int, tier: KernelTier)
         -> (squaredDifference: Double, argmax: Int) {
         switch runnable(tier) {
-        case .native:
+        case .avx512:
+            var s = 0.0
+            let arg = fl_sqdiff_argmax_f32_avx512(row, mean, Int64(c), &s)
+            return (s, Int(arg))
+        case .avx2:
             var s = 0.0
             let arg = fl_sqdiff_argmax_f32(row, mean, Int64(c), &s)
             return (s, Int(arg))
@@ -147,11 +228,69 @@ extension Linalg {
         }
     }
 
+    /// One member row of the ensemble pass, one read of the row: Σ pⱼ·ln max(pⱼ, FLT_MIN), Σ pⱼ and the
+    /// spread Σ (pⱼ − anchorⱼ)² about an anchor row (Double per call), p added into `sum`, `invalid` as in
+    /// `xlogxAccumulate`, and the first maximum of p (from p[0], moving only on strictly greater, so NaN
+    /// never wins). The spread about a fixed anchor (a member's own row) gives the variance across
+    /// members as Σₘ spreadₘ − M·spread(mean) without the cancellation of Σ p² − M·p̄².
+    public static func ensembleMemberRow(_ p: UnsafePointer<Float>, anchor: UnsafePointer<Float>, into sum: UnsafeMutablePointer<Float>,
+                                         count c: Int, tier: KernelTier)
+        -> (xlogx: Double, total: Double, spread: Double, argmax: Int, invalid: Bool) {
+        switch runnable(tier) {
+        case .avx512, .avx2:
+            var out = (0.0, 0.0, 0.0), bad: Int32 = 0
+            let arg = withUnsafeMutableBytes(of: &out) { raw in
+                let o = raw.baseAddress!.assumingMemoryBound(to: Double.self)
+                return runnable(tier) == .avx512
+                    ? fl_ensemble_member_row_f32_avx512(p, anchor, sum, Int64(c), o, &bad)
+                    : fl_ensemble_member_row_f32(p, anchor, sum, Int64(c), o, &bad)
+            }
+            return (out.0, out.1, out.2, Int(arg), bad != 0)
+        case .reference, .simd:
+            let r = xlogxAccumulate(p, into: sum, count: c, tier: tier)
+            var spread = 0.0, top = 0
+            for j in 0..<c {
+                let d = Double(p[j]) - Double(anchor[j])
+                spread += d * d
+                if p[j] > p[top] { top = j }
+            }
+            return (r.xlogx, r.total, spread, top, r.invalid)
+        }
+    }
+
+    /// The mean row of the ensemble pass: `values` scaled in place by `scale` (Σ → mean), then
+    /// Σ v·ln max(v, FLT_MIN), the spread Σ (v − anchor)² and the first maximum of the scaled values.
+    public static func ensembleMeanRow(_ values: UnsafeMutablePointer<Float>, anchor: UnsafePointer<Float>, count c: Int, scale: Float,
+                                       tier: KernelTier) -> (xlogx: Double, spread: Double, argmax: Int) {
+        switch runnable(tier) {
+        case .avx512, .avx2:
+            var out = (0.0, 0.0)
+            let arg = withUnsafeMutableBytes(of: &out) { raw in
+                let o = raw.baseAddress!.assumingMemoryBound(to: Double.self)
+                return runnable(tier) == .avx512
+                    ? fl_ensemble_mean_row_f32_avx512(values, anchor, Int64(c), scale, o)
+                    : fl_ensemble_mean_row_f32(values, anchor, Int64(c), scale, o)
+            }
+            return (out.0, out.1, Int(arg))
+        case .reference, .simd:
+            let h = xlogxScale(values, count: c, scale: scale, tier: tier)
+            var spread = 0.0, top = 0
+            for j in 0..<c {
+                let d = Double(values[j]) - Double(anchor[j])
+                spread += d * d
+                if values[j] > values[top] { top = j }
+            }
+            return (h, spread, top)
+        }
+    }
+
     /// xⱼ ← exp(xⱼ·scale) in place for arguments xⱼ·scale ≤ 0 (e.g. an RBF kernel from squared
     /// distances; ≤ 2 ulp, below −87.3 gives 0 on the simd and native tiers); returns Σ of the new values.
     public static func expScaledInPlace(_ x: UnsafeMutablePointer<Float>, count: Int, scale: Float, tier: KernelTier) -> Double {
         switch runnable(tier) {
-        case .native:
+        case .avx512:
+            return fl_exp_scaled_f32_avx512(x, Int64(count), scale)
+        case .avx2:
             return fl_exp_scaled_f32(x, Int64(count), scale)
         case .reference:
             var s = 0.0
@@ -178,10 +317,15 @@ extension Linalg {
     public static func temperatureMoments(_ z: UnsafePointer<Float>, labels: UnsafePointer<Int>, first: Int, count: Int, stride: Int,
                                           classes c: Int, inverseTemperature s: Double, tier: KernelTier)
         -> (nll: Double, gradient: Double, curvature: Double) {
-        if runnable(tier) == .native {
+        let tier = runnable(tier)
+        if tier.isNative {
             var out = [0.0, 0.0, 0.0]
             labels.withMemoryRebound(to: Int64.self, capacity: 1) { y in
-                fl_temperature_moments_f64(z, y, Int64(first), Int64(count), Int64(stride), Int64(c), s, &out)
+                if tier == .avx512 {
+                    fl_temperature_moments_f64_avx512(z, y, Int64(first), Int64(count), Int64(stride), Int64(c), s, &out)
+                } else {
+                    fl_temperature_moments_f64(z, y, Int64(first), Int64(count), Int64(stride), Int64(c), s, &out)
+                }
             }
             return (out[0], out[1], out[2])
         }
@@ -231,9 +375,11 @@ extension Linalg {
                                               confidence binConfidence: UnsafeMutablePointer<Double>, correct binCorrect: UnsafeMutablePointer<Double>,
                                               totals: UnsafeMutablePointer<Double>, tier: KernelTier) -> Int? {
         let tier = runnable(tier)
-        if tier == .native {
+        if tier.isNative {
             let bad = labels.withMemoryRebound(to: Int64.self, capacity: 1) { y in
-                fl_softmax_calibration_f32(z, y, Int64(first), Int64(count), Int64(c), rule.rawValue, Int64(bins), binCount, binConfidence, binCorrect, totals)
+                tier == .avx512
+                    ? fl_softmax_calibration_f32_avx512(z, y, Int64(first), Int64(count), Int64(c), rule.rawValue, Int64(bins), binCount, binConfidence, binCorrect, totals)
+                    : fl_softmax_calibration_f32(z, y, Int64(first), Int64(count), Int64(c), rule.rawValue, Int64(bins), binCount, binConfidence, binCorrect, totals)
             }
             return bad < 0 ? nil : Int(bad)
         }

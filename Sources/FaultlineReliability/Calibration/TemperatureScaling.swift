@@ -35,7 +35,7 @@ public struct TemperatureScaling: Sendable, Codable, Equatable {
         try requireIdentifiable(logits: logits, labels: labels)
         // The native tier evaluates the float64 moments in the C shim's AVX2 kernel, fast enough to use from
         // the start; the others get close with float32-vectorised moments first.
-        let tier = Linalg.kernelTier(backend), avx2 = tier == .native
+        let tier = Linalg.kernelTier(backend), avx2 = tier.isNative
         /// Mean moments at inverse temperature s over every `stride`-th row.
         func evaluate(_ s: Double, precise: Bool, stride: Int = 1) -> Moments {
             let count = (n + stride - 1) / stride

@@ -15,6 +15,13 @@ import Glibc
 /// is negative by less than 1e-6 (a larger negative value is returned as it is: a sign of bad input).
 /// Every output is a function of its own row, so results do not depend on the thread count. O(M·N·C)
 /// logarithms.
+///
+/// Accuracy against float64 (tested): on the avx512 tier the logarithm is table-driven, |error| ≤
+/// 1.5e-7·max(1, |ln p|), so each entropy is off by ≤ 1.5e-7·(1 + H) + float32 summation (~1e-7·C/16
+/// relative), and |MI − MI₆₄| ≤ 2·(1.5e-7·(1 + ln C)) + the float32 rounding of p̄ ≈ 1e-6 for C ≤ 1000
+/// (W4, C = 100: measured max |err| in `faultline bench ensemble`). The variance comes from the same
+/// single read of each member row: var = (Σₘ Σⱼ (pₘⱼ − aⱼ)² − M·Σⱼ (p̄ⱼ − aⱼ)²)/(M·C) with the anchor a =
+/// member 0's row, which cancels only on the members' spread (not on Σ p²), clamped at 0.
 public struct EnsembleUncertainty: Sendable {
     /// Per sample.
     public var predictiveEntropy: [Double]
@@ -32,7 +39,7 @@ public struct EnsembleUncertainty: Sendable {
     /// rows that are not probability vectors (values outside [0, 1] or NaN, or a row sum off by more
     /// than 1e-3; a bad member and row are named, the first in member order within a block of 32 rows).
     /// `includeMean: false` skips the N × C mean. `backend` selects the row kernels' tier
-    /// (`Linalg.kernelTier`): reference, simd, or the C shim's AVX2 kernels on blas.
+    /// (`Linalg.kernelTier`): reference, simd, or the C shim's AVX2/AVX-512 kernels on blas.
     public static func compute(members: [Matrix<Float>], includeMean: Bool = true, backend: Backend? = nil) throws -> EnsembleUncertainty {
         guard let first = members.first else { throw ReliabilityError.invalidInput("no ensemble members") }
         for (k, p) in members.enumerated() where p.rows != first.rows || p.columns != first.columns {
@@ -41,6 +48,19 @@ public struct EnsembleUncertainty: Sendable {
         return try withExtendedLifetime(members) {
             try compute(pointers: members.map { m in m.withUnsafeBufferPointer { $0.baseAddress! } },
                         rows: first.rows, classes: first.columns, includeMean: includeMean, backend: backend)
+        }
+    }
+
+    /// The same on an explicit tier of the row kernels (`Linalg.KernelTier`, stepped down to what the CPU
+    /// runs): for comparing the tiers side by side.
+    public static func compute(members: [Matrix<Float>], includeMean: Bool = true, tier: Linalg.KernelTier) throws -> EnsembleUncertainty {
+        guard let first = members.first else { throw ReliabilityError.invalidInput("no ensemble members") }
+        for (k, p) in members.enumerated() where p.rows != first.rows || p.columns != first.columns {
+            throw ReliabilityError.invalidInput("member \(k) is \(p.rows)×\(p.columns), member 0 is \(first.rows)×\(first.columns)")
+        }
+        return try withExtendedLifetime(members) {
+            try compute(pointers: members.map { m in m.withUnsafeBufferPointer { $0.baseAddress! } },
+                        rows: first.rows, classes: first.columns, includeMean: includeMean, tier: Linalg.runnable(tier))
         }
     }
 
@@ -60,7 +80,11 @@ public struct EnsembleUncertainty: Sendable {
     /// One fused pass over blocks of rows (SIMD over classes, the vectorised log, entropies summed in
     /// Double per member row), blocks split across threads. Validation rides along the same pass.
     static func compute(pointers: [UnsafePointer<Float>], rows n: Int, classes c: Int, includeMean: Bool, backend: Backend?) throws -> EnsembleUncertainty {
-        let m = pointers.count, tier = Linalg.kernelTier(backend)
+        try compute(pointers: pointers, rows: n, classes: c, includeMean: includeMean, tier: Linalg.kernelTier(backend))
+    }
+
+    static func compute(pointers: [UnsafePointer<Float>], rows n: Int, classes c: Int, includeMean: Bool, tier: Linalg.KernelTier) throws -> EnsembleUncertainty {
+        let m = pointers.count
         guard n > 0, c > 0 else { throw ReliabilityError.invalidInput("empty ensemble output (\(n)×\(c))") }
         var result = EnsembleUncertainty(predictiveEntropy: .init(repeating: 0, count: n), expectedEntropy: .init(repeating: 0, count: n),
                                          mutualInformation: .init(repeating: 0, count: n), meanVariance: .init(repeating: 0, count: n),
@@ -101,11 +125,62 @@ public struct EnsembleUncertainty: Sendable {
         let mean: UnsafeMutablePointer<Float>?
     }
 
-    /// Rows `rows` of the decomposition in blocks of `blockRows` rows, member by member inside a block:
+    /// Rows `rows` of the decomposition in one read of each member row (the simd and C tiers): per
+    /// member row one fused kernel (`Linalg.ensembleMemberRow`: Σ p ln p, Σ p, the spread about member
+    /// 0's row, the member's argmax, validation, Σ p into the block's sums), then per row one kernel on
+    /// the mean (`Linalg.ensembleMeanRow`). Blocks of 32 rows walked member by member, so each member
+    /// contributes one contiguous 12.8 KB run (C = 100) and the block's Σ p stays in L1. Returns a
+    /// message for the first invalid row, else nil. The reference tier runs `kernelTwoPass`, the
+    /// textbook variance about the mean.
+    static func kernel(_ p: [UnsafePointer<Float>], rows: Range<Int>, classes c: Int, members m: Int, out: Outputs, tier: Linalg.KernelTier) -> String? {
+        if tier == .reference { return kernelTwoPass(p, rows: rows, classes: c, members: m, out: out, tier: tier) }
+        let blockRows = 32
+        let sums = UnsafeMutablePointer<Float>.allocate(capacity: blockRows * c)
+        let scratch = UnsafeMutablePointer<Double>.allocate(capacity: 2 * blockRows)
+        let memberBest = UnsafeMutablePointer<Int>.allocate(capacity: blockRows * m)
+        defer { sums.deallocate(); scratch.deallocate(); memberBest.deallocate() }
+        let (expected, spread) = (scratch, scratch + blockRows)
+        let inverseM = 1 / Float(m)
+        for start in stride(from: rows.lowerBound, to: rows.upperBound, by: blockRows) {
+            let count = min(blockRows, rows.upperBound - start)
+            sums.update(repeating: 0, count: count * c)
+            expected.update(repeating: 0, count: count)
+            spread.update(repeating: 0, count: count)
+            for k in 0..<m {
+                let member = p[k] + start * c, anchor = p[0] + start * c
+                for t in 0..<count {
+                    let r = Linalg.ensembleMemberRow(member + t * c, anchor: anchor + t * c, into: sums + t * c, count: c, tier: tier)
+                    if r.invalid { return "member \(k) row \(start + t) holds a value outside [0, 1] or NaN; pass probabilities, not logits" }
+                    if abs(r.total - 1) > 1e-3 { return "member \(k) row \(start + t) sums to \(r.total), off by \(abs(r.total - 1)) (tolerance 0.001)" }
+                    expected[t] -= r.xlogx
+                    spread[t] += r.spread
+                    memberBest[t * m + k] = r.argmax
+                }
+            }
+            for t in 0..<count {
+                let i = start + t, mean = sums + t * c
+                let r = Linalg.ensembleMeanRow(mean, anchor: p[0] + i * c, count: c, scale: inverseM, tier: tier)
+                out.prediction[i] = r.argmax
+                if let meanOut = out.mean { (meanOut + i * c).update(from: mean, count: c) }
+                let totalH = -r.xlogx, expectedH = expected[t] / Double(m)
+                out.total[i] = totalH
+                out.expected[i] = expectedH
+                let information = totalH - expectedH
+                out.mi[i] = information < 0 && information > -1e-6 ? 0 : information
+                out.variance[i] = max(spread[t] - Double(m) * r.spread, 0) / Double(m * c)
+                var disagree = 0
+                for k in 0..<m where memberBest[t * m + k] != r.argmax { disagree += 1 }
+                out.ratio[i] = Double(disagree) / Double(m)
+            }
+        }
+        return nil
+    }
+
+    /// The two-pass form (the reference tier): rows `rows` in blocks of `blockRows` rows, member by member inside a block:
     /// each member contributes one contiguous run of rows (a prefetcher-friendly stream) to the block's
     /// Σ p (kept in L1) and entropies; the variance pass then re-reads the block from cache. Returns a
     /// message for the first invalid row, else nil.
-    static func kernel(_ p: [UnsafePointer<Float>], rows: Range<Int>, classes c: Int, members m: Int, out: Outputs, tier: Linalg.KernelTier) -> String? {
+    static func kernelTwoPass(_ p: [UnsafePointer<Float>], rows: Range<Int>, classes c: Int, members m: Int, out: Outputs, tier: Linalg.KernelTier) -> String? {
         let blockRows = 32
         let sums = UnsafeMutablePointer<Float>.allocate(capacity: blockRows * c)
         defer { sums.deallocate() }
