@@ -333,7 +333,6 @@ struct BoundEngine<T: LinalgScalar>: Sendable {
         var a = start
         var sides = 1
         var bias = bias, budget = budget
-        let u = T.unitRoundoff
         for s in stride(from: node - 1, through: 0, by: -1) {
             switch network.stages[s] {
             case .affine:
