@@ -64,20 +64,22 @@ public enum DriftTests {
 
     /// KS per column of two feature matrices (columns must agree). The columns are gathered 8 at a time in
     /// one pass over the rows (a cache line of each row serves 8 columns, instead of one strided pass per
-    /// column), so the extra memory is 8 columns of each sample and the traffic D/8 passes; the 8 tests of
-    /// a group run as parallel tasks (each column's result is its own: independent of the thread count).
+    /// column) as float32 (the statistic depends only on the order and ties of the values, which float32
+    /// keeps exactly) and sorted in place, so the extra memory is 8 float32 columns of each sample and the
+    /// traffic D/8 passes; the 8 tests of a group run as parallel tasks (each column's result is its own:
+    /// independent of the thread count). Throws as `kolmogorovSmirnov(_:_:method:)` for a column.
     public static func kolmogorovSmirnov(reference: Matrix<Float>, test: Matrix<Float>, method: KolmogorovSmirnovMethod = .auto) throws -> [TestResult] {
         guard reference.columns == test.columns else {
             throw ShiftError.invalidInput("reference has \(reference.columns) features, test \(test.columns)")
         }
-        /// Columns first..<first + count of m, each as a Double array.
-        func columns(_ m: Matrix<Float>, _ first: Int, _ count: Int) -> [[Double]] {
-            var out = [[Double]](repeating: [], count: count)
+        /// Columns first..<first + count of m.
+        func columns(_ m: Matrix<Float>, _ first: Int, _ count: Int) -> [[Float]] {
+            var out = [[Float]](repeating: [], count: count)
             for k in 0..<count { out[k].reserveCapacity(m.rows) }
             m.withUnsafeBufferPointer { p in
                 for i in 0..<m.rows {
                     let row = p.baseAddress! + i * m.columns + first
-                    for k in 0..<count { out[k].append(Double(row[k])) }
+                    for k in 0..<count { out[k].append(row[k]) }
                 }
             }
             return out
@@ -86,12 +88,26 @@ public enum DriftTests {
         results.reserveCapacity(reference.columns)
         for first in stride(from: 0, to: reference.columns, by: 8) {
             let count = min(8, reference.columns - first)
-            let a = columns(reference, first, count), b = columns(test, first, count)
-            // The columns of a group are independent tests (a sort and a p-value each): one task per column.
+            var a = columns(reference, first, count), b = columns(test, first, count)
+            // The columns of a group are independent tests (a sort in place and a p-value each): one task per column.
             var group = [Result<TestResult, Error>](repeating: .success(TestResult(statistic: 0, pValue: 1)), count: count)
             group.withUnsafeMutableBufferPointer { out in
-                let slots = UncheckedPointer(out.baseAddress!)
-                Linalg.parallelForEach(count) { k in slots.value[k] = Result { try kolmogorovSmirnov(a[k], b[k], method: method) } }
+                a.withUnsafeMutableBufferPointer { pa in
+                    b.withUnsafeMutableBufferPointer { pb in
+                        let (slots, x, y) = (UncheckedPointer(out.baseAddress!), UncheckedPointer(pa.baseAddress!), UncheckedPointer(pb.baseAddress!))
+                        Linalg.parallelForEach(count) { k in
+                            slots.value[k] = Result {
+                                guard !x.value[k].isEmpty, !y.value[k].isEmpty else { throw ShiftError.invalidInput("KS needs two non-empty samples") }
+                                guard x.value[k].allSatisfy(\.isFinite), y.value[k].allSatisfy(\.isFinite) else {
+                                    throw ShiftError.invalidInput("KS samples contain NaN or infinite values")
+                                }
+                                x.value[k].sort()
+                                y.value[k].sort()
+                                return kolmogorovSmirnovOfSorted(x.value[k], y.value[k], method: method)
+                            }
+                        }
+                    }
+                }
             }
             for r in group { results.append(try r.get()) }
         }
