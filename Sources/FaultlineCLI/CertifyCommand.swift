@@ -1,13 +1,14 @@
 import ArgumentParser
 import FaultlineIO
 import FaultlineInputs
+import FaultlineLinalg
 import FaultlineNN
 import FaultlineReport
 import FaultlineRobustness
 import Foundation
 
 /// `faultline certify`: certified (lower) and attacked (upper) robust accuracy side by side.
-struct CertifyCommand: ParsableCommand {
+struct CertifyCommand: ParsableCommand, DistributedCommand {
     static let configuration = CommandConfiguration(
         commandName: "certify",
         abstract: "Certified robust accuracy (IBP, CROWN, Lipschitz margins, randomized smoothing) next to attacked robust accuracy.",
@@ -22,6 +23,9 @@ struct CertifyCommand: ParsableCommand {
             For ibp/crown/lipschitz every ε also runs an attack on all samples (APGD-CE, 100 steps, for L∞; PGD-L2 with
             --steps steps for L2): attack accuracy is an upper bound, certified accuracy a lower bound, and any sample
             certified but broken is printed as an inconsistency (exit code 1: a bug or numerical problem).
+            Under mpirun (ibp, crown, lipschitz) each rank certifies and attacks its own rows, attack starts keyed \
+            by the row's index in --x, and rank 0 prints the table of the whole set (docs/SCALING.md); smoothing \
+            runs as one process only.
             Exit codes: 0 ok, 1 inconsistencies, 2 bad input.
             """)
 
@@ -56,16 +60,8 @@ struct CertifyCommand: ParsableCommand {
 
     func run() throws {
         let report = try Inputs.guarded("certify") { () -> Report in
-            let budgets = try OptionCheck.numbers(eps, "--eps")
-            let box = try OptionCheck.box(self.box)
-            try OptionCheck.count(steps, "--steps", 0...OptionCheck.Limit.steps)
-            try OptionCheck.count(n0, "--n0", 1...OptionCheck.Limit.smoothingSamples)
-            try OptionCheck.count(n, "--n", 1...OptionCheck.Limit.smoothingSamples)
-            try OptionCheck.real(alpha, "--alpha", .openUnit)
-            try OptionCheck.real(sigma, "--sigma", .positive)
-            guard var norm = PerturbationNorm(rawValue: norm) else { throw InputError("--norm must be linf or l2") }
-            guard ["ibp", "crown", "lipschitz", "smoothing"].contains(method) else { throw InputError("--method must be ibp, crown, lipschitz or smoothing") }
-            if method == "lipschitz" || method == "smoothing" { norm = .l2 }
+            if Job.world.size > 1 { return try distributedReport() }
+            let (budgets, box, norm) = try checkedOptions()
             let model = try modelOptions.classifier()  // smoothing needs only forward passes; CROWN/Lipschitz a Sequential (below)
             let (inputs, labels) = try Inputs.labeled(x: x, "--x", y: y, "--y", labelColumn: labelColumn, model: ModelShape(model))
             try Inputs.checkBox(box, model: model, x: inputs, "--x", x)
@@ -98,7 +94,8 @@ struct CertifyCommand: ParsableCommand {
             (report.rows, report.lipschitzConstant, report.lipschitzExact) = (rows, lipschitz?.constant, lipschitz?.isSound)
             return report
         }
-        if json {
+        if Job.quiet {  // ranks other than 0 of an mpirun job: rank 0 prints the report
+        } else if json {
             print(try JSONOutput.string(report))
         } else {
             print("\(report.method) (\(report.norm)) on \(report.spec), \(report.samples) samples, clean accuracy \(String(format: "%.4f", report.cleanAccuracy))")
@@ -117,8 +114,86 @@ struct CertifyCommand: ParsableCommand {
         }
         let broken = report.rows.filter { !$0.inconsistencies.isEmpty }
         if !broken.isEmpty {
-            printError("faultline certify: \(broken.map { "ε = \($0.epsilon): rows \($0.inconsistencies.prefix(10).map(String.init).joined(separator: ", "))" }.joined(separator: "; ")) are certified but broken by the attack — a soundness bug; please report it")
+            if !Job.quiet { printError("faultline certify: \(broken.map { "ε = \($0.epsilon): rows \($0.inconsistencies.prefix(10).map(String.init).joined(separator: ", "))" }.joined(separator: "; ")) are certified but broken by the attack — a soundness bug; please report it") }
             throw ExitCode(1)
         }
+    }
+
+    /// The checked --eps, --box and norm (lipschitz and smoothing are L2), and the other numeric options.
+    func checkedOptions() throws -> (budgets: [Float], box: InputBox, norm: PerturbationNorm) {
+        let budgets = try OptionCheck.numbers(eps, "--eps")
+        let box = try OptionCheck.box(self.box)
+        try OptionCheck.count(steps, "--steps", 0...OptionCheck.Limit.steps)
+        try OptionCheck.count(n0, "--n0", 1...OptionCheck.Limit.smoothingSamples)
+        try OptionCheck.count(n, "--n", 1...OptionCheck.Limit.smoothingSamples)
+        try OptionCheck.real(alpha, "--alpha", .openUnit)
+        try OptionCheck.real(sigma, "--sigma", .positive)
+        guard var norm = PerturbationNorm(rawValue: norm) else { throw InputError("--norm must be linf or l2") }
+        guard ["ibp", "crown", "lipschitz", "smoothing"].contains(method) else { throw InputError("--method must be ibp, crown, lipschitz or smoothing") }
+        if method == "lipschitz" || method == "smoothing" { norm = .l2 }
+        return (budgets, box, norm)
+    }
+
+    /// Under mpirun: rank r certifies and attacks rows `Job.evenRows(N)` of --x (read from its part of a
+    /// .npy; other files are read whole and sliced), attack starts keyed by the row's index in the file,
+    /// so every per-row outcome is the one-process one; the counts are summed and the inconsistent rows
+    /// gathered on every rank (each returns the whole set's report; rank 0 prints it). Option errors and
+    /// errors every rank meets (an unsupported model) end the job once; a rank's own input error names it.
+    func distributedReport() throws -> Report {
+        let world = Job.world
+        let (budgets, box, norm) = try Job.uniformly { () -> ([Float], InputBox, PerturbationNorm) in
+            let options = try checkedOptions()
+            if method == "smoothing" {
+                throw InputError("--method smoothing does not run under mpirun (its noise streams are not keyed by the row's index in --x); "
+                                 + "run it as one process, without mpirun")
+            }
+            return options
+        }
+        let model = try world.agree { try modelOptions.classifier() }
+        let (option, path) = modelOptions.source
+        let shape = ModelShape(model)
+        let (inputs, labels, rows, total) = try world.agree { () -> (Matrix<Float>, [Int], Range<Int>, Int) in
+            let shard: (Matrix<Float>, [Int], Range<Int>, Int)
+            if labelColumn != nil {  // a CSV holding its labels: read whole, this rank's rows kept
+                let (all, labels) = try Inputs.labeled(x: x, "--x", y: y, "--y", labelColumn: labelColumn, model: shape)
+                let range = Job.evenRows(all.rows)
+                shard = (all.gatherRows(Array(range)), Array(labels[range]), range, all.rows)
+            } else {
+                guard let y else { throw InputError("--y is required (or --label-column COLUMN when --x is a CSV with its labels)") }
+                let s = try Inputs.featureShard(x, option: "--x", finite: true, rows: Job.evenRows)
+                if s.matrix.rows > 0 { try Inputs.modelInput(s.matrix, "--x", x, model: shape) }
+                let labels = try Inputs.labels(y, option: "--y", classes: shape.classes)
+                guard labels.count == s.total else { throw InputError("--x \(x) has \(s.total) rows but --y \(y) has \(labels.count) labels") }
+                shard = (s.matrix, Array(labels[s.rows]), s.rows, s.total)
+            }
+            try Inputs.checkBox(box, model: model, x: shard.0, "--x", x, firstRow: shard.2.lowerBound)
+            return shard
+        }
+        let bar = ProgressBar("certify (rank 0 of \(world.size))", total: budgets.count, quiet: quiet || json)
+        let (tallies, lipschitz, correct) = try world.agree { () -> ([TwoSidedEvaluation.Tally], LipschitzCertificate?, Int) in
+            if method == "lipschitz" && !(model is any LayerStackConvertible) {
+                throw InputError("\(option) \(path): --method lipschitz needs a layer-by-layer model (a .safetensors state_dict and its spec); "
+                                 + "for an ONNX graph use --method ibp or crown")
+            }
+            let correct = inputs.rows == 0 ? 0 : try zip(model.predict(inputs), labels).filter { $0 == $1 }.count
+            do {
+                let (tallies, lipschitz) = try TwoSidedEvaluation.tally(
+                    model, inputs, labels: labels, epsilons: budgets, certifier: TwoSidedEvaluation.Certifier(rawValue: method)!,
+                    recipe: AttackRecipe(norm: norm, box: box, seed: seed), attackSteps: steps, sampleOffset: rows.lowerBound) { done, _ in bar.update(done) }
+                return (tallies, lipschitz, correct)
+            } catch CertificationError.unsupportedLayer(let message) {
+                throw InputError("\(option) \(path): \(message)")
+            }
+        }
+        let counts = try world.allreduce([correct] + tallies.flatMap { [$0.robust, $0.certified] }, .sum)
+        var report = Report(method: method, norm: norm.rawValue, spec: model.spec, samples: total,
+                            cleanAccuracy: Double(counts[0]) / Double(max(total, 1)), rows: [])
+        for (k, tally) in tallies.enumerated() {
+            let broken = try world.allgatherv(tally.inconsistencies)
+            report.rows.append(TwoSidedEvaluation.Tally(epsilon: tally.epsilon, robust: counts[1 + 2 * k], certified: counts[2 + 2 * k],
+                                                        inconsistencies: broken).row(samples: total))
+        }
+        (report.lipschitzConstant, report.lipschitzExact) = (lipschitz?.constant, lipschitz?.isSound)
+        return report
     }
 }

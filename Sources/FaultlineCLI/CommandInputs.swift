@@ -27,7 +27,7 @@ extension Inputs {
     /// naming `option path` (row, column, value and that feature's interval) for the first value of `x`
     /// outside the box.
     static func checkBox(_ box: InputBox, model: some DifferentiableClassifier, x: Matrix<Float>? = nil, _ option: String = "--x",
-                         _ path: String = "") throws {
+                         _ path: String = "", firstRow: Int = 0) throws {
         let bounds: (lower: [Float], upper: [Float])
         do { bounds = try box.perFeature(features: model.inputFeatures, image: model.inputImageShape) } catch ModelError.shapeMismatch(let message) {
             throw InputError("--box \(box): \(message)")
@@ -36,7 +36,7 @@ extension Inputs {
         let d = x.columns
         if let bad = x.withUnsafeBufferPointer({ p in p.indices.first { !(p[$0] >= bounds.lower[$0 % d] && p[$0] <= bounds.upper[$0 % d]) } }) {
             let (i, j) = (bad / d, bad % d)
-            throw InputError("\(option) \(path): row \(i) column \(j) is \(x[i, j]), outside --box \(box) (\(bounds.lower[j])…\(bounds.upper[j]) "
+            throw InputError("\(option) \(path): row \(firstRow + i) column \(j) is \(x[i, j]), outside --box \(box) (\(bounds.lower[j])…\(bounds.upper[j]) "
                              + "for that feature); rescale the inputs or widen --box")
         }
     }

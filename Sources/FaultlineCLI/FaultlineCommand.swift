@@ -19,7 +19,7 @@ public struct FaultlineCommand: ParsableCommand {
             Environment: FAULTLINE_BACKEND=blas|simd|reference, FAULTLINE_BLAS=<path to a BLAS library>, \
             FAULTLINE_LAPACKE=<path>, FAULTLINE_THREADS=<n>, FAULTLINE_CORETYPE=<OpenBLAS core name|auto>, \
             FAULTLINE_MPI=<path to Open MPI's libmpi.so|none>.
-            Under Open MPI's mpirun, predict, calibrate, conformal, uncertainty and shift fit run on every rank \
+            Under Open MPI's mpirun, predict, calibrate, conformal, uncertainty, shift fit and certify run on every rank \
             (each on its own rows); other commands run on rank 0 (docs/SCALING.md).
             Exit codes: 0 ok, 1 a check failed (per command), 2 bad input (including bad options).
             """,

@@ -198,6 +198,52 @@ struct MPICommandTests {
         }
     }
 
+    /// certify: the table (text and JSON) of K ranks is the one-process one — CROWN (digits MLP) and IBP
+    /// (a GELU graph) with attacks (5 APGD steps, starts keyed by the row's index in --x) on 17 rows on 1,
+    /// 2 and 3 ranks, 2 rows on 3
+    /// ranks (one rank without rows), a CSV with its labels, Lipschitz on an .npz input read whole and sliced; smoothing is refused
+    /// on every rank, reported once.
+    @Test func certifyEqualsOneProcess() throws {
+        let model = "\(Self.fixtures)/mlp_dynamo.onnx", x = "\(Self.fixtures)/mlp_dynamo_x.npy", y = "\(Self.fixtures)/mlp_dynamo_y.npy"
+        let digits = try BundledDatasets.digits().stratifiedSplit(seed: 0).test
+        let (dx, dy, x2, y2) = (Self.temporary("dx.npy"), Self.temporary("dy.npy"), Self.temporary("x2.npy"), Self.temporary("y2.npy"))
+        for (rows, xPath, yPath) in [(17, dx, dy), (2, x2, y2)] {
+            let part = digits.subset(Array(0..<rows))
+            try NPY.write(part.features, to: xPath)
+            try NPY.write(Tensor(shape: [rows], values: part.labels.map(Int64.init)), to: yPath)
+        }
+        // The same 17 rows as a CSV holding its labels (read whole and sliced on every rank).
+        let csv = Self.temporary("d.csv")
+        let part = digits.subset(Array(0..<17))
+        try (["label," + (0..<64).map { "f\($0)" }.joined(separator: ",")] + (0..<17).map { i in
+            "\(part.labels[i]),\(part.features.row(i).map { "\($0)" }.joined(separator: ","))"
+        }).joined(separator: "\n").write(toFile: csv, atomically: true, encoding: .utf8)
+        defer { Self.remove(dx, dy, x2, y2, csv) }
+        let mlp = "\(Self.fixtures)/digits_mlp.onnx"  // a layer chain: CROWN applies (mlp_dynamo's GELU does not)
+        let common = ["--box=-1,2", "--eps", "0,0.01,0.03,0.1", "--steps", "5", "--seed", "3", "--quiet"]
+        let cases: [(args: [String], ranks: [Int])] = [
+            (["--model", mlp, "--x", dx, "--y", dy, "--method", "crown"] + common + ["--json"], [2, 3]),
+            (["--model", model, "--x", x, "--y", y, "--method", "ibp"] + common, [1]),
+            (["--model", mlp, "--x", x2, "--y", y2, "--method", "ibp"] + common + ["--json"], [3]),
+            (["--model", mlp, "--x", csv, "--label-column", "label", "--method", "crown"] + common, [3]),
+            (["--model", StateDictCommandTests.fixtures + "/named_cnn.safetensors", "--spec", StateDictCommandTests.cnnSpec, "--method", "lipschitz",
+              "--x", StateDictCommandTests.fixtures + "/named_cnn_expected.npz:x", "--y", StateDictCommandTests.fixtures + "/named_cnn_expected.npz:y",
+              "--eps", "0,0.01,0.1", "--steps", "3", "--json", "--quiet"], [2]),
+        ]
+        for (arguments, counts) in cases {
+            let one = try CLIRunner.run(["certify"] + arguments)
+            #expect(one.status == 0 && !one.stdout.isEmpty, "\(one.stderr)")
+            for ranks in counts {
+                let r = try Self.run(ranks, ["certify"] + arguments)
+                #expect(r.status == 0, "\(ranks) ranks: \(r.stderr)")
+                #expect(r.stdout == one.stdout, "\(ranks) ranks, \(arguments):\n\(r.stdout)\nvs\n\(one.stdout)")
+            }
+        }
+        let smoothing = try Self.run(2, ["certify", "--model", model, "--x", x, "--y", y, "--method", "smoothing", "--quiet"])
+        #expect(smoothing.status == 2 && smoothing.stderr.contains("ranks 0, 1 of 2: --method smoothing does not run under mpirun"), "\(smoothing.stderr)")
+        #expect(smoothing.stderr.components(separatedBy: "smoothing does not run").count == 2 && !smoothing.stderr.contains("MPI_ABORT"), "\(smoothing.stderr)")
+    }
+
     /// A bad row in rank 1's part: exit 2, rank 0 names rank 1 and the row once, and no output is written.
     @Test func aFailedRankEndsTheJobWithoutOutput() throws {
         let (_, p, y) = try Self.scores(40, classes: 3, seed: 6)

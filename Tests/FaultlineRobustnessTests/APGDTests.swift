@@ -94,6 +94,51 @@ struct APGDTests {
         #expect(Set(accuracies).count == 1, "early stopping must not change which samples break: \(accuracies)")
     }
 
+    /// Rows a..<b attacked with `sampleOffset` a get the examples they get inside the whole set (random
+    /// starts keyed by the row's index there): APGD L∞ and L2 with 2 restarts and PGD with 2 restarts, the
+    /// 60 rows split 0..<23, 23..<24, 24..<60, bit for bit (simd backend). Without the offset the split
+    /// gives other examples. `TwoSidedEvaluation.tally` of the parts, combined, is the whole's tally.
+    @Test func aShardWithItsOffsetGivesTheWholeSetsExamples() throws {
+        let (x, y) = Self.sample
+        func rows(_ r: Range<Int>) -> (Matrix<Float>, [Int]) {
+            (x.gatherRows(Array(r)), Array(y[r]))
+        }
+        let parts = [0..<23, 23..<24, 24..<60]
+        func attacks(_ offset: Int) -> [any Attack] {
+            var linf = APGDAttack(norm: .linf, epsilon: 0.06, steps: 10), l2 = APGDAttack(norm: .l2, epsilon: 0.6, steps: 10)
+            var pgd = GradientAttack.pgd(epsilon: 0.06, stepSize: 0.01, steps: 10, seed: 5)
+            (linf.restarts, l2.restarts, pgd.restarts) = (2, 2, 2)
+            (linf.backend, l2.backend, pgd.backend) = (.simd, .simd, .simd)
+            (linf.sampleOffset, l2.sampleOffset, pgd.sampleOffset) = (offset, offset, offset)
+            return [linf, l2, pgd]
+        }
+        for k in 0..<3 {
+            let whole = try attacks(0)[k].attack(Self.model, x, labels: y, progress: nil)
+            var shifted: [UInt32] = [], unshifted: [UInt32] = []
+            for r in parts {
+                let (xs, ys) = rows(r)
+                shifted += try attacks(r.lowerBound)[k].attack(Self.model, xs, labels: ys, progress: nil).adversarial.elements.map(\.bitPattern)
+                unshifted += try attacks(0)[k].attack(Self.model, xs, labels: ys, progress: nil).adversarial.elements.map(\.bitPattern)
+            }
+            let expected = whole.adversarial.elements.map(\.bitPattern)
+            #expect(shifted == expected, "attack \(k)")
+            #expect(unshifted != expected, "attack \(k): the offset must matter")
+        }
+        let recipe = AttackRecipe(norm: .linf, box: .unit, seed: 2, backend: .simd)
+        let eps: [Float] = [0, 0.01, 0.05]
+        let whole = try TwoSidedEvaluation.tally(Self.model, x, labels: y, epsilons: eps, certifier: .crown, recipe: recipe, attackSteps: 5).tallies
+        var pieces: [[TwoSidedEvaluation.Tally]] = []
+        for r in parts + [60..<60] {
+            let (xs, ys) = rows(r)
+            pieces.append(try TwoSidedEvaluation.tally(Self.model, xs, labels: ys, epsilons: eps, certifier: .crown, recipe: recipe,
+                                                       attackSteps: 5, sampleOffset: r.lowerBound).tallies)
+        }
+        #expect(eps.indices.map { k in TwoSidedEvaluation.Tally.combined(pieces.map { $0[k] }) } == whole)
+        #expect(whole.allSatisfy { $0.certified <= $0.robust } && whole[0].certified > 0 && whole[2].robust < whole[0].robust)
+        let rows = try TwoSidedEvaluation.evaluate(Self.model, x, labels: y, epsilons: eps, certifier: .crown, recipe: recipe, attackSteps: 5).rows
+        #expect(rows.map(\.attackAccuracy) == whole.map { Double($0.robust) / 60 } && rows.map(\.certifiedAccuracy) == whole.map { Double($0.certified) / 60 })
+    }
+
     @Test func wholeBoxBreaksEverySampleAndBadParametersThrow() throws {
         let (x, y) = Self.sample
         #expect(try APGDAttack(epsilon: 1, steps: 20).run(Self.model, x, labels: y).robustAccuracy == 0)

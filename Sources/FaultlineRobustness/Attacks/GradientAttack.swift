@@ -34,6 +34,10 @@ public struct GradientAttack: Sendable {
     /// The valid input box (one interval, or one per channel): iterates are clamped to it.
     public var box: InputBox = .unit
     public var seed: UInt64 = 0
+    /// The index of `x`'s first row in a larger data set: random starts are keyed by
+    /// `sampleOffset + i`, so rows a..<b attacked with offset a get the starts they get inside the
+    /// whole set (a shard of an `mpirun` job). Default 0.
+    public var sampleOffset: Int = 0
     public var batchSize: Int = 1024
     /// The GEMM backend (nil: the default; `.simd` for batch-size-invariant results).
     public var backend: Backend?
