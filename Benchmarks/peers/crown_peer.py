@@ -11,30 +11,23 @@ region is the L∞ ball of radius ε intersected with the box [0, 1] (x_L, x_U c
 default `--box 0,1`), and the specification is C = e_y − e_j for j ≠ y (margin lower bounds,
 `compute_bounds(method="CROWN", C=C)`, intermediate layers by CROWN). Prints one line per ε: seconds,
 rows per second, certified fraction; `--out` saves the margins for comparison with
-`BoundPropagation.marginLowerBounds`. The shim of scripts/fixtures/make_bounds_fixtures.py lets
-auto_LiRPA 0.3 import under NumPy 2 and torch 2 without changing any bound computation.
+`BoundPropagation.marginLowerBounds`. The shim of scripts/fixtures/make_bounds_fixtures.py (imported from
+there) lets auto_LiRPA 0.3 import under NumPy 2 and torch 2 without changing any bound computation.
 """
 import argparse
 import os
 import sys
 import time
-import types
 
 import numpy as np
 import torch
 
 
 def shim():
-    arraysetops = types.ModuleType("numpy.lib.arraysetops")
-    arraysetops.isin = np.isin
-    sys.modules["numpy.lib.arraysetops"] = arraysetops
-    import torch.onnx.symbolic_helper as helper
-    if not hasattr(helper, "_set_opset_version"):
-        helper._set_opset_version = lambda *a, **k: None
-
-    def node_attribute(node, name):
-        return getattr(node, node.kindOf(name))(name)
-    torch._C.Node.__getitem__ = node_attribute
+    """The NumPy 2 / torch 2 shim of scripts/fixtures/make_bounds_fixtures.py (one copy, imported)."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts", "fixtures"))
+    from make_bounds_fixtures import shim as fixture_shim
+    fixture_shim()
 
 
 def mlp(path):

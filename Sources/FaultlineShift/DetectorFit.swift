@@ -36,8 +36,16 @@ extension DetectorFile.Detector {
         if case .fixed(let s) = shrinkage, !(s >= 0 && s < 1) { throw ShiftError.invalidInput("the shrinkage \(s) must lie in [0, 1)") }
         var fit = GaussianFit(dimension: x.columns, classes: (y.max() ?? 0) + 1, accumulation: accumulation, perClassCovariance: kind == .perClass)
         try fit.update(x, labels: y)
+        return try detector(kind, fit: fit, shrinkage: shrinkage, logDeterminant: logDeterminant) { try .ledoitWolf(fit, x: x, labels: y) }
+    }
+
+    /// The detector of `kind` from a finished fit (one process's or a job's merged one), with the
+    /// shrinkage rule of `fit`; `ledoitWolf` builds the tied detector with Ledoit–Wolf shrinkage (it needs
+    /// the rows' fourth moment, which the caller sums over its rows).
+    static func detector(_ kind: Kind, fit: GaussianFit, shrinkage: Shrinkage, logDeterminant: Bool,
+                         ledoitWolf: () throws -> MahalanobisDetector) throws -> Self {
         switch (kind, shrinkage) {
-        case (.mahalanobis, .ledoitWolf): return .mahalanobis(try .ledoitWolf(fit, x: x, labels: y))
+        case (.mahalanobis, .ledoitWolf): return .mahalanobis(try ledoitWolf())
         case (.mahalanobis, .oas): return .mahalanobis(try .oas(fit))
         case (.mahalanobis, .fixed(let s)): return .mahalanobis(try MahalanobisDetector(fit, shrinkage: s))
         case (.perClass, .ledoitWolf), (.perClass, .fixed):

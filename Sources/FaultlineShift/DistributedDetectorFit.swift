@@ -26,8 +26,7 @@ extension DetectorFile.Detector {
         var fit = GaussianFit(dimension: x.columns, classes: shape[0] + 1, accumulation: accumulation, perClassCovariance: kind == .perClass)
         try communicator.agree { try fit.update(x, labels: y) }
         fit = try fit.allMerged(over: communicator)
-        switch (kind, shrinkage) {
-        case (.mahalanobis, .ledoitWolf):
+        return try detector(kind, fit: fit, shrinkage: shrinkage, logDeterminant: logDeterminant) {
             let means = fit.means, d = fit.dimension
             var fourth = 0.0
             for i in 0..<x.rows {
@@ -37,17 +36,7 @@ extension DetectorFile.Detector {
             }
             let total = try communicator.allgatherv([fourth]).reduce(0, +)
             let s = CovarianceShrinkage.ledoitWolf(covariance: fit.covariance, samples: fit.total, fourthMoment: total)
-            return .mahalanobis(try MahalanobisDetector(fit, shrinkage: min(s, 0.999_999)))
-        case (.mahalanobis, .oas): return .mahalanobis(try .oas(fit))
-        case (.mahalanobis, .fixed(let s)): return .mahalanobis(try MahalanobisDetector(fit, shrinkage: s))
-        case (.perClass, .ledoitWolf), (.perClass, .fixed):
-            let s = if case .fixed(let s) = shrinkage { s } else { 0.0 }
-            return .perClassMahalanobis(try PerClassMahalanobisDetector(fit, shrinkage: s, includeLogDeterminant: logDeterminant))
-        case (.relative, .oas), (.relative, .fixed):
-            let s = if case .fixed(let s) = shrinkage { s } else { CovarianceShrinkage.oas(covariance: fit.covariance, samples: fit.total) }
-            return .relativeMahalanobis(try RelativeMahalanobisDetector(fit, shrinkage: min(s, 0.999_999)))
-        default:
-            throw ShiftError.invalidInput("the \(kind.rawValue) detector does not take \(shrinkage) shrinkage (per-class: a number; relative: oas or a number)")
+            return try MahalanobisDetector(fit, shrinkage: min(s, 0.999_999))
         }
     }
 }
