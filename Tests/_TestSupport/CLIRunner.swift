@@ -60,8 +60,16 @@ public enum CLIRunner {
         _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
         defer { try? FileManager.default.removeItem(at: errURL) }
         let out = Pipe()
+        let errHandle = try FileHandle(forWritingTo: errURL)
+        // Closed here, not when Foundation lets go of the Process: left to that, hundreds of pipes and
+        // deleted stderr files stayed open during the parameterised CLI suites (1,549 descriptors seen),
+        // and Process.run() then crashed copying /proc/self/fd (issue 22, the flaky memcpy crash).
+        defer {
+            try? errHandle.close()
+            try? out.fileHandleForReading.close()
+        }
         process.standardOutput = out
-        process.standardError = try FileHandle(forWritingTo: errURL)
+        process.standardError = errHandle
         try process.run()
         let killed = Flag()
         if let timeout {
