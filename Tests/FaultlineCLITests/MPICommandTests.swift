@@ -269,7 +269,7 @@ struct MPICommandTests {
         #expect(refused.status == 2 && refused.stderr.contains("ranks 0, 1 of 2: under mpirun, calibrate computes the metrics only"), "\(refused.stderr)")
     }
 
-    /// A rank killed (SIGKILL) while the job runs: mpirun ends the job within seconds, non-zero, naming the
+    /// A rank killed (SIGKILL) while the job starts: mpirun ends the job within seconds, non-zero, naming the
     /// rank, and no output file exists.
     @Test func aKilledRankEndsTheJobWithoutOutput() throws {
         let x = Self.temporary("big.npy"), out = Self.temporary("killed.npz")
@@ -277,8 +277,10 @@ struct MPICommandTests {
         try NPY.write(rows.gatherRows((0..<20_000).map { $0 % rows.rows }), to: x)
         defer { Self.remove(x, out) }
         let start = Date()
-        // Rank 1 kills itself (its own pid, the exec'd faultline) one second in.
-        let script = "if [ \"$OMPI_COMM_WORLD_RANK\" = 1 ]; then (sleep 1; kill -9 $$) & fi; exec \"$0\" \"$@\""
+        // Rank 1 kills itself (its own pid, the exec'd faultline) 0.2 s in: inside its start-up and MPI's
+        // initialisation, long before the job could end (at one second the predict sometimes finished first
+        // on a fast machine, and the test failed).
+        let script = "if [ \"$OMPI_COMM_WORLD_RANK\" = 1 ]; then (sleep 0.2; kill -9 $$) & fi; exec \"$0\" \"$@\""
         let r = try CLIRunner.run(["predict", "--model", "\(Self.fixtures)/resnet.onnx", "--x", x, "--out", out, "--quiet"], environment: Self.environment,
                                   launcher: ["/usr/bin/timeout", "-k", "5", "60", mpirun!, "--oversubscribe", "--bind-to", "none", "-np", "2", "/bin/sh", "-c", script])
         #expect(r.status != 0 && !r.timedOut, "\(r.status) \(r.stderr)")
