@@ -79,13 +79,18 @@ struct BoundEngine<T: LinalgScalar>: Sendable {
     /// tightening for a ReLU stage), `inputs[stages.count]` the output. For CROWN, per affine stage s:
     /// `centre[s]` the point c each sample's input is expanded around (B × columns of W), `image[s]` = W c
     /// in float64 (B × rows of W, no bias), and `budget[s]` = c_s |W| h, h ≥ |z − c| over the interval
-    /// (B × rows of W).
+    /// (B × rows of W); per ReLU stage, `relaxation[s]` (`reluRelaxation`) and, when `T` is Float, its float32
+    /// copy `relaxation32[s]`; `box` the centre and half-width of the input region (L2: x₀ twice, unused).
+    /// Built once per block: every group of a backward pass reads them.
     struct Block {
         let x0: Matrix<Double>
         var inputs: [(lower: Matrix<Double>, upper: Matrix<Double>)] = []
         var centre: [Int: Matrix<Double>] = [:]
         var image: [Int: Matrix<Double>] = [:]
         var budget: [Int: Matrix<Double>] = [:]
+        var relaxation: [Int: Matrix<Double>] = [:]
+        var relaxation32: [Int: Matrix<Float>] = [:]
+        var box: (centre: Matrix<Double>, half: Matrix<Double>)?
     }
 
     /// The input region of every sample of `x0` as a box (L2: the enclosing box x₀ ± ε), intersected with
@@ -110,6 +115,10 @@ struct BoundEngine<T: LinalgScalar>: Sendable {
     func forward(_ x0: Matrix<Double>, crown: Bool) throws -> Block {
         var block = Block(x0: x0)
         var (lower, upper) = inputInterval(x0)
+        if crown {
+            block.box = region.norm == .l2 ? (x0, x0)
+                : (BoundEngine.combine(lower, upper) { 0.5 * ($0 + $1) }, BoundEngine.combine(lower, upper) { 0.5 * ($1 - $0) })
+        }
         for (s, stage) in network.stages.enumerated() {
             switch stage {
             case .affine:
@@ -140,6 +149,10 @@ struct BoundEngine<T: LinalgScalar>: Sendable {
                     try tightenUnstable(stage: s, &lower, &upper, block: block)
                 }
                 block.inputs.append((lower, upper))
+                if crown, kind == .relu {
+                    block.relaxation[s] = BoundEngine.reluRelaxation((lower, upper))
+                    if T.self == Float.self { block.relaxation32[s] = BoundEngine.float32(block.relaxation[s]!) }
+                }
                 lower = lower.map { BoundPropagation.apply(kind, $0) }
                 upper = upper.map { BoundPropagation.apply(kind, $0) }
             case .maxPool(let pool, _):
@@ -383,8 +396,7 @@ struct BoundEngine<T: LinalgScalar>: Sendable {
                     sides = 2
                 }
                 let width = a.columns
-                let relaxation = BoundEngine.reluRelaxation(block.inputs[s])
-                let relaxation32 = T.self == Float.self ? BoundEngine.float32(relaxation) : nil
+                let (relaxation, relaxation32) = (block.relaxation[s]!, block.relaxation32[s])
                 BoundEngine.update(&a, &bias, &budget) { pa, pb, pg in
                     relaxation.withUnsafeBufferPointer { px in
                         (relaxation32 ?? Matrix<Float>(rows: 0, columns: 0)).withUnsafeBufferPointer { px32 in
@@ -408,8 +420,7 @@ struct BoundEngine<T: LinalgScalar>: Sendable {
         var lower = [Double](repeating: 0, count: m), upper = lower
         var centre = [Double](repeating: 0, count: a.rows), spread = centre
         let (width, count) = (a.columns, a.rows), e = Double(region.epsilon), norm = region.norm
-        let (l, h) = block.inputs[0]
-        let (mid, half) = norm == .l2 ? (block.x0, block.x0) : (BoundEngine.combine(l, h) { 0.5 * ($0 + $1) }, BoundEngine.combine(l, h) { 0.5 * ($1 - $0) })
+        let (mid, half) = block.box!
         a.withUnsafeBufferPointer { pa in
             mid.withUnsafeBufferPointer { pm in
                 half.withUnsafeBufferPointer { ph in
