@@ -93,7 +93,9 @@ extension DifferentiableClassifier {
     /// Predicted classes (argmax of the logits, ties by lower index).
     public func predict(_ x: Matrix<Float>) throws -> [Int] { try Linalg.rowArgmax(logits(x)) }
 
-    func checkInput(_ x: Matrix<Float>, _ name: String) throws {
+    /// Throws `ModelError` unless `x` has the model's input width and only finite values (`name` names
+    /// the rows in the message).
+    public func checkInput(_ x: Matrix<Float>, _ name: String) throws {
         guard x.columns == inputFeatures else {
             throw ModelError.shapeMismatch("\(name) has \(x.columns) features per row but the model (\(spec)) takes \(inputFeatures)")
         }

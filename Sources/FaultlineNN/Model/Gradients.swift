@@ -128,7 +128,7 @@ extension Sequential {
 extension DifferentiableClassifier {
     /// Throws `ModelError` unless there is one label per row in 0..<classes (and, for `.targetedDLR`, one
     /// target per row in range and different from its label).
-    func checkLabels(_ labels: [Int], rows: Int, loss: Loss, targets: [Int]?) throws {
+    public func checkLabels(_ labels: [Int], rows: Int, loss: Loss, targets: [Int]?) throws {
         guard labels.count == rows else { throw ModelError.shapeMismatch("\(rows) rows but \(labels.count) labels") }
         guard outputFeatures >= loss.minimumClasses else {
             throw ModelError.invalidSpec("\(loss) needs at least \(loss.minimumClasses) classes; the model has \(outputFeatures)")

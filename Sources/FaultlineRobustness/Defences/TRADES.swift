@@ -68,19 +68,80 @@ public final class TRADES: TrainingObjective, @unchecked Sendable {
                            workspace: Sequential.Workspace, context: ForwardContext, step: UInt64, epoch: Int) throws -> Double {
         lock.lock()
         defer { lock.unlock() }
-        let n = x.rows, d = x.columns, c = model.outputFeatures
+        let n = x.rows, d = x.columns
         guard n > 0 else { return 0 }
-        try prepare(model, rows: n, features: d, classes: c)
+        try prepare(model, rows: n, features: d, classes: model.outputFeatures)
         let (lo, hi) = (bounds!.lo, bounds!.hi)
         for r in 0..<n { (clean.pointer + r * d).update(from: x.base + r * x.rowStride, count: d) }
-        // The inner maximisation, in inference mode: p fixed at the clean rows' softmax.
-        let ws = attackWorkspace!
-        TRADES.softmax(model.logits(clean.pointer, rows: n, workspace: ws, context: .inference), prob: p.pointer, logProb: logP.pointer)
         for r in 0..<n {
             var rng = Philox(seed: seed, stream: step << 24 | UInt64(r))
             let a = adversarial.pointer + r * d, x0 = clean.pointer + r * d
             for j in 0..<d { a[j] = min(max(x0[j] + Float(0.001 * rng.normal()), lo[j]), hi[j]) }
         }
+        maximizeInPlace(model, rows: n, features: d)
+        return lossInPlace(model, rows: n, features: d, labels: labels, into: &gradients, workspace: workspace, context: context)
+    }
+
+    /// The inner maximisation alone, from a given start: `steps` sign steps of `stepSize` on
+    /// KL(softmax f(x) ‖ softmax f(x′)) from x′ = `start` (clamped to the box), each projected onto the
+    /// ε-ball around `x` and the box, in inference mode. Returns x′ (n × d). `accumulate` starts from
+    /// x + 0.001·N(0, I); this entry point lets a caller (or a test against the reference) fix the start.
+    /// Throws `ModelError` when `x` does not fit the model or `start` differs from it in shape.
+    public func maximize(_ model: Sequential, _ x: Matrix<Float>, start: Matrix<Float>) throws -> Matrix<Float> {
+        try model.checkInput(x, "TRADES rows")
+        guard start.rows == x.rows, start.columns == x.columns else {
+            throw ModelError.shapeMismatch("TRADES start is \(start.rows)×\(start.columns), the rows are \(x.rows)×\(x.columns)")
+        }
+        lock.lock()
+        defer { lock.unlock() }
+        let n = x.rows, d = x.columns
+        guard n > 0 else { return x }
+        try load(model, x, start)
+        maximizeInPlace(model, rows: n, features: d)
+        var result = Matrix<Float>(uninitializedRows: n, columns: d)
+        result.withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: adversarial.pointer, count: n * d) }
+        return result
+    }
+
+    /// The TRADES batch loss at a given adversarial point: (1/n) Σ CE(f(x), y) + β·KL(softmax f(x) ‖
+    /// softmax f(x′)), with its parameter gradient (through both f(x) and f(x′)) added into `gradients`
+    /// (namedParameters order). `adversarial` is used as given (no projection). Throws `ModelError` for
+    /// rows that do not fit the model, shapes that differ or labels out of range.
+    public func loss(_ model: Sequential, _ x: Matrix<Float>, adversarial start: Matrix<Float>, labels: [Int], into gradients: inout [Matrix<Float>],
+                     context: ForwardContext = ForwardContext(training: true)) throws -> Double {
+        try model.checkInput(x, "TRADES rows")
+        try model.checkLabels(labels, rows: x.rows, loss: .crossEntropy, targets: nil)
+        guard start.rows == x.rows, start.columns == x.columns else {
+            throw ModelError.shapeMismatch("TRADES adversarial rows are \(start.rows)×\(start.columns), the rows are \(x.rows)×\(x.columns)")
+        }
+        lock.lock()
+        defer { lock.unlock() }
+        let n = x.rows, d = x.columns
+        guard n > 0 else { return 0 }
+        try load(model, x, start, clampStart: false)
+        let workspace = Sequential.Workspace(for: model, capacity: n)
+        return labels.withUnsafeBufferPointer {
+            lossInPlace(model, rows: n, features: d, labels: $0.baseAddress!, into: &gradients, workspace: workspace, context: context)
+        }
+    }
+
+    /// Copies `x` into the clean buffer and `start` (clamped to the box unless told not to) into the adversarial one.
+    private func load(_ model: Sequential, _ x: Matrix<Float>, _ start: Matrix<Float>, clampStart: Bool = true) throws {
+        let n = x.rows, d = x.columns
+        try prepare(model, rows: n, features: d, classes: model.outputFeatures)
+        let (lo, hi) = (bounds!.lo, bounds!.hi)
+        x.withUnsafeBufferPointer { clean.pointer.update(from: $0.baseAddress!, count: n * d) }
+        start.withUnsafeBufferPointer { src in
+            for k in 0..<(n * d) { adversarial.pointer[k] = clampStart ? min(max(src[k], lo[k % d]), hi[k % d]) : src[k] }
+        }
+    }
+
+    /// The inner maximisation on the buffers (clean rows, start in `adversarial`), in inference mode:
+    /// p fixed at the clean rows' softmax.
+    private func maximizeInPlace(_ model: Sequential, rows n: Int, features d: Int) {
+        let (lo, hi) = (bounds!.lo, bounds!.hi), c = model.outputFeatures
+        let ws = attackWorkspace!
+        TRADES.softmax(model.logits(clean.pointer, rows: n, workspace: ws, context: .inference), prob: p.pointer, logProb: logP.pointer)
         for _ in 0..<steps {
             let z = model.logits(adversarial.pointer, rows: n, workspace: ws, context: .inference)
             TRADES.softmax(z, prob: gradient.pointer, logProb: logPAdv.pointer)  // gradient holds p′ for a moment
@@ -93,7 +154,13 @@ public final class TRADES: TrainingObjective, @unchecked Sendable {
                                     epsilon: epsilon, lo: lo, hi: hi)
             }
         }
-        // The loss, in training mode: p from x (forward only), then x′ and x each with its backward pass.
+    }
+
+    /// The loss and its parameter gradient on the buffers (clean rows, x′ in `adversarial`), in `context`:
+    /// p from x (forward only), then x′ and x each with its backward pass.
+    private func lossInPlace(_ model: Sequential, rows n: Int, features d: Int, labels: UnsafePointer<Int>, into gradients: inout [Matrix<Float>],
+                             workspace: Sequential.Workspace, context: ForwardContext) -> Double {
+        let c = model.outputFeatures
         let scale = 1 / Float(n)
         TRADES.softmax(model.logits(clean.pointer, rows: n, workspace: workspace, context: context), prob: p.pointer, logProb: logP.pointer)
         var robust = 0.0
