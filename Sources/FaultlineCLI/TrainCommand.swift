@@ -201,8 +201,14 @@ struct TrainCommand: ParsableCommand {
                     options.epochCheck = try CatastrophicOverfittingCheck(batch: held.subset(Array(0..<min(256, held.count))), epsilon: defence.epsilon,
                                                                           box: defence.box, seed: seed &+ UInt64(m))
                 }
+                // One line per epoch under a defence: held-out clean and PGD-10 accuracy, seconds per epoch.
+                let monitor = defence != nil || trades != nil || options.augmentation != nil ? try EpochMonitor(
+                    held: validation ?? train, epsilon: adversarial != nil ? eps : nil, box: try OptionCheck.box(box), seed: seed &+ UInt64(m),
+                    epochs: epochs, inner: options.epochCheck) { bar.note($0) } : nil
+                if let monitor, !bar.quiet { options.epochCheck = monitor }
                 let report = try model.train(on: train, validation: validation, options: options) { epoch, loss in
                     bar.update(epoch + 1, detail: String(format: "loss %.4f", loss))
+                    monitor?.loss = loss
                 }
                 bar.update(epochs)
                 let path = members == 1 ? out : DeepEnsemble.memberPath(out, m)

@@ -41,4 +41,11 @@ public final class ProgressBar {
             }
         }
     }
+
+    /// A line of its own (e.g. one per training epoch), written above the bar on a terminal; silent like
+    /// the bar.
+    public func note(_ line: String) {
+        guard !quiet else { return }
+        FileHandle.standardError.write(Data(((interactive ? "\r\u{1B}[K" : "") + line + "\n").utf8))
+    }
 }
