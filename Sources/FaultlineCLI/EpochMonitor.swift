@@ -32,7 +32,7 @@ final class EpochMonitor: EpochCheck, @unchecked Sendable {
         self.write = write
     }
 
-    func stopReason(_ model: Sequential, epoch: Int) throws -> String? {
+    func stopReason<Model: TrainableClassifier>(_ model: Model, epoch: Int) throws -> String? {
         let seconds = Date().timeIntervalSince(last)
         var line = String(format: "epoch %d/%d: loss %.4f", epoch + 1, epochs, loss)
         if held.count > 0 {

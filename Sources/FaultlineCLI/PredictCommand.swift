@@ -85,6 +85,8 @@ struct PredictCommand: ParsableCommand, DistributedCommand {
         if model.lowercased().hasSuffix(".onnx") {
             guard spec == nil else { throw InputError("--spec describes a state_dict; --model \(model) is an ONNX graph, which records its architecture") }
             graph = try ONNXModel.load(path: model)
+        } else if spec == nil, Inputs.isGraphParameters(model) {  // a graph fine-tuned by `faultline train --model`
+            graph = try ONNXModel.load(parameters: model)
         } else {
             graph = try GraphModel(sequential: Inputs.model(weights: model, spec: spec, option: "--model"))  // layer taps: layer0, layer1, …
         }

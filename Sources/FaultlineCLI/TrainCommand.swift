@@ -4,6 +4,7 @@ import FaultlineAnalysis
 import FaultlineInputs
 import FaultlineLinalg
 import FaultlineNN
+import FaultlineONNX
 import FaultlineReport
 import FaultlineRobustness
 import Foundation
@@ -30,10 +31,16 @@ struct TrainCommand: ParsableCommand {
             from the spec's input). With a defence the table adds the test accuracy under PGD-10 at --eps. Fast AT \
             checks for catastrophic overfitting after every epoch (PGD-10 accuracy on up to 256 validation rows \
             falling by more than 0.2): training then stops and keeps the epoch before.
+            Fine-tuning an imported graph: --model net.onnx trains every Gemm/MatMul, Conv and folded \
+            BatchNormalization of the graph (residual graphs too) with any of the defences, starting from its \
+            weights; --out gets a .safetensors of the trained parameters that names net.onnx (keep it there), and \
+            every command takes it as --model.
             """)
 
     @Option(help: "Architecture, e.g. linear:64-128,relu,linear:128-10 (a CNN: see above).")
     var spec = "linear:64-128,relu,linear:128-128,relu,linear:128-10"
+    @Option(help: "Fine-tune an ONNX graph (.onnx, or the parameters of one saved by train) instead of a new --spec model.")
+    var model: String?
     @Option(help: "'digits' for the bundled data set.") var data: String?
     @Option(help: "Training inputs (instead of --data).") var x: String?
     @Option(help: "Training labels (with --x).") var y: String?
@@ -101,6 +108,11 @@ struct TrainCommand: ParsableCommand {
             try OptionCheck.count(rampEpochs, "--ramp-epochs", 0...OptionCheck.Limit.epochs)
             _ = try OptionCheck.box(box)
             _ = try learningRateSchedule()
+            if let model {
+                guard !model.lowercased().hasSuffix(".onnx") || !out.lowercased().hasSuffix(".onnx") else {
+                    throw InputError("--out \(out): fine-tuning --model \(model) writes its parameters as .safetensors (the .onnx stays as it is); name --out FILE.safetensors")
+                }
+            }
             if augment != nil {
                 guard adversarial == nil, noise == nil else { throw InputError("give one of --adversarial, --noise and --augment") }
                 _ = try corruptionList()
@@ -146,7 +158,7 @@ struct TrainCommand: ParsableCommand {
     }
 
     /// The corruption augmentation of --augment for a model taking `features` inputs, or nil.
-    func corruptionAugmentation(_ model: Sequential) throws -> CorruptionAugmentation? {
+    func corruptionAugmentation(_ model: some DifferentiableClassifier) throws -> CorruptionAugmentation? {
         guard augment != nil else { return nil }
         guard let shape = ImageShape.infer(model: model, features: model.inputFeatures) else {
             throw InputError("--augment needs images: the spec's input (\(model.inputFeatures) features) has no image layout; start it with input:CxHxW")
@@ -169,7 +181,8 @@ struct TrainCommand: ParsableCommand {
     func run() throws {
         let reports = try Inputs.guarded("train") { () -> [MemberReport] in
             // The spec is parsed and size-checked first: its output count is the class count labels must respect.
-            let shape = ModelShape(try Inputs.plan(spec), spec: spec)
+            let graph = try model.map { try Inputs.graphToTrain($0, option: "--model") }
+            let shape = try graph.map { ModelShape($0.model) } ?? ModelShape(try Inputs.plan(spec), spec: spec)
             if let exportSplit { try OptionCheck.directoryTarget(exportSplit, "--export-split") }
             let (train, validation, test) = try datasets(shape)
             if let exportSplit {
@@ -186,43 +199,21 @@ struct TrainCommand: ParsableCommand {
             let trades = adversarial == "trades"
                 ? try TRADES(beta: beta, epsilon: eps!, steps: attackSteps, stepSize: attackStepSize, box: try OptionCheck.box(box), seed: seed) : nil
             if defence != nil || trades != nil {  // the training rows must lie in the box the examples are clamped to
-                try Inputs.checkBox(try OptionCheck.box(box), model: try ModelSpec.build(spec, seed: 0), x: train.features, x == nil ? "--data" : "--x", x ?? "digits")
+                let boxModel: any DifferentiableClassifier = try graph?.model ?? ModelSpec.build(spec, seed: 0)
+                try Inputs.checkBox(try OptionCheck.box(box), model: boxModel, x: train.features, x == nil ? "--data" : "--x", x ?? "digits")
             }
             var reports: [MemberReport] = []
             for m in 0..<members {
-                var model = try ModelSpec.build(spec, seed: seed &+ UInt64(m))
-                let bar = ProgressBar(members > 1 ? "member \(m + 1)/\(members)" : "training", total: epochs, quiet: quiet || json)
-                var options = TrainingOptions(epochs: epochs, batchSize: batchSize, optimizer: kind, seed: seed &+ UInt64(m),
-                                              patience: patience > 0 ? patience : nil, augmentation: defence, schedule: try learningRateSchedule())
-                if let corrupting = try corruptionAugmentation(model) { options.augmentation = corrupting }
-                options.objective = trades
-                if adversarial == "fast", !noOverfittingCheck, let defence {
-                    let held = validation ?? train
-                    options.epochCheck = try CatastrophicOverfittingCheck(batch: held.subset(Array(0..<min(256, held.count))), epsilon: defence.epsilon,
-                                                                          box: defence.box, seed: seed &+ UInt64(m))
-                }
-                // One line per epoch under a defence: held-out clean and PGD-10 accuracy, seconds per epoch.
-                let monitor = defence != nil || trades != nil || options.augmentation != nil ? try EpochMonitor(
-                    held: validation ?? train, epsilon: adversarial != nil ? eps : nil, box: try OptionCheck.box(box), seed: seed &+ UInt64(m),
-                    epochs: epochs, inner: options.epochCheck) { bar.note($0) } : nil
-                if let monitor, !bar.quiet { options.epochCheck = monitor }
-                let report = try model.train(on: train, validation: validation, options: options) { epoch, loss in
-                    bar.update(epoch + 1, detail: String(format: "loss %.4f", loss))
-                    monitor?.loss = loss
-                }
-                bar.update(epochs)
                 let path = members == 1 ? out : DeepEnsemble.memberPath(out, m)
-                try model.save(weights: path)
-                var robust: Double?
-                if defence != nil || trades != nil, let test, let e = eps ?? noise {
-                    var pgd = GradientAttack.pgd(epsilon: e, stepSize: 2.5 * e / 10, steps: 10, seed: seed)
-                    pgd.box = try OptionCheck.box(box)
-                    robust = try pgd.run(model, test.features, labels: test.labels).robustAccuracy
+                if let graph {
+                    var member = graph.model
+                    reports.append(try trainMember(&member, m, train: train, validation: validation, test: test, kind: kind, defence: defence,
+                                                   trades: trades, path: path) { try ONNXModel.saveParameters($0, base: graph.base, to: $1) })
+                } else {
+                    var member = try ModelSpec.build(spec, seed: seed &+ UInt64(m))
+                    reports.append(try trainMember(&member, m, train: train, validation: validation, test: test, kind: kind, defence: defence,
+                                                   trades: trades, path: path) { try $0.save(weights: $1) })
                 }
-                reports.append(MemberReport(weights: path, epochs: report.epochs,
-                                            validationAccuracy: report.validationAccuracy.max(),
-                                            testAccuracy: try test.map { try model.accuracy(on: $0) }, seconds: report.seconds,
-                                            testRobustAccuracy: robust, stopReason: report.stopReason))
             }
             return reports
         }
@@ -244,6 +235,43 @@ struct TrainCommand: ParsableCommand {
             print(TextTable.grid(header: header, rows: rows))
             for r in reports { if let reason = r.stopReason { print("\(r.weights): \(reason)") } }
         }
+    }
+
+    /// Trains member `m` (a new model or a copy of the graph to fine-tune) with the options, saves it to
+    /// `path` and measures it on the test split.
+    private func trainMember<Model: TrainableClassifier>(_ model: inout Model, _ m: Int, train: LabeledDataset, validation: LabeledDataset?,
+                                                         test: LabeledDataset?, kind: OptimizerKind, defence: AdversarialTraining?, trades: TRADES?,
+                                                         path: String, save: (Model, String) throws -> Void) throws -> MemberReport {
+        let bar = ProgressBar(members > 1 ? "member \(m + 1)/\(members)" : "training", total: epochs, quiet: quiet || json)
+        var options = TrainingOptions(epochs: epochs, batchSize: batchSize, optimizer: kind, seed: seed &+ UInt64(m),
+                                      patience: patience > 0 ? patience : nil, augmentation: defence, schedule: try learningRateSchedule())
+        if let corrupting = try corruptionAugmentation(model) { options.augmentation = corrupting }
+        options.objective = trades
+        if adversarial == "fast", !noOverfittingCheck, let defence {
+            let held = validation ?? train
+            options.epochCheck = try CatastrophicOverfittingCheck(batch: held.subset(Array(0..<min(256, held.count))), epsilon: defence.epsilon,
+                                                                  box: defence.box, seed: seed &+ UInt64(m))
+        }
+        // One line per epoch under a defence: held-out clean and PGD-10 accuracy, seconds per epoch.
+        let monitor = defence != nil || trades != nil || options.augmentation != nil ? try EpochMonitor(
+            held: validation ?? train, epsilon: adversarial != nil ? eps : nil, box: try OptionCheck.box(box), seed: seed &+ UInt64(m),
+            epochs: epochs, inner: options.epochCheck) { bar.note($0) } : nil
+        if let monitor, !bar.quiet { options.epochCheck = monitor }
+        let report = try model.train(on: train, validation: validation, options: options) { epoch, loss in
+            bar.update(epoch + 1, detail: String(format: "loss %.4f", loss))
+            monitor?.loss = loss
+        }
+        bar.update(epochs)
+        try save(model, path)
+        var robust: Double?
+        if defence != nil || trades != nil, let test, let e = eps ?? noise {
+            var pgd = GradientAttack.pgd(epsilon: e, stepSize: 2.5 * e / 10, steps: 10, seed: seed)
+            pgd.box = try OptionCheck.box(box)
+            robust = try pgd.run(model, test.features, labels: test.labels).robustAccuracy
+        }
+        return MemberReport(weights: path, epochs: report.epochs, validationAccuracy: report.validationAccuracy.max(),
+                            testAccuracy: try test.map { try model.accuracy(on: $0) }, seconds: report.seconds,
+                            testRobustAccuracy: robust, stopReason: report.stopReason)
     }
 
     private func datasets(_ shape: ModelShape) throws -> (LabeledDataset, LabeledDataset?, LabeledDataset?) {

@@ -162,9 +162,33 @@ public enum Inputs {
     /// `option` and the file (`ONNXError` also the node and operator).
     public static func classifier(_ path: String, spec: String?, option: String) throws -> any DifferentiableClassifier {
         try naming(option) { try PyTorchPickle.refuse(path) }  // by magic bytes, whatever the extension
+        if !path.lowercased().hasSuffix(".onnx"), spec == nil, isGraphParameters(path) {  // a graph fine-tuned by `faultline train --model`
+            return try naming(option) { try ONNXModel.load(parameters: path) }
+        }
         guard path.lowercased().hasSuffix(".onnx") else { return try model(weights: path, spec: spec, option: option) }
         guard spec == nil else { throw InputError("--spec describes a state_dict; \(option) \(path) is an ONNX graph, which records its architecture") }
         return try naming(option) { try ONNXModel.load(path: path) }
+    }
+
+    /// Whether `path` is a .safetensors of a fine-tuned ONNX graph's parameters (its metadata names the
+    /// base graph); false for anything unreadable (the caller's own reader reports that).
+    public static func isGraphParameters(_ path: String) -> Bool {
+        guard let file = try? SafeTensors.read(path) else { return false }
+        return ONNXModel.baseGraph(of: file, path: path) != nil
+    }
+
+    /// The graph `faultline train --model` fine-tunes and the ONNX file its parameters will name: an
+    /// `.onnx` file, or a parameter file train wrote before (training goes on from it). Errors name
+    /// `option` and the file.
+    public static func graphToTrain(_ path: String, option: String) throws -> (model: GraphModel, base: String) {
+        try naming(option) { try PyTorchPickle.refuse(path) }
+        if path.lowercased().hasSuffix(".onnx") { return (try naming(option) { try ONNXModel.load(path: path) }, path) }
+        let file = try naming(option) { try SafeTensors.read(path) }
+        guard let base = ONNXModel.baseGraph(of: file, path: path) else {
+            throw InputError("\(option) \(path): fine-tuning needs an ONNX graph (.onnx) or the parameters `faultline train --model` saved; "
+                             + "to train a new model give --spec instead")
+        }
+        return (try naming(option) { try ONNXModel.load(parameters: path) }, base)
     }
 
     /// `classifier(_:spec:option:)` computing on (x − mean)/std when `normalization` is given, with

@@ -13,7 +13,7 @@ struct EpochCheckTests {
     /// Stops at a given epoch.
     struct StopAt: EpochCheck {
         let epoch: Int
-        func stopReason(_ model: Sequential, epoch: Int) throws -> String? { epoch == self.epoch ? "stop at \(epoch)" : nil }
+        func stopReason<Model: TrainableClassifier>(_ model: Model, epoch: Int) throws -> String? { epoch == self.epoch ? "stop at \(epoch)" : nil }
     }
 
     /// A stop after epoch k restores the weights after epoch k − 1: they equal k epochs of training.

@@ -2,7 +2,7 @@ import FaultlineIO
 import FaultlineLinalg
 import Foundation
 
-/// Minibatch training of a `Sequential` classifier with cross-entropy.
+/// Minibatch training of a `TrainableClassifier` (a `Sequential` or an imported `GraphModel`) with cross-entropy.
 public struct TrainingOptions: Sendable {
     public var epochs: Int
     public var batchSize: Int
@@ -47,7 +47,7 @@ public struct TrainingOptions: Sendable {
 public protocol BatchAugmentation: Sendable {
     /// Replaces the `rows.rows` rows of `rows` (labels `labels`) in place. `step` counts optimisation
     /// steps from 0 across epochs; `epoch` is the current epoch (for schedules such as an ε ramp).
-    func augment(_ model: Sequential, rows: MutableMatrixPointer<Float>, labels: UnsafePointer<Int>, step: UInt64, epoch: Int) throws
+    func augment<Model: TrainableClassifier>(_ model: Model, rows: MutableMatrixPointer<Float>, labels: UnsafePointer<Int>, step: UInt64, epoch: Int) throws
 }
 
 /// What happened during training.
@@ -63,20 +63,21 @@ public struct TrainingReport: Sendable, Codable {
 
 /// A training objective other than the mean cross-entropy of the batch: adds the gradient of its
 /// batch value w.r.t. the parameters into `gradients` (namedParameters order; the trainer zeroes them
-/// before) and returns that value, using `Sequential.accumulateParameterGradients(_:into:workspace:context:logitGradient:)`.
+/// before) and returns that value, using `TrainableClassifier.accumulateParameterGradients(_:into:workspace:context:logitGradient:)`.
 /// `context` is the training context of the step (dropout on); `step` and `epoch` as for `BatchAugmentation`.
 public protocol TrainingObjective: Sendable {
-    func accumulate(_ model: Sequential, rows: MatrixPointer<Float>, labels: UnsafePointer<Int>, into gradients: inout [Matrix<Float>],
-                    workspace: Sequential.Workspace, context: ForwardContext, step: UInt64, epoch: Int) throws -> Double
+    func accumulate<Model: TrainableClassifier>(_ model: Model, rows: MatrixPointer<Float>, labels: UnsafePointer<Int>,
+                                                into gradients: inout [Matrix<Float>], workspace: Model.Workspace, context: ForwardContext,
+                                                step: UInt64, epoch: Int) throws -> Double
 }
 
 /// A check after each training epoch. Returning a reason stops training and restores the weights of
 /// the epoch before (the last ones the check accepted); nil lets training go on.
 public protocol EpochCheck: Sendable {
-    func stopReason(_ model: Sequential, epoch: Int) throws -> String?
+    func stopReason<Model: TrainableClassifier>(_ model: Model, epoch: Int) throws -> String?
 }
 
-extension Sequential {
+extension TrainableClassifier {
     /// Trains in place on `data` (rows shuffled each epoch by Philox(seed, epoch)); with `validation`
     /// it records accuracy per epoch and, with `patience`, stops early and restores the best weights.
     /// `progress(epoch, trainLoss)` is called after each epoch. Deterministic: the same seed, data and
@@ -92,7 +93,8 @@ extension Sequential {
         let start = Date()
         let n = data.count, d = inputFeatures
         let batch = min(options.batchSize, max(n, 1))
-        let workspace = Workspace(for: self, capacity: batch)
+        let workspace = makeWorkspace(capacity: batch)
+        let losses = AlignedBuffer<Float>(uninitializedCount: batch)
         var optimizer = Optimizer(options.optimizer, shapes: namedParameters.map { $0.value.count })
         var gradients = namedParameters.map { Matrix<Float>(rows: $0.value.rows, columns: $0.value.columns) }
         var xBatch = Matrix<Float>(uninitializedRows: batch, columns: d)
@@ -128,7 +130,7 @@ extension Sequential {
                 let context = ForwardContext(training: true, seed: options.seed, pass: step, firstSample: 0)
                 // The model copy the objective sees ends with this expression: the parameter update below must not
                 // find the storage shared (a copy-on-write of every parameter each step).
-                let loss = try { (model: Sequential) in try xBatch.withUnsafeBufferPointer { px in
+                let loss = try { (model: Self) in try xBatch.withUnsafeBufferPointer { px in
                     try yBatch.withUnsafeBufferPointer { py in
                         let x = MatrixPointer(px.baseAddress!, rows: rows, columns: d)
                         if let objective = options.objective {
@@ -136,13 +138,14 @@ extension Sequential {
                                                             context: context, step: step, epoch: epoch)
                         }
                         return model.accumulateParameterGradients(x, labels: py.baseAddress!, loss: .crossEntropy, scale: 1 / Float(rows),
-                                                                  into: &gradients, workspace: workspace, context: context)
+                                                                  losses: losses.pointer, into: &gradients, workspace: workspace,
+                                                                  context: context) / Double(rows)
                     }
                 } }(self)
                 lossSum += loss * Double(rows)
                 optimizer.beginStep()
                 optimizer.learningRateScale = options.schedule.multiplier(step: Int(step), epoch: epoch, totalSteps: totalSteps)
-                updateParameters { k, p in optimizer.update(k, p, gradients[k]) }
+                try updateParameters { k, p in optimizer.update(k, p, gradients[k]) }
                 step += 1
             }
             report.trainLoss.append(lossSum / Double(max(n, 1)))
@@ -150,7 +153,7 @@ extension Sequential {
             progress?(epoch, lossSum / Double(max(n, 1)))
             if let check = options.epochCheck {
                 if let reason = try check.stopReason(self, epoch: epoch) {
-                    setParameters(accepted!)
+                    try setParameters(accepted!)
                     report.stopReason = reason
                     break
                 }
@@ -167,7 +170,7 @@ extension Sequential {
             }
         }
         if let best, options.patience != nil {
-            setParameters(best.parameters)
+            try setParameters(best.parameters)
             report.bestEpoch = best.epoch
         }
         report.seconds = Date().timeIntervalSince(start)

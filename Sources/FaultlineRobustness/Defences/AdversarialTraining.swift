@@ -6,7 +6,7 @@ import Foundation
 import Glibc
 #endif
 
-/// Adversarial and noise training: a `BatchAugmentation` for `Sequential.train` that replaces each
+/// Adversarial and noise training: a `BatchAugmentation` for `train` (of a `Sequential` or a `GraphModel`) that replaces each
 /// training batch by perturbed copies computed with the model's current weights.
 ///
 /// - `.pgd` — PGD-AT (Madry et al. 2018): L∞ PGD on the cross-entropy, `steps` steps of size
@@ -41,7 +41,7 @@ public final class AdversarialTraining: BatchAugmentation, @unchecked Sendable {
     private var capacity = 0, features = 0, spec = ""
     private var clean = AlignedBuffer<Float>(uninitializedCount: 0), gradient = AlignedBuffer<Float>(uninitializedCount: 0)
     private var losses = AlignedBuffer<Float>(uninitializedCount: 0)
-    private var workspace: Sequential.Workspace?
+    private var workspace: AnyObject?  // the model type's workspace, reused while the architecture stays
     private var bounds: BoxBounds?
 
     /// Throws `AttackError.invalidParameter` for ε not finite and ≥ 0 (> 0 for the attacks), steps < 1,
@@ -80,12 +80,13 @@ public final class AdversarialTraining: BatchAugmentation, @unchecked Sendable {
         rampEpochs > 0 ? epsilon * min(1, Float(epoch + 1) / Float(rampEpochs)) : epsilon
     }
 
-    public func augment(_ model: Sequential, rows x: MutableMatrixPointer<Float>, labels: UnsafePointer<Int>, step: UInt64, epoch: Int) throws {
+    public func augment<Model: TrainableClassifier>(_ model: Model, rows x: MutableMatrixPointer<Float>, labels: UnsafePointer<Int>, step: UInt64,
+                                                    epoch: Int) throws {
         lock.lock()
         defer { lock.unlock() }
         let n = x.rows, d = x.columns
         guard n > 0 else { return }
-        try prepare(model, rows: n, features: d)
+        let workspace = try prepare(model, rows: n, features: d)
         let (lo, hi) = (bounds!.lo, bounds!.hi)
         let scale = epsilon > 0 ? epsilon(atEpoch: epoch) / epsilon : 1
         let eps = epsilon * scale
@@ -101,23 +102,24 @@ public final class AdversarialTraining: BatchAugmentation, @unchecked Sendable {
             }
         case .pgd(let steps, let stepSize):
             randomStart(x, epsilon: eps, stream: stream, lo: lo, hi: hi)
-            for _ in 0..<steps { ascend(model, x, alpha: stepSize * scale, epsilon: eps, labels: labels, lo: lo, hi: hi) }
+            for _ in 0..<steps { ascend(model, workspace, x, alpha: stepSize * scale, epsilon: eps, labels: labels, lo: lo, hi: hi) }
         case .fast(let stepSize):
             randomStart(x, epsilon: eps, stream: stream, lo: lo, hi: hi)
-            ascend(model, x, alpha: stepSize * scale, epsilon: eps, labels: labels, lo: lo, hi: hi)
+            ascend(model, workspace, x, alpha: stepSize * scale, epsilon: eps, labels: labels, lo: lo, hi: hi)
         }
     }
 
     /// (Re)allocates the buffers when the batch outgrows them or the architecture changes.
-    private func prepare(_ model: Sequential, rows: Int, features d: Int) throws {
+    private func prepare<Model: TrainableClassifier>(_ model: Model, rows: Int, features d: Int) throws -> Model.Workspace {
         if bounds == nil || features != d || spec != model.spec { bounds = try BoxBounds(box, for: model) }
-        if workspace == nil || rows > capacity || features != d || spec != model.spec {
+        if !(workspace is Model.Workspace) || rows > capacity || features != d || spec != model.spec {
             capacity = max(rows, capacity)
             workspace = model.makeWorkspace(capacity: capacity)
             (clean, gradient) = (AlignedBuffer(uninitializedCount: capacity * d), AlignedBuffer(uninitializedCount: capacity * d))
             losses = AlignedBuffer(uninitializedCount: capacity)
         }
         (features, spec) = (d, model.spec)
+        return workspace as! Model.Workspace  // made above for this model type
     }
 
     /// x ← clamp(clean + U(−ε, ε)) per feature (PGD's random start).
@@ -133,12 +135,12 @@ public final class AdversarialTraining: BatchAugmentation, @unchecked Sendable {
 
     /// One PGD step on every row: the cross-entropy input gradient at x, then x ← clamp(clean +
     /// clamp(x + α·sign(g) − clean, ±ε), box).
-    private func ascend(_ model: Sequential, _ x: MutableMatrixPointer<Float>, alpha: Float, epsilon eps: Float, labels: UnsafePointer<Int>,
+    private func ascend<Model: TrainableClassifier>(_ model: Model, _ workspace: Model.Workspace, _ x: MutableMatrixPointer<Float>, alpha: Float, epsilon eps: Float, labels: UnsafePointer<Int>,
                         lo: UnsafePointer<Float>, hi: UnsafePointer<Float>) {
         let n = x.rows, d = x.columns
         model.inputGradient(MatrixPointer(UnsafePointer(x.base), rows: n, columns: d, rowStride: x.rowStride), labels: labels, targets: nil,
                             loss: .crossEntropy, losses: losses.pointer, into: MutableMatrixPointer(gradient.pointer, rows: n, columns: d),
-                            workspace: workspace!, context: .inference)
+                            workspace: workspace, context: .inference)
         for r in 0..<n {
             BatchState.linfStep(x.base + r * x.rowStride, gradient.pointer + r * d, clean.pointer + r * d, d, alpha: alpha, epsilon: eps, lo: lo, hi: hi)
         }

@@ -39,7 +39,7 @@ public final class CatastrophicOverfittingCheck: EpochCheck, @unchecked Sendable
         return history[history.count - 1] < history[history.count - 2] - drop
     }
 
-    public func stopReason(_ model: Sequential, epoch: Int) throws -> String? {
+    public func stopReason<Model: TrainableClassifier>(_ model: Model, epoch: Int) throws -> String? {
         var pgd = GradientAttack.pgd(epsilon: epsilon, stepSize: 2.5 * epsilon / Float(steps), steps: steps, seed: seed)
         pgd.box = box
         let accuracy = try pgd.run(model, batch.features, labels: batch.labels).robustAccuracy

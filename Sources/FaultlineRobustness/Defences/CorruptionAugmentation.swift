@@ -27,7 +27,8 @@ public struct CorruptionAugmentation: BatchAugmentation {
         (self.corruptions, self.severities, self.shape, self.probability, self.seed) = (corruptions, severities, shape, probability, seed)
     }
 
-    public func augment(_ model: Sequential, rows x: MutableMatrixPointer<Float>, labels: UnsafePointer<Int>, step: UInt64, epoch: Int) throws {
+    public func augment<Model: TrainableClassifier>(_ model: Model, rows x: MutableMatrixPointer<Float>, labels: UnsafePointer<Int>, step: UInt64,
+                                                    epoch: Int) throws {
         guard x.columns == shape.features else {
             throw AttackError.invalidInput("the image shape \(shape) has \(shape.features) features but the rows have \(x.columns)")
         }

@@ -30,7 +30,7 @@ public final class TRADES: TrainingObjective, @unchecked Sendable {
     private var gradient = AlignedBuffer<Float>(uninitializedCount: 0)
     private var p = AlignedBuffer<Float>(uninitializedCount: 0), logP = AlignedBuffer<Float>(uninitializedCount: 0)
     private var logPAdv = AlignedBuffer<Float>(uninitializedCount: 0), kl = AlignedBuffer<Float>(uninitializedCount: 0)
-    private var attackWorkspace: Sequential.Workspace?
+    private var attackWorkspace: AnyObject?  // the model type's workspace for the inner maximisation
     private var bounds: BoxBounds?
 
     /// Throws `AttackError.invalidParameter` unless β and ε are finite and ≥ 0, steps in 0…10000 and the
@@ -64,13 +64,14 @@ public final class TRADES: TrainingObjective, @unchecked Sendable {
         }
     }
 
-    public func accumulate(_ model: Sequential, rows x: MatrixPointer<Float>, labels: UnsafePointer<Int>, into gradients: inout [Matrix<Float>],
-                           workspace: Sequential.Workspace, context: ForwardContext, step: UInt64, epoch: Int) throws -> Double {
+    public func accumulate<Model: TrainableClassifier>(_ model: Model, rows x: MatrixPointer<Float>, labels: UnsafePointer<Int>,
+                                                       into gradients: inout [Matrix<Float>], workspace: Model.Workspace, context: ForwardContext,
+                                                       step: UInt64, epoch: Int) throws -> Double {
         lock.lock()
         defer { lock.unlock() }
         let n = x.rows, d = x.columns
         guard n > 0 else { return 0 }
-        try prepare(model, rows: n, features: d, classes: model.outputFeatures)
+        let ws = try prepare(model, rows: n, features: d, classes: model.outputFeatures)
         let (lo, hi) = (bounds!.lo, bounds!.hi)
         for r in 0..<n { (clean.pointer + r * d).update(from: x.base + r * x.rowStride, count: d) }
         for r in 0..<n {
@@ -78,7 +79,7 @@ public final class TRADES: TrainingObjective, @unchecked Sendable {
             let a = adversarial.pointer + r * d, x0 = clean.pointer + r * d
             for j in 0..<d { a[j] = min(max(x0[j] + Float(0.001 * rng.normal()), lo[j]), hi[j]) }
         }
-        maximizeInPlace(model, rows: n, features: d)
+        maximizeInPlace(model, ws, rows: n, features: d)
         return lossInPlace(model, rows: n, features: d, labels: labels, into: &gradients, workspace: workspace, context: context)
     }
 
@@ -87,7 +88,7 @@ public final class TRADES: TrainingObjective, @unchecked Sendable {
     /// ε-ball around `x` and the box, in inference mode. Returns x′ (n × d). `accumulate` starts from
     /// x + 0.001·N(0, I); this entry point lets a caller (or a test against the reference) fix the start.
     /// Throws `ModelError` when `x` does not fit the model or `start` differs from it in shape.
-    public func maximize(_ model: Sequential, _ x: Matrix<Float>, start: Matrix<Float>) throws -> Matrix<Float> {
+    public func maximize<Model: TrainableClassifier>(_ model: Model, _ x: Matrix<Float>, start: Matrix<Float>) throws -> Matrix<Float> {
         try model.checkInput(x, "TRADES rows")
         guard start.rows == x.rows, start.columns == x.columns else {
             throw ModelError.shapeMismatch("TRADES start is \(start.rows)×\(start.columns), the rows are \(x.rows)×\(x.columns)")
@@ -96,8 +97,8 @@ public final class TRADES: TrainingObjective, @unchecked Sendable {
         defer { lock.unlock() }
         let n = x.rows, d = x.columns
         guard n > 0 else { return x }
-        try load(model, x, start)
-        maximizeInPlace(model, rows: n, features: d)
+        let ws = try load(model, x, start)
+        maximizeInPlace(model, ws, rows: n, features: d)
         var result = Matrix<Float>(uninitializedRows: n, columns: d)
         result.withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: adversarial.pointer, count: n * d) }
         return result
@@ -107,7 +108,7 @@ public final class TRADES: TrainingObjective, @unchecked Sendable {
     /// softmax f(x′)), with its parameter gradient (through both f(x) and f(x′)) added into `gradients`
     /// (namedParameters order). `adversarial` is used as given (no projection). Throws `ModelError` for
     /// rows that do not fit the model, shapes that differ or labels out of range.
-    public func loss(_ model: Sequential, _ x: Matrix<Float>, adversarial start: Matrix<Float>, labels: [Int], into gradients: inout [Matrix<Float>],
+    public func loss<Model: TrainableClassifier>(_ model: Model, _ x: Matrix<Float>, adversarial start: Matrix<Float>, labels: [Int], into gradients: inout [Matrix<Float>],
                      context: ForwardContext = ForwardContext(training: true)) throws -> Double {
         try model.checkInput(x, "TRADES rows")
         try model.checkLabels(labels, rows: x.rows, loss: .crossEntropy, targets: nil)
@@ -118,29 +119,30 @@ public final class TRADES: TrainingObjective, @unchecked Sendable {
         defer { lock.unlock() }
         let n = x.rows, d = x.columns
         guard n > 0 else { return 0 }
-        try load(model, x, start, clampStart: false)
-        let workspace = Sequential.Workspace(for: model, capacity: n)
+        _ = try load(model, x, start, clampStart: false)
+        let workspace = model.makeWorkspace(capacity: n)
         return labels.withUnsafeBufferPointer {
             lossInPlace(model, rows: n, features: d, labels: $0.baseAddress!, into: &gradients, workspace: workspace, context: context)
         }
     }
 
     /// Copies `x` into the clean buffer and `start` (clamped to the box unless told not to) into the adversarial one.
-    private func load(_ model: Sequential, _ x: Matrix<Float>, _ start: Matrix<Float>, clampStart: Bool = true) throws {
+    private func load<Model: TrainableClassifier>(_ model: Model, _ x: Matrix<Float>, _ start: Matrix<Float>,
+                                                  clampStart: Bool = true) throws -> Model.Workspace {
         let n = x.rows, d = x.columns
-        try prepare(model, rows: n, features: d, classes: model.outputFeatures)
+        let ws = try prepare(model, rows: n, features: d, classes: model.outputFeatures)
         let (lo, hi) = (bounds!.lo, bounds!.hi)
         x.withUnsafeBufferPointer { clean.pointer.update(from: $0.baseAddress!, count: n * d) }
         start.withUnsafeBufferPointer { src in
             for k in 0..<(n * d) { adversarial.pointer[k] = clampStart ? min(max(src[k], lo[k % d]), hi[k % d]) : src[k] }
         }
+        return ws
     }
 
     /// The inner maximisation on the buffers (clean rows, start in `adversarial`), in inference mode:
     /// p fixed at the clean rows' softmax.
-    private func maximizeInPlace(_ model: Sequential, rows n: Int, features d: Int) {
+    private func maximizeInPlace<Model: TrainableClassifier>(_ model: Model, _ ws: Model.Workspace, rows n: Int, features d: Int) {
         let (lo, hi) = (bounds!.lo, bounds!.hi), c = model.outputFeatures
-        let ws = attackWorkspace!
         TRADES.softmax(model.logits(clean.pointer, rows: n, workspace: ws, context: .inference), prob: p.pointer, logProb: logP.pointer)
         for _ in 0..<steps {
             let z = model.logits(adversarial.pointer, rows: n, workspace: ws, context: .inference)
@@ -158,8 +160,9 @@ public final class TRADES: TrainingObjective, @unchecked Sendable {
 
     /// The loss and its parameter gradient on the buffers (clean rows, x′ in `adversarial`), in `context`:
     /// p from x (forward only), then x′ and x each with its backward pass.
-    private func lossInPlace(_ model: Sequential, rows n: Int, features d: Int, labels: UnsafePointer<Int>, into gradients: inout [Matrix<Float>],
-                             workspace: Sequential.Workspace, context: ForwardContext) -> Double {
+    private func lossInPlace<Model: TrainableClassifier>(_ model: Model, rows n: Int, features d: Int, labels: UnsafePointer<Int>,
+                                                         into gradients: inout [Matrix<Float>], workspace: Model.Workspace,
+                                                         context: ForwardContext) -> Double {
         let c = model.outputFeatures
         let scale = 1 / Float(n)
         TRADES.softmax(model.logits(clean.pointer, rows: n, workspace: workspace, context: context), prob: p.pointer, logProb: logP.pointer)
@@ -194,8 +197,8 @@ public final class TRADES: TrainingObjective, @unchecked Sendable {
         return (natural + Double(beta) * robust) / Double(n)
     }
 
-    private func prepare(_ model: Sequential, rows: Int, features d: Int, classes c: Int) throws {
-        guard attackWorkspace == nil || rows > capacity || spec != model.spec else { return }
+    private func prepare<Model: TrainableClassifier>(_ model: Model, rows: Int, features d: Int, classes c: Int) throws -> Model.Workspace {
+        if let ws = attackWorkspace as? Model.Workspace, rows <= capacity, spec == model.spec { return ws }
         capacity = max(rows, capacity)
         spec = model.spec
         bounds = try BoxBounds(box, for: model)
@@ -205,5 +208,6 @@ public final class TRADES: TrainingObjective, @unchecked Sendable {
         (p, logP, logPAdv) = (AlignedBuffer(uninitializedCount: capacity * c), AlignedBuffer(uninitializedCount: capacity * c),
                               AlignedBuffer(uninitializedCount: capacity * c))
         kl = AlignedBuffer(uninitializedCount: capacity * c)
+        return attackWorkspace as! Model.Workspace  // made above for this model type
     }
 }
