@@ -2,6 +2,7 @@ import FaultlineIO
 import FaultlineLinalg
 import FaultlineNN
 import FaultlineRobustness
+import FaultlineStatistics
 import Foundation
 import Testing
 
@@ -78,6 +79,31 @@ struct AdversarialTrainingTests {
         // Another optimisation step draws other noise; the same step the same.
         #expect(try Self.augmented(noise, model, x, batch.labels, step: 1).elements != noisy.elements)
         #expect(try Self.augmented(noise, model, x, batch.labels, step: 0).elements == noisy.elements)
+    }
+
+    /// Fast AT's random start law, seen through a model with zero weights (input gradient 0, so the
+    /// FGSM step moves nothing): every coordinate of x′ − x is U(−ε, ε) — one-sample KS on 40,000 draws
+    /// (p > 0.001), mean within 4σ of 0 — and steps draw afresh (another step gives other starts).
+    @Test func fastStartIsUniformInTheBall() throws {
+        var model = try ModelSpec.build("linear:20-5,relu,linear:5-3", seed: 1)
+        model.setParameters(model.namedParameters.map { Matrix<Float>(rows: $0.value.rows, columns: $0.value.columns) })
+        let epsilon: Float = 0.1
+        let fast = try AdversarialTraining.fast(epsilon: epsilon, seed: 4)
+        let x = Matrix<Float>(rows: 2000, columns: 20, repeating: 0.5)
+        let y = (0..<2000).map { $0 % 3 }
+        let a = try Self.augmented(fast, model, x, y, step: 3), b = try Self.augmented(fast, model, x, y, step: 4)
+        let deltas = a.elements.map { Double($0 - 0.5) }.sorted()
+        let n = Double(deltas.count)
+        var d = 0.0
+        for (i, v) in deltas.enumerated() {
+            let cdf = min(max((v + Double(epsilon)) / (2 * Double(epsilon)), 0), 1)
+            d = max(d, abs(Double(i + 1) / n - cdf), abs(cdf - Double(i) / n))
+        }
+        #expect(Distributions.kolmogorovSurvival(n: deltas.count, x: d) > 0.001, "KS statistic \(d)")
+        let mean = deltas.reduce(0, +) / n, sd = Double(epsilon) / 3.0.squareRoot()
+        #expect(abs(mean) <= 4 * sd / n.squareRoot())
+        #expect(deltas.first! >= -Double(epsilon) - 1e-7 && deltas.last! <= Double(epsilon) + 1e-7)
+        #expect(zip(a.elements, b.elements).filter { $0 == $1 }.count < 10)
     }
 
     @Test func invalidSettingsThrow() {
