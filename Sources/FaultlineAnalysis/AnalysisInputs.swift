@@ -67,6 +67,10 @@ extension FailureReport {
         /// with `seed` (`LabeledDataset.sampleRows`) before anything else runs: the whole report on a
         /// subsample. nil: every row. The training and calibration sets are used whole.
         public var maxSamples: Int?
+        /// true: OOD detection on the raw inputs only (no feature-space detector, the input-space
+        /// Mahalanobis decides "out of distribution"); nil or false: on the model's penultimate features
+        /// when it has them (`FailureReport.featureSpace`), the input-space detector beside it.
+        public var inputSpaceOOD: Bool? = nil
         /// Sections left out (nil or empty: none): attacks (the robustness table, the minimal ε and the
         /// attribution's fragility test), certification, the corruption sweep, conformal prediction.
         public var skip: Set<Section>?

@@ -120,10 +120,22 @@ extension FailureReport {
         try fit.update(data.train.features, labels: data.train.labels)
         let detector = try options.mahalanobisShrinkage.map { try MahalanobisDetector(fit, shrinkage: $0) }
             ?? MahalanobisDetector.ledoitWolf(fit, x: data.train.features, labels: data.train.labels)
-        let threshold = try FailureAttribution.threshold(detector.score(heldOut.features), quantile: options.oodQuantile)
+        // The same detector on the model's penultimate features, when it has them: it then decides "out of distribution".
+        let penultimate = options.inputSpaceOOD == true ? nil : PenultimateFeatures(model)
+        let featureDetector = try penultimate.map { f -> (features: PenultimateFeatures, detector: MahalanobisDetector) in
+            let x = try f(data.train.features)
+            var fit = GaussianFit(dimension: f.width, classes: model.outputFeatures)
+            try fit.update(x, labels: data.train.labels)
+            return (f, try options.mahalanobisShrinkage.map { try MahalanobisDetector(fit, shrinkage: $0) }
+                ?? MahalanobisDetector.ledoitWolf(fit, x: x, labels: data.train.labels))
+        }
+        func featureScores(_ x: Matrix<Float>) throws -> [Float]? { try featureDetector.map { try $0.detector.score($0.features(x)) } }
+        /// The score that decides "out of distribution": feature space when available, else input space.
+        func oodScores(_ scores: ShiftScores) -> [Float] { scores.features ?? scores.maha }
         let clean = ShiftScores(maha: try detector.score(test.features), msp: try LogitScores.maxSoftmax(logits),
                                 energy: try LogitScores.energy(logits),
-                                mi: ensembleSection == nil ? nil : uncertainty.values.map(Float.init))
+                                mi: ensembleSection == nil ? nil : uncertainty.values.map(Float.init), features: try featureScores(test.features))
+        let threshold = try FailureAttribution.threshold(featureScores(heldOut.features) ?? detector.score(heldOut.features), quantile: options.oodQuantile)
         var roc: [String: [[Double]]] = [:]
         // Accuracy without labels: ATC/DoC fitted on the calibration rows (else the clean test rows).
         let atcSource = try data.calibration.map { (name: "calibration", p: try Linalg.softmaxRows(model.logits($0.features)), y: $0.labels) }
@@ -141,12 +153,17 @@ extension FailureReport {
             // The ensemble's members run once per set: its MI is a shift score, its prediction the ensemble accuracy.
             let members = try ensemble.map { try EnsembleUncertainty.compute(members: $0.probabilities(x), includeMean: false) }
             let scores = ShiftScores(maha: try detector.score(x), msp: try LogitScores.maxSoftmax(z), energy: try LogitScores.energy(z),
-                                     mi: members?.mutualInformation.map(Float.init))
+                                     mi: members?.mutualInformation.map(Float.init), features: try featureScores(x))
             let maha = try DetectionMetrics.compute(inDistribution: clean.maha, outOfDistribution: scores.maha)
-            roc[set.name] = PlotData.subsample(try DetectionMetrics.rocCurve(inDistribution: clean.maha, outOfDistribution: scores.maha).map { [$0.fpr, $0.tpr] })
+            roc[set.name] = PlotData.subsample(try DetectionMetrics.rocCurve(inDistribution: oodScores(clean), outOfDistribution: oodScores(scores))
+                .map { [$0.fpr, $0.tpr] })
             var row = ShiftRow(shift: set.name, samples: x.rows, mahalanobisAUROC: maha.auroc, mahalanobisFPR95: maha.fprAt95TPR,
                                mspAUROC: try DetectionMetrics.compute(inDistribution: clean.msp, outOfDistribution: scores.msp).auroc,
                                energyAUROC: try DetectionMetrics.compute(inDistribution: clean.energy, outOfDistribution: scores.energy).auroc)
+            if let inside = clean.features, let outside = scores.features {
+                let m = try DetectionMetrics.compute(inDistribution: inside, outOfDistribution: outside)
+                (row.featureMahalanobisAUROC, row.featureMahalanobisFPR95) = (m.auroc, m.fprAt95TPR)
+            }
             if let inside = clean.mi, let outside = scores.mi {
                 row.mutualInformationAUROC = try DetectionMetrics.compute(inDistribution: inside, outOfDistribution: outside).auroc
             }
@@ -155,8 +172,9 @@ extension FailureReport {
                 let wrong = (0..<x.rows).filter { !p.correct[$0] }
                 row.accuracy = p.accuracy
                 row.errors = wrong.count
-                row.flaggedErrors = wrong.filter { Double(scores.maha[$0]) > threshold }.count
-                row.silentConfidentErrors = wrong.filter { Double(scores.maha[$0]) <= threshold && p.confidence[$0] >= options.confidenceThreshold }.count
+                let ood = oodScores(scores)
+                row.flaggedErrors = wrong.filter { Double(ood[$0]) > threshold }.count
+                row.silentConfidentErrors = wrong.filter { Double(ood[$0]) <= threshold && p.confidence[$0] >= options.confidenceThreshold }.count
                 if let members {
                     row.ensembleAccuracy = Double(zip(members.prediction, labels).filter { $0 == $1 }.count) / Double(max(x.rows, 1))
                 }
@@ -187,7 +205,7 @@ extension FailureReport {
         let epsilon = options.resolvedAttributionEpsilon
         let flipped = attacks ? try RobustnessTable.pgd(epsilon: epsilon, options: options).run(model, test.features, labels: test.labels).success
             : [Bool](repeating: false, count: n)
-        let attribution = FailureAttribution(correct: model1.correct, confidence: model1.confidence, oodScore: clean.maha, oodThreshold: threshold,
+        let attribution = FailureAttribution(correct: model1.correct, confidence: model1.confidence, oodScore: oodScores(clean), oodThreshold: threshold,
                                              confident: options.confidenceThreshold, flipped: flipped, epsilon: epsilon,
                                              attack: "PGD-\(options.pgdSteps) (L∞, early stop)", oodQuantile: options.oodQuantile)
         stage(5)
@@ -208,6 +226,7 @@ extension FailureReport {
                          uncertaintyWrong: histogram.no, roc: roc),
             setup: Setup(options: options, seconds: Date().timeIntervalSince(started), system: SystemReport.current()))
         report.accuracyWithoutLabels = accuracyWithoutLabels
+        report.featureSpace = penultimate?.description
         return report
     }
 
@@ -295,4 +314,6 @@ struct ShiftScores {
     var msp: [Float]
     var energy: [Float]
     var mi: [Float]?
+    /// Mahalanobis on the penultimate features, when the model has them.
+    var features: [Float]? = nil
 }

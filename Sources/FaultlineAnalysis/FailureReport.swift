@@ -33,6 +33,10 @@ public struct FailureReport: Codable, Sendable {
     /// Accuracy predicted without labels (ATC, DoC) on every shifted set, next to the true accuracy
     /// where the set has labels; nil when there are no shifted sets (and in reports written before it).
     public var accuracyWithoutLabels: AccuracyWithoutLabels? = nil
+    /// The feature space of the feature-space OOD detector (the model's penultimate features), which
+    /// then also decides "out of distribution" in the attribution; nil when the model has none (the
+    /// input-space Mahalanobis detector decides) and in reports written before it.
+    public var featureSpace: String? = nil
     /// The held-out-class study, when the caller ran it (`HeldOutClassStudy`).
     public var heldOutClass: HeldOutClassRow?
     /// Robust accuracy under attacks (upper bounds) and certified accuracy (lower bound) per ε.
@@ -121,6 +125,9 @@ public struct FailureReport: Codable, Sendable {
         /// AUROC of telling the shifted rows from the clean test rows (0.5: indistinguishable).
         public var mahalanobisAUROC: Double
         public var mahalanobisFPR95: Double
+        /// Mahalanobis (Ledoit–Wolf) on the model's penultimate features (`featureSpace`), when it has them.
+        public var featureMahalanobisAUROC: Double?
+        public var featureMahalanobisFPR95: Double?
         public var mspAUROC: Double
         public var energyAUROC: Double
         /// By the ensemble's mutual information (ensembles only).

@@ -79,9 +79,11 @@ public struct FailureVerdict: Codable, Sendable, Equatable {
                 say(.overconfidentUnderShift, "The model is more confident on \(s.shift) than on clean inputs (MSP AUROC \(num(s.mspAUROC))): "
                     + "its confidence cannot flag this shift.")
             }
-            if let accuracy = s.accuracy, r.reliability.accuracy - accuracy >= 0.1, s.mahalanobisAUROC < 0.6 {
-                say(.invisibleShift, "\(s.shift) costs \(num(r.reliability.accuracy - accuracy)) accuracy yet the Mahalanobis detector barely sees it "
-                    + "(AUROC \(num(s.mahalanobisAUROC))).")
+            // The detector that decides "out of distribution": on the penultimate features when the model has them.
+            let auroc = s.featureMahalanobisAUROC ?? s.mahalanobisAUROC
+            if let accuracy = s.accuracy, r.reliability.accuracy - accuracy >= 0.1, auroc < 0.6 {
+                say(.invisibleShift, "\(s.shift) costs \(num(r.reliability.accuracy - accuracy)) accuracy yet the Mahalanobis detector "
+                    + "(\(s.featureMahalanobisAUROC == nil ? "inputs" : "penultimate features")) barely sees it (AUROC \(num(auroc))).")
             }
             if let silent = s.silentConfidentErrors, let e = s.errors, silent > 0 {
                 say(.silentErrors, "On \(s.shift), \(silent) of its \(e) errors are silent: confident and not flagged as out of distribution.")

@@ -18,7 +18,8 @@ struct ReportCommand: ParsableCommand {
             sets; without it the training split provides the threshold) and shifted sets as --shifted NAME=X.npy or \
             NAME=X.npy,Y.npy (repeatable; FILE.npz:ARRAY works everywhere). Inputs must lie in --box.
             Sections: calibration and selective risk; predictive entropy on right vs wrong predictions; Mahalanobis \
-            (Ledoit–Wolf), MSP and energy detection of each shifted set; PGD and APGD-CE robust accuracy over --eps with \
+            (Ledoit–Wolf) on the model's penultimate features (the input of its last linear layer; it decides "out of \
+            distribution" unless --input-space-ood) and on the raw inputs, MSP and energy detection of each shifted set; PGD and APGD-CE robust accuracy over --eps with \
             CROWN-certified accuracy beside them when the model is a ReLU network (IBP-certified for ONNX graphs; every \
             certificate checked against APGD-CE); the corruption sweep when the inputs are images (--shape, a convolution, or a square count) in [0, 1]; \
             conformal coverage vs α; and the attribution of every test row: out of distribution (score above the \
@@ -46,6 +47,8 @@ struct ReportCommand: ParsableCommand {
     @Option(help: "At most N test rows (and rows of each shifted set), drawn at random with --seed: the whole report on a subsample.") var maxSamples: Int?
     @Option(help: "Sections to leave out, comma-separated: attacks, certify, corruptions, conformal.") var skip: String?
     @Flag(help: "Also run the AutoAttack-style ensemble (APGD-CE, APGD-T, Square) at every ε.") var autoattack = false
+    @Flag(help: "OOD on the raw inputs only (default: Mahalanobis on the model's penultimate features decides, inputs beside it).")
+    var inputSpaceOOD = false
     @Option(help: "Image layout CxHxW for the corruption sweep.") var shape: String?
     @Option(parsing: .unconditional, help: "Valid input box: lo,hi, or per channel lo1,lo2,…:hi1,hi2,… (--box -1,1 works).") var box = "0,1"
     @Option(help: "Report directory.") var out = "faultline-report"
@@ -70,6 +73,7 @@ struct ReportCommand: ParsableCommand {
         options.oodQuantile = try OptionCheck.real(oodQuantile, "--ood-quantile", .positiveUnit)
         options.robustnessSamples = try robustnessSamples.map { try OptionCheck.count($0, "--robustness-samples", 1...Int.max) }
         options.maxSamples = try maxSamples.map { try OptionCheck.count($0, "--max-samples", 1...Int.max) }
+        options.inputSpaceOOD = inputSpaceOOD ? true : nil
         if let skip {
             let names = skip.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
             options.skip = Set(try names.map { name in

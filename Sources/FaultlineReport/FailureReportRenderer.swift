@@ -36,7 +36,9 @@ public enum FailureReportRenderer {
         if let auto = all(r.robustness.map(\.autoAttack)) { lines.append(("AutoAttack", auto, false)) }
         if let crown = all(r.robustness.map(\.certifiedCROWN)) { lines.append(("\(r.certificationMethod) certified", crown, true)) }
         f["robustness.svg"] = StandardFigures.robustness(eps, lines, title: "Robust accuracy vs ε (L∞)\(who)")
-        if !p.roc.isEmpty { f["roc.svg"] = StandardFigures.roc(p.roc, title: "Shift detection (Mahalanobis)") }
+        if !p.roc.isEmpty {
+            f["roc.svg"] = StandardFigures.roc(p.roc, title: r.featureSpace == nil ? "Shift detection (Mahalanobis, inputs)" : "Shift detection (Mahalanobis, features)")
+        }
         if let c = r.corruptions { f["corruptions.svg"] = StandardFigures.corruptions(c, title: "Accuracy under corruptions\(who)") }
         if !r.conformal.isEmpty {
             f["conformal.svg"] = StandardFigures.conformal(r.conformal.map { ($0.alpha, $0.coverage) }, title: "Conformal coverage (LAC)")
@@ -80,6 +82,14 @@ public enum FailureReportRenderer {
         var shift: [String] = r.shift.isEmpty ? ["No shifted sets given."] : [
             "AUROC of telling each shifted set from the clean test set (0.5: indistinguishable, 1: perfect); errors of \(who) on the set, "
                 + "how many the OOD threshold flags, and how many are silent (unflagged and confident)."]
+        if !r.shift.isEmpty {
+            shift.append(r.featureSpace.map {
+                "Detectors: Mahalanobis (Ledoit–Wolf) on the model's penultimate features — \($0) — which decides \"out of distribution\" "
+                    + "(the flagged columns, the attribution and the ROC plot); Mahalanobis on the raw inputs as a second detector; MSP and "
+                    + "energy on the logits."
+            } ?? "Detectors: Mahalanobis (Ledoit–Wolf) on the raw inputs, which decides \"out of distribution\" (the model has no "
+                + "penultimate-feature tap); MSP and energy on the logits.")
+        }
         if let h = r.heldOutClass {
             shift.append(String(format: "Held-out class %d (a model trained without it): AUROC Mahalanobis %.4f, KNN %.4f, MSP %.4f, energy %.4f.",
                                 h.heldOutClass, h.mahalanobisAUROC, h.knnAUROC, h.mspAUROC, h.energyAUROC))
@@ -88,7 +98,10 @@ public enum FailureReportRenderer {
         typealias ShiftColumn = Column<FailureReport.ShiftRow>
         var shiftColumns: [ShiftColumn] = [.init("shift") { $0.shift }, .init("samples") { String($0.samples) }, .init("accuracy") { f4($0.accuracy) }]
         if hasEnsemble { shiftColumns.append(.init("ensemble acc.") { f4($0.ensembleAccuracy) }) }
-        shiftColumns += [.init("Mahalanobis AUROC") { f4($0.mahalanobisAUROC) }, .init("FPR@95") { f4($0.mahalanobisFPR95) },
+        if r.shift.contains(where: { $0.featureMahalanobisAUROC != nil }) {
+            shiftColumns += [.init("Mahalanobis (features) AUROC") { f4($0.featureMahalanobisAUROC) }, .init("FPR@95") { f4($0.featureMahalanobisFPR95) }]
+        }
+        shiftColumns += [.init("Mahalanobis (inputs) AUROC") { f4($0.mahalanobisAUROC) }, .init("FPR@95") { f4($0.mahalanobisFPR95) },
                          .init("MSP") { f4($0.mspAUROC) }, .init("energy") { f4($0.energyAUROC) }]
         if hasEnsemble { shiftColumns.append(.init("MI") { f4($0.mutualInformationAUROC) }) }
         shiftColumns += [.init("errors") { count($0.errors) }, .init("flagged") { count($0.flaggedErrors) },

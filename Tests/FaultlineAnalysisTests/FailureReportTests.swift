@@ -172,8 +172,13 @@ extension FailureReportTests {
         let shifted = [FailureReport.ShiftedSet.gaussianNoise(split.test.features, sigma: 0.3, seed: 1, labels: split.test.labels)]
         var options = Self.options()
         options.monteCarloDropoutPasses = 0
-        let direct = try FailureReport.build(model: model, data: Self.data(shifted: shifted), options: options)
+        // A wrapped model has no penultimate-feature tap: compare with the Sequential's input-space report.
+        var inputSpace = options
+        inputSpace.inputSpaceOOD = true
+        let direct = try FailureReport.build(model: model, data: Self.data(shifted: shifted), options: inputSpace)
         let forwarded = try FailureReport.build(model: Forwarding(model: model), data: Self.data(shifted: shifted), options: options)
+        #expect(direct.featureSpace == nil && forwarded.featureSpace == nil)
+        #expect(try FailureReport.build(model: model, data: Self.data(shifted: shifted), options: options).featureSpace != nil)
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
         func json<T: Encodable>(_ value: T) throws -> String { String(decoding: try encoder.encode(value), as: UTF8.self) }

@@ -76,10 +76,22 @@ struct FailureVerdictTests {
                                                          (0.7, 0.5, 0.81, 2, [.silentErrors]), (0.49, 0.5, 0.7, 1, [.overconfidentUnderShift, .invisibleShift, .silentErrors])] {
             r.shift[0].mspAUROC = msp
             r.shift[0].mahalanobisAUROC = maha
+            r.shift[0].featureMahalanobisAUROC = nil
             r.shift[0].accuracy = accuracy
             (r.shift[0].silentConfidentErrors, r.shift[0].errors) = (silent, 10)
             let fired = Self.rules(r).filter { [.overconfidentUnderShift, .invisibleShift, .silentErrors].contains($0) }
             #expect(fired == expected, "msp \(msp) maha \(maha) accuracy \(accuracy) silent \(silent)")
+        }
+    }
+
+    /// With a feature-space detector, it decides whether a costly shift is invisible.
+    @Test func invisibleShiftUsesTheFeatureDetector() {
+        var r = Self.base
+        r.reliability.accuracy = 0.9
+        r.shift[0].accuracy = 0.6
+        for (input, features, fires) in [(0.9, 0.55, true), (0.55, 0.9, false), (0.55, nil, true), (0.9, nil, false)] as [(Double, Double?, Bool)] {
+            (r.shift[0].mahalanobisAUROC, r.shift[0].featureMahalanobisAUROC) = (input, features)
+            #expect(Self.rules(r).contains(.invisibleShift) == fires, "inputs \(input), features \(String(describing: features))")
         }
     }
 

@@ -233,3 +233,16 @@ struct GraphShapeProblem: Error {
         self.detail = detail
     }
 }
+
+extension GraphModel {
+    /// The tensor feeding the graph's classifier head — the input of its last dense (Gemm/MatMul,
+    /// `nn.Linear`) node when that is the last node with parameters — by name (a `features(_:taps:)`
+    /// tap), with its width; nil when the graph ends otherwise (e.g. a convolution). For a Sequential
+    /// made into a graph this is the activation before the last linear layer: the "penultimate
+    /// features" OOD detectors such as Mahalanobis (Lee et al. 2018) use.
+    public var penultimateTap: (name: String, features: Int)? {
+        guard let last = steps.last(where: { $0.parameterSlot != nil }), case .dense = last.operation, let input = last.inputs.first,
+              let value = values.last(where: { $0.storage == input }) else { return nil }
+        return (value.name, value.features)
+    }
+}
