@@ -72,7 +72,30 @@ public struct TensorDecoder: Sendable {
             return (shape, try typed(t, dtype: dtype, count: count))
         }
         let tensor = Tensor(shape: shape, dtype: dtype, bytes: raw)
-        return (shape, dtype.isFloatingPoint ? .floats(tensor.values(as: Float.self)) : .ints(tensor.values(as: Double.self).map { Int($0) }))
+        return (shape, dtype.isFloatingPoint ? .floats(tensor.values(as: Float.self)) : .ints(Self.integers(raw, dtype: dtype)))
+    }
+
+    /// The integers of little-endian raw data, exactly (no trip through Double: int64 values such as
+    /// the INT64_MAX that exporters write for an open Slice end would round up past Int.max); uint64
+    /// values above Int.max saturate there (the importer's shape checks then refuse them).
+    static func integers(_ raw: [UInt8], dtype: DType) -> [Int] {
+        let n = dtype.size
+        return raw.withUnsafeBytes { p -> [Int] in
+            (0..<(raw.count / max(n, 1))).map { i -> Int in
+                let at = i * n
+                switch dtype {
+                case .int8: return Int(Int8(bitPattern: p[at]))
+                case .uint8, .bool: return Int(p[at])
+                case .int16: return Int(Int16(littleEndian: p.loadUnaligned(fromByteOffset: at, as: Int16.self)))
+                case .uint16: return Int(UInt16(littleEndian: p.loadUnaligned(fromByteOffset: at, as: UInt16.self)))
+                case .int32: return Int(Int32(littleEndian: p.loadUnaligned(fromByteOffset: at, as: Int32.self)))
+                case .uint32: return Int(UInt32(littleEndian: p.loadUnaligned(fromByteOffset: at, as: UInt32.self)))
+                case .int64: return Int(Int64(littleEndian: p.loadUnaligned(fromByteOffset: at, as: Int64.self)))
+                case .uint64: return Int(clamping: UInt64(littleEndian: p.loadUnaligned(fromByteOffset: at, as: UInt64.self)))
+                default: return 0  // floating types never reach here
+                }
+            }
+        }
     }
 
     /// Values from the typed repeated fields.

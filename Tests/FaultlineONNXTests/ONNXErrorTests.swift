@@ -187,6 +187,34 @@ struct ONNXErrorTests {
         #expect(throws: ONNXError.self) { try decoder.decode(huge) }
     }
 
+    /// Integer initializers in raw_data decode exactly, through no Double: INT64_MAX (what exporters
+    /// write for an open Slice end) used to round past Int.max and trap. A Reshape to such a shape is an
+    /// ONNXError naming the node, never a trap.
+    @Test func integerInitializersDecodeExactly() throws {
+        let decoder = TensorDecoder(file: "t", directory: nil, maximumBytes: 1 << 20)
+        func raw<T: FixedWidthInteger>(_ values: [T], type: Int32) -> Onnx_TensorProto {
+            var t = Onnx_TensorProto()
+            t.dims = [Int64(values.count)]
+            t.dataType = type
+            t.rawData = Data(values.flatMap { withUnsafeBytes(of: $0.littleEndian, Array.init) })
+            return t
+        }
+        let cases: [(Onnx_TensorProto, [Int])] = [
+            (raw([Int64.max, Int64.min, -1, 7, 1 << 53 + 1], type: 7), [Int.max, Int.min, -1, 7, 1 << 53 + 1]),
+            (raw([Int32.max, Int32.min, -3], type: 6), [Int(Int32.max), Int(Int32.min), -3]),
+            (raw([Int8(-128), 127, -1], type: 3), [-128, 127, -1]),
+            (raw([UInt8(255), 0], type: 2), [255, 0]),
+        ]
+        for (t, expected) in cases {
+            guard case .ints(let v) = try decoder.decode(t).values else { Issue.record("not integers: \(t.dataType)"); continue }
+            #expect(v == expected, "data type \(t.dataType)")
+        }
+        var shape = raw([Int64.max, 4], type: 7)
+        shape.name = "shape"
+        let bytes = Self.model([Self.node("Reshape", ["input", "shape"], "logits", name: "huge_reshape")], initializers: [shape])
+        #expect(throws: ONNXError.self) { try ONNXModel.load(bytes: bytes) }
+    }
+
     /// GraphModel itself refuses cycles, missing tensors and shape mismatches, naming the node.
     @Test func graphErrors() throws {
         let w = Matrix<Float>(rows: 2, columns: 3, repeating: 1)
