@@ -68,7 +68,7 @@ public struct ConformalRegression: Sendable, Codable, Equatable {
 
     /// The k-th smallest of `scores` for k = `SplitConformal.rank(n:alpha:)`, +∞ when k > n and
     /// `allowInfinite`; throws for α outside (0, 1), an empty or non-finite set of scores, or k > n.
-    public static func quantile(_ scores: [Double], alpha: Double, allowInfinite: Bool = false) throws -> (value: Double, rank: Int) {
+    public static func quantile(_ scores: consuming [Double], alpha: Double, allowInfinite: Bool = false) throws -> (value: Double, rank: Int) {
         guard alpha > 0 && alpha < 1 else { throw ReliabilityError.invalidParameter("α = \(alpha) must lie in (0, 1)") }
         guard !scores.isEmpty else { throw ReliabilityError.invalidInput("no calibration samples") }
         guard scores.allSatisfy(\.isFinite) else { throw ReliabilityError.invalidInput("calibration predictions or targets are not finite") }
@@ -77,29 +77,38 @@ public struct ConformalRegression: Sendable, Codable, Equatable {
             if allowInfinite { return (.infinity, k) }
             throw ReliabilityError.invalidInput("\(scores.count) calibration samples; α = \(alpha) needs at least \(SplitConformal.minimumCalibrationSize(alpha: alpha)) (or allow infinite intervals)")
         }
-        var copy = scores
+        var copy = consume scores
         return (kthSmallest(&copy, k), k)
     }
 
     /// The k-th smallest (1-based) of finite `values`, reordering them: quickselect with a
     /// median-of-three pivot and a three-way partition (ties cost nothing), falling back to a sort after
-    /// 64 rounds. Exact (the value of an element).
+    /// 64 rounds. Exact (the value of an element). O(n) expected.
     static func kthSmallest(_ values: inout [Double], _ k: Int) -> Double {
-        var lo = 0, hi = values.count - 1, target = k - 1, rounds = 0
-        while lo < hi {
-            rounds += 1
-            if rounds > 64 { values[lo...hi].sort(); return values[target] }
-            let mid = lo + (hi - lo) / 2
-            let a = values[lo], b = values[mid], c = values[hi]
-            let pivot = max(min(a, b), min(max(a, b), c))
-            var lt = lo, i = lo, gt = hi
-            while i <= gt {
-                let v = values[i]
-                if v < pivot { values.swapAt(lt, i); lt += 1; i += 1 } else if v > pivot { values.swapAt(i, gt); gt -= 1 } else { i += 1 }
+        values.withUnsafeMutableBufferPointer { v -> Double in
+            var lo = 0, hi = v.count - 1, rounds = 0
+            let target = k - 1
+            while lo < hi {
+                rounds += 1
+                if rounds > 64 { v[lo...hi].sort(); return v[target] }
+                let mid = lo + (hi - lo) / 2
+                let a = v[lo], b = v[mid], c = v[hi]
+                let pivot = max(min(a, b), min(max(a, b), c))
+                var lt = lo, i = lo, gt = hi
+                while i <= gt {
+                    let x = v[i]
+                    if x < pivot {
+                        v.swapAt(lt, i); lt += 1; i += 1
+                    } else if x > pivot {
+                        v.swapAt(i, gt); gt -= 1
+                    } else {
+                        i += 1
+                    }
+                }
+                if target < lt { hi = lt - 1 } else if target > gt { lo = gt + 1 } else { return pivot }
             }
-            if target < lt { hi = lt - 1 } else if target > gt { lo = gt + 1 } else { return pivot }
+            return v[target]
         }
-        return values[target]
     }
 
     /// Interval for an absolute-residual calibration.
@@ -128,15 +137,32 @@ public struct ConformalRegression: Sendable, Codable, Equatable {
             }
             if method == .normalizedResidual { try RegressionCheck.positive(second, "scales", count: first.count) }
         }
-        var lower = [Double](repeating: 0, count: first.count), upper = lower
-        for i in first.indices {
-            let r: ClosedRange<Double>
-            switch method {
-            case .absoluteResidual: r = interval(prediction: first[i])
-            case .normalizedResidual: r = interval(prediction: first[i], scale: second![i])
-            case .cqr, .cqrAsymmetric: r = interval(lower: first[i], upper: second![i])
+        let n = first.count, q = quantile, (qLo, qHi) = (lowerQuantile, upperQuantile)
+        var upper = [Double](repeating: 0, count: n)
+        let lower = [Double](unsafeUninitializedCapacity: n) { lower, count in
+            upper.withUnsafeMutableBufferPointer { upper in
+                first.withUnsafeBufferPointer { a in
+                    switch method {
+                    case .absoluteResidual:
+                        for i in 0..<n { (lower[i], upper[i]) = (a[i] - q, a[i] + q) }
+                    case .normalizedResidual:
+                        second!.withUnsafeBufferPointer { s in
+                            for i in 0..<n {
+                                let half = q.isInfinite ? Double.infinity : q * s[i]
+                                (lower[i], upper[i]) = (a[i] - half, a[i] + half)
+                            }
+                        }
+                    case .cqr, .cqrAsymmetric:
+                        second!.withUnsafeBufferPointer { b in
+                            for i in 0..<n {
+                                let lo = a[i] - qLo, hi = b[i] + qHi
+                                (lower[i], upper[i]) = lo <= hi ? (lo, hi) : ((lo + hi) / 2, (lo + hi) / 2)
+                            }
+                        }
+                    }
+                }
             }
-            (lower[i], upper[i]) = (r.lowerBound, r.upperBound)
+            count = n
         }
         return (lower, upper)
     }
