@@ -75,7 +75,7 @@ struct RegressCommand: ParsableCommand {
             try OptionCheck.real(driftAlpha, "--drift-alpha", .openUnit)
             try OptionCheck.real(tolerance, "--tolerance", .unit)
             try OptionCheck.count(pitBins, "--pit-bins", 1...10_000)
-            _ = try OptionCheck.numbers(levels, "--levels", .unit)
+            _ = try Self.levels(levels)
             guard Inputs.RegressionColumns(rawValue: columns) != nil else {
                 throw InputError("--columns must be \(Inputs.RegressionColumns.allCases.map(\.rawValue).joined(separator: ", ")) (got '\(columns)')")
             }
@@ -104,7 +104,7 @@ struct RegressCommand: ParsableCommand {
             if let sigma = p.sigma {
                 report.gaussianNLL = try RegressionMetrics.gaussianNLL(mean: p.mean, sigma: sigma, targets: t)
                 report.calibration = try GaussianIntervalCalibration(mean: p.mean, sigma: sigma, targets: t,
-                                                                     levels: try OptionCheck.numbers(levels, "--levels", .unit).map(Double.init), pitBins: pitBins)
+                                                                     levels: try Self.levels(levels), pitBins: pitBins)
             }
             if let lower = p.lower, let upper = p.upper {
                 report.quantileBand = QuantileBand(coverage: try IntervalCoverage(lower: lower, upper: upper, targets: t),
@@ -166,6 +166,16 @@ struct RegressCommand: ParsableCommand {
             printError("faultline regress: conformal coverage \(c.coverage.coverage) is below 1 − α − tolerance")
             throw ExitCode(1)
         }
+    }
+
+    /// `--levels`: comma-separated numbers in [0, 1], read as Double (0.95 stays 0.95), sorted.
+    static func levels(_ text: String) throws -> [Double] {
+        let items = text.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+        guard items.count <= 10_000 else { throw InputError("--levels takes at most 10000 levels (got \(items.count))") }
+        return try items.map { item -> Double in
+            guard let v = Double(item), v >= 0, v <= 1 else { throw InputError("--levels: '\(item.prefix(40))' is not a number in [0, 1]") }
+            return v
+        }.sorted()
     }
 
     static func f(_ v: Double) -> String { v.isFinite ? String(format: "%.4g", v) : (v > 0 ? "∞" : v < 0 ? "−∞" : "NaN") }

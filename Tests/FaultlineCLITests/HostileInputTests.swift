@@ -291,6 +291,8 @@ struct HostileInputTests {
         Case(name: "regress --alpha 0", arguments: ["regress", "--pred", "@/reg_mean.npy", "--y", "@/reg_mean.npy", "--alpha", "0"], mentions: ["--alpha"]),
         Case(name: "regress --calibration-pred alone", arguments: ["regress", "--pred", "@/reg_mean.npy", "--y", "@/reg_mean.npy", "--calibration-pred", "@/reg_mean.npy"],
              mentions: ["--calibration-y"]),
+        Case(name: "regress --levels 1.5", arguments: ["regress", "--pred", "@/reg_mean.npy", "--y", "@/reg_mean.npy", "--levels", "0.5,1.5"], mentions: ["--levels", "1.5"]),
+        Case(name: "regress --levels empty item", arguments: ["regress", "--pred", "@/reg_mean.npy", "--y", "@/reg_mean.npy", "--levels", "0.5,,0.9"], mentions: ["--levels"]),
         Case(name: "regress --method unknown", arguments: ["regress", "--pred", "@/reg_mean.npy", "--y", "@/reg_mean.npy", "--method", "jackknife"], mentions: ["--method"]),
         Case(name: "regress normalized without sigma", arguments: ["regress", "--pred", "@/reg_mean.npy", "--y", "@/reg_mean.npy", "--calibration-pred", "@/reg_mean.npy",
                                                                    "--calibration-y", "@/reg_mean.npy", "--method", "normalized", "--out", "@/g1.json"],
