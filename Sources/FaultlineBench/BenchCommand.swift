@@ -15,7 +15,8 @@ public struct BenchCommand: ParsableCommand {
             also prints FLROW lines, which `Benchmarks/peers/run_peers.py DATA --external 'faultline bench … --data {data} --flrow'` \
             merges into the peers' table so ratios come from one run; scripts/compare does both for every workload.
             """,
-        subcommands: [GEMMBenchmark.self, ScalingBenchmark.self, NNBenchmark.self, GraphBenchmark.self, PGDBenchmark.self, SmoothingBenchmark.self, MahalanobisBenchmark.self, MMDBenchmark.self, EnsembleBenchmark.self, CalibrationBenchmark.self, IOBenchmark.self]
+        subcommands: [GEMMBenchmark.self, ScalingBenchmark.self, NNBenchmark.self, GraphBenchmark.self, PGDBenchmark.self, SmoothingBenchmark.self, MahalanobisBenchmark.self, MMDBenchmark.self, EnsembleBenchmark.self, CalibrationBenchmark.self, IOBenchmark.self,
+                      ConformalRegressionBenchmark.self]
     )
 }
 

@@ -76,6 +76,12 @@ struct HostileInputTests {
         withNaN[3 * 64 + 5] = .nan
         write("x_nan.npy", npy("<f4", "(20, 64)", f32(withNaN)))
         write("x_tall.npy", npy("<f4", "(1400, 2)", f32((0..<2800).map { Float($0 % 13) })))
+        // Regression predictions: means, NaN, σ = 0 in row 4, a crossed quantile band in row 2.
+        let means = (0..<rows).map { Double($0) / 4 }
+        write("reg_mean.npy", npy("<f8", "(20,)", f64(means)))
+        write("reg_nan.npy", npy("<f8", "(20,)", f64(means.indices.map { $0 == 3 ? .nan : means[$0] })))
+        write("reg_sigma0.npy", npy("<f8", "(20, 2)", f64(means.indices.flatMap { [means[$0], $0 == 4 ? 0 : 1] })))
+        write("reg_crossed.npy", npy("<f8", "(20, 2)", f64(means.indices.flatMap { $0 == 2 ? [means[$0] + 1, means[$0] - 1] : [means[$0] - 1, means[$0] + 1] })))
         // A KNN detector on x.npy, for `shift score`.
         let fit = try! CLIRunner.run(["shift", "fit", "--features", dir + "/x.npy", "--detector", "knn", "--k", "3", "--out", dir + "/knn.safetensors"])
         precondition(fit.status == 0, "fixture detector: \(fit.stderr)")
@@ -272,6 +278,25 @@ struct HostileInputTests {
         Case(name: "report --attribution-eps inf", arguments: report(["--attribution-eps", "inf"], out: "r14"), mentions: ["--attribution-eps"], outputs: ["r14"]),
         Case(name: "report --robustness-samples 0", arguments: report(["--robustness-samples", "0"], out: "r15"), mentions: ["--robustness-samples"], outputs: ["r15"]),
         Case(name: "report --box 1,0", arguments: report(["--box", "1,0"], out: "r16"), mentions: ["--box"], outputs: ["r16"]),
+        // regress: shapes, NaN, σ ≤ 0, α outside (0, 1), lower > upper, unpaired options.
+        Case(name: "regress rows differ", arguments: ["regress", "--pred", "@/reg_mean.npy", "--y", "@/y_short.npy"], mentions: ["--pred", "--y", "y_short.npy", "19"]),
+        Case(name: "regress NaN prediction", arguments: ["regress", "--pred", "@/reg_nan.npy", "--y", "@/reg_mean.npy"], mentions: ["--pred", "reg_nan.npy", "row 3"]),
+        Case(name: "regress NaN calibration target", arguments: ["regress", "--pred", "@/reg_mean.npy", "--y", "@/reg_mean.npy", "--calibration-pred", "@/reg_mean.npy",
+                                                                 "--calibration-y", "@/y_nan.npy"], mentions: ["--calibration-y", "y_nan.npy", "row 0"]),
+        Case(name: "regress sigma 0", arguments: ["regress", "--pred", "@/reg_sigma0.npy", "--y", "@/reg_mean.npy"], mentions: ["--pred", "reg_sigma0.npy", "row 4", "> 0"]),
+        Case(name: "regress lower > upper", arguments: ["regress", "--pred", "@/reg_crossed.npy", "--y", "@/reg_mean.npy", "--columns", "lower-upper"],
+             mentions: ["--pred", "reg_crossed.npy", "row 2", "lower"]),
+        Case(name: "regress 64 columns", arguments: ["regress", "--pred", "@/x.npy", "--y", "@/reg_mean.npy"], mentions: ["--pred", "x.npy", "64 columns"]),
+        Case(name: "regress --alpha 1", arguments: ["regress", "--pred", "@/reg_mean.npy", "--y", "@/reg_mean.npy", "--alpha", "1"], mentions: ["--alpha"]),
+        Case(name: "regress --alpha 0", arguments: ["regress", "--pred", "@/reg_mean.npy", "--y", "@/reg_mean.npy", "--alpha", "0"], mentions: ["--alpha"]),
+        Case(name: "regress --calibration-pred alone", arguments: ["regress", "--pred", "@/reg_mean.npy", "--y", "@/reg_mean.npy", "--calibration-pred", "@/reg_mean.npy"],
+             mentions: ["--calibration-y"]),
+        Case(name: "regress --levels 1.5", arguments: ["regress", "--pred", "@/reg_mean.npy", "--y", "@/reg_mean.npy", "--levels", "0.5,1.5"], mentions: ["--levels", "1.5"]),
+        Case(name: "regress --levels empty item", arguments: ["regress", "--pred", "@/reg_mean.npy", "--y", "@/reg_mean.npy", "--levels", "0.5,,0.9"], mentions: ["--levels"]),
+        Case(name: "regress --method unknown", arguments: ["regress", "--pred", "@/reg_mean.npy", "--y", "@/reg_mean.npy", "--method", "jackknife"], mentions: ["--method"]),
+        Case(name: "regress normalized without sigma", arguments: ["regress", "--pred", "@/reg_mean.npy", "--y", "@/reg_mean.npy", "--calibration-pred", "@/reg_mean.npy",
+                                                                   "--calibration-y", "@/reg_mean.npy", "--method", "normalized", "--out", "@/g1.json"],
+             mentions: ["--method normalized", "σ"], outputs: ["g1.json"]),
         // Usage errors exit 2, not ArgumentParser's 64.
         Case(name: "unknown option", arguments: attack(["--bogus"], out: "a23.npz"), mentions: ["--bogus"], outputs: ["a23.npz"]),
         Case(name: "missing required option", arguments: ["bounds", "--errors"], mentions: ["--errors"]),
