@@ -26,7 +26,7 @@ public struct FaultlineCommand: ParsableCommand {
         version: version,
         subcommands: [DemoCommand.self, TrainCommand.self, AttackCommand.self, CorruptCommand.self, CertifyCommand.self, ReportCommand.self, PredictCommand.self,
                       CalibrateCommand.self, UncertaintyCommand.self, SelectiveCommand.self, ShiftCommand.self, DriftCommand.self, ConformalCommand.self, BoundsCommand.self,
-                      SlicesCommand.self, LabelShiftCommand.self,
+                      SlicesCommand.self, LabelShiftCommand.self, DataCommand.self,
                       InspectCommand.self, InfoCommand.self, BenchCommand.self]
     )
 
