@@ -86,8 +86,8 @@ public struct ConfidentLearning: Sendable, Codable, Equatable {
     /// The same from float32 probabilities (widened exactly to Double).
     public static func analyse(probabilities p: Matrix<Float>, labels: [Int], filter: Filter = .pruneByNoiseRate,
                                ranking: Ranking = .selfConfidence, rowSumTolerance: Double = 1e-3) throws -> ConfidentLearning {
-        let wide = p.withUnsafeBufferPointer { b in try? Matrix<Double>(rows: p.rows, columns: p.columns, elements: b.lazy.map(Double.init)) }
-        guard let wide else { throw ReliabilityError.invalidInput("probabilities are empty (\(p.rows)×\(p.columns))") }
+        var wide = Matrix<Double>(rows: p.rows, columns: p.columns)
+        p.withUnsafeBufferPointer { b in wide.withUnsafeMutableBufferPointer { w in for i in b.indices { w[i] = Double(b[i]) } } }
         return try analyse(probabilities: wide, labels: labels, filter: filter, ranking: ranking, rowSumTolerance: rowSumTolerance)
     }
 
@@ -280,16 +280,57 @@ public struct ConfidentLearning: Sendable, Codable, Equatable {
         return out
     }
 
-    /// cleanlab's `_prune_by_count` for every given class.
+    /// cleanlab's `_prune_by_count` for every given class: the `prune[other][given]` rows labelled
+    /// `given` with the largest margin P[i, other] − P[i, given] (equal margins: the earlier row first),
+    /// found by selection (expected O(rows) per pair; only the set matters, not its order).
     static func pruneByNoiseRate(_ p: UnsafeBufferPointer<Double>, rows n: Int, classes k: Int, labels: [Int], prune: [[Int]], into flagged: inout [Bool]) {
         var members = [[Int]](repeating: [], count: k)
         for i in 0..<n { members[labels[i]].append(i) }
+        var keys: [(margin: Double, row: Int)] = []
         for given in 0..<k where members[given].count > 1 {
             let rows = members[given]
             for other in 0..<k where other != given && prune[other][given] > 0 {
-                let margin = rows.map { p[$0 * k + other] - p[$0 * k + given] }
-                let order = rows.indices.sorted { margin[$0] > margin[$1] || (margin[$0] == margin[$1] && $0 < $1) }
-                for r in order.prefix(prune[other][given]) { flagged[rows[r]] = true }
+                keys.removeAll(keepingCapacity: true)
+                for i in rows { keys.append((p[i * k + other] - p[i * k + given], i)) }
+                let m = min(prune[other][given], keys.count)
+                selectFirst(m, of: &keys)
+                for j in 0..<m { flagged[keys[j].row] = true }
+            }
+        }
+    }
+
+    /// Moves the `m` greatest keys — larger margin first, then smaller row — to the front (in no
+    /// particular order): quickselect with median-of-three pivots, insertion sort below 16 elements.
+    static func selectFirst(_ m: Int, of keys: inout [(margin: Double, row: Int)]) {
+        @inline(__always) func before(_ a: (margin: Double, row: Int), _ b: (margin: Double, row: Int)) -> Bool {
+            a.margin > b.margin || (a.margin == b.margin && a.row < b.row)
+        }
+        guard m > 0, m < keys.count else { return }
+        keys.withUnsafeMutableBufferPointer { a in
+            var lo = 0, hi = a.count - 1
+            while hi - lo > 16 {
+                let mid = lo + (hi - lo) / 2
+                if before(a[mid], a[lo]) { a.swapAt(mid, lo) }
+                if before(a[hi], a[lo]) { a.swapAt(hi, lo) }
+                if before(a[hi], a[mid]) { a.swapAt(hi, mid) }
+                let pivot = a[mid]
+                var i = lo, j = hi
+                while i <= j {
+                    while before(a[i], pivot) { i += 1 }
+                    while before(pivot, a[j]) { j -= 1 }
+                    if i <= j { a.swapAt(i, j); i += 1; j -= 1 }
+                }
+                // [lo, j] ≤ pivot-order ≤ [i, hi]; keep the side that holds position m − 1.
+                if m - 1 <= j { hi = j } else if m - 1 >= i { lo = i } else { return }
+            }
+            // Insertion sort of the small remaining range.
+            if lo < hi {
+                for x in (lo + 1)...hi {
+                    let v = a[x]
+                    var y = x
+                    while y > lo && before(v, a[y - 1]) { a[y] = a[y - 1]; y -= 1 }
+                    a[y] = v
+                }
             }
         }
     }
