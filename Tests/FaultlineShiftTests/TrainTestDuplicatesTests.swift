@@ -111,6 +111,18 @@ struct TrainTestDuplicatesTests {
         #expect(z.exactDuplicateTestRows == 1 && z.pairs.first?.distance == 0)
     }
 
+    /// The median over a sample of training rows (row ⌊i·M/s⌋) equals the brute force over those rows.
+    @Test(arguments: [(300, 50), (301, 7), (40, 2), (10, 100)])
+    func sampledMedian(_ m: Int, _ s: Int) throws {
+        let (train, test) = Self.data(train: m, test: 5, d: 6, seed: UInt64(m + s))
+        let r = try TrainTestDuplicates.find(train: train, test: test, threshold: .relativeToMedianNeighbour(1), medianSampleRows: s)
+        let d = Self.distances(train, train), count = min(s, m)
+        let rows = count == m ? Array(0..<m) : (0..<count).map { $0 * m / count }
+        let nearest = rows.map { i in d[i].indices.filter { $0 != i }.map { d[i][$0] }.min()!.squareRoot() }.sorted()
+        let median = nearest.count % 2 == 1 ? nearest[nearest.count / 2] : (nearest[nearest.count / 2 - 1] + nearest[nearest.count / 2]) / 2
+        #expect(r.medianTrainNeighbourDistance == median)
+    }
+
     @Test func labelConflictsAreCounted() throws {
         let train = try Matrix<Float>(rows: 4, columns: 2, elements: [0, 0, 1, 1, 5, 5, 9, 9])
         let test = try Matrix<Float>(rows: 4, columns: 2, elements: [0, 0, 1, 1, 5, 5.001, 20, 20])
@@ -148,6 +160,18 @@ struct TrainTestDuplicatesTests {
         refuses("must be finite") { _ = try TrainTestDuplicates.find(train: train, test: train, threshold: .absolute(.nan)) }
         refuses("training labels") { _ = try TrainTestDuplicates.find(train: train, test: train, trainLabels: [1]) }
         refuses("must be ≥ 1") { _ = try TrainTestDuplicates.find(train: train, test: train, maxPairsPerTestRow: 0) }
+    }
+
+    /// Bit-identical for 1 and 2 threads on every backend (several 256-row blocks, ragged last ones,
+    /// a relative threshold so the train-vs-train search runs too).
+    @Test func threadCountsAgree() throws {
+        let (train, test) = Self.data(train: 900, test: 700, d: 10, seed: 8)
+        for backend in Backend.allCases where backend.isAvailable {
+            let run = { try TrainTestDuplicates.find(train: train, test: test, threshold: .relativeToMedianNeighbour(0.5), backend: backend) }
+            let one = try Linalg.withThreads(1, run), two = try Linalg.withThreads(2, run)
+            #expect(one == two, "\(backend)")
+            #expect(one.medianTrainNeighbourDistance!.bitPattern == two.medianTrainNeighbourDistance!.bitPattern)
+        }
     }
 
     /// The same pairs on every backend and thread count (the GEMM ranking differs; the exact stage not).
