@@ -1,4 +1,5 @@
 import ArgumentParser
+import FaultlineIO
 import FaultlineInputs
 import FaultlineLinalg
 import FaultlineReliability
@@ -174,5 +175,17 @@ struct DataLeakageCommand: ParsableCommand {
             }))
         }
         return lines.joined(separator: "\n")
+    }
+}
+
+extension Inputs {
+    /// `report --label-probs`: probabilities (checked as for --probs) with one row per test row and one
+    /// column per class of the model.
+    static func labelProbabilities(_ path: String, test: LabeledDataset, testOption: String) throws -> Matrix<Float> {
+        let p = try probabilities(path, option: "--label-probs", renormalize: false)
+        guard p.rows == test.count, p.columns == test.classCount else {
+            throw InputError("--label-probs \(path) is \(p.rows)×\(p.columns) but \(testOption) \(test.name) has \(test.count) rows of \(test.classCount) classes")
+        }
+        return p
     }
 }

@@ -51,6 +51,37 @@ struct DataQualityReportTests {
         #expect(text.contains("Data: labels and leakage") && text.contains("equal a training row") && text.contains("Label issues (confident learning"))
     }
 
+    /// Given (out-of-sample) probabilities replace the model's, also after --max-samples subsampling;
+    /// ones of the wrong shape fall back to the model's with a note.
+    @Test func givenProbabilitiesAreUsed() throws {
+        let (model, split) = FailureReportTests.fixture
+        var rng = Philox(seed: 12)
+        var given = Matrix<Float>(rows: split.test.count, columns: 10)
+        for i in 0..<given.rows {
+            let row = (0..<10).map { j in Float(rng.uniform()) + (j == split.test.labels[i] ? 2 : 0) }
+            let s = row.reduce(0, +)
+            for j in 0..<10 { given[i, j] = row[j] / s }
+        }
+        var data = FailureReportTests.data()
+        data.labelProbabilities = given
+        let report = try FailureReport.build(model: model, data: data, options: Self.options())
+        let l = try #require(report.dataQuality?.labelIssues)
+        let expected = try ConfidentLearning.analyse(probabilities: given, labels: split.test.labels)
+        #expect(l.probabilities == "the given out-of-sample" && l.issues == expected.issues.count && l.thresholds == expected.thresholds)
+        // Subsampled: the same rows of the given probabilities as of the test set.
+        var options = Self.options()
+        options.maxSamples = 100
+        let sub = try FailureReport.build(model: model, data: data, options: options)
+        let rows = LabeledDataset.sampleRows(100, of: split.test.count, seed: options.seed)
+        let expectedSub = try ConfidentLearning.analyse(probabilities: given.gatherRows(rows), labels: rows.map { split.test.labels[$0] })
+        #expect(sub.dataQuality?.labelIssues?.thresholds == expectedSub.thresholds && sub.dataQuality?.labelIssues?.samples == 100)
+        // Wrong shape: the model's probabilities, and a note.
+        data.labelProbabilities = Matrix(rows: 3, columns: 10, repeating: 0.1)
+        let misfit = try FailureReport.build(model: model, data: data, options: Self.options())
+        #expect(misfit.dataQuality?.labelIssues?.probabilities.hasPrefix("the analysed model") == true)
+        #expect(misfit.dataQuality?.notes.contains { $0.contains("do not fit") } == true)
+    }
+
     @Test func theKeyIsOptionalInJSON() throws {
         let (model, _) = FailureReportTests.fixture
         let report = try FailureReport.build(model: model, data: FailureReportTests.data(), options: Self.options())

@@ -118,6 +118,16 @@ struct DataCommandTests {
         }
     }
 
+    /// `report --label-probs` of the wrong shape (3 classes for a 10-class model) is refused before any work.
+    @Test func reportRefusesMisfitLabelProbabilities() throws {
+        let dir = HostileInputTests.directory
+        let args = HostileInputTests.report(["--label-probs", "@/p3.npy"], out: "rlp1").map { $0.replacingOccurrences(of: "@/", with: dir + "/") }
+        let r = try CLIRunner.run(args, timeout: 60)
+        #expect(r.status == 2, "\(r.stderr)")
+        #expect(r.stderr.contains("--label-probs") && r.stderr.contains("p3.npy") && r.stderr.contains("10 classes"), "\(r.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: dir + "/rlp1"))
+    }
+
     static let issues = ["data", "issues", "--probs", "@/p.npy", "--labels", "@/y.npy"]
     static let leakage = ["data", "leakage", "--train", "@/train.npy", "--test", "@/test.npy"]
 
