@@ -105,7 +105,8 @@ struct DataLeakageCommand: ParsableCommand {
             found by the KNN kernel; pairs within the threshold are reported. \
             --threshold D is an absolute L2 distance; --relative-threshold R (default \
             0.05) is R × the median distance from a training row to its nearest \
-            other training row; --threshold 0 reports exact duplicates only (equal \
+            other training row (over --median-rows evenly spaced training rows, \
+            each against all); --threshold 0 reports exact duplicates only (equal \
             values). With --train-labels and --test-labels, duplicated test rows \
             whose training twin has another label are counted as conflicts. Exit \
             codes: 0 ok, 1 exact duplicates and --fail-on-duplicates, 2 bad input.
@@ -118,6 +119,7 @@ struct DataLeakageCommand: ParsableCommand {
     @Option(help: "Absolute L2 distance of a near duplicate.") var threshold: Double?
     @Option(help: "Near-duplicate distance as a multiple of the median nearest-neighbour distance within train.")
     var relativeThreshold: Double?
+    @Option(help: "Training rows the median is taken over (evenly spaced; 0: all).") var medianRows = 2000
     @Option(help: "Pairs kept per test row.") var maxPairs = 10
     @Option(help: "Pairs listed in the text output.") var top = 20
     @Flag(help: "Exit 1 when a test row equals a training row.") var failOnDuplicates = false
@@ -129,6 +131,7 @@ struct DataLeakageCommand: ParsableCommand {
             if let threshold { try OptionCheck.real(threshold, "--threshold", .nonNegative) }
             if let relativeThreshold { try OptionCheck.real(relativeThreshold, "--relative-threshold", .nonNegative) }
             try OptionCheck.count(maxPairs, "--max-pairs", 1...1000)
+            try OptionCheck.count(medianRows, "--median-rows", 0...Int.max)
             try OptionCheck.count(top, "--top", 0...1_000_000)
             if (trainLabels == nil) != (testLabels == nil) { throw InputError("give both --train-labels and --test-labels, or neither") }
         }
@@ -151,7 +154,8 @@ struct DataLeakageCommand: ParsableCommand {
             }
             let rule: TrainTestDuplicates.Threshold = threshold.map { .absolute($0) } ?? .relativeToMedianNeighbour(relativeThreshold ?? 0.05)
             return try Inputs.concerning("--train", train) {
-                try TrainTestDuplicates.find(train: x, test: t, threshold: rule, trainLabels: yTrain, testLabels: yTest, maxPairsPerTestRow: maxPairs)
+                try TrainTestDuplicates.find(train: x, test: t, threshold: rule, trainLabels: yTrain, testLabels: yTest, maxPairsPerTestRow: maxPairs,
+                                              medianSampleRows: medianRows == 0 ? nil : medianRows)
             }
         }
         print(json ? try JSONOutput.string(result) : Self.text(result, top: top))

@@ -151,6 +151,7 @@ struct DataCommandTests {
         .init(name: "leakage --threshold -1", arguments: leakage + ["--threshold=-1"], mentions: ["--threshold"]),
         .init(name: "leakage --threshold nan", arguments: leakage + ["--threshold", "nan"], mentions: ["--threshold"]),
         .init(name: "leakage both thresholds", arguments: leakage + ["--threshold", "1", "--relative-threshold", "0.1"], mentions: ["--threshold", "--relative-threshold"]),
+        .init(name: "leakage --median-rows -1", arguments: leakage + ["--median-rows=-1"], mentions: ["--median-rows"]),
         .init(name: "leakage --max-pairs 0", arguments: leakage + ["--max-pairs", "0"], mentions: ["--max-pairs"]),
         .init(name: "leakage one label file", arguments: leakage + ["--train-labels", "@/train_y.npy"], mentions: ["--test-labels"]),
         .init(name: "leakage train label count", arguments: leakage + ["--train-labels", "@/test_y.npy", "--test-labels", "@/test_y.npy"],
