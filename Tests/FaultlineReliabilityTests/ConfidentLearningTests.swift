@@ -141,6 +141,7 @@ struct ConfidentLearningTests {
         refuses(try Matrix([[1.5, -0.5], [0.2, 0.8]]), [0, 1], "is not a probability")
         refuses(try Matrix([[1.0], [1.0]]), [0, 0], "need at least 2")
         refuses(Matrix(rows: 0, columns: 3), [], "no rows")
+        refuses(Matrix(rows: 1, columns: ConfidentLearning.maxClasses + 1, repeating: 1 / Double(ConfidentLearning.maxClasses + 1)), [0], "at most 4096")
         #expect(throws: ReliabilityError.self) { try ConfidentLearning.analyse(probabilities: good, labels: [0, 1], rowSumTolerance: .nan) }
     }
 }

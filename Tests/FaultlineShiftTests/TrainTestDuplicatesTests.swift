@@ -160,6 +160,10 @@ struct TrainTestDuplicatesTests {
         refuses("must be finite") { _ = try TrainTestDuplicates.find(train: train, test: train, threshold: .absolute(.nan)) }
         refuses("training labels") { _ = try TrainTestDuplicates.find(train: train, test: train, trainLabels: [1]) }
         refuses("must be ≥ 1") { _ = try TrainTestDuplicates.find(train: train, test: train, maxPairsPerTestRow: 0) }
+        refuses("split the test set") {
+            _ = try TrainTestDuplicates.find(train: Matrix(rows: 40, columns: 1), test: Matrix(rows: TrainTestDuplicates.maxCandidates / 40 + 1, columns: 1),
+                                             threshold: .absolute(0), maxPairsPerTestRow: 40)
+        }
     }
 
     /// Bit-identical for 1 and 2 threads on every backend (several 256-row blocks, ragged last ones,

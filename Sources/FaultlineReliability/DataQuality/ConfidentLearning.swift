@@ -76,7 +76,7 @@ public struct ConfidentLearning: Sendable, Codable, Equatable {
     public var scores: [Double]
 
     /// Confident learning on probabilities P (n × K) and labels in 0..<K. Throws
-    /// `ReliabilityError.invalidInput` when n = 0, K < 2, a label is out of range, the counts differ, a
+    /// `ReliabilityError.invalidInput` when n = 0, K < 2 or K > `maxClasses`, a label is out of range, the counts differ, a
     /// probability is non-finite or outside [0, 1], or a row's sum is off 1 by more than
     /// `rowSumTolerance` (default 10⁻³; rows are used as given, not renormalised, like cleanlab).
     public static func analyse(probabilities p: Matrix<Double>, labels: [Int], filter: Filter = .pruneByNoiseRate,
@@ -88,6 +88,9 @@ public struct ConfidentLearning: Sendable, Codable, Equatable {
     /// The same from float32 probabilities (widened exactly to Double).
     public static func analyse(probabilities p: Matrix<Float>, labels: [Int], filter: Filter = .pruneByNoiseRate,
                                ranking: Ranking = .selfConfidence, rowSumTolerance: Double = 1e-3) throws -> ConfidentLearning {
+        guard p.columns <= maxClasses else {
+            throw ReliabilityError.invalidInput("probabilities have \(p.columns) class columns; confident learning keeps K × K joints and takes at most \(maxClasses)")
+        }
         var wide = Matrix<Double>(rows: p.rows, columns: p.columns)
         p.withUnsafeBufferPointer { b in wide.withUnsafeMutableBufferPointer { w in for i in b.indices { w[i] = Double(b[i]) } } }
         return try analyse(probabilities: wide, labels: labels, filter: filter, ranking: ranking, rowSumTolerance: rowSumTolerance)
@@ -100,7 +103,13 @@ public struct ConfidentLearning: Sendable, Codable, Equatable {
         return p.withUnsafeBufferPointer { scores($0, rows: p.rows, classes: p.columns, labels: labels, ranking: ranking) }
     }
 
+    /// The most classes `analyse` takes: it keeps several K × K joints.
+    public static let maxClasses = 4096
+
     static func validate(_ p: Matrix<Double>, labels: [Int], tolerance: Double) throws {
+        guard p.columns <= maxClasses else {
+            throw ReliabilityError.invalidInput("probabilities have \(p.columns) class columns; confident learning keeps K × K joints and takes at most \(maxClasses)")
+        }
         guard p.rows > 0 else { throw ReliabilityError.invalidInput("no rows: confident learning needs at least one labelled row") }
         guard p.columns >= 2 else { throw ReliabilityError.invalidInput("probabilities have \(p.columns) class column(s); need at least 2") }
         guard tolerance >= 0, tolerance.isFinite else { throw ReliabilityError.invalidParameter("row-sum tolerance \(tolerance) must be finite and ≥ 0") }

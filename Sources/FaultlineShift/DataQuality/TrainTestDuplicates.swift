@@ -63,7 +63,7 @@ public struct TrainTestDuplicates: Sendable, Codable, Equatable {
     /// `ShiftError.invalidInput` when train has no rows, the widths differ or are 0, a value is NaN or
     /// infinite (the row and set are named), a label array has the wrong length, the threshold is negative
     /// or not finite, a relative threshold is asked with fewer than 2 training rows, or
-    /// `maxPairsPerTestRow` < 1. A test set with no rows gives an empty result. `medianSampleRows`: the
+    /// `maxPairsPerTestRow` < 1 or test rows × (maxPairs + slack) > `maxCandidates`. A test set with no rows gives an empty result. `medianSampleRows`: the
     /// relative threshold's median is taken over that many evenly spaced training rows (row ⌊i·M/s⌋),
     /// each against the whole training set (cost s·M·d instead of M²·d); nil: every row.
     public static func find(train: Matrix<Float>, test: Matrix<Float>, threshold rule: Threshold = .relativeToMedianNeighbour(0.05),
@@ -112,6 +112,11 @@ public struct TrainTestDuplicates: Sendable, Codable, Equatable {
             return result
         }
         let wanted = min(maxPairsPerTestRow, train.rows), kept = min(train.rows, wanted + KNNDetector.candidateSlack)
+        let (slots, overflow) = test.rows.multipliedReportingOverflow(by: kept)
+        guard !overflow, slots <= maxCandidates else {
+            throw ShiftError.invalidInput("\(test.rows) test rows × \(kept) candidates each exceed \(maxCandidates) (24 bytes each); "
+                                          + "lower maxPairsPerTestRow or split the test set")
+        }
         let (centredTest, _) = centred(test, mean: columnMeans(train))
         // Per test row, up to `wanted` (train index, squared distance) within the threshold.
         var found = [Int](repeating: -1, count: test.rows * wanted), squared = [Double](repeating: 0, count: test.rows * wanted)
@@ -156,6 +161,9 @@ public struct TrainTestDuplicates: Sendable, Codable, Equatable {
         }
         return result
     }
+
+    /// The most (test row, candidate) slots one call holds: 2²⁸ (about 6 GiB of candidates and pairs).
+    public static let maxCandidates = 1 << 28
 
     static func requireFinite(_ x: Matrix<Float>, name: String) throws {
         try x.withUnsafeBufferPointer { b in
