@@ -31,7 +31,8 @@ struct DataIssuesCommand: ParsableCommand {
             argmax when several pass), calibrated to the label counts. --filter \
             prune_by_noise_rate (default) flags, for each off-diagonal cell of the \
             joint, that many rows by the largest margin; confident_learning flags \
-            the off-diagonal rows. Rows are ranked by --rank-by self_confidence \
+            the off-diagonal rows; prune_by_class the rows of lowest p of their label \
+            beyond the diagonal count; both needs both prunes. Rows are ranked by --rank-by self_confidence \
             (p of the given label) or normalized_margin. Same definitions and \
             results as cleanlab 2.9 (ties in index order). Exit codes: 0 ok, 1 the \
             issue fraction exceeds --fail-above, 2 bad input.
@@ -40,7 +41,7 @@ struct DataIssuesCommand: ParsableCommand {
     @Option(help: "Probabilities (N×C).") var probs: String?
     @Option(help: "Logits (N×C), instead of --probs.") var logits: String?
     @Option(help: "Integer labels (N).") var labels: String
-    @Option(help: "prune_by_noise_rate or confident_learning.") var filter = "prune_by_noise_rate"
+    @Option(help: "prune_by_noise_rate, confident_learning, prune_by_class or both.") var filter = "prune_by_noise_rate"
     @Option(help: "self_confidence or normalized_margin.") var rankBy = "self_confidence"
     @Option(help: "Issues listed in the text output.") var top = 20
     @Option(help: "Exit 1 when the flagged fraction exceeds this.") var failAbove: Double?
@@ -50,7 +51,7 @@ struct DataIssuesCommand: ParsableCommand {
     func validate() throws {
         try OptionCheck.atParse {
             guard ConfidentLearning.Filter(rawValue: filter) != nil else {
-                throw InputError("--filter must be prune_by_noise_rate or confident_learning (got '\(filter)')")
+                throw InputError("--filter must be one of \(ConfidentLearning.Filter.allCases.map(\.rawValue).joined(separator: ", ")) (got '\(filter)')")
             }
             guard ConfidentLearning.Ranking(rawValue: rankBy) != nil else {
                 throw InputError("--rank-by must be self_confidence or normalized_margin (got '\(rankBy)')")

@@ -139,7 +139,7 @@ struct DataCommandTests {
         .init(name: "issues one class column", arguments: ["data", "issues", "--probs", "@/p1.npy", "--labels", "@/y_short.npy"], mentions: ["--probs", "p1.npy", "2 classes"]),
         .init(name: "issues --probs and --logits", arguments: issues + ["--logits", "@/z.npy"], mentions: ["--probs", "--logits"]),
         .init(name: "issues no scores", arguments: ["data", "issues", "--labels", "@/y.npy"], mentions: ["--probs", "--logits"]),
-        .init(name: "issues --filter both", arguments: issues + ["--filter", "both"], mentions: ["--filter"]),
+        .init(name: "issues --filter predicted_neq_given", arguments: issues + ["--filter", "predicted_neq_given"], mentions: ["--filter"]),
         .init(name: "issues --rank-by entropy", arguments: issues + ["--rank-by", "entropy"], mentions: ["--rank-by"]),
         .init(name: "issues --top -1", arguments: issues + ["--top=-1"], mentions: ["--top"]),
         .init(name: "issues --fail-above 2", arguments: issues + ["--fail-above", "2"], mentions: ["--fail-above"]),

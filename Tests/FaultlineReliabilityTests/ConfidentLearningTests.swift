@@ -53,7 +53,7 @@ struct ConfidentLearningTests {
     @Test(arguments: 0..<17)
     func rankedIssuesEqualCleanlab(_ c: Int) throws {
         let (p, y) = Self.input(c)
-        for (filter, f) in [(ConfidentLearning.Filter.pruneByNoiseRate, "pbnr"), (.confidentLearning, "cl")] {
+        for (filter, f) in [(ConfidentLearning.Filter.pruneByNoiseRate, "pbnr"), (.confidentLearning, "cl"), (.pruneByClass, "pbc"), (.both, "both")] {
             for (ranking, s) in [(ConfidentLearning.Ranking.selfConfidence, "sc"), (.normalizedMargin, "nm")] {
                 let r = try ConfidentLearning.analyse(probabilities: p, labels: y, filter: filter, ranking: ranking)
                 #expect(r.issues == Self.ints("c\(c)_\(f)_\(s)"), "case \(c) \(f) \(s)")

@@ -23,7 +23,9 @@ import FaultlineLinalg
 ///   to ≥ 1 (the raise taken evenly from the column's other non-zero entries, floored at 0, truncated to
 ///   integers); for every given class k with more than one row and every other class j, the
 ///   C'[j, k] rows labelled k with the largest margin P[i, j] − P[i, k] are flagged.
-///   `.confidentLearning`: the rows counted off the diagonal of the uncalibrated joint. In both, a row
+///   `.confidentLearning`: the rows counted off the diagonal of the uncalibrated joint. `.pruneByClass`:
+///   for every given class k, its (count − C'[k, k]) rows of lowest P[i, k]; `.both`: flagged by both
+///   `.pruneByNoiseRate` and `.pruneByClass`. In all, a row
 ///   is then cleared when its given label is its argmax after adding 10⁻⁶ to the given label's probability.
 /// - Scores (`get_label_quality_scores`, lower = more likely mislabelled): self-confidence P[i, y_i];
 ///   normalised margin (P[i, y_i] − max_{j ≠ y_i} P[i, j] + 1) / 2. Issues are ranked by ascending score.
@@ -40,6 +42,8 @@ public struct ConfidentLearning: Sendable, Codable, Equatable {
     public enum Filter: String, Sendable, Codable, CaseIterable {
         case pruneByNoiseRate = "prune_by_noise_rate"
         case confidentLearning = "confident_learning"
+        case pruneByClass = "prune_by_class"
+        case both
     }
 
     /// The per-row label-quality score issues are ranked by (cleanlab's `rank_by`).
@@ -147,8 +151,15 @@ public struct ConfidentLearning: Sendable, Codable, Equatable {
         case .confidentLearning:
             for i in off { flagged[i] = true }
         case .pruneByNoiseRate:
+            pruneByNoiseRate(p, rows: n, classes: k, labels: labels, prune: pruneCounts(cj), into: &flagged)
+        case .pruneByClass:
+            pruneByClass(p, rows: n, classes: k, labels: labels, prune: pruneCounts(cj), into: &flagged)
+        case .both:
             let prune = pruneCounts(cj)
+            var byClass = flagged
+            pruneByClass(p, rows: n, classes: k, labels: labels, prune: prune, into: &byClass)
             pruneByNoiseRate(p, rows: n, classes: k, labels: labels, prune: prune, into: &flagged)
+            for i in 0..<n { flagged[i] = flagged[i] && byClass[i] }
         }
         // Clear rows whose given label is the argmax once it gets 1e-6 more (cleanlab's _reduce_issues).
         for i in 0..<n where flagged[i] {
@@ -307,6 +318,23 @@ public struct ConfidentLearning: Sendable, Codable, Equatable {
                 selectFirst(m, of: &keys)
                 for j in 0..<m { flagged[keys[j].row] = true }
             }
+        }
+    }
+
+    /// cleanlab's `_prune_by_class`: for every given class k with more than one row, the
+    /// (rows labelled k) − C'[k, k] rows with the lowest P[i, k] (equal values: the earlier row first).
+    static func pruneByClass(_ p: UnsafeBufferPointer<Double>, rows n: Int, classes k: Int, labels: [Int], prune: [[Int]], into flagged: inout [Bool]) {
+        var members = [[Int]](repeating: [], count: k)
+        for i in 0..<n { members[labels[i]].append(i) }
+        var keys: [(margin: Double, row: Int)] = []
+        for given in 0..<k where members[given].count > 1 {
+            let m = members[given].count - prune[given][given]
+            guard m >= 1 else { continue }
+            keys.removeAll(keepingCapacity: true)
+            for i in members[given] { keys.append((-p[i * k + given], i)) }  // the greatest −p are the lowest p
+            let take = min(m, keys.count)
+            selectFirst(take, of: &keys)
+            for j in 0..<take { flagged[keys[j].row] = true }
         }
     }
 
