@@ -20,6 +20,9 @@ extension FailureReport {
         public var imageShape: ImageShape?
         /// A description of the data recorded in the report.
         public var description: String?
+        /// Out-of-sample (e.g. cross-validated) probabilities of the test rows for the label issues of the
+        /// data section, instead of the analysed model's (FailureReport+Data.swift).
+        public var labelProbabilities: Matrix<Float>? = nil
 
         public init(train: LabeledDataset, test: LabeledDataset, calibration: LabeledDataset? = nil, shifted: [ShiftedSet] = [],
                     imageShape: ImageShape? = nil, description: String? = nil) {

@@ -227,6 +227,7 @@ extension FailureReport {
             setup: Setup(options: options, seconds: Date().timeIntervalSince(started), system: SystemReport.current()))
         report.accuracyWithoutLabels = accuracyWithoutLabels
         report.featureSpace = penultimate?.description
+        report.dataQuality = dataQualitySection(probabilities: model1.probabilities, test: test, train: data.train, given: data.labelProbabilities, options: options)
         return report
     }
 

@@ -37,6 +37,9 @@ public struct FailureReport: Codable, Sendable {
     /// then also decides "out of distribution" in the attribution; nil when the model has none (the
     /// input-space Mahalanobis detector decides) and in reports written before it.
     public var featureSpace: String? = nil
+    /// Label issues on the test split and train/test duplicates (FailureReport+Data.swift); nil in
+    /// reports written before it.
+    public var dataQuality: DataQuality? = nil
     /// The held-out-class study, when the caller ran it (`HeldOutClassStudy`).
     public var heldOutClass: HeldOutClassRow?
     /// Robust accuracy under attacks (upper bounds) and certified accuracy (lower bound) per ε.

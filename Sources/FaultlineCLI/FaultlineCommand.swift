@@ -24,7 +24,7 @@ public struct FaultlineCommand: ParsableCommand {
             Exit codes: 0 ok, 1 a check failed (per command), 2 bad input (including bad options).
             """,
         version: version,
-        subcommands: [DemoCommand.self, TrainCommand.self, AttackCommand.self, CorruptCommand.self, CertifyCommand.self, ReportCommand.self, PredictCommand.self,
+        subcommands: [DemoCommand.self, TrainCommand.self, AttackCommand.self, CorruptCommand.self, CertifyCommand.self, ReportCommand.self, PredictCommand.self, DataCommand.self,
                       CalibrateCommand.self, UncertaintyCommand.self, SelectiveCommand.self, ShiftCommand.self, DriftCommand.self, ConformalCommand.self, BoundsCommand.self,
                       SlicesCommand.self, LabelShiftCommand.self, RegressCommand.self,
                       InspectCommand.self, InfoCommand.self, BenchCommand.self]

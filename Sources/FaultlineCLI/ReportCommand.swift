@@ -51,6 +51,7 @@ struct ReportCommand: ParsableCommand {
     var inputSpaceOOD = false
     @Option(help: "Image layout CxHxW for the corruption sweep.") var shape: String?
     @Option(parsing: .unconditional, help: "Valid input box: lo,hi, or per channel lo1,lo2,…:hi1,hi2,… (--box -1,1 works).") var box = "0,1"
+    @Option(help: "Cross-validated probabilities of the test rows (label issues).") var labelProbs: String?
     @Option(help: "Report directory.") var out = "faultline-report"
     @Option(help: "Seed of attacks and corruptions.") var seed: UInt64 = 0
     @Flag(help: "No progress output.") var quiet = false
@@ -106,10 +107,11 @@ struct ReportCommand: ParsableCommand {
                 if let y, y.count != x.rows { throw InputError("\(option): \(set.y!) has \(y.count) labels for \(x.rows) rows of \(set.x)") }
                 return FailureReport.ShiftedSet(name: set.name, features: x, labels: y)
             }
-            let data = FailureReport.Data(
+            var data = FailureReport.Data(
                 train: try dataset(trainX, "--train-x", trainY, "--train-y"), test: try dataset(testX, "--test-x", testY, "--test-y"),
                 calibration: try calibrationX.map { try dataset($0, "--calibration-x", calibrationY, "--calibration-y") },
                 shifted: shiftedSets, imageShape: try Inputs.imageShape(shape, model: model, features: model.inputFeatures))
+            data.labelProbabilities = try labelProbs.map { try Inputs.labelProbabilities($0, test: data.test, testOption: "--test-x") }
             let bar = ProgressBar("report", total: FailureReport.stages.count, quiet: quiet)
             return try FailureReport.build(model: model, data: data, options: options) { _, done, _ in bar.update(done) }
         }

@@ -139,7 +139,7 @@ public enum FailureReportRenderer {
             }))
         }
 
-        let sections: [HTMLReport.Section] = [
+        var sections: [HTMLReport.Section] = [
             .init(heading: "Verdict", paragraphs: FailureVerdict(r).findings.map(\.text)),
             .init(heading: "Why this model fails",
                   paragraphs: [String(format: "Test accuracy of %@ %.4f (95%% interval on the error [%.4f, %.4f]); %d of %d test rows are wrong. "
@@ -161,6 +161,7 @@ public enum FailureReportRenderer {
                                + "Rows: train \(r.samples.train), calibration \(r.samples.calibration), test \(r.samples.test). "
                                + String(format: "Run time %.1f s; %@.", r.setup.seconds, r.setup.system.headline)]),
         ]
+        if let d = r.dataQuality { sections.insert(dataSection(d), at: sections.count - 1) }
         return HTMLReport(title: r.title, subtitle: "Where and why the model fails: reliability and robustness", sections: sections, figures: figures)
     }
 

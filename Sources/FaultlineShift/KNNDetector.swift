@@ -60,46 +60,92 @@ public struct KNNDetector: Sendable {
         guard x.columns == dimension else { throw ShiftError.invalidInput("features have \(x.columns) dimensions, the detector \(dimension)") }
         guard x.isFinite else { throw ShiftError.invalidInput("features contain NaN or infinite values") }
         let queries = KNNDetector.normalised(x)
-        let n = x.rows, m = reference.rows, d = dimension, kept = min(m, k + Self.candidateSlack), k = k
+        let k = k
+        var scores = [Float](repeating: 0, count: x.rows)
+        scores.withUnsafeMutableBufferPointer { out in
+            let o = out.baseAddress!
+            NeighbourSearch.run(rank: queries, against: reference, bias: nil, exact: queries, exactAgainst: reference,
+                                kept: min(reference.rows, k + Self.candidateSlack), blockRows: blockRows, tileRows: tileRows,
+                                backend: backend) { i, candidates in
+                o[i] = Float(candidates[k - 1].squaredDistance.squareRoot())
+            }
+        }
+        return scores
+    }
+}
+
+/// The exact nearest-neighbour search shared by `KNNDetector` and `TrainTestDuplicates`.
+///
+/// Ranking: each block of query rows meets the reference rows tile by tile through
+/// `Linalg.blockedProduct`, and keeps the `kept` largest ⟨q, r⟩ + bias[r] with their indices by insertion
+/// (bias nil = 0: on unit vectors the largest inner products are the nearest; bias[r] = −‖r‖²/2 ranks by
+/// Euclidean distance, since ‖q − r‖² = ‖q‖² − 2(⟨q, r⟩ − ‖r‖²/2)). Distances: the candidates' squared
+/// distances are recomputed in Double from the differences of the `exact` rows (which may differ from the
+/// ranked rows, e.g. centred copies), sorted by (distance, index), and handed to `visit(query, candidates)`
+/// once per query from the task that ran its block (visits of distinct queries may run concurrently).
+/// The true nearest are among the candidates unless more than `kept` − (wanted) references tie with them
+/// within the float32 rounding of the ranking. Bit-identical for any thread count.
+enum NeighbourSearch {
+    struct Candidate {
+        var squaredDistance: Double
+        var index: Int
+    }
+
+    static func run(rank queries: Matrix<Float>, against reference: Matrix<Float>, bias: [Float]?, exact exactQueries: Matrix<Float>,
+                    exactAgainst exactReference: Matrix<Float>, kept: Int, blockRows: Int, tileRows: Int, backend: Backend?,
+                    visit: (Int, UnsafeBufferPointer<Candidate>) -> Void) {
+        let n = queries.rows, m = reference.rows, d = queries.columns, de = exactQueries.columns
         precondition(m <= Int(Int32.max), "more references than 32-bit candidate indices hold")
-        var scores = [Float](repeating: 0, count: n)
-        // best[i·kept …]: the `kept` largest inner products of query i so far, in decreasing order, and their references.
+        precondition(kept >= 1 && kept <= m && exactQueries.rows == n && exactReference.rows == m && reference.columns == d
+                     && exactReference.columns == de && (bias?.count ?? m) == m, "NeighbourSearch: inconsistent shapes")
+        if n == 0 { return }
+        // best[i·kept …]: the `kept` largest ranking values of query i so far, in decreasing order, and their references.
         var best = [Float](repeating: -.infinity, count: n * kept), index = [Int32](repeating: 0, count: n * kept)
+        let biasArray = bias ?? []
         queries.withUnsafeBufferPointer { q in
             reference.withUnsafeBufferPointer { ref in
-                scores.withUnsafeMutableBufferPointer { out in
-                    best.withUnsafeMutableBufferPointer { pb in
-                        index.withUnsafeMutableBufferPointer { pi in
-                            let (refs, o, bp, ip) = (ref.baseAddress!, out.baseAddress!, pb.baseAddress!, pi.baseAddress!)
-                            Linalg.blockedProduct(MatrixPointer(q.baseAddress!, rows: n, columns: d), MatrixPointer(refs, rows: m, columns: d),
-                                                  transB: .transposed, blockRows: max(1, blockRows), tileColumns: max(1, tileRows),
-                                                  backend: backend) { tile in
-                                for r in 0..<tile.rows.count {
-                                    let i = tile.rows.lowerBound + r, row = tile.row(r), best = bp + i * kept, index = ip + i * kept
-                                    var floor = best[kept - 1]
-                                    for j in 0..<tile.columns.count where row[j] > floor {
-                                        var slot = kept - 1  // insertion into the sorted candidates
-                                        while slot > 0 && best[slot - 1] < row[j] {
-                                            best[slot] = best[slot - 1]
-                                            index[slot] = index[slot - 1]
-                                            slot -= 1
+                exactQueries.withUnsafeBufferPointer { eq in
+                    exactReference.withUnsafeBufferPointer { eref in
+                        best.withUnsafeMutableBufferPointer { pb in
+                            index.withUnsafeMutableBufferPointer { pi in
+                                biasArray.withUnsafeBufferPointer { pbias in
+                                    let (bp, ip, eqs, erefs) = (pb.baseAddress!, pi.baseAddress!, eq.baseAddress!, eref.baseAddress!)
+                                    let biased = bias != nil ? pbias.baseAddress : nil
+                                    Linalg.blockedProduct(MatrixPointer(q.baseAddress!, rows: n, columns: d), MatrixPointer(ref.baseAddress!, rows: m, columns: d),
+                                                          transB: .transposed, blockRows: max(1, blockRows), tileColumns: max(1, tileRows),
+                                                          backend: backend) { tile in
+                                        let c0 = tile.columns.lowerBound
+                                        for r in 0..<tile.rows.count {
+                                            let i = tile.rows.lowerBound + r, row = tile.row(r), best = bp + i * kept, index = ip + i * kept
+                                            if let biased { for j in 0..<tile.columns.count { row[j] += biased[c0 + j] } }
+                                            var floor = best[kept - 1]
+                                            for j in 0..<tile.columns.count where row[j] > floor {
+                                                var slot = kept - 1  // insertion into the sorted candidates
+                                                while slot > 0 && best[slot - 1] < row[j] {
+                                                    best[slot] = best[slot - 1]
+                                                    index[slot] = index[slot - 1]
+                                                    slot -= 1
+                                                }
+                                                best[slot] = row[j]
+                                                index[slot] = Int32(c0 + j)
+                                                floor = best[kept - 1]
+                                            }
                                         }
-                                        best[slot] = row[j]
-                                        index[slot] = Int32(tile.columns.lowerBound + j)
-                                        floor = best[kept - 1]
+                                        guard tile.columns.upperBound == m else { return }
+                                        // Last tile: the candidates' exact distances from the differences, in Double.
+                                        var exact = [Candidate](repeating: Candidate(squaredDistance: 0, index: 0), count: kept)
+                                        for r in 0..<tile.rows.count {
+                                            let i = tile.rows.lowerBound + r, query = eqs + i * de
+                                            for c in 0..<kept {
+                                                let j = Int(ip[i * kept + c]), candidate = erefs + j * de
+                                                var s = 0.0
+                                                for t in 0..<de { let e = Double(query[t]) - Double(candidate[t]); s += e * e }
+                                                exact[c] = Candidate(squaredDistance: s, index: j)
+                                            }
+                                            exact.sort { $0.squaredDistance < $1.squaredDistance || ($0.squaredDistance == $1.squaredDistance && $0.index < $1.index) }
+                                            exact.withUnsafeBufferPointer { visit(i, $0) }
+                                        }
                                     }
-                                }
-                                guard tile.columns.upperBound == m else { return }
-                                // Last tile: the candidates' exact distances from the differences, in Double.
-                                var exact = [Double](repeating: 0, count: kept)
-                                for r in 0..<tile.rows.count {
-                                    let i = tile.rows.lowerBound + r, query = tile.a.base + r * tile.a.rowStride
-                                    for c in 0..<kept {
-                                        let candidate = refs + Int(ip[i * kept + c]) * d
-                                        exact[c] = (0..<d).reduce(0.0) { s, j in let e = Double(query[j]) - Double(candidate[j]); return s + e * e }
-                                    }
-                                    exact.sort()
-                                    o[i] = Float(exact[k - 1].squareRoot())
                                 }
                             }
                         }
@@ -107,6 +153,5 @@ public struct KNNDetector: Sendable {
                 }
             }
         }
-        return scores
     }
 }
