@@ -342,20 +342,22 @@ struct HostileInputTests {
         ("attack --x", { ["attack", "--weights", "@/m.safetensors", "--x", $0, "--y", "@/y.npy", "--attack", "fgsm", "--eps", "0.1"] }),
     ]
 
-    static let corpus: [Case] = slots.flatMap { slot in
-        malformedFiles.map { file in
-            let name = URL(fileURLWithPath: file).lastPathComponent
-            return Case(name: "\(slot.name) \(name)", arguments: slot.arguments(file), mentions: [name])
+    static let corpus: [Case] = malformedCorpus(slots)
+
+    /// Every malformed file in every array slot (`@/` in the arguments stands for the suite's directory).
+    static func malformedCorpus(_ slots: [(name: String, arguments: @Sendable (String) -> [String])]) -> [Case] {
+        slots.flatMap { slot in
+            malformedFiles.map { file in
+                let name = URL(fileURLWithPath: file).lastPathComponent
+                return Case(name: "\(slot.name) \(name)", arguments: slot.arguments(file), mentions: [name])
+            }
         }
     }
 
-    @Test func theCorpusCoversEveryMalformedFile() {
-        #expect(Self.malformedFiles.count >= 60 && Self.corpus.count >= 300, "\(Self.malformedFiles.count) files, \(Self.corpus.count) cases")
-    }
-
-    @Test(arguments: corpus)
-    func malformedFileExitsWith2(_ c: Case) throws {
-        let arguments = c.arguments.map { $0.replacingOccurrences(of: "@/", with: Self.directory + "/") }
+    /// Runs a malformed-file case with `@/` resolved in `directory`: it must exit 2 naming the file,
+    /// within 60 s and 4 GiB, with no signal and no trap.
+    static func expectMalformedFileRefused(_ c: Case, directory: String) throws {
+        let arguments = c.arguments.map { $0.replacingOccurrences(of: "@/", with: directory + "/") }
         let r = try CLIRunner.run(arguments, timeout: 60, memoryLimit: 4 << 30)
         #expect(!r.timedOut, "\(c.name): still running after 60 s (a hang)")
         #expect(!r.signaled, "\(c.name): killed by signal \(r.status)\n\(r.stderr)")
@@ -363,6 +365,13 @@ struct HostileInputTests {
         for m in c.mentions { #expect(r.stderr.contains(m), "\(c.name): stderr does not name the file:\n\(r.stderr)") }
         #expect(!r.stderr.contains("NSCocoaErrorDomain") && !r.stderr.contains("Fatal error"), "\(c.name): \(r.stderr)")
     }
+
+    @Test func theCorpusCoversEveryMalformedFile() {
+        #expect(Self.malformedFiles.count >= 60 && Self.corpus.count >= 300, "\(Self.malformedFiles.count) files, \(Self.corpus.count) cases")
+    }
+
+    @Test(arguments: corpus)
+    func malformedFileExitsWith2(_ c: Case) throws { try Self.expectMalformedFileRefused(c, directory: Self.directory) }
 
     /// `report --out` onto a regular file refuses and leaves the file as it was.
     @Test func reportDoesNotReplaceAFile() throws {

@@ -240,20 +240,10 @@ struct SliceAndLabelShiftCommandTests {
         ("labelshift --source-labels", { ["labelshift", "--source-probs", "@/p3.npy", "--source-labels", $0, "--target-probs", "@/p3.npy"] }),
     ]
 
-    static let corpus: [HostileInputTests.Case] = slots.flatMap { slot in
-        HostileInputTests.malformedFiles.map { file in
-            HostileInputTests.Case(name: "\(slot.name) \(URL(fileURLWithPath: file).lastPathComponent)", arguments: slot.arguments(file),
-                                   mentions: [URL(fileURLWithPath: file).lastPathComponent])
-        }
-    }
+    static let corpus: [HostileInputTests.Case] = HostileInputTests.malformedCorpus(slots)
 
     @Test(arguments: corpus)
     func malformedFileExitsWith2(_ c: HostileInputTests.Case) throws {
-        let arguments = c.arguments.map { $0.replacingOccurrences(of: "@/", with: Self.directory + "/") }
-        let r = try CLIRunner.run(arguments, timeout: 60, memoryLimit: 4 << 30)
-        #expect(!r.timedOut && !r.signaled, "\(c.name): \(r.status)\n\(r.stderr)")
-        #expect(r.status == 2, "\(c.name): exit \(r.status)\n\(r.stderr)")
-        for m in c.mentions { #expect(r.stderr.contains(m), "\(c.name): stderr does not name the file:\n\(r.stderr)") }
-        #expect(!r.stderr.contains("Fatal error"), "\(c.name): \(r.stderr)")
+        try HostileInputTests.expectMalformedFileRefused(c, directory: Self.directory)
     }
 }
