@@ -6,6 +6,26 @@ import Testing
 
 @Suite("training, ensembles, MC dropout, weights")
 struct TrainingTests {
+    /// A workspace made while one thread is configured and used while two are: Conv2d's unfold buffers
+    /// are sized for every possible part, not for the thread count at creation (which overflowed the
+    /// scratch once a test raised the count). The logits equal row-by-row results for 1 and 2 threads.
+    @Test func convolutionWorkspaceOutlivesAThreadCountChange() throws {
+        let model = try ModelSpec.build("input:1x8x8,conv2d:1-4-3-1-1,relu,conv2d:4-6-3-2-1,relu,flatten,linear:96-10", seed: 2)
+        var rng = Philox(seed: 9)
+        let x = Matrix<Float>(rows: 13, columns: 64).map { _ in Float(rng.uniform()) }
+        let workspace = Linalg.withThreads(1) { model.makeWorkspace(capacity: 13) }
+        func logits() -> [Float] {
+            x.withUnsafeBufferPointer { p in
+                let z = model.logits(p.baseAddress!, rows: 13, workspace: workspace, context: .inference)
+                return (0..<(13 * 10)).map { z.base[$0] }
+            }
+        }
+        let two = Linalg.withThreads(2) { logits() }, one = Linalg.withThreads(1) { logits() }
+        let rows = try (0..<13).flatMap { r in try model.logits(x.sliceRows(r..<(r + 1))).elements }
+        #expect(two == one)
+        #expect(zip(two, rows).allSatisfy { abs($0 - $1) <= 1e-5 * max(1, abs($1)) })
+    }
+
     /// The bar: an MLP on the bundled digits reaches ≥ 95 % test accuracy in under 10 s.
     @Test func digitsMLPReaches95PercentQuickly() throws {
         let split = try BundledDatasets.digits().stratifiedSplit(seed: 0)

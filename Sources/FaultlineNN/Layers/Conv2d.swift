@@ -70,11 +70,15 @@ public struct Conv2d: Layer {
         bias = try! Matrix(rows: 1, columns: bias.columns, elements: values[1].elements)
     }
 
-    public func scratchCount(rows: Int) -> Int { Self.parts(rows) * patch * pixels }
+    /// One unfold buffer per possible part: sized by `maximumParts`, never by the current thread count,
+    /// which may grow between making a workspace and using it.
+    public func scratchCount(rows: Int) -> Int { max(1, min(rows, Self.maximumParts)) * patch * pixels }
 
-    /// Parts a batch of `rows` samples is split into (≤ 8, so a workspace sized for its capacity always
-    /// holds one unfold buffer per part whatever the thread count becomes later).
-    static func parts(_ rows: Int) -> Int { max(1, min(rows, Linalg.simdThreads, 8)) }
+    /// The most parts a batch is ever split into.
+    static let maximumParts = 8
+
+    /// Parts a batch of `rows` samples is split into: the thread count, at most `maximumParts` and `rows`.
+    static func parts(_ rows: Int) -> Int { max(1, min(rows, Linalg.simdThreads, maximumParts)) }
 
     /// Runs `body` with the unfold buffers of a batch of `rows`: the workspace's scratch, or a fresh
     /// buffer outside one.
