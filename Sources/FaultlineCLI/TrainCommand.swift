@@ -265,7 +265,7 @@ struct TrainCommand: ParsableCommand {
         try save(model, path)
         var robust: Double?
         if defence != nil || trades != nil, let test, let e = eps ?? noise {
-            var pgd = GradientAttack.pgd(epsilon: e, stepSize: 2.5 * e / 10, steps: 10, seed: seed)
+            var pgd = GradientAttack.pgd(epsilon: e, stepSize: AttackRecipe.pgdStepSize(epsilon: e, steps: 10), steps: 10, seed: seed)
             pgd.box = try OptionCheck.box(box)
             robust = try pgd.run(model, test.features, labels: test.labels).robustAccuracy
         }

@@ -22,12 +22,11 @@ extension ONNXModel {
     /// model was imported from) recorded as an absolute path. Throws `IOError` when the file cannot be
     /// written (the write is atomic: a temporary file renamed over `path`).
     public static func saveParameters(_ model: GraphModel, base: String, to path: String) throws {
-        let absolute = base.hasPrefix("/") ? base : FileManager.default.currentDirectoryPath + "/" + base
         let tensors = model.parameters.flatMap { p -> [(name: String, tensor: Tensor)] in
             [(p.node + ".weight", Tensor(shape: [p.weight.rows, p.weight.columns], values: p.weight.elements)),
              (p.node + ".bias", Tensor(shape: [p.bias.count], values: p.bias))]
         }
-        try SafeTensors.write(SafeTensors.File(tensors: tensors, metadata: [baseGraphKey: URL(fileURLWithPath: absolute).standardized.path,
+        try SafeTensors.write(SafeTensors.File(tensors: tensors, metadata: [baseGraphKey: URL(fileURLWithPath: base).standardized.path,
                                                                         "faultline_graph_nodes": String(model.parameters.count)]),
                               to: path)
     }

@@ -72,27 +72,15 @@ extension Sequential {
         try checkInput(x, "x")
         try checkLabels(labels, rows: x.rows, loss: loss, targets: nil)
         let workspace = Workspace(for: self, capacity: max(1, x.rows))
-        var gradients = namedParameters.map { Matrix<Float>(rows: $0.value.rows, columns: $0.value.columns) }
-        let mean = x.withUnsafeBufferPointer { px in
+        var gradients = zeroGradients()
+        let total = x.withUnsafeBufferPointer { px in
             labels.withUnsafeBufferPointer { py in
                 accumulateParameterGradients(MatrixPointer(px.baseAddress!, rows: x.rows, columns: inputFeatures), labels: py.baseAddress!,
-                                             loss: loss, scale: 1 / Float(max(x.rows, 1)), into: &gradients, workspace: workspace, context: context)
+                                             loss: loss, scale: 1 / Float(max(x.rows, 1)), losses: workspace.losses.pointer, into: &gradients,
+                                             workspace: workspace, context: context)
             }
         }
-        return (mean, gradients)
-    }
-
-    /// Adds scale·d(Σ losses)/dθ into `gradients` (namedParameters order) and returns the mean loss.
-    func accumulateParameterGradients(_ x: MatrixPointer<Float>, labels: UnsafePointer<Int>, loss: Loss, scale: Float,
-                                      into gradients: inout [Matrix<Float>], workspace: Workspace, context: ForwardContext) -> Double {
-        let rows = x.rows
-        var total = 0.0
-        accumulateParameterGradients(x, into: &gradients, workspace: workspace, context: context) { z, dz in
-            loss.evaluate(z, labels: labels, targets: nil, losses: workspace.losses.pointer, gradient: dz)
-            for i in 0..<rows { total += Double(workspace.losses.pointer[i]) }
-            for i in 0..<(rows * outputFeatures) { dz.base[i] *= scale }
-        }
-        return total / Double(max(rows, 1))
+        return (total / Double(max(x.rows, 1)), gradients)
     }
 
     /// The primitive of training objectives other than a per-sample loss (TRADES): one forward pass of

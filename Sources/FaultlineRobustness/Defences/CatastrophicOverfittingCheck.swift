@@ -40,7 +40,7 @@ public final class CatastrophicOverfittingCheck: EpochCheck, @unchecked Sendable
     }
 
     public func stopReason<Model: TrainableClassifier>(_ model: Model, epoch: Int) throws -> String? {
-        var pgd = GradientAttack.pgd(epsilon: epsilon, stepSize: 2.5 * epsilon / Float(steps), steps: steps, seed: seed)
+        var pgd = GradientAttack.pgd(epsilon: epsilon, stepSize: AttackRecipe.pgdStepSize(epsilon: epsilon, steps: steps), steps: steps, seed: seed)
         pgd.box = box
         let accuracy = try pgd.run(model, batch.features, labels: batch.labels).robustAccuracy
         return lock.withLock { () -> String? in
