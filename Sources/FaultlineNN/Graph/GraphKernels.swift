@@ -302,6 +302,8 @@ struct ConvolutionGeometry {
     let (outHeight, outWidth): (Int, Int)
     let groupChannels: Int
     let groupOutputs: Int
+    /// The unfold of one group of one sample, and its adjoint.
+    let im2col: Im2Col
 
     init(_ c: GraphOperation.Convolution, input: [Int], output: [Int]) {
         self.c = c
@@ -309,6 +311,8 @@ struct ConvolutionGeometry {
         (outHeight, outWidth) = (output[1], output[2])
         groupChannels = input[0] / c.groups
         groupOutputs = c.outChannels / c.groups
+        im2col = Im2Col(channels: groupChannels, height: height, width: width, kernel: c.kernel, stride: c.stride, dilation: c.dilation,
+                        pad: (c.pads.top, c.pads.left), outHeight: outHeight, outWidth: outWidth)
     }
 
     var pixels: Int { outHeight * outWidth }
@@ -345,39 +349,15 @@ struct ConvolutionGeometry {
                                           kernel: c.kernel, pads: pads, dilation: c.dilation, groups: c.groups)
     }
 
-    /// Floats of scratch for a block of samples: their unfolded columns and the GEMM's output.
-    var perSample: Int { (patch + groupOutputs) * pixels }
+    /// Floats of scratch for a block of samples: their unfolded columns, the GEMM's output and their
+    /// padded images (`Im2Col`).
+    var perSample: Int { (patch + groupOutputs) * pixels + im2col.paddedCount }
     /// Samples unfolded together into one GEMM (up to 2¹⁹ floats of scratch, 2 MB: larger blocks no longer stay in cache).
     func block(capacity: Int) -> Int { max(1, min(capacity, (1 << 19) / perSample)) }
     func scratchCount(capacity: Int) -> Int { isDepthwise ? 0 : block(capacity: capacity) * perSample }
-
-    /// cols[(ch·kH + ky)·kW + kx][oy·outW + ox] = x[ch][oy·sH + ky·dH − top][ox·sW + kx·dW − left] (0
-    /// outside), rows `rowStride` apart (a block of samples side by side).
-    func unfold(_ x: UnsafePointer<Float>, into cols: UnsafeMutablePointer<Float>, rowStride: Int) {
-        let (kh, kw) = c.kernel
-        for ch in 0..<groupChannels {
-            for ky in 0..<kh {
-                for kx in 0..<kw {
-                    let row = cols + ((ch * kh + ky) * kw + kx) * rowStride
-                    for oy in 0..<outHeight {
-                        let iy = oy * c.stride.height + ky * c.dilation.height - c.pads.top
-                        let out = row + oy * outWidth
-                        guard iy >= 0 && iy < height else { out.update(repeating: 0, count: outWidth); continue }
-                        let (lo, hi, offset) = columnRange(kx)
-                        let src = x + (ch * height + iy) * width + offset
-                        if lo > 0 { out.update(repeating: 0, count: min(lo, outWidth)) }
-                        if hi < outWidth { (out + max(hi, 0)).update(repeating: 0, count: outWidth - max(hi, 0)) }
-                        if lo >= hi { continue }
-                        if c.stride.width == 1 {
-                            for ox in lo..<hi { out[ox] = src[ox] }  // short rows: a loop beats memmove's call
-                        } else {
-                            let sw = c.stride.width
-                            for ox in lo..<hi { out[ox] = src[ox * sw] }
-                        }
-                    }
-                }
-            }
-        }
+    /// The padded image of sample `s` of a block whose scratch starts at `cols`.
+    func padded(_ cols: UnsafeMutablePointer<Float>, blockSize: Int, sample s: Int) -> UnsafeMutablePointer<Float> {
+        cols + blockSize * (patch + groupOutputs) * pixels + s * im2col.paddedCount
     }
 
     /// The output columns [lo, hi) whose input column ox·sW + kx·dW − left is inside the image, and
@@ -388,30 +368,6 @@ struct ConvolutionGeometry {
         let lo = offset >= 0 ? 0 : (-offset + sw - 1) / sw
         let hi = width - offset <= 0 ? 0 : min(outWidth, (width - 1 - offset) / sw + 1)
         return (lo, hi, offset)
-    }
-
-    /// The adjoint of `unfold`: adds each column entry into the input position it was read from.
-    func fold(_ cols: UnsafePointer<Float>, rowStride: Int, into dx: UnsafeMutablePointer<Float>) {
-        let (kh, kw) = c.kernel
-        for ch in 0..<groupChannels {
-            for ky in 0..<kh {
-                for kx in 0..<kw {
-                    let row = cols + ((ch * kh + ky) * kw + kx) * rowStride
-                    for oy in 0..<outHeight {
-                        let iy = oy * c.stride.height + ky * c.dilation.height - c.pads.top
-                        guard iy >= 0 && iy < height else { continue }
-                        let (lo, hi, offset) = columnRange(kx)
-                        let dst = dx + (ch * height + iy) * width + offset, src = row + oy * outWidth
-                        let sw = c.stride.width
-                        if sw == 1 {
-                            for ox in lo..<max(lo, hi) { dst[ox] += src[ox] }
-                        } else {
-                            for ox in lo..<max(lo, hi) { dst[ox * sw] += src[ox] }
-                        }
-                    }
-                }
-            }
-        }
     }
 
     /// Per block of samples and group: unfold every sample (in parallel) side by side, one GEMM
@@ -428,7 +384,8 @@ struct ConvolutionGeometry {
                 let b = min(blockSize, rows - start), columns = b * pixels
                 for g in 0..<c.groups {
                     Linalg.parallelForEach(b) { s in
-                        unfold(x + (start + s) * inputFeatures + g * groupChannels * height * width, into: cols + s * pixels, rowStride: columns)
+                        im2col.unfold(x + (start + s) * inputFeatures + g * groupChannels * height * width, into: cols + s * pixels,
+                                      rowStride: columns, padded: padded(cols, blockSize: blockSize, sample: s))
                     }
                     Linalg.gemm(MatrixPointer(w + g * groupOutputs * patch, rows: groupOutputs, columns: patch),
                                 MatrixPointer(cols, rows: patch, columns: columns),
@@ -460,7 +417,6 @@ struct ConvolutionGeometry {
             let blockSize = block(capacity: rows), cols = context.scratch!, gathered = cols + blockSize * patch * pixels
             for start in stride(from: 0, to: rows, by: blockSize) {
                 let b = min(blockSize, rows - start), columns = b * pixels
-                (dx + start * inputFeatures).update(repeating: 0, count: b * inputFeatures)
                 for g in 0..<c.groups {
                     Linalg.parallelForEach(b) { s in
                         for o in 0..<groupOutputs {
@@ -471,7 +427,8 @@ struct ConvolutionGeometry {
                                 MatrixPointer(gathered, rows: groupOutputs, columns: columns), transA: .transposed,
                                 into: MutableMatrixPointer(cols, rows: patch, columns: columns), backend: context.backend)
                     Linalg.parallelForEach(b) { s in
-                        fold(cols + s * pixels, rowStride: columns, into: dx + (start + s) * inputFeatures + g * groupChannels * height * width)
+                        im2col.fold(cols + s * pixels, rowStride: columns, into: dx + (start + s) * inputFeatures + g * groupChannels * height * width,
+                                    padded: padded(cols, blockSize: blockSize, sample: s))
                     }
                 }
             }

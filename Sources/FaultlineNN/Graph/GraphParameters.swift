@@ -259,7 +259,8 @@ extension ConvolutionGeometry {
                     let b = min(blockSize, range.upperBound - start), columns = b * pixels
                     for g in 0..<c.groups {
                         for s in 0..<b {
-                            unfold(x + (start + s) * inputFeatures + g * groupChannels * height * width, into: cols + s * pixels, rowStride: columns)
+                            im2col.unfold(x + (start + s) * inputFeatures + g * groupChannels * height * width, into: cols + s * pixels,
+                                          rowStride: columns, padded: padded(cols, blockSize: blockSize, sample: s))
                             for o in 0..<groupOutputs {
                                 (gathered + o * columns + s * pixels).update(from: dy + (start + s) * outputFeatures + (g * groupOutputs + o) * pixels,
                                                                             count: pixels)

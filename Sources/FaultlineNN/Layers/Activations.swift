@@ -40,8 +40,8 @@ public struct Activation: Layer {
         for i in 0..<input.rows {
             let x = input.base + i * input.rowStride, y = output.base + i * output.rowStride
             switch kind {
-            case .relu: for j in 0..<features { y[j] = x[j] > 0 ? x[j] : 0 }
-            case .leakyReLU(let s): for j in 0..<features { y[j] = x[j] > 0 ? x[j] : s * x[j] }
+            case .relu: Self.rectify(x, x, slope: 0, into: y, count: features)
+            case .leakyReLU(let s): Self.rectify(x, x, slope: s, into: y, count: features)
             case .tanh: for j in 0..<features { y[j] = tanhf(x[j]) }
             case .sigmoid: for j in 0..<features { y[j] = 1 / (1 + expf(-x[j])) }
             case .gelu: for j in 0..<features { y[j] = 0.5 * x[j] * (1 + erff(x[j] * 0.70710678118654752)) }
@@ -56,8 +56,8 @@ public struct Activation: Layer {
             let x = input.base + i * input.rowStride, y = output.base + i * output.rowStride
             let d = inputGradient.base + i * inputGradient.rowStride
             switch kind {
-            case .relu: for j in 0..<features { d[j] = x[j] > 0 ? g[j] : 0 }
-            case .leakyReLU(let s): for j in 0..<features { d[j] = x[j] > 0 ? g[j] : s * g[j] }
+            case .relu: Self.rectify(g, x, slope: 0, into: d, count: features)
+            case .leakyReLU(let s): Self.rectify(g, x, slope: s, into: d, count: features)
             case .tanh: for j in 0..<features { d[j] = g[j] * (1 - y[j] * y[j]) }
             case .sigmoid: for j in 0..<features { d[j] = g[j] * y[j] * (1 - y[j]) }
             case .gelu:
@@ -67,6 +67,26 @@ public struct Activation: Layer {
                     d[j] = g[j] * (cdf + x[j] * pdf)
                 }
             }
+        }
+    }
+
+    /// out[j] = x[j] > 0 ? v[j] : slope·v[j] (the ReLU family's forward with v = x, its backward with
+    /// v = dY), 16 lanes at a time: a select, where the scalar loop's branch on the sign was mispredicted
+    /// about half the time (ReLU's backward was 9 % of a PGD-AT epoch). `out` may be `v` or `x`; NaN in
+    /// x takes the slope branch, as in the scalar form. Exact.
+    @inline(__always)
+    static func rectify(_ v: UnsafePointer<Float>, _ x: UnsafePointer<Float>, slope: Float, into out: UnsafeMutablePointer<Float>, count: Int) {
+        typealias Lanes = SIMD16<Float>
+        var j = 0
+        while j + Lanes.scalarCount <= count {
+            let xv = UnsafeRawPointer(x + j).loadUnaligned(as: Lanes.self), vv = UnsafeRawPointer(v + j).loadUnaligned(as: Lanes.self)
+            let r = slope == 0 ? vv.replacing(with: 0, where: .!(xv .> 0)) : vv.replacing(with: slope * vv, where: .!(xv .> 0))
+            UnsafeMutableRawPointer(out + j).storeBytes(of: r, as: Lanes.self)
+            j += Lanes.scalarCount
+        }
+        while j < count {
+            out[j] = x[j] > 0 ? v[j] : slope * v[j]
+            j += 1
         }
     }
 }

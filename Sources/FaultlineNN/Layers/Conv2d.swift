@@ -18,10 +18,10 @@ public struct ImageShape: Sendable, Equatable, CustomStringConvertible {
 /// 2-d convolution (PyTorch `nn.Conv2d`: cross-correlation, NCHW, square kernel, stride, zero
 /// padding), weights [out, in, k, k] stored as an out × (in·k·k) matrix.
 ///
-/// Per sample, the input is unfolded (im2col) into a (in·k·k) × (outH·outW) matrix and the output is one
-/// GEMM, W · cols, written straight into NCHW order. The input gradient is Wᵀ · dY folded back (col2im);
-/// the weight gradient dY · colsᵀ. The unfold buffer is the workspace's scratch memory (one sample's
-/// worth per part), so a pass allocates nothing. Forward and input-gradient passes split the samples
+/// Per sample, the input is unfolded (`Im2Col`) into a (in·k·k) × (outH·outW) matrix and the output is
+/// one GEMM, W · cols, written straight into NCHW order. The input gradient is Wᵀ · dY folded back
+/// (col2im); the weight gradient dY · colsᵀ. The unfold buffer and the padded image are the workspace's
+/// scratch memory (one sample's worth per part), so a pass allocates nothing. Forward and input-gradient passes split the samples
 /// into up to `Linalg.simdThreads` parts (at most 8) that run in parallel, each with its own unfold
 /// buffer and single-threaded BLAS: a sample's result does not depend on the split or the thread
 /// count (small per-sample GEMMs gain nothing from OpenBLAS threads, whose spinning cost more than the
@@ -51,6 +51,9 @@ public struct Conv2d: Layer {
         self.stride = stride
         self.padding = padding
         let fanIn = input.channels * kernel * kernel
+        let outHeight = (input.height + 2 * padding - kernel) / stride + 1, outWidth = (input.width + 2 * padding - kernel) / stride + 1
+        im2col = Im2Col(channels: input.channels, height: input.height, width: input.width, kernel: (kernel, kernel), stride: (stride, stride),
+                        pad: (padding, padding), outHeight: outHeight, outWidth: outWidth)
         let bound = 1 / Double(fanIn).squareRoot()
         weight = rng.matrix(rows: outChannels, columns: fanIn, .uniform(-bound, bound))
         bias = rng.matrix(rows: 1, columns: outChannels, .uniform(-bound, bound))
@@ -70,9 +73,15 @@ public struct Conv2d: Layer {
         bias = try! Matrix(rows: 1, columns: bias.columns, elements: values[1].elements)
     }
 
+    /// The unfold and its adjoint for this geometry (its offset table built once).
+    let im2col: Im2Col
+
+    /// Scratch of one part: its unfold buffer and its padded image.
+    var partScratch: Int { patch * pixels + im2col.paddedCount }
+
     /// One unfold buffer per possible part: sized by `maximumParts`, never by the current thread count,
     /// which may grow between making a workspace and using it.
-    public func scratchCount(rows: Int) -> Int { max(1, min(rows, Self.maximumParts)) * patch * pixels }
+    public func scratchCount(rows: Int) -> Int { max(1, min(rows, Self.maximumParts)) * partScratch }
 
     /// The most parts a batch is ever split into.
     static let maximumParts = 8
@@ -80,101 +89,37 @@ public struct Conv2d: Layer {
     /// Parts a batch of `rows` samples is split into: the thread count, at most `maximumParts` and `rows`.
     static func parts(_ rows: Int) -> Int { max(1, min(rows, Linalg.simdThreads, maximumParts)) }
 
-    /// Runs `body` with the unfold buffers of a batch of `rows`: the workspace's scratch, or a fresh
-    /// buffer outside one.
-    func withColumns<R>(_ context: ForwardContext, rows: Int, _ body: (UnsafeMutablePointer<Float>) -> R) -> R {
+    /// Runs `body` with the scratch of a batch of `rows`: the workspace's, or a fresh buffer outside one.
+    func withScratch<R>(_ context: ForwardContext, rows: Int, _ body: (UnsafeMutablePointer<Float>) -> R) -> R {
         if let scratch = context.scratch { return body(scratch) }
         let buffer = AlignedBuffer<Float>(uninitializedCount: scratchCount(rows: rows))
         return withExtendedLifetime(buffer) { body(buffer.pointer) }
     }
 
-    /// `body(samples, unfoldBuffer)` over the parts of `rows` samples, in parallel with single-threaded
-    /// BLAS when there are several parts.
-    func inParts(rows: Int, columns cols: UnsafeMutablePointer<Float>, _ body: (Range<Int>, UnsafeMutablePointer<Float>) -> Void) {
-        let parts = Self.parts(rows)
+    /// `body(samples, unfoldBuffer, paddedImage)` over the parts of `rows` samples, in parallel with
+    /// single-threaded BLAS when there are several parts.
+    func inParts(rows: Int, scratch: UnsafeMutablePointer<Float>,
+                 _ body: (Range<Int>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) -> Void) {
+        let parts = Self.parts(rows), size = partScratch, columns = patch * pixels
         NativeBLAS.withSingleThread {
-            guard parts > 1 else { return body(0..<rows, cols) }
-            Linalg.parallelForEach(parts) { p in body(Linalg.partition(rows, parts: parts, part: p), cols + p * patch * pixels) }
+            guard parts > 1 else { return body(0..<rows, scratch, scratch + columns) }
+            Linalg.parallelForEach(parts) { p in
+                body(Linalg.partition(rows, parts: parts, part: p), scratch + p * size, scratch + p * size + columns)
+            }
         }
     }
 
     var patch: Int { input.channels * kernel * kernel }
     var pixels: Int { output.height * output.width }
 
-    /// cols[(c·k + ky)·k + kx][oy·outW + ox] = x[c][oy·s + ky − p][ox·s + kx − p] (0 outside).
-    func unfold(_ x: UnsafePointer<Float>, into cols: UnsafeMutablePointer<Float>) {
-        let (h, w, oh, ow) = (input.height, input.width, output.height, output.width)
-        for c in 0..<input.channels {
-            for ky in 0..<kernel {
-                for kx in 0..<kernel {
-                    let row = cols + ((c * kernel + ky) * kernel + kx) * pixels
-                    let (first, end) = validColumns(kx)
-                    for oy in 0..<oh {
-                        let dst = row + oy * ow
-                        let iy = oy * stride + ky - padding
-                        guard iy >= 0 && iy < h, first < end else {
-                            dst.update(repeating: 0, count: ow)
-                            continue
-                        }
-                        dst.update(repeating: 0, count: first)
-                        let src = x + (c * h + iy) * w + first * stride + kx - padding
-                        if stride == 1 {
-                            (dst + first).update(from: src, count: end - first)
-                        } else {
-                            for ox in 0..<(end - first) { dst[first + ox] = src[ox * stride] }
-                        }
-                        (dst + end).update(repeating: 0, count: ow - end)
-                    }
-                }
-            }
-        }
-    }
-
-    /// The output columns ox whose input column ox·stride + kx − padding lies inside the image, as a
-    /// half-open range (first, end) (empty when first ≥ end).
-    @inline(__always)
-    func validColumns(_ kx: Int) -> (Int, Int) {
-        let ow = output.width
-        let low = padding - kx  // ix ≥ 0 ⇔ ox·stride ≥ low
-        let first = low <= 0 ? 0 : (low + stride - 1) / stride
-        let high = input.width - 1 + padding - kx  // ix ≤ w − 1 ⇔ ox·stride ≤ high
-        let end = high < 0 ? 0 : min(ow, high / stride + 1)
-        return (min(first, ow), end)
-    }
-
-    /// The adjoint of `unfold`: dx[c][iy][ix] += dcols[…] for every patch position that read it.
-    func fold(_ cols: UnsafePointer<Float>, into dx: UnsafeMutablePointer<Float>) {
-        let (h, w, oh, ow) = (input.height, input.width, output.height, output.width)
-        dx.update(repeating: 0, count: input.features)
-        for c in 0..<input.channels {
-            for ky in 0..<kernel {
-                for kx in 0..<kernel {
-                    let row = cols + ((c * kernel + ky) * kernel + kx) * pixels
-                    let (first, end) = validColumns(kx)
-                    guard first < end else { continue }
-                    for oy in 0..<oh {
-                        let iy = oy * stride + ky - padding
-                        guard iy >= 0 && iy < h else { continue }
-                        let src = row + oy * ow + first, dst = dx + (c * h + iy) * w + first * stride + kx - padding
-                        if stride == 1 {
-                            for ox in 0..<(end - first) { dst[ox] += src[ox] }
-                        } else {
-                            for ox in 0..<(end - first) { dst[ox * stride] += src[ox] }
-                        }
-                    }
-                }
-            }
-        }
-    }
-
     public func forward(_ x: MatrixPointer<Float>, into y: MutableMatrixPointer<Float>, context: ForwardContext) {
-        withColumns(context, rows: x.rows) { columns in
+        withScratch(context, rows: x.rows) { scratch in
             weight.withUnsafeBufferPointer { wp in
                 bias.withUnsafeBufferPointer { bp in
                     let w = MatrixPointer(wp.baseAddress!, rows: weight.rows, columns: patch)
-                    inParts(rows: x.rows, columns: columns) { samples, cols in
+                    inParts(rows: x.rows, scratch: scratch) { samples, cols, padded in
                         for n in samples {
-                            unfold(x.base + n * x.rowStride, into: cols)
+                            im2col.unfold(x.base + n * x.rowStride, into: cols, rowStride: pixels, padded: padded)
                             let out = y.base + n * y.rowStride
                             for o in 0..<weight.rows { (out + o * pixels).update(repeating: bp[o], count: pixels) }
                             Linalg.gemm(w, MatrixPointer(cols, rows: patch, columns: pixels), alpha: 1, beta: 1,
@@ -188,14 +133,14 @@ public struct Conv2d: Layer {
 
     public func backwardInput(outputGradient: MatrixPointer<Float>, input x: MatrixPointer<Float>, output: MatrixPointer<Float>,
                               into inputGradient: MutableMatrixPointer<Float>, context: ForwardContext) {
-        withColumns(context, rows: x.rows) { columns in
+        withScratch(context, rows: x.rows) { scratch in
             weight.withUnsafeBufferPointer { wp in
                 let w = MatrixPointer(wp.baseAddress!, rows: weight.rows, columns: patch)
-                inParts(rows: x.rows, columns: columns) { samples, dcols in
+                inParts(rows: x.rows, scratch: scratch) { samples, dcols, padded in
                     for n in samples {
                         Linalg.gemm(w, MatrixPointer(outputGradient.base + n * outputGradient.rowStride, rows: weight.rows, columns: pixels),
                                     transA: .transposed, into: MutableMatrixPointer(dcols, rows: patch, columns: pixels), backend: context.backend)
-                        fold(dcols, into: inputGradient.base + n * inputGradient.rowStride)
+                        im2col.fold(dcols, rowStride: pixels, into: inputGradient.base + n * inputGradient.rowStride, padded: padded)
                     }
                 }
             }
@@ -205,10 +150,10 @@ public struct Conv2d: Layer {
     public func accumulateParameterGradients(outputGradient: MatrixPointer<Float>, input x: MatrixPointer<Float>,
                                              into gradients: inout [Matrix<Float>], at offset: Int, context: ForwardContext) {
         let outChannels = weight.rows
-        withColumns(context, rows: x.rows) { cols in
+        withScratch(context, rows: x.rows) { cols in
             gradients[offset].withUnsafeMutableBufferPointer { gw in
                 for n in 0..<x.rows {
-                    unfold(x.base + n * x.rowStride, into: cols)
+                    im2col.unfold(x.base + n * x.rowStride, into: cols, rowStride: pixels, padded: cols + patch * pixels)
                     Linalg.gemm(MatrixPointer(outputGradient.base + n * outputGradient.rowStride, rows: outChannels, columns: pixels),
                                 MatrixPointer(cols, rows: patch, columns: pixels), transB: .transposed, alpha: 1, beta: 1,
                                 into: MutableMatrixPointer(gw.baseAddress!, rows: outChannels, columns: patch), backend: context.backend)
