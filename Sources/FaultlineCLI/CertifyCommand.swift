@@ -151,23 +151,8 @@ struct CertifyCommand: ParsableCommand, DistributedCommand {
         }
         let model = try world.agree { try modelOptions.classifier() }
         let (option, path) = modelOptions.source
-        let shape = ModelShape(model)
-        let (inputs, labels, rows, total) = try world.agree { () -> (Matrix<Float>, [Int], Range<Int>, Int) in
-            let shard: (Matrix<Float>, [Int], Range<Int>, Int)
-            if labelColumn != nil {  // a CSV holding its labels: read whole, this rank's rows kept
-                let (all, labels) = try Inputs.labeled(x: x, "--x", y: y, "--y", labelColumn: labelColumn, model: shape)
-                let range = Job.evenRows(all.rows)
-                shard = (all.gatherRows(Array(range)), Array(labels[range]), range, all.rows)
-            } else {
-                guard let y else { throw InputError("--y is required (or --label-column COLUMN when --x is a CSV with its labels)") }
-                let s = try Inputs.featureShard(x, option: "--x", finite: true, rows: Job.evenRows)
-                if s.matrix.rows > 0 { try Inputs.modelInput(s.matrix, "--x", x, model: shape) }
-                let labels = try Inputs.labels(y, option: "--y", classes: shape.classes)
-                guard labels.count == s.total else { throw InputError("--x \(x) has \(s.total) rows but --y \(y) has \(labels.count) labels") }
-                shard = (s.matrix, Array(labels[s.rows]), s.rows, s.total)
-            }
-            try Inputs.checkBox(box, model: model, x: shard.0, "--x", x, firstRow: shard.2.lowerBound)
-            return shard
+        let (inputs, labels, rows, total) = try world.agree {
+            try Job.labeledShard(x: x, y: y, labelColumn: labelColumn, model: model, box: box)
         }
         let bar = ProgressBar("certify (rank 0 of \(world.size))", total: budgets.count, quiet: quiet || json)
         let (tallies, lipschitz, correct) = try world.agree { () -> ([TwoSidedEvaluation.Tally], LipschitzCertificate?, Int) in

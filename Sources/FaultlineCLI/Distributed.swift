@@ -1,6 +1,7 @@
 import ArgumentParser
 import FaultlineInputs
 import FaultlineLinalg
+import FaultlineNN
 import FaultlineReport
 import Foundation
 
@@ -26,6 +27,30 @@ enum Job {
     /// A rank's rows of N: the even split, or all of them on one process.
     static func evenRows(_ n: Int) -> Range<Int> { RowSplit.even(rows: n, rank: world.rank, size: world.size) }
     static func blockRows(_ n: Int) -> Range<Int> { RowSplit.blockAligned(rows: n, rank: world.rank, size: world.size) }
+
+    /// This rank's rows `evenRows(N)` of a labelled input (--x/--y, or a CSV --x with --label-column):
+    /// a .npy is read from its own part of the file, other files are read whole and sliced; labels are
+    /// read whole and range-checked against the model. Checks the rows against `box` (row numbers in
+    /// messages are the file's). Returns the rows, their labels, their range and N.
+    static func labeledShard(x: String, y: String?, labelColumn: String?, model: some DifferentiableClassifier,
+                             box: InputBox) throws -> (inputs: Matrix<Float>, labels: [Int], rows: Range<Int>, total: Int) {
+        let shape = ModelShape(model)
+        let shard: (Matrix<Float>, [Int], Range<Int>, Int)
+        if labelColumn != nil {  // a CSV holding its labels: read whole, this rank's rows kept
+            let (all, labels) = try Inputs.labeled(x: x, "--x", y: y, "--y", labelColumn: labelColumn, model: shape)
+            let range = evenRows(all.rows)
+            shard = (all.gatherRows(Array(range)), Array(labels[range]), range, all.rows)
+        } else {
+            guard let y else { throw InputError("--y is required (or --label-column COLUMN when --x is a CSV with its labels)") }
+            let s = try Inputs.featureShard(x, option: "--x", finite: true, rows: evenRows)
+            if s.matrix.rows > 0 { try Inputs.modelInput(s.matrix, "--x", x, model: shape) }
+            let labels = try Inputs.labels(y, option: "--y", classes: shape.classes)
+            guard labels.count == s.total else { throw InputError("--x \(x) has \(s.total) rows but --y \(y) has \(labels.count) labels") }
+            shard = (s.matrix, Array(labels[s.rows]), s.rows, s.total)
+        }
+        try Inputs.checkBox(box, model: model, x: shard.0, "--x", x, firstRow: shard.2.lowerBound)
+        return shard
+    }
 
     /// Runs a step whose errors depend only on data every rank holds (a library call after its own
     /// collectives): an error becomes the same `RankFailure` on every rank, reported once by rank 0.

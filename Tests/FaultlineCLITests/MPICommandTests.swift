@@ -244,6 +244,59 @@ struct MPICommandTests {
         #expect(smoothing.stderr.components(separatedBy: "smoothing does not run").count == 2 && !smoothing.stderr.contains("MPI_ABORT"), "\(smoothing.stderr)")
     }
 
+    /// `attack` on 17 digits rows: the JSON report (seconds aside) and the --out examples equal the
+    /// one-process run on 2 and 3 ranks, for PGD with restarts, APGD-T, Square, AutoAttack, FGSM and
+    /// DeepFool, and on 3 ranks over 2 rows (a rank without rows).
+    @Test func attackEqualsOneProcess() throws {
+        let digits = try BundledDatasets.digits().stratifiedSplit(seed: 0).test
+        let (dx, dy, x2, y2) = (Self.temporary("dx.npy"), Self.temporary("dy.npy"), Self.temporary("x2.npy"), Self.temporary("y2.npy"))
+        for (rows, xPath, yPath) in [(17, dx, dy), (2, x2, y2)] {
+            let part = digits.subset(Array(0..<rows))
+            try NPY.write(part.features, to: xPath)
+            try NPY.write(Tensor(shape: [rows], values: part.labels.map(Int64.init)), to: yPath)
+        }
+        let (outOne, outMany) = (Self.temporary("one.npz"), Self.temporary("many.npz"))
+        defer { Self.remove(dx, dy, x2, y2, outOne, outMany) }
+        let mlp = "\(Self.fixtures)/digits_mlp.onnx"
+        let simd = ProcessInfo.processInfo.environment["FAULTLINE_BACKEND"] == "simd"
+        /// The report without its timings.
+        func table(_ json: String) throws -> String {
+            var object = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
+            object["rows"] = (object["rows"] as? [[String: Any]])?.map { row in row.filter { $0.key != "seconds" } }
+            return String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self)
+        }
+        let common = ["--model", mlp, "--box=0,1", "--eps", "0.03,0.1", "--steps", "5", "--seed", "3", "--queries", "30", "--json", "--quiet"]
+        let cases: [(args: [String], ranks: [Int])] = [
+            (["--x", dx, "--y", dy, "--attack", "pgd", "--restarts", "2"], [2, 3]),
+            (["--x", dx, "--y", dy, "--attack", "autoattack"], [2, 3]),
+            (["--x", dx, "--y", dy, "--attack", "apgd-t"], [3]),
+            (["--x", dx, "--y", dy, "--attack", "square"], [2]),
+            (["--x", dx, "--y", dy, "--attack", "fgsm"], [2]),
+            (["--x", dx, "--y", dy, "--attack", "deepfool"], [3]),
+            (["--x", x2, "--y", y2, "--attack", "autoattack"], [3]),
+        ]
+        for (arguments, counts) in cases {
+            let one = try CLIRunner.run(["attack"] + common + arguments + ["--out", outOne])
+            #expect(one.status == 0 && !one.stdout.isEmpty, "\(one.stderr)")
+            let expected = try NPZ.read(outOne)
+            for ranks in counts {
+                try? FileManager.default.removeItem(atPath: outMany)
+                let r = try Self.run(ranks, ["attack"] + common + arguments + ["--out", outMany])
+                #expect(r.status == 0, "\(ranks) ranks: \(r.stderr)")
+                #expect(try table(r.stdout) == table(one.stdout), "\(ranks) ranks, \(arguments):\n\(r.stdout)\nvs\n\(one.stdout)")
+                // Bit-identical on the simd backend; the blas backend's GEMMs round a row by its batch's size
+                // (a rank's batch is its shard), which may move an example by a few ulps.
+                let gathered = try NPZ.read(outMany)
+                #expect(gathered.map(\.name) == expected.map(\.name))
+                for (a, b) in zip(gathered, expected) {
+                    let (u, v) = (try a.tensor.matrix(Float.self), try b.tensor.matrix(Float.self))
+                    let gap = zip(u.elements, v.elements).map { abs($0 - $1) }.max() ?? 0
+                    #expect(u.rows == v.rows && (simd ? a.tensor == b.tensor : gap <= 1e-5), "\(ranks) ranks, \(arguments): --out \(a.name) off by \(gap)")
+                }
+            }
+        }
+    }
+
     /// A bad row in rank 1's part: exit 2, rank 0 names rank 1 and the row once, and no output is written.
     @Test func aFailedRankEndsTheJobWithoutOutput() throws {
         let (_, p, y) = try Self.scores(40, classes: 3, seed: 6)

@@ -148,3 +148,52 @@ struct APGDTests {
         #expect(throws: AttackError.self) { try APGDAttack(epsilon: 0.1).run(Self.model, x, labels: y.map { $0 + 10 }) }
     }
 }
+
+/// Every attack `faultline attack` runs, on a shard with its offset, gives the whole set's outcome row for
+/// row — what makes `mpirun -np K faultline attack` equal the one-process run. AutoAttack attacks the rows
+/// still robust after each stage, keyed by their index in its input, so a row's draws do not depend on
+/// which other rows are still robust either.
+@Suite("attacks on shards")
+struct ShardedAttackTests {
+    @Test(arguments: AttackSweep.Kind.allCases.filter { $0 != .cw })
+    func aShardWithItsOffsetGivesTheWholeSetsOutcome(_ kind: AttackSweep.Kind) throws {
+        let (x, y) = APGDTests.sample
+        var recipe = AttackRecipe(norm: .linf, box: .unit, seed: 4, backend: .simd)
+        (recipe.steps, recipe.apgdSteps, recipe.squareQueries, recipe.restarts) = (6, 6, 40, 2)
+        let eps: [Float] = [0.02, 0.08]
+        let whole = try AttackSweep(kind, recipe: recipe).run(APGDTests.model, x, labels: y, epsilons: eps)
+        var robust = [Int](repeating: 0, count: eps.count), examples = [[UInt32]](repeating: [], count: whole.examples.count)
+        var stages = [[Int]](repeating: [], count: eps.count)
+        for r in [0..<23, 23..<24, 24..<60] {
+            var sweep = AttackSweep(kind, recipe: recipe)
+            sweep.sampleOffset = r.lowerBound
+            let part = try sweep.run(APGDTests.model, x.gatherRows(Array(r)), labels: Array(y[r]), epsilons: eps)
+            for k in eps.indices {
+                robust[k] += Int((part.rows[k].robustAccuracy * Double(r.count)).rounded())
+                let counts = (part.rows[k].stages ?? []).map { Int(($0.robustAccuracy * Double(r.count)).rounded()) }
+                stages[k] = stages[k].isEmpty ? counts : zip(stages[k], counts).map(+)
+            }
+            for k in examples.indices { examples[k] += try part.examples[k].tensor.matrix(Float.self).elements.map(\.bitPattern) }
+        }
+        #expect(robust == whole.rows.map { Int(($0.robustAccuracy * 60).rounded()) }, "\(kind)")
+        #expect(stages == whole.rows.map { ($0.stages ?? []).map { Int(($0.robustAccuracy * 60).rounded()) } }, "\(kind)")
+        #expect(examples == (try whole.examples.map { try $0.tensor.matrix(Float.self).elements.map(\.bitPattern) }), "\(kind)")
+        // The case is informative: the attack breaks some rows and leaves others at the larger ε.
+        if kind != .fgsm { #expect(whole.rows.last!.robustAccuracy < whole.rows.first!.robustAccuracy || whole.rows.last!.robustAccuracy < 1, "\(kind)") }
+    }
+
+    /// A key per row (`sampleKeys`) gives each row the draws of its key: attacking rows [5, 9, 2] keyed
+    /// 5, 9, 2 reproduces those rows of the whole set's examples; one key too few is refused.
+    @Test func explicitKeysPickTheRowsStreams() throws {
+        let (x, y) = APGDTests.sample
+        var pgd = GradientAttack.pgd(epsilon: 0.05, stepSize: 0.01, steps: 5, seed: 8)
+        pgd.backend = .simd
+        let whole = try pgd.run(APGDTests.model, x, labels: y).adversarial
+        let rows = [5, 9, 2]
+        pgd.sampleKeys = rows
+        let part = try pgd.run(APGDTests.model, x.gatherRows(rows), labels: rows.map { y[$0] }).adversarial
+        #expect(part.elements.map(\.bitPattern) == whole.gatherRows(rows).elements.map(\.bitPattern))
+        pgd.sampleKeys = [5, 9]
+        #expect(throws: AttackError.self) { try pgd.run(APGDTests.model, x.gatherRows(rows), labels: rows.map { y[$0] }) }
+    }
+}

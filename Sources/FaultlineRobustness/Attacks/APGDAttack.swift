@@ -53,6 +53,8 @@ public struct APGDAttack: Sendable {
     /// `sampleOffset + i`, so rows a..<b attacked with offset a get the starts they get inside the
     /// whole set (a shard of an `mpirun` job). Default 0.
     public var sampleOffset: Int = 0
+    /// Explicit stream keys, one per row (nil: `sampleOffset + i`); see `SampleKeyed`.
+    public var sampleKeys: [Int]?
     public var batchSize: Int = 1024
     public var backend: Backend?
 
@@ -102,6 +104,7 @@ public struct APGDAttack: Sendable {
     public func run(_ model: some DifferentiableClassifier, _ x: Matrix<Float>, labels: [Int], start: Matrix<Float>? = nil,
                     progress: ((Int, Int) -> Void)? = nil) throws -> AttackResult {
         let bounds = try validate(model, x, labels)
+        try checkSampleKeys(rows: x.rows)
         if let start, start.rows != x.rows || start.columns != x.columns {
             throw AttackError.invalidInput("start δ₀ is \(start.rows)×\(start.columns), x is \(x.rows)×\(x.columns)")
         }

@@ -71,7 +71,7 @@ final class APGDBatch {
     /// The reference's random start on the ε-sphere of the norm, clamped to the box.
     private func randomStart(_ a: UnsafeMutablePointer<Float>, _ c: UnsafePointer<Float>, sample i: Int, attack: APGDAttack, rank: Int, restart: Int) {
         let d = features, eps = attack.epsilon, lo = bounds.lo, hi = bounds.hi
-        var rng = Philox(seed: attack.seed, stream: UInt64(truncatingIfNeeded: attack.sampleOffset &+ i) << 20 | UInt64(rank) << 10 | UInt64(restart))
+        var rng = Philox(seed: attack.seed, stream: UInt64(truncatingIfNeeded: attack.key(i)) << 20 | UInt64(rank) << 10 | UInt64(restart))
         var scale: Float = 0
         switch attack.norm {
         case .linf:

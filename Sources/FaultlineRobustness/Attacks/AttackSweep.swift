@@ -20,7 +20,11 @@ public struct AttackSweep: Sendable {
         public var isMinimalPerturbation: Bool { self == .deepfool || self == .cw }
     }
     /// AutoAttack only: robust accuracy after each of its attacks.
-    public struct Stage: Codable, Sendable { public var attack: String; public var robustAccuracy: Double }
+    public struct Stage: Codable, Sendable {
+        public var attack: String
+        public var robustAccuracy: Double
+        public init(attack: String, robustAccuracy: Double) { (self.attack, self.robustAccuracy) = (attack, robustAccuracy) }
+    }
     /// The result at one budget.
     public struct Row: Codable, Sendable {
         public var epsilon: Float
@@ -30,6 +34,9 @@ public struct AttackSweep: Sendable {
         /// Samples misclassified before any perturbation.
         public var brokenAtStart: Int
         public var stages: [Stage]?
+        public init(epsilon: Float, robustAccuracy: Double, seconds: Double, brokenAtStart: Int, stages: [Stage]? = nil) {
+            (self.epsilon, self.robustAccuracy, self.seconds, self.brokenAtStart, self.stages) = (epsilon, robustAccuracy, seconds, brokenAtStart, stages)
+        }
     }
     /// Rows in the order of the budgets, the adversarial examples (`eps_<ε>` per budget, or one array named
     /// after DeepFool/CW) and AutoAttack's warnings (e.g. signs of gradient masking).
@@ -41,6 +48,10 @@ public struct AttackSweep: Sendable {
 
     public var kind: Kind
     public var recipe: AttackRecipe
+    /// The index of the input's first row in a larger data set: every random draw of row i is keyed by
+    /// `sampleOffset + i` (`SampleKeyed`), so a shard of an `mpirun` job gets, row for row, the outcomes
+    /// of the whole set. DeepFool, CW, FGSM, BIM and MI-FGSM draw nothing at random.
+    public var sampleOffset: Int = 0
     public init(_ kind: Kind, recipe: AttackRecipe) { (self.kind, self.recipe) = (kind, recipe) }
 
     /// Runs the sweep over `epsilons` (in the given order). `progress(done, total, ε)` counts sample-budgets:
@@ -56,11 +67,11 @@ public struct AttackSweep: Sendable {
             if kind == .cw {
                 guard recipe.norm == .l2 else { throw AttackError.invalidParameter("cw is an L2 attack; use the l2 norm") }
                 var cw = CarliniWagnerL2(steps: recipe.steps)
-                cw.box = recipe.box
+                (cw.box, cw.backend) = (recipe.box, recipe.backend)
                 attack = try cw.run(model, x, labels: labels, progress: update)
             } else {
                 var deepFool = DeepFool(norm: recipe.norm)
-                deepFool.box = recipe.box
+                (deepFool.box, deepFool.backend) = (recipe.box, recipe.backend)
                 attack = try deepFool.run(model, x, labels: labels, progress: update)
             }
             let sizes = attack.perturbationNorms(from: x, norm: recipe.norm), seconds = Date().timeIntervalSince(start)
@@ -87,19 +98,22 @@ public struct AttackSweep: Sendable {
                      progress: @escaping (Int, Int) -> Void, warnings: inout [String]) throws -> (AttackResult, [Stage]?) {
         switch kind {
         case .apgdCE, .apgdDLR, .apgdT:
-            let attack = recipe.apgd(epsilon: e, objective: kind == .apgdCE ? .crossEntropy : .dlr,
+            var attack = recipe.apgd(epsilon: e, objective: kind == .apgdCE ? .crossEntropy : .dlr,
                                      targetClasses: kind == .apgdT ? min(9, model.outputFeatures - 1) : nil)
+            attack.sampleOffset = sampleOffset
             return (try attack.run(model, x, labels: labels, progress: progress), nil)
         case .square:
             guard recipe.norm == .linf else { throw AttackError.invalidParameter("square is an L∞ attack; use the linf norm") }
             var attack = recipe.square(epsilon: e)
             attack.restarts = 1  // restarts are documented for PGD and APGD only
+            attack.sampleOffset = sampleOffset
             return (try attack.run(model, x, labels: labels, progress: progress), nil)
         case .autoattack:
             // AutoAttack keeps its reference protocol: one restart, no early stopping.
             var options = recipe
             (options.restarts, options.earlyStop) = (1, false)
-            let ensemble = AutoAttack.standard(epsilon: e, classes: model.outputFeatures, options: options)
+            var ensemble = AutoAttack.standard(epsilon: e, classes: model.outputFeatures, options: options)
+            ensemble.sampleOffset = sampleOffset
             let report = try ensemble.run(model, x, labels: labels) { stage, done, total in
                 progress(stage * total + done, ensemble.attacks.count * total)
             }
@@ -108,7 +122,10 @@ public struct AttackSweep: Sendable {
         case .fgsm: return (try recipe.fgsm(epsilon: e).run(model, x, labels: labels, progress: progress), nil)
         case .bim: return (try recipe.bim(epsilon: e).run(model, x, labels: labels, progress: progress), nil)
         case .mifgsm: return (try recipe.miFGSM(epsilon: e).run(model, x, labels: labels, progress: progress), nil)
-        case .pgd, .deepfool, .cw: return (try recipe.pgd(epsilon: e).run(model, x, labels: labels, progress: progress), nil)
+        case .pgd, .deepfool, .cw:
+            var attack = recipe.pgd(epsilon: e)
+            attack.sampleOffset = sampleOffset
+            return (try attack.run(model, x, labels: labels, progress: progress), nil)
         }
     }
 }

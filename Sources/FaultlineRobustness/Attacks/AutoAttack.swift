@@ -11,6 +11,10 @@ import FaultlineNN
 /// as AutoAttack's after the same attacks.
 public struct AutoAttack: Sendable {
     public var attacks: [any Attack]
+    /// The index of the input's first row in a larger data set. Each attack runs on the rows still
+    /// robust, keyed (`Attack.keyed(by:)`) by `sampleOffset` + their index in the input: a row's
+    /// random draws, and so its outcome, do not depend on the other rows or on the shard it is in.
+    public var sampleOffset: Int = 0
 
     public init(attacks: [any Attack]) {
         self.attacks = attacks
@@ -45,6 +49,12 @@ public struct AutoAttack: Sendable {
         public var warnings: [String]
     }
 
+    /// The warning when a black-box attack breaks `broke` of the `of` rows the gradient attacks left robust.
+    public static func maskingWarning(attack: String, broke: Int, of robust: Int) -> String {
+        "\(attack == "square" ? "Square" : attack) broke \(broke) of the \(robust) samples the gradient attacks left robust: "
+            + "gradients may be masked or obfuscated; trust the black-box number"
+    }
+
     /// Runs the attacks in order. `progress(attack index, done, total)` reports inside each attack.
     public func run(_ model: some DifferentiableClassifier, _ x: Matrix<Float>, labels: [Int],
                     progress: ((Int, Int, Int) -> Void)? = nil) throws -> Report {
@@ -61,7 +71,7 @@ public struct AutoAttack: Sendable {
         for (index, attack) in attacks.enumerated() {
             let robust = (0..<n).filter { brokenBy[$0] == nil }
             if !robust.isEmpty {
-                let result = try attack.attack(model, AttackInputs.rows(x, robust), labels: robust.map { labels[$0] },
+                let result = try attack.keyed(by: robust.map { sampleOffset &+ $0 }).attack(model, AttackInputs.rows(x, robust), labels: robust.map { labels[$0] },
                                                progress: progress.map { report in { report(index, $0, $1) } })
                 var broken = 0
                 adversarial.withUnsafeMutableBufferPointer { out in
@@ -75,7 +85,7 @@ public struct AutoAttack: Sendable {
                     }
                 }
                 if !attack.usesGradients, let count = whiteBoxRobust, broken > 0 {
-                    warnings.append("\(attack.name == "square" ? "Square" : attack.name) broke \(broken) of the \(count) samples the gradient attacks left robust: gradients may be masked or obfuscated; trust the black-box number")
+                    warnings.append(Self.maskingWarning(attack: attack.name, broke: broken, of: count))
                 }
             }
             if attack.usesGradients { whiteBoxRobust = brokenBy.filter { $0 == nil }.count }

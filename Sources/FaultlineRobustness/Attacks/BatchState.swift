@@ -43,7 +43,7 @@ final class BatchState {
                     let s = start.row(i)
                     for j in 0..<d { a[j] = min(max(c[j] + s[j], lo[j]), hi[j]) }
                 } else if random {
-                    var rng = Philox(seed: attack.seed, stream: UInt64(truncatingIfNeeded: attack.sampleOffset &+ i) << 16 | UInt64(restart))
+                    var rng = Philox(seed: attack.seed, stream: UInt64(truncatingIfNeeded: attack.key(i)) << 16 | UInt64(restart))
                     switch attack.norm {
                     case .linf:
                         for j in 0..<d { a[j] = min(max(c[j] + Float(Double(eps) * (2 * rng.uniform() - 1)), lo[j]), hi[j]) }

@@ -113,6 +113,7 @@ final class DeepFoolBatch {
         let d = features, c = classes
         var live = batch.count
         for iteration in 0...attack.maxIterations where live > 0 {
+            let forwarded = live
             var z = model.logits(current.pointer, rows: live, workspace: workspace, context: context)
             // Samples no longer predicted k₀ are done: move them behind the live ones.
             let compaction = batch.compact(live: live, alongside: z) { slot in
@@ -127,9 +128,10 @@ final class DeepFoolBatch {
             let moved = compaction.moved
             if live == 0 || iteration == attack.maxIterations { break }
             // The workspace holds the hidden activations of the rows in their order before compaction,
-            // and the backward passes below read them: after a move, forward the compacted rows again so
-            // that every row's gradient is its own (a row's forward pass does not depend on its batch).
-            if moved { z = model.logits(current.pointer, rows: live, workspace: workspace, context: context) }
+            // and the backward passes below read them: after a move, or when rows finished (a workspace's
+            // backward pass takes the rows of its last forward pass), forward the live rows again so that
+            // every row's gradient is its own (a row's forward pass does not depend on its batch).
+            if moved || live != forwarded { z = model.logits(current.pointer, rows: live, workspace: workspace, context: context) }
             for s in 0..<live { bestDistance[s] = .infinity }
             let dz = MutableMatrixPointer(logitGradient.pointer, rows: live, columns: c)
             for r in 1..<candidates {

@@ -38,6 +38,8 @@ public struct GradientAttack: Sendable {
     /// `sampleOffset + i`, so rows a..<b attacked with offset a get the starts they get inside the
     /// whole set (a shard of an `mpirun` job). Default 0.
     public var sampleOffset: Int = 0
+    /// Explicit stream keys, one per row (nil: `sampleOffset + i`); see `SampleKeyed`.
+    public var sampleKeys: [Int]?
     public var batchSize: Int = 1024
     /// The GEMM backend (nil: the default; `.simd` for batch-size-invariant results).
     public var backend: Backend?
@@ -80,6 +82,7 @@ public struct GradientAttack: Sendable {
                                                      start: Matrix<Float>? = nil, workspace reusable: AttackWorkspace<Model>? = nil,
                                                      progress: ((Int, Int) -> Void)? = nil) throws -> Result {
         let bounds = try validate(model, x, labels, targets)
+        try checkSampleKeys(rows: x.rows)
         if let start, start.rows != x.rows || start.columns != x.columns {
             throw AttackError.invalidInput("start δ₀ is \(start.rows)×\(start.columns), x is \(x.rows)×\(x.columns)")
         }

@@ -34,6 +34,10 @@ public struct SquareAttack: Sendable {
     /// The valid input box (one interval, or one per channel): iterates are clamped to it.
     public var box: InputBox = .unit
     public var seed: UInt64 = 0
+    /// The index of the input's first row in a larger data set: row i's proposals are drawn from the
+    /// stream keyed by `sampleOffset + i` (or `sampleKeys[i]`); see `SampleKeyed`.
+    public var sampleOffset: Int = 0
+    public var sampleKeys: [Int]?
     public var batchSize: Int = 1024
     public var backend: Backend?
 
@@ -80,6 +84,7 @@ public struct SquareAttack: Sendable {
         guard queries >= 1, restarts >= 1, batchSize >= 1 else { throw AttackError.invalidParameter("queries, restarts and batch size must be ≥ 1") }
         guard pInit > 0, pInit <= 1 else { throw AttackError.invalidParameter("p_init = \(pInit) must lie in (0, 1]") }
         let bounds = try AttackInputs.check(model, x, labels: labels, targets: nil, box: box)
+        try checkSampleKeys(rows: x.rows)
         let shape = try resolvedShape(model, features: x.columns)
         let n = x.rows, batch = min(batchSize, max(n, 1))
         let context = ForwardContext(backend: backend)
@@ -139,7 +144,7 @@ final class SquareBatch {
         let d = shape.features, eps = attack.epsilon, lo = bounds.lo, hi = bounds.hi
         x.withUnsafeBufferPointer { px in
             for (slot, i) in rows.enumerated() {
-                streams[slot] = Philox(seed: attack.seed, stream: UInt64(i) << 16 | UInt64(restart))
+                streams[slot] = Philox(seed: attack.seed, stream: UInt64(truncatingIfNeeded: attack.key(i)) << 16 | UInt64(restart))
                 labels[slot] = allLabels[i]
                 queriesUsed[slot] = nil
                 let c = clean.pointer + slot * d, b = candidate.pointer + slot * d
