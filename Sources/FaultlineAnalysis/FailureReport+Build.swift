@@ -148,6 +148,7 @@ extension FailureReport {
             atcRows.append(.init(shift: name, samples: p.rows, accuracy: accuracy, atc: e.atc, doc: e.doc, averageConfidence: e.averageConfidence))
         }
         if !data.shifted.isEmpty && atcSource.name == "calibration" { try estimateAccuracy("clean test", model1.probabilities, model1.accuracy) }
+        var shiftedExamples: [FailureExamples.ShiftedRows] = []
         let shiftRows = try data.shifted.map { set -> ShiftRow in
             let x = set.features, z = try model.logits(x)
             // The ensemble's members run once per set: its MI is a shift score, its prediction the ensemble accuracy.
@@ -179,7 +180,9 @@ extension FailureReport {
                     row.ensembleAccuracy = Double(zip(members.prediction, labels).filter { $0 == $1 }.count) / Double(max(x.rows, 1))
                 }
             }
-            try estimateAccuracy(set.name, try Linalg.softmaxRows(z), row.accuracy)
+            let probabilities = try Linalg.softmaxRows(z)
+            try estimateAccuracy(set.name, probabilities, row.accuracy)
+            shiftedExamples.append(.init(name: set.name, features: x, labels: set.labels, probabilities: probabilities, oodScores: oodScores(scores)))
             return row
         }
         stage(2)
@@ -203,11 +206,17 @@ extension FailureReport {
 
         // Attribution of every test row.
         let epsilon = options.resolvedAttributionEpsilon
-        let flipped = attacks ? try RobustnessTable.pgd(epsilon: epsilon, options: options).run(model, test.features, labels: test.labels).success
-            : [Bool](repeating: false, count: n)
+        let attack = attacks ? try RobustnessTable.pgd(epsilon: epsilon, options: options).run(model, test.features, labels: test.labels) : nil
+        let flipped = attack?.success ?? [Bool](repeating: false, count: n)
         let attribution = FailureAttribution(correct: model1.correct, confidence: model1.confidence, oodScore: oodScores(clean), oodThreshold: threshold,
                                              confident: options.confidenceThreshold, flipped: flipped, epsilon: epsilon,
                                              attack: "PGD-\(options.pgdSteps) (L∞, early stop)", oodQuantile: options.oodQuantile)
+        // A few rows of each failure, with their pixels (images) or most deviating features.
+        let shape = data.imageShape ?? ImageShape.infer(model: model, features: model.inputFeatures)
+        let shapeSource = data.imageShape != nil ? "given" : (model.inputImageShape == shape ? "model" : "square")
+        let examples = FailureExamples(test: test.features, labels: test.labels, probabilities: model1.probabilities, attribution: attribution,
+                                       adversarial: try attack.map { ($0.adversarial, try Linalg.softmaxRows(model.logits($0.adversarial))) },
+                                       shifted: shiftedExamples, train: data.train.features, image: shape, imageSource: shapeSource, box: options.box)
         stage(5)
         let histogram = PlotData.splitHistogram(uncertainty.values, uncertainty.correct)
         let accuracyWithoutLabels = atcFit.map {
@@ -227,6 +236,7 @@ extension FailureReport {
             setup: Setup(options: options, seconds: Date().timeIntervalSince(started), system: SystemReport.current()))
         report.accuracyWithoutLabels = accuracyWithoutLabels
         report.featureSpace = penultimate?.description
+        report.examples = examples
         report.dataQuality = dataQualitySection(probabilities: model1.probabilities, test: test, train: data.train, given: data.labelProbabilities, options: options)
         return report
     }

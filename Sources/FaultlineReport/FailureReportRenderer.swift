@@ -36,8 +36,10 @@ public enum FailureReportRenderer {
         if let auto = all(r.robustness.map(\.autoAttack)) { lines.append(("AutoAttack", auto, false)) }
         if let crown = all(r.robustness.map(\.certifiedCROWN)) { lines.append(("\(r.certificationMethod) certified", crown, true)) }
         f["robustness.svg"] = StandardFigures.robustness(eps, lines, title: "Robust accuracy vs ε (L∞)\(who)")
-        if !p.roc.isEmpty {
-            f["roc.svg"] = StandardFigures.roc(p.roc, title: r.featureSpace == nil ? "Shift detection (Mahalanobis, inputs)" : "Shift detection (Mahalanobis, features)")
+        var roc = p.roc
+        if let h = r.heldOutClass, let curve = h.roc, !curve.isEmpty { roc["held-out class \(h.heldOutClass) (inputs)"] = curve }
+        if !roc.isEmpty {
+            f["roc.svg"] = StandardFigures.roc(roc, title: r.featureSpace == nil ? "Shift detection (Mahalanobis, inputs)" : "Shift detection (Mahalanobis, features)")
         }
         if let c = r.corruptions { f["corruptions.svg"] = StandardFigures.corruptions(c, title: "Accuracy under corruptions\(who)") }
         if !r.conformal.isEmpty {
@@ -161,6 +163,7 @@ public enum FailureReportRenderer {
                                + "Rows: train \(r.samples.train), calibration \(r.samples.calibration), test \(r.samples.test). "
                                + String(format: "Run time %.1f s; %@.", r.setup.seconds, r.setup.system.headline)]),
         ]
+        if let e = r.examples { sections.insert(examplesSection(e, r), at: 2) }
         if let d = r.dataQuality { sections.insert(dataSection(d), at: sections.count - 1) }
         return HTMLReport(title: r.title, subtitle: "Where and why the model fails: reliability and robustness", sections: sections, figures: figures)
     }
