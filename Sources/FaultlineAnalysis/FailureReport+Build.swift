@@ -213,7 +213,7 @@ extension FailureReport {
                                              attack: "PGD-\(options.pgdSteps) (L∞, early stop)", oodQuantile: options.oodQuantile)
         // A few rows of each failure, with their pixels (images) or most deviating features.
         let shape = data.imageShape ?? ImageShape.infer(model: model, features: model.inputFeatures)
-        let shapeSource = data.imageShape != nil ? "given" : (model.inputImageShape == shape ? "model" : "square")
+        let shapeSource = shape != nil && model.inputImageShape == shape ? "model" : (data.imageShape != nil ? "given" : "square")
         let examples = FailureExamples(test: test.features, labels: test.labels, probabilities: model1.probabilities, attribution: attribution,
                                        adversarial: try attack.map { ($0.adversarial, try Linalg.softmaxRows(model.logits($0.adversarial))) },
                                        shifted: shiftedExamples, train: data.train.features, image: shape, imageSource: shapeSource, box: options.box)

@@ -8,9 +8,10 @@ extension FailureReportRenderer {
     static func examplesSection(_ e: FailureExamples, _ r: FailureReport) -> HTMLReport.Section {
         let t = r.attribution.thresholds
         let detector = r.featureSpace == nil ? "Mahalanobis on the inputs" : "Mahalanobis on the penultimate features"
+        let who = r.ensemble == nil ? "" : " Predictions are member 1's (the analysed member), as in the attribution."
         var intro = "A few rows of each failure: at most \(FailureExamples.perCategory) per group, in the order each heading names, ties by "
             + "the lower row index. Captions: row, label → prediction (confidence p); on shifted sets the OOD score (\(detector), "
-            + String(format: "threshold %.4g).", t.outOfDistributionScore)
+            + String(format: "threshold %.4g).", t.outOfDistributionScore) + who
         if let layout = e.image, let range = e.pixelRange {
             let span = zip(range.lower, range.upper).map { String(format: "%g…%g", $0, $1) }
             let spans = Set(span).count == 1 ? span[0] : span.joined(separator: ", ")
@@ -91,7 +92,7 @@ extension FailureReportRenderer {
         case .mostOutOfDistribution: name = "Most out of distribution: \(g.set)"
         case .silentUnderShift: name = "Silent under shift (wrong, called in distribution): \(g.set)"
         }
-        return "\(name): \(g.examples.count) of \(g.candidates) rows, by \(g.kind.order)"
+        return g.candidates == 0 ? name : "\(name): \(g.examples.count) of \(g.candidates) rows, by \(g.kind.order)"
     }
 
     static func emptySentence(_ g: FailureExamples.Group, _ r: FailureReport) -> String {
@@ -125,7 +126,7 @@ extension FailureReportRenderer {
             }
             return lines
         case .mostOutOfDistribution, .silentUnderShift:
-            return ["row \(x.row), score \(x.score.map { String(format: "%.4g", $0) } ?? "—")", truth, "p = \(p(x.confidence))"]
+            return ["row \(x.row)", "score \(x.score.map { String(format: "%.4g", $0) } ?? "—")", truth, "p = \(p(x.confidence))"]
         }
     }
 

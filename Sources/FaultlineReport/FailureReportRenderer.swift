@@ -94,7 +94,8 @@ public enum FailureReportRenderer {
         }
         if let h = r.heldOutClass {
             shift.append(String(format: "Held-out class %d (a model trained without it): AUROC Mahalanobis %.4f, KNN %.4f, MSP %.4f, energy %.4f.",
-                                h.heldOutClass, h.mahalanobisAUROC, h.knnAUROC, h.mspAUROC, h.energyAUROC))
+                                h.heldOutClass, h.mahalanobisAUROC, h.knnAUROC, h.mspAUROC, h.energyAUROC)
+                         + (h.roc == nil ? "" : " Its Mahalanobis curve (on the inputs) is in the ROC plot."))
         }
         let hasEnsemble = r.ensemble != nil
         typealias ShiftColumn = Column<FailureReport.ShiftRow>
