@@ -134,6 +134,31 @@ struct FailureExamplesTests {
         #expect(FailureReportRenderer.text(perfect).contains("No confident errors"))
     }
 
+    /// Non-image inputs render as tables of the most deviating features (no PNG tiles), in HTML and text.
+    @Test func nonImageRowsRenderAsFeatureTables() throws {
+        var report = try Self.report()
+        let n = 4, d = 7
+        let x = try Matrix<Float>((0..<n).map { i in (0..<d).map { j in Float((i * 3 + j * 5) % 11) / 10 } })
+        let attribution = FailureAttribution(correct: [false, true, false, true], confidence: [0.95, 0.99, 0.97, 0.8],
+                                             oodScore: [Float](repeating: 0, count: n), oodThreshold: 1, confident: 0.9,
+                                             flipped: [false, true, false, false], epsilon: 0.05, attack: "PGD-20")
+        report.examples = FailureExamples(test: x, labels: [1, 0, 2, 1], probabilities: try Self.probabilities([0, 0, 1, 1], [0.95, 0.99, 0.97, 0.8]),
+                                          attribution: attribution, adversarial: (x.map { min($0 + 0.05, 1) }, try Self.probabilities([2, 2, 2, 2], [0.6, 0.6, 0.6, 0.6])),
+                                          shifted: [.init(name: "tabular shift", features: x, labels: [1, 0, 2, 1],
+                                                          probabilities: try Self.probabilities([0, 0, 1, 1], [0.95, 0.99, 0.97, 0.8]), oodScores: [4, 0.5, 0.2, 3])],
+                                          train: x, image: nil)
+        let e = try #require(report.examples)
+        #expect(e.image == nil && e.groups(.confidentError)[0].examples.map(\.row) == [2, 0])
+        #expect(e.groups(.silentUnderShift)[0].examples.map(\.row) == [2])
+        let files = try FailureReportRenderer.files(report)
+        let html = String(decoding: try #require(files["report.html"]), as: UTF8.self)
+        #expect(XMLParser(data: files["report.html"]!).parse())
+        #expect(html.contains("most deviating features: index = value (z)") && !html.contains("data:image/png"))
+        #expect(html.contains("The inputs are not images"))
+        let text = FailureReportRenderer.text(report)
+        #expect(text.contains("most deviating features") && text.contains("Silent under shift (wrong, called in distribution): tabular shift"))
+    }
+
     /// The layout: the model's input shape (a convolution's C×H×W) when it has one, else a square width
     /// as one grey channel, else none (non-square widths become feature tables).
     @Test func imageShapeInference() throws {
