@@ -8,6 +8,9 @@ import FaultlineStatistics
 import Foundation
 
 extension FailureReport {
+    /// The ROC-plot key of the mild shift `build` adds (Gaussian-noise corruption at severity 1, σ 0.04).
+    public static let mildShiftName = "noise σ 0.04 (sev. 1)"
+
     /// The stages `build` reports progress for, in order.
     public static let stages = ["reliability", "shift", "robustness", "corruptions", "attribution"]
 
@@ -201,6 +204,14 @@ extension FailureReport {
         stage(3)
         let corruptions = try data.imageShape.flatMap { shape -> CorruptionSweep.Report? in
             options.box == .unit && options.runs(.corruptions) ? try CorruptionSweep.evaluate(model, rx, labels: ry, shape: shape, seed: options.seed) : nil
+        }
+        // A mild shift beside the given ones in the ROC plot: the test rows with the lowest-severity
+        // Gaussian-noise corruption (images in [0, 1], with the sweep and at least one shifted set).
+        if corruptions != nil, !data.shifted.isEmpty, let shape = data.imageShape {
+            let mild = try Corruption.gaussianNoise.apply(to: test.features, shape: shape, severity: 1, seed: options.seed)
+            let scores = try featureScores(mild) ?? detector.score(mild)
+            roc[mildShiftName] = PlotData.subsample(try DetectionMetrics.rocCurve(inDistribution: oodScores(clean), outOfDistribution: scores)
+                .map { [$0.fpr, $0.tpr] })
         }
         stage(4)
 

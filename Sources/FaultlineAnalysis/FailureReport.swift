@@ -208,7 +208,9 @@ public struct FailureReport: Codable, Sendable {
         public var uncertaintyEdges: [Double]
         public var uncertaintyCorrect: [Int]
         public var uncertaintyWrong: [Int]
-        /// (FPR, TPR) of the Mahalanobis score per shifted set, subsampled.
+        /// (FPR, TPR) of the Mahalanobis score per shifted set, subsampled; with the corruption sweep and
+        /// shifted sets, also of the test rows under severity-1 Gaussian noise (key `mildShiftName`), a
+        /// mild shift whose curve is rarely in the corner.
         public var roc: [String: [[Double]]]
     }
 

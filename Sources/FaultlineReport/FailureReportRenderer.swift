@@ -92,6 +92,10 @@ public enum FailureReportRenderer {
             } ?? "Detectors: Mahalanobis (Ledoit–Wolf) on the raw inputs, which decides \"out of distribution\" (the model has no "
                 + "penultimate-feature tap); MSP and energy on the logits.")
         }
+        if r.plots.roc[FailureReport.mildShiftName] != nil {
+            shift.append("The ROC plot adds a mild shift, \"\(FailureReport.mildShiftName)\": the test rows with the lowest-severity Gaussian-noise "
+                         + "corruption (σ = 0.04), scored by the same detector.")
+        }
         if let h = r.heldOutClass {
             shift.append(String(format: "Held-out class %d (a model trained without it): AUROC Mahalanobis %.4f, KNN %.4f, MSP %.4f, energy %.4f.",
                                 h.heldOutClass, h.mahalanobisAUROC, h.knnAUROC, h.mspAUROC, h.energyAUROC)

@@ -275,6 +275,10 @@ struct FailureExamplesTests {
         #expect(XMLParser(data: files["report.html"]!).parse())
         #expect(html.contains("<h2>Failing examples</h2>") && html.contains("class=\"examples\""))
         #expect(html.contains("Confident and wrong (test)") && html.contains("Most out of distribution: Gaussian noise σ = 0.3"))
+        // The mild shift's curve: a ROC from (0, 0) to (1, 1), monotone in both rates.
+        let mild = try #require(report.plots.roc[FailureReport.mildShiftName])
+        #expect(mild.first == [0, 0] && mild.last == [1, 1])
+        #expect(zip(mild, mild.dropFirst()).allSatisfy { $0[0] <= $1[0] && $0[1] <= $1[1] })
         let roc = try #require(files["roc.svg"])
         #expect(String(decoding: roc, as: UTF8.self).contains("held-out class 9 (inputs)"))
         for svg in SVGRenderCheck.documents(inHTML: html) { #expect(SVGRenderCheck.violations(svg) == [], "\(svg.prefix(300))") }
