@@ -72,11 +72,13 @@ public struct FailureExamples: Codable, Sendable, Equatable {
 
         public init(lower: [Float], upper: [Float], source: String) { (self.lower, self.upper, self.source) = (lower, upper, source) }
 
-        /// 8-bit values of `x` (C×H×W): (x − lower[c]) / (upper[c] − lower[c]) · 255, rounded and clamped.
+        /// 8-bit values of `x` (C×H×W): (x − lower[c]) / (upper[c] − lower[c]) · 255, rounded and clamped
+        /// (NaN → 0, an empty or inverted interval → 128; a channel beyond the lists uses the last interval).
         public func bytes(_ x: [Float], channels: Int) -> [UInt8] {
-            let plane = max(x.count / max(channels, 1), 1)
+            let plane = max(x.count / max(channels, 1), 1), last = min(lower.count, upper.count) - 1
+            guard last >= 0 else { return [UInt8](repeating: 128, count: x.count) }
             return x.indices.map { i in
-                let c = min(i / plane, lower.count - 1), (lo, hi) = (lower[max(c, 0)], upper[max(c, 0)])
+                let c = min(i / plane, last), (lo, hi) = (lower[c], upper[c])
                 let t = hi > lo ? (x[i] - lo) / (hi - lo) : 0.5
                 return t.isNaN ? 0 : UInt8(min(max((t * 255).rounded(), 0), 255))
             }

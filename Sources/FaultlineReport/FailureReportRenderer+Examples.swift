@@ -132,8 +132,13 @@ extension FailureReportRenderer {
 
     /// An <img> of a tile: its 8-bit pixels as a PNG data URI, drawn with crisp pixels about 96 px wide.
     static func imageTag(_ base64: String, _ layout: FailureExamples.Layout, alt: String, small: Bool) -> String {
-        let bytes = [UInt8](Data(base64Encoded: base64) ?? Data())
         let (h, w) = (layout.height, layout.width)
+        // A layout no report of `FailureExamples` writes (a hand-edited report.json): no image, no huge allocation.
+        let side = FailureExamples.maxSide
+        guard (1...side).contains(h), (1...side).contains(w), (1...4096).contains(layout.channels) else {
+            return "<span>(\(SVGPlot.escape(alt)): layout \(h)×\(w) not drawn)</span>"
+        }
+        let bytes = [UInt8](Data(base64Encoded: base64) ?? Data())
         let png = PNGEncoder.encode(planar: bytes, channels: layout.channels, height: h, width: w)
         let target = small ? 72 : 96
         let scale = max(1, target / max(h, w, 1))

@@ -205,6 +205,9 @@ struct FailureExamplesTests {
         #expect(range == FailureExamples.PixelRange(lower: [-1, 0, 0], upper: [1, 2, 4], source: "box"))
         #expect(range.bytes([-1, 1, 0, 1, 1, 5], channels: 3) == [0, 255, 0, 128, 64, 255])
         #expect(range.bytes([0, -2], channels: 3) == [128, 0])
+        #expect(range.bytes([0, 1, .nan, 9, 9, 9, 9], channels: 7) == [128, 128, 0, 255, 255, 255, 255], "channels past the box use its last interval")
+        #expect(FailureExamples.PixelRange(lower: [], upper: [], source: "box").bytes([0.3, 7], channels: 1) == [128, 128])
+        #expect(FailureExamples.PixelRange(lower: [1], upper: [1], source: "box").bytes([0.3, 7], channels: 1) == [128, 128])
         // A loose box: the training data spans 0…1 of −100…100.
         let loose = FailureExamples.pixelRange(box: InputBox(-100...100), train: try Matrix([[0, 1], [0.5, 0.25]]),
                                                shape: ImageShape(channels: 1, height: 1, width: 2))
