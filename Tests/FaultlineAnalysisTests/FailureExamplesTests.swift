@@ -295,10 +295,32 @@ struct FailureExamplesTests {
         #expect(try Self.decodeStoredPNG(png) == [UInt8](Data(base64Encoded: first)!))
     }
 
-    /// An independent reader of the PNGs the renderer writes (8-bit grey, one IDAT of stored deflate
+    /// Three channels become an RGB PNG whose pixels interleave the C×H×W planes.
+    @Test func rgbTilesInterleaveTheChannels() throws {
+        var report = try Self.report()
+        let shape = ImageShape(channels: 3, height: 4, width: 4)
+        let x = try Matrix<Float>([(0..<48).map { Float($0) / 47 }])
+        let attribution = FailureAttribution(correct: [false], confidence: [0.99], oodScore: [0], oodThreshold: 1, confident: 0.9,
+                                             flipped: [false], epsilon: 0.1, attack: "PGD")
+        report.examples = FailureExamples(test: x, labels: [1], probabilities: try Self.probabilities([0], [0.99]), attribution: attribution,
+                                          adversarial: nil, shifted: [], train: try Matrix([[Float](repeating: 0, count: 48), [Float](repeating: 1, count: 48)]),
+                                          image: shape)
+        let planar = [UInt8](Data(base64Encoded: try #require(report.examples?.groups[0].examples[0].pixels))!)
+        let expected: [UInt8] = (0..<48).map { (k: Int) -> UInt8 in UInt8((Float(k) / 47 * 255).rounded()) }
+        #expect(planar == expected)
+        let html = String(decoding: try #require(FailureReportRenderer.files(report)["report.html"]), as: UTF8.self)
+        let start = try #require(html.range(of: "data:image/png;base64,"))
+        let png = [UInt8](try #require(Data(base64Encoded: String(html[start.upperBound...].prefix { $0 != "\"" }))))
+        let rgb = try Self.decodeStoredPNG(png, channels: 3, side: 4)
+        var interleaved: [UInt8] = []
+        for p in 0..<16 { interleaved += [planar[p], planar[16 + p], planar[32 + p]] }
+        #expect(rgb == interleaved)
+    }
+
+    /// An independent reader of the PNGs the renderer writes (8-bit grey or RGB, one IDAT of stored deflate
     /// blocks): checks the signature, every chunk's CRC (bitwise CRC-32), the header and the zlib
     /// Adler-32, and returns the pixels without the filter bytes.
-    static func decodeStoredPNG(_ png: [UInt8]) throws -> [UInt8] {
+    static func decodeStoredPNG(_ png: [UInt8], channels: Int = 1, side: Int = 8) throws -> [UInt8] {
         func u32(_ i: Int) -> UInt32 { png[i..<(i + 4)].reduce(0) { $0 << 8 | UInt32($1) } }
         func crc(_ bytes: ArraySlice<UInt8>) -> UInt32 {
             var c: UInt32 = 0xffff_ffff
@@ -315,11 +337,11 @@ struct FailureExamplesTests {
             let length = Int(u32(i)), type = String(decoding: png[(i + 4)..<(i + 8)], as: UTF8.self)
             let body = png[(i + 8)..<(i + 8 + length)]
             #expect(crc(png[(i + 4)..<(i + 8 + length)]) == u32(i + 8 + length), "CRC of \(type)")
-            if type == "IHDR" { (width, height) = (Int(u32(i + 8)), Int(u32(i + 12))); #expect(Array(body.suffix(5)) == [8, 0, 0, 0, 0]) }
+            if type == "IHDR" { (width, height) = (Int(u32(i + 8)), Int(u32(i + 12))); #expect(Array(body.suffix(5)) == [8, channels == 3 ? 2 : 0, 0, 0, 0]) }
             if type == "IDAT" { idat += body }
             i += 12 + length
         }
-        #expect(width == 8 && height == 8)
+        #expect(width == side && height == side)
         var raw: [UInt8] = [], k = 2
         while k < idat.count - 4 {
             let final = idat[k] & 1, n = Int(idat[k + 1]) | Int(idat[k + 2]) << 8
@@ -330,6 +352,7 @@ struct FailureExamplesTests {
         var (a, b): (UInt32, UInt32) = (1, 0)
         for v in raw { a = (a + UInt32(v)) % 65521; b = (b + a) % 65521 }
         #expect(idat.suffix(4).reduce(0) { $0 << 8 | UInt32($1) } == b << 16 | a)
-        return stride(from: 0, to: raw.count, by: width + 1).flatMap { raw[($0 + 1)..<min($0 + 1 + width, raw.count)] }
+        let stride_ = width * channels + 1
+        return stride(from: 0, to: raw.count, by: stride_).flatMap { raw[($0 + 1)..<min($0 + stride_, raw.count)] }
     }
 }
