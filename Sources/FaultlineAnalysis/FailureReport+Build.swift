@@ -8,6 +8,9 @@ import FaultlineStatistics
 import Foundation
 
 extension FailureReport {
+    /// The ROC-plot key of the mild shift `build` adds (Gaussian-noise corruption at severity 1, σ 0.04).
+    public static let mildShiftName = "noise σ 0.04 (sev. 1)"
+
     /// The stages `build` reports progress for, in order.
     public static let stages = ["reliability", "shift", "robustness", "corruptions", "attribution"]
 
@@ -148,6 +151,7 @@ extension FailureReport {
             atcRows.append(.init(shift: name, samples: p.rows, accuracy: accuracy, atc: e.atc, doc: e.doc, averageConfidence: e.averageConfidence))
         }
         if !data.shifted.isEmpty && atcSource.name == "calibration" { try estimateAccuracy("clean test", model1.probabilities, model1.accuracy) }
+        var shiftedExamples: [FailureExamples.ShiftedRows] = []
         let shiftRows = try data.shifted.map { set -> ShiftRow in
             let x = set.features, z = try model.logits(x)
             // The ensemble's members run once per set: its MI is a shift score, its prediction the ensemble accuracy.
@@ -179,7 +183,9 @@ extension FailureReport {
                     row.ensembleAccuracy = Double(zip(members.prediction, labels).filter { $0 == $1 }.count) / Double(max(x.rows, 1))
                 }
             }
-            try estimateAccuracy(set.name, try Linalg.softmaxRows(z), row.accuracy)
+            let probabilities = try Linalg.softmaxRows(z)
+            try estimateAccuracy(set.name, probabilities, row.accuracy)
+            shiftedExamples.append(.init(name: set.name, features: x, labels: set.labels, probabilities: probabilities, oodScores: oodScores(scores)))
             return row
         }
         stage(2)
@@ -199,15 +205,29 @@ extension FailureReport {
         let corruptions = try data.imageShape.flatMap { shape -> CorruptionSweep.Report? in
             options.box == .unit && options.runs(.corruptions) ? try CorruptionSweep.evaluate(model, rx, labels: ry, shape: shape, seed: options.seed) : nil
         }
+        // A mild shift beside the given ones in the ROC plot: the test rows with the lowest-severity
+        // Gaussian-noise corruption (images in [0, 1], with the sweep and at least one shifted set).
+        if corruptions != nil, !data.shifted.isEmpty, let shape = data.imageShape {
+            let mild = try Corruption.gaussianNoise.apply(to: test.features, shape: shape, severity: 1, seed: options.seed)
+            let scores = try featureScores(mild) ?? detector.score(mild)
+            roc[mildShiftName] = PlotData.subsample(try DetectionMetrics.rocCurve(inDistribution: oodScores(clean), outOfDistribution: scores)
+                .map { [$0.fpr, $0.tpr] })
+        }
         stage(4)
 
         // Attribution of every test row.
         let epsilon = options.resolvedAttributionEpsilon
-        let flipped = attacks ? try RobustnessTable.pgd(epsilon: epsilon, options: options).run(model, test.features, labels: test.labels).success
-            : [Bool](repeating: false, count: n)
+        let attack = attacks ? try RobustnessTable.pgd(epsilon: epsilon, options: options).run(model, test.features, labels: test.labels) : nil
+        let flipped = attack?.success ?? [Bool](repeating: false, count: n)
         let attribution = FailureAttribution(correct: model1.correct, confidence: model1.confidence, oodScore: oodScores(clean), oodThreshold: threshold,
                                              confident: options.confidenceThreshold, flipped: flipped, epsilon: epsilon,
                                              attack: "PGD-\(options.pgdSteps) (L∞, early stop)", oodQuantile: options.oodQuantile)
+        // A few rows of each failure, with their pixels (images) or most deviating features.
+        let shape = data.imageShape ?? ImageShape.infer(model: model, features: model.inputFeatures)
+        let shapeSource = shape != nil && model.inputImageShape == shape ? "model" : (data.imageShape != nil ? "given" : "square")
+        let examples = FailureExamples(test: test.features, labels: test.labels, probabilities: model1.probabilities, attribution: attribution,
+                                       adversarial: try attack.map { ($0.adversarial, try Linalg.softmaxRows(model.logits($0.adversarial))) },
+                                       shifted: shiftedExamples, train: data.train.features, image: shape, imageSource: shapeSource, box: options.box)
         stage(5)
         let histogram = PlotData.splitHistogram(uncertainty.values, uncertainty.correct)
         let accuracyWithoutLabels = atcFit.map {
@@ -227,6 +247,7 @@ extension FailureReport {
             setup: Setup(options: options, seconds: Date().timeIntervalSince(started), system: SystemReport.current()))
         report.accuracyWithoutLabels = accuracyWithoutLabels
         report.featureSpace = penultimate?.description
+        report.examples = examples
         report.dataQuality = dataQualitySection(probabilities: model1.probabilities, test: test, train: data.train, given: data.labelProbabilities, options: options)
         return report
     }

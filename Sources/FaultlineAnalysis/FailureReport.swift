@@ -40,6 +40,10 @@ public struct FailureReport: Codable, Sendable {
     /// Label issues on the test split and train/test duplicates (FailureReport+Data.swift); nil in
     /// reports written before it.
     public var dataQuality: DataQuality? = nil
+    /// A few failing rows of each kind (confident errors, flipped within ε, most out of distribution and
+    /// silent under shift), with pixels or most deviating features (`FailureExamples`); nil in reports
+    /// written before it.
+    public var examples: FailureExamples? = nil
     /// The held-out-class study, when the caller ran it (`HeldOutClassStudy`).
     public var heldOutClass: HeldOutClassRow?
     /// Robust accuracy under attacks (upper bounds) and certified accuracy (lower bound) per ε.
@@ -173,6 +177,14 @@ public struct FailureReport: Codable, Sendable {
         public var knnAUROC: Double
         public var mspAUROC: Double
         public var energyAUROC: Double
+        /// (FPR, TPR) of the Mahalanobis (input-space) score, subsampled; nil in reports written before it.
+        public var roc: [[Double]]? = nil
+
+        public init(heldOutClass: Int, mahalanobisAUROC: Double, knnAUROC: Double, mspAUROC: Double, energyAUROC: Double,
+                    roc: [[Double]]? = nil) {
+            (self.heldOutClass, self.mahalanobisAUROC, self.knnAUROC, self.mspAUROC, self.energyAUROC, self.roc) =
+                (heldOutClass, mahalanobisAUROC, knnAUROC, mspAUROC, energyAUROC, roc)
+        }
     }
 
     public struct RobustnessRow: Codable, Sendable {
@@ -196,7 +208,9 @@ public struct FailureReport: Codable, Sendable {
         public var uncertaintyEdges: [Double]
         public var uncertaintyCorrect: [Int]
         public var uncertaintyWrong: [Int]
-        /// (FPR, TPR) of the Mahalanobis score per shifted set, subsampled.
+        /// (FPR, TPR) of the Mahalanobis score per shifted set, subsampled; with the corruption sweep and
+        /// shifted sets, also of the test rows under severity-1 Gaussian noise (key `mildShiftName`), a
+        /// mild shift whose curve is rarely in the corner.
         public var roc: [String: [[Double]]]
     }
 

@@ -6,7 +6,8 @@ import FaultlineShift
 
 /// Out-of-distribution detection of a class the model never saw: a model of `spec` is trained without
 /// one class, then Mahalanobis (fitted on the seen classes), KNN (k = 10 on the training rows), MSP and
-/// energy scores tell that class's test rows from the others (AUROC, 1 = perfect).
+/// energy scores tell that class's test rows from the others (AUROC, 1 = perfect); the Mahalanobis ROC
+/// curve is kept for the report's ROC plot (`HeldOutClassRow.roc`).
 public enum HeldOutClassStudy {
     /// - Throws: `AnalysisError.invalidInput` when `heldOut` is not a class of the data or leaves no
     ///   test row on either side; what training and the detectors throw.
@@ -29,8 +30,12 @@ public enum HeldOutClassStudy {
         func auroc(_ score: [Float]) throws -> Double {
             try DetectionMetrics.compute(inDistribution: inside.map { score[$0] }, outOfDistribution: outside.map { score[$0] }).auroc
         }
-        return FailureReport.HeldOutClassRow(heldOutClass: heldOut, mahalanobisAUROC: try auroc(detector.score(test.features)),
-                                             knnAUROC: try auroc(knn.score(test.features)), mspAUROC: try auroc(LogitScores.maxSoftmax(logits)),
-                                             energyAUROC: try auroc(LogitScores.energy(logits)))
+        let maha = try detector.score(test.features)
+        var row = FailureReport.HeldOutClassRow(heldOutClass: heldOut, mahalanobisAUROC: try auroc(maha),
+                                                knnAUROC: try auroc(knn.score(test.features)), mspAUROC: try auroc(LogitScores.maxSoftmax(logits)),
+                                                energyAUROC: try auroc(LogitScores.energy(logits)))
+        row.roc = PlotData.subsample(try DetectionMetrics.rocCurve(inDistribution: inside.map { maha[$0] }, outOfDistribution: outside.map { maha[$0] })
+            .map { [$0.fpr, $0.tpr] })
+        return row
     }
 }

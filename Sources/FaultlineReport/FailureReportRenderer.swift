@@ -36,8 +36,10 @@ public enum FailureReportRenderer {
         if let auto = all(r.robustness.map(\.autoAttack)) { lines.append(("AutoAttack", auto, false)) }
         if let crown = all(r.robustness.map(\.certifiedCROWN)) { lines.append(("\(r.certificationMethod) certified", crown, true)) }
         f["robustness.svg"] = StandardFigures.robustness(eps, lines, title: "Robust accuracy vs ε (L∞)\(who)")
-        if !p.roc.isEmpty {
-            f["roc.svg"] = StandardFigures.roc(p.roc, title: r.featureSpace == nil ? "Shift detection (Mahalanobis, inputs)" : "Shift detection (Mahalanobis, features)")
+        var roc = p.roc
+        if let h = r.heldOutClass, let curve = h.roc, !curve.isEmpty { roc["held-out class \(h.heldOutClass) (inputs)"] = curve }
+        if !roc.isEmpty {
+            f["roc.svg"] = StandardFigures.roc(roc, title: r.featureSpace == nil ? "Shift detection (Mahalanobis, inputs)" : "Shift detection (Mahalanobis, features)")
         }
         if let c = r.corruptions { f["corruptions.svg"] = StandardFigures.corruptions(c, title: "Accuracy under corruptions\(who)") }
         if !r.conformal.isEmpty {
@@ -90,9 +92,14 @@ public enum FailureReportRenderer {
             } ?? "Detectors: Mahalanobis (Ledoit–Wolf) on the raw inputs, which decides \"out of distribution\" (the model has no "
                 + "penultimate-feature tap); MSP and energy on the logits.")
         }
+        if r.plots.roc[FailureReport.mildShiftName] != nil {
+            shift.append("The ROC plot adds a mild shift, \"\(FailureReport.mildShiftName)\": the test rows with the lowest-severity Gaussian-noise "
+                         + "corruption (σ = 0.04), scored by the same detector.")
+        }
         if let h = r.heldOutClass {
             shift.append(String(format: "Held-out class %d (a model trained without it): AUROC Mahalanobis %.4f, KNN %.4f, MSP %.4f, energy %.4f.",
-                                h.heldOutClass, h.mahalanobisAUROC, h.knnAUROC, h.mspAUROC, h.energyAUROC))
+                                h.heldOutClass, h.mahalanobisAUROC, h.knnAUROC, h.mspAUROC, h.energyAUROC)
+                         + (h.roc == nil ? "" : " Its Mahalanobis curve (on the inputs) is in the ROC plot."))
         }
         let hasEnsemble = r.ensemble != nil
         typealias ShiftColumn = Column<FailureReport.ShiftRow>
@@ -161,6 +168,7 @@ public enum FailureReportRenderer {
                                + "Rows: train \(r.samples.train), calibration \(r.samples.calibration), test \(r.samples.test). "
                                + String(format: "Run time %.1f s; %@.", r.setup.seconds, r.setup.system.headline)]),
         ]
+        if let e = r.examples { sections.insert(examplesSection(e, r), at: 2) }
         if let d = r.dataQuality { sections.insert(dataSection(d), at: sections.count - 1) }
         return HTMLReport(title: r.title, subtitle: "Where and why the model fails: reliability and robustness", sections: sections, figures: figures)
     }

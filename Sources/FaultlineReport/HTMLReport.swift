@@ -9,6 +9,9 @@ struct HTMLReport {
         var paragraphs: [String] = []
         var tables: [(header: [String], rows: [[String]])] = []
         var figures: [String] = []  // names of SVG figures
+        /// Markup placed after the tables (already escaped), and its plain-text form for report.txt.
+        var html: String = ""
+        var text: [String] = []
     }
 
     var title: String
@@ -23,6 +26,7 @@ struct HTMLReport {
             lines += [section.heading, String(repeating: "=", count: section.heading.count)]
             lines += section.paragraphs
             for table in section.tables { lines += [TextTable.grid(header: table.header, rows: table.rows), ""] }
+            lines += section.text
             let shown = section.figures.filter { figures[$0] != nil }
             if !shown.isEmpty { lines.append("Plots: " + shown.joined(separator: ", ")) }
             lines.append("")
@@ -47,6 +51,12 @@ struct HTMLReport {
             .figures { display: grid; grid-template-columns: repeat(auto-fill, minmax(440px, 1fr)); gap: 12px; }
             figure { margin: 0; } figure svg { width: 100%; height: auto; display: block; }
             table { display: block; overflow-x: auto; }
+            h3 { font-size: 1em; margin: 1.1em 0 0.3em; } .note { color: #555; font-size: 0.9em; }
+            .examples { display: flex; flex-wrap: wrap; gap: 10px; margin: 0.3em 0 0.8em; }
+            .tile { width: 112px; font-size: 0.78em; line-height: 1.3; } .tile.wide { width: 236px; }
+            .tile .imgs { display: flex; gap: 4px; }
+            .tile img { display: block; border: 1px solid #bbb; image-rendering: pixelated; }
+            .tile figcaption { margin-top: 3px; overflow-wrap: anywhere; }
             </style>
             </head>
             <body>
@@ -62,6 +72,7 @@ struct HTMLReport {
                 for row in table.rows { h += "<tr>" + row.map { "<td>\(SVGPlot.escape($0))</td>" }.joined() + "</tr>\n" }
                 h += "</table>\n"
             }
+            h += section.html
             if !section.figures.isEmpty {
                 h += "<div class=\"figures\">\n"
                 for name in section.figures {
