@@ -31,7 +31,10 @@ public enum GraphOperation: Sendable {
     case reshape([Int])
 
     /// Element-wise a + b, a − b, a · b or a / b (IEEE division: x / 0 is ±∞ or NaN).
-    public enum ElementwiseBinary: String, Sendable { case add, sub, mul, div }
+    public enum ElementwiseBinary: String, Sendable {
+        /// a + b, a − b, a · b, a / b.
+        case add, sub, mul, div
+    }
 
     /// Element-wise functions of one tensor; each has an exact derivative for input gradients.
     public enum ElementwiseUnary: Sendable, Equatable {
@@ -83,7 +86,10 @@ public enum GraphOperation: Sendable {
     /// Max or average pooling over [C, H, W] windows (ONNX `MaxPool`/`AveragePool`).
     public struct Pooling: Sendable {
         /// Maximum, or mean, over each window.
-        public enum Kind: Sendable { case max, average }
+        public enum Kind: Sendable {
+            /// The window maximum, or the window mean.
+            case max, average
+        }
         /// Maximum or mean.
         public var kind: Kind
         /// Window height and width.

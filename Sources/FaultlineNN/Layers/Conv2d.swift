@@ -249,7 +249,10 @@ public struct Conv2d: Layer {
 /// Max pooling routes the gradient to the first maximum of each window in row-major scan order.
 public struct Pool2d: Layer {
     /// Maximum or mean over each window.
-    public enum Kind: Sendable { case max, average }
+    public enum Kind: Sendable {
+        /// The window maximum, or the window mean.
+        case max, average
+    }
     /// Maximum or mean.
     public let kind: Kind
     /// The shape of one input sample.
