@@ -10,8 +10,10 @@ import FaultlineNN
 /// (L∞ only, 5,000 queries). Robust accuracy after APGD is therefore an upper bound at least as tight
 /// as AutoAttack's after the same attacks.
 public struct AutoAttack: Sendable {
+    /// The attacks, run in order, each on the samples still robust.
     public var attacks: [any Attack]
 
+    /// An ensemble of `attacks` (not empty when run).
     public init(attacks: [any Attack]) {
         self.attacks = attacks
     }
@@ -32,9 +34,11 @@ public struct AutoAttack: Sendable {
 
     /// The outcome of an ensemble evaluation.
     public struct Report: Sendable {
+        /// The share of samples classified correctly without perturbation.
         public var cleanAccuracy: Double
         /// Robust accuracy after each attack in order (the last is the ensemble's).
         public var robustAccuracyAfter: [(attack: String, accuracy: Double)]
+        /// Robust accuracy after the whole ensemble (the clean accuracy when there were no attacks).
         public var robustAccuracy: Double { robustAccuracyAfter.last?.accuracy ?? cleanAccuracy }
         /// Which attack broke each sample ("clean" for samples misclassified without perturbation; nil: robust).
         public var brokenBy: [String?]
