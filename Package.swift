@@ -29,6 +29,9 @@ let package = Package(
         // ONNX files are protobuf: the runtime library only (the generated code is committed; the
         // protoc plugin is built by scripts/generate-onnx-proto by hand, never in CI).
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+        // `swift package generate-documentation` (DocC catalogues in Sources/*/*.docc); a command
+        // plugin only: nothing of it is linked into the products.
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
     targets: [
         // C shim: loads OpenBLAS/LAPACKE with dlopen at run time after choosing a core type.

@@ -3,5 +3,6 @@
 /// file, and saying what to do; the command line prints it and exits with code 2.
 public struct InputError: Error, CustomStringConvertible, Sendable {
     public var description: String
+    /// An error with this one-line message (name the option and the file, and say what to do).
     public init(_ description: String) { self.description = description }
 }

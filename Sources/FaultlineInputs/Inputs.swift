@@ -56,24 +56,13 @@ public enum Inputs {
     /// `Int(exactly:)` after these checks cannot trap (1e19, NaN, ±∞ are refused).
     public static func labels(_ path: String, option: String? = nil, classes: Int? = nil, array: String? = nil) throws -> [Int] {
         try naming(option) {
-            let t = try tensor(path, array: array)
-            guard t.rank == 1 || (t.rank == 2 && t.shape[1] == 1) else {
-                throw IOError(.shapeMismatch, file: path, "labels have shape \(t.shape); expected one label per row (shape [N] or [N, 1])")
-            }
-            let values = t.values(as: Double.self)
+            // One implementation of the reading and the checks: FaultlineIO's `Labels`; the bound is this layer's.
+            let values = try Labels.values(path, array: array)
             let bound = min(classes ?? max(values.count, minimumDataClasses), maxClasses)
             let source = classes == nil
                 ? "without a model the class count comes from the data: labels must be < max(\(values.count) labels, \(minimumDataClasses)), at most \(maxClasses)"
                 : "the model or the probabilities have \(classes!) classes"
-            return try values.enumerated().map { i, v -> Int in
-                guard v.isFinite, v.rounded() == v, let label = Int(exactly: v) else {
-                    throw IOError(.invalidValue, file: path, "label at index \(i) is \(v), not an integer")
-                }
-                guard label >= 0, label < bound else {
-                    throw IOError(.invalidValue, file: path, "label at index \(i) is \(label), outside 0..<\(bound) (\(source))")
-                }
-                return label
-            }
+            return try Labels.check(values, file: path, below: bound, reason: source)
         }
     }
 
@@ -241,10 +230,15 @@ public enum Inputs {
 /// What the inputs of a model must look like: features per row, class count (labels are below it), and
 /// the spec for messages. From a loaded model or from a planned spec (`train`, before building).
 public struct ModelShape: Sendable {
+    /// Features per input row (the model's input width).
     public var inputs: Int
+    /// The number of output classes: labels must be below it.
     public var classes: Int
+    /// The model's spec, quoted in messages.
     public var spec: String
+    /// The shape of a loaded model (a `Sequential` or a `GraphModel`).
     public init(_ model: some DifferentiableClassifier) { (inputs, classes, spec) = (model.inputFeatures, model.outputFeatures, model.spec) }
+    /// The shape a spec will have once built, from its plan (nothing allocated).
     public init(_ plan: ModelSpec.Plan, spec: String) { (inputs, classes, self.spec) = (plan.inputFeatures, plan.outputFeatures, spec) }
 }
 

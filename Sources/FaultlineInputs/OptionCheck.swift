@@ -63,6 +63,7 @@ public enum OptionCheck {
         /// (0, 1], e.g. a quantile.
         case positiveUnit
 
+        /// Whether `v` is finite and inside the interval.
         public func contains(_ v: Double) -> Bool {
             guard v.isFinite else { return false }
             switch self {
@@ -76,6 +77,7 @@ public enum OptionCheck {
             }
         }
 
+        /// The interval in words, for messages ("a finite number > 0").
         public var text: String {
             switch self {
             case .finite: return "a finite number"

@@ -20,6 +20,7 @@ extension Inputs {
 
     /// Regression predictions, column by column.
     public struct RegressionPredictions: Sendable {
+        /// The layout the columns were read in.
         public var columns: RegressionColumns
         /// Point predictions: the mean, or the third column / midpoint of a quantile band.
         public var mean: [Double]
@@ -27,7 +28,9 @@ extension Inputs {
         public var sigma: [Double]?
         /// Quantile band (lower-upper).
         public var lower: [Double]?
+        /// Upper quantile (lower-upper).
         public var upper: [Double]?
+        /// The number of predictions (rows).
         public var count: Int { mean.count }
     }
 

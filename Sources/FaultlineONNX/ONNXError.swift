@@ -4,6 +4,7 @@ import Foundation
 /// Errors importing an ONNX file. Every error names the file and, where there is one, the node (its
 /// name, op type and the opset in force), so the message alone tells a user what to change.
 public struct ONNXError: Error, CustomStringConvertible, LocalizedError, Equatable, Sendable {
+    /// What went wrong.
     public enum Kind: String, Sendable {
         /// Not a readable protobuf ModelProto (truncated, wrong wire types, not ONNX at all).
         case malformed
@@ -23,6 +24,7 @@ public struct ONNXError: Error, CustomStringConvertible, LocalizedError, Equatab
         case badTensor
     }
 
+    /// What went wrong.
     public var kind: Kind
     /// The file (or input name).
     public var file: String
@@ -30,8 +32,10 @@ public struct ONNXError: Error, CustomStringConvertible, LocalizedError, Equatab
     public var node: String?
     /// The node's op type, when known.
     public var opType: String?
+    /// What is wrong and what was expected.
     public var detail: String
 
+    /// An error about `file` (and `node` of type `opType`, when there is one).
     public init(_ kind: Kind, file: String, node: String? = nil, opType: String? = nil, _ detail: String) {
         self.kind = kind
         self.file = file

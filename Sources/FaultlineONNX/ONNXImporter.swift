@@ -21,6 +21,7 @@ import SwiftProtobuf
 /// tensors, cycles, shape mismatches, bad initializers (sizes, types, external-data locations) and
 /// files over the size limit (checked before reading).
 public enum ONNXModel {
+    /// How a file is imported, and its size limits.
     public struct Options: Sendable {
         /// Drop a Softmax that produces the graph output, so the model returns logits.
         public var dropOutputSoftmax = true
@@ -28,6 +29,7 @@ public enum ONNXModel {
         public var maximumFileBytes = Int(Int32.max)
         /// The largest tensor (initializer, external data) decoded.
         public var maximumTensorBytes = IOLimits.decompressedBytes
+        /// The defaults: output softmax dropped, files up to 2 GiB, tensors up to `IOLimits.decompressedBytes`.
         public init() {}
     }
 

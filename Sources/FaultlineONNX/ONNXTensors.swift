@@ -11,16 +11,21 @@ import FaultlineIO
 public struct TensorDecoder: Sendable {
     /// The model file (for messages) and the directory external-data locations are relative to.
     public let file: String
+    /// The model's directory (external-data locations are relative to it); nil (not read from a file): external data is refused.
     public let directory: String?
     /// The most bytes one tensor may hold (external data included).
     public let maximumBytes: Int
 
+    /// A decoder for tensors of `file`, each at most `maximumBytes` bytes.
     public init(file: String, directory: String?, maximumBytes: Int) {
         (self.file, self.directory, self.maximumBytes) = (file, directory, maximumBytes)
     }
 
+    /// A decoded tensor's values.
     public enum Values: Sendable {
+        /// Float types (float64 rounded to nearest).
         case floats([Float])
+        /// Integer and bool types.
         case ints([Int])
     }
 

@@ -1,6 +1,8 @@
 /// Invalid inputs to the reliability kernels; each message names the input and what to change.
 public enum ReliabilityError: Error, Equatable, CustomStringConvertible, Sendable {
+    /// Data that are not what the kernel needs (not probabilities, labels out of range, empty, non-finite); the message names the row.
     case invalidInput(String)
+    /// A parameter out of range (α, bins, iterations); the message names it.
     case invalidParameter(String)
     /// The data do not determine the quantity asked for (e.g. a temperature on separable logits).
     case notIdentifiable(String)

@@ -66,5 +66,9 @@ public enum CovarianceShrinkage {
         return (shrunk(sigma, by: s), s)
     }
 
-    public enum Method: String, Sendable, Codable { case ledoitWolf = "ledoit-wolf", oas }
+    /// Which shrinkage intensity to estimate from the data.
+    public enum Method: String, Sendable, Codable {
+        /// Ledoit–Wolf (scikit-learn's `ledoit_wolf`); Oracle Approximating Shrinkage (scikit-learn's `oas`).
+        case ledoitWolf = "ledoit-wolf", oas
+    }
 }

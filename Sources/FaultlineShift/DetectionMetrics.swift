@@ -5,11 +5,16 @@
 /// positive (scikit-learn's average_precision_score); FPR@95TPR uses the ODIN definition: the share
 /// of OOD samples accepted when the threshold accepts 95 % of in-distribution samples. O(N log N).
 public struct DetectionMetrics: Sendable, Codable {
+    /// Area under the ROC curve, OOD positive, ties counted ½ (0.5: no separation; 1: perfect).
     public var auroc: Double
+    /// Average precision with OOD as the positive class.
     public var auprOut: Double
+    /// Average precision with in-distribution as the positive class (scores negated).
     public var auprIn: Double
+    /// The share of OOD samples accepted at the threshold that accepts 95 % of in-distribution samples.
     public var fprAt95TPR: Double
 
+    /// All four metrics. Throws `ShiftError.invalidInput` for an empty side or a NaN or infinite score.
     public static func compute(inDistribution: [Float], outOfDistribution: [Float]) throws -> DetectionMetrics {
         guard !inDistribution.isEmpty, !outOfDistribution.isEmpty else {
             throw ShiftError.invalidInput("need scores for both in-distribution (\(inDistribution.count)) and OOD (\(outOfDistribution.count)) samples")

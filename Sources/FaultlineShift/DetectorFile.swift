@@ -12,11 +12,17 @@ import FaultlineLinalg
 /// Any kind may carry a calibrated flagging threshold (`DetectorThreshold`): metadata `threshold`,
 /// `threshold_fpr`, `threshold_samples`.
 public enum DetectorFile {
+    /// A fitted detector of any kind, as a file holds it.
     public enum Detector: Sendable {
+        /// The tied-covariance Mahalanobis score.
         case mahalanobis(MahalanobisDetector)
+        /// Per-class covariances (untied Mahalanobis or Gaussian likelihood).
         case perClassMahalanobis(PerClassMahalanobisDetector)
+        /// Mahalanobis relative to a background Gaussian.
         case relativeMahalanobis(RelativeMahalanobisDetector)
+        /// Distance to the k-th nearest training feature.
         case knn(KNNDetector)
+        /// Virtual-logit matching.
         case vim(ViMDetector)
 
         /// Scores features with whichever detector this is (higher = more out-of-distribution).

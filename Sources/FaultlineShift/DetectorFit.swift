@@ -3,6 +3,7 @@ import FaultlineLinalg
 extension DetectorFile.Detector {
     /// The detectors `fit` builds, by their command-line names.
     public enum Kind: String, CaseIterable, Sendable {
+        /// Tied Mahalanobis (`mahalanobis`), per-class covariances (`per-class`), relative Mahalanobis (`relative`), k nearest neighbours (`knn`).
         case mahalanobis, perClass = "per-class", relative, knn
     }
 

@@ -15,6 +15,7 @@ public struct DetectorThreshold: Sendable, Equatable, Codable {
     /// The number of in-distribution scores it was calibrated on.
     public var calibrationSamples: Int
 
+    /// A threshold as calibrated (or read from a detector file).
     public init(value: Float, falsePositiveRate: Double, calibrationSamples: Int) {
         (self.value, self.falsePositiveRate, self.calibrationSamples) = (value, falsePositiveRate, calibrationSamples)
     }

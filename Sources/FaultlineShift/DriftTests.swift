@@ -5,8 +5,11 @@ import FaultlineStatistics
 /// them: a Kolmogorov–Smirnov test per feature, a chi-square test on predicted labels, and the
 /// Bonferroni or Benjamini–Hochberg decision over features.
 public enum DriftTests {
+    /// A test statistic and its p-value.
     public struct TestResult: Sendable, Codable, Equatable {
+        /// The statistic (KS: D = sup |F₁ − F₂|; χ²: Pearson's).
         public var statistic: Double
+        /// The p-value under the null of no drift.
         public var pValue: Double
     }
 
@@ -138,6 +141,7 @@ public enum DriftTests {
         return TestResult(statistic: statistic, pValue: Distributions.chiSquaredSurvival(statistic, degreesOfFreedom: seen.count - 1))
     }
 
+    /// How the per-feature p-values are combined into a decision at α.
     public enum Correction: String, Sendable, Codable {
         /// Drift if any p < α/F.
         case bonferroni
@@ -182,14 +186,20 @@ public enum DriftTests {
 public struct FeatureDrift: Codable, Sendable {
     /// The MMD test, its permutation null dropped (nil without permutations).
     public var mmd: MMDTest.Result?
+    /// KS statistic of each feature.
     public var ksStatistics: [Double]
+    /// KS p-value of each feature (SciPy's `ks_2samp` convention, `ksMethod`).
     public var ksPValues: [Double]
+    /// Whether any feature's p-value is below α / features.
     public var ksDriftBonferroni: Bool
+    /// Whether the Benjamini–Hochberg procedure rejects any feature at α.
     public var ksDriftFDR: Bool
     /// The features (column indices) the Benjamini–Hochberg procedure finds drifted at α.
     public var driftedFeatures: [Int]
+    /// The decision: MMD's p-value below α, or the Bonferroni-corrected KS test rejects.
     public var drift: Bool
 
+    /// Runs the KS tests per feature and, with `permutations` > 0, the MMD permutation test (seeded by `seed`). Throws what `MMDTest.run` and `DriftTests.kolmogorovSmirnov` throw.
     public init(reference a: Matrix<Float>, current b: Matrix<Float>, alpha: Double = 0.05, ksMethod: DriftTests.KolmogorovSmirnovMethod = .auto,
                 permutations: Int = 0, seed: UInt64 = 0, estimator: MMDTest.Estimator = .unbiased) throws {
         if permutations > 0 {

@@ -14,7 +14,9 @@ import FaultlineLinalg
 /// Cost N·M·d·2 flops for N queries and M references, plus N·(k + slack)·d; memory N·(k + slack)
 /// candidates and one block × tile of products per task. Bit-identical for any thread count.
 public struct KNNDetector: Sendable {
+    /// The M × d reference features, each row L2-normalised.
     public let reference: Matrix<Float>  // M × d, rows normalised
+    /// Which neighbour's distance is the score (1 = the nearest).
     public let k: Int
 
     /// Throws for k outside 1…M, empty or non-finite features.
@@ -26,6 +28,7 @@ public struct KNNDetector: Sendable {
         self.k = k
     }
 
+    /// Features per row.
     public var dimension: Int { reference.columns }
 
     /// A detector from already normalised reference rows (see `DetectorFile`).

@@ -8,9 +8,13 @@ import FaultlineLinalg
 /// q(y) = w(y)·p(y), p(y) = Σᵢ C[i][y]. Negative weights (estimation noise) are clipped to 0, as in the paper's
 /// experiments; `rawWeights` keeps them.
 public struct LabelShiftEstimate: Sendable, Codable {
+    /// The solution w of C·w = μ̂ before clipping (may be negative).
     public var rawWeights: [Double]
+    /// The importance weights q(y)/p(y), negative values clipped to 0.
     public var weights: [Double]
+    /// p(y): the source (validation) label distribution.
     public var sourceDistribution: [Double]
+    /// q(y) = w(y)·p(y): the estimated target label distribution.
     public var targetDistribution: [Double]
     /// The smallest |pivot| / largest |entry| of C during elimination: near 0, C is close to singular.
     public var conditioning: Double

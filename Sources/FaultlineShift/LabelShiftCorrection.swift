@@ -20,6 +20,7 @@ public enum LabelShift {
         public var targetDistribution: [Double]
         /// EM iterations run, and whether max_y |q_t+1(y) − q_t(y)| fell below the tolerance.
         public var iterations: Int
+        /// Whether the change in q fell below the tolerance before the iteration limit.
         public var converged: Bool
         /// Mean target log-likelihood gain (1/m) Σᵢ log Σ_y w(y) p(y | xᵢ) ≥ 0 of the estimate over w = 1.
         public var logLikelihoodGain: Double
@@ -160,10 +161,13 @@ extension LabelShift {
         /// that Σ_y p(y) w(y) = 1 (the shrinkage need not keep q a distribution; a common scale changes neither
         /// the corrected probabilities nor weighted conformal sets).
         public var theta: [Double]
+        /// 1 + λθ̂, before clipping (may be negative).
         public var rawWeights: [Double]
+        /// `rawWeights` clipped at 0 and rescaled so that Σ_y p(y) w(y) = 1.
         public var weights: [Double]
         /// p(y) (validation label frequencies) and q(y) = w(y) p(y).
         public var sourceDistribution: [Double]
+        /// q(y) = w(y) p(y).
         public var targetDistribution: [Double]
         /// The regulariser ρ (Δ_C) used.
         public var regularization: Double

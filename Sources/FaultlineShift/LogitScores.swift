@@ -14,6 +14,7 @@ import Glibc
 /// | `energy(temperature:)` | −T·log Σ_c exp(z_c/T) | `EnergyBased` |
 /// | `entropy` | −Σ_c p_c log p_c, 0·log 0 = 0 | `Entropy` (which clips p at 1e-7) |
 public enum LogitScores {
+    /// −max_c softmax(z)_c per row (the maximum softmax probability, negated). Throws `ShiftError.invalidInput` for no columns or a non-finite logit.
     public static func maxSoftmax(_ logits: Matrix<Float>) throws -> [Float] {
         try rows(logits) { z in
             let m = z.max()!
@@ -22,6 +23,7 @@ public enum LogitScores {
         }
     }
 
+    /// −max_c z_c per row. Throws `ShiftError.invalidInput` for no columns or a non-finite logit.
     public static func maxLogit(_ logits: Matrix<Float>) throws -> [Float] {
         try rows(logits) { -$0.max()! }
     }
@@ -36,6 +38,7 @@ public enum LogitScores {
         }
     }
 
+    /// The entropy of softmax(z) per row, in nats. Throws `ShiftError.invalidInput` for no columns or a non-finite logit.
     public static func entropy(_ logits: Matrix<Float>) throws -> [Float] {
         try rows(logits) { z in
             let m = z.max()!

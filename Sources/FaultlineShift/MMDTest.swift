@@ -34,11 +34,15 @@ public enum MMDTest {
         case biased
     }
 
+    /// The outcome of a test.
     public struct Result: Sendable, Codable {
         /// The kernel's s² (bandwidth squared).
         public var sigma2: Double
+        /// The MMD² of the two samples as given (the estimator chosen).
         public var mmd2: Double
+        /// MMD² of each permuted split: the null distribution.
         public var null: [Double]
+        /// (1 + #{null ≥ observed}) / (1 + permutations).
         public var pValue: Double
     }
 

@@ -14,14 +14,18 @@ import FaultlineLinalg
 /// cancellation. Accuracy: ~1e-5 relative to a float64 reference (tested ≤ 1e-4 at offsets 0…1000 and
 /// on post-ReLU-like features with means ≫ spread); cost N·d² + 2·N·d·K flops, never an N×N matrix.
 public struct MahalanobisDetector: Sendable {
+    /// L with Σ = L·Lᵀ (d × d, lower triangular), from the Cholesky factorisation in Double.
     public let factor: Matrix<Float>  // L, Σ = L·Lᵀ (d × d, lower triangular)
     /// W = L⁻¹ (lower triangular), computed in Double.
     public let whitening: Matrix<Float>
     /// c: the point features are centred on before whitening (the mean of the fit's rows; zeros for
     /// detector files written before it existed).
     public let centre: [Double]
+    /// K × d: row k is W·(μ_k − c).
     public let whitenedMeans: Matrix<Float>  // K × d, rows W·(μ_k − c)
+    /// ‖W·(μ_k − c)‖² per class.
     public let meanNorms: [Float]  // ‖m_k‖²
+    /// The shrinkage α applied to Σ (0: none).
     public let shrinkage: Double
 
     /// Fits from a `GaussianFit`. `shrinkage` α in [0, 1): Σ ← (1 − α)Σ + α·(tr Σ/d)·I. Throws
@@ -45,6 +49,7 @@ public struct MahalanobisDetector: Sendable {
         self.shrinkage = shrinkage
     }
 
+    /// Features per row.
     public var dimension: Int { factor.rows }
 
     /// L (Σ = L·Lᵀ) and W = L⁻¹ in Double. Throws `ShiftError.singular`, naming `what`, when Σ is not

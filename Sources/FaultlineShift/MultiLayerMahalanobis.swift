@@ -12,9 +12,11 @@ import Glibc
 /// with a 1e-6 ridge, from w = 0. Each layer's distances are standardised by their in-distribution
 /// mean and standard deviation on that split before the fit, so the weights are comparable.
 public struct MultiLayerMahalanobis: Sendable {
+    /// One Mahalanobis detector per feature set, in the order of the feature sets scored.
     public let detectors: [MahalanobisDetector]
     /// Per-layer weights applied to standardised distances, and the bias.
     public private(set) var weights: [Double]
+    /// b, added to the weighted sum.
     public private(set) var bias: Double
     /// Per-layer standardisation (mean, standard deviation) of in-distribution distances.
     public private(set) var scaling: [(mean: Double, deviation: Double)]

@@ -23,7 +23,9 @@ public struct PerClassMahalanobisDetector: Sendable {
     public let whitenedMeans: [Matrix<Float>]
     /// log det Σ_k (after shrinkage).
     public let logDeterminants: [Double]
+    /// The shrinkage α applied to every class covariance (0: none).
     public let shrinkage: Double
+    /// Whether the score adds log det Σ_k (the Gaussian negative log-likelihood up to constants) or is the untied Mahalanobis distance alone.
     public let includeLogDeterminant: Bool
 
     /// Throws `ShiftError.invalidInput` when the fit kept no per-class covariances or a class is empty,
@@ -56,7 +58,9 @@ public struct PerClassMahalanobisDetector: Sendable {
         self.includeLogDeterminant = includeLogDeterminant
     }
 
+    /// Features per row.
     public var dimension: Int { whitenings[0].rows }
+    /// The number of classes.
     public var classes: Int { whitenings.count }
 
     /// Scores every row of `x`. Throws on a dimension mismatch or non-finite features (detected from

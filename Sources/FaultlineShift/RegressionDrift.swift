@@ -6,24 +6,36 @@
 /// O((m + n) log(m + n)) plus the KS p-values (`method`). Throws for empty, unequal-length or
 /// non-finite inputs, or α outside (0, 1).
 public struct RegressionDrift: Sendable, Codable, Equatable {
+    /// One of the four KS tests.
     public struct Test: Sendable, Codable, Equatable {
+        /// What was tested: `residual`, `absolute residual`, `target` or `prediction`.
         public var name: String
+        /// The KS statistic D.
         public var statistic: Double
+        /// The KS p-value before adjustment.
         public var pValue: Double
         /// Bonferroni-adjusted: min(1, 4·p).
         public var adjustedPValue: Double
+        /// adjustedPValue ≤ α.
         public var drifted: Bool
     }
 
+    /// The significance level of the decision.
     public var alpha: Double
+    /// The four tests.
     public var tests: [Test]
+    /// Whether any test drifted.
     public var drift: Bool
     /// Mean absolute residual and mean residual of each set (what changed, in the target's units).
     public var referenceMeanAbsoluteResidual: Double
+    /// Mean |y − ŷ| of the current set.
     public var currentMeanAbsoluteResidual: Double
+    /// Mean y − ŷ of the reference set.
     public var referenceMeanResidual: Double
+    /// Mean y − ŷ of the current set.
     public var currentMeanResidual: Double
 
+    /// Runs the four tests on the two sets (predictions and targets of equal length per set).
     public init(referencePredictions: [Double], referenceTargets: [Double], currentPredictions: [Double], currentTargets: [Double],
                 alpha: Double = 0.05, method: DriftTests.KolmogorovSmirnovMethod = .auto) throws {
         guard alpha > 0 && alpha < 1 else { throw ShiftError.invalidInput("α = \(alpha) must lie in (0, 1)") }

@@ -12,10 +12,15 @@ import Glibc
 /// smallest eigenvalues (the residual space), α = mean max logit / mean residual norm over the fit
 /// features. Fitting is in Double (one D×D eigendecomposition); scoring is two GEMMs per call.
 public struct ViMDetector: Sendable {
+    /// W, C × D: the classifier's last layer.
     public let weight: Matrix<Float>  // C × D
+    /// b, the last layer's bias (C values).
     public let bias: [Float]
+    /// u = −W⁺ b, the origin the features are centred on.
     public let origin: [Float]
+    /// R, D × (D − principal): the residual space's basis.
     public let residualBasis: Matrix<Float>  // D × (D − principal)
+    /// α = mean max logit / mean residual norm over the fit features.
     public let alpha: Double
 
     /// A detector from its stored parts (see `DetectorFile`).

@@ -4,8 +4,11 @@ import Glibc
 
 /// Confidence intervals for an error rate from k errors in n independent test samples.
 public enum BinomialBounds {
+    /// A two-sided (or, for the one-sided bounds, half-open) interval on the error rate, within [0, 1].
     public struct Interval: Sendable, Codable, Equatable {
+        /// The lower end (0 for one-sided upper bounds).
         public var lower: Double
+        /// The upper end (1 when nothing bounds it).
         public var upper: Double
     }
 

@@ -5,9 +5,13 @@ import FaultlineLinalg
 /// depend on evaluation order), the statistic on each, and the α/2 and 1 − α/2 empirical quantiles
 /// (linear interpolation between order statistics, numpy's default).
 public enum Bootstrap {
+    /// A statistic on the original sample and its percentile interval over the resamples.
     public struct Interval: Sendable, Codable, Equatable {
+        /// The statistic on the original (not resampled) sample.
         public var estimate: Double
+        /// The α/2 empirical quantile of the resampled statistics.
         public var lower: Double
+        /// The 1 − α/2 empirical quantile of the resampled statistics.
         public var upper: Double
     }
 

@@ -3,6 +3,7 @@
 /// discovery rate (Benjamini–Hochberg) at α. The adjusted values equal statsmodels'
 /// `multipletests(method="holm" | "fdr_bh")[1]`.
 public enum MultipleTesting {
+    /// Which error rate the adjustment controls: family-wise (Holm) or false discovery (BH).
     public enum Correction: String, Sendable, Codable, CaseIterable {
         /// Holm's step-down procedure (family-wise error rate, valid under any dependence).
         case holm

@@ -7,14 +7,27 @@ import FaultlineLinalg
 /// ignored and a NUL byte anywhere is an error. Every non-numeric or missing cell and
 /// every ragged row throws `IOError` with its 1-based line and column.
 public enum CSV {
-    public enum Header: Sendable { case auto, present, absent }
-    public enum LabelColumn: Sendable { case index(Int), name(String) }
+    /// Whether the first line names the columns: `auto` takes it as a header when any of its cells is not a number.
+    public enum Header: Sendable {
+        /// Detect it, there is one, there is none.
+        case auto, present, absent
+    }
+    /// A column named by its header (`name`) or by its 0-based position (`index`; negative counts from the end).
+    public enum LabelColumn: Sendable {
+        /// By 0-based position (negative: from the end), or by header name.
+        case index(Int), name(String)
+    }
 
+    /// How to parse a file.
     public struct Options: Sendable {
+        /// The cell separator: one ASCII character other than `"` (`,` by default, `\t` for .tsv).
         public var delimiter: Character
+        /// Whether the first line is a header (detected by default).
         public var header: Header
+        /// The column of integer labels, removed from the features; nil: every column is a feature.
         public var labelColumn: LabelColumn?
 
+        /// Options; the defaults read a comma-separated file with a detected header and no label column.
         public init(delimiter: Character = ",", header: Header = .auto, labelColumn: LabelColumn? = nil) {
             self.delimiter = delimiter
             self.header = header
@@ -24,16 +37,21 @@ public enum CSV {
 
     /// A parsed file: feature columns (label column removed) and labels when a label column was named.
     public struct Table: Sendable {
+        /// The header's names of the feature columns, or nil without a header.
         public var columnNames: [String]?
+        /// Rows × feature columns, in Double.
         public var features: Matrix<Double>
+        /// The label column's integers, when `Options.labelColumn` named one.
         public var labels: [Int]?
     }
 
+    /// Reads and parses the file at `path` (see the type's rules). Throws `IOError` naming the file, and the line and column of a bad cell.
     public static func read(_ path: String, options: Options = Options()) throws -> Table {
         let data = try FileAccess.read(path)
         return try data.withUnsafeBytes { try decode($0, name: path, options: options) }
     }
 
+    /// Parses CSV bytes held in memory; `file` names them in errors. Throws `IOError`.
     public static func decode(_ raw: UnsafeRawBufferPointer, name file: String, options: Options) throws -> Table {
         guard let delimiter = options.delimiter.asciiValue, options.delimiter != "\"" else {
             throw IOError(.invalidValue, file: file, "the delimiter must be one ASCII character other than '\"'")

@@ -1,17 +1,25 @@
 /// What is in a data file: for each array its shape, dtype, element count, minimum, maximum and mean of
 /// the finite values, and how many values are NaN or ±∞ (`faultline inspect`).
 public struct ArraySummary: Codable, Equatable, Sendable {
+    /// The file the array came from.
     public var file: String
     /// The array's name: the member of an `.npz` or `.safetensors`, else "array" (or "table" for CSV).
     public var name: String
+    /// The array's shape.
     public var shape: [Int]
+    /// The element type's name (`float32`, `int64`, …).
     public var dtype: String
+    /// The number of elements.
     public var count: Int
     /// Over the finite values; nil when there are none.
     public var min: Double?
+    /// Over the finite values; nil when there are none.
     public var max: Double?
+    /// Over the finite values, summed in Double; nil when there are none.
     public var mean: Double?
+    /// How many values are NaN.
     public var nan: Int
+    /// How many values are +∞ or −∞.
     public var infinite: Int
 
     /// One summary per array of `file`, chosen by its extension (.npy, .npz, .safetensors, .csv, .tsv,

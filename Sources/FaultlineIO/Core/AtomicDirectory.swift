@@ -23,7 +23,10 @@ import Glibc
 /// never replaced: that is an error.
 public enum AtomicDirectory {
     /// The points of a publish a test can stop at (to kill the process there).
-    public enum Stage: String, Sendable { case locked, written, linked, published }
+    public enum Stage: String, Sendable {
+        /// The lock is held; the version directory is written; `path` links to it; the old versions are removed.
+        case locked, written, linked, published
+    }
 
     /// Writes `files` (name → contents; plain names, no `/`) as the new directory at `path`. Throws
     /// `IOError(.unwritable)` naming `path` on any failure, leaving `path` as it was. `stage` is called

@@ -6,12 +6,16 @@ import FaultlineLinalg
 /// Conversion to `Float`/`Double` matrices is explicit (`matrix(_:)`), exact for every integer up to
 /// 2²⁴ (Float) or 2⁵³ (Double), and exact for float16 and bfloat16 → Float.
 public struct Tensor: Sendable, Equatable {
+    /// The dimensions, outermost first (empty for a scalar).
     public var shape: [Int]
+    /// The element type of `bytes`.
     public var dtype: DType
     /// Row-major element bytes, little-endian, `count × dtype.size` bytes.
     public var bytes: [UInt8]
 
+    /// The number of elements: the product of `shape` (1 for a scalar).
     public var count: Int { shape.reduce(1, *) }
+    /// The number of dimensions.
     public var rank: Int { shape.count }
 
     /// The element count of `shape`, or nil when a dimension is negative or the product of its
@@ -30,6 +34,7 @@ public struct Tensor: Sendable, Equatable {
         return nonZero
     }
 
+    /// A tensor from raw little-endian bytes; `bytes` must hold `count × dtype.size` bytes and no dimension may be negative (preconditions: readers check both first).
     public init(shape: [Int], dtype: DType, bytes: [UInt8]) {
         precondition(shape.allSatisfy { $0 >= 0 }, "Tensor: negative dimension in \(shape)")
         precondition(bytes.count == shape.reduce(1, *) * dtype.size, "Tensor: \(bytes.count) bytes for \(shape) \(dtype)")
@@ -86,19 +91,58 @@ public struct Tensor: Sendable, Equatable {
 }
 
 /// Swift types that map to a `DType`.
-public protocol TensorElement: Sendable { static var dtype: DType { get } }
-extension Float: TensorElement { public static var dtype: DType { .float32 } }
-extension Double: TensorElement { public static var dtype: DType { .float64 } }
-extension Float16: TensorElement { public static var dtype: DType { .float16 } }
-extension Int8: TensorElement { public static var dtype: DType { .int8 } }
-extension Int16: TensorElement { public static var dtype: DType { .int16 } }
-extension Int32: TensorElement { public static var dtype: DType { .int32 } }
-extension Int64: TensorElement { public static var dtype: DType { .int64 } }
-extension UInt8: TensorElement { public static var dtype: DType { .uint8 } }
-extension UInt16: TensorElement { public static var dtype: DType { .uint16 } }
-extension UInt32: TensorElement { public static var dtype: DType { .uint32 } }
-extension UInt64: TensorElement { public static var dtype: DType { .uint64 } }
-extension Bool: TensorElement { public static var dtype: DType { .bool } }
+public protocol TensorElement: Sendable {
+    /// The `DType` of this Swift type.
+    static var dtype: DType { get }
+}
+extension Float: TensorElement {
+    /// `.float32`.
+    public static var dtype: DType { .float32 }
+}
+extension Double: TensorElement {
+    /// `.float64`.
+    public static var dtype: DType { .float64 }
+}
+extension Float16: TensorElement {
+    /// `.float16`.
+    public static var dtype: DType { .float16 }
+}
+extension Int8: TensorElement {
+    /// `.int8`.
+    public static var dtype: DType { .int8 }
+}
+extension Int16: TensorElement {
+    /// `.int16`.
+    public static var dtype: DType { .int16 }
+}
+extension Int32: TensorElement {
+    /// `.int32`.
+    public static var dtype: DType { .int32 }
+}
+extension Int64: TensorElement {
+    /// `.int64`.
+    public static var dtype: DType { .int64 }
+}
+extension UInt8: TensorElement {
+    /// `.uint8`.
+    public static var dtype: DType { .uint8 }
+}
+extension UInt16: TensorElement {
+    /// `.uint16`.
+    public static var dtype: DType { .uint16 }
+}
+extension UInt32: TensorElement {
+    /// `.uint32`.
+    public static var dtype: DType { .uint32 }
+}
+extension UInt64: TensorElement {
+    /// `.uint64`.
+    public static var dtype: DType { .uint64 }
+}
+extension Bool: TensorElement {
+    /// `.bool`.
+    public static var dtype: DType { .bool }
+}
 
 /// Reads little-endian elements of any `DType` as floating point.
 enum ElementConversion {

@@ -2,9 +2,13 @@ import FaultlineLinalg
 
 /// Feature rows with integer class labels in 0..<classCount.
 public struct LabeledDataset: Sendable {
+    /// A name for messages (a file, or `digits/train`).
     public var name: String
+    /// One row per sample.
     public var features: Matrix<Float>
+    /// One label per row, in 0..<classCount.
     public var labels: [Int]
+    /// The number of classes, in 1...`maxClassCount` (classes may have no rows).
     public var classCount: Int
 
     /// The largest class count a data set may have (2²⁰): per-class arrays (`classCounts`, the
@@ -29,6 +33,7 @@ public struct LabeledDataset: Sendable {
         self.classCount = classCount
     }
 
+    /// The number of samples.
     public var count: Int { labels.count }
 
     /// The rows at `indices`, in that order.
@@ -86,9 +91,13 @@ public struct LabeledDataset: Sendable {
                      test: subset(parts.2.sorted(), name: name + "/test"))
     }
 
+    /// Three disjoint subsets of a data set, each in the original row order.
     public struct Split: Sendable {
+        /// Rows to fit models on.
         public var train: LabeledDataset
+        /// Held-out rows to fit recalibration, conformal thresholds and detectors' thresholds on.
         public var calibration: LabeledDataset
+        /// Rows to evaluate on.
         public var test: LabeledDataset
     }
 }

@@ -2,6 +2,7 @@
 /// `0x00 0x00 type rank`, `rank` big-endian UInt32 dimensions, then big-endian elements.
 /// Types: 0x08 uint8, 0x09 int8, 0x0B int16, 0x0C int32, 0x0D float32, 0x0E float64.
 public enum IDX {
+    /// Reads an IDX file (gzip-compressed when it starts with the gzip magic). Throws `IOError` naming the file and the field.
     public static func read(_ path: String) throws -> Tensor {
         let data = try FileAccess.read(path)
         return try data.withUnsafeBytes { raw in
@@ -13,6 +14,7 @@ public enum IDX {
         }
     }
 
+    /// Parses uncompressed IDX bytes held in memory; `file` names them in errors. Throws `IOError`.
     public static func decode(_ raw: UnsafeRawBufferPointer, name file: String) throws -> Tensor {
         let r = ByteReader(bytes: raw, file: file)
         let zero = try r.bigEndian(UInt16.self, at: 0, "magic")

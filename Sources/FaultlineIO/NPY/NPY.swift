@@ -174,6 +174,7 @@ public enum NPY {
 public struct NPYRowBlocks<T: LinalgScalar>: Sequence {
     let mapping: MappedFile
     let header: NPYHeader
+    /// Rows per block (the last block may have fewer).
     public let blockRows: Int
 
     /// Total rows and columns of the array viewed as a matrix.

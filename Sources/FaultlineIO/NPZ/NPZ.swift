@@ -26,6 +26,7 @@ public enum NPZ {
         }
     }
 
+    /// Every array of an `.npz` held in memory (stored or deflate members), in archive order; `name` names it in errors. Throws `IOError`.
     public static func decode(_ raw: UnsafeRawBufferPointer, name: String) throws -> [(name: String, tensor: Tensor)] {
         let reader = ByteReader(bytes: raw, file: name)
         return try ZipArchive.entries(reader).map { try decode(reader, $0, name: name) }

@@ -11,14 +11,18 @@ import Foundation
 public enum SafeTensors {
     /// A file's contents: tensors in header order, and the `__metadata__` map.
     public struct File: Sendable, Equatable {
+        /// The tensors in header order, with their names.
         public var tensors: [(name: String, tensor: Tensor)]
+        /// The `__metadata__` map (empty when absent).
         public var metadata: [String: String]
 
+        /// A file's contents, e.g. to write with `write(_:to:)`.
         public init(tensors: [(name: String, tensor: Tensor)], metadata: [String: String] = [:]) {
             self.tensors = tensors
             self.metadata = metadata
         }
 
+        /// The tensor named `name`, or nil.
         public subscript(name: String) -> Tensor? { tensors.first { $0.name == name }?.tensor }
 
         public static func == (a: File, b: File) -> Bool {
@@ -36,6 +40,7 @@ public enum SafeTensors {
         "U8": .uint8, "U16": .uint16, "U32": .uint32, "U64": .uint64, "BOOL": .bool,
     ]
 
+    /// Reads and validates the file at `path` (see the checks above). Throws `IOError` naming the file and what is wrong.
     public static func read(_ path: String) throws -> File {
         try decode(FileAccess.read(path), name: path)
     }
@@ -46,6 +51,7 @@ public enum SafeTensors {
         try bytes.withUnsafeBytes { try decode($0, name: name) }
     }
 
+    /// Decodes raw bytes with the checks of `read`; `file` names them in errors. Throws `IOError`.
     public static func decode(_ raw: UnsafeRawBufferPointer, name file: String) throws -> File {
         if let refusal = PyTorchPickle.refusal(raw) { throw IOError(.badMagic, file: file, refusal) }  // torch.save: the fix, never unpickled
         let r = ByteReader(bytes: raw, file: file)

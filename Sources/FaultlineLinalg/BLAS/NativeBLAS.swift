@@ -11,14 +11,19 @@ import CFaultline
 public enum NativeBLAS {
     /// What the shim loaded, from where, and with which OpenBLAS core type.
     public struct Status: Sendable {
+        /// Whether the BLAS library loaded and every CBLAS entry point resolved.
         public var blasLoaded: Bool
+        /// Whether LAPACKE loaded and every routine resolved.
         public var lapackLoaded: Bool
+        /// The BLAS library's path ("" when not loaded).
         public var blasPath: String
+        /// The LAPACKE library's path ("" when not loaded).
         public var lapackPath: String
         /// The OPENBLAS_CORETYPE value in force when the library loaded ("" when none).
         public var coretypeRequested: String
         /// `user`, `cpuid` (chosen by Faultline), `FAULTLINE_CORETYPE`, or `openblas-auto`.
         public var coretypeSource: String
+        /// Why loading failed ("" when it did not).
         public var error: String
     }
 
@@ -208,11 +213,17 @@ public enum NativeBLAS {
 
 /// CPU identification as read by `cpuid`.
 public struct CPUFeatures: Sendable {
+    /// The vendor string (`GenuineIntel`, `AuthenticAMD`).
     public var vendor: String
+    /// The processor brand string.
     public var brand: String
+    /// The display family (base plus extended family).
     public var family: Int
+    /// The display model (base plus extended model).
     public var model: Int
+    /// The stepping.
     public var stepping: Int
+    /// The ISA extensions Faultline looks at, by name (`avx2`, `fma`, `avx512f`, …).
     public var flags: [String]
 }
 

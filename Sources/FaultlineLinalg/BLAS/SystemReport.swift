@@ -4,37 +4,60 @@ import Foundation
 /// `faultline info` prints it, every benchmark prints its `headline` first, and reports record it, so
 /// that every figure names the machine, ISA, backend and core it came from.
 public struct SystemReport: Codable, Sendable, Equatable {
+    /// The default backend (`blas`, `simd` or `reference`).
     public var backend: String
+    /// Whether the BLAS library loaded.
     public var blasLoaded: Bool
+    /// Whether LAPACKE loaded.
     public var lapackLoaded: Bool
+    /// The BLAS library's path.
     public var blasLibrary: String
+    /// The LAPACKE library's path.
     public var lapackLibrary: String
+    /// The core type OpenBLAS runs (`openblas_get_corename`).
     public var openblasCore: String
+    /// OpenBLAS's build configuration (`openblas_get_config`).
     public var openblasConfig: String
+    /// The `OPENBLAS_CORETYPE` in force when the library loaded ("" when none).
     public var coretypeRequested: String
+    /// Who chose it: `user`, `cpuid` (Faultline), `FAULTLINE_CORETYPE` or `openblas-auto`.
     public var coretypeSource: String
+    /// The core type the cpuid rule recommends for this CPU.
     public var cpuidRecommendedCoretype: String
+    /// BLAS threads.
     public var blasThreads: Int
+    /// Threads of the `simd` backend's GEMM and of the parallel kernels.
     public var simdThreads: Int
+    /// Why BLAS did not load ("" when it did).
     public var loadError: String
+    /// The Swift compiler version the binary was built with.
     public var swiftVersion: String
+    /// The CPU vendor string.
     public var cpuVendor: String
+    /// The CPU brand string.
     public var cpuBrand: String
+    /// The CPU display family.
     public var cpuFamily: Int
+    /// The CPU display model.
     public var cpuModel: Int
+    /// The ISA extensions detected (`CPUFeatures.flags`).
     public var cpuFeatures: [String]
     /// The tier of the fused C kernels on the default backend (`Linalg.kernelTier`): reference, simd,
     /// avx2 or avx512; how it was chosen; and the tier of each fused kernel (`Linalg.fusedKernelTiers`).
     /// Optional so that reports written before these fields decode.
     public var vectorTier: String?
+    /// How `vectorTier` was chosen: the CPU's best, or `FAULTLINE_VECTOR_TIER`.
     public var vectorTierSource: String?
+    /// Each fused kernel and its tier.
     public var vectorKernels: [VectorKernel]?
     /// The ISA the Swift `simd` backend is compiled for (`Linalg.compiledBaselineISA`).
     public var simdISA: String?
 
     /// One fused kernel and the tier it runs.
     public struct VectorKernel: Codable, Sendable, Equatable {
+        /// The kernel's name.
         public var kernel: String
+        /// The tier it runs on this machine.
         public var tier: String
     }
 

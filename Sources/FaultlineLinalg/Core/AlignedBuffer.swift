@@ -4,9 +4,11 @@
 /// Not thread-safe by itself: `Matrix` gives it value semantics with copy-on-write, and kernels only
 /// write to buffers they own.
 public final class AlignedBuffer<Element>: @unchecked Sendable {
+    /// 64 bytes.
     public static var alignment: Int { 64 }
     /// The first element. Valid for `count` elements (and never null, even when `count == 0`).
     public let pointer: UnsafeMutablePointer<Element>
+    /// The number of elements.
     public let count: Int
     /// Frees memory this buffer does not own (a file mapping); nil for memory it allocated.
     private let release: (@Sendable () -> Void)?
@@ -42,5 +44,6 @@ public final class AlignedBuffer<Element>: @unchecked Sendable {
         if let release { release() } else { UnsafeMutableRawPointer(pointer).deallocate() }
     }
 
+    /// The elements as a buffer pointer.
     public var buffer: UnsafeMutableBufferPointer<Element> { UnsafeMutableBufferPointer(start: pointer, count: count) }
 }

@@ -13,6 +13,7 @@ import Foundation
 /// `FAULTLINE_BACKEND=blas|simd|reference` overrides the default; every primitive also takes an
 /// explicit backend.
 public enum Backend: String, CaseIterable, Sendable, CustomStringConvertible {
+    /// Scalar loops in Double (the oracle); pure-Swift SIMD kernels; OpenBLAS/LAPACKE loaded at run time.
     case reference, simd, blas
 
     public var description: String { rawValue }

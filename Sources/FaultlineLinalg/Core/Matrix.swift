@@ -4,7 +4,9 @@
 /// copies are O(1) until one of them is mutated. Element `(i, j)` lives at offset `i * columns + j`.
 /// `Matrix` is `Sendable`; mutation of a shared copy first makes its storage unique.
 public struct Matrix<Scalar: LinalgScalar>: Sendable {
+    /// The number of rows.
     public let rows: Int
+    /// The number of columns.
     public let columns: Int
     @usableFromInline var storage: AlignedBuffer<Scalar>
 
@@ -71,8 +73,11 @@ public struct Matrix<Scalar: LinalgScalar>: Sendable {
         return count
     }
 
+    /// rows × columns.
     public var count: Int { rows * columns }
+    /// (rows, columns).
     public var shape: (rows: Int, columns: Int) { (rows, columns) }
+    /// Whether rows == columns.
     public var isSquare: Bool { rows == columns }
 
     /// Element access; traps when out of bounds.

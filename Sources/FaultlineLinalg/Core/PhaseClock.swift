@@ -13,6 +13,7 @@ public struct PhaseClock {
     private var phases: [(phase: String, seconds: Double)] = []
     private var start: Double
 
+    /// Starts the clock (a no-op unless `FAULTLINE_PHASE_TIMES` is set).
     public init() { start = Self.enabled ? Self.now() : 0 }
 
     /// Ends the current phase under `name` (seconds since the previous mark or `init`).

@@ -6,6 +6,7 @@
 /// thread count or order. The sequential interface (`next()`) walks the counter for code that needs a
 /// plain stream.
 public struct Philox: Sendable {
+    /// The 64-bit key (the seed's two halves).
     public let key: (UInt32, UInt32)
     /// The next counter block to encrypt.
     public private(set) var counter: (UInt32, UInt32, UInt32, UInt32)
@@ -84,8 +85,11 @@ public struct Philox: Sendable {
         return m
     }
 
+    /// The distributions `matrix(rows:columns:_:as:)` draws from.
     public enum Distribution: Sendable {
+        /// Uniform on [lower, upper).
         case uniform(Double, Double)
+        /// Normal with the given mean and standard deviation (Box–Muller).
         case normal(mean: Double, sd: Double)
     }
 }

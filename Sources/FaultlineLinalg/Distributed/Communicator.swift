@@ -5,6 +5,7 @@ import Glibc
 
 /// How `Communicator.allreduce` combines the ranks' values, element by element.
 public enum ReduceOperation: Sendable, CaseIterable {
+    /// Element-wise sum, maximum or minimum over the ranks.
     case sum, max, min
 }
 
@@ -122,11 +123,16 @@ extension Communicator {
 
 /// One or more ranks failed a step that `Communicator.agree` guarded; every rank throws the same value.
 public struct RankFailure: Error, CustomStringConvertible, Sendable, Equatable {
+    /// The failure of one rank.
     public struct Failure: Sendable, Equatable {
+        /// The rank that failed.
         public var rank: Int
+        /// Its error's description.
         public var message: String
     }
+    /// Every failed rank, in rank order.
     public var failures: [Failure]
+    /// The number of ranks in the job.
     public var size: Int
 
     /// The failure of every rank with the same message: for a step whose error depends only on data every
@@ -157,6 +163,7 @@ public struct RankFailure: Error, CustomStringConvertible, Sendable, Equatable {
 
 /// One process: rank 0 of 1. Every collective returns its own input.
 public struct SingleProcessCommunicator: Communicator {
+    /// The communicator of a process that runs alone.
     public init() {}
     public var rank: Int { 0 }
     public var size: Int { 1 }
@@ -359,15 +366,23 @@ public enum Communicators {
     /// What `faultline info` reports: whether mpirun launched this process, the library, version, rank and
     /// size (initialising MPI when launched), or why MPI is unavailable.
     public struct Status: Sendable, Codable, Equatable {
+        /// Whether `mpirun` launched this process.
         public var launched: Bool
+        /// Whether MPI is initialised and usable.
         public var active: Bool
+        /// This process's rank (0 when not launched).
         public var rank: Int
+        /// The number of ranks (1 when not launched).
         public var size: Int
+        /// The MPI library's path, when loaded.
         public var library: String?
+        /// The MPI library's version string, when loaded.
         public var version: String?
+        /// Why MPI is unavailable, when it is.
         public var error: String?
     }
 
+    /// The status of MPI in this process; initialises MPI when `mpirun` launched it.
     public static func status() -> Status {
         let s = (fl_mpi_launched() != 0 ? fl_mpi_init() : fl_mpi_status_get())!.pointee
         let library = cString(s.library), version = cString(s.version), error = cString(s.error)

@@ -1,6 +1,8 @@
 /// Whether a primitive uses a matrix operand as stored or transposed: `op(A) = A` or `Aᵀ`.
 public enum Transpose: Sendable {
+    /// op(A) = A.
     case none
+    /// op(A) = Aᵀ.
     case transposed
 }
 
@@ -17,11 +19,16 @@ public enum TriangularSide: Sendable {
 /// row `i` starting at `base + i * rowStride` (`rowStride ≥ columns`). For kernels that work in
 /// preallocated workspaces; the caller guarantees the memory is valid for the duration of the call.
 public struct MatrixPointer<Scalar: LinalgScalar> {
+    /// The first element of row 0.
     public var base: UnsafePointer<Scalar>
+    /// The number of rows.
     public var rows: Int
+    /// The number of columns.
     public var columns: Int
+    /// Elements from the start of one row to the start of the next (≥ `columns`).
     public var rowStride: Int
 
+    /// A view; `rowStride` defaults to `columns` (preconditions: non-negative sizes, stride ≥ columns).
     public init(_ base: UnsafePointer<Scalar>, rows: Int, columns: Int, rowStride: Int? = nil) {
         let stride = rowStride ?? columns
         precondition(rows >= 0 && columns >= 0 && stride >= columns,
@@ -38,11 +45,16 @@ public struct MatrixPointer<Scalar: LinalgScalar> {
 
 /// A mutable counterpart of `MatrixPointer`.
 public struct MutableMatrixPointer<Scalar: LinalgScalar> {
+    /// The first element of row 0.
     public var base: UnsafeMutablePointer<Scalar>
+    /// The number of rows.
     public var rows: Int
+    /// The number of columns.
     public var columns: Int
+    /// Elements from the start of one row to the start of the next (≥ `columns`).
     public var rowStride: Int
 
+    /// A view; `rowStride` defaults to `columns` (preconditions: non-negative sizes, stride ≥ columns).
     public init(_ base: UnsafeMutablePointer<Scalar>, rows: Int, columns: Int, rowStride: Int? = nil) {
         let stride = rowStride ?? columns
         precondition(rows >= 0 && columns >= 0 && stride >= columns,
@@ -53,6 +65,7 @@ public struct MutableMatrixPointer<Scalar: LinalgScalar> {
         self.rowStride = max(stride, 1)
     }
 
+    /// The same memory as a read-only view.
     public var readOnly: MatrixPointer<Scalar> {
         MatrixPointer(UnsafePointer(base), rows: rows, columns: columns, rowStride: rowStride)
     }

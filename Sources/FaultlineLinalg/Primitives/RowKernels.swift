@@ -20,6 +20,7 @@ import Foundation
 extension Linalg {
     /// Which implementation of the fused row kernels runs.
     public enum KernelTier: String, Sendable, CaseIterable, CustomStringConvertible {
+        /// Scalar Double loops (the oracle); Swift `SIMD8<Float>`; C kernels for AVX2+FMA; C kernels for AVX-512.
         case reference, simd, avx2, avx512
         public var description: String { rawValue }
 
@@ -58,6 +59,7 @@ extension Linalg {
     /// The value of `FAULTLINE_VECTOR_TIER` at start-up ("" when unset), and the tier it names (nil for
     /// unset, `auto` or a value not understood — `faultline info` shows the raw value).
     public static let vectorTierSetting: String = ProcessInfo.processInfo.environment["FAULTLINE_VECTOR_TIER"] ?? ""
+    /// The tier `FAULTLINE_VECTOR_TIER` names, or nil (unset, `auto`, or not understood).
     public static let vectorTierOverride: KernelTier? = KernelTier(environment: vectorTierSetting)
 
     /// The tier a backend request runs, with the environment's override:
@@ -353,6 +355,7 @@ extension Linalg {
     /// equal width with the top edge in the last bin, torchmetrics' (confidence 1 in an extra slot
     /// `bins`), or right-closed (lo, hi] bins with 0 in the first.
     public enum CalibrationBinRule: Int32, Sendable {
+        /// Equal width, confidence 1 in the last bin; torchmetrics' (1 in an extra slot); right-closed (lo, hi].
         case equalWidth = 0, torchmetrics = 1, rightClosed = 2
 
         /// The bin of `confidence` among `bins` (the C kernel computes the same index).

@@ -8,6 +8,7 @@ extension Linalg {
     /// Accuracy (float32, simd): sums to ~n·u relative; log-sum-exp and softmax to a few ulp (the
     /// vector exp is ≤ 2 ulp). Each is O(m·n) and bandwidth bound.
     public enum RowReduction: Sendable {
+        /// Σ x, Σ x², max x, log Σ eˣ (max-shifted) of each row.
         case sum, squaredNorm, max, logSumExp
     }
 

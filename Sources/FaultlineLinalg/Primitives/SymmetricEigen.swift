@@ -2,7 +2,9 @@ extension Linalg {
     /// Eigenvalues (ascending) and orthonormal eigenvectors (the columns of `vectors`, NumPy's `eigh`
     /// convention) of a symmetric matrix, so that A·vectors[:, i] = values[i]·vectors[:, i].
     public struct SymmetricEigendecomposition<T: LinalgScalar>: Sendable {
+        /// The eigenvalues in ascending order.
         public var values: [T]
+        /// The orthonormal eigenvectors, one per column, in the order of `values`.
         public var vectors: Matrix<T>
     }
 

@@ -20,10 +20,15 @@ import Foundation
 public struct GraphModel: Sendable {
     /// A node: `operation` applied to the tensors named `inputs`, producing the tensor named `output`.
     public struct Node: Sendable {
+        /// The node's name (the ONNX node name), used in errors.
         public var name: String
+        /// What the node computes, with its parameters.
         public var operation: GraphOperation
+        /// The names of the tensors it reads, in the operation's order.
         public var inputs: [String]
+        /// The name of the tensor it writes (unique in the graph).
         public var output: String
+        /// A node; `GraphModel.init` checks the names, the order and the shapes.
         public init(name: String, operation: GraphOperation, inputs: [String], output: String) {
             self.name = name
             self.operation = operation
@@ -68,9 +73,11 @@ public struct GraphModel: Sendable {
 
     /// A name for messages and `spec` (e.g. the graph name of an ONNX file).
     public let name: String
+    /// The name of the graph's input tensor.
     public let inputName: String
     /// Per-sample shape of the input (e.g. [3, 32, 32]).
     public let inputShape: [Int]
+    /// The name of the tensor returned as the logits.
     public let outputName: String
     /// Per-sample shape of the output (the logits).
     public let outputShape: [Int]
@@ -208,13 +215,18 @@ public struct GraphModel: Sendable {
 
 /// Errors building a `GraphModel`: which node, and what is wrong with it.
 public struct GraphError: Error, CustomStringConvertible, LocalizedError, Equatable, Sendable {
+    /// What is wrong with the node.
     public enum Kind: String, Sendable {
+        /// A cycle through the node, an input no node produces, a tensor produced twice, shapes that do not fit the operation, or a parameter out of range.
         case cycle, missingInput, duplicateOutput, shapeMismatch, invalidParameter
     }
+    /// What is wrong.
     public var kind: Kind
     /// The node (or tensor) the error is about.
     public var node: String
+    /// The details: shapes, names or values, and what was expected.
     public var detail: String
+    /// An error about `node`.
     public init(_ kind: Kind, node: String, _ detail: String) {
         self.kind = kind
         self.node = node

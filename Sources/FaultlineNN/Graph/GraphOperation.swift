@@ -15,7 +15,9 @@ public enum GraphOperation: Sendable {
     case constantBinary(ElementwiseBinary, constant: [Float], shape: [Int], constantOnLeft: Bool)
     /// a ∘ b of two tensors broadcast to a common shape (residual additions, gating).
     case binary(ElementwiseBinary)
+    /// An element-wise function of one tensor.
     case unary(ElementwiseUnary)
+    /// Max or average pooling over [C, H, W].
     case pool(Pooling)
     /// Mean over the spatial positions of [C, H, W] → [C, 1, 1].
     case globalAveragePool
@@ -28,10 +30,17 @@ public enum GraphOperation: Sendable {
     /// The same elements with another per-sample shape (Flatten, Reshape): an alias.
     case reshape([Int])
 
-    public enum ElementwiseBinary: String, Sendable { case add, sub, mul, div }
+    /// Element-wise a + b, a − b, a · b or a / b (IEEE division: x / 0 is ±∞ or NaN).
+    public enum ElementwiseBinary: String, Sendable {
+        /// a + b, a − b, a · b, a / b.
+        case add, sub, mul, div
+    }
 
+    /// Element-wise functions of one tensor; each has an exact derivative for input gradients.
     public enum ElementwiseUnary: Sendable, Equatable {
+        /// max(x, 0), 1/(1 + e⁻ˣ), tanh x, the error function, log(1 + eˣ).
         case relu, sigmoid, tanh, erf, softplus
+        /// x for x > 0, else `alpha`·x.
         case leakyReLU(alpha: Float)
         /// x·Φ(x); `tanhApproximation` as PyTorch's `approximate='tanh'`.
         case gelu(tanhApproximation: Bool)
@@ -41,17 +50,26 @@ public enum GraphOperation: Sendable {
 
     /// Convolution geometry and parameters (ONNX `Conv`): `weight` is out × (in/groups · kH · kW).
     public struct Convolution: Sendable {
+        /// out × (in/groups · kH · kW): PyTorch's `nn.Conv2d` weight flattened per output channel.
         public var weight: Matrix<Float>
+        /// One value per output channel (zeros when the file has none).
         public var bias: [Float]
+        /// Input channels (a multiple of `groups`).
         public var inChannels: Int
+        /// Kernel height and width.
         public var kernel: (height: Int, width: Int)
+        /// Step between windows, vertically and horizontally.
         public var stride: (height: Int, width: Int)
         /// Zero padding: top, left, bottom, right.
         public var pads: (top: Int, left: Int, bottom: Int, right: Int)
+        /// Spacing between kernel taps (1: dense kernels).
         public var dilation: (height: Int, width: Int)
+        /// Channel groups: each output channel sees in/groups input channels (in = groups: depthwise).
         public var groups: Int
+        /// Output channels: the rows of `weight`.
         public var outChannels: Int { weight.rows }
 
+        /// A convolution; the graph checks the shapes against its input when it is built.
         public init(weight: Matrix<Float>, bias: [Float], inChannels: Int, kernel: (Int, Int), stride: (Int, Int) = (1, 1),
                     pads: (Int, Int, Int, Int) = (0, 0, 0, 0), dilation: (Int, Int) = (1, 1), groups: Int = 1) {
             self.weight = weight
@@ -67,16 +85,25 @@ public enum GraphOperation: Sendable {
 
     /// Max or average pooling over [C, H, W] windows (ONNX `MaxPool`/`AveragePool`).
     public struct Pooling: Sendable {
-        public enum Kind: Sendable { case max, average }
+        /// Maximum, or mean, over each window.
+        public enum Kind: Sendable {
+            /// The window maximum, or the window mean.
+            case max, average
+        }
+        /// Maximum or mean.
         public var kind: Kind
+        /// Window height and width.
         public var kernel: (height: Int, width: Int)
+        /// Step between windows, vertically and horizontally.
         public var stride: (height: Int, width: Int)
+        /// Padding: top, left, bottom, right (max pooling ignores padded positions).
         public var pads: (top: Int, left: Int, bottom: Int, right: Int)
         /// Output size rounded up (windows may start in the padding's far side, clipped to the input).
         public var ceilMode: Bool
         /// Average pooling divides by the whole window including padding (else by the in-bounds count).
         public var countIncludePad: Bool
 
+        /// A pooling; the graph checks the window against its input when it is built.
         public init(_ kind: Kind, kernel: (Int, Int), stride: (Int, Int), pads: (Int, Int, Int, Int) = (0, 0, 0, 0),
                     ceilMode: Bool = false, countIncludePad: Bool = false) {
             self.kind = kind

@@ -12,9 +12,13 @@ extension GraphModel {
     /// `nn.Conv2d` weight flattened), 1 × channels (the scales) for channelAffine; `bias` has one
     /// value per output (channel), the shifts for channelAffine.
     public struct Parameters: Sendable {
+        /// The node the parameters belong to.
         public var node: String
+        /// The weights (or their gradient), laid out as described above.
         public var weight: Matrix<Float>
+        /// The bias (or shifts, or their gradient), one value per output.
         public var bias: [Float]
+        /// Parameters (or gradients) for `node`.
         public init(node: String, weight: Matrix<Float>, bias: [Float]) {
             self.node = node
             self.weight = weight

@@ -173,8 +173,11 @@ extension GraphModel {
 
     /// What `predict` returns: logits, softmax probabilities and the requested taps, one row per input row.
     public struct Prediction: Sendable {
+        /// N × outputs, one row per input row.
         public var logits: Matrix<Float>
+        /// Softmax of `logits` per row.
         public var probabilities: Matrix<Float>
+        /// The requested tensors, flattened per row, in the order asked for.
         public var taps: [(name: String, values: Matrix<Float>)]
     }
 

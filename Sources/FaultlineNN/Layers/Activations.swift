@@ -7,24 +7,34 @@ import Glibc
 /// Element-wise activations. Forward and backward are single passes over the batch; the backward
 /// pass uses the forward input or output (whichever gives the derivative exactly).
 public struct Activation: Layer {
+    /// The function applied to every feature.
     public enum Kind: Sendable, Equatable {
+        /// max(x, 0); derivative 0 at x ≤ 0.
         case relu
+        /// x for x > 0, else slope·x (PyTorch's `LeakyReLU(negative_slope)`).
         case leakyReLU(slope: Float)
+        /// tanh x; derivative 1 − y², from the output.
         case tanh
+        /// 1/(1 + e⁻ˣ); derivative y(1 − y), from the output.
         case sigmoid
         /// The exact GELU, x·Φ(x) (PyTorch's default `approximate='none'`).
         case gelu
     }
 
+    /// Which function.
     public let kind: Kind
+    /// Features per row (in and out).
     public let features: Int
 
+    /// An activation of `features` features per row.
     public init(_ kind: Kind, features: Int) {
         self.kind = kind
         self.features = features
     }
 
+    /// Features per row: `features`.
     public var inputFeatures: Int { features }
+    /// Features per row: `features`.
     public var outputFeatures: Int { features }
     public var spec: String {
         switch kind {
@@ -36,6 +46,7 @@ public struct Activation: Layer {
         }
     }
 
+    /// y = f(x) element-wise, one pass over the rows (libm tanh, exp and erf; no allocation).
     public func forward(_ input: MatrixPointer<Float>, into output: MutableMatrixPointer<Float>, context: ForwardContext) {
         for i in 0..<input.rows {
             let x = input.base + i * input.rowStride, y = output.base + i * output.rowStride
@@ -49,6 +60,7 @@ public struct Activation: Layer {
         }
     }
 
+    /// dL/dx = dL/dy · f′, from the input (ReLU, leaky ReLU, GELU) or the output (tanh, sigmoid).
     public func backwardInput(outputGradient: MatrixPointer<Float>, input: MatrixPointer<Float>, output: MatrixPointer<Float>,
                               into inputGradient: MutableMatrixPointer<Float>, context: ForwardContext) {
         for i in 0..<input.rows {

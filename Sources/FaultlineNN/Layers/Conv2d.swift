@@ -3,14 +3,19 @@ import FaultlineLinalg
 /// Spatial shape of one sample in NCHW order: channels × height × width, stored row-major in a
 /// batch row of `channels·height·width` features.
 public struct ImageShape: Sendable, Equatable, CustomStringConvertible {
+    /// Channels (C).
     public var channels: Int
+    /// Rows of each channel (H).
     public var height: Int
+    /// Columns of each channel (W).
     public var width: Int
+    /// A C × H × W sample shape.
     public init(channels: Int, height: Int, width: Int) {
         self.channels = channels
         self.height = height
         self.width = width
     }
+    /// Features per sample: C·H·W.
     public var features: Int { channels * height * width }
     public var description: String { "\(channels)x\(height)x\(width)" }
 }
@@ -27,18 +32,27 @@ public struct ImageShape: Sendable, Equatable, CustomStringConvertible {
 /// count (small per-sample GEMMs gain nothing from OpenBLAS threads, whose spinning cost more than the
 /// GEMMs on a 2-core machine: 4.8 s vs 5.0 s per PGD-AT epoch with 2 threads vs 1 before this split).
 public struct Conv2d: Layer {
+    /// out × (in·k·k): PyTorch's [out, in, k, k] weight, one output channel per row.
     public var weight: Matrix<Float>  // out × (in·k·k)
+    /// 1 × out: one bias per output channel.
     public var bias: Matrix<Float>  // 1 × out
+    /// The shape of one input sample.
     public let input: ImageShape
+    /// The side of the square kernel.
     public let kernel: Int
+    /// The step between windows, both directions.
     public let stride: Int
+    /// Zero padding on every side.
     public let padding: Int
 
+    /// The shape of one output sample: out × ((H + 2p − k)/s + 1) × ((W + 2p − k)/s + 1).
     public var output: ImageShape {
         ImageShape(channels: weight.rows, height: (input.height + 2 * padding - kernel) / stride + 1,
                    width: (input.width + 2 * padding - kernel) / stride + 1)
     }
+    /// C·H·W of the input.
     public var inputFeatures: Int { input.features }
+    /// out·outH·outW.
     public var outputFeatures: Int { output.features }
     public var spec: String { "conv2d:\(input.channels)-\(weight.rows)-\(kernel)-\(stride)-\(padding)" }
 
@@ -131,6 +145,7 @@ public struct Conv2d: Layer {
         }
     }
 
+    /// dL/dx = col2im(Wᵀ · dL/dy) per sample, in the same parallel parts as `forward`.
     public func backwardInput(outputGradient: MatrixPointer<Float>, input x: MatrixPointer<Float>, output: MatrixPointer<Float>,
                               into inputGradient: MutableMatrixPointer<Float>, context: ForwardContext) {
         withScratch(context, rows: x.rows) { scratch in
@@ -147,6 +162,7 @@ public struct Conv2d: Layer {
         }
     }
 
+    /// Adds dL/dW = Σ dL/dy · im2col(x)ᵀ and dL/db = Σ dL/dy over the batch to `gradients[offset]` and `[offset + 1]`.
     public func accumulateParameterGradients(outputGradient: MatrixPointer<Float>, input x: MatrixPointer<Float>,
                                              into gradients: inout [Matrix<Float>], at offset: Int, context: ForwardContext) {
         let outChannels = weight.rows
@@ -176,12 +192,21 @@ public struct Conv2d: Layer {
 /// 2-d max or average pooling (PyTorch `nn.MaxPool2d` / `nn.AvgPool2d` with no padding, floor mode).
 /// Max pooling routes the gradient to the first maximum of each window in row-major scan order.
 public struct Pool2d: Layer {
-    public enum Kind: Sendable { case max, average }
+    /// Maximum or mean over each window.
+    public enum Kind: Sendable {
+        /// The window maximum, or the window mean.
+        case max, average
+    }
+    /// Maximum or mean.
     public let kind: Kind
+    /// The shape of one input sample.
     public let input: ImageShape
+    /// The side of the square window.
     public let kernel: Int
+    /// The step between windows (the kernel size unless given).
     public let stride: Int
 
+    /// A pooling layer; `stride` defaults to `kernel` (non-overlapping windows, PyTorch's default).
     public init(_ kind: Kind, input: ImageShape, kernel: Int, stride: Int? = nil) {
         precondition(kernel > 0 && (stride ?? kernel) > 0 && kernel <= input.height && kernel <= input.width, "Pool2d: invalid geometry")
         self.kind = kind
@@ -190,10 +215,13 @@ public struct Pool2d: Layer {
         self.stride = stride ?? kernel
     }
 
+    /// C × ((H − k)/s + 1) × ((W − k)/s + 1) (floor mode).
     public var output: ImageShape {
         ImageShape(channels: input.channels, height: (input.height - kernel) / stride + 1, width: (input.width - kernel) / stride + 1)
     }
+    /// C·H·W of the input.
     public var inputFeatures: Int { input.features }
+    /// C·outH·outW.
     public var outputFeatures: Int { output.features }
     public var spec: String { "\(kind == .max ? "maxpool" : "avgpool"):\(kernel)-\(stride)" }
 
@@ -210,6 +238,7 @@ public struct Pool2d: Layer {
         return best
     }
 
+    /// The maximum (first in scan order) or the mean of each window, per channel.
     public func forward(_ x: MatrixPointer<Float>, into y: MutableMatrixPointer<Float>, context: ForwardContext) {
         let o = output, inverse = 1 / Float(kernel * kernel)
         for n in 0..<x.rows {
@@ -233,6 +262,7 @@ public struct Pool2d: Layer {
         }
     }
 
+    /// Max: the gradient goes to each window's first maximum (summed where windows overlap); average: spread evenly over the window.
     public func backwardInput(outputGradient: MatrixPointer<Float>, input x: MatrixPointer<Float>, output: MatrixPointer<Float>,
                               into inputGradient: MutableMatrixPointer<Float>, context: ForwardContext) {
         let o = self.output, inverse = 1 / Float(kernel * kernel)

@@ -6,10 +6,14 @@ import FaultlineLinalg
 /// weight gradient dyᵀ · x is one GEMM and the bias gradient a column sum. Cost: 2·n·in·out flops per
 /// pass.
 public struct Dense: Layer {
+    /// out × in, PyTorch's `nn.Linear.weight` layout.
     public var weight: Matrix<Float>
+    /// 1 × out.
     public var bias: Matrix<Float>  // 1 × out
 
+    /// in: the columns of `weight`.
     public var inputFeatures: Int { weight.columns }
+    /// out: the rows of `weight`.
     public var outputFeatures: Int { weight.rows }
     public var spec: String { "linear:\(inputFeatures)-\(outputFeatures)" }
 
@@ -22,6 +26,7 @@ public struct Dense: Layer {
         bias = rng.matrix(rows: 1, columns: outputs, .uniform(-bound, bound))
     }
 
+    /// A layer with the given parameters (e.g. from a state_dict); `bias` must be 1 × out (a precondition).
     public init(weight: Matrix<Float>, bias: Matrix<Float>) {
         precondition(bias.rows == 1 && bias.columns == weight.rows, "Dense: bias must be 1×out")
         self.weight = weight
@@ -42,6 +47,7 @@ public struct Dense: Layer {
         bias = try! Matrix(rows: 1, columns: values[1].count, elements: values[1].elements)
     }
 
+    /// y = x·Wᵀ + b: the bias copied into each row, then one GEMM with β = 1. 2·n·in·out flops.
     public func forward(_ input: MatrixPointer<Float>, into output: MutableMatrixPointer<Float>, context: ForwardContext) {
         let n = input.rows, out = outputFeatures
         bias.withUnsafeBufferPointer { b in
@@ -53,6 +59,7 @@ public struct Dense: Layer {
         }
     }
 
+    /// dL/dx = dL/dy · W: one GEMM.
     public func backwardInput(outputGradient: MatrixPointer<Float>, input: MatrixPointer<Float>, output: MatrixPointer<Float>,
                               into inputGradient: MutableMatrixPointer<Float>, context: ForwardContext) {
         weight.withUnsafeBufferPointer { w in
@@ -61,6 +68,7 @@ public struct Dense: Layer {
         }
     }
 
+    /// Adds dL/dW = (dL/dy)ᵀ · x (one GEMM) and dL/db = the column sums of dL/dy to `gradients[offset]` and `[offset + 1]`.
     public func accumulateParameterGradients(outputGradient: MatrixPointer<Float>, input: MatrixPointer<Float>,
                                              into gradients: inout [Matrix<Float>], at offset: Int, context: ForwardContext) {
         gradients[offset].withUnsafeMutableBufferPointer { g in

@@ -5,16 +5,21 @@ import FaultlineLinalg
 /// (seed, pass, layer index, sample index, feature), drawn from Philox, so the same seed gives the
 /// same masks whatever the batch size, and MC-dropout samples are reproducible.
 public struct Dropout: Layer {
+    /// p in [0, 1): the probability of zeroing an element in training mode.
     public let probability: Float
+    /// Features per row (in and out).
     public let features: Int
 
+    /// A dropout layer; `probability` must be in [0, 1) (a precondition; specs are checked before).
     public init(probability: Float, features: Int) {
         precondition(probability >= 0 && probability < 1, "dropout probability must be in [0, 1)")
         self.probability = probability
         self.features = features
     }
 
+    /// Features per row: `features`.
     public var inputFeatures: Int { features }
+    /// Features per row: `features`.
     public var outputFeatures: Int { features }
     public var spec: String { "dropout:\(probability)" }
 
@@ -41,10 +46,12 @@ public struct Dropout: Layer {
         }
     }
 
+    /// Training: the Philox mask scaled by 1/(1 − p); evaluation: a copy.
     public func forward(_ input: MatrixPointer<Float>, into output: MutableMatrixPointer<Float>, context: ForwardContext) {
         applyMask(input, into: output, context: context)
     }
 
+    /// The same mask applied to the output gradient (the identity in evaluation mode).
     public func backwardInput(outputGradient: MatrixPointer<Float>, input: MatrixPointer<Float>, output: MatrixPointer<Float>,
                               into inputGradient: MutableMatrixPointer<Float>, context: ForwardContext) {
         applyMask(outputGradient, into: inputGradient, context: context)

@@ -13,7 +13,9 @@ import FaultlineLinalg
 public protocol Layer: Sendable {
     /// A short description, e.g. `linear:784-512`, `relu`, `dropout:0.5` (the spec syntax).
     var spec: String { get }
+    /// Features per input row.
     var inputFeatures: Int { get }
+    /// Features per output row.
     var outputFeatures: Int { get }
     /// Parameter tensors in PyTorch's state_dict order (e.g. weight then bias), with their names.
     var parameters: [(name: String, value: Matrix<Float>)] { get }
@@ -29,9 +31,12 @@ public protocol Layer: Sendable {
     /// in `parameters` order: the optimiser step without copying the weights.
     mutating func updateParameters(_ body: (Int, UnsafeMutableBufferPointer<Float>) -> Void)
 
+    /// Computes `output` (n × outputFeatures) from `input` (n × inputFeatures), without allocating.
     func forward(_ input: MatrixPointer<Float>, into output: MutableMatrixPointer<Float>, context: ForwardContext)
+    /// Computes dL/d(input) from dL/d(output), given the forward input and output of the same batch.
     func backwardInput(outputGradient: MatrixPointer<Float>, input: MatrixPointer<Float>, output: MatrixPointer<Float>,
                        into inputGradient: MutableMatrixPointer<Float>, context: ForwardContext)
+    /// Adds this batch's parameter gradients into `gradients[offset...]`, one matrix per parameter in `parameters` order.
     func accumulateParameterGradients(outputGradient: MatrixPointer<Float>, input: MatrixPointer<Float>,
                                       into gradients: inout [Matrix<Float>], at offset: Int, context: ForwardContext)
 }
@@ -46,6 +51,7 @@ extension Layer {
         precondition(values.isEmpty, "\(spec) has no parameters")
     }
     public mutating func updateParameters(_ body: (Int, UnsafeMutableBufferPointer<Float>) -> Void) {}
+    /// Layers without parameters add nothing.
     public func accumulateParameterGradients(outputGradient: MatrixPointer<Float>, input: MatrixPointer<Float>,
                                              into gradients: inout [Matrix<Float>], at offset: Int, context: ForwardContext) {}
 }
@@ -54,7 +60,9 @@ extension Layer {
 /// come from. Dropout masks are drawn from Philox keyed by (seed, pass, layer, sample index), so they do
 /// not depend on batch size or order.
 public struct ForwardContext: Sendable {
+    /// Training mode: dropout drops (evaluation mode: it is the identity).
     public var training: Bool
+    /// The seed of the dropout masks' Philox stream.
     public var seed: UInt64
     /// Which stochastic pass this is (the MC-dropout sample, or the training step).
     public var pass: UInt64
@@ -70,6 +78,7 @@ public struct ForwardContext: Sendable {
     /// and valid for the duration of one layer call; nil outside a workspace.
     public nonisolated(unsafe) var scratch: UnsafeMutablePointer<Float>?
 
+    /// A context; the defaults are evaluation mode on the default backend.
     public init(training: Bool = false, seed: UInt64 = 0, pass: UInt64 = 0, firstSample: Int = 0, backend: Backend? = nil) {
         self.training = training
         self.seed = seed
@@ -78,5 +87,6 @@ public struct ForwardContext: Sendable {
         self.backend = backend
     }
 
+    /// Evaluation mode, seed 0, the default backend: what prediction uses.
     public static let inference = ForwardContext()
 }

@@ -4,18 +4,24 @@ import FaultlineLinalg
 /// for models saved with their output normalisation. Forward is stable (max-shifted). Backward:
 /// softmax dx = y ⊙ (g − ⟨g, y⟩); log-softmax dx = g − softmax(x)·Σg.
 public struct SoftmaxLayer: Layer {
+    /// Log-softmax (PyTorch's `nn.LogSoftmax`) instead of softmax.
     public let logarithmic: Bool
+    /// Features per row (in and out).
     public let features: Int
 
+    /// A softmax (or log-softmax) over `features` features per row.
     public init(logarithmic: Bool, features: Int) {
         self.logarithmic = logarithmic
         self.features = features
     }
 
+    /// Features per row: `features`.
     public var inputFeatures: Int { features }
+    /// Features per row: `features`.
     public var outputFeatures: Int { features }
     public var spec: String { logarithmic ? "logsoftmax" : "softmax" }
 
+    /// Softmax or log-softmax of each row, shifted by the row's maximum (no overflow for any finite input).
     public func forward(_ input: MatrixPointer<Float>, into output: MutableMatrixPointer<Float>, context: ForwardContext) {
         for i in 0..<input.rows {
             let x = input.base + i * input.rowStride, y = output.base + i * output.rowStride
@@ -28,6 +34,7 @@ public struct SoftmaxLayer: Layer {
         }
     }
 
+    /// Softmax: y ⊙ (g − ⟨g, y⟩); log-softmax: g − softmax(x)·Σg, per row.
     public func backwardInput(outputGradient: MatrixPointer<Float>, input: MatrixPointer<Float>, output: MatrixPointer<Float>,
                               into inputGradient: MutableMatrixPointer<Float>, context: ForwardContext) {
         for i in 0..<input.rows {

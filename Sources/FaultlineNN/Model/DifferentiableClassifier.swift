@@ -29,6 +29,7 @@ public protocol ClassifierWorkspace: AnyObject {
 /// Bound propagation is not part of this contract: it needs the operations (FaultlineRobustness's
 /// `BoundPropagation` takes a `Sequential` for IBP/CROWN and a `GraphModel` for IBP).
 public protocol DifferentiableClassifier: Sendable {
+    /// The buffers of one batch (activations, scratch), reused across calls: `makeWorkspace(capacity:)`.
     associatedtype Workspace: ClassifierWorkspace
     /// Features per input row.
     var inputFeatures: Int { get }

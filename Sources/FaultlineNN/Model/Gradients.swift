@@ -4,7 +4,9 @@ extension Sequential {
     /// Per-sample losses and the gradient of their **sum** w.r.t. the input (so each row's gradient is
     /// its own loss's gradient, independent of the batch).
     public struct InputGradient: Sendable {
+        /// The loss of each row.
         public var losses: [Float]
+        /// d(Σ losses)/d(input): row i is the gradient of row i's own loss, n × inputFeatures.
         public var gradient: Matrix<Float>
     }
 

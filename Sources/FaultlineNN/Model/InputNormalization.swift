@@ -5,7 +5,9 @@ import FaultlineLinalg
 /// consecutive blocks (PyTorch's C×H×W flattening: channel c is features c·HW ..< (c+1)·HW); one
 /// value stands for every channel.
 public struct InputNormalization: Sendable, Equatable, CustomStringConvertible {
+    /// Per-channel means (one value: every channel).
     public let mean: [Float]
+    /// Per-channel standard deviations, finite and > 0 (one value: every channel).
     public let std: [Float]
 
     /// Throws `ModelError.invalidSpec` unless both lists are non-empty, of equal length (or one of
@@ -54,7 +56,9 @@ public struct InputNormalization: Sendable, Equatable, CustomStringConvertible {
 /// backward of the division, so both agree with PyTorch autograd up to base's own rounding.
 /// Cost: one pass over the batch each way, and rows × inputFeatures floats in the workspace.
 public struct NormalizedClassifier<Base: DifferentiableClassifier>: DifferentiableClassifier {
+    /// The model that sees the normalised inputs.
     public let base: Base
+    /// The normalisation applied in front of `base`.
     public let normalization: InputNormalization
     let mean: [Float]
     let std: [Float]
@@ -75,6 +79,7 @@ public struct NormalizedClassifier<Base: DifferentiableClassifier>: Differentiab
 
     /// base's workspace and the normalised batch it reads.
     public final class Workspace: ClassifierWorkspace, @unchecked Sendable {
+        /// The workspace of `base`.
         public let base: Base.Workspace
         let normalized: AlignedBuffer<Float>
         init(base: Base.Workspace, features: Int) {

@@ -31,7 +31,9 @@ public enum ModelSpec {
     /// One tensor of a planned model's state_dict: its name (`0.weight`, or `PREFIX.weight` for a layer
     /// named with `@PREFIX`; batchnorm adds `running_mean`/`running_var`) and PyTorch shape.
     public struct Parameter: Sendable, Equatable {
+        /// The state_dict key.
         public var name: String
+        /// The tensor's shape as PyTorch stores it.
         public var shape: [Int]
     }
 
@@ -293,16 +295,22 @@ public enum ModelSpec {
 /// Reshapes nothing: the batch is already [n, features]; kept so PyTorch `nn.Flatten` positions (and
 /// so state_dict indices) line up.
 public struct Flatten: Layer {
+    /// Features per row (in and out).
     public let features: Int
+    /// A flatten of `features` features per row.
     public init(features: Int) { self.features = features }
+    /// Features per row: `features`.
     public var inputFeatures: Int { features }
+    /// Features per row: `features`.
     public var outputFeatures: Int { features }
     public var spec: String { "flatten" }
 
+    /// Copies each row.
     public func forward(_ input: MatrixPointer<Float>, into output: MutableMatrixPointer<Float>, context: ForwardContext) {
         for i in 0..<input.rows { (output.base + i * output.rowStride).update(from: input.base + i * input.rowStride, count: features) }
     }
 
+    /// Copies each row of the output gradient.
     public func backwardInput(outputGradient: MatrixPointer<Float>, input: MatrixPointer<Float>, output: MatrixPointer<Float>,
                               into inputGradient: MutableMatrixPointer<Float>, context: ForwardContext) {
         for i in 0..<input.rows {

@@ -6,6 +6,7 @@ import FaultlineLinalg
 /// layer's output features). Inference and gradients run in a `Workspace` sized for a batch, so a
 /// warm loop allocates nothing per step.
 public struct Sequential: Sendable {
+    /// The layers in forward order; consecutive widths match (checked when the model is built).
     public private(set) var layers: [any Layer]
 
     public var inputFeatures: Int { layers.first?.inputFeatures ?? 0 }
@@ -73,6 +74,7 @@ public struct Sequential: Sendable {
         let logitGradient: AlignedBuffer<Float>
         let losses: AlignedBuffer<Float>
 
+        /// Buffers for batches of up to `capacity` rows of `model` (a precondition: `capacity` > 0).
         public init(for model: Sequential, capacity: Int) {
             precondition(capacity > 0, "workspace capacity must be positive")
             self.capacity = capacity
@@ -160,10 +162,15 @@ public struct Sequential: Sendable {
 
 /// Errors building, loading or running a model.
 public enum ModelError: Error, Equatable, CustomStringConvertible, Sendable {
+    /// A spec that does not parse or describes an impossible model; the message names the layer.
     case invalidSpec(String)
+    /// An input, weight or label array whose shape does not fit the model; the message names both shapes.
     case shapeMismatch(String)
+    /// A NaN or ±∞ where finite values are needed (inputs, losses), naming the row.
     case nonFinite(String)
+    /// A label outside 0..<classes, naming the row.
     case invalidLabel(String)
+    /// A weight file that does not fit its spec: a missing, extra or mis-shaped tensor, naming the key.
     case weights(String)
 
     public var description: String {

@@ -5,6 +5,7 @@ import Foundation
 /// Deep ensembles and MC dropout: stacks of class probabilities, [members or passes] × N × C, the
 /// input of the uncertainty decomposition.
 public struct DeepEnsemble: Sendable {
+    /// The members, each a complete model of the same architecture.
     public var members: [Sequential]
 
     /// Trains `count` members of architecture `spec`, member m initialised and shuffled with seed
@@ -24,6 +25,7 @@ public struct DeepEnsemble: Sendable {
         return DeepEnsemble(members: members)
     }
 
+    /// An ensemble of already trained members (same input and output widths, so their probabilities can be averaged).
     public init(members: [Sequential]) { self.members = members }
 
     /// Softmax probabilities of every member, one N × C matrix per member.

@@ -4,8 +4,11 @@ import Foundation
 
 /// Minibatch training of a `TrainableClassifier` (a `Sequential` or an imported `GraphModel`) with cross-entropy.
 public struct TrainingOptions: Sendable {
+    /// Passes over the training set (at most; early stopping may end sooner).
     public var epochs: Int
+    /// Rows per gradient step (the last batch of an epoch may be smaller).
     public var batchSize: Int
+    /// SGD (with momentum) or Adam, with their learning rates and weight decay.
     public var optimizer: OptimizerKind
     /// Seeds the shuffling and the dropout masks (initialisation is the model builder's).
     public var seed: UInt64
@@ -24,6 +27,7 @@ public struct TrainingOptions: Sendable {
     /// adversarial training); on a stop the previous epoch's weights are restored.
     public var epochCheck: (any EpochCheck)?
 
+    /// Options; the defaults train 30 epochs of batches of 64 with Adam, no early stopping, no augmentation.
     public init(epochs: Int = 30, batchSize: Int = 64, optimizer: OptimizerKind = .adam(), seed: UInt64 = 0, patience: Int? = nil,
                 augmentation: (any BatchAugmentation)? = nil, schedule: LearningRateSchedule = .constant, epochCheck: (any EpochCheck)? = nil,
                 objective: (any TrainingObjective)? = nil) {
@@ -52,10 +56,15 @@ public protocol BatchAugmentation: Sendable {
 
 /// What happened during training.
 public struct TrainingReport: Sendable, Codable {
+    /// Epochs run (fewer than asked when early stopping or an `EpochCheck` ended training).
     public var epochs: Int
+    /// The mean training loss of each epoch.
     public var trainLoss: [Double]
+    /// The validation accuracy after each epoch (empty without a validation set).
     public var validationAccuracy: [Double]
+    /// The epoch (0-based) whose weights were kept by early stopping, or nil without it.
     public var bestEpoch: Int?
+    /// Wall-clock training time.
     public var seconds: Double
     /// Why an `EpochCheck` stopped training (the weights are those of the epoch before), or nil.
     public var stopReason: String?
@@ -66,6 +75,7 @@ public struct TrainingReport: Sendable, Codable {
 /// before) and returns that value, using `TrainableClassifier.accumulateParameterGradients(_:into:workspace:context:logitGradient:)`.
 /// `context` is the training context of the step (dropout on); `step` and `epoch` as for `BatchAugmentation`.
 public protocol TrainingObjective: Sendable {
+    /// Adds the objective's parameter gradient for the batch `rows` (`labels`) into `gradients` and returns its value.
     func accumulate<Model: TrainableClassifier>(_ model: Model, rows: MatrixPointer<Float>, labels: UnsafePointer<Int>,
                                                 into gradients: inout [Matrix<Float>], workspace: Model.Workspace, context: ForwardContext,
                                                 step: UInt64, epoch: Int) throws -> Double
@@ -74,6 +84,7 @@ public protocol TrainingObjective: Sendable {
 /// A check after each training epoch. Returning a reason stops training and restores the weights of
 /// the epoch before (the last ones the check accepted); nil lets training go on.
 public protocol EpochCheck: Sendable {
+    /// A reason to stop after `epoch` (0-based), or nil to go on.
     func stopReason<Model: TrainableClassifier>(_ model: Model, epoch: Int) throws -> String?
 }
 

@@ -18,6 +18,7 @@ import Glibc
 /// share of the tie that makes the source identity #{s > t} + λ·#{s = t} = c hold exactly. Target rows
 /// count the same way. Without a tie at t this is Garg et al.'s definition (share strictly above t).
 public struct AccuracyEstimate: Sendable, Codable, Equatable {
+    /// The confidence score thresholded.
     public enum Score: String, Sendable, Codable, CaseIterable {
         /// Maximum softmax probability.
         case msp
@@ -25,13 +26,19 @@ public struct AccuracyEstimate: Sendable, Codable, Equatable {
         case negativeEntropy = "negative-entropy"
     }
 
+    /// The score used.
     public var score: Score
+    /// The accuracy on the labelled source set.
     public var sourceAccuracy: Double
     /// The ATC threshold t on the score, and the weight λ of a score equal to t.
     public var threshold: Double
+    /// λ, the weight of a target score equal to t.
     public var tieWeight: Double
+    /// ATC's predicted target accuracy.
     public var atc: Double
+    /// DoC's predicted target accuracy, clipped to [0, 1].
     public var doc: Double
+    /// The mean target MSP (AC).
     public var averageConfidence: Double
 
     /// Fits on (source probabilities, labels) and predicts the accuracy on `target` (rows of

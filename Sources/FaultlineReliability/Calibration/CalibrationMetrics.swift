@@ -15,15 +15,24 @@ public struct CalibrationMetrics: Sendable, Codable {
     public var brier: Double
     /// Mean −log p_y (p clamped at the smallest positive float so a zero probability gives a large, finite value).
     public var nll: Double
+    /// The share of rows whose argmax (first maximum) equals the label.
     public var accuracy: Double
+    /// The mean top-1 confidence.
     public var meanConfidence: Double
+    /// The reliability diagram: one entry per bin, empty bins included.
     public var bins: [Bin]
 
+    /// One confidence bin.
     public struct Bin: Sendable, Codable, Equatable {
+        /// The bin's lower edge.
         public var lower: Double
+        /// The bin's upper edge.
         public var upper: Double
+        /// Rows whose confidence falls in it.
         public var count: Int
+        /// Their mean confidence (0 when empty).
         public var meanConfidence: Double
+        /// Their accuracy (0 when empty).
         public var accuracy: Double
     }
 

@@ -4,6 +4,7 @@ import FaultlineStatistics
 /// What calibration metrics are computed from: logits (the probabilities are formed row by row inside each
 /// metric, never materialised, so a large logits matrix costs its own size) or probabilities.
 public enum CalibrationScores: Sendable {
+    /// N × C logits, or N × C probabilities (rows summing to 1).
     case logits(Matrix<Float>), probabilities(Matrix<Float>)
 
     /// The N×C matrix, logits or probabilities.
@@ -41,13 +42,21 @@ public enum CalibrationScores: Sendable {
 /// `faultline calibrate`. Each number is the corresponding kernel's (`CalibrationMetrics`,
 /// `ClasswiseCalibration`), with their accuracy; cost O(N·C) per metric.
 public struct CalibrationSummary: Codable, Equatable, Sendable {
+    /// ECE with the chosen binning.
     public var ece: Double
+    /// MCE with the chosen binning.
     public var mce: Double
+    /// Classwise ECE (Kull et al. 2019).
     public var classwiseECE: Double
+    /// Top-label ECE (Gupta & Ramdas 2021).
     public var topLabelECE: Double
+    /// The multiclass Brier score.
     public var brier: Double
+    /// The mean negative log-likelihood.
     public var nll: Double
+    /// Top-1 accuracy.
     public var accuracy: Double
+    /// The reliability diagram of the chosen binning.
     public var bins: [CalibrationMetrics.Bin]
 
     /// The metrics' names, in the order of `values`.

@@ -7,6 +7,7 @@ import FaultlineLinalg
 /// - top-label ECE (Gupta & Ramdas 2021): Σ_c Σ_b (n_cb/N)·|acc_cb − conf_cb| over the samples predicted
 ///   c, binned by their top probability.
 public enum ClasswiseCalibration {
+    /// Classwise ECE from N × C probabilities. Throws `ReliabilityError` for rows that are not probability vectors, labels out of range, empty input or fewer than one bin.
     public static func classwiseECE(probabilities p: Matrix<Float>, labels: [Int], bins: Int = 15) throws -> Double {
         try validate(p, labels, bins)
         return withRowProbabilities(p, logits: false) { classwise(rows: p.rows, classes: p.columns, labels: labels, bins: bins, $0) }
@@ -19,6 +20,7 @@ public enum ClasswiseCalibration {
         return withRowProbabilities(z, logits: true) { classwise(rows: z.rows, classes: z.columns, labels: labels, bins: bins, $0) }
     }
 
+    /// Top-label ECE from N × C probabilities. Throws like `classwiseECE(probabilities:labels:bins:)`.
     public static func topLabelECE(probabilities p: Matrix<Float>, labels: [Int], bins: Int = 15) throws -> Double {
         try validate(p, labels, bins)
         return withRowProbabilities(p, logits: false) { topLabel(rows: p.rows, classes: p.columns, labels: labels, bins: bins, $0) }

@@ -19,10 +19,13 @@ import FaultlineLinalg
 /// logits are no better than uniform, so it keeps decreasing as T → ∞). Otherwise some row's label is
 /// strictly below its row's maximum, its term grows linearly in s, and the convex NLL has one minimum.
 public struct TemperatureScaling: Sendable, Codable, Equatable {
+    /// T > 0: the logits are divided by it.
     public var temperature: Double
     /// NLL at T = 1 and at the fitted T, and the Newton iterations used.
     public var nllBefore: Double
+    /// The mean NLL on the calibration set at the fitted T.
     public var nllAfter: Double
+    /// The Newton iterations used.
     public var iterations: Int
 
     /// Fits T on (logits, labels). Throws `ReliabilityError` on non-finite logits, bad labels or empty input.

@@ -17,18 +17,24 @@
 /// the quantile is +∞ and every interval is (−∞, ∞) (MAPIE's `allow_infinite_bounds=True`).
 /// Calibration is O(n) (selection, not a sort) in Double; intervals O(1) each.
 public struct ConformalRegression: Sendable, Codable, Equatable {
+    /// The conformity score.
     public enum Method: String, Sendable, Codable, CaseIterable {
+        /// |y − ŷ|; |y − ŷ|/σ̂; CQR's max(lo − y, y − hi); CQR with each side corrected at 1 − α/2.
         case absoluteResidual = "absolute-residual", normalizedResidual = "normalized", cqr, cqrAsymmetric = "cqr-asymmetric"
     }
+    /// The score calibrated.
     public let method: Method
+    /// The miscoverage α: intervals cover with probability ≥ 1 − α.
     public let alpha: Double
     /// The conformal quantile (for `cqrAsymmetric`, the larger of the two side corrections).
     public let quantile: Double
     /// The corrections below and above (equal to `quantile` except for `cqrAsymmetric`).
     public let lowerQuantile: Double
+    /// The correction above.
     public let upperQuantile: Double
     /// Calibration samples n and the order statistic k used (k > n: infinite intervals).
     public let calibrationSize: Int
+    /// The order statistic k = ⌈(n + 1)(1 − α)⌉.
     public let rank: Int
 
     /// Absolute-residual calibration from predictions and targets.

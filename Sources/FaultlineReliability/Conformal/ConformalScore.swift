@@ -4,6 +4,7 @@ import FaultlineLinalg
 /// top-k, optionally class-conditional) and `CumulativeProbabilitySets` (MAPIE's APS and RAPS, with
 /// MAPIE's last-label rules) — `faultline conformal`'s `--score`.
 public enum ConformalScore: String, CaseIterable, Sendable {
+    /// LAC; APS (deterministic, randomised, MAPIE's); RAPS (ours, MAPIE's); top-k.
     case lac, aps, apsRandomized = "aps-randomized", apsMapie = "aps-mapie", raps, rapsMapie = "raps-mapie", topk
 
     /// The MAPIE-convention scores (`CumulativeProbabilitySets`): no class-conditional variant.
@@ -21,6 +22,7 @@ public enum ConformalScore: String, CaseIterable, Sendable {
         public var classConditional = false
         /// Seed of the randomised scores and of the tuning split.
         public var seed: UInt64 = 0
+        /// The defaults: λ = 0.01, k_reg = 1, 10 % tuning rows, MAPIE's include rule, marginal, seed 0.
         public init() {}
     }
 

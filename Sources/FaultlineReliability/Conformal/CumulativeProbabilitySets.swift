@@ -23,13 +23,20 @@ import FaultlineLinalg
 /// Cost O(C log C) per row.
 public struct CumulativeProbabilitySets: Sendable {
     /// What happens to the label whose cumulative probability crosses the threshold.
-    public enum LastLabel: Sendable { case include, exclude, randomized }
+    public enum LastLabel: Sendable {
+        /// Keep it (MAPIE's `include_last_label=True`); drop it (`False`); keep it with the probability that makes coverage exact (`"randomized"`).
+        case include, exclude, randomized
+    }
 
+    /// The miscoverage α.
     public let alpha: Double
+    /// τ, the calibrated threshold on the cumulative score.
     public let threshold: Double
+    /// Seed of the uniforms of the randomised scores.
     public let seed: UInt64
     /// RAPS regularisation: λ and k* (0 and 0 for APS).
     public let lambda: Double
+    /// k*, RAPS's rank from which the penalty applies.
     public let kStar: Int
     static let tolerance = 1e-8
     /// MAPIE's λ grid (the values of Angelopoulos et al.).

@@ -9,6 +9,7 @@ import FaultlineLinalg
 /// the threshold is +∞ (every class is in every set); `minimumCalibrationSize` says how many samples
 /// avoid that.
 public struct SplitConformal: Sendable {
+    /// The conformity score of a class for a row (lower = more conforming).
     public enum Score: Sendable, Equatable {
         /// LAC / "least ambiguous": 1 − p_y.
         case lac
@@ -23,11 +24,15 @@ public struct SplitConformal: Sendable {
         case raps(lambda: Double, kReg: Int, randomized: Bool)
     }
 
+    /// The conformity score calibrated.
     public let score: Score
+    /// The miscoverage α: sets hold the label with probability ≥ 1 − α.
     public let alpha: Double
+    /// The calibrated threshold (+∞ when the calibration set is too small for α).
     public let threshold: Double
     /// Thresholds per class for class-conditional (Mondrian) calibration; nil for the marginal version.
     public let classThresholds: [Double]?
+    /// Seed of the randomised scores' Philox stream.
     public let seed: UInt64
 
     /// The order-statistic index k (1-based) for n calibration scores.

@@ -28,11 +28,14 @@ public enum WeightedConformal {
 
     /// Calibration scores sorted ascending with cumulative weights, for many thresholds at once.
     public struct Sorted: Sendable {
+        /// The calibration scores, ascending (ties in input order).
         public let scores: [Double]
         /// cumulative[j] = total weight of the j + 1 smallest scores.
         public let cumulative: [Double]
+        /// The sum of the calibration weights.
         public var totalWeight: Double { cumulative.last ?? 0 }
 
+        /// Sorts the scores with their weights. Throws `ReliabilityError.invalidInput` for no scores, unequal counts, a negative or non-finite weight, a NaN score or weights summing to 0.
         public init(scores s: [Double], weights w: [Double]) throws {
             guard !s.isEmpty else { throw ReliabilityError.invalidInput("no calibration scores") }
             guard s.count == w.count else { throw ReliabilityError.invalidInput("\(s.count) calibration scores but \(w.count) weights") }
@@ -68,11 +71,15 @@ public enum WeightedConformal {
     /// set of x when S(x, y) ≤ t(y), t(y) = the weighted quantile with calibration weights w(Yᵢ) and test
     /// weight w(y).
     public struct LabelShiftSets: Sendable {
+        /// The conformity score.
         public let score: SplitConformal.Score
+        /// The miscoverage α.
         public let alpha: Double
+        /// w(y) = q(y)/p(y), one per class.
         public let classWeights: [Double]
         /// t(y), one per candidate class (+∞ when the calibration set cannot reach 1 − α).
         public let thresholds: [Double]
+        /// Seed of the randomised scores.
         public let seed: UInt64
 
         /// Throws for bad probabilities or labels (`ReliabilityError`), α outside (0, 1), a weight count

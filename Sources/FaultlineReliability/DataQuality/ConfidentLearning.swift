@@ -40,19 +40,27 @@ import FaultlineLinalg
 public struct ConfidentLearning: Sendable, Codable, Equatable {
     /// Which rows `issues` flags (cleanlab's `filter_by`).
     public enum Filter: String, Sendable, Codable, CaseIterable {
+        /// cleanlab's default: per given label k and other class j, the prune count of rows labelled k with the largest margin p_j − p_k.
         case pruneByNoiseRate = "prune_by_noise_rate"
+        /// The rows off the diagonal of the confident joint.
         case confidentLearning = "confident_learning"
+        /// Per given label k, its (count − C′[k, k]) rows of lowest p_k.
         case pruneByClass = "prune_by_class"
+        /// Rows flagged by both `pruneByNoiseRate` and `pruneByClass`.
         case both
     }
 
     /// The per-row label-quality score issues are ranked by (cleanlab's `rank_by`).
     public enum Ranking: String, Sendable, Codable, CaseIterable {
+        /// p_given: the predicted probability of the given label.
         case selfConfidence = "self_confidence"
+        /// (p_given − max_{j ≠ given} p_j + 1) / 2.
         case normalizedMargin = "normalized_margin"
     }
 
+    /// Rows.
     public var samples: Int
+    /// Classes K.
     public var classes: Int
     /// Rows per given label.
     public var labelCounts: [Int]
@@ -72,7 +80,9 @@ public struct ConfidentLearning: Sendable, Codable, Equatable {
     public var inverseNoiseMatrix: [[Double]]
     /// Estimated prior of the true labels.
     public var truePrior: [Double]
+    /// The rule that flagged `issues`.
     public var filter: Filter
+    /// The score `issues` are ranked by.
     public var ranking: Ranking
     /// Flagged rows, ranked by ascending `scores` (ties in index order).
     public var issues: [Int]
@@ -394,6 +404,7 @@ public struct ConfidentLearning: Sendable, Codable, Equatable {
 /// tail; above, the halves (cut at a multiple of 8) summed recursively. Matching it makes sums bit-equal
 /// to NumPy's on the same data.
 public enum PairwiseSum {
+    /// The sum of `x` in NumPy's order (bit-equal to `np.sum`).
     public static func sum(_ x: [Double]) -> Double {
         x.withUnsafeBufferPointer { sum($0.baseAddress, $0.count) }
     }

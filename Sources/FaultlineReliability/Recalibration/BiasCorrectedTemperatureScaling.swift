@@ -12,10 +12,15 @@ import Glibc
 /// equal that class's frequency in the fitting labels (the stationarity condition Σᵢ (pᵢ_c − 1[yᵢ = c]) = 0),
 /// which is what label-shift estimation by maximum likelihood (MLLS) needs from the source model.
 public struct BiasCorrectedTemperatureScaling: Sendable, Codable, Equatable {
+    /// T > 0.
     public var temperature: Double
+    /// b_c, one per class.
     public var bias: [Double]
+    /// The mean NLL at T = 1, b = 0.
     public var nllBefore: Double
+    /// The mean NLL at the fit.
     public var nllAfter: Double
+    /// Newton iterations used.
     public var iterations: Int
 
     /// Throws for empty or non-finite logits or bad labels (`ReliabilityError`), and `notIdentifiable` when

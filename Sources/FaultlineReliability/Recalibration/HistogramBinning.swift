@@ -2,7 +2,9 @@
 /// (right-closed, confidence 0 in the first bin); a score is replaced by the accuracy of its bin on the
 /// calibration set, and by the bin centre where the calibration set left the bin empty.
 public struct HistogramBinning: Sendable, Codable, Equatable {
+    /// The value each bin maps to: its calibration accuracy, or its centre when empty.
     public private(set) var binValues: [Double]
+    /// Calibration rows per bin.
     public private(set) var binCounts: [Int]
 
     /// Throws for fewer than one bin, mismatched inputs or confidences outside [0, 1].
@@ -28,5 +30,6 @@ public struct HistogramBinning: Sendable, Codable, Equatable {
 
     static func bin(_ c: Double, _ bins: Int) -> Int { min(max(Int((c * Double(bins)).rounded(.up)) - 1, 0), bins - 1) }
 
+    /// The recalibrated confidence (inputs clamped to [0, 1]).
     public func callAsFunction(_ confidence: Double) -> Double { binValues[HistogramBinning.bin(min(max(confidence, 0), 1), binValues.count)] }
 }

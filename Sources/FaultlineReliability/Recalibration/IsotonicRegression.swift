@@ -8,6 +8,7 @@
 public struct IsotonicRegression: Sendable, Codable, Equatable {
     /// The distinct inputs, increasing, and the fitted non-decreasing values at them.
     public private(set) var thresholds: [Double]
+    /// The fitted values at `thresholds`, non-decreasing.
     public private(set) var values: [Double]
 
     /// Throws for empty, mismatched or non-finite inputs, or non-positive weights.
@@ -64,5 +65,6 @@ public struct IsotonicRegression: Sendable, Codable, Equatable {
         return values[lo] + t * (values[hi] - values[lo])
     }
 
+    /// The fitted function at every element of `x`.
     public func predict(_ x: [Double]) -> [Double] { x.map { self($0) } }
 }

@@ -8,7 +8,9 @@ import Glibc
 /// (A, B) = (0, log((N₋ + 1)/(N₊ + 1))). The problem is convex, so this is the optimum scikit-learn's
 /// L-BFGS approaches (it stops at gradient 1e-6).
 public struct PlattScaling: Sendable, Codable, Equatable {
+    /// A in 1/(1 + exp(A·f + B)).
     public var a: Double
+    /// B in 1/(1 + exp(A·f + B)).
     public var b: Double
 
     /// Throws for empty or mismatched inputs, non-finite scores, or labels other than 0/1.

@@ -3,12 +3,18 @@ import Foundation
 /// A fitted recalibrator, saved as JSON (written to a temporary file, then renamed) so it can be fitted
 /// on a calibration split once and applied later.
 public enum Recalibrator: Sendable, Codable, Equatable {
+    /// Temperature scaling of logits.
     case temperature(TemperatureScaling)
+    /// Vector scaling of logits.
     case vector(VectorScaling)
+    /// Isotonic regression of the top-1 confidence.
     case isotonic(IsotonicRegression)
+    /// Platt scaling of a binary score.
     case platt(PlattScaling)
+    /// Histogram binning of the top-1 confidence.
     case histogram(HistogramBinning)
 
+    /// Writes the recalibrator as JSON to `path` (atomically). Throws `ReliabilityError.invalidInput` naming `path` when it cannot be written.
     public func save(to path: String) throws {
         let data = try JSONEncoder().encode(self)
         do {

@@ -4,6 +4,7 @@ extension Recalibrator {
     /// The recalibration methods `fit` knows: temperature and vector scaling act on logits; isotonic
     /// regression and histogram binning map the top-1 confidence (`TopLabelRecalibration`).
     public enum Method: String, CaseIterable, Sendable {
+        /// Temperature or vector scaling of logits; isotonic regression or histogram binning of the top-1 confidence.
         case temperature, vector, isotonic, histogram
 
         /// Whether the method needs logits (not only probabilities).

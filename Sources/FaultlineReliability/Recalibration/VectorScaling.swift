@@ -9,10 +9,15 @@ import Glibc
 /// a 1e-9 ridge for the flat directions softmax leaves: adding a constant to every b), in Double,
 /// starting from w = 1, b = 0 (temperature 1). O(N·C²) per iteration.
 public struct VectorScaling: Sendable, Codable, Equatable {
+    /// wᶜ, one per class.
     public var scale: [Double]
+    /// bᶜ, one per class.
     public var bias: [Double]
+    /// The mean NLL at w = 1, b = 0.
     public var nllBefore: Double
+    /// The mean NLL at the fit.
     public var nllAfter: Double
+    /// Newton iterations used.
     public var iterations: Int
 
     /// Throws for bad logits or labels (`ReliabilityError`).

@@ -18,23 +18,35 @@ import Foundation
 /// O(n log n + G log n + L log n). Throws for empty or unequal inputs, non-finite values, σ ≤ 0, levels
 /// outside [0, 1], gridPoints < 2 or pitBins < 1.
 public struct GaussianIntervalCalibration: Sendable, Codable, Equatable {
+    /// Coverage at one nominal level.
     public struct Level: Sendable, Codable, Equatable {
+        /// The nominal probability p of the central interval.
         public var nominal: Double
+        /// The share of targets inside it.
         public var observed: Double
     }
 
     /// 0.1, 0.2, …, 0.9, 0.95, 0.99.
     public static let defaultLevels: [Double] = (1...9).map { Double($0) / 10 } + [0.95, 0.99]
 
+    /// Predictions evaluated.
     public var samples: Int
+    /// One entry per requested level, in the order given.
     public var levels: [Level]
+    /// Mean |observed − nominal| over `levels`.
     public var meanAbsoluteError: Double
+    /// G, the points of uncertainty-toolbox's grid.
     public var gridPoints: Int
+    /// Mean |observed − expected| over the grid (uncertainty-toolbox's MACE).
     public var meanAbsoluteCalibrationError: Double
+    /// Root mean squared |observed − expected| over the grid (RMSCE).
     public var rootMeanSquaredCalibrationError: Double
+    /// The area between the observed-vs-expected curve and the diagonal.
     public var miscalibrationArea: Double
+    /// Counts of the PIT values per bin.
     public var pitHistogram: [Int]
 
+    /// Evaluates Gaussian predictions (μ, σ) against `targets` (see the type's errors).
     public init(mean: [Double], sigma: [Double], targets: [Double], levels nominal: [Double] = defaultLevels,
                 gridPoints: Int = 100, pitBins: Int = 10) throws {
         try RegressionCheck.pairs(mean, "means", targets)
@@ -100,15 +112,22 @@ public struct GaussianIntervalCalibration: Sendable, Codable, Equatable {
 /// and median width (+∞ when an interval is unbounded). O(n log n). Throws for empty or unequal
 /// inputs, NaN, or lower > upper (naming the index).
 public struct IntervalCoverage: Sendable, Codable, Equatable {
+    /// Intervals evaluated.
     public var samples: Int
+    /// The share of targets inside their interval (bounds included).
     public var coverage: Double
+    /// The share below the lower bound.
     public var below: Double
+    /// The share above the upper bound.
     public var above: Double
+    /// The mean upper − lower (+∞ if any is unbounded).
     public var meanWidth: Double
+    /// The median upper − lower.
     public var medianWidth: Double
     /// Intervals with an infinite bound.
     public var unbounded: Int
 
+    /// Evaluates the intervals (see the type's errors).
     public init(lower: [Double], upper: [Double], targets: [Double]) throws {
         guard !targets.isEmpty else { throw ReliabilityError.invalidInput("no targets (an empty input)") }
         guard lower.count == targets.count, upper.count == targets.count else {

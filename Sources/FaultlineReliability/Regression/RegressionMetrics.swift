@@ -8,16 +8,24 @@ import Foundation
 /// input order (equal to scikit-learn's float64 results within ~1e-12 relative). O(n) plus an
 /// O(n log n) sort for the median. Throws for empty, unequal-length or non-finite inputs.
 public struct RegressionMetrics: Sendable, Codable, Equatable {
+    /// Predictions evaluated.
     public var samples: Int
+    /// Mean |y − ŷ|.
     public var meanAbsoluteError: Double
+    /// Mean (y − ŷ)².
     public var meanSquaredError: Double
+    /// √MSE.
     public var rootMeanSquaredError: Double
+    /// The coefficient of determination (scikit-learn's `r2_score`, `force_finite=True`).
     public var r2: Double
+    /// The median |y − ŷ|.
     public var medianAbsoluteError: Double
+    /// The largest |y − ŷ|.
     public var maxError: Double
     /// Mean signed residual, mean of (y − ŷ): positive when the model predicts too low.
     public var meanResidual: Double
 
+    /// Computes every metric (see the type's errors).
     public init(predictions: [Double], targets: [Double]) throws {
         try RegressionCheck.pairs(predictions, "predictions", targets)
         let n = Double(targets.count)

@@ -8,9 +8,12 @@
 public struct RiskCoverage: Sendable, Codable {
     /// risk[k − 1] = r_k for coverage k/N.
     public var risk: [Double]
+    /// AURC = (1/N) Σ_k r_k.
     public var aurc: Double
+    /// E-AURC = AURC − the oracle's AURC.
     public var excessAURC: Double
 
+    /// The curve of `confidence` (higher = more confident) against `correct`. Throws `ReliabilityError.invalidInput` for no samples, unequal lengths or a non-finite confidence.
     public static func compute(confidence: [Double], correct: [Bool]) throws -> RiskCoverage {
         let n = confidence.count
         guard n > 0 else { throw ReliabilityError.invalidInput("no samples") }

@@ -15,6 +15,7 @@ public enum ConfidenceScore: String, Sendable, Codable, CaseIterable {
     /// The largest logit, max z; needs logits.
     case maxLogit = "max-logit"
 
+    /// Whether the score needs logits rather than probabilities.
     public var needsLogits: Bool { self == .negativeEnergy || self == .maxLogit }
 }
 
@@ -28,13 +29,19 @@ public enum ConfidenceScore: String, Sendable, Codable, CaseIterable {
 /// (1/N) Σₖ rₖ, as `RiskCoverage` computes it. E-AURC subtracts the oracle's AURC (all correct
 /// samples first). O(N log N) per score, plus O(N·C) for the scores.
 public struct SelectiveScoreComparison: Sendable, Codable, Equatable {
+    /// One score's results.
     public struct Entry: Sendable, Codable, Equatable {
+        /// The score.
         public var score: ConfidenceScore
+        /// Its tie-averaged AURC.
         public var aurc: Double
+        /// AURC minus the oracle's.
         public var excessAURC: Double
         /// Risk when the 50 %, 80 % and 90 % most confident samples are accepted (tie-averaged).
         public var riskAt50: Double
+        /// Risk at 80 % coverage.
         public var riskAt80: Double
+        /// Risk at 90 % coverage.
         public var riskAt90: Double
     }
 
@@ -42,7 +49,9 @@ public struct SelectiveScoreComparison: Sendable, Codable, Equatable {
     public var entries: [Entry]
     /// The score with the smallest AURC (the first in case order on an exact tie).
     public var best: ConfidenceScore
+    /// Rows compared.
     public var samples: Int
+    /// Wrong predictions among them.
     public var errors: Int
 
     /// Compares the scores of `probabilities` (N × C rows, C ≥ 1) against `labels` (N, in 0..<C);

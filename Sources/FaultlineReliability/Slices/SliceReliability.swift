@@ -14,12 +14,19 @@ import FaultlineStatistics
 /// The worst slice: the largest Clopper–Pearson lower bound (the slice whose error is highest with
 /// confidence), ties broken by the higher rate, then the first in order. Slices with no rows are left out.
 public struct SliceReliability: Sendable, Codable {
+    /// One slice's failure rate and its bounds.
     public struct Row: Sendable, Codable, Equatable {
+        /// The slice's name (a class, a slice value, or `all`).
         public var slice: String
+        /// Rows in the slice.
         public var samples: Int
+        /// Wrong predictions in it.
         public var errors: Int
+        /// errors / samples.
         public var errorRate: Double
+        /// The two-sided Clopper–Pearson 1 − α interval on the rate.
         public var clopperPearson: BinomialBounds.Interval
+        /// The two-sided Wilson 1 − α interval.
         public var wilson: BinomialBounds.Interval
         /// One-sided Clopper–Pearson 1 − α upper bound.
         public var upperBound: Double
@@ -27,11 +34,15 @@ public struct SliceReliability: Sendable, Codable {
         public var zeroFailureBound: Double?
         /// Fisher's one-sided p-value against the rest, and after the correction.
         public var pValue: Double
+        /// The p-value after Holm or Benjamini–Hochberg over the table.
         public var adjustedPValue: Double
+        /// adjustedPValue ≤ α: the slice fails more often than the rest.
         public var worse: Bool
     }
 
+    /// The slices of one partition (classes, or the user's slices).
     public struct Table: Sendable, Codable {
+        /// One row per non-empty slice.
         public var rows: [Row]
         /// The worst slice's name (nil for an empty table).
         public var worst: String?
@@ -39,15 +50,23 @@ public struct SliceReliability: Sendable, Codable {
 
     /// A bootstrap percentile interval and the point estimate.
     public struct Estimate: Sendable, Codable, Equatable {
+        /// The statistic on the whole set.
         public var estimate: Double
+        /// The α/2 bootstrap quantile.
         public var lower: Double
+        /// The 1 − α/2 bootstrap quantile.
         public var upper: Double
     }
 
+    /// The significance level of intervals and tests.
     public var alpha: Double
+    /// The multiple-testing correction.
     public var correction: MultipleTesting.Correction
+    /// The whole test set as one slice.
     public var overall: Row
+    /// One slice per true class.
     public var classes: Table
+    /// The user's slices (nil when none were given).
     public var slices: Table?
     /// AUROC of the maximum probability at ranking right predictions above wrong ones, with a stratified
     /// bootstrap interval (nil when every prediction is right, or every one wrong).

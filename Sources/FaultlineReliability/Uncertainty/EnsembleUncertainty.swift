@@ -25,8 +25,11 @@ import Glibc
 public struct EnsembleUncertainty: Sendable {
     /// Per sample.
     public var predictiveEntropy: [Double]
+    /// Expected member entropy mean_m H(p_m): the aleatoric part.
     public var expectedEntropy: [Double]
+    /// H(p̄) − mean_m H(p_m): the epistemic part (BALD), ≥ 0 up to float32 rounding.
     public var mutualInformation: [Double]
+    /// The population variance across members, averaged over classes.
     public var meanVariance: [Double]
     /// Share of members whose argmax differs from the argmax of the mean (the variation ratio).
     public var variationRatio: [Double]
@@ -233,11 +236,17 @@ public struct EnsembleUncertainty: Sendable {
 extension EnsembleUncertainty {
     /// Means of the per-sample measures over a group of samples (all, the correct ones, the wrong ones…).
     public struct Summary: Codable, Equatable, Sendable {
+        /// Samples in the group.
         public var samples: Int
+        /// Mean predictive entropy (total).
         public var entropy: Double
+        /// Mean expected entropy (aleatoric).
         public var aleatoric: Double
+        /// Mean mutual information (epistemic).
         public var epistemic: Double
+        /// Mean of the mean variance.
         public var variance: Double
+        /// Mean variation ratio.
         public var variationRatio: Double
     }
 

@@ -29,14 +29,21 @@ public struct APGDAttack: Sendable {
     /// The loss APGD ascends: cross-entropy or the difference of logits ratio. Targeted runs use
     /// −CE(z, target) and the targeted DLR.
     public enum Objective: String, Sendable, Codable {
+        /// Cross-entropy (AutoAttack's APGD-CE).
         case crossEntropy = "ce"
+        /// The difference of logits ratio (APGD-DLR; the targeted DLR for APGD-T).
         case dlr
     }
 
+    /// The ε-ball's norm: L∞ or L2.
     public var norm: PerturbationNorm = .linf
+    /// The perturbation budget ε (≥ 0).
     public var epsilon: Float
+    /// Iterations per run (AutoAttack's 100).
     public var steps: Int = 100
+    /// Runs from new random starts; each runs only on samples still robust.
     public var restarts: Int = 1
+    /// The loss ascended.
     public var objective: Objective = .crossEntropy
     /// APGD-T: attack towards the classes ranked 2nd … (n+1)th by the clean logits, one full run each
     /// (AutoAttack "standard": 9). nil: untargeted.
@@ -48,6 +55,7 @@ public struct APGDAttack: Sendable {
     public var earlyStop: Bool = false
     /// The valid input box (one interval, or one per channel): iterates are clamped to it.
     public var box: InputBox = .unit
+    /// Seed of the random starts (Philox keyed by seed, sample, target rank, restart).
     public var seed: UInt64 = 0
     /// The index of `x`'s first row in a larger data set: random starts are keyed by
     /// `sampleOffset + i`, so rows a..<b attacked with offset a get the starts they get inside the
@@ -55,9 +63,12 @@ public struct APGDAttack: Sendable {
     public var sampleOffset: Int = 0
     /// Explicit stream keys, one per row (nil: `sampleOffset + i`); see `SampleKeyed`.
     public var sampleKeys: [Int]?
+    /// Rows per forward/backward batch (results do not depend on it).
     public var batchSize: Int = 1024
+    /// The GEMM backend (nil: the default; `.simd` for batch-size-invariant bits).
     public var backend: Backend?
 
+    /// APGD with AutoAttack's settings; `targetClasses` makes it APGD-T (then use `.dlr`).
     public init(norm: PerturbationNorm = .linf, epsilon: Float, steps: Int = 100, objective: Objective = .crossEntropy,
                 targetClasses: Int? = nil) {
         self.norm = norm

@@ -10,6 +10,7 @@ import FaultlineNN
 /// such as max(α, 1e-4) would only change results for 0 < ε < 4e-5·steps. `stepSize` overrides the rule.
 /// APGD sets its own step size (2ε, halved adaptively); Square has none.
 public struct AttackRecipe: Sendable, Equatable, Codable {
+    /// The perturbation norm of every attack built from the recipe.
     public var norm: PerturbationNorm = .linf
     /// The valid input box of every attack (one interval, or one per channel).
     public var box: InputBox = .unit
@@ -35,6 +36,7 @@ public struct AttackRecipe: Sendable, Equatable, Codable {
     /// `backend` as stored (and encoded): its raw value.
     private var backendName: String?
 
+    /// A recipe; the defaults are AutoAttack's (100 APGD steps, 5,000 Square queries, one restart) and PGD-20.
     public init(norm: PerturbationNorm = .linf, box: InputBox = .unit, seed: UInt64 = 0, steps: Int = 20, stepSize: Float? = nil,
                 apgdSteps: Int = 100, squareQueries: Int = 5000, restarts: Int = 1, earlyStop: Bool = false, backend: Backend? = nil) {
         (self.norm, self.box, self.seed, self.steps, self.stepSize) = (norm, box, seed, steps, stepSize)

@@ -16,6 +16,7 @@ public struct AttackResult: Sendable {
     /// Share of samples correctly classified at their returned example.
     public var robustAccuracy: Double { Double(margin.filter { $0 > 0 }.count) / Double(max(margin.count, 1)) }
 
+    /// A result as an attack assembles it (`evaluate` computes success and margins from a final pass).
     public init(adversarial: Matrix<Float>, success: [Bool], successStep: [Int?], margin: [Float]) {
         self.adversarial = adversarial
         self.success = success

@@ -15,24 +15,30 @@ import Foundation
 public struct AttackSweep: Sendable {
     /// The attacks by their command-line names.
     public enum Kind: String, CaseIterable, Sendable {
+        /// FGSM, BIM, PGD, MI-FGSM, APGD-CE, APGD-DLR, APGD-T, Square, the AutoAttack-style ensemble, DeepFool, Carlini–Wagner L2.
         case fgsm, bim, pgd, mifgsm, apgdCE = "apgd-ce", apgdDLR = "apgd-dlr", apgdT = "apgd-t", square, autoattack, deepfool, cw
         /// DeepFool and CW: one run answers every ε.
         public var isMinimalPerturbation: Bool { self == .deepfool || self == .cw }
     }
     /// AutoAttack only: robust accuracy after each of its attacks.
     public struct Stage: Codable, Sendable {
+        /// The attack's name (`apgd-ce`, `apgd-t`, `square`).
         public var attack: String
+        /// Robust accuracy after it (and every attack before it).
         public var robustAccuracy: Double
         public init(attack: String, robustAccuracy: Double) { (self.attack, self.robustAccuracy) = (attack, robustAccuracy) }
     }
     /// The result at one budget.
     public struct Row: Codable, Sendable {
+        /// The budget ε.
         public var epsilon: Float
+        /// The share of samples still correctly classified at their returned example.
         public var robustAccuracy: Double
         /// Wall time of this ε's attack (of the single run for DeepFool/CW).
         public var seconds: Double
         /// Samples misclassified before any perturbation.
         public var brokenAtStart: Int
+        /// AutoAttack's accuracy after each of its attacks (nil for the other attacks).
         public var stages: [Stage]?
         public init(epsilon: Float, robustAccuracy: Double, seconds: Double, brokenAtStart: Int, stages: [Stage]? = nil) {
             (self.epsilon, self.robustAccuracy, self.seconds, self.brokenAtStart, self.stages) = (epsilon, robustAccuracy, seconds, brokenAtStart, stages)
@@ -41,17 +47,23 @@ public struct AttackSweep: Sendable {
     /// Rows in the order of the budgets, the adversarial examples (`eps_<ε>` per budget, or one array named
     /// after DeepFool/CW) and AutoAttack's warnings (e.g. signs of gradient masking).
     public struct Result: Sendable {
+        /// One row per budget, in the order given.
         public var rows: [Row]
+        /// The adversarial examples as named arrays.
         public var examples: [(name: String, tensor: Tensor)]
+        /// AutoAttack's warnings about the evaluation (empty for the other attacks).
         public var warnings: [String]
     }
 
+    /// The attack.
     public var kind: Kind
+    /// The shared settings it is built from.
     public var recipe: AttackRecipe
     /// The index of the input's first row in a larger data set: every random draw of row i is keyed by
     /// `sampleOffset + i` (`SampleKeyed`), so a shard of an `mpirun` job gets, row for row, the outcomes
     /// of the whole set. DeepFool, CW, FGSM, BIM and MI-FGSM draw nothing at random.
     public var sampleOffset: Int = 0
+    /// A sweep of `kind` with `recipe`'s settings.
     public init(_ kind: Kind, recipe: AttackRecipe) { (self.kind, self.recipe) = (kind, recipe) }
 
     /// Runs the sweep over `epsilons` (in the given order). `progress(done, total, ε)` counts sample-budgets:
@@ -133,6 +145,7 @@ public struct AttackSweep: Sendable {
 /// The identity "attack": returns the clean inputs (robust accuracy = clean accuracy). Used when an
 /// upper bound by attack is switched off, e.g. `TwoSidedEvaluation` with `certify --steps 0`.
 public struct NoAttack: Attack {
+    /// The identity attack.
     public init() {}
     public var name: String { "none" }
     public func attack<Model: DifferentiableClassifier>(_ model: Model, _ x: Matrix<Float>, labels: [Int],

@@ -10,12 +10,14 @@ import FaultlineNN
 /// (L∞ only, 5,000 queries). Robust accuracy after APGD is therefore an upper bound at least as tight
 /// as AutoAttack's after the same attacks.
 public struct AutoAttack: Sendable {
+    /// The attacks, run in order, each on the samples still robust.
     public var attacks: [any Attack]
     /// The index of the input's first row in a larger data set. Each attack runs on the rows still
     /// robust, keyed (`Attack.keyed(by:)`) by `sampleOffset` + their index in the input: a row's
     /// random draws, and so its outcome, do not depend on the other rows or on the shard it is in.
     public var sampleOffset: Int = 0
 
+    /// An ensemble of `attacks` (not empty when run).
     public init(attacks: [any Attack]) {
         self.attacks = attacks
     }
@@ -36,9 +38,11 @@ public struct AutoAttack: Sendable {
 
     /// The outcome of an ensemble evaluation.
     public struct Report: Sendable {
+        /// The share of samples classified correctly without perturbation.
         public var cleanAccuracy: Double
         /// Robust accuracy after each attack in order (the last is the ensemble's).
         public var robustAccuracyAfter: [(attack: String, accuracy: Double)]
+        /// Robust accuracy after the whole ensemble (the clean accuracy when there were no attacks).
         public var robustAccuracy: Double { robustAccuracyAfter.last?.accuracy ?? cleanAccuracy }
         /// Which attack broke each sample ("clean" for samples misclassified without perturbation; nil: robust).
         public var brokenBy: [String?]

@@ -20,17 +20,26 @@ import Glibc
 /// every steps/10 iterations (the reference checks the batch's summed loss; per sample keeps results
 /// independent of the batch). Samples misclassified at x, and those never broken, return x.
 public struct CarliniWagnerL2: Sendable {
+    /// κ: the logit margin the example must reach.
     public var confidence: Float = 0
+    /// Adam steps per binary-search round.
     public var steps: Int = 1000
+    /// Adam's learning rate.
     public var learningRate: Float = 0.01
+    /// Rounds of the binary search on c.
     public var searchSteps: Int = 9
+    /// c of the first round.
     public var initialConstant: Float = 1e-3
+    /// Stop a round for a sample when its loss has not decreased over steps/10 iterations.
     public var abortEarly: Bool = true
     /// The valid input box (one interval, or one per channel): iterates are clamped to it.
     public var box: InputBox = .unit
+    /// Rows per batch (results do not depend on it).
     public var batchSize: Int = 256
+    /// The GEMM backend (nil: the default).
     public var backend: Backend?
 
+    /// CW-L2 with the reference's defaults (κ = 0, 1,000 steps, 9 search rounds from c = 10⁻³, lr 0.01).
     public init(confidence: Float = 0, steps: Int = 1000, searchSteps: Int = 9, initialConstant: Float = 1e-3, learningRate: Float = 0.01) {
         self.confidence = confidence
         self.steps = steps

@@ -16,15 +16,22 @@ import FaultlineNN
 /// iteration: one forward and (candidates − 1) backward passes on the samples not yet fooled.
 /// Deterministic (no random draws). Samples already misclassified return the clean input.
 public struct DeepFool: Sendable {
+    /// L2 (the original) or L∞.
     public var norm: PerturbationNorm = .l2
+    /// How many top classes of the clean logits are candidates (the prediction included).
     public var candidates: Int = 10
+    /// The most linearisation steps per sample.
     public var maxIterations: Int = 50
+    /// The final step is scaled by 1 + overshoot.
     public var overshoot: Float = 0.02
     /// The valid input box (one interval, or one per channel): iterates are clamped to it.
     public var box: InputBox = .unit
+    /// Rows per batch (results do not depend on it).
     public var batchSize: Int = 256
+    /// The GEMM backend (nil: the default).
     public var backend: Backend?
 
+    /// DeepFool with the reference's defaults (10 candidates, 50 iterations, overshoot 0.02).
     public init(norm: PerturbationNorm = .l2, candidates: Int = 10, maxIterations: Int = 50, overshoot: Float = 0.02) {
         self.norm = norm
         self.candidates = candidates

@@ -3,6 +3,7 @@ import FaultlineNN
 
 /// The perturbation norm of an attack.
 public enum PerturbationNorm: String, Sendable, Codable {
+    /// ‖δ‖∞ = max |δᵢ| ≤ ε (a box around x); ‖δ‖₂ ≤ ε (a ball).
     case linf, l2
 }
 
@@ -19,13 +20,19 @@ public enum PerturbationNorm: String, Sendable, Codable {
 /// restart), so the start does not depend on batch size. With `backend: .simd` the whole attack is
 /// bit-identical for any batch size (see `ForwardContext.backend`).
 public struct GradientAttack: Sendable {
+    /// The ε-ball's norm: L∞ or L2.
     public var norm: PerturbationNorm = .linf
+    /// The perturbation budget ε (≥ 0).
     public var epsilon: Float
+    /// α, the step per iteration (L∞: per coordinate; L2: the step's norm).
     public var stepSize: Float
+    /// Iterations per restart (1 with α = ε: FGSM).
     public var steps: Int
+    /// Start from a random point of the ε-ball (PGD) instead of x (BIM, FGSM).
     public var randomStart: Bool = false
     /// Independent runs from new random starts; a sample broken in one run keeps that example.
     public var restarts: Int = 1
+    /// The loss ascended (targeted attacks descend it towards the target).
     public var loss: Loss = .crossEntropy
     /// MI-FGSM decay μ (nil: plain PGD/BIM).
     public var momentum: Float?
@@ -33,6 +40,7 @@ public struct GradientAttack: Sendable {
     public var earlyStop: Bool = false
     /// The valid input box (one interval, or one per channel): iterates are clamped to it.
     public var box: InputBox = .unit
+    /// Seed of the random starts.
     public var seed: UInt64 = 0
     /// The index of `x`'s first row in a larger data set: random starts are keyed by
     /// `sampleOffset + i`, so rows a..<b attacked with offset a get the starts they get inside the
@@ -40,10 +48,12 @@ public struct GradientAttack: Sendable {
     public var sampleOffset: Int = 0
     /// Explicit stream keys, one per row (nil: `sampleOffset + i`); see `SampleKeyed`.
     public var sampleKeys: [Int]?
+    /// Rows per forward/backward batch (results do not depend on it).
     public var batchSize: Int = 1024
     /// The GEMM backend (nil: the default; `.simd` for batch-size-invariant results).
     public var backend: Backend?
 
+    /// An iterative attack without a random start (BIM); see `fgsm` and `pgd` for the usual settings.
     public init(norm: PerturbationNorm = .linf, epsilon: Float, stepSize: Float, steps: Int) {
         self.norm = norm
         self.epsilon = epsilon
@@ -64,6 +74,7 @@ public struct GradientAttack: Sendable {
         return a
     }
 
+    /// What `run` returns.
     public typealias Result = AttackResult
 
     /// Returns the box's per-feature bounds.
@@ -166,6 +177,7 @@ public final class AttackWorkspace<Model: DifferentiableClassifier>: @unchecked 
     let state: BatchState
     let spec: String
 
+    /// Buffers for batches of up to `capacity` rows of `model`.
     public init(for model: Model, capacity: Int) {
         self.model = model.makeWorkspace(capacity: capacity)
         state = BatchState(capacity: capacity, features: model.inputFeatures)

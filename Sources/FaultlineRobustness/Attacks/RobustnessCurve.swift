@@ -4,8 +4,11 @@ import FaultlineNN
 /// Robust accuracy over a list of ε and per-sample minimal perturbations, for any `Attack` built per
 /// budget (e.g. `AttackRecipe.pgd(epsilon:)`) on any `DifferentiableClassifier`.
 public enum RobustnessCurve {
+    /// Robust accuracy at one budget.
     public struct Point: Sendable, Codable, Equatable {
+        /// The budget ε.
         public var epsilon: Float
+        /// The share of samples the attack did not break within ε.
         public var robustAccuracy: Double
     }
 

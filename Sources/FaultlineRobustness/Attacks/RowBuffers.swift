@@ -8,6 +8,7 @@ import FaultlineLinalg
 /// buffer together, so a new attack cannot forget one. `origin[k]` is the input row held in slot k.
 /// Capacity is fixed at creation; buffers are reused across batches. Not for concurrent use.
 public final class BatchRows {
+    /// The most rows a batch holds.
     public let capacity: Int
     /// Rows loaded in the current batch (slots 0..<count).
     public private(set) var count = 0
@@ -15,6 +16,7 @@ public final class BatchRows {
     public let origin: RowColumn<Int>
     private var members: [any RowSwappable] = []
 
+    /// Storage for batches of up to `capacity` rows.
     public init(capacity: Int) {
         self.capacity = capacity
         origin = RowColumn(capacity: capacity, width: 1, repeating: 0)
@@ -89,6 +91,7 @@ private final class RowFloats: RowSwappable {
 public final class RowColumn<Element>: RowSwappable {
     /// Element k·width + j is value j of row k.
     public let pointer: UnsafeMutablePointer<Element>
+    /// Values per row.
     public let width: Int
     private let count: Int
 
@@ -110,6 +113,7 @@ public final class RowColumn<Element>: RowSwappable {
         set { pointer[k] = newValue }
     }
 
+    /// Exchanges the values of rows `a` and `b`.
     public func swapRows(_ a: Int, _ b: Int) {
         guard a != b else { return }
         for j in 0..<width { swap(&pointer[a * width + j], &pointer[b * width + j]) }

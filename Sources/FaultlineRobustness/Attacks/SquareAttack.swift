@@ -15,6 +15,7 @@ import FaultlineNN
 /// (as in the original paper's code), from a Philox stream keyed by (seed, sample, restart), so results
 /// do not depend on the batch size; AutoAttack shares one draw across its batch.
 public struct SquareAttack: Sendable {
+    /// The loss the proposals must lower.
     public enum Objective: String, Sendable, Codable {
         /// z_y − max_{j≠y} z_j (AutoAttack's default).
         case margin
@@ -22,25 +23,33 @@ public struct SquareAttack: Sendable {
         case crossEntropy = "ce"
     }
 
+    /// The L∞ budget ε.
     public var epsilon: Float
     /// Model evaluations per sample, the start included.
     public var queries: Int = 5000
+    /// p_init: the initial share of the pixels a window covers.
     public var pInit: Float = 0.8
+    /// The loss the proposals must lower.
     public var objective: Objective = .margin
+    /// Runs from new random starts on the samples still robust.
     public var restarts: Int = 1
     /// Layout of one input row (channels × height × width); nil: the model's first convolution's input,
     /// else one channel of √d × √d for square d.
     public var imageShape: ImageShape?
     /// The valid input box (one interval, or one per channel): iterates are clamped to it.
     public var box: InputBox = .unit
+    /// Seed of the starts, windows and signs (Philox keyed by seed, sample, restart).
     public var seed: UInt64 = 0
     /// The index of the input's first row in a larger data set: row i's proposals are drawn from the
     /// stream keyed by `sampleOffset + i` (or `sampleKeys[i]`); see `SampleKeyed`.
     public var sampleOffset: Int = 0
     public var sampleKeys: [Int]?
+    /// Rows per batch (results do not depend on it).
     public var batchSize: Int = 1024
+    /// The GEMM backend (nil: the default).
     public var backend: Backend?
 
+    /// Square with AutoAttack's settings (5,000 queries, p_init 0.8, margin loss).
     public init(epsilon: Float, queries: Int = 5000, pInit: Float = 0.8) {
         self.epsilon = epsilon
         self.queries = queries

@@ -34,25 +34,34 @@ import Glibc
 /// adds, concat, BatchNorm, GELU, softmax…; see `init(_: GraphModel)`); CROWN on a graph throws
 /// `CertificationError.unsupportedLayer` (use IBP).
 public struct BoundPropagation: Sendable {
+    /// How bounds pass through the network.
     public enum Method: String, Sendable, Codable, CaseIterable {
+        /// Interval bound propagation: fast, looser.
         case ibp
+        /// CROWN's backward linear relaxation: tighter, needs a layer chain of ReLU networks.
         case crown
     }
 
     /// The precision of CROWN's backward products: float32 (the default: twice the GEMM speed, with the
     /// rounding budget above) or float64 (the reference; its budget is ~1e-13 relative).
     public enum Precision: String, Sendable, Codable, CaseIterable {
+        /// float32 GEMMs with an a-priori rounding budget (sound).
         case float32
+        /// float64 GEMMs (the reference).
         case float64
     }
 
+    /// The input region to certify: an ε-ball around each row.
     public struct Region: Sendable {
+        /// L∞ (intersected with `box`) or L2.
         public var norm: PerturbationNorm
+        /// The ball's radius ε (≥ 0).
         public var epsilon: Float
         /// Intersected with the L∞ ball (ignored for L2, as auto_LiRPA): one interval, or one per channel
         /// of channel-major rows. nil: no box.
         public var box: InputBox?
 
+        /// An L∞ ball in [0, 1] by default.
         public init(norm: PerturbationNorm = .linf, epsilon: Float, box: InputBox? = .unit) {
             self.norm = norm
             self.epsilon = epsilon

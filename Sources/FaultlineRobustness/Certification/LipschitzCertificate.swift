@@ -13,19 +13,26 @@ import FaultlineNN
 /// they come from power iteration and the certificate is marked an estimate (power iteration
 /// approaches σ_max from below).
 public struct LipschitzCertificate: Sendable {
+    /// One layer's Lipschitz constant.
     public struct LayerBound: Sendable, Codable {
+        /// The layer's index in the model.
         public var layer: Int
+        /// The layer's spec.
         public var spec: String
+        /// Its L2 Lipschitz constant (an upper bound when `exact`).
         public var constant: Double
+        /// Whether `constant` is an upper bound (false: a power-iteration estimate, from below).
         public var exact: Bool
     }
 
     /// Per-layer constants in order, and their product.
     public let layers: [LayerBound]
+    /// L, the product of the layers' constants.
     public var constant: Double { layers.reduce(1) { $0 * $1.constant } }
     /// True when every constant is an upper bound (no power-iteration estimate).
     public var isSound: Bool { layers.allSatisfy(\.exact) }
 
+    /// Bounds every layer of `model`. Throws `CertificationError.unsupportedLayer` for a layer without a bound (softmax).
     public init(_ model: Sequential, exactLimit: Int = 2048, powerIterations: Int = 200, seed: UInt64 = 0) throws {
         var bounds: [LayerBound] = []
         for (index, layer) in model.layers.enumerated() {

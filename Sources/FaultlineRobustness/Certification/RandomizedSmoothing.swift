@@ -17,14 +17,22 @@ import FaultlineStatistics
 /// (seed, sample index, phase, draw), so results are bit-for-bit reproducible for a seed and do not
 /// depend on `noiseBatch`.
 public struct RandomizedSmoothing: Sendable {
+    /// σ of the Gaussian noise, in input units.
     public var sigma: Float
+    /// α: the certificate fails with probability at most α.
     public var alpha: Double = 0.001
+    /// n₀: noisy copies that choose the class.
     public var selectionSamples: Int = 100
+    /// n: noisy copies that estimate its probability.
     public var estimationSamples: Int = 100_000
+    /// Noisy copies per forward batch (results do not depend on it).
     public var noiseBatch: Int = 1000
+    /// Seed of the noise (Philox keyed by seed, sample, phase, draw).
     public var seed: UInt64 = 0
+    /// The GEMM backend (nil: the default).
     public var backend: Backend?
 
+    /// The reference's settings (n₀ = 100, n = 100,000, α = 0.001).
     public init(sigma: Float, selectionSamples: Int = 100, estimationSamples: Int = 100_000, alpha: Double = 0.001) {
         self.sigma = sigma
         self.selectionSamples = selectionSamples
@@ -32,6 +40,7 @@ public struct RandomizedSmoothing: Sendable {
         self.alpha = alpha
     }
 
+    /// CERTIFY's answer for one row.
     public struct Certificate: Sendable, Codable, Equatable {
         /// The smoothed prediction (nil: abstain).
         public var prediction: Int?

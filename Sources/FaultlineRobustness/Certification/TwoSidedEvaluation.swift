@@ -5,7 +5,9 @@ import FaultlineNN
 /// check between them: a sample certified at ε that an attack breaks within ε is an inconsistency —
 /// a bug or a numerical problem in one of the two, never a property of the model.
 public enum TwoSidedEvaluation {
+    /// Both bounds at one ε.
     public struct Row: Sendable, Codable {
+        /// The budget ε.
         public var epsilon: Float
         /// Robust accuracy under the attack: an upper bound on the true robust accuracy.
         public var attackAccuracy: Double
@@ -20,6 +22,7 @@ public enum TwoSidedEvaluation {
     /// One set of rows' counts at one ε: what `Row` is made of. Tallies of disjoint row sets (the shards
     /// of an `mpirun` job) combine by adding counts and concatenating inconsistencies (`combined`).
     public struct Tally: Sendable, Equatable {
+        /// The budget ε.
         public var epsilon: Float
         /// Rows the attack did not break (margin > 0 at the returned example).
         public var robust: Int
@@ -28,6 +31,7 @@ public enum TwoSidedEvaluation {
         /// Rows (numbered from `sampleOffset`) certified at ε that the attack broke within ε.
         public var inconsistencies: [Int]
 
+        /// A tally of counts.
         public init(epsilon: Float, robust: Int, certified: Int, inconsistencies: [Int]) {
             (self.epsilon, self.robust, self.certified, self.inconsistencies) = (epsilon, robust, certified, inconsistencies)
         }

@@ -24,13 +24,21 @@ import Glibc
 /// Random draws come from Philox keyed by (seed, row index), so a row's corruption does not depend on
 /// the batch it is in.
 public enum Corruption: String, CaseIterable, Sendable, Codable {
+    /// x + N(0, σ²).
     case gaussianNoise = "gaussian-noise"
+    /// Poisson(λx)/λ.
     case shotNoise = "shot-noise"
+    /// A share p of pixels set to 0 or 1.
     case saltAndPepper = "salt-and-pepper"
+    /// A separable Gaussian blur.
     case gaussianBlur = "gaussian-blur"
+    /// (x − m)·c + m per image and channel.
     case contrast
+    /// V + b in HSV (3 channels), else x + b.
     case brightness
+    /// A bilinear rotation about the centre by 6°·severity, random sign.
     case rotation
+    /// A shift in a random direction, zero fill.
     case translation
 
     /// The severity parameter of the table above (severity 1…5).

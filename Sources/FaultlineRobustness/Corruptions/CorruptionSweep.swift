@@ -4,11 +4,16 @@ import FaultlineNN
 
 /// Accuracy under every corruption and severity: the natural-robustness table.
 public enum CorruptionSweep {
+    /// Accuracy under one corruption at one severity.
     public struct Cell: Sendable, Codable, Equatable {
+        /// The corruption.
         public var corruption: Corruption
+        /// Its severity, 1…5.
         public var severity: Int
+        /// The share of corrupted rows classified correctly.
         public var accuracy: Double
 
+        /// A cell.
         public init(corruption: Corruption, severity: Int, accuracy: Double) {
             self.corruption = corruption
             self.severity = severity
@@ -16,8 +21,11 @@ public enum CorruptionSweep {
         }
     }
 
+    /// The whole table.
     public struct Report: Sendable, Codable {
+        /// Accuracy on the uncorrupted rows.
         public var cleanAccuracy: Double
+        /// One cell per corruption and severity.
         public var cells: [Cell]
         /// Mean accuracy over all cells (the "corruption accuracy" of CIFAR-10-C).
         public var meanAccuracy: Double { cells.isEmpty ? cleanAccuracy : cells.map(\.accuracy).reduce(0, +) / Double(cells.count) }

@@ -25,16 +25,25 @@ import Glibc
 /// allocated on the first batch and reused: later steps allocate nothing. Cost per batch: `steps`
 /// forward + input-gradient passes (PGD), one (fast), none (noise).
 public final class AdversarialTraining: BatchAugmentation, @unchecked Sendable {
+    /// How each batch is perturbed.
     public enum Method: Sendable, Equatable {
+        /// PGD-AT: `steps` PGD steps of `stepSize` from a random start.
         case pgd(steps: Int, stepSize: Float)
+        /// Fast AT: one FGSM step of `stepSize` from a random start.
         case fast(stepSize: Float)
+        /// Gaussian noise of deviation σ (no attack).
         case gaussianNoise(sigma: Float)
     }
 
+    /// The perturbation.
     public let method: Method
+    /// The L∞ budget ε (after the ramp).
     public let epsilon: Float
+    /// The valid input box: every iterate is clamped to it.
     public let box: InputBox
+    /// Epochs over which ε ramps up linearly (0: none).
     public let rampEpochs: Int
+    /// Seed of the random starts and the noise.
     public let seed: UInt64
 
     private let lock = NSLock()

@@ -11,11 +11,17 @@ import Foundation
 ///
 /// Cost per epoch: one PGD run on the batch. `history` holds every epoch's accuracy.
 public final class CatastrophicOverfittingCheck: EpochCheck, @unchecked Sendable {
+    /// The held-out batch PGD runs on.
     public let batch: LabeledDataset
+    /// The PGD budget ε.
     public let epsilon: Float
+    /// PGD steps.
     public let steps: Int
+    /// The fall in PGD accuracy from one epoch to the next that stops training.
     public let drop: Double
+    /// The valid input box.
     public let box: InputBox
+    /// Seed of PGD's random starts.
     public let seed: UInt64
     private let lock = NSLock()
     private var accuracies: [Double] = []
@@ -39,6 +45,7 @@ public final class CatastrophicOverfittingCheck: EpochCheck, @unchecked Sendable
         return history[history.count - 1] < history[history.count - 2] - drop
     }
 
+    /// Runs PGD on the batch and returns a reason when its accuracy collapsed (see `collapsed`).
     public func stopReason<Model: TrainableClassifier>(_ model: Model, epoch: Int) throws -> String? {
         var pgd = GradientAttack.pgd(epsilon: epsilon, stepSize: AttackRecipe.pgdStepSize(epsilon: epsilon, steps: steps), steps: steps, seed: seed)
         pgd.box = box

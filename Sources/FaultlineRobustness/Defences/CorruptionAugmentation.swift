@@ -9,10 +9,15 @@ import FaultlineNN
 /// Draws are Philox keyed by (`seed`, optimisation step, row): training stays deterministic. Rows must
 /// lie in [0, 1] (pixel intensities), laid out as `shape`. Cost: one corruption per row, no allocation.
 public struct CorruptionAugmentation: BatchAugmentation {
+    /// The corruptions drawn from.
     public let corruptions: [Corruption]
+    /// The severities drawn from (1…5).
     public let severities: [Int]
+    /// The layout of a row.
     public let shape: ImageShape
+    /// The share of rows corrupted.
     public let probability: Double
+    /// Seed of the draws.
     public let seed: UInt64
 
     /// Throws `AttackError.invalidParameter` for no corruptions, severities outside 1…5 or none, or a

@@ -17,11 +17,17 @@ import Foundation
 /// two backward passes for the loss. Buffers are allocated on the first batch and reused. Draws are
 /// Philox keyed by (`seed`, optimisation step, row).
 public final class TRADES: TrainingObjective, @unchecked Sendable {
+    /// β, the weight of the KL term.
     public let beta: Float
+    /// The L∞ budget ε of x′.
     public let epsilon: Float
+    /// Sign steps that maximise the KL term.
     public let steps: Int
+    /// The size of each step.
     public let stepSize: Float
+    /// The valid input box.
     public let box: InputBox
+    /// Seed of the start x′₀.
     public let seed: UInt64
 
     private let lock = NSLock()
@@ -64,6 +70,7 @@ public final class TRADES: TrainingObjective, @unchecked Sendable {
         }
     }
 
+    /// Finds x′ for the batch, adds the gradient of the batch-mean TRADES loss into `gradients` and returns the loss.
     public func accumulate<Model: TrainableClassifier>(_ model: Model, rows x: MatrixPointer<Float>, labels: UnsafePointer<Int>,
                                                        into gradients: inout [Matrix<Float>], workspace: Model.Workspace, context: ForwardContext,
                                                        step: UInt64, epoch: Int) throws -> Double {

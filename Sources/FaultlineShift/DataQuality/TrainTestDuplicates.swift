@@ -30,17 +30,25 @@ public struct TrainTestDuplicates: Sendable, Codable, Equatable {
         case relativeToMedianNeighbour(Double)
     }
 
+    /// A test row, a training row within the threshold, and their distance.
     public struct Pair: Sendable, Codable, Equatable {
+        /// The test row's index.
         public var test: Int
+        /// The training row's index.
         public var train: Int
+        /// Their L2 distance, in Double.
         public var distance: Double
+        /// Whether the distance is 0 (equal values).
         public var exact: Bool
         /// Whether the two rows carry different labels (nil without labels).
         public var labelsDiffer: Bool?
     }
 
+    /// Rows of the training set.
     public var trainRows: Int
+    /// Rows of the test set.
     public var testRows: Int
+    /// Features per row.
     public var dimension: Int
     /// The factor of a relative threshold (nil for an absolute one).
     public var relativeFactor: Double?
@@ -48,13 +56,17 @@ public struct TrainTestDuplicates: Sendable, Codable, Equatable {
     public var threshold: Double
     /// The median nearest-other-row distance within train (relative thresholds only).
     public var medianTrainNeighbourDistance: Double?
+    /// The most training neighbours reported per test row.
     public var maxPairsPerTestRow: Int
+    /// The pairs within the threshold, by test index, then distance, then train index.
     public var pairs: [Pair]
     /// Test rows with at least one exact / near (distance ≤ threshold, exact included) training duplicate.
     public var exactDuplicateTestRows: Int
+    /// Test rows with at least one near duplicate (distance ≤ threshold, exact ones included).
     public var nearDuplicateTestRows: Int
     /// Test rows whose exact / near duplicates include another label (nil without labels).
     public var exactLabelConflicts: Int?
+    /// Test rows whose near duplicates include another label (nil without labels).
     public var nearLabelConflicts: Int?
     /// Test rows with `maxPairsPerTestRow` pairs: more training rows may lie within the threshold.
     public var truncatedTestRows: Int

@@ -28,10 +28,14 @@ public struct DriftReference: Sendable, Equatable {
     public var sortedReference: Matrix<Float>
     /// Significance level of the per-feature decision (adjusted p-value < α).
     public var alpha: Double
+    /// How the per-feature p-values are adjusted (Benjamini–Hochberg or Bonferroni).
     public var correction: DriftTests.Correction
+    /// Where the KS p-values come from (SciPy's methods).
     public var method: DriftTests.KolmogorovSmirnovMethod
 
+    /// The number of features (D).
     public var features: Int { sortedReference.rows }
+    /// The number of reference rows (N).
     public var referenceRows: Int { sortedReference.columns }
 
     /// Fits a reference on N × D features (N ≥ 1, D ≥ 1, all finite). `names`, when given, must hold D
@@ -94,6 +98,7 @@ public struct DriftReference: Sendable, Equatable {
 
     // MARK: - File
 
+    /// Writes the reference as a `.safetensors` file in the format above (atomically: a temporary file and a rename). Throws `IOError` naming `path`.
     public func save(to path: String) throws {
         let json = try JSONEncoder().encode(names)
         let metadata = [
@@ -203,30 +208,39 @@ public struct DriftReference: Sendable, Equatable {
 
 /// The result of testing one batch or window against a `DriftReference`.
 public struct DriftCheck: Sendable, Codable, Equatable {
+    /// One feature's test.
     public struct Feature: Sendable, Codable, Equatable {
+        /// The feature's name.
         public var name: String
         /// The two-sample KS statistic D.
         public var statistic: Double
+        /// The KS p-value before adjustment.
         public var pValue: Double
         /// The p-value adjusted over the features (Benjamini–Hochberg or Bonferroni).
         public var adjustedPValue: Double
         /// The correction rejects this feature's null at α (adjustedPValue < α).
         public var drifted: Bool
 
+        /// A feature's result.
         public init(name: String, statistic: Double, pValue: Double, adjustedPValue: Double, drifted: Bool) {
             (self.name, self.statistic, self.pValue, self.adjustedPValue, self.drifted) = (name, statistic, pValue, adjustedPValue, drifted)
         }
     }
 
+    /// One result per feature, in column order.
     public var features: [Feature]
     /// Rows of the current batch and of the reference.
     public var rows: Int
+    /// Rows of the reference.
     public var referenceRows: Int
+    /// The significance level of the decisions.
     public var alpha: Double
+    /// The correction the adjusted p-values come from.
     public var correction: DriftTests.Correction
 
     /// Whether any feature drifted.
     public var drift: Bool { features.contains { $0.drifted } }
+    /// How many features drifted.
     public var driftedCount: Int { features.filter(\.drifted).count }
     /// The feature with the smallest adjusted p-value (ties: the larger statistic, then the first).
     public var worst: Feature {

@@ -6,13 +6,19 @@ import FaultlineLinalg
 public struct DriftWindow: Sendable, Codable, Equatable {
     /// 0-based: window i covers rows i·stride ..< i·stride + window.
     public var index: Int
+    /// The window's first row in the stream.
     public var firstRow: Int
+    /// Rows in the window (every window is complete: `window` rows).
     public var rows: Int
+    /// How many features drifted (adjusted p < α).
     public var driftedFeatures: Int
     /// The smallest adjusted p-value over the features, and its feature.
     public var smallestAdjustedPValue: Double
+    /// The worst feature's name.
     public var worstFeature: String
+    /// The worst feature's KS statistic D.
     public var worstStatistic: Double
+    /// Whether any feature drifted.
     public var drift: Bool
 
     init(index: Int, firstRow: Int, _ check: DriftCheck) {

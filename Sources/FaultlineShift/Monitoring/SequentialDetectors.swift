@@ -51,17 +51,22 @@ public struct CUSUM: SequentialChangeDetector, Codable, Equatable {
     public var slack: Double
     /// h, in units of σ (> 0): the decision interval.
     public var threshold: Double
+    /// Which shifts of the mean to watch: increases, decreases or both.
     public var direction: ChangeDirection
     /// The in-control mean and deviation when known; nil: estimated over the first `warmup` values.
     public var knownMean: Double?
+    /// The in-control deviation σ when known; nil: estimated over the warm-up.
     public var knownSigma: Double?
     /// Values used to estimate whichever of μ₀, σ is not known (≥ 2 when σ is estimated).
     public var warmup: Int
 
+    /// The in-control mean μ₀ in use (nil until the warm-up is over when it is estimated).
     public private(set) var reference: Double?
+    /// The in-control deviation σ in use (0 until known or estimated).
     public private(set) var sigma: Double = 0
     /// The current sums S⁺ and S⁻.
     public private(set) var sumIncrease = 0.0
+    /// The current sum S⁻ (S⁺ above).
     public private(set) var sumDecrease = 0.0
     private var seen = 0
     private var mean = 0.0, squares = 0.0
@@ -143,17 +148,24 @@ public struct CUSUM: SequentialChangeDetector, Codable, Equatable {
 /// ≈ `CUSUM.siegmundAverageRunLength(shift: 0, slack: δ/σ, threshold: λ/σ)` (checked by simulation in
 /// the tests); α < 1 forgets old deviations and lengthens it.
 public struct PageHinkley: SequentialChangeDetector, Codable, Equatable {
+    /// δ, the magnitude of change the test tolerates.
     public var delta: Double
     /// λ, the change threshold.
     public var threshold: Double
     /// The fading factor α ∈ (0, 1].
     public var alpha: Double
+    /// Values seen before any change is signalled.
     public var minInstances: Int
+    /// Which changes to signal: increases, decreases or both.
     public var direction: ChangeDirection
 
+    /// Values seen since the start (or the last change).
     public private(set) var count = 0
+    /// Their running mean x̄ₜ.
     public private(set) var mean = 0.0
+    /// mₜ⁺, the cumulative deviation watched for an increase.
     public private(set) var sumIncrease = 0.0
+    /// mₜ⁻, the cumulative deviation watched for a decrease.
     public private(set) var sumDecrease = 0.0
     private var minIncrease = Double.infinity
     private var maxDecrease = -Double.infinity
@@ -210,15 +222,22 @@ public struct PageHinkley: SequentialChangeDetector, Codable, Equatable {
 /// that a check shrinks the window is at most δ, so over C checks the expected number of false alarms
 /// is at most C·δ (C ≈ values / `clock`). Memory O(maxBuckets · log W).
 public struct ADWIN: SequentialChangeDetector, Codable, Equatable {
+    /// δ, the confidence parameter: at most δ false alarms per check while the mean is constant.
     public var delta: Double
+    /// Values between two checks of the cuts.
     public var clock: Int
+    /// Summaries kept per row of the exponential histogram before two are merged.
     public var maxBuckets: Int
+    /// ℓ: the fewest values either part of a cut may have.
     public var minWindowLength: Int
+    /// The window width below which no cut is tested.
     public var gracePeriod: Int
 
     /// Values in the window, their sum and sum of squared deviations from the window mean.
     public private(set) var width = 0.0
+    /// The sum of the values in the window.
     public private(set) var total = 0.0
+    /// The sum of squared deviations from the window mean.
     public private(set) var variance = 0.0
     /// Changes signalled since the detector was made (not reset by the restarts).
     public private(set) var detections = 0
