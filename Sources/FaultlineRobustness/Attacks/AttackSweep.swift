@@ -26,6 +26,7 @@ public struct AttackSweep: Sendable {
         public var attack: String
         /// Robust accuracy after it (and every attack before it).
         public var robustAccuracy: Double
+        /// A stage from its values (e.g. counts summed over the ranks of an `mpirun` job).
         public init(attack: String, robustAccuracy: Double) { (self.attack, self.robustAccuracy) = (attack, robustAccuracy) }
     }
     /// The result at one budget.
@@ -40,6 +41,7 @@ public struct AttackSweep: Sendable {
         public var brokenAtStart: Int
         /// AutoAttack's accuracy after each of its attacks (nil for the other attacks).
         public var stages: [Stage]?
+        /// A row from its values (e.g. counts summed over the ranks of an `mpirun` job).
         public init(epsilon: Float, robustAccuracy: Double, seconds: Double, brokenAtStart: Int, stages: [Stage]? = nil) {
             (self.epsilon, self.robustAccuracy, self.seconds, self.brokenAtStart, self.stages) = (epsilon, robustAccuracy, seconds, brokenAtStart, stages)
         }
