@@ -23,9 +23,8 @@ struct CertifyCommand: ParsableCommand, DistributedCommand {
             For ibp/crown/lipschitz every ε also runs an attack on all samples (APGD-CE, 100 steps, for L∞; PGD-L2 with
             --steps steps for L2): attack accuracy is an upper bound, certified accuracy a lower bound, and any sample
             certified but broken is printed as an inconsistency (exit code 1: a bug or numerical problem).
-            Under mpirun (ibp, crown, lipschitz) each rank certifies and attacks its own rows, attack starts keyed \
-            by the row's index in --x, and rank 0 prints the table of the whole set (docs/SCALING.md); smoothing \
-            runs as one process only.
+            Under mpirun each rank certifies (and attacks) its own rows, attack starts and smoothing noise keyed \
+            by the row's index in --x, and rank 0 prints the table of the whole set (docs/SCALING.md).
             Exit codes: 0 ok, 1 inconsistencies, 2 bad input.
             """)
 
@@ -141,19 +140,13 @@ struct CertifyCommand: ParsableCommand, DistributedCommand {
     /// errors every rank meets (an unsupported model) end the job once; a rank's own input error names it.
     func distributedReport() throws -> Report {
         let world = Job.world
-        let (budgets, box, norm) = try Job.uniformly { () -> ([Float], InputBox, PerturbationNorm) in
-            let options = try checkedOptions()
-            if method == "smoothing" {
-                throw InputError("--method smoothing does not run under mpirun (its noise streams are not keyed by the row's index in --x); "
-                                 + "run it as one process, without mpirun")
-            }
-            return options
-        }
+        let (budgets, box, norm) = try Job.uniformly { try checkedOptions() }
         let model = try world.agree { try modelOptions.classifier() }
         let (option, path) = modelOptions.source
         let (inputs, labels, rows, total) = try world.agree {
             try Job.labeledShard(x: x, y: y, labelColumn: labelColumn, model: model, box: box)
         }
+        if method == "smoothing" { return try distributedSmoothing(model, inputs, labels, rows: rows, total: total, radii: budgets, norm: norm) }
         let bar = ProgressBar("certify (rank 0 of \(world.size))", total: budgets.count, quiet: quiet || json)
         let (tallies, lipschitz, correct) = try world.agree { () -> ([TwoSidedEvaluation.Tally], LipschitzCertificate?, Int) in
             if method == "lipschitz" && !(model is any LayerStackConvertible) {
@@ -179,6 +172,31 @@ struct CertifyCommand: ParsableCommand, DistributedCommand {
                                                         inconsistencies: broken).row(samples: total))
         }
         (report.lipschitzConstant, report.lipschitzExact) = (lipschitz?.constant, lipschitz?.isSound)
+        return report
+    }
+
+    /// Randomized smoothing under mpirun: each rank certifies its rows with noise keyed by the row's index
+    /// in --x (`RandomizedSmoothing.sampleOffset`), so every certificate is the one-process one; the
+    /// abstentions, the correct predictions and the hits at each radius are summed on every rank.
+    func distributedSmoothing(_ model: some DifferentiableClassifier, _ inputs: Matrix<Float>, _ labels: [Int], rows: Range<Int>, total: Int,
+                              radii budgets: [Float], norm: PerturbationNorm) throws -> Report {
+        let world = Job.world
+        let radii = budgets.map { Double($0.description)! }  // radii as given: 0.01, not 0.009999999776482582
+        let bar = ProgressBar("certify (rank 0 of \(world.size))", total: inputs.rows, quiet: quiet || json)
+        let local = try world.agree { () -> [Int] in
+            guard inputs.rows > 0 else { return [Int](repeating: 0, count: 2 + radii.count) }
+            var smoothing = RandomizedSmoothing(sigma: sigma, selectionSamples: n0, estimationSamples: n, alpha: alpha)
+            (smoothing.seed, smoothing.sampleOffset) = (seed, rows.lowerBound)
+            let certificates = try smoothing.certify(model, inputs) { done, _ in bar.update(done) }
+            let correct = try zip(model.predict(inputs), labels).filter { $0 == $1 }.count
+            return [correct, certificates.filter { $0.prediction == nil }.count]
+                + radii.map { r in zip(certificates, labels).filter { $0.prediction == $1 && $0.radius >= r }.count }
+        }
+        let sums = try world.allreduce(local, .sum)
+        var report = Report(method: method, norm: norm.rawValue, spec: model.spec, samples: total,
+                            cleanAccuracy: Double(sums[0]) / Double(max(total, 1)), rows: [])
+        report.abstained = sums[1]
+        report.certifiedAtRadius = zip(radii, sums.dropFirst(2)).map { SmoothingRow(radius: $0, certifiedAccuracy: Double($1) / Double(max(total, 1))) }
         return report
     }
 }

@@ -239,9 +239,18 @@ struct MPICommandTests {
                 #expect(r.stdout == one.stdout, "\(ranks) ranks, \(arguments):\n\(r.stdout)\nvs\n\(one.stdout)")
             }
         }
-        let smoothing = try Self.run(2, ["certify", "--model", model, "--x", x, "--y", y, "--method", "smoothing", "--quiet"])
-        #expect(smoothing.status == 2 && smoothing.stderr.contains("ranks 0, 1 of 2: --method smoothing does not run under mpirun"), "\(smoothing.stderr)")
-        #expect(smoothing.stderr.components(separatedBy: "smoothing does not run").count == 2 && !smoothing.stderr.contains("MPI_ABORT"), "\(smoothing.stderr)")
+        // Randomized smoothing: noise keyed by the row's index in --x, so the certificates, and the table, are
+        // the one-process ones (17 rows on 2 and 3 ranks, 2 rows on 3 ranks).
+        for (xPath, yPath, counts) in [(dx, dy, [2, 3]), (x2, y2, [3])] {
+            let arguments = ["certify", "--model", mlp, "--x", xPath, "--y", yPath, "--method", "smoothing", "--sigma", "0.25",
+                             "--n0", "20", "--n", "200", "--eps", "0,0.1,0.25", "--seed", "5", "--quiet", "--json"]
+            let one = try CLIRunner.run(arguments)
+            #expect(one.status == 0 && one.stdout.contains("certifiedAtRadius"), "\(one.stderr)")
+            for ranks in counts {
+                let r = try Self.run(ranks, arguments)
+                #expect(r.status == 0 && r.stdout == one.stdout, "smoothing on \(ranks) ranks:\n\(r.stdout)\nvs\n\(one.stdout)\n\(r.stderr)")
+            }
+        }
     }
 
     /// `attack` on 17 digits rows: the JSON report (seconds aside) and the --out examples equal the

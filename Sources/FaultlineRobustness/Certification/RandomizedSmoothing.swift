@@ -29,6 +29,10 @@ public struct RandomizedSmoothing: Sendable {
     public var noiseBatch: Int = 1000
     /// Seed of the noise (Philox keyed by seed, sample, phase, draw).
     public var seed: UInt64 = 0
+    /// The index of the input's first row in a larger data set: row i's noise is keyed by
+    /// `sampleOffset + i`, so rows a..<b certified with offset a (a shard of an `mpirun` job) get the
+    /// certificates they get inside the whole set. Default 0.
+    public var sampleOffset: Int = 0
     /// The GEMM backend (nil: the default).
     public var backend: Backend?
 
@@ -137,7 +141,7 @@ final class NoiseSampler<Model: DifferentiableClassifier> {
     func counts(_ x: Matrix<Float>, row: Int, phase: UInt64, samples: Int) -> [Int] {
         let d = model.inputFeatures, c = model.outputFeatures, sigma = smoothing.sigma
         var counts = [Int](repeating: 0, count: c)
-        let stream = UInt64(row) << 2 | phase, tier = Linalg.kernelTier(smoothing.backend)
+        let stream = UInt64(truncatingIfNeeded: smoothing.sampleOffset &+ row) << 2 | phase, tier = Linalg.kernelTier(smoothing.backend)
         x.withUnsafeBufferPointer { px in
             let x0 = px.baseAddress! + row * d
             for first in stride(from: 0, to: samples, by: workspace.capacity) {
