@@ -180,6 +180,40 @@ struct MPICommandTests {
         #expect(a.flagged == b.flagged && a.threshold != nil && abs(a.threshold!.value - b.threshold!.value) <= 1e-5 * abs(a.threshold!.value))
     }
 
+    /// Communication volume (`FAULTLINE_MPI_STATS=1`): the bytes each rank sends to merge a Gaussian fit do
+    /// not depend on N, and `predict`'s gather sends each rank's N/K rows of logits and probabilities.
+    @Test func trafficIsConstantForTheFitAndLinearInTheRowsForGathers() throws {
+        func traffic(_ ranks: Int, _ arguments: [String]) throws -> [String: Int] {
+            var environment = Self.environment
+            environment["FAULTLINE_MPI_STATS"] = "1"
+            let r = try CLIRunner.run(arguments, environment: environment,
+                                      launcher: ["/usr/bin/timeout", "-k", "5", "60", mpirun!, "--oversubscribe", "--bind-to", "none", "-np", String(ranks)])
+            #expect(r.status == 0, "\(r.stderr)")
+            let line = try #require(r.stderr.split(separator: "\n").first { $0.hasPrefix("faultline: rank 1 of \(ranks):") })
+            var bytes: [String: Int] = [:]
+            for part in line.split(separator: ":", maxSplits: 2).last!.split(separator: ";") {
+                let words = part.split(separator: " ")
+                if words.count >= 4, let b = Int(words[3]) { bytes[String(words[0])] = b }
+            }
+            return bytes
+        }
+        var paths: [String] = []
+        defer { for p in paths { Self.remove(p) } }
+        var fits: [[String: Int]] = [], gathers: [Int] = []
+        for n in [40, 80] {
+            let (z, _, y) = try Self.scores(n, classes: 4, seed: 30)
+            let out = Self.temporary("fit.safetensors"), predicted = Self.temporary("p.npz")
+            paths += [z, y, out, predicted]
+            fits.append(try traffic(4, ["shift", "fit", "--features", z, "--labels", y, "--out", out]))
+            let x = Self.temporary("x.npy")
+            paths.append(x)
+            try NPY.write(BundledDatasets.digits().features.sliceRows(0..<n), to: x)
+            gathers.append(try traffic(4, ["predict", "--model", "\(Self.fixtures)/digits_mlp.onnx", "--x", x, "--out", predicted, "--quiet"])["MPI_Gatherv"] ?? -1)
+        }
+        #expect(fits[0] == fits[1] && (fits[0]["MPI_Allgatherv"] ?? 0) > 0, "\(fits)")
+        #expect(gathers == [10 * 10 * 4 * 2, 20 * 10 * 4 * 2], "rank 1's gathered bytes for 10 and 20 rows: \(gathers)")
+    }
+
     /// uncertainty: the report and the per-sample .npz of 3 members on 3 ranks are the one-process ones
     /// bit for bit (5 rows: ranks of 2, 2 and 1 rows).
     @Test func uncertaintyIsBitIdentical() throws {

@@ -237,7 +237,9 @@ public struct MPICommunicator: Communicator {
             var first = 0
             repeat {
                 let n = Swift.min(Self.roundElements, total - first)
-                try Self.check(fl_mpi_allreduce(buffer.baseAddress.map { UnsafeMutableRawPointer($0 + first) }, Int32(n), type, op), "MPI_Allreduce")
+                try CommunicationTraffic.record("MPI_Allreduce", bytes: n * 8) {
+                    try Self.check(fl_mpi_allreduce(buffer.baseAddress.map { UnsafeMutableRawPointer($0 + first) }, Int32(n), type, op), "MPI_Allreduce")
+                }
                 first += n
             } while first < total
         }
@@ -248,7 +250,9 @@ public struct MPICommunicator: Communicator {
         var mine = Int64(count)
         var all = [Int64](repeating: 0, count: size)
         try all.withUnsafeMutableBytes { out in
-            try Self.check(fl_mpi_allgather(&mine, 1, out.baseAddress, FL_MPI_INT64), "MPI_Allgather")
+            try CommunicationTraffic.record("MPI_Allgather", bytes: 8) {
+                try Self.check(fl_mpi_allgather(&mine, 1, out.baseAddress, FL_MPI_INT64), "MPI_Allgather")
+            }
         }
         return all.map { Int($0) }
     }
@@ -266,12 +270,14 @@ public struct MPICommunicator: Communicator {
             let partCounts = counts.map { Int32($0) }
             let all = try [UInt8](unsafeUninitializedCapacity: receives ? total : 0) { receive, initialized in
                 try bytes.withUnsafeBytes { send in
-                    if let root {
-                        try Self.check(fl_mpi_gatherv(send.baseAddress, Int32(bytes.count), receive.baseAddress, partCounts, displacements, FL_MPI_BYTE,
-                                                      Int32(root)), "MPI_Gatherv")
-                    } else {
-                        try Self.check(fl_mpi_allgatherv(send.baseAddress, Int32(bytes.count), receive.baseAddress, partCounts, displacements, FL_MPI_BYTE),
-                                       "MPI_Allgatherv")
+                    try CommunicationTraffic.record(root == nil ? "MPI_Allgatherv" : "MPI_Gatherv", bytes: bytes.count) {
+                        if let root {
+                            try Self.check(fl_mpi_gatherv(send.baseAddress, Int32(bytes.count), receive.baseAddress, partCounts, displacements, FL_MPI_BYTE,
+                                                          Int32(root)), "MPI_Gatherv")
+                        } else {
+                            try Self.check(fl_mpi_allgatherv(send.baseAddress, Int32(bytes.count), receive.baseAddress, partCounts, displacements,
+                                                             FL_MPI_BYTE), "MPI_Allgatherv")
+                        }
                     }
                 }
                 initialized = receives ? total : 0
@@ -291,12 +297,14 @@ public struct MPICommunicator: Communicator {
             try bytes.withUnsafeBytes { send in
                 try scratch.withUnsafeMutableBytes { receive in
                     let sendPointer = send.baseAddress.map { $0 + start }
+                    try CommunicationTraffic.record(root == nil ? "MPI_Allgatherv" : "MPI_Gatherv", bytes: n) {
                     if let root {
                         try Self.check(fl_mpi_gatherv(sendPointer, Int32(n), receive.baseAddress, partCounts, displacements, FL_MPI_BYTE, Int32(root)),
                                        "MPI_Gatherv")
                     } else {
                         try Self.check(fl_mpi_allgatherv(sendPointer, Int32(n), receive.baseAddress, partCounts, displacements, FL_MPI_BYTE),
                                        "MPI_Allgatherv")
+                    }
                     }
                 }
             }
@@ -332,7 +340,9 @@ public struct MPICommunicator: Communicator {
             var first = 0
             repeat {
                 let n = Swift.min(Self.roundElements, total - first)
-                try Self.check(fl_mpi_bcast(buffer.baseAddress.map { $0 + first }, Int32(n), FL_MPI_BYTE, Int32(root)), "MPI_Bcast")
+                try CommunicationTraffic.record("MPI_Bcast", bytes: rank == root ? n : 0) {
+                    try Self.check(fl_mpi_bcast(buffer.baseAddress.map { $0 + first }, Int32(n), FL_MPI_BYTE, Int32(root)), "MPI_Bcast")
+                }
                 first += n
             } while first < total
         }
@@ -360,6 +370,7 @@ public enum Communicators {
         guard fl_mpi_launched() != 0 else { return SingleProcessCommunicator() }
         let status = fl_mpi_init()!.pointee
         guard status.active != 0 else { throw CommunicatorError.unavailable(cString(status.error)) }
+        if CommunicationTraffic.enabled { CommunicationTraffic.printAtExit(rank: Int(status.rank), size: Int(status.size)) }
         return MPICommunicator(rank: Int(status.rank), size: Int(status.size))
     }
 
