@@ -10,6 +10,7 @@ extension FailureReport {
     public struct Data: Sendable {
         /// Fits the Mahalanobis detector (a class-conditional Gaussian with a tied covariance).
         public var train: LabeledDataset
+        /// The rows every section is measured on (labels required).
         public var test: LabeledDataset
         /// Held-out rows: temperature scaling, the OOD threshold and conformal calibration. Without it
         /// the OOD threshold comes from the training rows, and there is no temperature or conformal row.
@@ -24,6 +25,7 @@ extension FailureReport {
         /// data section, instead of the analysed model's (FailureReport+Data.swift).
         public var labelProbabilities: Matrix<Float>? = nil
 
+        /// The data of a report (`labelProbabilities` is set separately).
         public init(train: LabeledDataset, test: LabeledDataset, calibration: LabeledDataset? = nil, shifted: [ShiftedSet] = [],
                     imageShape: ImageShape? = nil, description: String? = nil) {
             (self.train, self.test, self.calibration, self.shifted, self.imageShape, self.description) =
@@ -48,8 +50,9 @@ extension FailureReport {
         public var oodQuantile = 0.95
         /// Steps of the PGD attack (step size by `AttackRecipe`'s rule 2.5·ε/steps).
         public var pgdSteps = 20
-        /// Also run FGSM / the AutoAttack-style ensemble (APGD-CE, APGD-T, Square) at each ε.
+        /// Also run FGSM at each ε.
         public var fgsm = false
+        /// Also run the AutoAttack-style ensemble (APGD-CE, APGD-T, Square) at each ε.
         public var autoAttack = false
         /// Square attack queries inside the AutoAttack ensemble.
         public var squareQueries = 5000
@@ -82,12 +85,20 @@ extension FailureReport {
 
         /// The sections `skip` can leave out.
         public enum Section: String, Codable, Sendable, CaseIterable {
-            case attacks, certify, corruptions, conformal
+            /// The attacks: the robustness table, the minimal ε and the attribution's fragility test.
+            case attacks
+            /// Certification (the certified column).
+            case certify
+            /// The corruption sweep.
+            case corruptions
+            /// Conformal prediction.
+            case conformal
         }
 
         /// Whether `section` runs.
         public func runs(_ section: Section) -> Bool { !(skip ?? []).contains(section) && (section != .certify || certify) }
 
+        /// The defaults of `faultline report`.
         public init() {}
 
         /// The recipe of every attack of the report: box, seed, PGD steps and Square queries from these
@@ -102,10 +113,14 @@ extension FailureReport {
 
     /// A named set of inputs, with labels when known.
     public struct ShiftedSet: Sendable {
+        /// The set's name as the report shows it (any text; must differ between sets).
         public var name: String
+        /// The rows, of the model's input width and inside `Options.box`.
         public var features: Matrix<Float>
+        /// Class labels, one per row, when known (accuracy, errors, silent examples need them).
         public var labels: [Int]?
 
+        /// A set.
         public init(name: String, features: Matrix<Float>, labels: [Int]? = nil) {
             (self.name, self.features, self.labels) = (name, features, labels)
         }
@@ -148,6 +163,7 @@ extension ImageShape {
 
 /// Errors of the analysis layer: data that does not fit the model or each other.
 public enum AnalysisError: Error, CustomStringConvertible, Sendable {
+    /// The data or the options do not fit; the message names the set or option.
     case invalidInput(String)
 
     public var description: String {

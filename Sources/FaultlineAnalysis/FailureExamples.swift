@@ -33,9 +33,13 @@ public struct FailureExamples: Codable, Sendable, Equatable {
 
     /// The kinds of examples, with their stable JSON keys.
     public enum Kind: String, Codable, Sendable, CaseIterable {
+        /// Test rows attributed confident and wrong.
         case confidentError = "confident-error"
+        /// Test rows right but flipped within ε.
         case flipped = "flipped-within-epsilon"
+        /// A shifted set's rows with the highest OOD score.
         case mostOutOfDistribution = "most-out-of-distribution"
+        /// A labelled shifted set's errors the detector calls in distribution.
         case silentUnderShift = "silent-under-shift"
 
         /// The sort key, as the report states it.
@@ -51,14 +55,18 @@ public struct FailureExamples: Codable, Sendable, Equatable {
 
     /// The layout of the tiles' pixels (after block-averaging), and the layout of the inputs.
     public struct Layout: Codable, Sendable, Equatable {
+        /// Channels of a tile.
         public var channels: Int
+        /// Tile height in pixels (after block-averaging).
         public var height: Int
+        /// Tile width in pixels (after block-averaging).
         public var width: Int
         /// The input's layout as "CxHxW".
         public var input: String
         /// Where the layout came from: "given", "model" (its input shape) or "square" (a square width).
         public var source: String
 
+        /// A layout.
         public init(channels: Int, height: Int, width: Int, input: String, source: String) {
             (self.channels, self.height, self.width, self.input, self.source) = (channels, height, width, input, source)
         }
@@ -66,10 +74,14 @@ public struct FailureExamples: Codable, Sendable, Equatable {
 
     /// The input values mapped to 0 and 255, per channel; `source` is "box" or "training data".
     public struct PixelRange: Codable, Sendable, Equatable {
+        /// The input value drawn as 0 (black), per channel.
         public var lower: [Float]
+        /// The input value drawn as 255 (white), per channel.
         public var upper: [Float]
+        /// "box" or "training data".
         public var source: String
 
+        /// A range.
         public init(lower: [Float], upper: [Float], source: String) { (self.lower, self.upper, self.source) = (lower, upper, source) }
 
         /// 8-bit values of `x` (C×H×W): (x − lower[c]) / (upper[c] − lower[c]) · 255, rounded and clamped
@@ -85,48 +97,67 @@ public struct FailureExamples: Codable, Sendable, Equatable {
         }
     }
 
+    /// One input feature of a non-image row.
     public struct Feature: Codable, Sendable, Equatable {
+        /// The feature's column (0-based).
         public var index: Int
+        /// Its value in the row, in input units.
         public var value: Double
+        /// (value − training mean) / max(training sd, 1e-6).
         public var z: Double
     }
 
+    /// One failing row.
     public struct Example: Codable, Sendable, Equatable {
         /// The row in its set (in the analysed rows: after `Options.maxSamples` sampling).
         public var row: Int
+        /// Its label (nil for an unlabelled shifted set).
         public var label: Int?
+        /// The analysed model's prediction.
         public var predicted: Int
+        /// The analysed model's top-class probability, in [0, 1].
         public var confidence: Double
         /// The OOD score (out-of-distribution and silent groups).
         public var score: Double?
         /// Flipped rows: the prediction and confidence on the adversarial input, and ‖δ‖∞.
         public var adversarialPredicted: Int?
+        /// Top-class probability on the adversarial input.
         public var adversarialConfidence: Double?
+        /// ‖δ‖∞ of the adversarial perturbation, in input units.
         public var perturbationNorm: Double?
         /// Base64 of 8-bit pixels (see `FailureExamples`); the perturbation is mapped so that 128 is 0 and
         /// 0 / 255 are ∓‖δ‖∞ (scaled to full contrast).
         public var pixels: String?
+        /// Base64 of the adversarial input's 8-bit pixels (flipped rows of image inputs).
         public var adversarialPixels: String?
+        /// Base64 of the perturbation's 8-bit pixels (128 = 0).
         public var perturbationPixels: String?
         /// Non-image rows: the most deviating features.
         public var features: [Feature]?
     }
 
+    /// The examples of one kind on one set.
     public struct Group: Codable, Sendable, Equatable {
+        /// The kind of failure.
         public var kind: Kind
         /// "test" or the shifted set's name.
         public var set: String
         /// Rows that qualified (the examples are the first `limit` of them in `kind.order`).
         public var candidates: Int
+        /// At most `perCategory` rows, in `kind.order`.
         public var examples: [Example]
     }
 
     /// The tiles' layout; nil: rows are shown by their most deviating features.
     public var image: Layout?
+    /// The input values drawn black and white (image inputs only).
     public var pixelRange: PixelRange?
     /// ε of the flipped group's attack (the attribution's).
     public var epsilon: Float
+    /// The groups: confident errors and flipped rows of the test set, then per shifted set its most out
+    /// of distribution and (labelled sets) silent rows.
     public var groups: [Group]
+    /// What could not be shown and why.
     public var notes: [String]
 
     /// The groups of `kind`, in order.
@@ -134,13 +165,18 @@ public struct FailureExamples: Codable, Sendable, Equatable {
 
     /// One shifted set's rows as the selection needs them.
     public struct ShiftedRows: Sendable {
+        /// The set's name.
         public var name: String
+        /// The set's rows.
         public var features: Matrix<Float>
+        /// Its labels, when known.
         public var labels: [Int]?
+        /// The analysed model's probabilities on the rows.
         public var probabilities: Matrix<Float>
         /// The score that decides "out of distribution" (higher: more out of distribution).
         public var oodScores: [Float]
 
+        /// A set's rows.
         public init(name: String, features: Matrix<Float>, labels: [Int]?, probabilities: Matrix<Float>, oodScores: [Float]) {
             (self.name, self.features, self.labels, self.probabilities, self.oodScores) = (name, features, labels, probabilities, oodScores)
         }

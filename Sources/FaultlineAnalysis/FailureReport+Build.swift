@@ -139,7 +139,7 @@ extension FailureReport {
                                 energy: try LogitScores.energy(logits),
                                 mi: ensembleSection == nil ? nil : uncertainty.values.map(Float.init), features: try featureScores(test.features))
         let threshold = try FailureAttribution.threshold(featureScores(heldOut.features) ?? detector.score(heldOut.features), quantile: options.oodQuantile)
-        var roc: [String: [[Double]]] = [:]
+        var roc: [ROCCurve] = []
         // Accuracy without labels: ATC/DoC fitted on the calibration rows (else the clean test rows).
         let atcSource = try data.calibration.map { (name: "calibration", p: try Linalg.softmaxRows(model.logits($0.features)), y: $0.labels) }
             ?? (name: "test", p: model1.probabilities, y: test.labels)
@@ -159,8 +159,8 @@ extension FailureReport {
             let scores = ShiftScores(maha: try detector.score(x), msp: try LogitScores.maxSoftmax(z), energy: try LogitScores.energy(z),
                                      mi: members?.mutualInformation.map(Float.init), features: try featureScores(x))
             let maha = try DetectionMetrics.compute(inDistribution: clean.maha, outOfDistribution: scores.maha)
-            roc[set.name] = PlotData.subsample(try DetectionMetrics.rocCurve(inDistribution: oodScores(clean), outOfDistribution: oodScores(scores))
-                .map { [$0.fpr, $0.tpr] })
+            roc.append(ROCCurve(kind: .shiftedSet, name: set.name, points: PlotData.subsample(try DetectionMetrics.rocCurve(inDistribution: oodScores(clean), outOfDistribution: oodScores(scores))
+                .map { [$0.fpr, $0.tpr] })))
             var row = ShiftRow(shift: set.name, samples: x.rows, mahalanobisAUROC: maha.auroc, mahalanobisFPR95: maha.fprAt95TPR,
                                mspAUROC: try DetectionMetrics.compute(inDistribution: clean.msp, outOfDistribution: scores.msp).auroc,
                                energyAUROC: try DetectionMetrics.compute(inDistribution: clean.energy, outOfDistribution: scores.energy).auroc)
@@ -210,8 +210,8 @@ extension FailureReport {
         if corruptions != nil, !data.shifted.isEmpty, let shape = data.imageShape {
             let mild = try Corruption.gaussianNoise.apply(to: test.features, shape: shape, severity: 1, seed: options.seed)
             let scores = try featureScores(mild) ?? detector.score(mild)
-            roc[mildShiftName] = PlotData.subsample(try DetectionMetrics.rocCurve(inDistribution: oodScores(clean), outOfDistribution: scores)
-                .map { [$0.fpr, $0.tpr] })
+            roc.append(ROCCurve(kind: .mildShift, name: mildShiftName, points: PlotData.subsample(try DetectionMetrics.rocCurve(inDistribution: oodScores(clean), outOfDistribution: scores)
+                .map { [$0.fpr, $0.tpr] })))
         }
         stage(4)
 

@@ -8,37 +8,53 @@ extension FailureReport {
     /// the test split by confident learning, and test rows that duplicate training rows (leakage).
     /// Optional in report.json (reports written before it decode with nil).
     public struct DataQuality: Codable, Sendable {
+        /// Confident learning on the test split; nil when it could not run (a note says why).
         public var labelIssues: LabelIssues?
         /// Train/test duplicates; `pairs` lists at most `listedPairs` of them (the counts are complete).
         public var leakage: TrainTestDuplicates?
+        /// What was left out or how to read the section.
         public var notes: [String]
 
         /// Rows listed in the report (the counts cover every row).
         public static let listedRows = 25
+        /// Duplicate pairs listed in the report.
         public static let listedPairs = 50
     }
 
+    /// Label issues found by confident learning (`ConfidentLearning`).
     public struct LabelIssues: Codable, Sendable {
         /// The split and where its probabilities came from.
         public var split: String
+        /// Where the probabilities came from (the given out-of-sample ones, or the analysed model's).
         public var probabilities: String
+        /// The confident-learning filter (`ConfidentLearning.Filter` raw value).
         public var filter: String
+        /// The ranking of the issues (`ConfidentLearning.Ranking` raw value).
         public var ranking: String
+        /// Rows examined.
         public var samples: Int
+        /// Rows flagged.
         public var issues: Int
         /// Flagged rows per given label.
         public var perClass: [Int]
         /// 1 − trace of the estimated joint: the share of labels estimated wrong.
         public var estimatedNoiseRate: Double
+        /// Per-class thresholds: the mean self-confidence of each class's rows.
         public var thresholds: [Double]
+        /// Counts of (given label, estimated true label), classes × classes.
         public var confidentJoint: [[Int]]
         /// The first `DataQuality.listedRows` issues, most suspect first.
         public var top: [Row]
 
+        /// One flagged row.
         public struct Row: Codable, Sendable {
+            /// The test row.
             public var row: Int
+            /// Its given label.
             public var given: Int
+            /// The class the probabilities favour.
             public var predicted: Int
+            /// The label-quality score in [0, 1] (lower: more suspect).
             public var score: Double
         }
     }

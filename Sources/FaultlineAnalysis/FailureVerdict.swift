@@ -22,14 +22,39 @@
 ///   robustness).
 /// - `unsound`: a certified row was broken by the attack (a bug).
 public struct FailureVerdict: Codable, Sendable, Equatable {
+    /// The rules, each described in the type's documentation; the raw value is the stable identifier.
     public enum Rule: String, Codable, CaseIterable, Sendable {
-        case dominantFailure, noErrors, fragile, temperatureWorse, temperatureHelps, overconfidentUnderShift, invisibleShift, silentErrors,
-             certificationStops, attackGap, unsound
+        /// The error category with the most rows.
+        case dominantFailure
+        /// No test errors at all.
+        case noErrors
+        /// Right predictions the attack flips within the attribution ε.
+        case fragile
+        /// Temperature scaling made the test ECE worse.
+        case temperatureWorse
+        /// Temperature scaling made the test ECE better.
+        case temperatureHelps
+        /// Confidence stays high on a shifted set whose accuracy drops.
+        case overconfidentUnderShift
+        /// A shifted set the detector barely sees (AUROC < 0.6).
+        case invisibleShift
+        /// A shifted set with confident errors that are not flagged.
+        case silentErrors
+        /// Certification certifies something at a smaller ε but nothing from some ε on.
+        case certificationStops
+        /// AutoAttack is ≥ 0.05 below PGD at some ε.
+        case attackGap
+        /// A certified row was broken by the attack (a bug).
+        case unsound
     }
+    /// One finding: the rule that fired and its sentence.
     public struct Finding: Codable, Sendable, Equatable {
+        /// The rule.
         public var rule: Rule
+        /// The finding as a sentence, with the numbers it rests on.
         public var text: String
     }
+    /// The findings, in rule order.
     public var findings: [Finding]
 
     /// The findings of `report` (see the rules above). O(rows of the report's tables).

@@ -120,7 +120,7 @@ struct ReportCommand: ParsableCommand {
             try FailureReportRenderer.write(report, to: out)
         }
         print(String(format: "accuracy %.4f, ECE %.4f; ", report.reliability.accuracy, report.reliability.calibration.ece)
-              + FailureAttribution.Category.allCases.map { "\($0.rawValue): \(report.attribution.count($0))" }.joined(separator: "; "))
+              + FailureAttribution.Category.allCases.map { "\($0.title): \(report.attribution.count($0))" }.joined(separator: "; "))
         print("wrote \(out)/report.html, report.json and report.txt")
     }
 }

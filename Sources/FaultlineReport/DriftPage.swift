@@ -5,17 +5,25 @@ import Foundation
 /// reference and the current values; for windows, the smallest adjusted p-value (as −log₁₀) and the
 /// number of drifted features per window. Self-contained (inline SVG, no scripts), every string escaped.
 public enum DriftPage {
+    /// One feature's two-sample Kolmogorov–Smirnov test.
     public struct Feature: Sendable {
+        /// The feature's name (or column index as text).
         public var name: String
+        /// The KS statistic: the largest gap between the two empirical CDFs, in [0, 1].
         public var statistic: Double
+        /// The test's p-value, in [0, 1].
         public var pValue: Double
+        /// The p-value after the multiple-testing correction, in [0, 1].
         public var adjustedPValue: Double
+        /// Whether the adjusted p-value is below the level.
         public var drifted: Bool
         /// Sorted samples (or quantiles) of the reference and the current values, for the CDF plot;
         /// empty: no plot.
         public var reference: [Double]
+        /// Sorted samples (or quantiles) of the current values; empty: no plot.
         public var current: [Double]
 
+        /// A feature's row.
         public init(name: String, statistic: Double, pValue: Double, adjustedPValue: Double, drifted: Bool,
                     reference: [Double] = [], current: [Double] = []) {
             (self.name, self.statistic, self.pValue, self.adjustedPValue, self.drifted) = (name, statistic, pValue, adjustedPValue, drifted)
@@ -23,11 +31,22 @@ public enum DriftPage {
         }
     }
 
+    /// One window of the current rows.
     public struct Window: Sendable {
-        public var index: Int, firstRow: Int, rows: Int, driftedFeatures: Int
+        /// The window's number (0-based).
+        public var index: Int
+        /// Its first row in the current data.
+        public var firstRow: Int
+        /// Rows in the window.
+        public var rows: Int
+        /// Features whose adjusted p-value is below the level.
+        public var driftedFeatures: Int
+        /// The smallest adjusted p-value over the features, in [0, 1].
         public var smallestAdjustedPValue: Double
+        /// The feature with that p-value.
         public var worstFeature: String
 
+        /// A window's row.
         public init(index: Int, firstRow: Int, rows: Int, driftedFeatures: Int, smallestAdjustedPValue: Double, worstFeature: String) {
             (self.index, self.firstRow, self.rows, self.driftedFeatures) = (index, firstRow, rows, driftedFeatures)
             (self.smallestAdjustedPValue, self.worstFeature) = (smallestAdjustedPValue, worstFeature)

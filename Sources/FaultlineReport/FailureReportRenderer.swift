@@ -36,8 +36,8 @@ public enum FailureReportRenderer {
         if let auto = all(r.robustness.map(\.autoAttack)) { lines.append(("AutoAttack", auto, false)) }
         if let crown = all(r.robustness.map(\.certifiedCROWN)) { lines.append(("\(r.certificationMethod) certified", crown, true)) }
         f["robustness.svg"] = StandardFigures.robustness(eps, lines, title: "Robust accuracy vs ε (L∞)\(who)")
-        var roc = p.roc
-        if let h = r.heldOutClass, let curve = h.roc, !curve.isEmpty { roc["held-out class \(h.heldOutClass) (inputs)"] = curve }
+        var roc = p.roc.map { (name: $0.name, points: $0.points) }
+        if let h = r.heldOutClass, let curve = h.roc, !curve.isEmpty { roc.append((name: "held-out class \(h.heldOutClass) (inputs)", points: curve)) }
         if !roc.isEmpty {
             f["roc.svg"] = StandardFigures.roc(roc, title: r.featureSpace == nil ? "Shift detection (Mahalanobis, inputs)" : "Shift detection (Mahalanobis, features)")
         }
@@ -92,7 +92,7 @@ public enum FailureReportRenderer {
             } ?? "Detectors: Mahalanobis (Ledoit–Wolf) on the raw inputs, which decides \"out of distribution\" (the model has no "
                 + "penultimate-feature tap); MSP and energy on the logits.")
         }
-        if r.plots.roc[FailureReport.mildShiftName] != nil {
+        if r.plots.roc.contains(where: { $0.kind == .mildShift }) {
             shift.append("The ROC plot adds a mild shift, \"\(FailureReport.mildShiftName)\": the test rows with the lowest-severity Gaussian-noise "
                          + "corruption (σ = 0.04), scored by the same detector.")
         }
@@ -155,7 +155,7 @@ public enum FailureReportRenderer {
                                       who, rel.accuracy, rel.testErrorInterval95[0], rel.testErrorInterval95[1], errors, r.samples.test,
                                       t.outOfDistributionScore, t.outOfDistributionQuantile.map { String(format: "%g quantile", $0) } ?? "95th percentile",
                                       t.confidence, t.attack, t.epsilon)],
-                  tables: [(["category", "samples"], FailureAttribution.Category.allCases.map { [$0.rawValue, String(r.attribution.count($0))] })]),
+                  tables: [(["category", "samples"], FailureAttribution.Category.allCases.map { [$0.title, String(r.attribution.count($0))] })]),
             .init(heading: "Reliability", paragraphs: reliability, tables: reliabilityTables,
                   figures: ["reliability.svg", "risk_coverage.svg", "uncertainty.svg", "conformal.svg"]),
             .init(heading: "Robustness: distribution shift", paragraphs: shift,

@@ -9,12 +9,14 @@ public enum JSONOutput {
         return encoder
     }
 
+    /// `value` as pretty-printed JSON with sorted keys.
     public static func string<T: Encodable>(_ value: T) throws -> String {
         let encoder = encoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         return String(decoding: try encoder.encode(value), as: UTF8.self)
     }
 
+    /// `value` as one line of JSON with sorted keys (JSON Lines).
     public static func line<T: Encodable>(_ value: T) throws -> String {
         let encoder = encoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
@@ -24,6 +26,7 @@ public enum JSONOutput {
 
 /// Plain-text tables for people.
 public enum TextTable {
+    /// Two columns, the keys padded to the longest, one row per line.
     public static func keyValue(_ rows: [(String, String)]) -> String {
         let width = rows.map(\.0.count).max() ?? 0
         return rows.map { $0.0.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + $0.1 }

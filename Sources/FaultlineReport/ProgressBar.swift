@@ -5,8 +5,11 @@ import Foundation
 /// Never writes to stdout, which stays parseable. The estimate assumes the remaining units cost what the
 /// finished ones did (elapsed · (1 − f)/f); it appears once 2 % is done.
 public final class ProgressBar {
+    /// The text before the bar.
     public let label: String
+    /// Units of work in all (≥ 1 for a visible bar).
     public let total: Int
+    /// Whether nothing is written.
     public let quiet: Bool
     private let interactive = isatty(STDERR_FILENO) != 0
     private var lastQuarter = -1

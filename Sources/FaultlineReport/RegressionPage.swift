@@ -5,8 +5,19 @@ import Foundation
 /// residuals when a drift check ran), residual CDFs of reference and current, and the tables.
 /// Self-contained (inline SVG, no scripts), every string escaped.
 public enum RegressionPage {
+    /// One feature's drift test (as `DriftPage.Feature`, without the CDF samples).
     public struct DriftRow: Sendable {
-        public var name: String, statistic: Double, pValue: Double, adjustedPValue: Double, drifted: Bool
+        /// The feature's name.
+        public var name: String
+        /// The KS statistic, in [0, 1].
+        public var statistic: Double
+        /// The p-value, in [0, 1].
+        public var pValue: Double
+        /// The p-value after the multiple-testing correction.
+        public var adjustedPValue: Double
+        /// Whether the adjusted p-value is below the level.
+        public var drifted: Bool
+        /// A row.
         public init(name: String, statistic: Double, pValue: Double, adjustedPValue: Double, drifted: Bool) {
             (self.name, self.statistic, self.pValue, self.adjustedPValue, self.drifted) = (name, statistic, pValue, adjustedPValue, drifted)
         }

@@ -33,9 +33,11 @@ enum StandardFigures {
         }, kind: .bars).render()
     }
 
-    static func roc(_ curves: [String: [[Double]]], title: String) -> String {
-        SVGPlot(title: title, xLabel: "false-positive rate", yLabel: "true-positive rate",
-                series: curves.keys.sorted().map { name in .init(name: name, points: curves[name]!.map { ($0[0], $0[1]) }, markers: false) },
+    /// ROC curves (FPR, TPR), drawn in the order of their names (a stable sort: equal names keep their order).
+    static func roc(_ curves: [(name: String, points: [[Double]])], title: String) -> String {
+        let ordered = curves.enumerated().sorted { ($0.element.name, $0.offset) < ($1.element.name, $1.offset) }.map(\.element)
+        return SVGPlot(title: title, xLabel: "false-positive rate", yLabel: "true-positive rate",
+                series: ordered.map { c in .init(name: c.name, points: c.points.compactMap { $0.count >= 2 ? ($0[0], $0[1]) : nil }, markers: false) },
                 xRange: 0...1, yRange: 0...1, diagonal: true).render()
     }
 

@@ -279,7 +279,7 @@ struct FailureExamplesTests {
         #expect(html.contains("<h2>Failing examples</h2>") && html.contains("class=\"examples\""))
         #expect(html.contains("Confident and wrong (test)") && html.contains("Most out of distribution: Gaussian noise σ = 0.3"))
         // The mild shift's curve: a ROC from (0, 0) to (1, 1), monotone in both rates.
-        let mild = try #require(report.plots.roc[FailureReport.mildShiftName])
+        let mild = try #require(report.plots.roc.first { $0.kind == .mildShift && $0.name == FailureReport.mildShiftName }?.points)
         #expect(mild.first == [0, 0] && mild.last == [1, 1])
         #expect(zip(mild, mild.dropFirst()).allSatisfy { $0[0] <= $1[0] && $0[1] <= $1[1] })
         let roc = try #require(files["roc.svg"])
