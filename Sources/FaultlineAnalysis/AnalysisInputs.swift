@@ -80,6 +80,13 @@ extension FailureReport {
         /// Sections left out (nil or empty: none): attacks (the robustness table, the minimal ε and the
         /// attribution's fragility test), certification, the corruption sweep, conformal prediction.
         public var skip: Set<Section>?
+        /// A wall-clock budget for the whole build, in seconds (nil: none). Before each expensive stage —
+        /// the attacks (the robustness table with its certification, the minimal ε and the attribution's
+        /// fragility test) and the corruption sweep — the build compares the time spent since it started
+        /// with the budget; a stage that would start over budget is left out and `robustnessNotes` says so,
+        /// with the time spent. Reliability, shift and conformal always run, and a stage that started in
+        /// budget runs to its end, so the build can overrun by one stage. Must be positive and finite.
+        public var timeBudget: Double?
         /// Seed of attacks, corruptions, the `maxSamples` draw and conformal tie-breaking.
         public var seed: UInt64 = 0
 

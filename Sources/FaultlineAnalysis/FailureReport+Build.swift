@@ -195,15 +195,25 @@ extension FailureReport {
         let rx = rows == n ? test.features : test.features.sliceRows(0..<rows)
         let ry = Array(test.labels.prefix(rows))
         var notes: [String] = []
-        let attacks = options.runs(.attacks)
+        /// Whether the time budget is spent; when it is, notes that `what` is left out.
+        func overBudget(_ what: String) -> Bool {
+            guard let budget = options.timeBudget else { return false }
+            let spent = Date().timeIntervalSince(started)
+            guard spent >= budget else { return false }
+            notes.append("\(what) skipped: the time budget of \(budget) s (--time-budget) was spent after \(String(format: "%.1f", spent)) s.")
+            return true
+        }
+        var attacks = options.runs(.attacks)
         if !attacks { notes.append("Attacks skipped (--skip attacks): no robustness table, and no row is tested for fragility.") }
+        if attacks && overBudget("Attacks (robustness table, certification, minimal ε and the fragility test)") { attacks = false }
         var robustnessOptions = options
         robustnessOptions.certify = options.runs(.certify)
         let robustness = attacks ? try RobustnessTable.evaluate(model, rx, labels: ry, options: robustnessOptions, notes: &notes) : []
         let minimal = attacks && options.minimalEpsilon ? try RobustnessTable.medianMinimalEpsilon(model, rx, labels: ry, options: options) : nil
         stage(3)
         let corruptions = try data.imageShape.flatMap { shape -> CorruptionSweep.Report? in
-            options.box == .unit && options.runs(.corruptions) ? try CorruptionSweep.evaluate(model, rx, labels: ry, shape: shape, seed: options.seed) : nil
+            options.box == .unit && options.runs(.corruptions) && !overBudget("The corruption sweep")
+                ? try CorruptionSweep.evaluate(model, rx, labels: ry, shape: shape, seed: options.seed) : nil
         }
         // A mild shift beside the given ones in the ROC plot: the test rows with the lowest-severity
         // Gaussian-noise corruption (images in [0, 1], with the sweep and at least one shifted set).
@@ -255,6 +265,9 @@ extension FailureReport {
     /// Shapes, label ranges, the box and the options, checked before any work.
     static func validate(model: some DifferentiableClassifier, ensemble: DeepEnsemble?, data: Data, options: Options) throws {
         guard options.box.isFinite else { throw AnalysisError.invalidInput("the box \(options.box) must be finite") }
+        if let budget = options.timeBudget, !(budget > 0 && budget.isFinite) {
+            throw AnalysisError.invalidInput("the time budget \(budget) must be a positive, finite number of seconds")
+        }
         let (lo, hi): ([Float], [Float])
         do { (lo, hi) = try options.box.perFeature(features: model.inputFeatures, image: model.inputImageShape) } catch ModelError.shapeMismatch(let message) {
             throw AnalysisError.invalidInput(message)

@@ -46,6 +46,8 @@ struct ReportCommand: ParsableCommand {
     @Option(help: "Attacks, certificates and corruptions on the first N test rows (default: all).") var robustnessSamples: Int?
     @Option(help: "At most N test rows (and rows of each shifted set), drawn at random with --seed: the whole report on a subsample.") var maxSamples: Int?
     @Option(help: "Sections to leave out, comma-separated: attacks, certify, corruptions, conformal.") var skip: String?
+    @Option(help: "Seconds for the whole report: the attacks and the corruption sweep are left out, with a note, once it is spent.")
+    var timeBudget: Double?
     @Flag(help: "Also run the AutoAttack-style ensemble (APGD-CE, APGD-T, Square) at every ε.") var autoattack = false
     @Flag(help: "OOD on the raw inputs only (default: Mahalanobis on the model's penultimate features decides, inputs beside it).")
     var inputSpaceOOD = false
@@ -74,6 +76,8 @@ struct ReportCommand: ParsableCommand {
         options.oodQuantile = try OptionCheck.real(oodQuantile, "--ood-quantile", .positiveUnit)
         options.robustnessSamples = try robustnessSamples.map { try OptionCheck.count($0, "--robustness-samples", 1...Int.max) }
         options.maxSamples = try maxSamples.map { try OptionCheck.count($0, "--max-samples", 1...Int.max) }
+        if let timeBudget { try OptionCheck.real(timeBudget, "--time-budget", .positive) }
+        options.timeBudget = timeBudget
         options.inputSpaceOOD = inputSpaceOOD ? true : nil
         if let skip {
             let names = skip.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }

@@ -223,4 +223,26 @@ extension FailureReportTests {
         options.maxSamples = 0
         #expect(throws: AnalysisError.self) { try FailureReport.build(model: model, data: Self.data(), options: options) }
     }
+
+    /// A spent --time-budget leaves the attacks and the corruption sweep out with a note naming the budget;
+    /// a generous one changes nothing; a budget that is not a positive, finite number is refused.
+    @Test func aSpentTimeBudgetLeavesTheExpensiveStagesOut() throws {
+        let (model, _) = Self.fixture
+        var options = Self.options()
+        options.timeBudget = 1e-9
+        let spent = try FailureReport.build(model: model, data: Self.data(), options: options)
+        #expect(spent.robustness.isEmpty && spent.corruptions == nil && spent.attribution.count(.fragile) == 0)
+        #expect(spent.robustnessNotes.filter { $0.contains("time budget of 1e-09 s (--time-budget)") }.count == 2, "\(spent.robustnessNotes)")
+        #expect(spent.reliability.accuracy > 0.5 && !spent.conformal.isEmpty)
+        options.timeBudget = 1e6
+        let generous = try FailureReport.build(model: model, data: Self.data(), options: options)
+        options.timeBudget = nil
+        let unbounded = try FailureReport.build(model: model, data: Self.data(), options: options)
+        #expect(generous.robustness.map(\.apgdCE) == unbounded.robustness.map(\.apgdCE) && generous.corruptions != nil)
+        #expect(!generous.robustnessNotes.contains { $0.contains("time budget") })
+        for bad in [0, -1, Double.nan, .infinity] {
+            options.timeBudget = bad
+            #expect(throws: AnalysisError.self) { try FailureReport.build(model: model, data: Self.data(), options: options) }
+        }
+    }
 }

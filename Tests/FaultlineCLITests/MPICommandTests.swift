@@ -50,6 +50,15 @@ struct MPICommandTests {
 
     static func remove(_ paths: String...) { for p in paths { try? FileManager.default.removeItem(atPath: p) } }
 
+    /// The first `rows` rows of `digits` and their labels, written as .npy files: (x, y) paths.
+    static func digitsRows(_ digits: LabeledDataset, _ rows: Int) throws -> (String, String) {
+        let (x, y) = (temporary("x\(rows).npy"), temporary("y\(rows).npy"))
+        let part = digits.subset(Array(0..<rows))
+        try NPY.write(part.features, to: x)
+        try NPY.write(Tensor(shape: [rows], values: part.labels.map(Int64.init)), to: y)
+        return (x, y)
+    }
+
     @Test func infoReportsTheJob() throws {
         let r = try Self.run(2, ["info", "--json"])
         #expect(r.status == 0, "\(r.stderr)")
@@ -235,17 +244,12 @@ struct MPICommandTests {
     /// certify: the table (text and JSON) of K ranks is the one-process one — CROWN (digits MLP) and IBP
     /// (a GELU graph) with attacks (5 APGD steps, starts keyed by the row's index in --x) on 17 rows on 1,
     /// 2 and 3 ranks, 2 rows on 3
-    /// ranks (one rank without rows), a CSV with its labels, Lipschitz on an .npz input read whole and sliced; smoothing is refused
-    /// on every rank, reported once.
+    /// ranks (one rank without rows), a CSV with its labels, Lipschitz on an .npz input read whole and sliced; randomized
+    /// smoothing on 2 and 3 ranks byte-identical.
     @Test func certifyEqualsOneProcess() throws {
         let model = "\(Self.fixtures)/mlp_dynamo.onnx", x = "\(Self.fixtures)/mlp_dynamo_x.npy", y = "\(Self.fixtures)/mlp_dynamo_y.npy"
         let digits = try BundledDatasets.digits().stratifiedSplit(seed: 0).test
-        let (dx, dy, x2, y2) = (Self.temporary("dx.npy"), Self.temporary("dy.npy"), Self.temporary("x2.npy"), Self.temporary("y2.npy"))
-        for (rows, xPath, yPath) in [(17, dx, dy), (2, x2, y2)] {
-            let part = digits.subset(Array(0..<rows))
-            try NPY.write(part.features, to: xPath)
-            try NPY.write(Tensor(shape: [rows], values: part.labels.map(Int64.init)), to: yPath)
-        }
+        let ((dx, dy), (x2, y2)) = (try Self.digitsRows(digits, 17), try Self.digitsRows(digits, 2))
         // The same 17 rows as a CSV holding its labels (read whole and sliced on every rank).
         let csv = Self.temporary("d.csv")
         let part = digits.subset(Array(0..<17))
@@ -292,12 +296,7 @@ struct MPICommandTests {
     /// DeepFool, and on 3 ranks over 2 rows (a rank without rows).
     @Test func attackEqualsOneProcess() throws {
         let digits = try BundledDatasets.digits().stratifiedSplit(seed: 0).test
-        let (dx, dy, x2, y2) = (Self.temporary("dx.npy"), Self.temporary("dy.npy"), Self.temporary("x2.npy"), Self.temporary("y2.npy"))
-        for (rows, xPath, yPath) in [(17, dx, dy), (2, x2, y2)] {
-            let part = digits.subset(Array(0..<rows))
-            try NPY.write(part.features, to: xPath)
-            try NPY.write(Tensor(shape: [rows], values: part.labels.map(Int64.init)), to: yPath)
-        }
+        let ((dx, dy), (x2, y2)) = (try Self.digitsRows(digits, 17), try Self.digitsRows(digits, 2))
         let (outOne, outMany) = (Self.temporary("one.npz"), Self.temporary("many.npz"))
         defer { Self.remove(dx, dy, x2, y2, outOne, outMany) }
         let mlp = "\(Self.fixtures)/digits_mlp.onnx"
