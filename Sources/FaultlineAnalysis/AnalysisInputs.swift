@@ -79,7 +79,13 @@ extension FailureReport {
         public var inputSpaceOOD: Bool? = nil
         /// Sections left out (nil or empty: none): attacks (the robustness table, the minimal ε and the
         /// attribution's fragility test), certification, the corruption sweep, conformal prediction.
-        public var skip: Set<Section>?
+        /// Encoded (report.json's `setup.options.skip`) in the order of `Section.allCases`, whatever the
+        /// set's order, so equal options give equal JSON.
+        public var skip: Set<Section>? {
+            get { skipped.map(Set.init) }
+            set { skipped = newValue.map { set in Section.allCases.filter(set.contains) } }
+        }
+        private var skipped: [Section]?
         /// A wall-clock budget for the whole build, in seconds (nil: none). Before each expensive stage —
         /// the attacks (the robustness table with its certification, the minimal ε and the attribution's
         /// fragility test) and the corruption sweep — the build compares the time spent since it started
@@ -89,6 +95,13 @@ extension FailureReport {
         public var timeBudget: Double?
         /// Seed of attacks, corruptions, the `maxSamples` draw and conformal tie-breaking.
         public var seed: UInt64 = 0
+
+        enum CodingKeys: String, CodingKey {
+            case epsilons, box, attributionEpsilon, confidenceThreshold, oodQuantile, pgdSteps, fgsm, autoAttack, squareQueries
+            case certify, minimalEpsilon, monteCarloDropoutPasses, conformalAlphas, mahalanobisShrinkage, robustnessSamples
+            case maxSamples, inputSpaceOOD, timeBudget, seed
+            case skipped = "skip"
+        }
 
         /// The sections `skip` can leave out.
         public enum Section: String, Codable, Sendable, CaseIterable {

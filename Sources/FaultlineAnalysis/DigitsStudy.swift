@@ -15,11 +15,11 @@ public enum DigitsStudy {
     /// Epochs per member (early stopping with patience 6 on the calibration split usually ends sooner).
     public static let epochs = 40
 
-    /// Runs the study. `training(done, total)` counts member-epochs (`members · epochs`); `analysis(done,
-    /// total)` counts the report's stages and then the held-out-class study (`FailureReport.stages.count + 1`).
+    /// Runs the study. `training(done, total)` counts member-epochs (`members · epochs`); `analysis` hears the
+    /// report's progress (its fractions scaled to 0.9) and then the held-out-class study as a sixth stage.
     /// Throws what training and `FailureReport.build` throw (members must be ≥ 1).
     public static func run(seed: UInt64 = 0, members: Int = 5, training: ((Int, Int) -> Void)? = nil,
-                           analysis: ((Int, Int) -> Void)? = nil) throws -> FailureReport {
+                           analysis: ((FailureReport.Progress) -> Void)? = nil) throws -> FailureReport {
         guard members >= 1 else { throw AnalysisError.invalidInput("the ensemble needs at least one member") }
         let split = try BundledDatasets.digits().stratifiedSplit(seed: seed)
         let options = TrainingOptions(epochs: epochs, batchSize: 32, optimizer: .adam(learningRate: 2e-3), seed: seed, patience: 6)
@@ -28,12 +28,20 @@ public enum DigitsStudy {
         training?(members * epochs, members * epochs)
         let data = try studyData(split, seed: seed)
         let test = split.test
-        var report = try FailureReport.build(ensemble: ensemble, data: data, options: reportOptions(seed: seed)) { _, done, total in analysis?(done, total + 1) }
+        let stages = FailureReport.stages.count + 1
+        var report = try FailureReport.build(ensemble: ensemble, data: data, options: reportOptions(seed: seed)) { p in
+            var scaled = p
+            (scaled.stageCount, scaled.fraction) = (stages, 0.9 * p.fraction)
+            analysis?(scaled)
+        }
+        let study = FailureReport.Progress(stage: "held-out class", stageNumber: stages, stageCount: stages,
+                                           step: "training without class 9", stageFraction: 0, fraction: 0.9)
+        analysis?(study)
         report.heldOutClass = try HeldOutClassStudy.run(spec: spec, train: split.train, test: test, heldOut: 9,
                                                         training: TrainingOptions(epochs: 30, batchSize: 32, optimizer: .adam(learningRate: 2e-3),
                                                                                   seed: seed &+ 100),
                                                         seed: seed &+ 100)
-        analysis?(FailureReport.stages.count + 1, FailureReport.stages.count + 1)
+        analysis?(FailureReport.Progress(stage: study.stage, stageNumber: stages, stageCount: stages, step: "done", stageFraction: 1, fraction: 1))
         return report
     }
 
@@ -41,16 +49,15 @@ public enum DigitsStudy {
     /// state_dict) on the same split, shifted sets and report options, without training: the ensemble and
     /// the held-out-class study (both need models trained here) are left out. The model must take the
     /// digits as 64 features (pixel / 16, in [0, 1], row-major 8×8) and give 10 logits; otherwise
-    /// `AnalysisError.invalidInput` says what it takes. `analysis(done, total)` counts the report's stages.
-    public static func run(model: some DifferentiableClassifier, seed: UInt64 = 0, analysis: ((Int, Int) -> Void)? = nil) throws -> FailureReport {
+    /// `AnalysisError.invalidInput` says what it takes. `analysis` hears the report's progress.
+    public static func run(model: some DifferentiableClassifier, seed: UInt64 = 0,
+                           analysis: ((FailureReport.Progress) -> Void)? = nil) throws -> FailureReport {
         guard model.inputFeatures == 64, model.outputFeatures == 10 else {
             throw AnalysisError.invalidInput("the digits study needs a model of 64 inputs (8×8 pixels / 16) and 10 classes; "
                                              + "this one (\(model.spec)) takes \(model.inputFeatures) and gives \(model.outputFeatures)")
         }
         let split = try BundledDatasets.digits().stratifiedSplit(seed: seed)
-        return try FailureReport.build(model: model, data: studyData(split, seed: seed), options: reportOptions(seed: seed)) { _, done, total in
-            analysis?(done, total)
-        }
+        return try FailureReport.build(model: model, data: studyData(split, seed: seed), options: reportOptions(seed: seed), progress: analysis)
     }
 
     /// The report's data: the split, Gaussian-noise (σ = 0.1, a mild shift whose detection is not trivial,

@@ -28,7 +28,8 @@ extension FailureReport {
     /// `FailureAttribution`.
     ///
     /// - Parameters:
-    ///   - progress: called with a stage of `stages` and (done, total) of the stages.
+    ///   - progress: called as the build advances: the stage, the step running and the share done, inside
+    ///     every stage (see `Progress`; at most about ten reports a second, on the calling thread).
     /// - Complexity: dominated by the attacks: (steps + 1) forward/backward passes per ε and attack over the
     ///   robustness rows, plus one PGD run over all test rows for the attribution.
     /// - Throws: `AnalysisError.invalidInput` when the data does not fit the model or the options are out
@@ -37,7 +38,7 @@ extension FailureReport {
     /// need more than the protocol: CROWN certification (bound rules for every layer: a `Sequential`; for
     /// other models a note says it was skipped) and Monte Carlo dropout (a `Sequential` with dropout).
     public static func build(model: some DifferentiableClassifier, data: Data, options: Options = Options(),
-                             progress: ((String, Int, Int) -> Void)? = nil) throws -> FailureReport {
+                             progress: ((Progress) -> Void)? = nil) throws -> FailureReport {
         try build(model: model, ensemble: nil, data: data, options: options, progress: progress)
     }
 
@@ -46,13 +47,13 @@ extension FailureReport {
     /// calibration, member disagreement, mutual information) and mutual information as a shift score.
     /// Conformal rows use the ensemble's mean probabilities.
     public static func build(ensemble: DeepEnsemble, data: Data, options: Options = Options(),
-                             progress: ((String, Int, Int) -> Void)? = nil) throws -> FailureReport {
+                             progress: ((Progress) -> Void)? = nil) throws -> FailureReport {
         guard let first = ensemble.members.first else { throw AnalysisError.invalidInput("the ensemble has no members") }
         return try build(model: first, ensemble: ensemble.members.count > 1 ? ensemble : nil, data: data, options: options, progress: progress)
     }
 
     static func build(model: some DifferentiableClassifier, ensemble: DeepEnsemble?, data: Data, options: Options,
-                      progress: ((String, Int, Int) -> Void)?) throws -> FailureReport {
+                      progress: ((Progress) -> Void)?) throws -> FailureReport {
         let started = Date()
         try validate(model: model, ensemble: ensemble, data: data, options: options)
         var data = data
@@ -64,12 +65,16 @@ extension FailureReport {
                 return ShiftedSet(name: set.name, features: set.features.gatherRows(rows), labels: set.labels.map { l in rows.map { l[$0] } })
             }
         }
-        let stage = { (k: Int) in progress?(stages[min(k, stages.count - 1)], k, stages.count) }
         let test = data.test, n = test.count
         let heldOut = data.calibration ?? data.train
+        let penultimate = options.inputSpaceOOD == true ? nil : PenultimateFeatures(model)
+        let rows = min(options.robustnessSamples ?? n, n)
+        let work = PlannedWork(model: model, ensemble: ensemble, data: data, options: options, featureWidth: penultimate?.width, robustnessRows: rows)
+        let tracker = ProgressTracker(plan: work.stages, callback: progress)
+        tracker.enter(0)
 
         // Reliability of the analysed model.
-        let logits = try model.logits(test.features)
+        let logits = try tracker.step("predictions and calibration", work: work.predictions) { try model.logits(test.features) }
         let model1 = try Prediction(probabilities: Linalg.softmaxRows(logits), labels: test.labels)
         let entropy = try LogitScores.entropy(logits).map(Double.init)
         let selective = try RiskCoverage.compute(confidence: model1.confidence, correct: model1.correct)
@@ -82,7 +87,9 @@ extension FailureReport {
             aurc: selective.aurc, excessAURC: selective.excessAURC, riskAt80PercentCoverage: selective.risk(atCoverage: 0.8),
             entropyCorrect: model1.mean(entropy, correct: true), entropyWrong: model1.mean(entropy, correct: false))
         if options.monteCarloDropoutPasses > 0, let model = model as? Sequential {
-            let passes = try model.monteCarloDropout(test.features, passes: options.monteCarloDropoutPasses, seed: options.seed)
+            let passes = try tracker.step("Monte Carlo dropout", work: work.dropout) {
+                try model.monteCarloDropout(test.features, passes: options.monteCarloDropoutPasses, seed: options.seed)
+            }
             var agree = 0
             for p in passes { agree += zip(try Linalg.rowArgmax(p), model1.predicted).filter { $0 == $1 }.count }
             reliability.monteCarloDropoutAgreement = Double(agree) / Double(max(passes.count * n, 1))
@@ -93,7 +100,7 @@ extension FailureReport {
         var uncertainty = (measure: "entropy", values: entropy, correct: model1.correct)
         var conformalInputs = (calibration: try data.calibration.map { try Linalg.softmaxRows(model.logits($0.features)) }, test: model1.probabilities)
         if let ensemble {
-            let u = try EnsembleUncertainty.compute(members: ensemble.probabilities(test.features))
+            let u = try tracker.step("the ensemble's members", work: work.ensemble) { try EnsembleUncertainty.compute(members: ensemble.probabilities(test.features)) }
             let mean = try Prediction(probabilities: u.mean, labels: test.labels)
             let members = try ensemble.members.map { try Linalg.rowArgmax($0.logits(test.features)) }
             let disagreeing = (0..<n).filter { i in members.contains { $0[i] != members[0][i] } }.count
@@ -110,35 +117,40 @@ extension FailureReport {
         }
         var conformal: [ConformalRow] = []
         if options.runs(.conformal), let calibration = data.calibration, let calibrationProbabilities = conformalInputs.calibration {
-            conformal = try options.conformalAlphas.map { alpha in
+            conformal = try tracker.step("conformal prediction", work: work.conformal) { try options.conformalAlphas.map { alpha in
                 let cp = try SplitConformal(calibration: calibrationProbabilities, labels: calibration.labels, alpha: alpha, score: .lac, seed: options.seed)
                 let r = SplitConformal.evaluate(sets: try cp.predict(conformalInputs.test), labels: test.labels)
                 return ConformalRow(alpha: alpha, coverage: r.coverage, meanSetSize: r.meanSize)
-            }
+            } }
         }
-        stage(1)
+        tracker.enter(1)
 
         // Shift: the detector, its threshold, and every shifted set against the clean test rows.
-        var fit = GaussianFit(dimension: data.train.features.columns, classes: model.outputFeatures)
-        try fit.update(data.train.features, labels: data.train.labels)
-        let detector = try options.mahalanobisShrinkage.map { try MahalanobisDetector(fit, shrinkage: $0) }
-            ?? MahalanobisDetector.ledoitWolf(fit, x: data.train.features, labels: data.train.labels)
+        let detector = try tracker.step("Mahalanobis fit on the inputs", work: work.inputFit) {
+            var fit = GaussianFit(dimension: data.train.features.columns, classes: model.outputFeatures)
+            try fit.update(data.train.features, labels: data.train.labels)
+            return try options.mahalanobisShrinkage.map { try MahalanobisDetector(fit, shrinkage: $0) }
+                ?? MahalanobisDetector.ledoitWolf(fit, x: data.train.features, labels: data.train.labels)
+        }
         // The same detector on the model's penultimate features, when it has them: it then decides "out of distribution".
-        let penultimate = options.inputSpaceOOD == true ? nil : PenultimateFeatures(model)
         let featureDetector = try penultimate.map { f -> (features: PenultimateFeatures, detector: MahalanobisDetector) in
+          try tracker.step("Mahalanobis fit on the penultimate features", work: work.featureFit) {
             let x = try f(data.train.features)
             var fit = GaussianFit(dimension: f.width, classes: model.outputFeatures)
             try fit.update(x, labels: data.train.labels)
             return (f, try options.mahalanobisShrinkage.map { try MahalanobisDetector(fit, shrinkage: $0) }
                 ?? MahalanobisDetector.ledoitWolf(fit, x: x, labels: data.train.labels))
+          }
         }
         func featureScores(_ x: Matrix<Float>) throws -> [Float]? { try featureDetector.map { try $0.detector.score($0.features(x)) } }
         /// The score that decides "out of distribution": feature space when available, else input space.
         func oodScores(_ scores: ShiftScores) -> [Float] { scores.features ?? scores.maha }
-        let clean = ShiftScores(maha: try detector.score(test.features), msp: try LogitScores.maxSoftmax(logits),
-                                energy: try LogitScores.energy(logits),
-                                mi: ensembleSection == nil ? nil : uncertainty.values.map(Float.init), features: try featureScores(test.features))
-        let threshold = try FailureAttribution.threshold(featureScores(heldOut.features) ?? detector.score(heldOut.features), quantile: options.oodQuantile)
+        let (clean, threshold) = try tracker.step("scores of the clean rows", work: work.cleanScores) {
+            (ShiftScores(maha: try detector.score(test.features), msp: try LogitScores.maxSoftmax(logits),
+                         energy: try LogitScores.energy(logits),
+                         mi: ensembleSection == nil ? nil : uncertainty.values.map(Float.init), features: try featureScores(test.features)),
+             try FailureAttribution.threshold(featureScores(heldOut.features) ?? detector.score(heldOut.features), quantile: options.oodQuantile))
+        }
         var roc: [ROCCurve] = []
         // Accuracy without labels: ATC/DoC fitted on the calibration rows (else the clean test rows).
         let atcSource = try data.calibration.map { (name: "calibration", p: try Linalg.softmaxRows(model.logits($0.features)), y: $0.labels) }
@@ -153,6 +165,7 @@ extension FailureReport {
         if !data.shifted.isEmpty && atcSource.name == "calibration" { try estimateAccuracy("clean test", model1.probabilities, model1.accuracy) }
         var shiftedExamples: [FailureExamples.ShiftedRows] = []
         let shiftRows = try data.shifted.map { set -> ShiftRow in
+          try tracker.step("shifted set '\(set.name)'", work: work.shiftedSet(set.features.rows)) {
             let x = set.features, z = try model.logits(x)
             // The ensemble's members run once per set: its MI is a shift score, its prediction the ensemble accuracy.
             let members = try ensemble.map { try EnsembleUncertainty.compute(members: $0.probabilities(x), includeMean: false) }
@@ -187,11 +200,11 @@ extension FailureReport {
             try estimateAccuracy(set.name, probabilities, row.accuracy)
             shiftedExamples.append(.init(name: set.name, features: x, labels: set.labels, probabilities: probabilities, oodScores: oodScores(scores)))
             return row
+          }
         }
-        stage(2)
+        tracker.enter(2)
 
         // Robustness: attacks per ε with CROWN beside them, on the robustness rows.
-        let rows = min(options.robustnessSamples ?? n, n)
         let rx = rows == n ? test.features : test.features.sliceRows(0..<rows)
         let ry = Array(test.labels.prefix(rows))
         var notes: [String] = []
@@ -208,26 +221,32 @@ extension FailureReport {
         if attacks && overBudget("Attacks (robustness table, certification, minimal ε and the fragility test)") { attacks = false }
         var robustnessOptions = options
         robustnessOptions.certify = options.runs(.certify)
-        let robustness = attacks ? try RobustnessTable.evaluate(model, rx, labels: ry, options: robustnessOptions, notes: &notes) : []
-        let minimal = attacks && options.minimalEpsilon ? try RobustnessTable.medianMinimalEpsilon(model, rx, labels: ry, options: options) : nil
-        stage(3)
+        let robustness = attacks ? try RobustnessTable.evaluate(model, rx, labels: ry, options: robustnessOptions, notes: &notes, tracker: tracker, work: work) : []
+        let minimal = attacks && options.minimalEpsilon
+            ? try tracker.step("median minimal ε (8 bisection rounds)", work: work.minimalEpsilon) { try RobustnessTable.medianMinimalEpsilon(model, rx, labels: ry, options: options) }
+            : nil
+        tracker.enter(3)
         let corruptions = try data.imageShape.flatMap { shape -> CorruptionSweep.Report? in
             options.box == .unit && options.runs(.corruptions) && !overBudget("The corruption sweep")
-                ? try CorruptionSweep.evaluate(model, rx, labels: ry, shape: shape, seed: options.seed) : nil
+                ? try tracker.step("corruption sweep", work: work.corruptions) { report in
+                    try CorruptionSweep.evaluate(model, rx, labels: ry, shape: shape, seed: options.seed, progress: report)
+                } : nil
         }
         // A mild shift beside the given ones in the ROC plot: the test rows with the lowest-severity
         // Gaussian-noise corruption (images in [0, 1], with the sweep and at least one shifted set).
         if corruptions != nil, !data.shifted.isEmpty, let shape = data.imageShape {
             let mild = try Corruption.gaussianNoise.apply(to: test.features, shape: shape, severity: 1, seed: options.seed)
-            let scores = try featureScores(mild) ?? detector.score(mild)
+            let scores = try tracker.step("the mild shift's scores", work: work.mildShift) { try featureScores(mild) ?? detector.score(mild) }
             roc.append(ROCCurve(kind: .mildShift, name: mildShiftName, points: PlotData.subsample(try DetectionMetrics.rocCurve(inDistribution: oodScores(clean), outOfDistribution: scores)
                 .map { [$0.fpr, $0.tpr] })))
         }
-        stage(4)
+        tracker.enter(4)
 
         // Attribution of every test row.
         let epsilon = options.resolvedAttributionEpsilon
-        let attack = attacks ? try RobustnessTable.pgd(epsilon: epsilon, options: options).run(model, test.features, labels: test.labels) : nil
+        let attack = attacks ? try tracker.step("PGD-\(options.pgdSteps) at ε \(epsilon) on every test row", work: work.attribution) { report in
+            try RobustnessTable.pgd(epsilon: epsilon, options: options).run(model, test.features, labels: test.labels, progress: report)
+        } : nil
         let flipped = attack?.success ?? [Bool](repeating: false, count: n)
         let attribution = FailureAttribution(correct: model1.correct, confidence: model1.confidence, oodScore: oodScores(clean), oodThreshold: threshold,
                                              confident: options.confidenceThreshold, flipped: flipped, epsilon: epsilon,
@@ -235,10 +254,9 @@ extension FailureReport {
         // A few rows of each failure, with their pixels (images) or most deviating features.
         let shape = data.imageShape ?? ImageShape.infer(model: model, features: model.inputFeatures)
         let shapeSource = shape != nil && model.inputImageShape == shape ? "model" : (data.imageShape != nil ? "given" : "square")
-        let examples = FailureExamples(test: test.features, labels: test.labels, probabilities: model1.probabilities, attribution: attribution,
+        let examples = try tracker.step("failing examples", work: work.examples) { FailureExamples(test: test.features, labels: test.labels, probabilities: model1.probabilities, attribution: attribution,
                                        adversarial: try attack.map { ($0.adversarial, try Linalg.softmaxRows(model.logits($0.adversarial))) },
-                                       shifted: shiftedExamples, train: data.train.features, image: shape, imageSource: shapeSource, box: options.box)
-        stage(5)
+                                       shifted: shiftedExamples, train: data.train.features, image: shape, imageSource: shapeSource, box: options.box) }
         let histogram = PlotData.splitHistogram(uncertainty.values, uncertainty.correct)
         let accuracyWithoutLabels = atcFit.map {
             AccuracyWithoutLabels(source: atcSource.name, score: $0.score.rawValue, sourceAccuracy: $0.sourceAccuracy, threshold: $0.threshold,
@@ -258,7 +276,12 @@ extension FailureReport {
         report.accuracyWithoutLabels = accuracyWithoutLabels
         report.featureSpace = penultimate?.description
         report.examples = examples
-        report.dataQuality = dataQualitySection(probabilities: model1.probabilities, test: test, train: data.train, given: data.labelProbabilities, options: options)
+        report.dataQuality = tracker.step("label issues and duplicates", work: work.dataQuality) {
+            dataQualitySection(probabilities: model1.probabilities, test: test, train: data.train, given: data.labelProbabilities, options: options)
+        }
+        report.setup.seconds = Date().timeIntervalSince(started)
+        report.setup.stageSeconds = tracker.stageSeconds
+        tracker.finish()
         return report
     }
 

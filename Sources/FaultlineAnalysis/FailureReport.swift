@@ -352,5 +352,8 @@ public struct FailureReport: Codable, Sendable {
         public var seconds: Double
         /// The machine and linear-algebra backend (`SystemReport.current()`).
         public var system: SystemReport
+        /// Wall-clock seconds of each stage, keyed by its name in `FailureReport.stages` (the last,
+        /// "attribution", includes the failing examples and the data-quality checks).
+        public var stageSeconds: [String: Double]? = nil
     }
 }

@@ -12,8 +12,14 @@ enum RobustnessTable {
 
     static func apgd(epsilon: Float, options: FailureReport.Options) -> APGDAttack { options.attackRecipe.apgd(epsilon: epsilon) }
 
+    /// `tracker` (with `work`'s estimates) hears a step per certification and per attack, and every attack's row progress.
     static func evaluate(_ model: some DifferentiableClassifier, _ x: Matrix<Float>, labels: [Int], options: FailureReport.Options,
-                         notes: inout [String]) throws -> [FailureReport.RobustnessRow] {
+                         notes: inout [String], tracker: ProgressTracker? = nil, work: PlannedWork? = nil) throws -> [FailureReport.RobustnessRow] {
+        let tracker = tracker ?? ProgressTracker(plan: [1], callback: nil), work = work ?? PlannedWork.none
+        /// `attack` as a step of the tracker, its rows reported as they finish.
+        func tracked(_ attack: any Attack, _ name: String, _ e: Float, _ estimate: Double) -> ReportingAttack {
+            ReportingAttack(base: attack, tracker: tracker, step: "\(name) at ε \(e)", work: estimate)
+        }
         let epsilons = options.epsilons.sorted()
         // APGD-CE on every row, and CROWN's flags beside it with the soundness check, when the model has bound
         // rules; graphs that are not layer chains (residual ONNX models) get IBP's in the certified column
@@ -29,8 +35,12 @@ enum RobustnessTable {
                 }
                 twoSided = try TwoSidedEvaluation.evaluate(
                     model, x, labels: labels, epsilons: epsilons,
-                    certified: { e in try propagation.certify(x, labels: labels, region: .init(epsilon: e, box: options.box), method: method) },
-                    attack: { e in apgd(epsilon: e, options: options) })
+                    certified: { e in
+                        try tracker.step("\(method == .crown ? "CROWN" : "IBP") certification at ε \(e)", work: work.certification) {
+                            try propagation.certify(x, labels: labels, region: .init(epsilon: e, box: options.box), method: method)
+                        }
+                    },
+                    attack: { e in tracked(apgd(epsilon: e, options: options), "APGD-CE", e, work.apgd) })
             } catch let error as CertificationError {
                 notes.append("CROWN skipped: \(error)")
             }
@@ -40,17 +50,19 @@ enum RobustnessTable {
         let rows = try epsilons.enumerated().map { k, e -> FailureReport.RobustnessRow in
             let certified = twoSided?[k]
             var row = FailureReport.RobustnessRow(
-                epsilon: e, pgd20: try pgd(epsilon: e, options: options).run(model, x, labels: labels).robustAccuracy,
-                apgdCE: try certified?.attackAccuracy ?? apgd(epsilon: e, options: options).run(model, x, labels: labels).robustAccuracy,
+                epsilon: e, pgd20: try tracked(pgd(epsilon: e, options: options), "PGD-\(options.pgdSteps)", e, work.pgd).robustAccuracy(model, x, labels: labels),
+                apgdCE: try certified?.attackAccuracy ?? tracked(apgd(epsilon: e, options: options), "APGD-CE", e, work.apgd).robustAccuracy(model, x, labels: labels),
                 certifiedCROWN: certified?.certifiedAccuracy, inconsistencies: certified?.inconsistencies)
             if options.fgsm {
                 var plain = options.attackRecipe
                 plain.earlyStop = false  // FGSM is one step: early stopping would change nothing but its bookkeeping
-                row.fgsm = try plain.fgsm(epsilon: e).run(model, x, labels: labels).robustAccuracy
+                row.fgsm = try tracked(plain.fgsm(epsilon: e), "FGSM", e, work.fgsm).robustAccuracy(model, x, labels: labels)
             }
             if options.autoAttack {
-                row.autoAttack = try AutoAttack.standard(epsilon: e, classes: model.outputFeatures, options: options.attackRecipe)
-                    .run(model, x, labels: labels).robustAccuracy
+                let ensemble = AutoAttack.standard(epsilon: e, classes: model.outputFeatures, options: options.attackRecipe)
+                row.autoAttack = try tracker.step("AutoAttack-style ensemble at ε \(e)", work: work.autoAttack) { report in
+                    try ensemble.run(model, x, labels: labels) { k, done, total in report(k * total + done, ensemble.attacks.count * total) }
+                }.robustAccuracy
             }
             return row
         }

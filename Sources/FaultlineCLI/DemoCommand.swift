@@ -47,13 +47,13 @@ struct DemoCommand: ParsableCommand {
                     throw InputError("--model \(model) takes \(classifier.inputFeatures) features and gives \(classifier.outputFeatures) logits; "
                                      + "the demo's digits need 64 inputs (8×8 pixels / 16) and 10 classes (use `faultline report` for other data)")
                 }
-                let analysis = ProgressBar("analysing", total: FailureReport.stages.count, quiet: quiet)
-                return try DigitsStudy.run(model: classifier, seed: seed) { done, _ in analysis.update(done) }
+                let analysis = ProgressBar("analysing", total: 1000, quiet: quiet)
+                return try DigitsStudy.run(model: classifier, seed: seed) { analysis.update($0) }
             }
             let training = ProgressBar("training \(members) members", total: members * DigitsStudy.epochs, quiet: quiet)
-            let analysis = ProgressBar("analysing", total: FailureReport.stages.count + 1, quiet: quiet)
+            let analysis = ProgressBar("analysing", total: 1000, quiet: quiet)
             return try DigitsStudy.run(seed: seed, members: members, training: { done, _ in training.update(done) },
-                                       analysis: { done, _ in analysis.update(done) })
+                                       analysis: { analysis.update($0) })
         }
         let files = try Inputs.guarded("demo") { () -> [String: Data] in
             try OptionCheck.directoryTarget(out, "--out")  // never replace (delete) a user's file

@@ -1,7 +1,9 @@
+import FaultlineAnalysis
 import Foundation
 
 /// A progress bar on stderr for long work: redrawn in place on a terminal (bar, percentage, elapsed time
-/// and the estimated time left), one line per 25 % otherwise (logs stay short), silent with `quiet`.
+/// and the estimated time left), one line per 25 % and one per new phase otherwise (logs stay short),
+/// silent with `quiet`.
 /// Never writes to stdout, which stays parseable. The estimate assumes the remaining units cost what the
 /// finished ones did (elapsed · (1 − f)/f); it appears once 2 % is done.
 public final class ProgressBar {
@@ -13,7 +15,9 @@ public final class ProgressBar {
     public let quiet: Bool
     private let interactive = isatty(STDERR_FILENO) != 0
     private var lastQuarter = -1
-    private let start = Date()
+    private var lastPhase: String?
+    /// When the first update came: the clock of the elapsed time and the estimate starts there, not at init.
+    private var start: Date?
 
     /// Set on the ranks other than 0 of a distributed job: their bars are silent (only rank 0 draws).
     nonisolated(unsafe) public static var silentRank = false
@@ -25,10 +29,13 @@ public final class ProgressBar {
         self.quiet = quiet || ProgressBar.silentRank
     }
 
-    /// `done` units finished (clamped to the total); `detail` is shown after the percentage.
-    public func update(_ done: Int, detail: String = "") {
+    /// `done` units finished (clamped to the total); `detail` is shown after the percentage. Without a
+    /// terminal a line is written per 25 % and whenever `phase` (e.g. a report's stage) changes.
+    public func update(_ done: Int, detail: String = "", phase: String? = nil) {
         guard !quiet else { return }
-        let fraction = min(1, Double(max(done, 0)) / Double(total)), elapsed = Date().timeIntervalSince(start)
+        let begun = start ?? Date()
+        start = begun
+        let fraction = min(1, Double(max(done, 0)) / Double(total)), elapsed = Date().timeIntervalSince(begun)
         let timing = String(format: "%.0f s", elapsed) + (fraction >= 0.02 && fraction < 1 ? String(format: ", ~%.0f s left", elapsed * (1 - fraction) / fraction) : "")
         if interactive {
             let width = 30, filled = Int(fraction * Double(width))
@@ -38,8 +45,8 @@ public final class ProgressBar {
             if done >= total { FileHandle.standardError.write(Data("\n".utf8)) }
         } else {
             let quarter = Int(fraction * 4)
-            if quarter > lastQuarter {
-                lastQuarter = quarter
+            if quarter > lastQuarter || (phase != nil && phase != lastPhase) {
+                (lastQuarter, lastPhase) = (max(quarter, lastQuarter), phase)
                 FileHandle.standardError.write(Data(String(format: "%@: %3.0f%% %@ (%@)\n", label, 100 * fraction, detail, timing).utf8))
             }
         }
@@ -50,5 +57,14 @@ public final class ProgressBar {
     public func note(_ line: String) {
         guard !quiet else { return }
         FileHandle.standardError.write(Data(((interactive ? "\r\u{1B}[K" : "") + line + "\n").utf8))
+    }
+}
+
+extension ProgressBar {
+    /// Shows a report build's progress on a bar of `total` units (e.g. 1,000): the whole build's share
+    /// done, the time left estimated from it, and the stage, step and the stage's share as the detail.
+    public func update(_ progress: FailureReport.Progress) {
+        update(Int((progress.fraction * Double(total)).rounded(.down)),
+               detail: String(format: "%@ %.0f%%", progress.description, 100 * progress.stageFraction), phase: progress.stage)
     }
 }
