@@ -7,7 +7,8 @@ extension Inputs {
     public typealias Shard = (matrix: Matrix<Float>, rows: Range<Int>, total: Int)
 
     /// Rows `split(N)` of an N × D array file, where N is the file's row count: a `.npy` reads only those
-    /// rows from its memory mapping (`NPY.readRows`: no rank reads another's rows, nothing is scattered);
+    /// rows from its memory mapping (`NPY.readRows`: no rank reads another's rows, nothing is scattered), and so
+    /// does a `.safetensors` tensor (`FILE.safetensors:NAME`, or the first tensor; `SafeTensors.readRows`);
     /// other formats are read whole and sliced. A shard may be empty (more ranks than rows); the file may
     /// not (an empty input is an error, as for `features`). With `finite`, a NaN or ±∞ is an error naming
     /// its row in the file. Errors name `option` and the file.
@@ -25,6 +26,18 @@ extension Inputs {
                 guard total > 0 else { throw IOError(.shapeMismatch, file: path, "shape \(shape) has no rows (an empty input)") }
                 range = split(total)
                 shard = try NPY.readRows(file, rows: range, as: Float.self)
+            } else if file.lowercased().hasSuffix(".safetensors") {
+                let tensors = try SafeTensors.tensorInfo(file)
+                guard let info = name.map({ n in tensors.first { $0.name == n } }) ?? tensors.first else {
+                    throw IOError(.invalidValue, file: file, name.map { "no tensor '\($0)' (tensors: \(tensors.map(\.name).joined(separator: ", ")))" }
+                                  ?? "the file holds no tensor")
+                }
+                guard !info.shape.isEmpty else { throw IOError(.shapeMismatch, file: path, "tensor '\(info.name)' is a scalar (shape []), expected rows of features") }
+                guard info.shape.dropFirst().allSatisfy({ $0 > 0 }) else { throw IOError(.shapeMismatch, file: path, "shape \(info.shape) has no features per row") }
+                total = info.shape[0]
+                guard total > 0 else { throw IOError(.shapeMismatch, file: path, "shape \(info.shape) has no rows (an empty input)") }
+                range = split(total)
+                shard = try SafeTensors.readRows(file, tensor: info.name, rows: range, as: Float.self)
             } else {
                 let whole = try features(path)
                 total = whole.rows

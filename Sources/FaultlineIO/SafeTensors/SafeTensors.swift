@@ -53,56 +53,71 @@ public enum SafeTensors {
 
     /// Decodes raw bytes with the checks of `read`; `file` names them in errors. Throws `IOError`.
     public static func decode(_ raw: UnsafeRawBufferPointer, name file: String) throws -> File {
-        if let refusal = PyTorchPickle.refusal(raw) { throw IOError(.badMagic, file: file, refusal) }  // torch.save: the fix, never unpickled
-        let r = ByteReader(bytes: raw, file: file)
-        let declared = try r.littleEndian(UInt64.self, at: 0, "header length")
-        guard declared <= UInt64(maximumHeaderLength) else {
-            throw IOError(.badHeader, file: file, "header length \(declared) exceeds the \(maximumHeaderLength)-byte limit")
+        let layout = try Layout(raw, file: file)
+        let tensors = layout.tensors.map { t in
+            (t.name, Tensor(shape: t.shape, dtype: t.dtype, bytes: Array(raw[(layout.dataStart + t.begin)..<(layout.dataStart + t.end)])))
         }
-        let headerLength = Int(declared)
-        guard headerLength <= raw.count - 8 else {
-            throw IOError(.truncated, file: file, "header length \(headerLength) runs past the end of the file (\(raw.count) bytes)")
-        }
-        let json = try JSONValue.parse(try r.slice(8, headerLength, "header"), file: file)
-        guard case .object(let entries) = json else { throw IOError(.badHeader, file: file, "header is not a JSON object") }
-        let dataStart = 8 + headerLength
-        let dataSize = raw.count - dataStart
-        var metadata: [String: String] = [:]
-        var layout: [(name: String, dtype: DType, shape: [Int], begin: Int, end: Int)] = []
-        for (name, value) in entries {
-            if name == "__metadata__" {
-                guard case .object(let pairs) = value else { throw IOError(.badHeader, file: file, "__metadata__ is not an object") }
-                for (k, v) in pairs {
-                    guard case .string(let s) = v else { throw IOError(.badHeader, file: file, "__metadata__[\"\(k)\"] is not a string") }
-                    metadata[k] = s
-                }
-                continue
-            }
-            layout.append(try tensorLayout(name, value, file: file))
-        }
-        // Byte ranges: inside the data section, non-overlapping, covering it exactly.
-        var cursor = 0
-        for t in layout.sorted(by: { ($0.begin, $0.end) < ($1.begin, $1.end) }) {
-            guard t.begin == cursor else {
-                throw IOError(.badHeader, file: file, t.begin < cursor
-                    ? "tensor '\(t.name)' bytes \(t.begin)..<\(t.end) overlap the previous tensor (which ends at \(cursor))"
-                    : "bytes \(cursor)..<\(t.begin) of the data section belong to no tensor")
-            }
-            guard t.end <= dataSize else {
-                throw IOError(.truncated, file: file, "tensor '\(t.name)' ends at data byte \(t.end) but the data section has \(dataSize)")
-            }
-            cursor = t.end
-        }
-        guard cursor == dataSize else {
-            throw IOError(.badHeader, file: file, "the data section has \(dataSize - cursor) trailing bytes that belong to no tensor")
-        }
-        let tensors = layout.map { t in
-            (t.name, Tensor(shape: t.shape, dtype: t.dtype, bytes: Array(raw[(dataStart + t.begin)..<(dataStart + t.end)])))
-        }
-        return File(tensors: tensors, metadata: metadata)
+        return File(tensors: tensors, metadata: layout.metadata)
     }
 
-    private static func tensorLayout(_ name: String, _ value: JSONValue, file: String)
+    /// The header of a file: every tensor's place in the data section, validated (all of `read`'s checks
+    /// but none of the copying).
+    struct Layout {
+        var metadata: [String: String] = [:]
+        /// In header order.
+        var tensors: [(name: String, dtype: DType, shape: [Int], begin: Int, end: Int)] = []
+        /// Byte offset of the data section in the file.
+        var dataStart = 0
+
+        init(_ raw: UnsafeRawBufferPointer, file: String) throws {
+            if let refusal = PyTorchPickle.refusal(raw) { throw IOError(.badMagic, file: file, refusal) }  // torch.save: the fix, never unpickled
+            let r = ByteReader(bytes: raw, file: file)
+            let declared = try r.littleEndian(UInt64.self, at: 0, "header length")
+            guard declared <= UInt64(SafeTensors.maximumHeaderLength) else {
+                throw IOError(.badHeader, file: file, "header length \(declared) exceeds the \(SafeTensors.maximumHeaderLength)-byte limit")
+            }
+            let headerLength = Int(declared)
+            guard headerLength <= raw.count - 8 else {
+                throw IOError(.truncated, file: file, "header length \(headerLength) runs past the end of the file (\(raw.count) bytes)")
+            }
+            let json = try JSONValue.parse(try r.slice(8, headerLength, "header"), file: file)
+            guard case .object(let entries) = json else { throw IOError(.badHeader, file: file, "header is not a JSON object") }
+            let dataStart = 8 + headerLength
+            let dataSize = raw.count - dataStart
+            var metadata: [String: String] = [:]
+            var layout: [(name: String, dtype: DType, shape: [Int], begin: Int, end: Int)] = []
+            for (name, value) in entries {
+                if name == "__metadata__" {
+                    guard case .object(let pairs) = value else { throw IOError(.badHeader, file: file, "__metadata__ is not an object") }
+                    for (k, v) in pairs {
+                        guard case .string(let s) = v else { throw IOError(.badHeader, file: file, "__metadata__[\"\(k)\"] is not a string") }
+                        metadata[k] = s
+                    }
+                    continue
+                }
+                layout.append(try SafeTensors.tensorLayout(name, value, file: file))
+            }
+            // Byte ranges: inside the data section, non-overlapping, covering it exactly.
+            var cursor = 0
+            for t in layout.sorted(by: { ($0.begin, $0.end) < ($1.begin, $1.end) }) {
+                guard t.begin == cursor else {
+                    throw IOError(.badHeader, file: file, t.begin < cursor
+                        ? "tensor '\(t.name)' bytes \(t.begin)..<\(t.end) overlap the previous tensor (which ends at \(cursor))"
+                        : "bytes \(cursor)..<\(t.begin) of the data section belong to no tensor")
+                }
+                guard t.end <= dataSize else {
+                    throw IOError(.truncated, file: file, "tensor '\(t.name)' ends at data byte \(t.end) but the data section has \(dataSize)")
+                }
+                cursor = t.end
+            }
+            guard cursor == dataSize else {
+                throw IOError(.badHeader, file: file, "the data section has \(dataSize - cursor) trailing bytes that belong to no tensor")
+            }
+            (self.metadata, tensors, self.dataStart) = (metadata, layout, dataStart)
+        }
+    }
+
+    fileprivate static func tensorLayout(_ name: String, _ value: JSONValue, file: String)
         throws -> (name: String, dtype: DType, shape: [Int], begin: Int, end: Int)
     {
         func bad(_ what: String) -> IOError { IOError(.badHeader, file: file, "tensor '\(name)': \(what)") }
