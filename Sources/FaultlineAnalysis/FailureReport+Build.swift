@@ -37,9 +37,18 @@ extension FailureReport {
     /// Any `DifferentiableClassifier` can be analysed (a `Sequential`, an imported graph). Two sections
     /// need more than the protocol: CROWN certification (bound rules for every layer: a `Sequential`; for
     /// other models a note says it was skipped) and Monte Carlo dropout (a `Sequential` with dropout).
+    ///
+    /// On several ranks (`communicator`, e.g. MPI's world under `mpirun`), every rank passes the same model,
+    /// data and options; the per-row work that dominates the cost — the attacks and certification of the
+    /// robustness table, the minimal ε and the attribution's attack — is split by rows (`RowSplit.even`),
+    /// every random draw keyed by the row's index, and the counts summed and the per-row results
+    /// all-gathered, so every rank returns the one-process report (bit-identical on the simd backend; on
+    /// blas a GEMM rounds a row by its batch's size, which may move an attack's example by a few ulps). The
+    /// rest (reliability, the shift detectors, the corruption sweep) is repeated on every rank.
     public static func build(model: some DifferentiableClassifier, data: Data, options: Options = Options(),
+                             communicator: any Communicator = SingleProcessCommunicator(),
                              progress: ((Progress) -> Void)? = nil) throws -> FailureReport {
-        try build(model: model, ensemble: nil, data: data, options: options, progress: progress)
+        try build(model: model, ensemble: nil, data: data, options: options, communicator: communicator, progress: progress)
     }
 
     /// The failure analysis of an ensemble: as `build(model:…)` for its first member (the member that is
@@ -47,13 +56,15 @@ extension FailureReport {
     /// calibration, member disagreement, mutual information) and mutual information as a shift score.
     /// Conformal rows use the ensemble's mean probabilities.
     public static func build(ensemble: DeepEnsemble, data: Data, options: Options = Options(),
+                             communicator: any Communicator = SingleProcessCommunicator(),
                              progress: ((Progress) -> Void)? = nil) throws -> FailureReport {
         guard let first = ensemble.members.first else { throw AnalysisError.invalidInput("the ensemble has no members") }
-        return try build(model: first, ensemble: ensemble.members.count > 1 ? ensemble : nil, data: data, options: options, progress: progress)
+        return try build(model: first, ensemble: ensemble.members.count > 1 ? ensemble : nil, data: data, options: options,
+                         communicator: communicator, progress: progress)
     }
 
     static func build(model: some DifferentiableClassifier, ensemble: DeepEnsemble?, data: Data, options: Options,
-                      progress: ((Progress) -> Void)?) throws -> FailureReport {
+                      communicator: any Communicator, progress: ((Progress) -> Void)?) throws -> FailureReport {
         let started = Date()
         try validate(model: model, ensemble: ensemble, data: data, options: options)
         var data = data
@@ -221,9 +232,10 @@ extension FailureReport {
         if attacks && overBudget("Attacks (robustness table, certification, minimal ε and the fragility test)") { attacks = false }
         var robustnessOptions = options
         robustnessOptions.certify = options.runs(.certify)
-        let robustness = attacks ? try RobustnessTable.evaluate(model, rx, labels: ry, options: robustnessOptions, notes: &notes, tracker: tracker, work: work) : []
+        let robustness = attacks ? try RobustnessTable.evaluate(model, rx, labels: ry, options: robustnessOptions, notes: &notes, tracker: tracker, work: work,
+                                                                communicator: communicator) : []
         let minimal = attacks && options.minimalEpsilon
-            ? try tracker.step("median minimal ε (8 bisection rounds)", work: work.minimalEpsilon) { try RobustnessTable.medianMinimalEpsilon(model, rx, labels: ry, options: options) }
+            ? try tracker.step("median minimal ε (8 bisection rounds)", work: work.minimalEpsilon) { try RobustnessTable.medianMinimalEpsilon(model, rx, labels: ry, options: options, communicator: communicator) }
             : nil
         tracker.enter(3)
         let corruptions = try data.imageShape.flatMap { shape -> CorruptionSweep.Report? in
@@ -245,7 +257,8 @@ extension FailureReport {
         // Attribution of every test row.
         let epsilon = options.resolvedAttributionEpsilon
         let attack = attacks ? try tracker.step("PGD-\(options.pgdSteps) at ε \(epsilon) on every test row", work: work.attribution) { report in
-            try RobustnessTable.pgd(epsilon: epsilon, options: options).run(model, test.features, labels: test.labels, progress: report)
+            try RobustnessTable.attribution(model, test.features, labels: test.labels, epsilon: epsilon, options: options,
+                                            communicator: communicator, progress: report)
         } : nil
         let flipped = attack?.success ?? [Bool](repeating: false, count: n)
         let attribution = FailureAttribution(correct: model1.correct, confidence: model1.confidence, oodScore: oodScores(clean), oodThreshold: threshold,
@@ -283,6 +296,14 @@ extension FailureReport {
         report.setup.stageSeconds = tracker.stageSeconds
         tracker.finish()
         return report
+    }
+
+    /// The checks `build` runs before any work, alone: the data fits the model and each other (shapes,
+    /// label ranges, the box, distinct shifted-set names) and the options are in range. Lets a caller on
+    /// several ranks refuse bad input once, before the collectives of `build`.
+    /// - Throws: `AnalysisError.invalidInput` naming the set or option.
+    public static func check(model: some DifferentiableClassifier, data: Data, options: Options = Options()) throws {
+        try validate(model: model, ensemble: nil, data: data, options: options)
     }
 
     /// Shapes, label ranges, the box and the options, checked before any work.

@@ -8,7 +8,7 @@ import FaultlineReport
 import Foundation
 
 /// `faultline report`: the failure analysis of the user's own model and data (`FailureReport.build`).
-struct ReportCommand: ParsableCommand {
+struct ReportCommand: ParsableCommand, DistributedCommand {
     static let configuration = CommandConfiguration(
         commandName: "report",
         abstract: "Why does this model fail? The whole analysis of your model on your data, as report.html (plots), report.json and report.txt.",
@@ -30,6 +30,8 @@ struct ReportCommand: ParsableCommand {
             leaves sections out (the page says which); --time-budget S leaves the attacks and the corruption sweep out once S \
             seconds are spent. Progress on stderr names the stage and the step (each attack and ε, each certification) \
             with the time left, estimated from the steps' work; report.json records each stage's seconds.
+            Under mpirun -np K every rank reads the inputs; the attacks, certificates, the minimal ε and the \
+            attribution's attack are split by rows and merged, so rank 0 writes the one-process report (docs/SCALING.md).
             """)
 
     @OptionGroup var modelOptions: ModelOptions
@@ -96,31 +98,20 @@ struct ReportCommand: ParsableCommand {
     }
 
     func run() throws {
+        let world = Job.world
         let report = try Inputs.guarded("report") { () -> FailureReport in
-            let options = try analysisOptions()
-            try OptionCheck.directoryTarget(out, "--out")
-            let model = try modelOptions.classifier()
-            try Inputs.checkBox(options.box, model: model)
-            func dataset(_ x: String, _ xOption: String, _ y: String?, _ yOption: String) throws -> LabeledDataset {
-                let (features, labels) = try Inputs.labeled(x: x, xOption, y: y, yOption, labelColumn: labelColumn, model: ModelShape(model))
-                return try LabeledDataset(name: x, features: features, labels: labels, classCount: model.outputFeatures)
+            let options = try Job.uniformly { () -> FailureReport.Options in
+                let options = try analysisOptions()
+                try OptionCheck.directoryTarget(out, "--out")
+                return options
             }
-            let shiftedSets = try shifted.map(Inputs.shiftedSet).map { set -> FailureReport.ShiftedSet in
-                let option = "--shifted \(set.name)"
-                let x = try Inputs.features(set.x, option: option, finite: true)
-                try Inputs.modelInput(x, option, set.x, model: ModelShape(model))
-                let y = try set.y.map { try Inputs.labels($0, option: option, classes: model.outputFeatures) }
-                if let y, y.count != x.rows { throw InputError("\(option): \(set.y!) has \(y.count) labels for \(x.rows) rows of \(set.x)") }
-                return FailureReport.ShiftedSet(name: set.name, features: x, labels: y)
-            }
-            var data = FailureReport.Data(
-                train: try dataset(trainX, "--train-x", trainY, "--train-y"), test: try dataset(testX, "--test-x", testY, "--test-y"),
-                calibration: try calibrationX.map { try dataset($0, "--calibration-x", calibrationY, "--calibration-y") },
-                shifted: shiftedSets, imageShape: try Inputs.imageShape(shape, model: model, features: model.inputFeatures))
-            data.labelProbabilities = try labelProbs.map { try Inputs.labelProbabilities($0, test: data.test, testOption: "--test-x") }
+            let model = try world.agree { try modelOptions.classifier() }
+            let data = try world.agree { try inputs(model: model, options: options) }
             let bar = ProgressBar("report", total: 1000, quiet: quiet)
-            return try FailureReport.build(model: model, data: data, options: options) { bar.update($0) }
+            // Every rank holds the same inputs; a rank-local failure inside the build aborts the job (Job.fail).
+            return try FailureReport.build(model: model, data: data, options: options, communicator: world) { bar.update($0) }
         }
+        guard !Job.quiet else { return }  // rank 0 writes and prints
         try Inputs.guarded("report") {
             try OptionCheck.directoryTarget(out, "--out")  // never replace (delete) a user's file
             try FailureReportRenderer.write(report, to: out)
@@ -128,5 +119,29 @@ struct ReportCommand: ParsableCommand {
         print(String(format: "accuracy %.4f, ECE %.4f; ", report.reliability.accuracy, report.reliability.calibration.ece)
               + FailureAttribution.Category.allCases.map { "\($0.title): \(report.attribution.count($0))" }.joined(separator: "; "))
         print("wrote \(out)/report.html, report.json and report.txt")
+    }
+
+    /// The data of the report, read and checked (`FailureReport.check`) before any work.
+    func inputs(model: some DifferentiableClassifier, options: FailureReport.Options) throws -> FailureReport.Data {
+        try Inputs.checkBox(options.box, model: model)
+        func dataset(_ x: String, _ xOption: String, _ y: String?, _ yOption: String) throws -> LabeledDataset {
+            let (features, labels) = try Inputs.labeled(x: x, xOption, y: y, yOption, labelColumn: labelColumn, model: ModelShape(model))
+            return try LabeledDataset(name: x, features: features, labels: labels, classCount: model.outputFeatures)
+        }
+        let shiftedSets = try shifted.map(Inputs.shiftedSet).map { set -> FailureReport.ShiftedSet in
+            let option = "--shifted \(set.name)"
+            let x = try Inputs.features(set.x, option: option, finite: true)
+            try Inputs.modelInput(x, option, set.x, model: ModelShape(model))
+            let y = try set.y.map { try Inputs.labels($0, option: option, classes: model.outputFeatures) }
+            if let y, y.count != x.rows { throw InputError("\(option): \(set.y!) has \(y.count) labels for \(x.rows) rows of \(set.x)") }
+            return FailureReport.ShiftedSet(name: set.name, features: x, labels: y)
+        }
+        var data = FailureReport.Data(
+            train: try dataset(trainX, "--train-x", trainY, "--train-y"), test: try dataset(testX, "--test-x", testY, "--test-y"),
+            calibration: try calibrationX.map { try dataset($0, "--calibration-x", calibrationY, "--calibration-y") },
+            shifted: shiftedSets, imageShape: try Inputs.imageShape(shape, model: model, features: model.inputFeatures))
+        data.labelProbabilities = try labelProbs.map { try Inputs.labelProbabilities($0, test: data.test, testOption: "--test-x") }
+        try FailureReport.check(model: model, data: data, options: options)
+        return data
     }
 }

@@ -45,22 +45,26 @@ public enum RobustnessCurve {
     /// For every sample, the smallest ε in (0, upper] at which `attack(ε)` breaks it, by bisection
     /// (`rounds` halvings, so the answer is within upper/2^rounds above the true threshold of this attack);
     /// 0 for samples misclassified without perturbation, nil for samples the attack cannot break at `upper`.
-    /// Samples sharing a midpoint are attacked together in one batch. Cost: 1 + `rounds` attack runs
-    /// over the breakable samples.
+    /// Samples sharing a midpoint are attacked together in one batch, each keyed (`Attack.keyed(by:)`) by
+    /// `sampleOffset` + its row in `x`, so a row's answer depends on its own row only, not on which rows
+    /// share its batch (and rows a..<b with offset a get what they get inside the whole input). Cost:
+    /// 1 + `rounds` attack runs over the breakable samples.
     public static func minimalEpsilon<Model: DifferentiableClassifier, A: Attack>(_ model: Model, _ x: Matrix<Float>, labels: [Int], upper: Float,
-                                                                                 rounds: Int = 8, attack: (Float) -> A) throws -> [Float?] {
-        try bisection(model, x, labels: labels, upper: upper, rounds: rounds, attack: attack)
+                                                                                 rounds: Int = 8, sampleOffset: Int = 0,
+                                                                                 attack: (Float) -> A) throws -> [Float?] {
+        try bisection(model, x, labels: labels, upper: upper, rounds: rounds, sampleOffset: sampleOffset, attack: attack)
     }
 
     private static func bisection<Model: DifferentiableClassifier, A: Attack>(_ model: Model, _ x: Matrix<Float>, labels: [Int], upper: Float,
-                                                                             rounds: Int, attack: (Float) -> A) throws -> [Float?] {
+                                                                             rounds: Int, sampleOffset: Int, attack: (Float) -> A) throws -> [Float?] {
         guard upper > 0, upper.isFinite, rounds >= 1 else { throw AttackError.invalidParameter("need a finite upper ε > 0 and at least one round") }
         let predicted = try model.predict(x)
         var lo = [Float](repeating: 0, count: x.rows), hi = [Float](repeating: upper, count: x.rows)
         var broken = (0..<x.rows).map { predicted[$0] != labels[$0] }
         let attacked = (0..<x.rows).filter { !broken[$0] }
         func success(_ e: Float, _ members: [Int]) throws -> [Bool] {
-            try attack(e).attack(model, AttackInputs.rows(x, members), labels: members.map { labels[$0] }, progress: nil).success
+            try attack(e).keyed(by: members.map { sampleOffset &+ $0 }).attack(model, AttackInputs.rows(x, members), labels: members.map { labels[$0] },
+                                                                             progress: nil).success
         }
         // Is the sample breakable at all?
         if !attacked.isEmpty {
@@ -86,7 +90,7 @@ public enum RobustnessCurve {
 
     /// `minimalEpsilon` for gradient attacks (lets `{ e in .pgd(…) }` name its type by context).
     public static func minimalEpsilon(_ model: some DifferentiableClassifier, _ x: Matrix<Float>, labels: [Int], upper: Float, rounds: Int = 8,
-                                      attack: (Float) -> GradientAttack) throws -> [Float?] {
-        try bisection(model, x, labels: labels, upper: upper, rounds: rounds, attack: attack)
+                                      sampleOffset: Int = 0, attack: (Float) -> GradientAttack) throws -> [Float?] {
+        try bisection(model, x, labels: labels, upper: upper, rounds: rounds, sampleOffset: sampleOffset, attack: attack)
     }
 }
