@@ -137,10 +137,12 @@ struct ShiftCommand: ParsableCommand {
                                               accumulation: accumulation == "float32" ? .float32Blocks : .float64,
                                               logDeterminant: logDeterminant, communicator: world)
             }
-            let local = try world.agree { try calibration.map { $0.matrix.rows == 0 ? [] : try saved.score($0.matrix) } ?? [] }
-            let scores = try world.allgatherv(local)
-            let threshold = try world.agree {
-                try calibration.map { _ in try DetectorThreshold.calibrate(inDistribution: scores, falsePositiveRate: fpr) }
+            // Every rank has --calibration-features or none (the same option): without it, no collective here.
+            var threshold: DetectorThreshold?
+            if let calibration {
+                let local = try world.agree { calibration.matrix.rows == 0 ? [] : try saved.score(calibration.matrix) }
+                let scores = try world.allgatherv(local)
+                threshold = try world.agree { try DetectorThreshold.calibrate(inDistribution: scores, falsePositiveRate: fpr) }
             }
             try world.agree { if world.rank == 0 { try DetectorFile.save(saved, threshold: threshold, to: out) } }
             var summary = "fitted \(detector) on \(x.total)×\(x.matrix.columns) features on \(world.size) ranks"

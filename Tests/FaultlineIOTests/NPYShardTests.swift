@@ -49,4 +49,24 @@ struct NPYShardTests {
         }
         #expect(throws: IOError.self) { try NPY.readRows(path + ".missing", rows: 0..<1, as: Float.self) }
     }
+
+    /// Rows of 16 float32 or 8 float64 values (64 bytes) start 64-byte aligned, so the shard adopts the file's
+    /// private mapping: it holds the rows, and writing into it changes neither the file nor a later read.
+    @Test func alignedShardsAdoptThePrivateMapping() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("aligned-\(UUID().uuidString).npy").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        var m = Matrix<Float>(rows: 9, columns: 16)
+        for i in 0..<9 { for j in 0..<16 { m[i, j] = Float(i * 16 + j) * 0.25 } }
+        try NPY.write(m, to: path)
+        for range in [0..<9, 2..<7, 8..<9, 4..<4] {
+            var shard = try NPY.readRows(path, rows: range, as: Float.self)
+            #expect(shard == m.sliceRows(range), "\(range)")
+            if shard.rows > 0 { shard[0, 3] = -1 }
+            #expect(try NPY.readMatrix(path, as: Float.self) == m)
+            #expect(try NPY.readRows(path, rows: range, as: Float.self) == m.sliceRows(range))
+        }
+        let wide = m.converted(to: Double.self).sliceRows(0..<8)
+        try NPY.write(try Matrix(rows: 16, columns: 8, elements: wide.elements), to: path)
+        #expect(try NPY.readRows(path, rows: 3..<11, as: Double.self).elements == Array(wide.elements[24..<88]))
+    }
 }

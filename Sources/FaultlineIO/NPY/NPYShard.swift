@@ -8,10 +8,13 @@ extension NPY {
     }
 
     /// Rows `rows` of a `.npy` array viewed as a matrix: the shard one rank of a distributed job reads.
-    /// Only those rows' bytes are touched (the file is memory-mapped and the range converted into a new
-    /// matrix, its pages released after), so K ranks reading K disjoint ranges of one file read it once
-    /// in total, with no scatter. Any dtype and byte order `readMatrix` takes; Fortran-order arrays of
-    /// rank ≥ 2 cannot be split by rows.
+    /// Only those rows' bytes are touched (the file is memory-mapped), so K ranks reading K disjoint
+    /// ranges of one file read it once in total, with no scatter. When the file already holds `T` in
+    /// little-endian C order and the range starts 64-byte aligned (always for float32 rows of a multiple
+    /// of 16 values in a file `NPY.write` or NumPy wrote), the matrix adopts that part of the private
+    /// mapping — no copy and no new memory, as `readMatrix` does for a whole file; otherwise the range is
+    /// converted into a new matrix and its pages released after. Any dtype and byte order `readMatrix`
+    /// takes; Fortran-order arrays of rank ≥ 2 cannot be split by rows.
     /// - Throws: `IOError` as `readMatrix` (missing, truncated, bad header), `.shapeMismatch` when `rows`
     ///   is not within 0 ... rowCount, `.unsupportedFeature` for Fortran order.
     public static func readRows<T: LinalgScalar>(_ path: String, rows: Range<Int>, as _: T.Type = T.self) throws -> Matrix<T> {
@@ -33,9 +36,16 @@ extension NPY {
             throw IOError(.shapeMismatch, file: path, "rows \(rows.lowerBound)..<\(rows.upperBound) are outside the file's \(total) rows")
         }
         let size = header.dtype.size, count = rows.count * columns
+        let start = header.dataOffset + rows.lowerBound * columns * size
+        if count > 0 && header.dtype == (T.self == Float.self ? .float32 : .float64) && !header.bigEndian
+            && start % AlignedBuffer<T>.alignment == 0 {
+            // The rows as the file holds them: the matrix adopts that part of the private mapping (no copy,
+            // no new memory; pages are read from the file when first touched, writes stay private).
+            let storage = AlignedBuffer(adopting: (mapping.base + start).assumingMemoryBound(to: T.self), count: count) { withExtendedLifetime(mapping) {} }
+            return Matrix(rows: rows.count, columns: columns, storage: storage)
+        }
         var m = Matrix<T>(uninitializedRows: rows.count, columns: columns)
         guard count > 0 else { return m }
-        let start = header.dataOffset + rows.lowerBound * columns * size
         let raw = UnsafeRawBufferPointer(rebasing: mapping.bytes[start..<(start + count * size)])
         m.withUnsafeMutableBufferPointer { out in
             if header.dtype == (T.self == Float.self ? .float32 : .float64) && !header.bigEndian {

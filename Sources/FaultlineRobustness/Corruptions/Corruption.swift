@@ -21,8 +21,10 @@ import Glibc
 /// | rotation | 6°·severity, random sign | bilinear about the centre, zero outside |
 /// | translation | r = max(1, 0.05·severity·side) px, random direction θ | shift by (round(r·sin θ), round(r·cos θ)), zero fill |
 ///
-/// Random draws come from Philox keyed by (seed, row index), so a row's corruption does not depend on
-/// the batch it is in.
+/// Random draws come from Philox keyed by (seed, row index, corruption): one stream per row, so a row's
+/// corruption does not depend on the batch it is in. The row index is the row's place in the whole data
+/// set, `sampleOffset + i` for row i of `x`: rows a..<b corrupted with offset a (a shard of an `mpirun`
+/// job) get exactly the copies they get inside the whole set.
 public enum Corruption: String, CaseIterable, Sendable, Codable {
     /// x + N(0, σ²).
     case gaussianNoise = "gaussian-noise"
@@ -56,14 +58,17 @@ public enum Corruption: String, CaseIterable, Sendable, Codable {
         return table[severity - 1]
     }
 
-    /// Applies the corruption at `severity` (1…5) to every row of `x`, laid out as `shape`.
-    /// Throws `AttackError` for a severity outside 1…5, a shape that does not match, or inputs
-    /// outside [0, 1] or not finite.
-    public func apply(to x: Matrix<Float>, shape: ImageShape, severity: Int, seed: UInt64 = 0) throws -> Matrix<Float> {
+    /// Applies the corruption at `severity` (1…5) to every row of `x`, laid out as `shape`. Row i draws
+    /// from the Philox stream of row `sampleOffset + i` (its index in the whole data set when `x` is a
+    /// shard of it; 0 for a whole set), so the output rows are bit-identical however the set is split.
+    /// Throws `AttackError` for a severity outside 1…5, a shape that does not match, a negative
+    /// `sampleOffset`, or inputs outside [0, 1] or not finite.
+    public func apply(to x: Matrix<Float>, shape: ImageShape, severity: Int, seed: UInt64 = 0, sampleOffset: Int = 0) throws -> Matrix<Float> {
         guard (1...5).contains(severity) else { throw AttackError.invalidParameter("severity \(severity) must be 1…5") }
         guard shape.features == x.columns else {
             throw AttackError.invalidInput("image shape \(shape) has \(shape.features) features but the rows have \(x.columns)")
         }
+        guard sampleOffset >= 0 else { throw AttackError.invalidParameter("sampleOffset \(sampleOffset) must be ≥ 0 (the index of x's first row in the whole set)") }
         if let bad = x.withUnsafeBufferPointer({ $0.firstIndex { !($0 >= 0 && $0 <= 1) } }) {
             throw AttackError.invalidInput("x[\(bad / x.columns), \(bad % x.columns)] = \(x[bad / x.columns, bad % x.columns]) is outside [0, 1]; corruptions expect pixel intensities in [0, 1]")
         }
@@ -72,7 +77,7 @@ public enum Corruption: String, CaseIterable, Sendable, Codable {
         out.withUnsafeMutableBufferPointer { buffer in
             Linalg.parallelForEach(x.rows) { i in
                 let row = buffer.baseAddress! + i * d
-                var rng = Philox(seed: seed, stream: UInt64(i) << 8 | UInt64(Corruption.allCases.firstIndex(of: self)!))
+                var rng = Philox(seed: seed, stream: UInt64(truncatingIfNeeded: sampleOffset &+ i) << 8 | UInt64(Corruption.allCases.firstIndex(of: self)!))
                 apply(row, shape: shape, parameter: p, rng: &rng)
             }
         }
