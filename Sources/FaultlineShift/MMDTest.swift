@@ -13,7 +13,7 @@ import FaultlineLinalg
 /// Work: the kernel matrix once (N = n + m), only its blocks I ≥ J of 512 rows since K is symmetric (a
 /// GEMM per block row for the distances, a vectorised exp), then every permutation at once: with A the
 /// N×(P+1) matrix of group indicators, aᵀKa = Σ_I a_Iᵀ K_II a_I + 2 Σ_{I>J} a_Iᵀ (K_IJ a_J) is one GEMM
-/// per block row — about half the flops of K·A — and each statistic follows from aᵀKa, aᵀK1 and the trace
+/// per block row and column tile of A — about half the flops of K·A — and each statistic follows from aᵀKa, aᵀK1 and the trace
 /// of the group; no permuted kernel matrix is ever formed. The median comes from a histogram of the top
 /// 16 bits filled during the distance pass and one more scan for the middle bucket. Memory N² floats
 /// (half of them touched). Accumulations of the statistics in Double.

@@ -85,6 +85,35 @@ struct MPIDriftTests {
         #expect(f.name == "f2" && f.statistic == 0 && f.pValue == 1)
     }
 
+    /// Communication volume (`FAULTLINE_MPI_STATS=1`, rank 1 of 2): KS sends each rank's rows once to the
+    /// feature owners ((N + M)/2 × D float32 in `MPI_Gatherv`); with MMD the all-gather of the samples adds
+    /// the same again plus 8 bytes per permutation column rank 1 owns (P = 40: 41 columns in tiles of 16,
+    /// rank 1 owns the last tile, 9 columns) and a few bytes of shapes and status; no more.
+    @Test func trafficIsTheRowsOnceForKSAndTwiceWithMMD() throws {
+        let (n, m, d) = (30, 22, 3)
+        let a = try Self.write(Self.features(n, d, seed: 12)), b = try Self.write(Self.features(m, d, seed: 13))
+        defer { MPICommandTests.remove(a, b) }
+        func bytes(_ permutations: Int) throws -> [String: Int] {
+            let r = try CLIRunner.run(["drift", "--reference", a, "--current", b, "--permutations", String(permutations), "--json"],
+                                      environment: MPICommandTests.environment.merging(["FAULTLINE_MPI_STATS": "1"]) { $1 },
+                                      launcher: ["/usr/bin/timeout", "-k", "5", "60", mpirun!, "--oversubscribe", "--bind-to", "none", "-np", "2"])
+            #expect(r.status == 0, "\(r.stderr)")
+            let line = try #require(r.stderr.split(separator: "\n").first { $0.hasPrefix("faultline: rank 1 of 2:") })
+            var out: [String: Int] = [:]
+            for part in line.split(separator: ":", maxSplits: 2).last!.split(separator: ";") {
+                let words = part.split(separator: " ")
+                if words.count >= 4, let b = Int(words[3]) { out[String(words[0])] = b }
+            }
+            return out
+        }
+        let rows = (n - n / 2 + m - m / 2) * d * 4  // rank 1's rows (RowSplit.even: rank 0 takes the extra row)
+        let ks = try bytes(0), both = try bytes(40)
+        #expect(ks["MPI_Gatherv"] == rows && both["MPI_Gatherv"] == rows, "\(ks) \(both)")
+        let gathered = try #require(both["MPI_Allgatherv"]), small = try #require(ks["MPI_Allgatherv"])
+        // The samples, 9 statistics, and under 64 bytes of shapes and status bytes.
+        #expect(gathered - small >= rows + 9 * 8 && gathered - small < rows + 9 * 8 + 64, "\(ks) \(both)")
+    }
+
     /// --fail-on-drift: every rank exits 1 when drift is found (the report printed once).
     @Test func failOnDriftExitsOne() throws {
         let a = try Self.write(Self.features(40, 2, seed: 7)), b = try Self.write(Self.features(40, 2, seed: 8, shift: 3))
