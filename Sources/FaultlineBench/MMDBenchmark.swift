@@ -41,7 +41,7 @@ struct MMDBenchmark: ParsableCommand {
         if let reference = try? NPY.read(data + "/peer_out/w6_null_ref_f64.npy").values(as: Double.self), reference.count == r.null.count {
             key += String(format: "; max|null-ref| %.1e", zip(r.null, reference).map { abs($0 - $1) }.max() ?? 0)
         }
-        let rows = [BenchRow(workload: "W6 mmd", peer: "faultline: lower blocks of K once, all \(perms.count) permutations as one GEMM per block", times_s: times,
+        let rows = [BenchRow(workload: "W6 mmd", peer: "faultline: lower blocks of K once, all \(perms.count) permutations, one GEMM per block and column tile", times_s: times,
                              throughput: Double(perms.count) / Timing.median(times), throughput_unit: "perm/s", key: key)]
         try BenchReport(system: system, rows: rows, summary: []).emit(options, unit: "perm/s", digits: 0)
     }

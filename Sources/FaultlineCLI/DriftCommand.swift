@@ -22,7 +22,7 @@ struct DriftCommand: ParsableCommand {
 }
 
 /// `faultline drift compare` (the default): two-sample tests between a reference sample and a current one.
-struct DriftCompare: ParsableCommand {
+struct DriftCompare: ParsableCommand, DistributedCommand {
     static let configuration = CommandConfiguration(
         commandName: "compare",
         abstract: "Has the data moved? MMD permutation test, per-feature KS with Bonferroni/BH, chi-square on labels, BBSE label-shift weights.",
@@ -72,26 +72,33 @@ struct DriftCompare: ParsableCommand {
     }
 
     func run() throws {
-        let report = try Inputs.guarded("drift") { () -> Report in
+        // Under mpirun every step runs on every rank: reading (each rank its rows) inside `agree`, so a rank
+        // that fails names itself; everything else fails alike on every rank (docs/SCALING.md, "drift").
+        let report = try Inputs.guarded("drift") { () -> Report in try Job.uniformly { () -> Report in
             guard let method = DriftTests.KolmogorovSmirnovMethod(rawValue: ksMethod) else {
                 throw InputError("--ks-method must be one of \(DriftTests.KolmogorovSmirnovMethod.allCases.map(\.rawValue).joined(separator: ", "))")
             }
+            let world = Job.world
             var r = Report(drift: false)
             if let reference, let current {
-                let (a, header) = try namedFeatures(reference, option: "--reference", names: names)
-                let b = try Inputs.features(current, option: "--current", finite: true)
-                guard a.columns == b.columns else {
-                    throw InputError("--reference \(reference) has \(a.columns) features per row but --current \(current) has \(b.columns)")
+                let (a, header, b) = try world.agree { () -> (Inputs.Shard, [String]?, Inputs.Shard) in
+                    let (a, header) = try Self.shard(reference, option: "--reference", names: names)
+                    let b = try Self.shard(current, option: "--current", names: nil, named: false).shard
+                    guard a.matrix.columns == b.matrix.columns else {
+                        throw InputError("--reference \(reference) has \(a.matrix.columns) features per row but --current \(current) has \(b.matrix.columns)")
+                    }
+                    return (a, header, b)
                 }
                 guard let estimator = MMDTest.Estimator(rawValue: mmdEstimator) else {
                     throw InputError("--mmd-estimator must be unbiased or biased, not '\(mmdEstimator)'")
                 }
-                let (indices, overflow) = permutations.multipliedReportingOverflow(by: a.rows + b.rows)
+                let (indices, overflow) = permutations.multipliedReportingOverflow(by: a.total + b.total)
                 guard !overflow, indices <= OptionCheck.Limit.permutationIndices else {
-                    throw InputError("--permutations \(permutations) × \(a.rows + b.rows) rows is more than \(OptionCheck.Limit.permutationIndices) permutation indices "
-                                   + "(they are held at once); use at most \(OptionCheck.Limit.permutationIndices / (a.rows + b.rows)) permutations")
+                    throw InputError("--permutations \(permutations) × \(a.total + b.total) rows is more than \(OptionCheck.Limit.permutationIndices) permutation indices "
+                                   + "(they are held at once); use at most \(OptionCheck.Limit.permutationIndices / (a.total + b.total)) permutations")
                 }
-                let d = try FeatureDrift(reference: a, current: b, alpha: alpha, ksMethod: method, permutations: permutations, seed: seed, estimator: estimator)
+                let d = try FeatureDrift(referenceShard: a.matrix, currentShard: b.matrix, alpha: alpha, ksMethod: method, permutations: permutations,
+                                        seed: seed, estimator: estimator, communicator: world)
                 (r.mmd, r.ksStatistics, r.ksPValues, r.ksDriftBonferroni, r.ksDriftFDR) = (d.mmd, d.ksStatistics, d.ksPValues, d.ksDriftBonferroni, d.ksDriftFDR)
                 r.driftedFeatures = d.driftedFeatures
                 let adjusted = DriftTests.adjustedPValues(d.ksPValues, correction: .benjaminiHochberg)
@@ -103,24 +110,32 @@ struct DriftCompare: ParsableCommand {
                 throw InputError("give both --reference and --current")
             }
             if let referenceLabels, let currentLabels {
-                let a = try Inputs.labels(referenceLabels, option: "--reference-labels"), b = try Inputs.labels(currentLabels, option: "--current-labels")
-                r.chiSquare = try DriftTests.chiSquare(reference: a, test: b, classes: (a + b).max().map { $0 + 1 } ?? 1)
+                let (a, b) = try world.agree { () -> ([Int], [Int]) in
+                    let a = try Inputs.labels(referenceLabels, option: "--reference-labels"), b = try Inputs.labels(currentLabels, option: "--current-labels")
+                    return (Array(a[Job.evenRows(a.count)]), Array(b[Job.evenRows(b.count)]))
+                }
+                r.chiSquare = try DistributedDrift.chiSquare(referenceShard: a, currentShard: b, communicator: world)
                 r.drift = r.drift || r.chiSquare!.pValue < alpha
             }
             if let validationPredictions, let validationLabels, let currentPredictions {
-                let p = try Inputs.labels(validationPredictions, option: "--validation-predictions"), y = try Inputs.labels(validationLabels, option: "--validation-labels")
-                let t = try Inputs.labels(currentPredictions, option: "--current-predictions")
-                guard p.count == y.count else {
-                    throw InputError("--validation-predictions \(validationPredictions) has \(p.count) rows but --validation-labels \(validationLabels) has \(y.count)")
+                let (p, y, t) = try world.agree { () -> ([Int], [Int], [Int]) in
+                    let p = try Inputs.labels(validationPredictions, option: "--validation-predictions"), y = try Inputs.labels(validationLabels, option: "--validation-labels")
+                    let t = try Inputs.labels(currentPredictions, option: "--current-predictions")
+                    guard p.count == y.count else {
+                        throw InputError("--validation-predictions \(validationPredictions) has \(p.count) rows but --validation-labels \(validationLabels) has \(y.count)")
+                    }
+                    let rows = Job.evenRows(p.count)
+                    return (Array(p[rows]), Array(y[rows]), Array(t[Job.evenRows(t.count)]))
                 }
-                r.labelShift = try LabelShiftEstimate(validationPredictions: p, validationLabels: y, targetPredictions: t,
-                                                      classes: (p + y + t).max().map { $0 + 1 } ?? 1)
+                r.labelShift = try DistributedDrift.labelShift(validationPredictions: p, validationLabels: y, targetPredictions: t, communicator: world)
             }
             guard r.mmd != nil || r.ksPValues != nil || r.chiSquare != nil || r.labelShift != nil else {
                 throw InputError("nothing to test: give --reference/--current, label files, or the three BBSE files")
             }
             return r
-        }
+        } }
+        if failOnDrift && report.drift && Job.quiet { throw ExitCode(1) }  // ranks other than 0 print nothing
+        guard !Job.quiet else { return }
         if json {
             print(try JSONOutput.string(report))
         } else {
@@ -142,6 +157,18 @@ struct DriftCompare: ParsableCommand {
             print("drift detected: \(report.drift ? "yes" : "no") (α = \(alpha))")
         }
         if failOnDrift && report.drift { throw ExitCode(1) }
+    }
+    /// This rank's rows (`Job.evenRows`) of a feature file and the column names (as `namedFeatures`), with
+    /// the file's row count. One process: the whole file, read as before. Several ranks: a .npy is read
+    /// from its own part of the file (its names from --names); other formats are read whole and sliced.
+    /// `named` false: no names (the file read by `Inputs.features`, as --current always was).
+    static func shard(_ path: String, option: String, names: String?, named: Bool = true) throws -> (shard: Inputs.Shard, names: [String]?) {
+        if Job.world.size > 1 && path.lowercased().hasSuffix(".npy") && names == nil {
+            return (try Inputs.featureShard(path, option: option, finite: true, rows: Job.evenRows), nil)
+        }
+        let (x, header) = named ? try namedFeatures(path, option: option, names: names) : (try Inputs.features(path, option: option, finite: true), nil)
+        let rows = Job.evenRows(x.rows)
+        return ((rows.count == x.rows ? x : x.gatherRows(Array(rows)), rows, x.rows), header)
     }
 }
 

@@ -123,9 +123,18 @@ public enum DriftTests {
     public static func chiSquare(reference: [Int], test: [Int], classes: Int) throws -> TestResult {
         guard !reference.isEmpty, !test.isEmpty else { throw ShiftError.invalidInput("chi-square needs two non-empty label samples") }
         guard (reference + test).allSatisfy({ $0 >= 0 && $0 < classes }) else { throw ShiftError.invalidInput("a label lies outside 0..<\(classes)") }
-        var counts = [[Double]](repeating: [Double](repeating: 0, count: classes), count: 2)
+        var counts = [[Int]](repeating: [Int](repeating: 0, count: classes), count: 2)
         for y in reference { counts[0][y] += 1 }
         for y in test { counts[1][y] += 1 }
+        return chiSquare(counts: counts)
+    }
+
+    /// `chiSquare(reference:test:classes:)` from the 2 × K table of label counts (row 0 the reference, row 1
+    /// the test; both rows non-empty): the one kernel behind it and `DistributedDrift.chiSquare`, whose
+    /// counts are sums over ranks, so the two give the same statistic bit for bit.
+    static func chiSquare(counts integers: [[Int]]) -> TestResult {
+        let classes = integers[0].count
+        let counts = integers.map { $0.map(Double.init) }
         let seen = (0..<classes).filter { counts[0][$0] + counts[1][$0] > 0 }
         guard seen.count >= 2 else { return TestResult(statistic: 0, pValue: 1) }
         let rowTotals = counts.map { row in seen.reduce(0) { $0 + row[$1] } }, total = rowTotals[0] + rowTotals[1]
@@ -202,16 +211,13 @@ public struct FeatureDrift: Codable, Sendable {
     /// Runs the KS tests per feature and, with `permutations` > 0, the MMD permutation test (seeded by `seed`). Throws what `MMDTest.run` and `DriftTests.kolmogorovSmirnov` throw.
     public init(reference a: Matrix<Float>, current b: Matrix<Float>, alpha: Double = 0.05, ksMethod: DriftTests.KolmogorovSmirnovMethod = .auto,
                 permutations: Int = 0, seed: UInt64 = 0, estimator: MMDTest.Estimator = .unbiased) throws {
+        var mmd: MMDTest.Result?
         if permutations > 0 {
             var m = try MMDTest.run(a, b, count: permutations, seed: seed, estimator: estimator)
             m.null = []
             mmd = m
         }
         let ks = try DriftTests.kolmogorovSmirnov(reference: a, test: b, method: ksMethod)
-        (ksStatistics, ksPValues) = (ks.map(\.statistic), ks.map(\.pValue))
-        ksDriftBonferroni = DriftTests.drift(pValues: ksPValues, alpha: alpha, correction: .bonferroni)
-        ksDriftFDR = DriftTests.drift(pValues: ksPValues, alpha: alpha, correction: .benjaminiHochberg)
-        driftedFeatures = DriftTests.rejected(pValues: ksPValues, alpha: alpha, correction: .benjaminiHochberg)
-        drift = (mmd.map { $0.pValue < alpha } ?? false) || ksDriftBonferroni
+        self.init(mmd: mmd, ks: ks, alpha: alpha)
     }
 }

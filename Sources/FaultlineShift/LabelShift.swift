@@ -26,10 +26,39 @@ public struct LabelShiftEstimate: Sendable, Codable {
             throw ShiftError.invalidInput("need matching, non-empty validation predictions and labels, and target predictions")
         }
         guard (predicted + labels + target).allSatisfy({ $0 >= 0 && $0 < k }) else { throw ShiftError.invalidInput("a label lies outside 0..<\(k)") }
-        var c = [[Double]](repeating: [Double](repeating: 0, count: k), count: k)
-        for (p, y) in zip(predicted, labels) { c[p][y] += 1 / Double(labels.count) }
-        var mu = [Double](repeating: 0, count: k)
-        for p in target { mu[p] += 1 / Double(target.count) }
+        var confusion = [[Int]](repeating: [Int](repeating: 0, count: k), count: k)
+        for (p, y) in zip(predicted, labels) { confusion[p][y] += 1 }
+        var predictions = [Int](repeating: 0, count: k)
+        for p in target { predictions[p] += 1 }
+        try self.init(confusionCounts: confusion, targetPredictionCounts: predictions)
+    }
+
+    /// The estimate from counts: `confusionCounts[i][j]` validation rows predicted i with label j (K × K),
+    /// `targetPredictionCounts[i]` target rows predicted i. C = counts / n and μ̂ = counts / m, each entry one
+    /// division of exact integers, so counts summed over the ranks of a job (`DistributedDrift.labelShift`)
+    /// give the one-process estimate bit for bit. Throws `ShiftError.invalidInput` for a table that is not
+    /// K × K, negative counts or an empty side; `ShiftError.singular` as above.
+    public init(confusionCounts: [[Int]], targetPredictionCounts: [Int]) throws {
+        let k = targetPredictionCounts.count
+        guard k > 0, confusionCounts.count == k, confusionCounts.allSatisfy({ $0.count == k }) else {
+            throw ShiftError.invalidInput("the confusion counts must be K × K for the K = \(k) classes of the target prediction counts")
+        }
+        guard confusionCounts.allSatisfy({ $0.allSatisfy { $0 >= 0 } }), targetPredictionCounts.allSatisfy({ $0 >= 0 }) else {
+            throw ShiftError.invalidInput("the label counts must not be negative")
+        }
+        func total<S: Sequence<Int>>(_ counts: S) throws -> Int {
+            try counts.reduce(0) { sum, c in
+                let (s, overflow) = sum.addingReportingOverflow(c)
+                guard !overflow else { throw ShiftError.invalidInput("the label counts add up to more than \(Int.max)") }
+                return s
+            }
+        }
+        let n = try total(confusionCounts.joined()), targetCount = try total(targetPredictionCounts)
+        guard n > 0, targetCount > 0 else {
+            throw ShiftError.invalidInput("need matching, non-empty validation predictions and labels, and target predictions")
+        }
+        let c = confusionCounts.map { row in row.map { Double($0) / Double(n) } }
+        let mu = targetPredictionCounts.map { Double($0) / Double(targetCount) }
         sourceDistribution = (0..<k).map { j in (0..<k).reduce(0) { $0 + c[$1][j] } }
         // Solve C w = μ̂.
         var a = c, rhs = mu

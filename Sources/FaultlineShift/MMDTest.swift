@@ -13,12 +13,16 @@ import FaultlineLinalg
 /// Work: the kernel matrix once (N = n + m), only its blocks I ≥ J of 512 rows since K is symmetric (a
 /// GEMM per block row for the distances, a vectorised exp), then every permutation at once: with A the
 /// N×(P+1) matrix of group indicators, aᵀKa = Σ_I a_Iᵀ K_II a_I + 2 Σ_{I>J} a_Iᵀ (K_IJ a_J) is one GEMM
-/// per block row — about half the flops of K·A — and each statistic follows from aᵀKa, aᵀK1 and the trace
+/// per block row and column tile of A — about half the flops of K·A — and each statistic follows from aᵀKa, aᵀK1 and the trace
 /// of the group; no permuted kernel matrix is ever formed. The median comes from a histogram of the top
 /// 16 bits filled during the distance pass and one more scan for the middle bucket. Memory N² floats
 /// (half of them touched). Accumulations of the statistics in Double.
 ///
 /// `backend` runs every primitive (GEMMs, norms, the exp tier) on that backend.
+///
+/// The permutation product runs in column tiles of a width fixed by P alone (`tileColumns(statistics:)`,
+/// 64 for P = 500): one GEMM per block row and tile. `DistributedDrift.mmd` splits those tiles over the
+/// ranks of a job and gets every statistic bit for bit.
 ///
 /// Determinism: the result is bit-identical for any `FAULTLINE_THREADS` on every backend. Faultline's own
 /// passes use fixed blocks and a fixed task count, and both products go through `Linalg.blockedProduct`,
@@ -49,7 +53,13 @@ public enum MMDTest {
     /// Random permutations of 0..<n+m from Philox keyed by (seed, permutation), Fisher–Yates; the
     /// first n entries of each form the group that plays x.
     public static func permutations(count: Int, samples: Int, seed: UInt64) -> [[Int]] {
-        (0..<count).map { p in
+        permutations(0..<count, samples: samples, seed: seed)
+    }
+
+    /// Permutations `range` of `permutations(count:samples:seed:)`: permutation p depends on (seed, p)
+    /// alone, so any rank can draw any subset of them.
+    static func permutations(_ range: Range<Int>, samples: Int, seed: UInt64) -> [[Int]] {
+        range.map { p in
             var rng = Philox(seed: seed, stream: UInt64(p))
             var order = Array(0..<samples)
             for i in stride(from: samples - 1, to: 0, by: -1) { order.swapAt(i, Int(rng.uniform() * Double(i + 1))) }
@@ -72,6 +82,30 @@ public enum MMDTest {
         if let bad = splits.firstIndex(where: { $0.count != total }) {
             throw ShiftError.invalidInput("permutation \(bad) has \(splits[bad].count) entries, expected \(total)")
         }
+        let (s2, values) = try statistics(x, y, groups: [Array(0..<n)] + splits.map { Array($0.prefix(n)) }, sigma2: sigma2, estimator: estimator,
+                                          tileColumns: tileColumns(statistics: splits.count + 1), backend: backend)
+        let observed = values[0], null = Array(values.dropFirst())
+        return Result(sigma2: s2, mmd2: observed, null: null,
+                      pValue: Double(1 + null.filter { $0 >= observed }.count) / Double(1 + null.count))
+    }
+
+    /// The width of the column tiles of the permutation product for `statistics` columns (the observed split
+    /// and the permutations): ⌈statistics/8⌉ rounded up to a multiple of 16, within 16…256. A function of
+    /// the statistic count alone, so that the tiles, and so every GEMM call and every statistic, are the same
+    /// whichever rank (`DistributedDrift.mmd`) or process computes them; 8 tiles or more for P ≥ 127 share the
+    /// permutations among up to 8 ranks.
+    static func tileColumns(statistics: Int) -> Int {
+        min(256, max(16, ((statistics + 7) / 8 + 15) / 16 * 16))
+    }
+
+    /// The kernel's s² and the MMD² of each x group in `groups` (each n indices into the pooled sample, the
+    /// rest being the y group), x and y checked by the caller. The groups are the product's columns, formed in
+    /// tiles of `tileColumns` columns (one GEMM per block row and tile): a column's statistic depends only on
+    /// the data, its group and its place in its tile, never on the other tiles, which is what lets ranks split
+    /// the columns by whole tiles and get the one-process values bit for bit. No groups: the s² alone.
+    static func statistics(_ x: Matrix<Float>, _ y: Matrix<Float>, groups: [[Int]], sigma2: Double?, estimator: Estimator,
+                           tileColumns: Int, backend: Backend?) throws -> (sigma2: Double, values: [Double]) {
+        let n = x.rows, m = y.rows, total = n + m, d = x.columns
         var phases = PhaseClock()
         // Pooled sample and its squared row norms.
         var z = Matrix<Float>(uninitializedRows: total, columns: d)
@@ -137,12 +171,12 @@ public enum MMDTest {
             }
         }
         phases.mark("median")
-        // Group indicators: column 0 the observed split, column p + 1 permutation p.
-        let columns = splits.count + 1
+        // Group indicators: column c is group c (for `run`: column 0 the observed split, column p + 1 permutation p).
+        let columns = groups.count
+        guard columns > 0 else { return (s2, []) }
         var indicators = Matrix<Float>(rows: total, columns: columns)
         indicators.withUnsafeMutableBufferPointer { a in
-            for i in 0..<n { a[i * columns] = 1 }
-            for (p, order) in splits.enumerated() { for i in order.prefix(n) { a[i * columns + p + 1] = 1 } }
+            for (c, group) in groups.enumerated() { for i in group { a[i * columns + c] = 1 } }
         }
         phases.mark("indicators")
         // K = exp(−D/(2s²)) and aᵀKa for every column at once, in one blocked product whose prologue forms
@@ -177,7 +211,7 @@ public enum MMDTest {
                                         for c in left..<width { row[c] *= 0.5 }
                                     }
                                 }, MatrixPointer(ap, rows: total, columns: columns), region: .lowerOperand, blockRows: block,
-                                backend: backend) { tile in
+                                tileColumns: tileColumns, backend: backend) { tile in
                                     let sums = qp + tile.block * columns + tile.columns.lowerBound
                                     for t in 0..<tile.rows.count {
                                         let ar = ap + (tile.rows.lowerBound + t) * columns + tile.columns.lowerBound, gr = tile.row(t)
@@ -195,7 +229,6 @@ public enum MMDTest {
         var aKa = [Double](repeating: 0, count: columns)
         for b in 0..<blocks { for p in 0..<columns { aKa[p] += 2 * partials[b * columns + p] } }
         // aᵀK1 and the group's trace straight from the group members.
-        let groups = [Array(0..<n)] + splits.map { Array($0.prefix(n)) }
         let aK1 = groups.map { $0.reduce(0.0) { $0 + rowSums[$1] } }, trX = groups.map { $0.reduce(0.0) { $0 + diagonal[$1] } }
         let all = rowSums.reduce(0, +), trace = diagonal.reduce(0, +)
         let nn = Double(n), mm = Double(m)
@@ -210,11 +243,9 @@ public enum MMDTest {
                 return sXX / (nn * nn) + sYY / (mm * mm) - 2 * sXY / (nn * mm)
             }
         }
-        let observed = values[0], null = Array(values.dropFirst())
         phases.mark("statistics")
         phases.publish()
-        return Result(sigma2: s2, mmd2: observed, null: null,
-                      pValue: Double(1 + null.filter { $0 >= observed }.count) / Double(1 + null.count))
+        return (s2, values)
     }
 
     /// The median (mean of the two middle values for an even count) of non-negative floats by a radix
