@@ -12,9 +12,9 @@ import Foundation
 struct DataCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "data",
-        abstract: "Is the data right? Label issues and train/test duplicates.",
+        abstract: "Is the data right? Label issues and train/test duplicates; joining per-rank outputs.",
         discussion: "Exit codes: 0 ok, 1 a --fail-on check fired, 2 bad input.",
-        subcommands: [DataIssuesCommand.self, DataLeakageCommand.self])
+        subcommands: [DataIssuesCommand.self, DataLeakageCommand.self, DataConcatCommand.self])
 }
 
 /// `faultline data issues`: confident learning on probabilities and labels.
@@ -192,5 +192,37 @@ extension Inputs {
             throw InputError("--label-probs \(path) is \(p.rows)×\(p.columns) but \(testOption) \(test.name) has \(test.count) rows of \(test.classCount) classes")
         }
         return p
+    }
+}
+
+/// `faultline data concat`: the per-rank parts of a row-wise output (`predict --per-rank` under mpirun)
+/// joined into the archive rank 0 would have written (`RowParts.concatenate`).
+struct DataConcatCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "concat",
+        abstract: "Join per-rank parts (OUT.rankR-of-K.npz from predict --per-rank) into one .npz.",
+        discussion: """
+            Each part records the rows it holds (its __rows__ array). The parts may be given in any \
+            order; they must cover every row of the whole exactly once and hold the same arrays with \
+            the same dtypes and per-row shapes, or nothing is written (exit 2, naming the part). The \
+            result equals, array for array and bit for bit, what rank 0 writes without --per-rank. \
+            Example: faultline data concat --out pred.npz pred.rank*-of-4.npz
+            """)
+
+    @Option(help: "The joined .npz (written atomically).") var out: String
+    @Argument(help: "The part files.") var parts: [String] = []
+
+    func validate() throws {
+        try OptionCheck.atParse {
+            guard !parts.isEmpty else { throw InputError("give the part files to join, e.g. pred.rank*-of-4.npz") }
+            guard !out.isEmpty else { throw InputError("--out is empty; give the path of the joined .npz") }
+        }
+    }
+
+    func run() throws {
+        let arrays = try Inputs.guarded("data concat") { try Inputs.naming("PARTS") { try RowParts.concatenate(parts) } }
+        try Inputs.guarded("data concat") { try Inputs.naming("--out") { try NPZ.write(arrays, to: out) } }
+        let rows = arrays.first?.tensor.shape.first ?? 0
+        print("joined \(parts.count) parts: \(rows) rows of \(arrays.map(\.name).joined(separator: ", ")) → \(out)")
     }
 }

@@ -20,7 +20,8 @@ struct PredictCommand: ParsableCommand, DistributedCommand {
             A Softmax at the end of the graph is dropped, so `logits` are logits. Exit code 2 on bad input or an \
             unsupported model; the message names the file, node and operator. --normalize MEANS:STDS puts (x − mean)/std \
             in front of the graph (the input tap stays raw; `<input>.normalized` is the normalised one). \
-            Under mpirun each rank reads and runs its own rows; rank 0 writes --out (docs/SCALING.md).
+            Under mpirun each rank reads and runs its own rows; rank 0 writes --out (docs/SCALING.md), or with \
+            --per-rank each rank writes its own rows to OUT.rankR-of-K.npz, joined later by `faultline data concat`.
             """)
 
     @Option(help: "The model: .onnx, or a .safetensors state_dict (run as a graph; --spec when the file does not record it).") var model: String
@@ -33,6 +34,7 @@ struct PredictCommand: ParsableCommand, DistributedCommand {
     @Option(help: "Rows per forward pass.") var batchSize = 256
     @Option(help: "Rows read from the input file per block.") var blockRows = 8192
     @Flag(help: "Print the graph's tensors (names and per-sample shapes) and exit.") var listTensors = false
+    @Flag(help: "Each rank writes its rows to OUT.rankR-of-K.npz instead of gathering them on rank 0.") var perRank = false
     @Flag(help: "No progress bar.") var quiet = false
 
     func validate() throws {
@@ -50,20 +52,29 @@ struct PredictCommand: ParsableCommand, DistributedCommand {
                 return
             }
             guard let x, let out else { return }
-            guard world.size > 1 else { return try predictOneProcess(graph, x: x, out: out) }
+            guard world.size > 1 || perRank else { return try predictOneProcess(graph, x: x, out: out) }
             // Several ranks: rank r runs rows RowSplit.even(N) read from its own part of the file, rank 0 gathers and writes.
-            let prediction = try world.agree { () -> GraphModel.Prediction in
+            let (prediction, rows, total) = try world.agree { () -> (GraphModel.Prediction, Range<Int>, Int) in
                 if x.lowercased().hasSuffix(".npy") {
                     let total = try Inputs.naming("--x") { try NPY.rowCount(x) }
                     let blocks = RowRangeBlocks(path: x, rows: Job.evenRows(total), blockRows: blockRows)
                     let bar = ProgressBar("predict (rank 0 of \(world.size))", total: blocks.rows.count, quiet: quiet)
                     let p = try graph.predict(blocks, rows: blocks.rows.count, taps: features, batchSize: batchSize) { bar.update($0) }
                     if let error = blocks.error.value { throw error }
-                    return p
+                    return (p, blocks.rows, total)
                 }
                 let matrix = try Inputs.features(x, option: "--x")
-                let shard = matrix.gatherRows(Array(Job.evenRows(matrix.rows)))
-                return try graph.predict(CollectionOfOne(shard), rows: shard.rows, taps: features, batchSize: batchSize)
+                let rows = Job.evenRows(matrix.rows), shard = matrix.gatherRows(Array(rows))
+                return (try graph.predict(CollectionOfOne(shard), rows: shard.rows, taps: features, batchSize: batchSize), rows, matrix.rows)
+            }
+            if perRank {  // every rank writes its own part; nothing is gathered
+                let part = RowParts.partPath(out, rank: world.rank, size: world.size)
+                try world.agree { try Inputs.naming("--out") { try RowParts.write(prediction.namedArrays, rows: rows, total: total, to: part) } }
+                if !Job.quiet {
+                    printError("faultline predict: \(total) rows from \(world.size) ranks → \(RowParts.partPath(out, rank: 0, size: world.size)) … "
+                               + "\(RowParts.partPath(out, rank: world.size - 1, size: world.size)); join with faultline data concat --out \(out) PARTS")
+                }
+                return
             }
             var gathered = prediction
             let logits = try world.gatherRows(prediction.logits), probabilities = try world.gatherRows(prediction.probabilities)

@@ -35,4 +35,22 @@ struct MPIShardFormatsTests {
         let bad = try MPICommandTests.run(2, common + ["--x", file + ":nope", "--out", MPICommandTests.temporary("bad.npz")])
         #expect(bad.status == 2 && bad.stderr.contains("--x") && bad.stderr.contains("no tensor 'nope'") && bad.stderr.contains("inputs"), "\(bad.stderr)")
     }
+
+    /// predict --per-rank on 3 ranks writes three parts; data concat joins them into the gathered output.
+    @Test func perRankPartsJoinToTheGatheredOutput() throws {
+        let model = "\(MPICommandTests.fixtures)/mlp_dynamo.onnx", x = "\(MPICommandTests.fixtures)/mlp_dynamo_x.npy"
+        let gathered = MPICommandTests.temporary("g.npz"), out = MPICommandTests.temporary("p.npz"), joined = MPICommandTests.temporary("j.npz")
+        let parts = (0..<3).map { RowParts.partPath(out, rank: $0, size: 3) }
+        defer { MPICommandTests.remove(gathered, out, joined); for p in parts { MPICommandTests.remove(p) } }
+        let r1 = try MPICommandTests.run(3, ["predict", "--model", model, "--x", x, "--out", gathered, "--block-rows", "4", "--quiet"])
+        let r2 = try MPICommandTests.run(3, ["predict", "--model", model, "--x", x, "--out", out, "--block-rows", "4", "--per-rank", "--quiet"])
+        #expect(r1.status == 0 && r2.status == 0, "\(r1.stderr) \(r2.stderr)")
+        #expect(parts.allSatisfy { FileManager.default.fileExists(atPath: $0) } && !FileManager.default.fileExists(atPath: out))
+        let c = try CLIRunner.run(["data", "concat", "--out", joined] + parts.reversed())
+        #expect(c.status == 0 && c.stdout.contains("joined 3 parts"), "\(c.stderr)")
+        let (a, b) = (try NPZ.read(joined), try NPZ.read(gathered))
+        #expect(a.map(\.name) == b.map(\.name) && a.map(\.tensor) == b.map(\.tensor))
+        let missing = try CLIRunner.run(["data", "concat", "--out", joined + "2", parts[0], parts[2]])
+        #expect(missing.status == 2 && missing.stderr.contains("a part is missing") && !FileManager.default.fileExists(atPath: joined + "2"), "\(missing.stderr)")
+    }
 }
