@@ -19,8 +19,11 @@ against in scripts/compare (Benchmarks/WORKLOADS.md), on seeded inputs of the sa
 - graph: torch, forward (no grad) of the CNN 3x16x16 -> conv 3-16 k3 s1 p1, ReLU, conv 16-16 k3 s2 p1,
   ReLU, flatten, linear 1024-10, batch 32…2,048.
 
-Each point is the median of --reps runs after one warm-up, as in `faultline bench scaling`. Threads: torch
-through torch.set_num_threads, numpy's BLAS through threadpoolctl. The JSON (read by
+Each point is the median of --reps runs after one warm-up, as in `faultline bench scaling`. Every
+(workload, thread count) runs in its own child process with OMP/OPENBLAS/MKL_NUM_THREADS set before numpy and
+torch are imported (as run_peers.py does), plus torch.set_num_threads and threadpoolctl: in one process,
+torch's OpenMP workers and numpy's OpenBLAS workers spin after their calls and, on 2 cores, slow each other's
+2-thread runs by up to 100x (measured here on the first try). The JSON (read by
 `faultline bench scaling --peers OUT.json`) names the versions of python, torch, numpy, sklearn and the
 BLAS (threadpoolctl), the CPU, and holds one series per workload, peer and thread count:
 
@@ -31,13 +34,31 @@ BLAS (threadpoolctl), the CPU, and holds one series per workload, peer and threa
 Sizes must stay equal to ScalingBenchmark.catalogue in Sources/FaultlineBench/ScalingBenchmark.swift.
 Not part of CI; tests never need Python.
 """
+import os
+import sys
+
+
+def _threads_from_argv() -> str:
+    for i, a in enumerate(sys.argv):
+        if a == "--threads" and i + 1 < len(sys.argv):
+            return sys.argv[i + 1]
+        if a.startswith("--threads="):
+            return a.split("=", 1)[1]
+    return "1,2"
+
+
+# A child runs one thread count: fix the pools' sizes before numpy/torch load their runtimes.
+if "," not in _threads_from_argv():
+    for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS"):
+        os.environ[_v] = _threads_from_argv()
+
 import argparse
 import datetime
 import json
-import os
 import platform
 import statistics
-import sys
+import subprocess
+import tempfile
 import time
 
 import numpy as np
@@ -219,9 +240,21 @@ def main():
         "graph": [(f"torch {tv}", graph_body, counts)],
     }
     series = []
-    for w in chosen:
+    if len(chosen) > 1 or len(counts) > 1:
+        # One child process per workload and thread count (see the module docstring).
+        with tempfile.TemporaryDirectory() as tmp:
+            for w in chosen:
+                for t in counts:
+                    part = os.path.join(tmp, f"{w}-{t}.json")
+                    subprocess.run([sys.executable, os.path.abspath(__file__), part, "--only", w, "--threads", str(t),
+                                    "--reps", str(a.reps)], check=True)
+                    series += json.load(open(part))["series"]
+        chosen_now = []
+    else:
+        chosen_now = chosen
+    for w in chosen_now:
         for label, factory, thread_counts in plan[w]:
-            for t in thread_counts:
+            for t in [t for t in counts if t in thread_counts]:
                 torch.set_num_threads(t)
                 with threadpoolctl.threadpool_limits(t, user_api="blas"):
                     points = []
@@ -240,8 +273,9 @@ def main():
            .strftime("%Y-%m-%dT%H:%M:%SZ"), "cpu": cpu_name(), "versions": versions, "series": series}
     with open(a.out, "w") as f:
         json.dump(doc, f, indent=1)
-    print(f"versions: {json.dumps(versions)}")
-    print(f"wrote {a.out}")
+    if len(chosen) > 1 or len(counts) > 1:
+        print(f"versions: {json.dumps(versions)}")
+        print(f"wrote {a.out}")
 
 
 if __name__ == "__main__":
