@@ -115,7 +115,8 @@ struct ScalingBenchmark: ParsableCommand {
     /// and the ratio peer seconds / ours at each thread count; an exponent row per
     /// workload (log-log slope between the two largest sizes at the first thread count, ours and the peers').
     static func table(workloads: [Workload], counts: [Int], points: [Point], peers: ScalingPeerFile?) -> String {
-        let peerLabels = Array(NSOrderedSet(array: (peers?.series ?? []).map(\.peer))) as? [String] ?? []
+        var peerLabels: [String] = []  // each peer once, in file order
+        for series in peers?.series ?? [] where !peerLabels.contains(series.peer) { peerLabels.append(series.peer) }
         let ourHeader = counts.map { "\($0) thr. s" } + (counts.contains(1) && counts.contains(2) ? ["speed-up 1→2"] : [])
         let peerHeader = peers == nil ? [] : ["peer"] + counts.map { "peer \($0) thr. s" } + counts.map { "peer/ours \($0) thr." }
         let header = ["workload", "size"] + ourHeader + peerHeader
