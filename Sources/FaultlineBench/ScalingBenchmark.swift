@@ -14,23 +14,28 @@ struct ScalingBenchmark: ParsableCommand {
         discussion: """
             Workloads (seeded inputs, no --data needed): forward (W2's shape: forward + input gradient of the \
             784-512-512-10 MLP, batch 64…4096), mahalanobis (W3's shape: Gaussian fit of N rows × 128 features, \
-            10 classes, then N scores, N 2,000…32,000), mmd (W6's shape: MMD² test of n + n rows × 64 features, \
-            100 permutations, n 500…4,000; expected quadratic in n), graph (the graph executor's forward pass of a \
-            small CNN, batch 32…2,048). Each point is the median of --reps runs after a warm-up; the table's \
-            exponent is the log-log slope between the two largest sizes. Writes OUT/scaling.json and \
-            OUT/<workload>.svg.
+            10 classes, then N scores, N 2,000…32,000), mahalanobis-d (the same at 8,000 rows, d 32…512 \
+            features), mmd (W6's shape: MMD² test of n + n rows × 64 features, 100 permutations, n 500…8,000; \
+            expected quadratic in n), graph (the graph executor's forward pass of a small CNN, batch 32…2,048). \
+            Each point is the median of --reps runs after a warm-up; the table's exponent is the log-log slope \
+            between the two largest sizes. Writes OUT/scaling.json and OUT/<workload>.svg. With --peers FILE \
+            (written by python3 Benchmarks/peers/scaling_peers.py FILE: torch, numpy and sklearn at the same \
+            sizes), every plot draws the peers' curves dashed beside ours and the table gains peer columns.
             """)
 
     @OptionGroup var options: BenchOptions
 
-    @Option(help: "Comma-separated workloads: forward, mahalanobis, mmd, graph.")
-    var workloads = "forward,mahalanobis,mmd,graph"
+    @Option(help: "Comma-separated workloads: forward, mahalanobis, mahalanobis-d, mmd, graph.")
+    var workloads = "forward,mahalanobis,mahalanobis-d,mmd,graph"
 
     @Option(help: "Output folder for scaling.json and the SVG plots.")
     var out = "faultline-scaling"
 
     @Option(help: "Comma-separated thread counts.")
     var threads = "1,2"
+
+    @Option(help: "JSON of the peers' timings (Benchmarks/peers/scaling_peers.py) to draw beside ours.")
+    var peers: String?
 
     struct Point: Codable {
         var workload: String
@@ -43,6 +48,7 @@ struct ScalingBenchmark: ParsableCommand {
     struct Output: Codable {
         var system: SystemReport
         var points: [Point]
+        var peers: ScalingPeerFile?
     }
 
     struct Workload: Sendable {
@@ -66,6 +72,7 @@ struct ScalingBenchmark: ParsableCommand {
     }
 
     func run() throws {
+        let peerFile = try peers.map { try ScalingPeerFile.load(path: $0) }
         let system = SystemReport.current()
         if !options.json { print(system.headline) }
         let chosen = workloads.split(separator: ",").map(String.init)
@@ -87,39 +94,79 @@ struct ScalingBenchmark: ParsableCommand {
                 }
             }
             let series = counts.map { count in
-                (name: "\(count) thread\(count == 1 ? "" : "s")",
+                (name: "faultline, \(count) thr.",
                  points: points.filter { $0.workload == workload.name && $0.threads == count }.map { (size: Double($0.size), seconds: $0.median_s) })
             }
-            let svg = ScalingFigure.svg(title: workload.title, sizeLabel: workload.sizeLabel, series: series)
+            let svg = ScalingFigure.svg(title: workload.title, sizeLabel: workload.sizeLabel, series: series,
+                                        peers: peerFile?.curves(of: workload.name) ?? [])
             try svg.write(toFile: out + "/\(workload.name).svg", atomically: true, encoding: .utf8)
         }
-        let output = Output(system: system, points: points)
+        let output = Output(system: system, points: points, peers: peerFile)
         try JSONOutput.string(output).write(toFile: out + "/scaling.json", atomically: true, encoding: .utf8)
         if options.json {
             print(try JSONOutput.string(output))
             return
         }
+        print(Self.table(workloads: Self.catalogue.filter { chosen.contains($0.name) }, counts: counts, points: points, peers: peerFile))
+        print("wrote \(out)/scaling.json and \(out)/<workload>.svg")
+    }
+
+    /// The text table: our medians per thread count, the 1→2 speed-up, and per peer (if any) its medians
+    /// and the ratio peer seconds / ours at each thread count; an exponent row per
+    /// workload (log-log slope between the two largest sizes at the first thread count, ours and the peers').
+    static func table(workloads: [Workload], counts: [Int], points: [Point], peers: ScalingPeerFile?) -> String {
+        var peerLabels: [String] = []  // each peer once, in file order
+        for series in peers?.series ?? [] where !peerLabels.contains(series.peer) { peerLabels.append(series.peer) }
+        let ourHeader = counts.map { "\($0) thr. s" } + (counts.contains(1) && counts.contains(2) ? ["speed-up 1→2"] : [])
+        let peerHeader = peers == nil ? [] : ["peer"] + counts.map { "peer \($0) thr. s" } + counts.map { "peer/ours \($0) thr." }
+        let header = ["workload", "size"] + ourHeader + peerHeader
+        func slope(_ a: (size: Int, t: Double), _ b: (size: Int, t: Double)) -> String {
+            String(format: "%.2f", log(b.t / a.t) / log(Double(b.size) / Double(a.size)))
+        }
         var rows: [[String]] = []
-        for workload in Self.catalogue where chosen.contains(workload.name) {
+        for workload in workloads {
+            let mine = points.filter { $0.workload == workload.name }
+            let theirs = peers?.series(of: workload.name) ?? []
+            let labels = peerLabels.filter { label in theirs.contains { $0.peer == label } }
             for size in workload.sizes {
-                let at = points.filter { $0.workload == workload.name && $0.size == size }
-                var row = [workload.name, String(size)] + at.map { String(format: "%.4f", $0.median_s) }
-                if let one = at.first(where: { $0.threads == 1 }), let two = at.first(where: { $0.threads == 2 }) {
-                    row.append(String(format: "%.2f", one.median_s / two.median_s))
+                let at = mine.filter { $0.size == size }
+                func ours(_ t: Int) -> Double? { at.first { $0.threads == t }?.median_s }
+                var row = [workload.name, String(size)] + counts.map { ours($0).map { String(format: "%.4f", $0) } ?? "" }
+                if ourHeader.count > counts.count {
+                    row.append(ours(1).flatMap { one in ours(2).map { String(format: "%.2f", one / $0) } } ?? "")
                 }
-                rows.append(row)
+                for (k, label) in (labels.isEmpty ? [nil] : labels.map { Optional($0) }).enumerated() {
+                    var line = k == 0 ? row : ["", ""] + Array(repeating: "", count: ourHeader.count)
+                    if peers != nil {
+                        func peer(_ t: Int) -> Double? {
+                            theirs.first { $0.peer == label && $0.threads == t }?.points.first { $0.size == size }?.median_s
+                        }
+                        line.append(label ?? "")
+                        line += counts.map { peer($0).map { String(format: "%.4f", $0) } ?? "" }
+                        line += counts.map { t in peer(t).flatMap { p in ours(t).map { String(format: "%.2f", p / $0) } } ?? "" }
+                    }
+                    rows.append(line)
+                }
             }
             let largest = workload.sizes.suffix(2)
             if largest.count == 2, let t = counts.first {
-                let times = largest.map { s in points.first { $0.workload == workload.name && $0.size == s && $0.threads == t }!.median_s }
-                let exponent = log(times[1] / times[0]) / log(Double(largest.last!) / Double(largest.first!))
-                rows.append([workload.name, "exponent", String(format: "%.2f (at %d thread%@)", exponent, t, t == 1 ? "" : "s")])
+                let pair = largest.compactMap { s in mine.first { $0.size == s && $0.threads == t }.map { (size: s, t: $0.median_s) } }
+                var row = [workload.name, "exponent", pair.count == 2 ? slope(pair[0], pair[1]) + " (at \(t) thr.)" : ""]
+                if peers != nil {
+                    let notes = theirs.filter { $0.threads == t }.compactMap { series -> String? in
+                        let p = largest.compactMap { s in series.points.first { $0.size == s }.map { (size: s, t: $0.median_s) } }
+                        return p.count == 2 ? "\(series.peer) \(slope(p[0], p[1])) (\(series.threads) thr.)" : nil
+                    }
+                    row += Array(repeating: "", count: ourHeader.count - 1) + [notes.joined(separator: "; ")]
+                }
+                rows.append(row)
             }
         }
-        let header = ["workload", "size"] + counts.map { "\($0) thr. s" } + (counts.contains(1) && counts.contains(2) ? ["speed-up 1→2"] : [])
-        print(TextTable.grid(header: header, rows: rows.map { $0 + Array(repeating: "", count: max(0, header.count - $0.count)) }))
-        print("wrote \(out)/scaling.json and \(out)/<workload>.svg")
+        return TextTable.grid(header: header, rows: rows.map { Array(($0 + Array(repeating: "", count: max(0, header.count - $0.count))).prefix(header.count)) })
     }
+
+    /// Rows of the mahalanobis-d sweep (Benchmarks/peers/scaling_peers.py uses the same).
+    static let mahalanobisDRows = 8000
 
     static let catalogue: [Workload] = [
         Workload(name: "forward", title: "Forward + input gradient, 784-512-512-10 MLP", sizeLabel: "batch", sizes: [64, 256, 1024, 4096]) { n in
@@ -140,8 +187,19 @@ struct ScalingBenchmark: ParsableCommand {
                 _ = try MahalanobisDetector(fit).score(x)
             }
         },
+        Workload(name: "mahalanobis-d", title: "Gaussian fit + Mahalanobis scores, 8,000 rows, 10 classes", sizeLabel: "features",
+                 sizes: [32, 64, 128, 256, 512]) { d in
+            var rng = Philox(seed: 2)
+            let x: Matrix<Float> = rng.matrix(rows: mahalanobisDRows, columns: d, .normal(mean: 0, sd: 1))
+            let labels = (0..<mahalanobisDRows).map { $0 % 10 }
+            return {
+                var fit = GaussianFit(dimension: d, classes: 10)
+                try fit.update(x, labels: labels)
+                _ = try MahalanobisDetector(fit).score(x)
+            }
+        },
         Workload(name: "mmd", title: "MMD² permutation test, 64 features, 100 permutations", sizeLabel: "rows per sample",
-                 sizes: [500, 1000, 2000, 4000]) { n in
+                 sizes: [500, 1000, 2000, 4000, 8000]) { n in
             var rng = Philox(seed: 3)
             let x: Matrix<Float> = rng.matrix(rows: n, columns: 64, .normal(mean: 0, sd: 1))
             let y: Matrix<Float> = rng.matrix(rows: n, columns: 64, .normal(mean: 0.05, sd: 1))

@@ -38,6 +38,8 @@ struct SVGPlot {
     /// A dashed diagonal y = x (reliability diagrams, ROC curves).
     var diagonal = false
     var width = 560.0, height = 300.0
+    /// The right margin, where the legend sits (widen it for long series names).
+    var legendWidth = 150.0
 
     static let palette = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#17becf", "#7f7f7f"]
 
@@ -101,7 +103,7 @@ struct SVGPlot {
         let bases = series.flatMap { $0.bases ?? [] }.filter(\.isFinite)
         var ys = yRange ?? (min(all.map(\.y).min() ?? 0, bases.min() ?? 0, 0)...max(all.map(\.y).max() ?? 1, bases.max() ?? 0, 1e-9))
         if ys.upperBound <= ys.lowerBound { ys = ys.lowerBound...(ys.lowerBound + 1) }
-        let left = 58.0, right = 150.0, top = 30.0, bottom = 44.0  // the legend sits in the right margin
+        let left = 58.0, right = legendWidth, top = 30.0, bottom = 44.0  // the legend sits in the right margin
         let plotW = width - left - right, plotH = height - top - bottom
         func clampX(_ x: Double) -> Double { min(max(x, xs.lowerBound), xs.upperBound) }
         func clampY(_ y: Double) -> Double { min(max(y, ys.lowerBound), ys.upperBound) }
@@ -132,12 +134,13 @@ struct SVGPlot {
         for line in series {
             if line.overlay, slots > 0 { slot.append(slots - 1) } else { slot.append(slots); slots += 1 }
         }
-        var legend: [(name: String, note: String?, color: String)] = []
+        var legend: [(name: String, note: String?, color: String, dash: String?)] = []
         for (k, line) in series.enumerated() {
             let color = line.color ?? Self.palette[k % Self.palette.count]
             let keep = line.points.indices.filter { line.points[$0].x.isFinite && line.points[$0].y.isFinite }
             let points = keep.map { line.points[$0] }
             var note: String?
+            var legendDash: String?
             switch kind {
             case .bars:
                 let bins = Self.bins(of: line)
@@ -163,6 +166,7 @@ struct SVGPlot {
                 }
                 if let twin, !points.isEmpty { note = "identical to \(series[twin].name)" }
                 let dash = line.dashed ? "6 4" : (twin != nil ? "3 5" : nil)
+                legendDash = dash
                 let path = points.map { String(format: "%.1f,%.1f", px($0.x), py($0.y)) }.joined(separator: " ")
                 if !path.isEmpty {
                     s += "<polyline class=\"mark\" points=\"\(path)\" fill=\"none\" stroke=\"\(color)\" stroke-width=\"\(twin != nil ? "1.6" : "2")\""
@@ -172,11 +176,16 @@ struct SVGPlot {
                     for p in points { s += Self.marker(k, x: px(p.x), y: py(p.y), color: color) }
                 }
             }
-            legend.append((line.name, note, color))
+            legend.append((line.name, note, color, legendDash))
         }
         var ly = top + 8
         for entry in legend {
-            s += String(format: "<rect x=\"%.1f\" y=\"%.1f\" width=\"12\" height=\"4\" fill=\"%@\"/>\n", left + plotW + 10, ly, entry.color)
+            if let dash = entry.dash {  // a dashed series shows its dash pattern in the legend too
+                s += String(format: "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%@\" stroke-width=\"2\" stroke-dasharray=\"%@\"/>\n",
+                            left + plotW + 6, ly + 2, left + plotW + 22, ly + 2, entry.color, dash)
+            } else {
+                s += String(format: "<rect x=\"%.1f\" y=\"%.1f\" width=\"12\" height=\"4\" fill=\"%@\"/>\n", left + plotW + 10, ly, entry.color)
+            }
             s += String(format: "<text x=\"%.1f\" y=\"%.1f\">%@</text>\n", left + plotW + 26, ly + 5, Self.escape(entry.name))
             if let note = entry.note {
                 ly += 12

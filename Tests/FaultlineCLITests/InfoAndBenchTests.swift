@@ -113,7 +113,7 @@ struct InfoAndBenchTests {
     @Test func helpFitsEightyColumns() throws {
         let commands = [[], ["demo"], ["report"], ["train"], ["attack"], ["corrupt"], ["certify"], ["calibrate"], ["uncertainty"],
                         ["shift", "fit"], ["shift", "score"], ["drift"], ["drift", "compare"], ["drift", "fit"], ["drift", "check"], ["drift", "stream"], ["selective"], ["conformal"], ["bounds"], ["inspect"], ["info"], ["predict"],
-                        ["bench", "gemm"]]
+                        ["bench", "gemm"], ["bench", "scaling"]]
         for command in commands {
             let r = try CLIRunner.run(command + ["--help"])
             #expect(r.status == 0)
