@@ -43,10 +43,6 @@ struct WorkEstimate {
     /// Multiply–adds per row of certifying one ε (CROWN or IBP, as the model allows).
     let certification: Double
 
-    init(forward: Double, features: Double, classes: Double, certification: Double) {
-        (self.forward, self.features, self.classes, self.certification) = (forward, features, classes, certification)
-    }
-
     init(model: some DifferentiableClassifier) {
         forward = Double(max(model.parameterCount, model.inputFeatures, 1))
         (features, classes) = (Double(model.inputFeatures), Double(model.outputFeatures))
@@ -201,7 +197,6 @@ struct ReportingAttack: Attack {
 /// The estimated work of every step `FailureReport.build` may run, and of each stage (the sum of its
 /// steps' estimates, under the same conditions the build uses to run them).
 struct PlannedWork {
-    let estimate: WorkEstimate
     var predictions = 0.0, dropout = 0.0, ensemble = 0.0, conformal = 0.0
     var inputFit = 0.0, featureFit = 0.0, cleanScores = 0.0
     private var shiftedRow = 0.0
@@ -215,7 +210,6 @@ struct PlannedWork {
     init(model: some DifferentiableClassifier, ensemble members: DeepEnsemble?, data: FailureReport.Data, options: FailureReport.Options,
          featureWidth: Int?, robustnessRows r: Int) {
         let w = WorkEstimate(model: model)
-        estimate = w
         let n = data.test.count, c = data.calibration?.count ?? 0, train = data.train.count, d = model.inputFeatures
         let count = members?.members.count ?? 1, heldOut = data.calibration?.count ?? train
         let classes = Double(model.outputFeatures)
@@ -258,7 +252,7 @@ struct PlannedWork {
     /// No planned work (every step weighs 0).
     static var none: PlannedWork { PlannedWork() }
 
-    private init() { estimate = WorkEstimate(forward: 1, features: 1, classes: 1, certification: 1) }
+    private init() {}
 
     /// A shifted set of `rows` rows: its predictions, the ensemble's, and its scores.
     func shiftedSet(_ rows: Int) -> Double { Double(rows) * shiftedRow }

@@ -13,17 +13,7 @@ struct MPIDriftTests {
     /// Seeded n×d features (`shift` added to feature 1); `rounded`: on a grid of 0.5 with rows 0..<n/4
     /// copied onto the next n/4 (ties and duplicates); feature `constant` (if any) is 3 throughout.
     static func features(_ n: Int, _ d: Int, seed: UInt64, shift: Float = 0, rounded: Bool = false, constant: Int? = nil) -> Matrix<Float> {
-        var rng = Philox(seed: seed, stream: 17)
-        var x = Matrix<Float>(rows: n, columns: d)
-        for i in 0..<n {
-            for j in 0..<d {
-                var v = Float(rng.uniform() + rng.uniform() + rng.uniform() - 1.5) * 2 + (j == 1 ? shift : 0)
-                if rounded { v = (v * 2).rounded() / 2 }
-                x[i, j] = j == constant ? 3 : v
-            }
-        }
-        if rounded { for i in 0..<(n / 4) { for j in 0..<d { x[n / 4 + i, j] = x[i, j] } } }
-        return x
+        driftFeatures(n, d, seed: seed, stream: 17, shift: shift, rounded: rounded, constant: constant)
     }
 
     static func write(_ x: Matrix<Float>, csvHeader: Bool = false) throws -> String {
