@@ -2,7 +2,9 @@
  * SSE2 Swift target: Σ p·log p with validation (entropies of ensemble members and their mean).
  * Compiled for AVX2 through target attributes only (no global flags); callers check
  * fl_vecmath_avx2_available() first, and the pure-Swift kernels remain the fallback and the oracle.
- * The log is the Cephes logf scheme used by the Swift `Linalg.log8` (≤ 2 ulp), evaluated with FMA. */
+ * The sums Σ p·ln p use a table-driven log (fl_log256_table, ≤ 1.5e-7·max(1, |ln x|)); the normals keep
+ * the Cephes logf scheme of the Swift `Linalg.log8` (≤ 2 ulp, evaluated with FMA), so their values do not
+ * move. */
 #include "CFaultline.h"
 #include "vecmath_exp.h"
 #include <math.h>
@@ -52,6 +54,31 @@ __attribute__((target("avx2,fma"))) static inline __m256 fl_log256(__m256 x) {
     return _mm256_fmadd_ps(ef, _mm256_set1_ps(0.693359375f), y);
 }
 
+/* ln x for positive normal floats, table-driven (the AVX2 counterpart of vecmath512.c's fl_log512), for
+ * the sums Σ p·ln p: x = 2^e·m, m ∈ [1, 2); the top three mantissa bits pick c = 1 + (i + ½)/8 from an
+ * 8-entry table held in one register (vpermps), ln x = e·ln 2 + ln c + ln(1 + r), r = m/c − 1 formed with
+ * one FMA against float 1/c, |r| ≤ 1/17, ln(1 + r) ≈ r − r²/2 + r³/3 − r⁴/4 + r⁵/5 (truncation < r⁶/6 <
+ * 7e-9). About 15 instructions against the 25 of fl_log256; error ≤ 1.5e-7·max(1, |ln x|) on
+ * [FLT_MIN, 1] (measured 1.1e-7 against float64, see VectorTierTests). The table holds float 1/c and
+ * ln c = −ln(float(1/c)), so that m·(1/c) − 1 and ln c agree. fl_log256 stays for the normals, whose
+ * values must not move. */
+__attribute__((target("avx2,fma"))) static inline __m256 fl_log256_table(__m256 x) {
+    const __m256 inverse = _mm256_setr_ps(0x1.e1e1e2p-1f, 0x1.af286cp-1f, 0x1.861862p-1f, 0x1.642c86p-1f,
+                                          0x1.47ae14p-1f, 0x1.2f684cp-1f, 0x1.1a7b96p-1f, 0x1.084210p-1f);
+    const __m256 logC = _mm256_setr_ps(0x1.f0a30ap-5f, 0x1.5ff306p-3f, 0x1.1675cap-2f, 0x1.739d7ep-2f,
+                                       0x1.c8ff7ep-2f, 0x1.0be72ep-1f, 0x1.307d74p-1f, 0x1.52a2d4p-1f);
+    __m256i bits = _mm256_castps_si256(x);
+    __m256 e = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_srli_epi32(bits, 23), _mm256_set1_epi32(127)));
+    __m256 m = _mm256_castsi256_ps(_mm256_or_si256(_mm256_and_si256(bits, _mm256_set1_epi32(0x007FFFFF)), _mm256_set1_epi32(0x3F800000)));
+    __m256i i = _mm256_srli_epi32(bits, 20);  /* vpermps reads the low three bits */
+    __m256 r = _mm256_fmsub_ps(m, _mm256_permutevar8x32_ps(inverse, i), _mm256_set1_ps(1.0f));
+    __m256 q = _mm256_fmadd_ps(r, _mm256_set1_ps(0.2f), _mm256_set1_ps(-0.25f));
+    q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(1.0f / 3.0f));
+    q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(-0.5f));
+    __m256 y = _mm256_fmadd_ps(q, _mm256_mul_ps(r, r), r);
+    return _mm256_fmadd_ps(e, _mm256_set1_ps(0.693147180559945309f), _mm256_add_ps(_mm256_permutevar8x32_ps(logC, i), y));
+}
+
 __attribute__((target("avx2,fma"))) static inline double fl_hsum256(__m256 v) {
     __m128 lo = _mm256_castps256_ps128(v), hi = _mm256_extractf128_ps(v, 1);
     __m128 s = _mm_add_ps(lo, hi);
@@ -75,8 +102,8 @@ void fl_xlogx_accumulate_f32(const float *p, float *sum, int64_t n, double *xlog
         bad = _mm256_or_ps(bad, _mm256_or_ps(_mm256_cmp_ps(v, zero, _CMP_NGE_UQ), _mm256_cmp_ps(v, one, _CMP_GT_OQ)));
         bad = _mm256_or_ps(bad, _mm256_or_ps(_mm256_cmp_ps(w, zero, _CMP_NGE_UQ), _mm256_cmp_ps(w, one, _CMP_GT_OQ)));
         s = _mm256_add_ps(s, _mm256_add_ps(v, w));
-        h = _mm256_fmadd_ps(v, fl_log256(_mm256_max_ps(v, tiny)), h);
-        h2 = _mm256_fmadd_ps(w, fl_log256(_mm256_max_ps(w, tiny)), h2);
+        h = _mm256_fmadd_ps(v, fl_log256_table(_mm256_max_ps(v, tiny)), h);
+        h2 = _mm256_fmadd_ps(w, fl_log256_table(_mm256_max_ps(w, tiny)), h2);
         _mm256_storeu_ps(sum + j, _mm256_add_ps(_mm256_loadu_ps(sum + j), v));
         _mm256_storeu_ps(sum + j + 8, _mm256_add_ps(_mm256_loadu_ps(sum + j + 8), w));
     }
@@ -85,7 +112,7 @@ void fl_xlogx_accumulate_f32(const float *p, float *sum, int64_t n, double *xlog
         __m256 v = _mm256_loadu_ps(p + j);
         bad = _mm256_or_ps(bad, _mm256_or_ps(_mm256_cmp_ps(v, zero, _CMP_NGE_UQ), _mm256_cmp_ps(v, one, _CMP_GT_OQ)));
         s = _mm256_add_ps(s, v);
-        h = _mm256_fmadd_ps(v, fl_log256(_mm256_max_ps(v, tiny)), h);
+        h = _mm256_fmadd_ps(v, fl_log256_table(_mm256_max_ps(v, tiny)), h);
         _mm256_storeu_ps(sum + j, _mm256_add_ps(_mm256_loadu_ps(sum + j), v));
     }
     if (j < n) {  /* the tail through a masked load: absent lanes read 0 and add 0·ln(FLT_MIN) = 0 */
@@ -93,7 +120,7 @@ void fl_xlogx_accumulate_f32(const float *p, float *sum, int64_t n, double *xlog
         __m256 v = _mm256_maskload_ps(p + j, mask);
         bad = _mm256_or_ps(bad, _mm256_or_ps(_mm256_cmp_ps(v, zero, _CMP_NGE_UQ), _mm256_cmp_ps(v, one, _CMP_GT_OQ)));
         s = _mm256_add_ps(s, v);
-        h = _mm256_fmadd_ps(v, fl_log256(_mm256_max_ps(v, tiny)), h);
+        h = _mm256_fmadd_ps(v, fl_log256_table(_mm256_max_ps(v, tiny)), h);
         _mm256_maskstore_ps(sum + j, mask, _mm256_add_ps(_mm256_maskload_ps(sum + j, mask), v));
     }
     double hs = fl_hsum256(h), ts = fl_hsum256(s);
@@ -111,13 +138,13 @@ double fl_xlogx_scale_f32(float *values, int64_t n, float scale) {
     for (; j + 8 <= n; j += 8) {
         __m256 v = _mm256_mul_ps(_mm256_loadu_ps(values + j), k);
         _mm256_storeu_ps(values + j, v);
-        h = _mm256_fmadd_ps(v, fl_log256(_mm256_max_ps(v, tiny)), h);
+        h = _mm256_fmadd_ps(v, fl_log256_table(_mm256_max_ps(v, tiny)), h);
     }
     if (j < n) {
         __m256i mask = fl_tail_mask(n - j);
         __m256 v = _mm256_mul_ps(_mm256_maskload_ps(values + j, mask), k);
         _mm256_maskstore_ps(values + j, mask, v);
-        h = _mm256_fmadd_ps(v, fl_log256(_mm256_max_ps(v, tiny)), h);
+        h = _mm256_fmadd_ps(v, fl_log256_table(_mm256_max_ps(v, tiny)), h);
     }
     return fl_hsum256(h);
 }
@@ -194,9 +221,14 @@ __attribute__((target("avx2,fma"))) static inline int64_t fl_argmax_lanes256(__m
 }
 
 /* One member row of the ensemble pass (CFaultline.h): one read of the row for everything. */
-__attribute__((target("avx2,fma")))
-int64_t fl_ensemble_member_row_f32(const float *p, const float *anchor, float *sum, int64_t n, double out[3], int *invalid) {
-    if (n <= 0) { out[0] = out[1] = out[2] = 0; *invalid = 0; return 0; }
+/* The accumulators of one member row (Σ p ln p, Σ (p − anchor)², Σ p in lanes, the lanes' first maxima,
+ * the invalid-value lanes), shared by the member-row and the sample kernels. */
+typedef struct { __m256 h, q, s, best, bad; __m256i index; } fl_member_row256;
+
+/* One read of a member row: the accumulators above and p added into sum (stored when `first`),
+ * prefetching the member's next rows (FL_ENSEMBLE_PREFETCH_FLOATS ahead). */
+__attribute__((target("avx2,fma"))) static inline fl_member_row256 fl_member_row_pass256(const float *p, const float *anchor, float *sum,
+                                                                                         int64_t n, int first) {
     const __m256 zero = _mm256_setzero_ps(), one = _mm256_set1_ps(1.0f), tiny = _mm256_set1_ps(1.17549435e-38f);
     __m256 h = zero, h2 = zero, s = zero, q = zero, bad = zero;
     __m256 best = _mm256_set1_ps(p[0]);
@@ -204,12 +236,13 @@ int64_t fl_ensemble_member_row_f32(const float *p, const float *anchor, float *s
     const __m256i eight = _mm256_set1_epi32(8);
     int64_t j = 0;
     for (; j + 16 <= n; j += 16) {
+        _mm_prefetch((const char *)(p + j + FL_ENSEMBLE_PREFETCH_FLOATS), _MM_HINT_T0);
         __m256 v = _mm256_loadu_ps(p + j), w = _mm256_loadu_ps(p + j + 8);
         bad = _mm256_or_ps(bad, _mm256_or_ps(_mm256_cmp_ps(v, zero, _CMP_NGE_UQ), _mm256_cmp_ps(v, one, _CMP_GT_OQ)));
         bad = _mm256_or_ps(bad, _mm256_or_ps(_mm256_cmp_ps(w, zero, _CMP_NGE_UQ), _mm256_cmp_ps(w, one, _CMP_GT_OQ)));
         s = _mm256_add_ps(s, _mm256_add_ps(v, w));
-        h = _mm256_fmadd_ps(v, fl_log256(_mm256_max_ps(v, tiny)), h);
-        h2 = _mm256_fmadd_ps(w, fl_log256(_mm256_max_ps(w, tiny)), h2);
+        h = _mm256_fmadd_ps(v, fl_log256_table(_mm256_max_ps(v, tiny)), h);
+        h2 = _mm256_fmadd_ps(w, fl_log256_table(_mm256_max_ps(w, tiny)), h2);
         __m256 dv = _mm256_sub_ps(v, _mm256_loadu_ps(anchor + j)), dw = _mm256_sub_ps(w, _mm256_loadu_ps(anchor + j + 8));
         q = _mm256_fmadd_ps(dw, dw, _mm256_fmadd_ps(dv, dv, q));
         __m256 g = _mm256_cmp_ps(v, best, _CMP_GT_OQ);
@@ -220,8 +253,13 @@ int64_t fl_ensemble_member_row_f32(const float *p, const float *anchor, float *s
         best = _mm256_blendv_ps(best, w, g);
         bestIndex = _mm256_blendv_epi8(bestIndex, index, _mm256_castps_si256(g));
         index = _mm256_add_epi32(index, eight);
-        _mm256_storeu_ps(sum + j, _mm256_add_ps(_mm256_loadu_ps(sum + j), v));
-        _mm256_storeu_ps(sum + j + 8, _mm256_add_ps(_mm256_loadu_ps(sum + j + 8), w));
+        if (first) {
+            _mm256_storeu_ps(sum + j, v);
+            _mm256_storeu_ps(sum + j + 8, w);
+        } else {
+            _mm256_storeu_ps(sum + j, _mm256_add_ps(_mm256_loadu_ps(sum + j), v));
+            _mm256_storeu_ps(sum + j + 8, _mm256_add_ps(_mm256_loadu_ps(sum + j + 8), w));
+        }
     }
     h = _mm256_add_ps(h, h2);
     for (; j < n; j += 8) {
@@ -229,23 +267,40 @@ int64_t fl_ensemble_member_row_f32(const float *p, const float *anchor, float *s
         __m256 v = _mm256_maskload_ps(p + j, mask);
         bad = _mm256_or_ps(bad, _mm256_or_ps(_mm256_cmp_ps(v, zero, _CMP_NGE_UQ), _mm256_cmp_ps(v, one, _CMP_GT_OQ)));
         s = _mm256_add_ps(s, v);
-        h = _mm256_fmadd_ps(v, fl_log256(_mm256_max_ps(v, tiny)), h);
+        h = _mm256_fmadd_ps(v, fl_log256_table(_mm256_max_ps(v, tiny)), h);
         __m256 dv = _mm256_sub_ps(v, _mm256_maskload_ps(anchor + j, mask));
         q = _mm256_fmadd_ps(dv, dv, q);
         __m256 g = _mm256_and_ps(_mm256_cmp_ps(v, best, _CMP_GT_OQ), _mm256_castsi256_ps(mask));
         best = _mm256_blendv_ps(best, v, g);
         bestIndex = _mm256_blendv_epi8(bestIndex, index, _mm256_castps_si256(g));
         index = _mm256_add_epi32(index, eight);
-        _mm256_maskstore_ps(sum + j, mask, _mm256_add_ps(_mm256_maskload_ps(sum + j, mask), v));
+        _mm256_maskstore_ps(sum + j, mask, first ? v : _mm256_add_ps(_mm256_maskload_ps(sum + j, mask), v));
     }
-    out[0] = fl_hsum256(h);
-    out[1] = fl_hsum256(s);
-    out[2] = fl_hsum256(q);
-    *invalid = _mm256_movemask_ps(bad) != 0;
-    return fl_argmax_lanes256(best, bestIndex);
+    fl_member_row256 r = { h, q, s, best, bad, bestIndex };
+    return r;
 }
 
-/* The mean row of the ensemble pass: values *= scale in place, Σ v ln v, Σ (v − anchor)², first argmax. */
+__attribute__((target("avx2,fma")))
+int64_t fl_ensemble_member_row_f32(const float *p, const float *anchor, float *sum, int64_t n, double out[3], int *invalid) {
+    if (n <= 0) { out[0] = out[1] = out[2] = 0; *invalid = 0; return 0; }
+    fl_member_row256 r = fl_member_row_pass256(p, anchor, sum, n, 0);
+    out[0] = fl_hsum256(r.h);
+    out[1] = fl_hsum256(r.s);
+    out[2] = fl_hsum256(r.q);
+    *invalid = _mm256_movemask_ps(r.bad) != 0;
+    return fl_argmax_lanes256(r.best, r.index);
+}
+
+/* Adds the 8 float lanes of v into the 4 double lanes of *acc (no horizontal step). */
+__attribute__((target("avx2,fma"))) static inline void fl_widen_add256(__m256d *acc, __m256 v) {
+    *acc = _mm256_add_pd(*acc, _mm256_add_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(v)), _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1))));
+}
+
+__attribute__((target("avx2,fma"))) static inline double fl_hsum256d(__m256d v) {
+    __m128d s = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+    return _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)));
+}
+
 __attribute__((target("avx2,fma")))
 int64_t fl_ensemble_mean_row_f32(float *values, const float *anchor, int64_t n, float scale, double out[2]) {
     if (n <= 0) { out[0] = out[1] = 0; return 0; }
@@ -258,7 +313,7 @@ int64_t fl_ensemble_mean_row_f32(float *values, const float *anchor, int64_t n, 
         __m256i mask = fl_tail_mask(n - j < 8 ? n - j : 8);
         __m256 v = _mm256_mul_ps(_mm256_maskload_ps(values + j, mask), k);
         _mm256_maskstore_ps(values + j, mask, v);
-        h = _mm256_fmadd_ps(v, fl_log256(_mm256_max_ps(v, tiny)), h);
+        h = _mm256_fmadd_ps(v, fl_log256_table(_mm256_max_ps(v, tiny)), h);
         __m256 d = _mm256_sub_ps(v, _mm256_maskload_ps(anchor + j, mask));
         q = _mm256_fmadd_ps(d, d, q);
         __m256 g = _mm256_and_ps(_mm256_cmp_ps(v, best, _CMP_GT_OQ), _mm256_castsi256_ps(mask));
@@ -269,6 +324,32 @@ int64_t fl_ensemble_mean_row_f32(float *values, const float *anchor, int64_t n, 
     out[0] = fl_hsum256(h);
     out[1] = fl_hsum256(q);
     return fl_argmax_lanes256(best, bestIndex);
+}
+
+/* One sample of the ensemble pass (see CFaultline.h): every member row, then the mean row, in one call. */
+__attribute__((target("avx2,fma")))
+int64_t fl_ensemble_sample_f32(const float *const *members, int64_t offset, int64_t m, int64_t n, float scale, float *mean,
+                               int64_t *argmax, double out[4], double *total, int *invalid) {
+    *total = 0; *invalid = 0;
+    if (n <= 0 || m <= 0) { out[0] = out[1] = out[2] = out[3] = 0; for (int64_t k = 0; k <= m; k++) argmax[k] = 0; return -1; }
+    const float *anchor = members[0] + offset;
+    __m256d h = _mm256_setzero_pd(), q = _mm256_setzero_pd();
+    for (int64_t k = 0; k < m; k++) {
+        fl_member_row256 r = fl_member_row_pass256(members[k] + offset, anchor, mean, n, k == 0);
+        double s = fl_hsum256(r.s);
+        int bad = _mm256_movemask_ps(r.bad) != 0;
+        if (bad || fabs(s - 1) > FL_ENSEMBLE_SUM_TOLERANCE) { *total = s; *invalid = bad; return k; }
+        fl_widen_add256(&h, r.h);
+        fl_widen_add256(&q, r.q);
+        argmax[k] = fl_argmax_lanes256(r.best, r.index);
+    }
+    double meanOut[2];
+    argmax[m] = fl_ensemble_mean_row_f32(mean, anchor, n, scale, meanOut);
+    out[0] = fl_hsum256d(h);
+    out[1] = fl_hsum256d(q);
+    out[2] = meanOut[0];
+    out[3] = meanOut[1];
+    return -1;
 }
 
 /* ---- Philox4x32-10 normals (the layout and definition of the Swift `Philox.fillNormals`) ---- */
@@ -353,6 +434,12 @@ void fl_fill_normals_f32(float *out, int64_t start, int64_t count, uint64_t seed
 #else
 int64_t fl_ensemble_member_row_f32(const float *p, const float *anchor, float *sum, int64_t n, double out[3], int *invalid) {
     (void)p; (void)anchor; (void)sum; (void)n; out[0] = out[1] = out[2] = 0; *invalid = 1; return 0;
+}
+int64_t fl_ensemble_sample_f32(const float *const *members, int64_t offset, int64_t m, int64_t n, float scale, float *mean,
+                               int64_t *argmax, double out[4], double *total, int *invalid) {
+    (void)members; (void)offset; (void)n; (void)scale; (void)mean; out[0] = out[1] = out[2] = out[3] = 0;
+    for (int64_t k = 0; k <= m; k++) argmax[k] = 0;
+    *total = 0; *invalid = 1; return 0;
 }
 int64_t fl_ensemble_mean_row_f32(float *values, const float *anchor, int64_t n, float scale, double out[2]) {
     (void)values; (void)anchor; (void)n; (void)scale; out[0] = out[1] = 0; return 0;

@@ -272,12 +272,14 @@ int64_t fl_sqdiff_argmax_f32_avx512(const float *row, const float *mean, int64_t
     return fl_argmax_lanes512(best, bestIndex);
 }
 
-/* One member row of the ensemble pass (see CFaultline.h): Σ p ln p, Σ p, Σ (p − anchor)², validation,
- * the first argmax, and p added into sum — one read of the row. */
-FL_AVX512
-int64_t fl_ensemble_member_row_f32_avx512(const float *p, const float *anchor, float *sum, int64_t n, double out[3], int *invalid) {
-    if (n <= 0) { out[0] = out[1] = out[2] = 0; *invalid = 0; return 0; }
-    const fl_log_tables lt = fl_log_tables_load();
+/* The accumulators of one member row: Σ p ln p (h), Σ (p − anchor)² (q) and Σ p (s) as lane vectors,
+ * the lanes' first maxima, and the invalid-value lanes. */
+typedef struct { __m512 h, q, s, best; __m512i index; __mmask16 bad; } fl_member_row512;
+
+/* One read of a member row: the accumulators above, and p added into sum (stored when `first`, so the
+ * caller need not clear it), prefetching the member's next rows (FL_ENSEMBLE_PREFETCH_FLOATS ahead). */
+FL_AVX512 static inline fl_member_row512 fl_member_row_pass512(const float *p, const float *anchor, float *sum, int64_t n, int first,
+                                                               const fl_log_tables *lt) {
     const __m512 zero = _mm512_setzero_ps(), one = _mm512_set1_ps(1.0f), tiny = _mm512_set1_ps(FLT_MIN);
     __m512 h = zero, h2 = zero, s = zero, q = zero, q2 = zero;
     __m512 best = _mm512_set1_ps(p[0]), best2 = best;
@@ -287,12 +289,14 @@ int64_t fl_ensemble_member_row_f32_avx512(const float *p, const float *anchor, f
     __mmask16 bad = 0;
     int64_t j = 0;
     for (; j + 32 <= n; j += 32) {
+        _mm_prefetch((const char *)(p + j + FL_ENSEMBLE_PREFETCH_FLOATS), _MM_HINT_T0);
+        _mm_prefetch((const char *)(p + j + FL_ENSEMBLE_PREFETCH_FLOATS + 16), _MM_HINT_T0);
         __m512 v = _mm512_loadu_ps(p + j), w = _mm512_loadu_ps(p + j + 16);
         bad |= _mm512_cmp_ps_mask(v, zero, _CMP_NGE_UQ) | _mm512_cmp_ps_mask(v, one, _CMP_GT_OQ);
         bad |= _mm512_cmp_ps_mask(w, zero, _CMP_NGE_UQ) | _mm512_cmp_ps_mask(w, one, _CMP_GT_OQ);
         s = _mm512_add_ps(s, _mm512_add_ps(v, w));
-        h = _mm512_fmadd_ps(v, fl_log512(_mm512_max_ps(v, tiny), &lt), h);
-        h2 = _mm512_fmadd_ps(w, fl_log512(_mm512_max_ps(w, tiny), &lt), h2);
+        h = _mm512_fmadd_ps(v, fl_log512(_mm512_max_ps(v, tiny), lt), h);
+        h2 = _mm512_fmadd_ps(w, fl_log512(_mm512_max_ps(w, tiny), lt), h2);
         __m512 dv = _mm512_sub_ps(v, _mm512_loadu_ps(anchor + j)), dw = _mm512_sub_ps(w, _mm512_loadu_ps(anchor + j + 16));
         q = _mm512_fmadd_ps(dv, dv, q);
         q2 = _mm512_fmadd_ps(dw, dw, q2);
@@ -302,8 +306,13 @@ int64_t fl_ensemble_member_row_f32_avx512(const float *p, const float *anchor, f
         best2 = _mm512_mask_mov_ps(best2, gw, w);
         bestIndex2 = _mm512_mask_mov_epi32(bestIndex2, gw, _mm512_add_epi32(index, sixteen));
         index = _mm512_add_epi32(index, thirtytwo);
-        _mm512_storeu_ps(sum + j, _mm512_add_ps(_mm512_loadu_ps(sum + j), v));
-        _mm512_storeu_ps(sum + j + 16, _mm512_add_ps(_mm512_loadu_ps(sum + j + 16), w));
+        if (first) {
+            _mm512_storeu_ps(sum + j, v);
+            _mm512_storeu_ps(sum + j + 16, w);
+        } else {
+            _mm512_storeu_ps(sum + j, _mm512_add_ps(_mm512_loadu_ps(sum + j), v));
+            _mm512_storeu_ps(sum + j + 16, _mm512_add_ps(_mm512_loadu_ps(sum + j + 16), w));
+        }
     }
     h = _mm512_add_ps(h, h2);
     q = _mm512_add_ps(q, q2);
@@ -313,18 +322,33 @@ int64_t fl_ensemble_member_row_f32_avx512(const float *p, const float *anchor, f
         __m512 v = _mm512_maskz_loadu_ps(k, p + j);
         bad |= _mm512_cmp_ps_mask(v, zero, _CMP_NGE_UQ) | _mm512_cmp_ps_mask(v, one, _CMP_GT_OQ);
         s = _mm512_add_ps(s, v);
-        h = _mm512_fmadd_ps(v, fl_log512(_mm512_max_ps(v, tiny), &lt), h);
+        h = _mm512_fmadd_ps(v, fl_log512(_mm512_max_ps(v, tiny), lt), h);
         __m512 dv = _mm512_sub_ps(v, _mm512_maskz_loadu_ps(k, anchor + j));
         q = _mm512_fmadd_ps(dv, dv, q);
         __mmask16 gv = _mm512_mask_cmp_ps_mask(k, v, best, _CMP_GT_OQ);
         best = _mm512_mask_mov_ps(best, gv, v);
         bestIndex = _mm512_mask_mov_epi32(bestIndex, gv, index);
         index = _mm512_add_epi32(index, sixteen);
-        _mm512_mask_storeu_ps(sum + j, k, _mm512_add_ps(_mm512_maskz_loadu_ps(k, sum + j), v));
+        _mm512_mask_storeu_ps(sum + j, k, first ? v : _mm512_add_ps(_mm512_maskz_loadu_ps(k, sum + j), v));
     }
-    fl_hsum3_512(h, s, q, out);
-    *invalid = bad != 0;
-    return fl_argmax_lanes512(best, bestIndex);
+    fl_member_row512 r = { h, q, s, best, bestIndex, bad };
+    return r;
+}
+
+/* One member row of the ensemble pass (see CFaultline.h). */
+FL_AVX512
+int64_t fl_ensemble_member_row_f32_avx512(const float *p, const float *anchor, float *sum, int64_t n, double out[3], int *invalid) {
+    if (n <= 0) { out[0] = out[1] = out[2] = 0; *invalid = 0; return 0; }
+    const fl_log_tables lt = fl_log_tables_load();
+    fl_member_row512 r = fl_member_row_pass512(p, anchor, sum, n, 0, &lt);
+    fl_hsum3_512(r.h, r.s, r.q, out);
+    *invalid = r.bad != 0;
+    return fl_argmax_lanes512(r.best, r.index);
+}
+
+/* Adds the 16 float lanes of v into the 8 double lanes of *acc (no horizontal step). */
+FL_AVX512 static inline void fl_widen_add512(__m512d *acc, __m512 v) {
+    *acc = _mm512_add_pd(*acc, _mm512_add_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(v)), _mm512_cvtps_pd(_mm512_extractf32x8_ps(v, 1))));
 }
 
 /* The mean row of the ensemble pass: values *= scale in place, Σ v ln v, Σ (v − anchor)², first argmax. */
@@ -354,6 +378,33 @@ int64_t fl_ensemble_mean_row_f32_avx512(float *values, const float *anchor, int6
     out[0] = three[0];
     out[1] = three[1];
     return fl_argmax_lanes512(best, bestIndex);
+}
+
+/* One sample of the ensemble pass (see CFaultline.h): every member row, then the mean row, in one call;
+ * each member's Σ p ln p and spread stay in lanes (widened to double per member) until the end. */
+FL_AVX512
+int64_t fl_ensemble_sample_f32_avx512(const float *const *members, int64_t offset, int64_t m, int64_t n, float scale, float *mean,
+                                      int64_t *argmax, double out[4], double *total, int *invalid) {
+    *total = 0; *invalid = 0;
+    if (n <= 0 || m <= 0) { out[0] = out[1] = out[2] = out[3] = 0; for (int64_t k = 0; k <= m; k++) argmax[k] = 0; return -1; }
+    const fl_log_tables lt = fl_log_tables_load();
+    const float *anchor = members[0] + offset;
+    __m512d h = _mm512_setzero_pd(), q = _mm512_setzero_pd();
+    for (int64_t k = 0; k < m; k++) {
+        fl_member_row512 r = fl_member_row_pass512(members[k] + offset, anchor, mean, n, k == 0, &lt);
+        double s = fl_hsum512(r.s);
+        if (r.bad || fabs(s - 1) > FL_ENSEMBLE_SUM_TOLERANCE) { *total = s; *invalid = r.bad != 0; return k; }
+        fl_widen_add512(&h, r.h);
+        fl_widen_add512(&q, r.q);
+        argmax[k] = fl_argmax_lanes512(r.best, r.index);
+    }
+    double meanOut[2];
+    argmax[m] = fl_ensemble_mean_row_f32_avx512(mean, anchor, n, scale, meanOut);
+    out[0] = _mm512_reduce_add_pd(h);
+    out[1] = _mm512_reduce_add_pd(q);
+    out[2] = meanOut[0];
+    out[3] = meanOut[1];
+    return -1;
 }
 
 /* ---- Philox4x32-10 normals: two 8-block groups per vector (lane l holds block 8g + l) ---- */
@@ -622,6 +673,12 @@ double fl_exp_scaled_f32_avx512(float *x, int64_t n, float scale) { (void)x; (vo
 int64_t fl_sqdiff_argmax_f32_avx512(const float *row, const float *mean, int64_t n, double *sqdiff) { (void)row; (void)mean; (void)n; *sqdiff = 0; return 0; }
 int64_t fl_ensemble_member_row_f32_avx512(const float *p, const float *anchor, float *sum, int64_t n, double out[3], int *invalid) {
     (void)p; (void)anchor; (void)sum; (void)n; out[0] = out[1] = out[2] = 0; *invalid = 1; return 0;
+}
+int64_t fl_ensemble_sample_f32_avx512(const float *const *members, int64_t offset, int64_t m, int64_t n, float scale, float *mean,
+                                      int64_t *argmax, double out[4], double *total, int *invalid) {
+    (void)members; (void)offset; (void)n; (void)scale; (void)mean; out[0] = out[1] = out[2] = out[3] = 0;
+    for (int64_t k = 0; k <= m; k++) argmax[k] = 0;
+    *total = 0; *invalid = 1; return 0;
 }
 int64_t fl_ensemble_mean_row_f32_avx512(float *values, const float *anchor, int64_t n, float scale, double out[2]) {
     (void)values; (void)anchor; (void)n; (void)scale; out[0] = out[1] = 0; return 0;

@@ -110,6 +110,105 @@ struct VectorTierTests {
         } } }
     }
 
+    /// The logarithm inside Σ p ln p, element by element (one-element rows, so the sum is p·ln p rounded
+    /// once): |ln − ln₆₄| ≤ 1.5e-7·max(1, |ln p|) on every tier, over every table cell's edges and centre
+    /// (8 cells for avx2, 32 for avx512) at exponents from FLT_MIN to 1, and 20,000 log-uniform draws.
+    @Test(arguments: tiers)
+    func logarithmWithinItsBound(tier: Linalg.KernelTier) {
+        var xs: [Float] = [.leastNormalMagnitude, 1, 0.5, Float(1).nextDown]
+        for exponent in Swift.stride(from: -126, through: -1, by: 5) {
+            for cell in 0..<32 {
+                let lower = Float(sign: .plus, exponent: exponent, significand: 1 + Float(cell) / 32)
+                xs += [lower, lower.nextUp, lower.nextDown, Float(sign: .plus, exponent: exponent, significand: 1 + (Float(cell) + 0.5) / 32)]
+            }
+        }
+        var rng = Philox(seed: 77)
+        for _ in 0..<20_000 { xs.append(Float(Foundation.exp(-87 * rng.uniform()))) }
+        var worst = 0.0, at: Float = 0
+        var sum: Float = 0
+        for x in xs where x >= .leastNormalMagnitude && x <= 1 {
+            var p = x
+            let r = Linalg.xlogxAccumulate(&p, into: &sum, count: 1, tier: tier)
+            let exact = Foundation.log(Double(x))
+            // p·ln p is rounded to float once (≤ 2⁻²⁴ relative) before the division recovers ln p.
+            let error = abs(r.xlogx / Double(x) - exact) - 6e-8 * abs(exact)
+            let scaled = error / max(1, abs(exact))
+            if scaled > worst { worst = scaled; at = x }
+        }
+        #expect(worst <= 1.5e-7, "\(tier): ln error \(worst)·max(1, |ln p|) at p = \(at)")
+    }
+
+    /// One sample of the ensemble pass (`ensembleSample`) at every length 0…33, 1–3 members and odd
+    /// offsets, guards around the mean row: the mean is the members' float sum in member order times the
+    /// scale (bit for bit), the argmaxes are first maxima, the sums agree with float64, and an invalid
+    /// value or an off sum in any member is reported as that member (the first one).
+    @Test(arguments: tiers)
+    func ensembleSampleEveryTail(tier: Linalg.KernelTier) {
+        for n in Self.lengths { for m in 1...3 { for offset in [0, 3] {
+            // Softmax-like rows (families 0 and 2) and one-hot rows (zeros and an exact one).
+            let rows: [[Float]] = (0..<m).map { k in
+                if (n + k) % 4 == 3 { return (0..<n).map { $0 == (n * k) % n ? 1 : 0 } }
+                return Self.probabilities(n, family: (n + k) % 2 == 0 ? 0 : 2, seed: UInt64(n * 31 + k * 7 + offset))
+            }
+            let label = "\(tier) n=\(n) M=\(m) offset=\(offset)"
+            let scale = 1 / Float(m)
+            func run(_ rows: [[Float]]) -> (Linalg.EnsembleSample, [Int], [Float], Bool) {
+                let storage = rows.map { [Float](repeating: 0, count: offset) + $0 }
+                var best = [Int](repeating: -1, count: m + 1)
+                let pointers = storage.map { $0.withUnsafeBufferPointer { $0.baseAddress! } }
+                let ((r, arg), mean, intact) = withExtendedLifetime(storage) {
+                    Self.guarded([Float](repeating: 7, count: n), offset: 1) { meanRow in
+                        pointers.withUnsafeBufferPointer { p in
+                            best.withUnsafeMutableBufferPointer { b in
+                                (Linalg.ensembleSample(p.baseAddress!, memberCount: m, offset: offset, count: n, scale: scale,
+                                                       mean: meanRow, argmax: b.baseAddress!, tier: tier), Array(b))
+                            }
+                        }
+                    }
+                }
+                return (r, arg, mean, intact)
+            }
+            let (r, best, mean, intact) = run(rows)
+            #expect(intact, "\(label): a store outside the mean row")
+            if n == 0 {
+                #expect(r.failure == nil && r.xlogx == 0 && best.allSatisfy { $0 == 0 }, "\(label)")
+                continue
+            }
+            let sumsToOne = rows.allSatisfy { abs($0.reduce(0.0) { $0 + Double($1) } - 1) <= 1e-3 }
+            guard sumsToOne else {
+                #expect(r.failure != nil && r.failure?.invalid == false, "\(label): an off sum goes unreported")
+                continue
+            }
+            #expect(r.failure == nil, "\(label): \(String(describing: r.failure))")
+            var floatSum = rows[0]
+            for k in 1..<m { for j in 0..<n { floatSum[j] += rows[k][j] } }
+            let wantMean = floatSum.map { $0 * scale }
+            #expect(mean == wantMean, "\(label): mean row")
+            func first(_ row: [Float]) -> Int { row.indices.reduce(0) { row[$1] > row[$0] ? $1 : $0 } }
+            #expect(best == rows.map(first) + [first(wantMean)], "\(label): argmax")
+            let xlogx = rows.map(Self.xlogx).reduce(0, +)
+            let spread = rows.reduce(0.0) { acc, row in acc + zip(row, rows[0]).reduce(0.0) { $0 + Double($1.0 - $1.1) * Double($1.0 - $1.1) } }
+            let meanSpread = zip(wantMean, rows[0]).reduce(0.0) { $0 + Double($1.0 - $1.1) * Double($1.0 - $1.1) }
+            #expect(abs(r.xlogx - xlogx) <= 3e-7 * Double(m) * (1 + abs(xlogx / Double(m))) + 1e-7 * Double(m), "\(label): \(r.xlogx) vs \(xlogx)")
+            #expect(abs(r.meanXlogx - Self.xlogx(wantMean)) <= 3e-7 * (1 + abs(r.meanXlogx)) + 1e-7, "\(label)")
+            #expect(abs(r.spread - spread) <= 1e-6 * spread + 1e-12 && abs(r.meanSpread - meanSpread) <= 1e-6 * meanSpread + 1e-12, "\(label)")
+            // A bad value in member k (and in every later member) is reported as member k.
+            for k in 0..<m { for (j, bad) in [(0, Float.nan), (n - 1, -0.5), (n / 2, 1.5)] {
+                var broken = rows
+                for later in k..<m { broken[later][j] = bad }
+                let failure = run(broken).0.failure
+                #expect(failure?.member == k && failure?.invalid == true, "\(label): \(bad) at member \(k) column \(j): \(String(describing: failure))")
+            } }
+            // A row scaled off its sum (by 1.01, still inside [0, 1]) in member m − 1.
+            if rows[m - 1].allSatisfy({ $0 * 1.01 <= 1 }) {
+                var off = rows
+                off[m - 1] = off[m - 1].map { $0 * 1.01 }
+                let failure = run(off).0.failure
+                #expect(failure?.member == m - 1 && failure?.invalid == false && abs((failure?.total ?? 0) - 1.01) < 1e-4, "\(label): \(String(describing: failure))")
+            }
+        } } }
+    }
+
     /// exp(x·scale) element by element against float64, underflow to 0 below −87.3 (−103.97 on simd,
     /// which keeps subnormals), NaN in gives NaN out; the two C tiers bit-identical element-wise.
     @Test(arguments: tiers)

@@ -260,6 +260,73 @@ extension Linalg {
         }
     }
 
+    /// One sample of the ensemble pass in one call: the member rows `members[k] + offset` (k < M, `count`
+    /// classes each) through `ensembleMemberRow` with member 0's row as the anchor, their sum into
+    /// `mean` (overwritten), then `ensembleMeanRow` on it with `scale`. `argmax` receives M + 1 indices:
+    /// each member's first maximum, then the mean's. On the C tiers the members' Σ p ln p and spreads
+    /// stay in vector lanes (widened to double per member) with one horizontal sum per sample, and each
+    /// member row is prefetched ahead (`FL_ENSEMBLE_PREFETCH_FLOATS`), so the sample-major walk over M
+    /// streams runs at memory speed; the simd and reference tiers compose the two row kernels.
+    /// `failure` names the first member whose row holds a value outside [0, 1] or NaN, or sums to
+    /// more than 1e-3 from 1; the other results are then incomplete. No members or no classes give
+    /// zeros and no failure. Cost: one read of the M·count floats, O(M·count).
+    public static func ensembleSample(_ members: UnsafePointer<UnsafePointer<Float>>, memberCount m: Int, offset: Int, count c: Int,
+                                      scale: Float, mean: UnsafeMutablePointer<Float>, argmax: UnsafeMutablePointer<Int>,
+                                      tier: KernelTier) -> EnsembleSample {
+        guard m > 0, c > 0 else {
+            for k in 0...max(m, 0) { argmax[k] = 0 }
+            return EnsembleSample(xlogx: 0, spread: 0, meanXlogx: 0, meanSpread: 0, failure: nil)
+        }
+        switch runnable(tier) {
+        case .avx512, .avx2:
+            var out = (0.0, 0.0, 0.0, 0.0), total = 0.0, bad: Int32 = 0
+            let failed = withUnsafeMutableBytes(of: &out) { raw in
+                let o = raw.baseAddress!.assumingMemoryBound(to: Double.self)
+                return argmax.withMemoryRebound(to: Int64.self, capacity: m + 1) { a in
+                    members.withMemoryRebound(to: UnsafePointer<Float>?.self, capacity: m) { rows in
+                        runnable(tier) == .avx512
+                            ? fl_ensemble_sample_f32_avx512(rows, Int64(offset), Int64(m), Int64(c), scale, mean, a, o, &total, &bad)
+                            : fl_ensemble_sample_f32(rows, Int64(offset), Int64(m), Int64(c), scale, mean, a, o, &total, &bad)
+                    }
+                }
+            }
+            return EnsembleSample(xlogx: out.0, spread: out.1, meanXlogx: out.2, meanSpread: out.3,
+                                  failure: failed < 0 ? nil : .init(member: Int(failed), total: total, invalid: bad != 0))
+        case .reference, .simd:
+            var xlogx = 0.0, spread = 0.0
+            mean.update(repeating: 0, count: c)
+            let anchor = members[0] + offset
+            for k in 0..<m {
+                let r = ensembleMemberRow(members[k] + offset, anchor: anchor, into: mean, count: c, tier: tier)
+                if r.invalid || abs(r.total - 1) > ensembleSumTolerance {
+                    return EnsembleSample(xlogx: xlogx, spread: spread, meanXlogx: 0, meanSpread: 0,
+                                          failure: .init(member: k, total: r.total, invalid: r.invalid))
+                }
+                xlogx += r.xlogx
+                spread += r.spread
+                argmax[k] = r.argmax
+            }
+            let r = ensembleMeanRow(mean, anchor: anchor, count: c, scale: scale, tier: tier)
+            argmax[m] = r.argmax
+            return EnsembleSample(xlogx: xlogx, spread: spread, meanXlogx: r.xlogx, meanSpread: r.spread, failure: nil)
+        }
+    }
+
+    /// How far a member row's Σ p may be from 1 in the ensemble pass (`FL_ENSEMBLE_SUM_TOLERANCE`).
+    public static let ensembleSumTolerance = 1e-3
+
+    /// The result of `ensembleSample`: Σ over members of Σ p ln p and of the spread about member 0's
+    /// row, the same two sums of the mean row, and the first invalid member if any.
+    public struct EnsembleSample: Sendable, Equatable {
+        public struct Failure: Sendable, Equatable {
+            /// The member whose row failed, its Σ p, and whether it holds a value outside [0, 1] or NaN
+            /// (else the sum is off).
+            public var member: Int, total: Double, invalid: Bool
+        }
+        public var xlogx, spread, meanXlogx, meanSpread: Double
+        public var failure: Failure?
+    }
+
     /// The mean row of the ensemble pass: `values` scaled in place by `scale` (Σ → mean), then
     /// Σ v·ln max(v, FLT_MIN), the spread Σ (v − anchor)² and the first maximum of the scaled values.
     public static func ensembleMeanRow(_ values: UnsafeMutablePointer<Float>, anchor: UnsafePointer<Float>, count c: Int, scale: Float,

@@ -16,7 +16,7 @@ import Glibc
 /// Every output is a function of its own row, so results do not depend on the thread count. O(M·N·C)
 /// logarithms.
 ///
-/// Accuracy against float64 (tested): on the avx512 tier the logarithm is table-driven, |error| ≤
+/// Accuracy against float64 (tested): on the avx2 and avx512 tiers the logarithm is table-driven, |error| ≤
 /// 1.5e-7·max(1, |ln p|), so each entropy is off by ≤ 1.5e-7·(1 + H) + float32 summation (~1e-7·C/16
 /// relative), and |MI − MI₆₄| ≤ 2·(1.5e-7·(1 + ln C)) + the float32 rounding of p̄ ≈ 1e-6 for C ≤ 1000
 /// (W4, C = 100: measured max |err| in `faultline bench ensemble`). The variance comes from the same
@@ -40,7 +40,7 @@ public struct EnsembleUncertainty: Sendable {
 
     /// Throws `ReliabilityError` for no members, members of different shapes (naming the member), or
     /// rows that are not probability vectors (values outside [0, 1] or NaN, or a row sum off by more
-    /// than 1e-3; a bad member and row are named, the first in member order within a block of 32 rows).
+    /// than 1e-3; a bad member and row are named: the first bad row a thread meets, its first bad member).
     /// `includeMean: false` skips the N × C mean. `backend` selects the row kernels' tier
     /// (`Linalg.kernelTier`): reference, simd, or the C shim's AVX2/AVX-512 kernels on blas.
     public static func compute(members: [Matrix<Float>], includeMean: Bool = true, backend: Backend? = nil) throws -> EnsembleUncertainty {
@@ -128,55 +128,42 @@ public struct EnsembleUncertainty: Sendable {
         let mean: UnsafeMutablePointer<Float>?
     }
 
-    /// Rows `rows` of the decomposition in one read of each member row (the simd and C tiers): per
-    /// member row one fused kernel (`Linalg.ensembleMemberRow`: Σ p ln p, Σ p, the spread about member
-    /// 0's row, the member's argmax, validation, Σ p into the block's sums), then per row one kernel on
-    /// the mean (`Linalg.ensembleMeanRow`). Blocks of 32 rows walked member by member, so each member
-    /// contributes one contiguous 12.8 KB run (C = 100) and the block's Σ p stays in L1. Returns a
-    /// message for the first invalid row, else nil. The reference tier runs `kernelTwoPass`, the
-    /// textbook variance about the mean.
+    /// Rows `rows` of the decomposition in one read of each member row (the simd and C tiers): one
+    /// `Linalg.ensembleSample` per row (every member row, then the mean row, in one call: Σ p ln p, Σ p
+    /// and validation, the spread about member 0's row, each member's argmax, the mean written straight
+    /// into the output). The rows are walked in order, M member streams side by side, each prefetched
+    /// ahead by the kernel. Returns a message for the first invalid row (its first bad member), else
+    /// nil. The reference tier runs `kernelTwoPass`, the textbook variance about the mean.
     static func kernel(_ p: [UnsafePointer<Float>], rows: Range<Int>, classes c: Int, members m: Int, out: Outputs, tier: Linalg.KernelTier) -> String? {
         if tier == .reference { return kernelTwoPass(p, rows: rows, classes: c, members: m, out: out, tier: tier) }
-        let blockRows = 32
-        let sums = UnsafeMutablePointer<Float>.allocate(capacity: blockRows * c)
-        let scratch = UnsafeMutablePointer<Double>.allocate(capacity: 2 * blockRows)
-        let memberBest = UnsafeMutablePointer<Int>.allocate(capacity: blockRows * m)
-        defer { sums.deallocate(); scratch.deallocate(); memberBest.deallocate() }
-        let (expected, spread) = (scratch, scratch + blockRows)
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: c)
+        let best = UnsafeMutablePointer<Int>.allocate(capacity: m + 1)
+        defer { scratch.deallocate(); best.deallocate() }
         let inverseM = 1 / Float(m)
-        for start in stride(from: rows.lowerBound, to: rows.upperBound, by: blockRows) {
-            let count = min(blockRows, rows.upperBound - start)
-            sums.update(repeating: 0, count: count * c)
-            expected.update(repeating: 0, count: count)
-            spread.update(repeating: 0, count: count)
-            for k in 0..<m {
-                let member = p[k] + start * c, anchor = p[0] + start * c
-                for t in 0..<count {
-                    let r = Linalg.ensembleMemberRow(member + t * c, anchor: anchor + t * c, into: sums + t * c, count: c, tier: tier)
-                    if r.invalid { return "member \(k) row \(start + t) holds a value outside [0, 1] or NaN; pass probabilities, not logits" }
-                    if abs(r.total - 1) > 1e-3 { return "member \(k) row \(start + t) sums to \(r.total), off by \(abs(r.total - 1)) (tolerance 0.001)" }
-                    expected[t] -= r.xlogx
-                    spread[t] += r.spread
-                    memberBest[t * m + k] = r.argmax
+        return p.withUnsafeBufferPointer { members -> String? in
+            for i in rows {
+                let mean = out.mean.map { $0 + i * c } ?? scratch
+                let r = Linalg.ensembleSample(members.baseAddress!, memberCount: m, offset: i * c, count: c, scale: inverseM,
+                                              mean: mean, argmax: best, tier: tier)
+                if let f = r.failure {
+                    return f.invalid
+                        ? "member \(f.member) row \(i) holds a value outside [0, 1] or NaN; pass probabilities, not logits"
+                        : "member \(f.member) row \(i) sums to \(f.total), off by \(abs(f.total - 1)) (tolerance \(Linalg.ensembleSumTolerance))"
                 }
-            }
-            for t in 0..<count {
-                let i = start + t, mean = sums + t * c
-                let r = Linalg.ensembleMeanRow(mean, anchor: p[0] + i * c, count: c, scale: inverseM, tier: tier)
-                out.prediction[i] = r.argmax
-                if let meanOut = out.mean { (meanOut + i * c).update(from: mean, count: c) }
-                let totalH = -r.xlogx, expectedH = expected[t] / Double(m)
+                let prediction = best[m]
+                out.prediction[i] = prediction
+                let totalH = -r.meanXlogx, expectedH = -r.xlogx / Double(m)
                 out.total[i] = totalH
                 out.expected[i] = expectedH
                 let information = totalH - expectedH
                 out.mi[i] = information < 0 && information > -1e-6 ? 0 : information
-                out.variance[i] = max(spread[t] - Double(m) * r.spread, 0) / Double(m * c)
+                out.variance[i] = max(r.spread - Double(m) * r.meanSpread, 0) / Double(m * c)
                 var disagree = 0
-                for k in 0..<m where memberBest[t * m + k] != r.argmax { disagree += 1 }
+                for k in 0..<m where best[k] != prediction { disagree += 1 }
                 out.ratio[i] = Double(disagree) / Double(m)
             }
+            return nil
         }
-        return nil
     }
 
     /// The two-pass form (the reference tier): rows `rows` in blocks of `blockRows` rows, member by member inside a block:
