@@ -12,7 +12,7 @@ struct DataCommandTests {
     /// train.npy 12×3, test.npy 5×3 (rows 0 and 1 copies of train rows 3 and 7, row 2 train row 5 moved
     /// by 0.001, rows 3 and 4 far away), with labels (test row 1's label differs from its twin's).
     static let directory: String = {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("faultline-data-\(UUID().uuidString)").path
+        let dir = TestScratch.root.appendingPathComponent("faultline-data-\(UUID().uuidString)").path
         try! FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         func write(_ name: String, _ bytes: [UInt8]) { try! Data(bytes).write(to: URL(fileURLWithPath: dir + "/" + name)) }
         func f32(_ v: [Float]) -> [UInt8] { v.withUnsafeBytes { Array($0) } }

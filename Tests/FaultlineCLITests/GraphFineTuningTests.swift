@@ -11,7 +11,7 @@ struct GraphFineTuningTests {
     static let fixtures = PredictCommandTests.fixtures
 
     @Test func fineTunedGraphsRunEverywhere() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("graph-ft-\(UUID().uuidString)").path
+        let dir = TestScratch.root.appendingPathComponent("graph-ft-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let (x, y) = try OnnxJourneyTests.data(in: dir)
@@ -41,7 +41,7 @@ struct GraphFineTuningTests {
     }
 
     @Test func misusesAreClearErrors() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("graph-ft-bad-\(UUID().uuidString)").path
+        let dir = TestScratch.root.appendingPathComponent("graph-ft-bad-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let (x, y) = try OnnxJourneyTests.data(in: dir)

@@ -26,7 +26,7 @@ struct HostileInputTests {
     /// The fixture directory: x.npy (20×64 float32 in [0, 1]), y.npy (int64 0…9), m.safetensors
     /// (linear:64-10), and one hostile file per case.
     static let directory: String = {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("faultline-hostile-\(UUID().uuidString)").path
+        let dir = TestScratch.root.appendingPathComponent("faultline-hostile-\(UUID().uuidString)").path
         try! FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         func write(_ name: String, _ bytes: [UInt8]) { try! Data(bytes).write(to: URL(fileURLWithPath: dir + "/" + name)) }
         func f32(_ v: [Float]) -> [UInt8] { v.withUnsafeBytes { Array($0) } }

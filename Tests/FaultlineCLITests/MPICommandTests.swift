@@ -31,7 +31,7 @@ struct MPICommandTests {
     }
 
     static func temporary(_ name: String) -> String {
-        FileManager.default.temporaryDirectory.appendingPathComponent("mpi-\(UUID().uuidString)-\(name)").path
+        TestScratch.root.appendingPathComponent("mpi-\(UUID().uuidString)-\(name)").path
     }
 
     /// Seeded N×C logits, their softmax, and labels, written as .npy files.

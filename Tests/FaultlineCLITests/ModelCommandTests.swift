@@ -8,7 +8,7 @@ import _TestSupport
 @Suite("faultline train / attack / demo")
 struct ModelCommandTests {
     static func temporaryDirectory() -> String {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("faultline-cli-\(UUID().uuidString)")
+        let dir = TestScratch.root.appendingPathComponent("faultline-cli-\(UUID().uuidString)")
         try! FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         return dir.path
     }

@@ -31,7 +31,7 @@ struct OnnxJourneyTests {
     }
 
     @Test func attackAndReportTakeAnOnnxModel() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("onnx-journey-\(UUID().uuidString)").path
+        let dir = TestScratch.root.appendingPathComponent("onnx-journey-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let (x, y) = try Self.data(in: dir)
@@ -72,7 +72,7 @@ struct OnnxJourneyTests {
     /// `certify --method crown` on the ONNX export of a PyTorch nn.Sequential MLP (a layer chain): runs,
     /// certifies no more than the attack leaves and never less than IBP.
     @Test func crownCertifiesAnOnnxLayerChain() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("onnx-crown-\(UUID().uuidString)").path
+        let dir = TestScratch.root.appendingPathComponent("onnx-crown-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let digits = try BundledDatasets.digits().stratifiedSplit(seed: 0).test.subset(Array(0..<60))
@@ -98,7 +98,7 @@ struct OnnxJourneyTests {
     /// feature tap, which `calibrate`, `conformal` and `shift` take without Python. On the trained ResNet
     /// fixture (64 inputs, a fifth of them mislabelled: 32 to calibrate, 32 to test) and a noisy copy of the test rows.
     @Test func predictFeedsCalibrateConformalAndShift() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("predict-journey-\(UUID().uuidString)").path
+        let dir = TestScratch.root.appendingPathComponent("predict-journey-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let arrays = Dictionary(uniqueKeysWithValues: try NPZ.read("\(Self.fixtures)/resnet_trained_apgd.npz").map { ($0.name, $0.tensor) })
@@ -147,7 +147,7 @@ struct OnnxJourneyTests {
     /// fixtures, exported to ONNX) on the demo's split instead of training an ensemble; a model of the
     /// wrong shape is exit 2 naming --model and saying what the digits need.
     @Test func demoTakesAnOnnxModel() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("demo-onnx-\(UUID().uuidString)").path
+        let dir = TestScratch.root.appendingPathComponent("demo-onnx-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let r = try CLIRunner.run(["demo", "--model", "\(Self.fixtures)/digits_mlp.onnx", "--out", dir, "--quiet"])
         #expect(r.status == 0, "\(r.stderr)")

@@ -12,7 +12,7 @@ struct PredictCommandTests {
     /// Logits and the tap equal onnxruntime's for any batch and block size; probabilities are the softmax.
     @Test(arguments: [("resnet", "1", "17"), ("normalized", "5", "7"), ("mlp_dynamo", "256", "3")])
     func writesLogitsProbabilitiesAndTaps(name: String, batch: String, block: String) throws {
-        let out = FileManager.default.temporaryDirectory.appendingPathComponent("predict-\(name)-\(UUID().uuidString).npz").path
+        let out = TestScratch.root.appendingPathComponent("predict-\(name)-\(UUID().uuidString).npz").path
         defer { try? FileManager.default.removeItem(atPath: out) }
         let tap = try String(contentsOfFile: "\(Self.fixtures)/\(name)_tap.txt", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
         let r = try CLIRunner.run(["predict", "--model", "\(Self.fixtures)/\(name).onnx", "--x", "\(Self.fixtures)/\(name)_x.npy",
@@ -35,7 +35,7 @@ struct PredictCommandTests {
 
     /// Bad models and inputs: exit 2 with a message naming the file and node.
     @Test func badInputsExitTwo() throws {
-        let f = Self.fixtures, out = FileManager.default.temporaryDirectory.appendingPathComponent("predict-bad.npz").path
+        let f = Self.fixtures, out = TestScratch.root.appendingPathComponent("predict-bad.npz").path
         let cases: [([String], String)] = [
             (["--model", "\(f)/unsupported_op.onnx", "--x", "\(f)/mlp_x.npy"], "node 'the_hardmax' (Hardmax)"),
             (["--model", "\(f)/cycle.onnx", "--x", "\(f)/mlp_x.npy"], "node 'cycle_add'"),
@@ -66,7 +66,7 @@ struct PredictCommandTests {
         ]
         let files = try FileManager.default.contentsOfDirectory(atPath: f).filter { $0.hasPrefix("bad_") && $0.hasSuffix(".onnx") }.sorted()
         #expect(Set(files) == Set(mentions.keys), "every hostile file has its expected message")
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("hostile-onnx-\(UUID().uuidString)").path
+        let dir = TestScratch.root.appendingPathComponent("hostile-onnx-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: dir) }
         for file in files {
             let model = "\(f)/\(file)", x = "\(f)/mlp_x.npy", y = "\(f)/mlp_y.npy"

@@ -13,7 +13,7 @@ struct RegressCommandTests {
     /// Heteroscedastic data y = sin x + (0.2 + 0.6|x|)·ε: calibration (400 rows), test (600) and a
     /// shifted test set (noise × 1.5); predictions as means, mean-σ pairs and 90 % quantile bands.
     static let directory: String = {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("faultline-regress-\(UUID().uuidString)").path
+        let dir = TestScratch.root.appendingPathComponent("faultline-regress-\(UUID().uuidString)").path
         try! FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         func write(_ name: String, _ values: [Double], columns: Int) {
             let shape = columns == 1 ? "(\(values.count),)" : "(\(values.count / columns), \(columns))"

@@ -11,7 +11,7 @@ struct SliceAndLabelShiftCommandTests {
     /// (0.7, 0.2, 0.1): a source set and a target set drawn with priors (0.1, 0.3, 0.6), slices i % 4
     /// (slice 2's rows predicted wrong whenever i % 8 == 2).
     static let directory: String = {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("faultline-slices-\(UUID().uuidString)").path
+        let dir = TestScratch.root.appendingPathComponent("faultline-slices-\(UUID().uuidString)").path
         try! FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         func write(_ name: String, _ bytes: [UInt8]) { try! Data(bytes).write(to: URL(fileURLWithPath: dir + "/" + name)) }
         func f32(_ v: [Float]) -> [UInt8] { v.withUnsafeBytes { Array($0) } }

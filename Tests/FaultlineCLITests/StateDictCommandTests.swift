@@ -26,7 +26,7 @@ struct StateDictCommandTests {
     /// model(x) and model((x − mean)/std) on the raw x.
     @Test(arguments: [nil, ["--normalize", "\(mean):\(std)"], ["--normalize=\(mean):\(std)"]] as [[String]?])
     func predictWithAndWithoutNormalize(normalize: [String]?) throws {
-        let out = FileManager.default.temporaryDirectory.appendingPathComponent("sd-\(UUID().uuidString).npz").path
+        let out = TestScratch.root.appendingPathComponent("sd-\(UUID().uuidString).npz").path
         defer { try? FileManager.default.removeItem(atPath: out) }
         let r = try CLIRunner.run(["predict", "--model", Self.fixtures + "/named_cnn.safetensors", "--spec", Self.cnnSpec,
                                    "--x", Self.fixtures + "/named_cnn_expected.npz:x", "--out", out, "--quiet"] + (normalize ?? []))
@@ -41,7 +41,7 @@ struct StateDictCommandTests {
     /// normalised logits), and its adversarial examples stay in the raw box [0, 1]; `certify --method ibp`
     /// runs on the normalised layer stack.
     @Test func attackAndCertifyWithNormalize() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sd-\(UUID().uuidString)").path
+        let dir = TestScratch.root.appendingPathComponent("sd-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let e = try Self.expected()
@@ -70,7 +70,7 @@ struct StateDictCommandTests {
     /// with channel 1 limited to [0, 0.5] the examples stay in each channel's interval and within ε,
     /// `certify --method ibp` accepts it, and an input outside its channel is refused naming --x and --box.
     @Test func perChannelBox() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("box-\(UUID().uuidString)").path
+        let dir = TestScratch.root.appendingPathComponent("box-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let model = ["--model", Self.fixtures + "/named_cnn.safetensors", "--spec", Self.cnnSpec]
@@ -118,7 +118,7 @@ struct StateDictCommandTests {
     /// .safetensors), in one line with the fix.
     @Test(arguments: ["torch_zip.pt", "torch_legacy.pt"])
     func ptFilesAreRefused(file: String) throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sd-\(UUID().uuidString)").path
+        let dir = TestScratch.root.appendingPathComponent("sd-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         for name in [file, "model.onnx", "model.safetensors"] {

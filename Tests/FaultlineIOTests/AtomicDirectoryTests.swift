@@ -4,6 +4,7 @@ import Testing
 
 #if canImport(Glibc)
 import Glibc
+import _TestSupport
 #endif
 
 /// `AtomicDirectory.publish`: the target is always a complete directory, crash leftovers go with the next
@@ -11,7 +12,7 @@ import Glibc
 @Suite("atomic report directory")
 struct AtomicDirectoryTests {
     static func folder() -> String {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("atomic-\(UUID().uuidString)").path
+        let path = TestScratch.root.appendingPathComponent("atomic-\(UUID().uuidString)").path
         try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         return path
     }

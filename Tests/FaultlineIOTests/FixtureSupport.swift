@@ -1,5 +1,6 @@
 import FaultlineIO
 import Foundation
+import _TestSupport
 
 /// Paths to the committed fixtures and the expectations NumPy wrote beside them.
 enum Fixtures {
@@ -38,7 +39,7 @@ enum Fixtures {
     }()
 
     static func temporaryPath(_ name: String) -> String {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("faultline-io-\(UUID().uuidString)")
+        let dir = TestScratch.root.appendingPathComponent("faultline-io-\(UUID().uuidString)")
         try! FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         return dir.appendingPathComponent(name).path
     }

@@ -2,6 +2,7 @@ import FaultlineIO
 import FaultlineLinalg
 import Foundation
 import Testing
+import _TestSupport
 
 /// NPY.readRows: any row range of any C-order fixture (every dtype, both byte orders) equals those rows of
 /// readMatrix, bit for bit; bad ranges and Fortran order are typed errors.
@@ -37,7 +38,7 @@ struct NPYShardTests {
 
     /// Float32 shards of a float32 file are the file's bits; a missing file names the file.
     @Test func float32ShardsAndMissingFiles() throws {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("shard-\(UUID().uuidString).npy").path
+        let path = TestScratch.root.appendingPathComponent("shard-\(UUID().uuidString).npy").path
         defer { try? FileManager.default.removeItem(atPath: path) }
         var m = Matrix<Float>(rows: 37, columns: 5)
         for i in 0..<37 { for j in 0..<5 { m[i, j] = Float(i) * 0.1 + Float(j) } }
@@ -53,7 +54,7 @@ struct NPYShardTests {
     /// Rows of 16 float32 or 8 float64 values (64 bytes) start 64-byte aligned, so the shard adopts the file's
     /// private mapping: it holds the rows, and writing into it changes neither the file nor a later read.
     @Test func alignedShardsAdoptThePrivateMapping() throws {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("aligned-\(UUID().uuidString).npy").path
+        let path = TestScratch.root.appendingPathComponent("aligned-\(UUID().uuidString).npy").path
         defer { try? FileManager.default.removeItem(atPath: path) }
         var m = Matrix<Float>(rows: 9, columns: 16)
         for i in 0..<9 { for j in 0..<16 { m[i, j] = Float(i * 16 + j) * 0.25 } }

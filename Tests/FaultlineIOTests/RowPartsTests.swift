@@ -2,6 +2,7 @@ import FaultlineIO
 import FaultlineLinalg
 import Foundation
 import Testing
+import _TestSupport
 
 /// RowParts: parts written for every even split of a whole (K = 1…5, including empty parts) join back to
 /// the whole bit for bit in any order; missing, repeated, overlapping or mismatched parts are typed errors
@@ -23,7 +24,7 @@ struct RowPartsTests {
     }
 
     static func folder() -> String {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("parts-\(UUID().uuidString)").path
+        let path = TestScratch.root.appendingPathComponent("parts-\(UUID().uuidString)").path
         try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         return path
     }

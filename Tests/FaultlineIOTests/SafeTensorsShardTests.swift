@@ -2,6 +2,7 @@ import FaultlineIO
 import FaultlineLinalg
 import Foundation
 import Testing
+import _TestSupport
 
 /// SafeTensors.readRows: any row range of any tensor (every dtype, ranks 1–4, the committed PyTorch and
 /// bfloat16 fixtures) equals those rows of the whole read, bit for bit; the first tensor is the default;
@@ -10,7 +11,7 @@ import Testing
 struct SafeTensorsShardTests {
     /// A file of one tensor per dtype with deterministic bytes (any bit pattern is a valid value).
     static func mixedFile() throws -> String {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("st-shard-\(UUID().uuidString).safetensors").path
+        let path = TestScratch.root.appendingPathComponent("st-shard-\(UUID().uuidString).safetensors").path
         let shapes: [(DType, [Int])] = [(.float32, [7, 3]), (.float64, [5]), (.float16, [4, 2, 2]), (.bfloat16, [3, 5]), (.int64, [6, 1]),
                                         (.uint8, [3, 4]), (.int8, [2, 2, 2, 2]), (.int32, [9, 2]), (.bool, [4, 3]), (.uint16, [0, 4])]
         var state: UInt64 = 0x9E3779B97F4A7C15
@@ -60,7 +61,7 @@ struct SafeTensorsShardTests {
 
     /// Float32 shards of every split of a float32 tensor concatenate to the tensor, bit for bit.
     @Test func evenSplitsConcatenate() throws {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("st-split-\(UUID().uuidString).safetensors").path
+        let path = TestScratch.root.appendingPathComponent("st-split-\(UUID().uuidString).safetensors").path
         defer { try? FileManager.default.removeItem(atPath: path) }
         var m = Matrix<Float>(rows: 37, columns: 5)
         for i in 0..<37 { for j in 0..<5 { m[i, j] = Float(i) * 0.1 - Float(j) } }

@@ -3,6 +3,7 @@ import FaultlineLinalg
 import FaultlineNN
 import Foundation
 import Testing
+import _TestSupport
 
 /// A spec is a few bytes of untrusted text: its sizes are checked (overflow, documented limits)
 /// before anything is allocated, and a weight file's spec is checked against its tensors first.
@@ -39,7 +40,7 @@ struct ModelSpecLimitTests {
     }
 
     @Test func weightFileSpecIsCheckedAgainstItsTensorsFirst() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("faultline-spec-\(UUID().uuidString)").path
+        let dir = TestScratch.root.appendingPathComponent("faultline-spec-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         // A 1 KB file whose metadata asks for 4·10¹⁶ bytes of parameters: refused by the tensor check.
         let path = dir + "/huge.safetensors"

@@ -3,6 +3,7 @@ import FaultlineLinalg
 import FaultlineNN
 import Foundation
 import Testing
+import _TestSupport
 
 @Suite("training, ensembles, MC dropout, weights")
 struct TrainingTests {
@@ -67,7 +68,7 @@ struct TrainingTests {
 
     @Test func weightsRoundTripAndMismatchesAreNamed() throws {
         let model = try ModelSpec.build("linear:4-3,relu,linear:3-2", seed: 1)
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("w-\(UUID().uuidString).safetensors").path
+        let path = TestScratch.root.appendingPathComponent("w-\(UUID().uuidString).safetensors").path
         try model.save(weights: path)
         let back = try Sequential.load(weights: path, spec: model.spec)
         #expect(back.namedParameters.map { $0.value } == model.namedParameters.map { $0.value })

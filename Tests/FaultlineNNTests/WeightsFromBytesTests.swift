@@ -3,6 +3,7 @@ import FaultlineLinalg
 import FaultlineNN
 import Foundation
 import Testing
+import _TestSupport
 
 /// `Sequential.load(weights: SafeTensors.File, …)` is the code the path-based loaders run after
 /// reading the file: the same model (parameters, spec, logits) from the committed fixtures' bytes, and
@@ -12,7 +13,7 @@ struct WeightsFromBytesTests {
     static let root = PyTorchAgreementTests.root
 
     static func temporaryDirectory() throws -> String {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("faultline-bytes-\(UUID().uuidString)").path
+        let dir = TestScratch.root.appendingPathComponent("faultline-bytes-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         return dir
     }

@@ -4,6 +4,7 @@ import FaultlineReliability
 import FaultlineStatistics
 import Foundation
 import Testing
+import _TestSupport
 
 /// Recalibrators and conformal regression against scikit-learn and MAPIE
 /// (scripts/fixtures/make_recalibration_fixtures.py), closed forms and first-order optimality.
@@ -190,7 +191,7 @@ struct RecalibrationTests {
 
     @Test func recalibratorsRoundTripThroughFiles() throws {
         let iso = try IsotonicRegression(x: [0.1, 0.5, 0.9], y: [0, 1, 1])
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("faultline-recal-\(UUID().uuidString).json").path
+        let path = TestScratch.root.appendingPathComponent("faultline-recal-\(UUID().uuidString).json").path
         for r in [Recalibrator.isotonic(iso), .platt(try PlattScaling(scores: [-1, 0, 1, 2], labels: [0, 0, 1, 1])),
                   .histogram(try HistogramBinning(confidences: [0.2, 0.9], correct: [false, true], bins: 5))] {
             try r.save(to: path)

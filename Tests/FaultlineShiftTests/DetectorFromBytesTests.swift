@@ -3,6 +3,7 @@ import FaultlineLinalg
 import FaultlineShift
 import Foundation
 import Testing
+import _TestSupport
 
 /// `DetectorFile.load(SafeTensors.File, name:)` is what `load(path)` runs after reading the file: the
 /// same detector (equal scores) from the bytes of saved detectors of every kind and of the committed
@@ -13,7 +14,7 @@ struct DetectorFromBytesTests {
         .deletingLastPathComponent().appendingPathComponent("Fuzz/Corpus/WeightFiles").path
 
     static func temporaryDirectory() throws -> String {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("faultline-detector-bytes-\(UUID().uuidString)").path
+        let dir = TestScratch.root.appendingPathComponent("faultline-detector-bytes-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         return dir
     }

@@ -3,6 +3,7 @@ import FaultlineLinalg
 import FaultlineShift
 import Foundation
 import Testing
+import _TestSupport
 
 /// `DetectorThreshold`: the split-conformal rank, its false-positive guarantee by simulation, and the
 /// threshold's round trip through a detector file (absent, valid, corrupt).
@@ -50,7 +51,7 @@ struct DetectorThresholdTests {
         let x = Matrix<Float>(rows: 60, columns: 3, repeating: 0).map { _ in Float(rng.normal()) }
         let detector = try DetectorFile.Detector.fit(.knn, features: x, labels: nil, shrinkage: .ledoitWolf, accumulation: .float64,
                                                      logDeterminant: false, k: 3)
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("threshold-\(UUID().uuidString)").path
+        let dir = TestScratch.root.appendingPathComponent("threshold-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let threshold = DetectorThreshold(value: 0.75, falsePositiveRate: 0.05, calibrationSamples: 40)

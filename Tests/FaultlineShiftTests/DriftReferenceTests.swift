@@ -3,6 +3,7 @@ import FaultlineLinalg
 import FaultlineShift
 import Foundation
 import Testing
+import _TestSupport
 
 /// Saved drift references and windows: the KS on sorted samples equals the unsorted two-sample test,
 /// checks equal FeatureDrift and the BH/Bonferroni decisions, adjusted p-values equal their float64
@@ -85,7 +86,7 @@ struct DriftReferenceTests {
     }
 
     static func temporary(_ name: String) -> String {
-        FileManager.default.temporaryDirectory.appendingPathComponent("faultline-driftref-\(UUID().uuidString)-\(name)").path
+        TestScratch.root.appendingPathComponent("faultline-driftref-\(UUID().uuidString)-\(name)").path
     }
 
     /// Save → load gives the same reference; every damaged part is refused with the file named.

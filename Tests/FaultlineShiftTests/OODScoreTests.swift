@@ -3,6 +3,7 @@ import FaultlineLinalg
 import FaultlineShift
 import Foundation
 import Testing
+import _TestSupport
 
 /// OOD scores, covariance shrinkage and drift tests against pytorch-ood, scikit-learn and SciPy
 /// (scripts/fixtures/make_ood_fixtures.py).
@@ -186,7 +187,7 @@ struct OODScoreTests {
             .knn(try KNNDetector(reference: train, k: 5)),
             .vim(try ViMDetector(features: train, weight: Self.matrix("w"), bias: Self.values("b").map(Float.init), principal: 4)),
         ]
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("faultline-detectors-\(UUID().uuidString)").path
+        let dir = TestScratch.root.appendingPathComponent("faultline-detectors-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         for (k, detector) in detectors.enumerated() {
             let path = dir + "/d\(k).safetensors"

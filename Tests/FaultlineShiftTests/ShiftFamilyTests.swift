@@ -2,6 +2,7 @@ import FaultlineLinalg
 import FaultlineShift
 import Foundation
 import Testing
+import _TestSupport
 
 /// Shift detectors over families of inputs, against float64 oracles written out in the test: Mahalanobis
 /// distances far from the origin (translation invariance), KNN on duplicates and near duplicates, the
@@ -112,7 +113,7 @@ struct ShiftFamilyTests {
         var fit = GaussianFit(dimension: 12, classes: 3, perClassCovariance: true)
         try fit.update(fitX, labels: fitY)
         let oracle = Self.oracleScores(fitX: fitX, fitY: fitY, classes: 3, perClass: false, queries: test)
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("maha-\(UUID().uuidString).safetensors").path
+        let path = TestScratch.root.appendingPathComponent("maha-\(UUID().uuidString).safetensors").path
         defer { try? FileManager.default.removeItem(atPath: path) }
         try DetectorFile.save(.mahalanobis(try MahalanobisDetector(fit)), to: path)
         for scores in [try MahalanobisDetector(fit).score(test), try DetectorFile.load(path).score(test)] {

@@ -3,6 +3,7 @@ import FaultlineLinalg
 import FaultlineShift
 import Foundation
 import Testing
+import _TestSupport
 
 @Suite("shift: Gaussian fit, Mahalanobis, detection metrics")
 struct ShiftTests {
@@ -71,7 +72,7 @@ struct ShiftTests {
             let detector = try PerClassMahalanobisDetector(fit, includeLogDeterminant: logDet)
             let scores = try detector.score(x, blockRows: 64)
             for (s, r) in zip(scores, f64(key)) { #expect(abs(Double(s) - r) <= 1e-4 * max(abs(r), 1), "\(key): \(s) vs \(r)") }
-            let path = FileManager.default.temporaryDirectory.appendingPathComponent("perclass-\(logDet).safetensors").path
+            let path = TestScratch.root.appendingPathComponent("perclass-\(logDet).safetensors").path
             try DetectorFile.save(.perClassMahalanobis(detector), to: path)
             #expect(try DetectorFile.load(path).score(x) == scores)
         }

@@ -56,7 +56,7 @@ public enum CLIRunner {
         for (key, value) in changes { environment[key] = value }
         process.environment = environment
         // stderr goes to a file and stdout to a pipe, so neither can fill up and block the child.
-        let errURL = FileManager.default.temporaryDirectory.appendingPathComponent("faultline-stderr-\(UUID().uuidString)")
+        let errURL = TestScratch.root.appendingPathComponent("faultline-stderr-\(UUID().uuidString)")
         _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
         defer { try? FileManager.default.removeItem(at: errURL) }
         let out = Pipe()
