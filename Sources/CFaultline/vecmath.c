@@ -223,26 +223,25 @@ __attribute__((target("avx2,fma"))) static inline int64_t fl_argmax_lanes256(__m
 /* One member row of the ensemble pass (CFaultline.h): one read of the row for everything. */
 /* The accumulators of one member row (Σ p ln p, Σ (p − anchor)², Σ p in lanes, the lanes' first maxima,
  * the invalid-value lanes), shared by the member-row and the sample kernels. */
-typedef struct { __m256 h, q, s, best, bad; __m256i index; } fl_member_row256;
+typedef struct { __m256 h, q, s, best, low; __m256i index; } fl_member_row256;
 
 /* One read of a member row: the accumulators above and p added into sum (stored when `first`),
  * prefetching the member's next rows (FL_ENSEMBLE_PREFETCH_FLOATS ahead). */
 __attribute__((target("avx2,fma"))) static inline fl_member_row256 fl_member_row_pass256(const float *p, const float *anchor, float *sum,
                                                                                          int64_t n, int first) {
-    const __m256 zero = _mm256_setzero_ps(), one = _mm256_set1_ps(1.0f), tiny = _mm256_set1_ps(1.17549435e-38f);
-    __m256 h = zero, h2 = zero, s = zero, q = zero, bad = zero;
-    __m256 best = _mm256_set1_ps(p[0]);
+    const __m256 zero = _mm256_setzero_ps();
+    __m256 h = zero, h2 = zero, s = zero, q = zero;
+    __m256 best = _mm256_set1_ps(p[0]), low = best;
     __m256i bestIndex = _mm256_setzero_si256(), index = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     const __m256i eight = _mm256_set1_epi32(8);
     int64_t j = 0;
     for (; j + 16 <= n; j += 16) {
         _mm_prefetch((const char *)(p + j + FL_ENSEMBLE_PREFETCH_FLOATS), _MM_HINT_T0);
         __m256 v = _mm256_loadu_ps(p + j), w = _mm256_loadu_ps(p + j + 8);
-        bad = _mm256_or_ps(bad, _mm256_or_ps(_mm256_cmp_ps(v, zero, _CMP_NGE_UQ), _mm256_cmp_ps(v, one, _CMP_GT_OQ)));
-        bad = _mm256_or_ps(bad, _mm256_or_ps(_mm256_cmp_ps(w, zero, _CMP_NGE_UQ), _mm256_cmp_ps(w, one, _CMP_GT_OQ)));
+        low = _mm256_min_ps(low, _mm256_min_ps(v, w));
         s = _mm256_add_ps(s, _mm256_add_ps(v, w));
-        h = _mm256_fmadd_ps(v, fl_log256_table(_mm256_max_ps(v, tiny)), h);
-        h2 = _mm256_fmadd_ps(w, fl_log256_table(_mm256_max_ps(w, tiny)), h2);
+        h = _mm256_fmadd_ps(v, fl_log256_table(v), h);
+        h2 = _mm256_fmadd_ps(w, fl_log256_table(w), h2);
         __m256 dv = _mm256_sub_ps(v, _mm256_loadu_ps(anchor + j)), dw = _mm256_sub_ps(w, _mm256_loadu_ps(anchor + j + 8));
         q = _mm256_fmadd_ps(dw, dw, _mm256_fmadd_ps(dv, dv, q));
         __m256 g = _mm256_cmp_ps(v, best, _CMP_GT_OQ);
@@ -265,9 +264,9 @@ __attribute__((target("avx2,fma"))) static inline fl_member_row256 fl_member_row
     for (; j < n; j += 8) {
         __m256i mask = fl_tail_mask(n - j < 8 ? n - j : 8);
         __m256 v = _mm256_maskload_ps(p + j, mask);
-        bad = _mm256_or_ps(bad, _mm256_or_ps(_mm256_cmp_ps(v, zero, _CMP_NGE_UQ), _mm256_cmp_ps(v, one, _CMP_GT_OQ)));
+        low = _mm256_min_ps(low, v);
         s = _mm256_add_ps(s, v);
-        h = _mm256_fmadd_ps(v, fl_log256_table(_mm256_max_ps(v, tiny)), h);
+        h = _mm256_fmadd_ps(v, fl_log256_table(v), h);
         __m256 dv = _mm256_sub_ps(v, _mm256_maskload_ps(anchor + j, mask));
         q = _mm256_fmadd_ps(dv, dv, q);
         __m256 g = _mm256_and_ps(_mm256_cmp_ps(v, best, _CMP_GT_OQ), _mm256_castsi256_ps(mask));
@@ -276,8 +275,17 @@ __attribute__((target("avx2,fma"))) static inline fl_member_row256 fl_member_row
         index = _mm256_add_epi32(index, eight);
         _mm256_maskstore_ps(sum + j, mask, first ? v : _mm256_add_ps(_mm256_maskload_ps(sum + j, mask), v));
     }
-    fl_member_row256 r = { h, q, s, best, bad, bestIndex };
+    fl_member_row256 r = { h, q, s, best, low, bestIndex };
     return r;
+}
+
+/* Whether the row held a value outside [0, 1] or NaN: its smallest value below 0 (−∞ included), its largest
+ * above 1 (+∞ included; the lanes' maxima are the argmax's), or a NaN, which no min/max keeps but every
+ * sum does. */
+__attribute__((target("avx2,fma"))) static inline int fl_member_row_invalid256(fl_member_row256 r) {
+    __m256 bad = _mm256_or_ps(_mm256_cmp_ps(r.low, _mm256_setzero_ps(), _CMP_LT_OQ), _mm256_cmp_ps(r.best, _mm256_set1_ps(1.0f), _CMP_GT_OQ));
+    bad = _mm256_or_ps(bad, _mm256_cmp_ps(r.s, r.s, _CMP_UNORD_Q));
+    return _mm256_movemask_ps(bad) != 0;
 }
 
 __attribute__((target("avx2,fma")))
@@ -287,7 +295,7 @@ int64_t fl_ensemble_member_row_f32(const float *p, const float *anchor, float *s
     out[0] = fl_hsum256(r.h);
     out[1] = fl_hsum256(r.s);
     out[2] = fl_hsum256(r.q);
-    *invalid = _mm256_movemask_ps(r.bad) != 0;
+    *invalid = fl_member_row_invalid256(r);
     return fl_argmax_lanes256(r.best, r.index);
 }
 
@@ -337,7 +345,7 @@ int64_t fl_ensemble_sample_f32(const float *const *members, int64_t offset, int6
     for (int64_t k = 0; k < m; k++) {
         fl_member_row256 r = fl_member_row_pass256(members[k] + offset, anchor, mean, n, k == 0);
         double s = fl_hsum256(r.s);
-        int bad = _mm256_movemask_ps(r.bad) != 0;
+        int bad = fl_member_row_invalid256(r);
         if (bad || fabs(s - 1) > FL_ENSEMBLE_SUM_TOLERANCE) { *total = s; *invalid = bad; return k; }
         fl_widen_add256(&h, r.h);
         fl_widen_add256(&q, r.q);

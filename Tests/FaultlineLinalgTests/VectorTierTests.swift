@@ -193,7 +193,7 @@ struct VectorTierTests {
             #expect(abs(r.meanXlogx - Self.xlogx(wantMean)) <= 3e-7 * (1 + abs(r.meanXlogx)) + 1e-7, "\(label)")
             #expect(abs(r.spread - spread) <= 1e-6 * spread + 1e-12 && abs(r.meanSpread - meanSpread) <= 1e-6 * meanSpread + 1e-12, "\(label)")
             // A bad value in member k (and in every later member) is reported as member k.
-            for k in 0..<m { for (j, bad) in [(0, Float.nan), (n - 1, -0.5), (n / 2, 1.5)] {
+            for k in 0..<m { for (j, bad) in [(0, Float.nan), (n - 1, -0.5), (n / 2, 1.5), (n / 3, .infinity), (n - 1, -.infinity), (n / 2, .nan)] {
                 var broken = rows
                 for later in k..<m { broken[later][j] = bad }
                 let failure = run(broken).0.failure
