@@ -318,12 +318,21 @@ extension Linalg {
     /// The result of `ensembleSample`: Σ over members of Σ p ln p and of the spread about member 0's
     /// row, the same two sums of the mean row, and the first invalid member if any.
     public struct EnsembleSample: Sendable, Equatable {
+        /// The first member row that failed validation.
         public struct Failure: Sendable, Equatable {
             /// The member whose row failed, its Σ p, and whether it holds a value outside [0, 1] or NaN
             /// (else the sum is off).
             public var member: Int, total: Double, invalid: Bool
         }
-        public var xlogx, spread, meanXlogx, meanSpread: Double
+        /// Σ over members of Σⱼ pⱼ·ln max(pⱼ, FLT_MIN) (minus M times the expected entropy).
+        public var xlogx: Double
+        /// Σ over members of Σⱼ (pⱼ − anchorⱼ)², the anchor being member 0's row.
+        public var spread: Double
+        /// Σⱼ p̄ⱼ·ln max(p̄ⱼ, FLT_MIN) of the mean row (minus the predictive entropy).
+        public var meanXlogx: Double
+        /// Σⱼ (p̄ⱼ − anchorⱼ)² of the mean row.
+        public var meanSpread: Double
+        /// The first member whose row is invalid, or nil.
         public var failure: Failure?
     }
 
