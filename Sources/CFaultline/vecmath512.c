@@ -306,9 +306,9 @@ FL_AVX512 static inline fl_member_row512 fl_member_row_pass512(const float *p, c
         best2 = _mm512_mask_mov_ps(best2, gw, w);
         bestIndex2 = _mm512_mask_mov_epi32(bestIndex2, gw, _mm512_add_epi32(index, sixteen));
         index = _mm512_add_epi32(index, thirtytwo);
-        if (first) {
-            _mm512_storeu_ps(sum + j, v);
-            _mm512_storeu_ps(sum + j + 16, w);
+        if (first) {  /* + 0 makes −0.0 +0.0, as the other tiers' 0 + p does */
+            _mm512_storeu_ps(sum + j, _mm512_add_ps(v, zero));
+            _mm512_storeu_ps(sum + j + 16, _mm512_add_ps(w, zero));
         } else {
             _mm512_storeu_ps(sum + j, _mm512_add_ps(_mm512_loadu_ps(sum + j), v));
             _mm512_storeu_ps(sum + j + 16, _mm512_add_ps(_mm512_loadu_ps(sum + j + 16), w));
@@ -318,6 +318,7 @@ FL_AVX512 static inline fl_member_row512 fl_member_row_pass512(const float *p, c
     q = _mm512_add_ps(q, q2);
     fl_argmax_merge512(&best, &bestIndex, best2, bestIndex2);
     for (; j < n; j += 16) {
+        _mm_prefetch((const char *)(p + j + FL_ENSEMBLE_PREFETCH_FLOATS), _MM_HINT_T0);  /* short rows too */
         __mmask16 k = fl_mask16(n - j);
         __m512 v = _mm512_maskz_loadu_ps(k, p + j);
         bad |= _mm512_cmp_ps_mask(v, zero, _CMP_NGE_UQ) | _mm512_cmp_ps_mask(v, one, _CMP_GT_OQ);
@@ -329,7 +330,7 @@ FL_AVX512 static inline fl_member_row512 fl_member_row_pass512(const float *p, c
         best = _mm512_mask_mov_ps(best, gv, v);
         bestIndex = _mm512_mask_mov_epi32(bestIndex, gv, index);
         index = _mm512_add_epi32(index, sixteen);
-        _mm512_mask_storeu_ps(sum + j, k, first ? v : _mm512_add_ps(_mm512_maskz_loadu_ps(k, sum + j), v));
+        _mm512_mask_storeu_ps(sum + j, k, _mm512_add_ps(first ? zero : _mm512_maskz_loadu_ps(k, sum + j), v));
     }
     fl_member_row512 r = { h, q, s, best, bestIndex, bad };
     return r;

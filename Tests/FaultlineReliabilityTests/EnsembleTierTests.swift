@@ -79,6 +79,20 @@ struct EnsembleTierTests {
         #expect(zip(one.meanVariance, reference.meanVariance).allSatisfy { abs($0 - $1) <= 1e-8 + 1e-6 * $1 })
     }
 
+    /// Every tier names the first bad row and its first bad member, also when a later member's row comes
+    /// first in the row order of one block and an earlier member's row is bad further down.
+    @Test(arguments: tiers)
+    func firstBadRowThenMemberOnEveryTier(tier: Linalg.KernelTier) throws {
+        var members = Self.members(3, n: 6400, c: 5, family: 0, seed: 11)
+        var off = members[0], broken = members[1]
+        for j in 0..<5 { off[5, j] *= 1.01 }
+        broken[2, 3] = .nan
+        members[0] = off
+        members[1] = broken
+        let error = try #require(throws: ReliabilityError.self) { try EnsembleUncertainty.compute(members: members, tier: tier) }
+        #expect(error.description.contains("member 1 row 2 holds a value outside [0, 1] or NaN"), "\(tier): \(error)")
+    }
+
     /// Invalid values are found at any position on every tier (body or tail), naming member and row.
     @Test(arguments: tiers)
     func invalidValuesNamed(tier: Linalg.KernelTier) throws {

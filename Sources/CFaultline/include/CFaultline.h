@@ -141,10 +141,10 @@ int64_t fl_sqdiff_argmax_f32(const float *row, const float *mean, int64_t n, dou
 /* The ensemble pass (W4), one read of each member row: Σ p·ln max(p, FLT_MIN) → out[0], Σ p → out[1],
  * Σ (p − anchor)² → out[2] (the spread about an anchor row, for a variance without cancellation), p added
  * into sum, *invalid as fl_xlogx_accumulate_f32; returns the first maximum of p (the reference's rule:
- * from p[0], strictly greater; a subnormal p adds within 1e-38 of p·ln FLT_MIN). While reading p[j] it prefetches p[j + FL_ENSEMBLE_PREFETCH_FLOATS]: the
- * caller walks a member's rows contiguously, and the hardware streamer alone left the kernel waiting on
- * memory (W4 at 2 threads on a Xeon: 0.047 → 0.034 s). Prefetches never fault, so the distance may pass
- * the end of the data. */
+ * from p[0], strictly greater; a subnormal p adds within 1e-38 of p·ln FLT_MIN). Per 16 floats read (and
+ * once for a shorter row) it prefetches p[j + FL_ENSEMBLE_PREFETCH_FLOATS]: the caller walks a member's
+ * rows contiguously, and the hardware streamer alone left the kernel waiting on memory (W4 at 2 threads
+ * on a Xeon: 0.047 → 0.034 s). Prefetches never fault, so the distance may pass the end of the data. */
 #define FL_ENSEMBLE_PREFETCH_FLOATS 512
 /* One sample of the ensemble pass: the rows members[k] + offset (k < m, n classes each) through the
  * member-row pass above with anchor = member 0's row, their sum into mean (overwritten: no clearing

@@ -9,9 +9,10 @@ import Foundation
 /// - `reference`: scalar loops in Double (exp and log from libm): the oracle.
 /// - `simd`: pure Swift over `SIMD8<Float>` with `Linalg.exp8`/`log8` (Cephes polynomials, ≤ 2 ulp),
 ///   compiled for Swift's default x86-64 target (SSE2, no FMA): 4-wide in hardware.
-/// - `avx2`: the C shim's AVX2+FMA kernels (vecmath.c, softmax_rows.c; the same polynomials with FMA).
+/// - `avx2`: the C shim's AVX2+FMA kernels (vecmath.c, softmax_rows.c): the same exp polynomial with
+///   FMA, and for the Σ p·ln p sums a table-driven log (8 cells; error ≤ 1.5e-7·max(1, |ln x|)).
 /// - `avx512`: the C shim's AVX-512 kernels (vecmath512.c): 16 lanes, mask-register tails, and for the
-///   Σ p·ln p sums a table-driven log (absolute error ≤ 1.5e-7·max(1, |ln x|)).
+///   Σ p·ln p sums a table-driven log (32 cells; error ≤ 1.5e-7·max(1, |ln x|)).
 ///
 /// A C tier the CPU cannot run steps down (`avx512` → `avx2` → `simd`), so any request is safe. Both
 /// C tiers are compiled with per-function target attributes (no global flags) and chosen at run time
@@ -265,8 +266,9 @@ extension Linalg {
     /// `mean` (overwritten), then `ensembleMeanRow` on it with `scale`. `argmax` receives M + 1 indices:
     /// each member's first maximum, then the mean's. On the C tiers the members' Σ p ln p and spreads
     /// stay in vector lanes (widened to double per member) with one horizontal sum per sample, and each
-    /// member row is prefetched ahead (`FL_ENSEMBLE_PREFETCH_FLOATS`), so the sample-major walk over M
-    /// streams runs at memory speed; the simd and reference tiers compose the two row kernels.
+    /// member's stream is prefetched `FL_ENSEMBLE_PREFETCH_FLOATS` ahead (one line per 16 floats read), so
+    /// the sample-major walk over M streams runs at memory speed; the simd and reference tiers compose
+    /// the two row kernels. The mean row is bit-identical on every tier (−0.0 sums to +0.0 everywhere).
     /// `failure` names the first member whose row holds a value outside [0, 1] or NaN, or sums to
     /// more than 1e-3 from 1; the other results are then incomplete. No members or no classes give
     /// zeros and no failure. Cost: one read of the M·count floats, O(M·count).

@@ -40,7 +40,7 @@ public struct EnsembleUncertainty: Sendable {
 
     /// Throws `ReliabilityError` for no members, members of different shapes (naming the member), or
     /// rows that are not probability vectors (values outside [0, 1] or NaN, or a row sum off by more
-    /// than 1e-3; a bad member and row are named: the first bad row a thread meets, its first bad member).
+    /// than 1e-3; a bad member and row are named: the first bad row, and its first bad member, on every tier).
     /// `includeMean: false` skips the N × C mean. `backend` selects the row kernels' tier
     /// (`Linalg.kernelTier`): reference, simd, or the C shim's AVX2/AVX-512 kernels on blas.
     public static func compute(members: [Matrix<Float>], includeMean: Bool = true, backend: Backend? = nil) throws -> EnsembleUncertainty {
@@ -145,11 +145,7 @@ public struct EnsembleUncertainty: Sendable {
                 let mean = out.mean.map { $0 + i * c } ?? scratch
                 let r = Linalg.ensembleSample(members.baseAddress!, memberCount: m, offset: i * c, count: c, scale: inverseM,
                                               mean: mean, argmax: best, tier: tier)
-                if let f = r.failure {
-                    return f.invalid
-                        ? "member \(f.member) row \(i) holds a value outside [0, 1] or NaN; pass probabilities, not logits"
-                        : "member \(f.member) row \(i) sums to \(f.total), off by \(abs(f.total - 1)) (tolerance \(Linalg.ensembleSumTolerance))"
-                }
+                if let f = r.failure { return badRowMessage(member: f.member, row: i, total: f.total, invalid: f.invalid) }
                 let prediction = best[m]
                 out.prediction[i] = prediction
                 let totalH = -r.meanXlogx, expectedH = -r.xlogx / Double(m)
@@ -166,10 +162,18 @@ public struct EnsembleUncertainty: Sendable {
         }
     }
 
+    /// The error for member `member`'s row `row`: a value outside [0, 1] or NaN, else a sum off by more
+    /// than `Linalg.ensembleSumTolerance`.
+    static func badRowMessage(member: Int, row: Int, total: Double, invalid: Bool) -> String {
+        invalid
+            ? "member \(member) row \(row) holds a value outside [0, 1] or NaN; pass probabilities, not logits"
+            : "member \(member) row \(row) sums to \(total), off by \(abs(total - 1)) (tolerance \(Linalg.ensembleSumTolerance))"
+    }
+
     /// The two-pass form (the reference tier): rows `rows` in blocks of `blockRows` rows, member by member inside a block:
     /// each member contributes one contiguous run of rows (a prefetcher-friendly stream) to the block's
     /// Σ p (kept in L1) and entropies; the variance pass then re-reads the block from cache. Returns a
-    /// message for the first invalid row, else nil.
+    /// message for the first invalid row (its first bad member), else nil.
     static func kernelTwoPass(_ p: [UnsafePointer<Float>], rows: Range<Int>, classes c: Int, members m: Int, out: Outputs, tier: Linalg.KernelTier) -> String? {
         let blockRows = 32
         let sums = UnsafeMutablePointer<Float>.allocate(capacity: blockRows * c)
@@ -181,14 +185,19 @@ public struct EnsembleUncertainty: Sendable {
             let count = min(blockRows, rows.upperBound - start)
             sums.update(repeating: 0, count: count * c)
             for t in 0..<count { expected[t] = 0; variance[t] = 0; disagree[t] = 0 }
+            // Validation reports the first bad row of the block and its first bad member, as the one-pass
+            // tiers do (members are walked outside rows here, so the block is finished first).
+            var firstBad: (row: Int, message: String)?
             for k in 0..<m {
                 for t in 0..<count {
                     let r = Linalg.xlogxAccumulate(p[k] + (start + t) * c, into: sums + t * c, count: c, tier: tier)
-                    if r.invalid { return "member \(k) row \(start + t) holds a value outside [0, 1] or NaN; pass probabilities, not logits" }
-                    if abs(r.total - 1) > 1e-3 { return "member \(k) row \(start + t) sums to \(r.total), off by \(abs(r.total - 1)) (tolerance 0.001)" }
+                    if r.invalid || abs(r.total - 1) > Linalg.ensembleSumTolerance, firstBad.map({ start + t < $0.row }) ?? true {
+                        firstBad = (start + t, badRowMessage(member: k, row: start + t, total: r.total, invalid: r.invalid))
+                    }
                     expected[t] -= r.xlogx
                 }
             }
+            if let firstBad { return firstBad.message }
             for t in 0..<count {
                 let i = start + t, mean = sums + t * c
                 let totalH = -Linalg.xlogxScale(mean, count: c, scale: inverseM, tier: tier)
