@@ -57,25 +57,28 @@ __attribute__((target("avx2,fma"))) static inline __m256 fl_log256(__m256 x) {
 /* ln x for positive normal floats, table-driven (the AVX2 counterpart of vecmath512.c's fl_log512), for
  * the sums Σ p·ln p: x = 2^e·m, m ∈ [1, 2); the top three mantissa bits pick c = 1 + (i + ½)/8 from an
  * 8-entry table held in one register (vpermps), ln x = e·ln 2 + ln c + ln(1 + r), r = m/c − 1 formed with
- * one FMA against float 1/c, |r| ≤ 1/17, ln(1 + r) ≈ r − r²/2 + r³/3 − r⁴/4 + r⁵/5 (truncation < r⁶/6 <
- * 7e-9). About 15 instructions against the 25 of fl_log256; error ≤ 1.5e-7·max(1, |ln x|) on
- * [FLT_MIN, 1] (measured 8.2e-8 against float64 over 151 M floats; Cephes 8.0e-8; VectorTierTests checks the
- * bound through the rounded product p·ln p). 0 and subnormals need no clamp: they read as exponent −127. The table holds float 1/c and
- * ln c = −ln(float(1/c)), so that m·(1/c) − 1 and ln c agree. fl_log256 stays for the normals, whose
- * values must not move. */
+ * one FMA against float 1/c, |r| ≤ 1/17, ln(1 + r) ≈ r + r²·(c₂ + c₃r + c₄r²) with c₂…c₄ minimax for the
+ * absolute error on [−1/17, 1/17] (1.9e-8 in exact arithmetic; Benchmarks/logerror/fit_log_polynomial.py).
+ * e reaches float through the 2²³ trick (exponent bits or-ed into 2²³'s mantissa, then 2²³ + 127
+ * subtracted, both exact), which keeps it off the FMA ports that the rest of the loop needs. 15 vector
+ * operations against the 25 of fl_log256; error ≤ 1.5e-7·max(1, |ln x|) on [FLT_MIN, 1] (measured over
+ * every float there against float64: 9.6e-8, Benchmarks/logerror/run.sh; VectorTierTests checks the
+ * bound through the rounded product p·ln p). 0 and subnormals need no clamp:
+ * they read as exponent −127. The table holds float 1/c and ln c = −ln(float(1/c)), so that m·(1/c) − 1
+ * and ln c agree. fl_log256 stays for the normals, whose values must not move. */
 __attribute__((target("avx2,fma"))) static inline __m256 fl_log256_table(__m256 x) {
     const __m256 inverse = _mm256_setr_ps(0x1.e1e1e2p-1f, 0x1.af286cp-1f, 0x1.861862p-1f, 0x1.642c86p-1f,
                                           0x1.47ae14p-1f, 0x1.2f684cp-1f, 0x1.1a7b96p-1f, 0x1.084210p-1f);
     const __m256 logC = _mm256_setr_ps(0x1.f0a30ap-5f, 0x1.5ff306p-3f, 0x1.1675cap-2f, 0x1.739d7ep-2f,
                                        0x1.c8ff7ep-2f, 0x1.0be72ep-1f, 0x1.307d74p-1f, 0x1.52a2d4p-1f);
     __m256i bits = _mm256_castps_si256(x);
-    __m256 e = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_srli_epi32(bits, 23), _mm256_set1_epi32(127)));
+    __m256 e = _mm256_sub_ps(_mm256_castsi256_ps(_mm256_or_si256(_mm256_srli_epi32(bits, 23), _mm256_set1_epi32(0x4B000000))),
+                             _mm256_set1_ps(8388608.0f + 127.0f));
     __m256 m = _mm256_castsi256_ps(_mm256_or_si256(_mm256_and_si256(bits, _mm256_set1_epi32(0x007FFFFF)), _mm256_set1_epi32(0x3F800000)));
     __m256i i = _mm256_srli_epi32(bits, 20);  /* vpermps reads the low three bits */
     __m256 r = _mm256_fmsub_ps(m, _mm256_permutevar8x32_ps(inverse, i), _mm256_set1_ps(1.0f));
-    __m256 q = _mm256_fmadd_ps(r, _mm256_set1_ps(0.2f), _mm256_set1_ps(-0.25f));
-    q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(1.0f / 3.0f));
-    q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(-0.5f));
+    __m256 q = _mm256_fmadd_ps(r, _mm256_set1_ps(-0x1.00e6c0p-2f), _mm256_set1_ps(0x1.55f35cp-2f));
+    q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(-0x1.ffffbap-2f));
     __m256 y = _mm256_fmadd_ps(q, _mm256_mul_ps(r, r), r);
     return _mm256_fmadd_ps(e, _mm256_set1_ps(0.693147180559945309f), _mm256_add_ps(_mm256_permutevar8x32_ps(logC, i), y));
 }
@@ -173,6 +176,38 @@ double fl_exp_scaled_f32(float *x, int64_t n, float scale) {
     return total;
 }
 
+/* The first-maximum chain, one vector step: a lane moves only on a strictly greater value (NaN never wins,
+ * a NaN start never moves), as in the reference. The index of a lane's latest move is its largest, so
+ * max_epi32 over (move ? index : 0) replaces a blend (vblendvps is 3 µops on recent Intel cores), and
+ * max_ps(v, best) returns best on NaN and on ties. Indices must fit in int32 (callers' rows do). */
+__attribute__((target("avx2,fma"))) static inline void fl_argmax_step256(__m256 v, __m256i index, __m256 *best, __m256i *bestIndex) {
+    __m256 g = _mm256_cmp_ps(v, *best, _CMP_GT_OQ);
+    *best = _mm256_max_ps(v, *best);
+    *bestIndex = _mm256_max_epi32(*bestIndex, _mm256_and_si256(_mm256_castps_si256(g), index));
+}
+
+/* The same step for a tail vector whose lanes outside `mask` hold no element. */
+__attribute__((target("avx2,fma"))) static inline void fl_argmax_tail256(__m256 v, __m256i mask, __m256i index, __m256 *best, __m256i *bestIndex) {
+    __m256 g = _mm256_and_ps(_mm256_cmp_ps(v, *best, _CMP_GT_OQ), _mm256_castsi256_ps(mask));
+    *best = _mm256_blendv_ps(*best, v, g);
+    *bestIndex = _mm256_max_epi32(*bestIndex, _mm256_and_si256(_mm256_castps_si256(g), index));
+}
+
+/* The first maximum over 8 lanes that all started from row[0] with index 0: the smallest index among the
+ * lanes holding the largest value; 0 when row[0] is NaN (then every lane is, and nothing moved).
+ * Branch-free (the scalar loop it replaces mispredicted on the lanes' values). */
+__attribute__((target("avx2,fma"))) static inline int64_t fl_argmax_lanes256(__m256 best, __m256i bestIndex) {
+    __m256 top = _mm256_max_ps(best, _mm256_permute2f128_ps(best, best, 1));
+    top = _mm256_max_ps(top, _mm256_permute_ps(top, 0x4E));
+    top = _mm256_max_ps(top, _mm256_permute_ps(top, 0xB1));
+    __m256i c = _mm256_blendv_epi8(_mm256_set1_epi32(INT32_MAX), bestIndex, _mm256_castps_si256(_mm256_cmp_ps(best, top, _CMP_EQ_OQ)));
+    c = _mm256_min_epi32(c, _mm256_permute2x128_si256(c, c, 1));
+    c = _mm256_min_epi32(c, _mm256_shuffle_epi32(c, 0x4E));
+    c = _mm256_min_epi32(c, _mm256_shuffle_epi32(c, 0xB1));
+    int first = _mm256_cvtsi256_si32(c);
+    return first == INT32_MAX ? 0 : first;
+}
+
 __attribute__((target("avx2,fma")))
 int64_t fl_sqdiff_argmax_f32(const float *row, const float *mean, int64_t n, double *sqdiff) {
     if (n <= 0) { *sqdiff = 0; return 0; }
@@ -185,21 +220,12 @@ int64_t fl_sqdiff_argmax_f32(const float *row, const float *mean, int64_t n, dou
     for (; j + 8 <= n; j += 8) {
         __m256 v = _mm256_loadu_ps(row + j), d = _mm256_sub_ps(v, _mm256_loadu_ps(mean + j));
         acc = _mm256_fmadd_ps(d, d, acc);
-        __m256 greater = _mm256_cmp_ps(v, best, _CMP_GT_OQ);  /* strictly greater: the first maximum per lane wins */
-        best = _mm256_blendv_ps(best, v, greater);
-        bestIndex = _mm256_blendv_epi8(bestIndex, index, _mm256_castps_si256(greater));
+        fl_argmax_step256(v, index, &best, &bestIndex);
         index = _mm256_add_epi32(index, eight);
     }
-    float lanes[8];
-    int idx[8];
-    _mm256_storeu_ps(lanes, best);
-    _mm256_storeu_si256((__m256i *)idx, bestIndex);
     double s = fl_hsum256(acc);
-    int64_t arg = idx[0];
-    float top = lanes[0];
-    for (int l = 1; l < 8; l++) {
-        if (lanes[l] > top || (lanes[l] == top && idx[l] < arg)) { top = lanes[l]; arg = idx[l]; }
-    }
+    int64_t arg = fl_argmax_lanes256(best, bestIndex);
+    float top = row[arg];
     for (; j < n; j++) {
         float d = row[j] - mean[j];
         s += (double)d * d;
@@ -208,50 +234,34 @@ int64_t fl_sqdiff_argmax_f32(const float *row, const float *mean, int64_t n, dou
     *sqdiff = s;
     return arg;
 }
-/* The first maximum over 8 lanes that all started from row[0] with index 0. */
-__attribute__((target("avx2,fma"))) static inline int64_t fl_argmax_lanes256(__m256 best, __m256i bestIndex) {
-    float lanes[8];
-    int idx[8];
-    _mm256_storeu_ps(lanes, best);
-    _mm256_storeu_si256((__m256i *)idx, bestIndex);
-    int64_t arg = idx[0];
-    float top = lanes[0];
-    for (int l = 1; l < 8; l++)
-        if (lanes[l] > top || (lanes[l] == top && idx[l] < arg)) { top = lanes[l]; arg = idx[l]; }
-    return arg;
-}
 
-/* One member row of the ensemble pass (CFaultline.h): one read of the row for everything. */
 /* The accumulators of one member row (Σ p ln p, Σ (p − anchor)², Σ p in lanes, the lanes' first maxima,
  * the invalid-value lanes), shared by the member-row and the sample kernels. */
 typedef struct { __m256 h, q, s, best, low; __m256i index; } fl_member_row256;
 
 /* One read of a member row: the accumulators above and p added into sum (stored when `first`),
- * prefetching the member's next rows (FL_ENSEMBLE_PREFETCH_FLOATS ahead). */
-__attribute__((target("avx2,fma"))) static inline fl_member_row256 fl_member_row_pass256(const float *p, const float *anchor, float *sum,
+ * prefetching the member's next rows (FL_ENSEMBLE_PREFETCH_FLOATS ahead). One chain per accumulator
+ * (at most 8 cycles of latency per 16 floats, under the loop's throughput): AVX2 has 16 vector registers,
+ * and a second chain per accumulator made the compiler spill them on every iteration. */
+__attribute__((target("avx2,fma"), always_inline)) static inline fl_member_row256 fl_member_row_pass256(const float *p, const float *anchor, float *sum,
                                                                                          int64_t n, int first) {
     const __m256 zero = _mm256_setzero_ps();
-    __m256 h = zero, h2 = zero, s = zero, q = zero;
+    const __m256i eight = _mm256_set1_epi32(8);
+    __m256 h = zero, s = zero, q = zero;
     __m256 best = _mm256_set1_ps(p[0]), low = best;
     __m256i bestIndex = _mm256_setzero_si256(), index = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    const __m256i eight = _mm256_set1_epi32(8);
     int64_t j = 0;
     for (; j + 16 <= n; j += 16) {
         _mm_prefetch((const char *)(p + j + FL_ENSEMBLE_PREFETCH_FLOATS), _MM_HINT_T0);
         __m256 v = _mm256_loadu_ps(p + j), w = _mm256_loadu_ps(p + j + 8);
         low = _mm256_min_ps(low, _mm256_min_ps(v, w));
         s = _mm256_add_ps(s, _mm256_add_ps(v, w));
-        h = _mm256_fmadd_ps(v, fl_log256_table(v), h);
-        h2 = _mm256_fmadd_ps(w, fl_log256_table(w), h2);
+        h = _mm256_fmadd_ps(w, fl_log256_table(w), _mm256_fmadd_ps(v, fl_log256_table(v), h));
         __m256 dv = _mm256_sub_ps(v, _mm256_loadu_ps(anchor + j)), dw = _mm256_sub_ps(w, _mm256_loadu_ps(anchor + j + 8));
         q = _mm256_fmadd_ps(dw, dw, _mm256_fmadd_ps(dv, dv, q));
-        __m256 g = _mm256_cmp_ps(v, best, _CMP_GT_OQ);
-        best = _mm256_blendv_ps(best, v, g);
-        bestIndex = _mm256_blendv_epi8(bestIndex, index, _mm256_castps_si256(g));
+        fl_argmax_step256(v, index, &best, &bestIndex);
         index = _mm256_add_epi32(index, eight);
-        g = _mm256_cmp_ps(w, best, _CMP_GT_OQ);
-        best = _mm256_blendv_ps(best, w, g);
-        bestIndex = _mm256_blendv_epi8(bestIndex, index, _mm256_castps_si256(g));
+        fl_argmax_step256(w, index, &best, &bestIndex);
         index = _mm256_add_epi32(index, eight);
         if (first) {  /* + 0 makes −0.0 +0.0, as the other tiers' 0 + p does */
             _mm256_storeu_ps(sum + j, _mm256_add_ps(v, zero));
@@ -261,7 +271,6 @@ __attribute__((target("avx2,fma"))) static inline fl_member_row256 fl_member_row
             _mm256_storeu_ps(sum + j + 8, _mm256_add_ps(_mm256_loadu_ps(sum + j + 8), w));
         }
     }
-    h = _mm256_add_ps(h, h2);
     for (; j < n; j += 8) {
         if (!(j & 15)) _mm_prefetch((const char *)(p + j + FL_ENSEMBLE_PREFETCH_FLOATS), _MM_HINT_T0);  /* short rows too */
         __m256i mask = fl_tail_mask(n - j < 8 ? n - j : 8);
@@ -271,9 +280,7 @@ __attribute__((target("avx2,fma"))) static inline fl_member_row256 fl_member_row
         h = _mm256_fmadd_ps(v, fl_log256_table(v), h);
         __m256 dv = _mm256_sub_ps(v, _mm256_maskload_ps(anchor + j, mask));
         q = _mm256_fmadd_ps(dv, dv, q);
-        __m256 g = _mm256_and_ps(_mm256_cmp_ps(v, best, _CMP_GT_OQ), _mm256_castsi256_ps(mask));
-        best = _mm256_blendv_ps(best, v, g);
-        bestIndex = _mm256_blendv_epi8(bestIndex, index, _mm256_castps_si256(g));
+        fl_argmax_tail256(v, mask, index, &best, &bestIndex);
         index = _mm256_add_epi32(index, eight);
         _mm256_maskstore_ps(sum + j, mask, _mm256_add_ps(first ? zero : _mm256_maskload_ps(sum + j, mask), v));
     }
@@ -315,21 +322,28 @@ __attribute__((target("avx2,fma")))
 int64_t fl_ensemble_mean_row_f32(float *values, const float *anchor, int64_t n, float scale, double out[2]) {
     if (n <= 0) { out[0] = out[1] = 0; return 0; }
     const __m256 tiny = _mm256_set1_ps(1.17549435e-38f), k = _mm256_set1_ps(scale);
+    const __m256i eight = _mm256_set1_epi32(8);
     __m256 h = _mm256_setzero_ps(), q = _mm256_setzero_ps();
     __m256 best = _mm256_set1_ps(values[0] * scale);
     __m256i bestIndex = _mm256_setzero_si256(), index = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    const __m256i eight = _mm256_set1_epi32(8);
-    for (int64_t j = 0; j < n; j += 8) {
-        __m256i mask = fl_tail_mask(n - j < 8 ? n - j : 8);
+    int64_t j = 0;
+    for (; j + 8 <= n; j += 8) {
+        __m256 v = _mm256_mul_ps(_mm256_loadu_ps(values + j), k);
+        _mm256_storeu_ps(values + j, v);
+        h = _mm256_fmadd_ps(v, fl_log256_table(_mm256_max_ps(v, tiny)), h);
+        __m256 d = _mm256_sub_ps(v, _mm256_loadu_ps(anchor + j));
+        q = _mm256_fmadd_ps(d, d, q);
+        fl_argmax_step256(v, index, &best, &bestIndex);
+        index = _mm256_add_epi32(index, eight);
+    }
+    if (j < n) {
+        __m256i mask = fl_tail_mask(n - j);
         __m256 v = _mm256_mul_ps(_mm256_maskload_ps(values + j, mask), k);
         _mm256_maskstore_ps(values + j, mask, v);
         h = _mm256_fmadd_ps(v, fl_log256_table(_mm256_max_ps(v, tiny)), h);
         __m256 d = _mm256_sub_ps(v, _mm256_maskload_ps(anchor + j, mask));
         q = _mm256_fmadd_ps(d, d, q);
-        __m256 g = _mm256_and_ps(_mm256_cmp_ps(v, best, _CMP_GT_OQ), _mm256_castsi256_ps(mask));
-        best = _mm256_blendv_ps(best, v, g);
-        bestIndex = _mm256_blendv_epi8(bestIndex, index, _mm256_castps_si256(g));
-        index = _mm256_add_epi32(index, eight);
+        fl_argmax_tail256(v, mask, index, &best, &bestIndex);
     }
     out[0] = fl_hsum256(h);
     out[1] = fl_hsum256(q);
@@ -345,7 +359,10 @@ int64_t fl_ensemble_sample_f32(const float *const *members, int64_t offset, int6
     const float *anchor = members[0] + offset;
     __m256d h = _mm256_setzero_pd(), q = _mm256_setzero_pd();
     for (int64_t k = 0; k < m; k++) {
-        fl_member_row256 r = fl_member_row_pass256(members[k] + offset, anchor, mean, n, k == 0);
+        /* Two inlined copies, so that neither loop tests `first`: the test split the loop body, and the
+         * compiler then spilled accumulators on every iteration. */
+        fl_member_row256 r = k == 0 ? fl_member_row_pass256(members[k] + offset, anchor, mean, n, 1)
+                                    : fl_member_row_pass256(members[k] + offset, anchor, mean, n, 0);
         double s = fl_hsum256(r.s);
         int bad = fl_member_row_invalid256(r);
         if (bad || fabs(s - 1) > FL_ENSEMBLE_SUM_TOLERANCE) { *total = s; *invalid = bad; return k; }

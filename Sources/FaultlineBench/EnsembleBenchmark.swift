@@ -52,9 +52,9 @@ struct EnsembleBenchmark: ParsableCommand {
         let efficiency = Timing.median(bound) / Timing.median(ours)
         let tier = Linalg.kernelTier().rawValue
         var rows = [
-            BenchRow(workload: "W4 ensemble", peer: "faultline EnsembleUncertainty (\(threads) threads, \(tier) tier)", times_s: ours,
+            BenchRow(workload: "W4 ensemble", peer: "faultline EnsembleUncertainty (\(Self.threadCount(threads)), \(tier) tier)", times_s: ours,
                      throughput: bytes / Timing.median(ours) / 1e9, throughput_unit: "GB/s", key: key),
-            BenchRow(workload: "W4 ensemble", peer: "bandwidth bound: SIMD sum of the same bytes (\(threads) threads)", times_s: bound,
+            BenchRow(workload: "W4 ensemble", peer: "bandwidth bound: SIMD sum of the same bytes (\(Self.threadCount(threads)))", times_s: bound,
                      throughput: bytes / Timing.median(bound) / 1e9, throughput_unit: "GB/s", key: "checksum \(checksum)"),
         ]
         var summary = [String(format: "decomposition reaches %.1f%% of the measured read bandwidth (%d × %d × %d float32)", 100 * efficiency, m, n, c)]
@@ -68,6 +68,9 @@ struct EnsembleBenchmark: ParsableCommand {
         }
         try BenchReport(system: system, rows: rows, summary: summary).emit(options, unit: "GB/s", digits: 2)
     }
+
+    /// "1 thread", "2 threads": the label of a row timed with `count` threads.
+    static func threadCount(_ count: Int) -> String { count == 1 ? "1 thread" : "\(count) threads" }
 
     /// A 2-thread SIMD sum over the matrix's bytes: how fast they can be read at all.
     static func streamingSum(_ a: Matrix<Float>) -> Float {

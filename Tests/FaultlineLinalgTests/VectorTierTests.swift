@@ -146,12 +146,17 @@ struct VectorTierTests {
     func ensembleSampleEveryTail(tier: Linalg.KernelTier) {
         for n in Self.lengths { for m in 1...3 { for offset in [0, 3] {
             // Softmax-like rows (families 0 and 2; in every other one a value moved aside for a subnormal
-            // and FLT_MIN), one-hot rows (zeros and an exact one, anywhere) and −0.0 in the last column.
+            // and FLT_MIN), one-hot rows (zeros and an exact one, anywhere), tied maxima at offset 3
+            // (uniform rows, and two halves anywhere: the first maximum must win in every lane and
+            // across lanes) and −0.0 in the last column.
             let rows: [[Float]] = (0..<m).map { k in
                 var row: [Float]
+                let tied = offset == 3 && (n + k) % 4 == 1 && n >= 2
                 if (n + k) % 4 == 3 { row = (0..<n).map { $0 == (7 * k + n / 2) % n ? 1 : 0 } }
+                else if tied && k % 2 == 0 { row = [Float](repeating: 1 / Float(n), count: n) }
+                else if tied { row = (0..<n).map { $0 == (3 * k + 1) % n || $0 == (3 * k + 2 + n / 2) % n ? 0.5 : 0 } }
                 else { row = Self.probabilities(n, family: (n + k) % 2 == 0 ? 0 : 2, seed: UInt64(n * 31 + k * 7 + offset)) }
-                if k % 2 == 1 && n >= 3 && row.max()! < 1 {
+                if k % 2 == 1 && n >= 3 && row.max()! < 1 && !tied {
                     let (a, b, into) = ((k * 5) % n, (k * 5 + 1) % n, (k * 5 + 2) % n)
                     row[into] += row[a] + row[b]
                     row[a] = .leastNonzeroMagnitude

@@ -314,8 +314,9 @@ extension Linalg {
         }
     }
 
-    /// How far a member row's Σ p may be from 1 in the ensemble pass (`FL_ENSEMBLE_SUM_TOLERANCE`).
-    public static let ensembleSumTolerance = 1e-3
+    /// How far a member row's Σ p may be from 1 in the ensemble pass: 1e-3, the C kernels'
+    /// `FL_ENSEMBLE_SUM_TOLERANCE` (defined once, in CFaultline.h).
+    public static let ensembleSumTolerance: Double = FL_ENSEMBLE_SUM_TOLERANCE
 
     /// The result of `ensembleSample`: Σ over members of Σ p ln p and of the spread about member 0's
     /// row, the same two sums of the mean row, and the first invalid member if any.
