@@ -51,6 +51,65 @@ struct GraphModelTests {
         #expect(g.tensorNames.first == "input" && g.tensorNames.last == "logits")
     }
 
+    /// Convolutions split their samples in one part per thread (`ConvolutionGeometry.inParts`): logits
+    /// and input gradients at 1 and 2 threads, over batches smaller than, equal to and larger than the
+    /// parts and a convolution block (stride 1 with an adjoint convolution, stride 2 with col2im).
+    @Test(.serialized, arguments: [1, 2, 7, 64, 256])
+    func convolutionsIndependentOfThreadsAndSplit(batch: Int) throws {
+        let spec = "input:3x12x12,conv2d:3-8-3-1-1,relu,conv2d:8-8-3-2-1,tanh,flatten,linear:288-5"
+        let g = try GraphModel(sequential: try ModelSpec.build(spec, seed: 11))
+        var rng = Philox(seed: 12)
+        let x: Matrix<Float> = rng.matrix(rows: 256, columns: g.inputFeatures, .uniform(-1, 1))
+        let labels = (0..<256).map { $0 % 5 }
+        let one = try Linalg.withThreads(1) { (try g.logits(x, batchSize: batch), Self.gradient(g, x, labels, batch: batch)) }
+        let two = try Linalg.withThreads(2) { (try g.logits(x, batchSize: batch), Self.gradient(g, x, labels, batch: batch)) }
+        #expect(Self.relative(two.0, one.0) <= 1e-6, "batch \(batch): logits")
+        #expect(Self.relative(two.1, one.1) <= 1e-6, "batch \(batch): input gradient")
+    }
+
+    /// Same-shape subtraction and division (the backward's one-loop-per-case path), both operand sides:
+    /// the input gradient against central differences.
+    @Test(arguments: [1, 2])
+    func sameShapeSubAndDivMatchFiniteDifferences(seed: UInt64) throws {
+        var rng = Philox(seed: seed)
+        func dense(_ i: Int, _ o: Int) -> GraphOperation {
+            .dense(weight: rng.matrix(rows: o, columns: i, .uniform(-1, 1)), bias: (0..<o).map { _ in Float(rng.uniform() - 0.5) })
+        }
+        let nodes: [GraphModel.Node] = [
+            .init(name: "u", operation: dense(5, 6), inputs: ["x"], output: "u"),
+            .init(name: "v", operation: dense(5, 6), inputs: ["x"], output: "v0"),
+            .init(name: "sp", operation: .unary(.softplus), inputs: ["v0"], output: "v1"),
+            .init(name: "one", operation: .constantBinary(.add, constant: [1], shape: [1], constantOnLeft: false), inputs: ["v1"], output: "v"),
+            .init(name: "sub", operation: .binary(.sub), inputs: ["u", "v"], output: "s"),
+            .init(name: "rsub", operation: .binary(.sub), inputs: ["v", "u"], output: "r"),
+            .init(name: "div", operation: .binary(.div), inputs: ["u", "v"], output: "d"),
+            .init(name: "rdiv", operation: .binary(.div), inputs: ["s", "v"], output: "e"),
+            .init(name: "mix", operation: .binary(.mul), inputs: ["d", "r"], output: "f"),
+            .init(name: "cat", operation: .concat(axis: 0), inputs: ["f", "e"], output: "g"),
+            .init(name: "out", operation: dense(12, 3), inputs: ["g"], output: "logits"),
+        ]
+        let g = try GraphModel(inputName: "x", inputShape: [5], nodes: nodes, outputName: "logits")
+        let x: Matrix<Float> = rng.matrix(rows: 3, columns: 5, .uniform(-1, 1))
+        let labels = [0, 1, 2]
+        let analytic = Self.gradient(g, x, labels, batch: 3)
+        func loss(_ x: Matrix<Float>) -> Double {
+            let z = try! g.logits(x)
+            return (0..<z.rows).reduce(0.0) { total, r in
+                let row = (0..<3).map { Double(z[r, $0]) }, m = row.max()!
+                return total + log(row.map { exp($0 - m) }.reduce(0, +)) + m - row[labels[r]]
+            }
+        }
+        var worst = 0.0
+        for i in 0..<15 {
+            var plus = x, minus = x
+            plus[i / 5, i % 5] += 1e-2
+            minus[i / 5, i % 5] -= 1e-2
+            worst = max(worst, abs((loss(plus) - loss(minus)) / 2e-2 - Double(analytic[i / 5, i % 5])))
+        }
+        let scale = analytic.elements.map { abs(Double($0)) }.max()!
+        #expect(worst / scale < 2e-2, "worst \(worst) at scale \(scale)")
+    }
+
     /// A residual block with a broadcast per-channel scale, a concat, a grouped dilated convolution,
     /// padded pooling in ceil mode and a softmax: the input gradient matches central differences in Double-ish
     /// precision (float32, step 1e-2 on smooth activations).

@@ -16,9 +16,9 @@ extension GraphModel.Step {
     func scratchCount(capacity: Int, parts: Int) -> Int {
         guard case .convolution(let c) = operation else { return 0 }
         let geometry = ConvolutionGeometry(c, input: inputShapes[0], output: outputShape)
-        let own = max(geometry.scratchCount(capacity: capacity), geometry.parameterScratchCount(capacity: capacity, parts: parts))
+        let own = max(geometry.scratchCount(capacity: capacity, parts: parts), geometry.parameterScratchCount(capacity: capacity, parts: parts))
         guard let adjoint else { return own }
-        return max(own, ConvolutionGeometry(adjoint, input: outputShape, output: inputShapes[0]).scratchCount(capacity: capacity))
+        return max(own, ConvolutionGeometry(adjoint, input: outputShape, output: inputShapes[0]).scratchCount(capacity: capacity, parts: parts))
     }
 
     /// Precomputes broadcast maps and expanded constants.
@@ -35,7 +35,8 @@ extension GraphModel.Step {
     }
 
     /// Elementwise, pooling, concat and softmax steps work row by row: the model splits their rows
-    /// across threads. Dense and convolution steps parallelise inside (GEMM, blocks of samples).
+    /// across threads. Dense and convolution steps parallelise inside (the GEMM's threads; convolutions
+    /// split their samples in parts, `ConvolutionGeometry.inParts`).
     var isRowParallel: Bool {
         switch operation {
         case .dense, .convolution: return false
@@ -55,7 +56,7 @@ extension GraphModel.Step {
                             transB: .transposed, alpha: 1, beta: 1, into: MutableMatrixPointer(y, rows: rows, columns: outF), backend: context.backend)
             }
         case .convolution(let c):
-            ConvolutionGeometry(c, input: inputShapes[0], output: outputShape).forward(x, rows: rows, into: y, context: context)
+            ConvolutionGeometry(c, input: inputShapes[0], output: outputShape).forward(x, rows: rows, into: y, parts: ws.gradientParts, context: context)
         case .channelAffine(let scale, let shift):
             let channels = scale.count, spatial = inF / channels
             for i in 0..<rows {
@@ -181,9 +182,9 @@ extension GraphModel.Step {
             }
         case .convolution(let c):
             if let adjoint {
-                ConvolutionGeometry(adjoint, input: outputShape, output: inputShapes[0]).forward(dy, rows: rows, into: dx, context: context)
+                ConvolutionGeometry(adjoint, input: outputShape, output: inputShapes[0]).forward(dy, rows: rows, into: dx, parts: ws.gradientParts, context: context)
             } else {
-                ConvolutionGeometry(c, input: inputShapes[0], output: outputShape).backward(dy, rows: rows, into: dx, context: context)
+                ConvolutionGeometry(c, input: inputShapes[0], output: outputShape).backward(dy, rows: rows, into: dx, parts: ws.gradientParts, context: context)
             }
         case .channelAffine(let scale, _):
             let channels = scale.count, spatial = inF / channels
@@ -213,6 +214,17 @@ extension GraphModel.Step {
             let map = broadcast[k]
             for i in 0..<rows {
                 let a0 = x + i * aF, b0 = b + i * bF, g = dy + i * outF, d = dx + i * inF
+                if broadcast[0] == nil && broadcast[1] == nil {  // same shapes (residual adds): one loop per case
+                    switch (op, k) {
+                    case (.add, _), (.sub, 0): d.update(from: g, count: outF)
+                    case (.sub, _): for j in 0..<outF { d[j] = -g[j] }
+                    case (.mul, 0): for j in 0..<outF { d[j] = g[j] * b0[j] }
+                    case (.mul, _): for j in 0..<outF { d[j] = g[j] * a0[j] }
+                    case (.div, 0): for j in 0..<outF { d[j] = g[j] / b0[j] }
+                    case (.div, _): for j in 0..<outF { d[j] = -g[j] * a0[j] / (b0[j] * b0[j]) }
+                    }
+                    continue
+                }
                 if map != nil { d.update(repeating: 0, count: inF) }
                 for j in 0..<outF {
                     let u = a0[broadcast[0].map { Int($0[j]) } ?? j], v = b0[broadcast[1].map { Int($0[j]) } ?? j]
@@ -231,13 +243,14 @@ extension GraphModel.Step {
         case .unary(let u):
             let n = rows * inF
             switch u {
-            case .relu: for j in 0..<n { dx[j] = x[j] > 0 ? dy[j] : 0 }
-            case .leakyReLU(let a): for j in 0..<n { dx[j] = x[j] > 0 ? dy[j] : a * dy[j] }
+            // dy is read unconditionally, so that the selects vectorise (a load under the condition does not).
+            case .relu: for j in 0..<n { let g = dy[j]; dx[j] = x[j] > 0 ? g : 0 }
+            case .leakyReLU(let a): for j in 0..<n { let g = dy[j]; dx[j] = x[j] > 0 ? g : a * g }
             case .sigmoid: for j in 0..<n { dx[j] = dy[j] * y[j] * (1 - y[j]) }
             case .tanh: for j in 0..<n { dx[j] = dy[j] * (1 - y[j] * y[j]) }
             case .erf: for j in 0..<n { dx[j] = dy[j] * 1.1283791670955126 * expf(-x[j] * x[j]) }
             case .softplus: for j in 0..<n { dx[j] = dy[j] / (1 + expf(-x[j])) }
-            case .clip(let lower, let upper): for j in 0..<n { dx[j] = x[j] >= lower && x[j] <= upper ? dy[j] : 0 }
+            case .clip(let lower, let upper): for j in 0..<n { let g = dy[j], v = x[j]; dx[j] = v >= lower && v <= upper ? g : 0 }
             case .gelu(false):
                 for j in 0..<n {
                     let cdf = 0.5 * (1 + erff(x[j] * 0.70710678118654752))
@@ -354,7 +367,6 @@ struct ConvolutionGeometry {
     var perSample: Int { (patch + groupOutputs) * pixels + im2col.paddedCount }
     /// Samples unfolded together into one GEMM (up to 2¹⁹ floats of scratch, 2 MB: larger blocks no longer stay in cache).
     func block(capacity: Int) -> Int { max(1, min(capacity, (1 << 19) / perSample)) }
-    func scratchCount(capacity: Int) -> Int { isDepthwise ? 0 : block(capacity: capacity) * perSample }
     /// The padded image of sample `s` of a block whose scratch starts at `cols`.
     func padded(_ cols: UnsafeMutablePointer<Float>, blockSize: Int, sample s: Int) -> UnsafeMutablePointer<Float> {
         cols + blockSize * (patch + groupOutputs) * pixels + s * im2col.paddedCount
@@ -370,31 +382,56 @@ struct ConvolutionGeometry {
         return (lo, hi, offset)
     }
 
-    /// Per block of samples and group: unfold every sample (in parallel) side by side, one GEMM
-    /// W_g · cols for the whole block, then scatter into NCHW with the bias (in parallel).
-    func forward(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>, context: ForwardContext) {
+    /// Scratch of `forward` and `backward` split in up to `parts` parts (fewer run when the batch or the
+    /// thread count is smaller): one block's columns, GEMM output and padded images per part.
+    func scratchCount(capacity: Int, parts: Int) -> Int {
+        guard !isDepthwise else { return 0 }
+        return (1...max(1, parts)).map { p in p * block(capacity: (capacity + p - 1) / p) * perSample }.max()!
+    }
+
+    /// `body(samples, scratch, blockSize, parallel)` over `rows` samples. With `parts` > 1 (at most the
+    /// parts the scratch was sized for): the rows in contiguous parts, one per thread, each with its own
+    /// scratch and single-threaded BLAS, so that a small convolution's unfold, GEMM and scatter need no
+    /// synchronisation per block (OpenBLAS's own split of these GEMMs gained nothing on 2 cores). With one
+    /// part: the blocks' unfold and scatter in parallel over samples and the GEMM on BLAS's threads.
+    /// Results do not depend on the split: every output element is one GEMM dot product over the patch.
+    func inParts(rows: Int, parts: Int, scratch: UnsafeMutablePointer<Float>,
+                 _ body: (Range<Int>, UnsafeMutablePointer<Float>, Int, Bool) -> Void) {
+        let parts = max(1, min(parts, rows, Linalg.simdThreads))
+        guard parts > 1 else { return body(0..<rows, scratch, block(capacity: rows), true) }
+        let blockSize = block(capacity: (rows + parts - 1) / parts), size = blockSize * perSample
+        NativeBLAS.withSingleThread {
+            Linalg.parallelForEach(parts) { p in body(Linalg.partition(rows, parts: parts, part: p), scratch + p * size, blockSize, false) }
+        }
+    }
+
+    /// Per block of samples and group: unfold every sample side by side, one GEMM W_g · cols for the
+    /// whole block, then scatter into NCHW with the bias; the rows split in `parts` (see `inParts`).
+    func forward(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>, parts: Int, context: ForwardContext) {
         c.weight.withUnsafeBufferPointer { wp in
             let w = wp.baseAddress!
             if isDepthwise {
                 Linalg.parallelForEach(rows) { n in depthwiseForward(x + n * inputFeatures, w, into: y + n * outputFeatures) }
                 return
             }
-            let blockSize = block(capacity: rows), cols = context.scratch!, product = cols + blockSize * patch * pixels
-            for start in stride(from: 0, to: rows, by: blockSize) {
-                let b = min(blockSize, rows - start), columns = b * pixels
-                for g in 0..<c.groups {
-                    Linalg.parallelForEach(b) { s in
-                        im2col.unfold(x + (start + s) * inputFeatures + g * groupChannels * height * width, into: cols + s * pixels,
-                                      rowStride: columns, padded: padded(cols, blockSize: blockSize, sample: s))
-                    }
-                    Linalg.gemm(MatrixPointer(w + g * groupOutputs * patch, rows: groupOutputs, columns: patch),
-                                MatrixPointer(cols, rows: patch, columns: columns),
-                                into: MutableMatrixPointer(product, rows: groupOutputs, columns: columns), backend: context.backend)
-                    Linalg.parallelForEach(b) { s in
-                        for o in 0..<groupOutputs {
-                            let dst = y + (start + s) * outputFeatures + (g * groupOutputs + o) * pixels, src = product + o * columns + s * pixels
-                            let bias = c.bias[g * groupOutputs + o]
-                            for p in 0..<pixels { dst[p] = src[p] + bias }
+            inParts(rows: rows, parts: parts, scratch: context.scratch!) { samples, cols, blockSize, parallel in
+                let product = cols + blockSize * patch * pixels
+                for start in stride(from: samples.lowerBound, to: samples.upperBound, by: blockSize) {
+                    let b = min(blockSize, samples.upperBound - start), columns = b * pixels
+                    for g in 0..<c.groups {
+                        Self.each(b, parallel: parallel) { s in
+                            im2col.unfold(x + (start + s) * inputFeatures + g * groupChannels * height * width, into: cols + s * pixels,
+                                          rowStride: columns, padded: padded(cols, blockSize: blockSize, sample: s))
+                        }
+                        Linalg.gemm(MatrixPointer(w + g * groupOutputs * patch, rows: groupOutputs, columns: patch),
+                                    MatrixPointer(cols, rows: patch, columns: columns),
+                                    into: MutableMatrixPointer(product, rows: groupOutputs, columns: columns), backend: context.backend)
+                        Self.each(b, parallel: parallel) { s in
+                            for o in 0..<groupOutputs {
+                                let dst = y + (start + s) * outputFeatures + (g * groupOutputs + o) * pixels, src = product + o * columns + s * pixels
+                                let bias = c.bias[g * groupOutputs + o]
+                                for p in 0..<pixels { dst[p] = src[p] + bias }
+                            }
                         }
                     }
                 }
@@ -402,8 +439,9 @@ struct ConvolutionGeometry {
         }
     }
 
-    /// The adjoint: per block and group, gather dY side by side, one GEMM W_gᵀ · dY, fold per sample.
-    func backward(_ dy: UnsafePointer<Float>, rows: Int, into dx: UnsafeMutablePointer<Float>, context: ForwardContext) {
+    /// The adjoint: per block and group, gather dY side by side, one GEMM W_gᵀ · dY, fold per sample;
+    /// the rows split in `parts` (see `inParts`).
+    func backward(_ dy: UnsafePointer<Float>, rows: Int, into dx: UnsafeMutablePointer<Float>, parts: Int, context: ForwardContext) {
         c.weight.withUnsafeBufferPointer { wp in
             let w = wp.baseAddress!
             if isDepthwise {
@@ -414,25 +452,33 @@ struct ConvolutionGeometry {
                 }
                 return
             }
-            let blockSize = block(capacity: rows), cols = context.scratch!, gathered = cols + blockSize * patch * pixels
-            for start in stride(from: 0, to: rows, by: blockSize) {
-                let b = min(blockSize, rows - start), columns = b * pixels
-                for g in 0..<c.groups {
-                    Linalg.parallelForEach(b) { s in
-                        for o in 0..<groupOutputs {
-                            (gathered + o * columns + s * pixels).update(from: dy + (start + s) * outputFeatures + (g * groupOutputs + o) * pixels, count: pixels)
+            inParts(rows: rows, parts: parts, scratch: context.scratch!) { samples, cols, blockSize, parallel in
+                let gathered = cols + blockSize * patch * pixels
+                for start in stride(from: samples.lowerBound, to: samples.upperBound, by: blockSize) {
+                    let b = min(blockSize, samples.upperBound - start), columns = b * pixels
+                    for g in 0..<c.groups {
+                        Self.each(b, parallel: parallel) { s in
+                            for o in 0..<groupOutputs {
+                                (gathered + o * columns + s * pixels).update(from: dy + (start + s) * outputFeatures + (g * groupOutputs + o) * pixels, count: pixels)
+                            }
                         }
-                    }
-                    Linalg.gemm(MatrixPointer(w + g * groupOutputs * patch, rows: groupOutputs, columns: patch),
-                                MatrixPointer(gathered, rows: groupOutputs, columns: columns), transA: .transposed,
-                                into: MutableMatrixPointer(cols, rows: patch, columns: columns), backend: context.backend)
-                    Linalg.parallelForEach(b) { s in
-                        im2col.fold(cols + s * pixels, rowStride: columns, into: dx + (start + s) * inputFeatures + g * groupChannels * height * width,
-                                    padded: padded(cols, blockSize: blockSize, sample: s))
+                        Linalg.gemm(MatrixPointer(w + g * groupOutputs * patch, rows: groupOutputs, columns: patch),
+                                    MatrixPointer(gathered, rows: groupOutputs, columns: columns), transA: .transposed,
+                                    into: MutableMatrixPointer(cols, rows: patch, columns: columns), backend: context.backend)
+                        Self.each(b, parallel: parallel) { s in
+                            im2col.fold(cols + s * pixels, rowStride: columns, into: dx + (start + s) * inputFeatures + g * groupChannels * height * width,
+                                        padded: padded(cols, blockSize: blockSize, sample: s))
+                        }
                     }
                 }
             }
         }
+    }
+
+    /// `body(0..<count)` on Faultline's threads when `parallel`, else in order on this thread.
+    @inline(__always)
+    static func each(_ count: Int, parallel: Bool, _ body: (Int) -> Void) {
+        if parallel { Linalg.parallelForEach(count, body) } else { for i in 0..<count { body(i) } }
     }
 
     /// One input channel per group: output channel o reads channel o / groupOutputs directly.

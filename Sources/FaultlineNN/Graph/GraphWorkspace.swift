@@ -18,7 +18,8 @@ extension GraphModel {
         /// The weight count of each trainable node (where its bias gradient starts).
         let parameterSplit: [Int]
         let losses: AlignedBuffer<Float>
-        /// Parts (threads) a convolution's weight gradient is split into (scratch is sized for them).
+        /// Parts (threads) a convolution's forward pass, input gradient and weight gradient are split into
+        /// at most (scratch is sized for them).
         let gradientParts: Int
         let written: UnsafeMutablePointer<Bool>
         let storageCount: Int
