@@ -179,7 +179,8 @@ double fl_exp_scaled_f32(float *x, int64_t n, float scale) {
 /* The first-maximum chain, one vector step: a lane moves only on a strictly greater value (NaN never wins,
  * a NaN start never moves), as in the reference. The index of a lane's latest move is its largest, so
  * max_epi32 over (move ? index : 0) replaces a blend (vblendvps is 3 µops on recent Intel cores), and
- * max_ps(v, best) returns best on NaN and on ties. Indices must fit in int32 (callers' rows do). */
+ * max_ps(v, best) returns best on NaN and on ties. Indices must fit in int32 (the Swift wrappers send longer
+ * rows to the simd tier). */
 __attribute__((target("avx2,fma"))) static inline void fl_argmax_step256(__m256 v, __m256i index, __m256 *best, __m256i *bestIndex) {
     __m256 g = _mm256_cmp_ps(v, *best, _CMP_GT_OQ);
     *best = _mm256_max_ps(v, *best);

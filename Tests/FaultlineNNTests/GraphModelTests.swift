@@ -67,6 +67,37 @@ struct GraphModelTests {
         #expect(Self.relative(two.1, one.1) <= 1e-6, "batch \(batch): input gradient")
     }
 
+    /// A workspace made at one thread count and used at another: its scratch is sized for the parts of the
+    /// count it was made at, and a pass at more threads splits into no more parts than that.
+    @Test(arguments: [(1, 2), (2, 1), (2, 2)])
+    func convolutionWorkspaceOutlivesAThreadCountChange(made: Int, used: Int) throws {
+        let spec = "input:3x12x12,conv2d:3-8-3-1-1,relu,conv2d:8-8-3-2-1,tanh,flatten,linear:288-5"
+        let g = try GraphModel(sequential: try ModelSpec.build(spec, seed: 11))
+        var rng = Philox(seed: 13)
+        let x: Matrix<Float> = rng.matrix(rows: 37, columns: g.inputFeatures, .uniform(-1, 1))
+        let labels = (0..<37).map { $0 % 5 }
+        let workspace = Linalg.withThreads(made) { g.makeWorkspace(capacity: 37) }
+        var gradient = Matrix<Float>(rows: 37, columns: g.inputFeatures)
+        var losses = [Float](repeating: 0, count: 37)
+        let logits: [Float] = Linalg.withThreads(used) {
+            x.withUnsafeBufferPointer { px in
+                let z = g.logits(px.baseAddress!, rows: 37, workspace: workspace, context: .inference)
+                let values = (0..<(37 * 5)).map { z.base[$0] }
+                gradient.withUnsafeMutableBufferPointer { pg in
+                    labels.withUnsafeBufferPointer { py in
+                        g.inputGradient(MatrixPointer(px.baseAddress!, rows: 37, columns: g.inputFeatures), labels: py.baseAddress!, targets: nil,
+                                        loss: .crossEntropy, losses: &losses, into: MutableMatrixPointer(pg.baseAddress!, rows: 37, columns: g.inputFeatures),
+                                        workspace: workspace, context: .inference)
+                    }
+                }
+                return values
+            }
+        }
+        let want = try Linalg.withThreads(1) { (try g.logits(x), Self.gradient(g, x, labels, batch: 37)) }
+        #expect(Self.relative(try Matrix(rows: 37, columns: 5, elements: logits), want.0) <= 1e-6)
+        #expect(Self.relative(gradient, want.1) <= 1e-6)
+    }
+
     /// Same-shape subtraction and division (the backward's one-loop-per-case path), both operand sides:
     /// the input gradient against central differences.
     @Test(arguments: [1, 2])

@@ -92,6 +92,13 @@ extension Linalg {
         }
     }
 
+    /// `runnable(tier)` for a kernel that returns a position in a row of `count` floats: the C tiers keep
+    /// positions in 32-bit vector lanes, so longer rows (over 2³¹ − 64 floats, 8 GB) run the `simd` tier.
+    @inline(__always)
+    static func runnable(_ tier: KernelTier, indexing count: Int) -> KernelTier {
+        count > Int(Int32.max) - 64 && (tier == .avx2 || tier == .avx512) ? .simd : runnable(tier)
+    }
+
     /// The fused kernels and the C tiers each has (for `faultline info`: which tier each one runs).
     public static let fusedKernels: [(name: String, tiers: Set<KernelTier>)] = [
         ("entropy accumulation (xlogx)", [.avx2, .avx512]), ("entropy of the mean (xlogx scale)", [.avx2, .avx512]),
@@ -197,7 +204,7 @@ extension Linalg {
     /// Σ (rowⱼ − meanⱼ)² (Double per call) and the index of the first maximum of `row`.
     public static func squaredDifferenceAndArgmax(_ row: UnsafePointer<Float>, _ mean: UnsafePointer<Float>, count c: Int, tier: KernelTier)
         -> (squaredDifference: Double, argmax: Int) {
-        switch runnable(tier) {
+        switch runnable(tier, indexing: c) {
         case .avx512:
             var s = 0.0
             let arg = fl_sqdiff_argmax_f32_avx512(row, mean, Int64(c), &s)
@@ -239,12 +246,12 @@ extension Linalg {
     public static func ensembleMemberRow(_ p: UnsafePointer<Float>, anchor: UnsafePointer<Float>, into sum: UnsafeMutablePointer<Float>,
                                          count c: Int, tier: KernelTier)
         -> (xlogx: Double, total: Double, spread: Double, argmax: Int, invalid: Bool) {
-        switch runnable(tier) {
+        switch runnable(tier, indexing: c) {
         case .avx512, .avx2:
             var out = (0.0, 0.0, 0.0), bad: Int32 = 0
             let arg = withUnsafeMutableBytes(of: &out) { raw in
                 let o = raw.baseAddress!.assumingMemoryBound(to: Double.self)
-                return runnable(tier) == .avx512
+                return runnable(tier, indexing: c) == .avx512
                     ? fl_ensemble_member_row_f32_avx512(p, anchor, sum, Int64(c), o, &bad)
                     : fl_ensemble_member_row_f32(p, anchor, sum, Int64(c), o, &bad)
             }
@@ -279,14 +286,14 @@ extension Linalg {
             for k in 0...max(m, 0) { argmax[k] = 0 }
             return EnsembleSample(xlogx: 0, spread: 0, meanXlogx: 0, meanSpread: 0, failure: nil)
         }
-        switch runnable(tier) {
+        switch runnable(tier, indexing: c) {
         case .avx512, .avx2:
             var out = (0.0, 0.0, 0.0, 0.0), total = 0.0, bad: Int32 = 0
             let failed = withUnsafeMutableBytes(of: &out) { raw in
                 let o = raw.baseAddress!.assumingMemoryBound(to: Double.self)
                 return argmax.withMemoryRebound(to: Int64.self, capacity: m + 1) { a in
                     members.withMemoryRebound(to: UnsafePointer<Float>?.self, capacity: m) { rows in
-                        runnable(tier) == .avx512
+                        runnable(tier, indexing: c) == .avx512
                             ? fl_ensemble_sample_f32_avx512(rows, Int64(offset), Int64(m), Int64(c), scale, mean, a, o, &total, &bad)
                             : fl_ensemble_sample_f32(rows, Int64(offset), Int64(m), Int64(c), scale, mean, a, o, &total, &bad)
                     }
@@ -343,12 +350,12 @@ extension Linalg {
     /// Σ v·ln max(v, FLT_MIN), the spread Σ (v − anchor)² and the first maximum of the scaled values.
     public static func ensembleMeanRow(_ values: UnsafeMutablePointer<Float>, anchor: UnsafePointer<Float>, count c: Int, scale: Float,
                                        tier: KernelTier) -> (xlogx: Double, spread: Double, argmax: Int) {
-        switch runnable(tier) {
+        switch runnable(tier, indexing: c) {
         case .avx512, .avx2:
             var out = (0.0, 0.0)
             let arg = withUnsafeMutableBytes(of: &out) { raw in
                 let o = raw.baseAddress!.assumingMemoryBound(to: Double.self)
-                return runnable(tier) == .avx512
+                return runnable(tier, indexing: c) == .avx512
                     ? fl_ensemble_mean_row_f32_avx512(values, anchor, Int64(c), scale, o)
                     : fl_ensemble_mean_row_f32(values, anchor, Int64(c), scale, o)
             }

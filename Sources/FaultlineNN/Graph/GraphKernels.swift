@@ -11,14 +11,12 @@ extension GraphModel.Step {
     var inputFeatures: Int { inputShapes[0].reduce(1, *) }
     var outputFeatures: Int { outputShape.reduce(1, *) }
 
-    /// Floats of scratch memory the step needs for batches of up to `capacity` rows (weight gradients
-    /// split in `parts`).
+    /// Floats of scratch memory the step needs for batches of up to `capacity` rows (the forward pass,
+    /// the input gradient and the weight gradient split in up to `parts`).
     func scratchCount(capacity: Int, parts: Int) -> Int {
-        guard case .convolution(let c) = operation else { return 0 }
-        let geometry = ConvolutionGeometry(c, input: inputShapes[0], output: outputShape)
+        guard let geometry = convolution else { return 0 }
         let own = max(geometry.scratchCount(capacity: capacity, parts: parts), geometry.parameterScratchCount(capacity: capacity, parts: parts))
-        guard let adjoint else { return own }
-        return max(own, ConvolutionGeometry(adjoint, input: outputShape, output: inputShapes[0]).scratchCount(capacity: capacity, parts: parts))
+        return max(own, adjoint?.scratchCount(capacity: capacity, parts: parts) ?? 0)
     }
 
     /// Precomputes broadcast maps and expanded constants.
@@ -29,7 +27,9 @@ extension GraphModel.Step {
         case .constantBinary(_, let constant, let shape, _):
             expandedConstant = broadcastIndices(shape, to: outputShape).map { constant[Int($0)] }
         case .convolution(let c):
-            adjoint = ConvolutionGeometry(c, input: inputShapes[0], output: outputShape).adjoint
+            let geometry = ConvolutionGeometry(c, input: inputShapes[0], output: outputShape)
+            convolution = geometry
+            adjoint = geometry.adjoint.map { ConvolutionGeometry($0, input: outputShape, output: inputShapes[0]) }
         default: break
         }
     }
@@ -55,8 +55,8 @@ extension GraphModel.Step {
                 Linalg.gemm(MatrixPointer(x, rows: rows, columns: inF), MatrixPointer(w.baseAddress!, rows: outF, columns: inF),
                             transB: .transposed, alpha: 1, beta: 1, into: MutableMatrixPointer(y, rows: rows, columns: outF), backend: context.backend)
             }
-        case .convolution(let c):
-            ConvolutionGeometry(c, input: inputShapes[0], output: outputShape).forward(x, rows: rows, into: y, parts: ws.gradientParts, context: context)
+        case .convolution:
+            convolution!.forward(x, rows: rows, into: y, parts: ws.gradientParts, context: context)
         case .channelAffine(let scale, let shift):
             let channels = scale.count, spatial = inF / channels
             for i in 0..<rows {
@@ -180,11 +180,11 @@ extension GraphModel.Step {
                 Linalg.gemm(MatrixPointer(dy, rows: rows, columns: outF), MatrixPointer(w.baseAddress!, rows: outF, columns: inF),
                             into: MutableMatrixPointer(dx, rows: rows, columns: inF), backend: context.backend)
             }
-        case .convolution(let c):
+        case .convolution:
             if let adjoint {
-                ConvolutionGeometry(adjoint, input: outputShape, output: inputShapes[0]).forward(dy, rows: rows, into: dx, parts: ws.gradientParts, context: context)
+                adjoint.forward(dy, rows: rows, into: dx, parts: ws.gradientParts, context: context)
             } else {
-                ConvolutionGeometry(c, input: inputShapes[0], output: outputShape).backward(dy, rows: rows, into: dx, parts: ws.gradientParts, context: context)
+                convolution!.backward(dy, rows: rows, into: dx, parts: ws.gradientParts, context: context)
             }
         case .channelAffine(let scale, _):
             let channels = scale.count, spatial = inF / channels
@@ -394,14 +394,20 @@ struct ConvolutionGeometry {
     /// scratch and single-threaded BLAS, so that a small convolution's unfold, GEMM and scatter need no
     /// synchronisation per block (OpenBLAS's own split of these GEMMs gained nothing on 2 cores). With one
     /// part: the blocks' unfold and scatter in parallel over samples and the GEMM on BLAS's threads.
-    /// Results do not depend on the split: every output element is one GEMM dot product over the patch.
-    func inParts(rows: Int, parts: Int, scratch: UnsafeMutablePointer<Float>,
+    /// Every output element is one GEMM dot product over the patch, so the split changes only how BLAS
+    /// may round it (other GEMM widths can take other kernels, ~1e-6 relative; the tests allow 1e-6).
+    /// (The single-thread BLAS scope is opened for the blas backend only: it changes a process-wide
+    /// setting that the other backends do not use.)
+    func inParts(rows: Int, parts: Int, scratch: UnsafeMutablePointer<Float>, backend: Backend?,
                  _ body: (Range<Int>, UnsafeMutablePointer<Float>, Int, Bool) -> Void) {
         let parts = max(1, min(parts, rows, Linalg.simdThreads))
         guard parts > 1 else { return body(0..<rows, scratch, block(capacity: rows), true) }
         let blockSize = block(capacity: (rows + parts - 1) / parts), size = blockSize * perSample
-        NativeBLAS.withSingleThread {
-            Linalg.parallelForEach(parts) { p in body(Linalg.partition(rows, parts: parts, part: p), scratch + p * size, blockSize, false) }
+        func part(_ p: Int) { body(Linalg.partition(rows, parts: parts, part: p), scratch + p * size, blockSize, false) }
+        if (backend ?? .default) == .blas {
+            NativeBLAS.withSingleThread { Linalg.parallelForEach(parts, part) }
+        } else {
+            Linalg.parallelForEach(parts, part)
         }
     }
 
@@ -414,7 +420,7 @@ struct ConvolutionGeometry {
                 Linalg.parallelForEach(rows) { n in depthwiseForward(x + n * inputFeatures, w, into: y + n * outputFeatures) }
                 return
             }
-            inParts(rows: rows, parts: parts, scratch: context.scratch!) { samples, cols, blockSize, parallel in
+            inParts(rows: rows, parts: parts, scratch: context.scratch!, backend: context.backend) { samples, cols, blockSize, parallel in
                 let product = cols + blockSize * patch * pixels
                 for start in stride(from: samples.lowerBound, to: samples.upperBound, by: blockSize) {
                     let b = min(blockSize, samples.upperBound - start), columns = b * pixels
@@ -452,7 +458,7 @@ struct ConvolutionGeometry {
                 }
                 return
             }
-            inParts(rows: rows, parts: parts, scratch: context.scratch!) { samples, cols, blockSize, parallel in
+            inParts(rows: rows, parts: parts, scratch: context.scratch!, backend: context.backend) { samples, cols, blockSize, parallel in
                 let gathered = cols + blockSize * patch * pixels
                 for start in stride(from: samples.lowerBound, to: samples.upperBound, by: blockSize) {
                     let b = min(blockSize, samples.upperBound - start), columns = b * pixels

@@ -57,9 +57,12 @@ public struct GraphModel: Sendable {
         var broadcast: [[Int32]?] = []
         /// For `.constantBinary`: the constant expanded to the output shape.
         var expandedConstant: [Float] = []
+        /// For a `.convolution`: its sizes, unfold offsets and weights resolved once (`prepare`), so that
+        /// a pass allocates nothing.
+        var convolution: ConvolutionGeometry?
         /// For a stride-1 `.convolution`: the convolution whose forward pass is this one's input
         /// gradient (flipped, transposed weights), so backward is unfold + GEMM without a col2im fold.
-        var adjoint: GraphOperation.Convolution?
+        var adjoint: ConvolutionGeometry?
         /// Index of the node in `nodes`.
         var node = 0
         /// For dense, convolution and channelAffine steps: the index of their parameters in

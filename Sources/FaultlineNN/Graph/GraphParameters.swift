@@ -187,9 +187,8 @@ extension GraphModel.Step {
                 let g = dy + i * outF
                 for o in 0..<outF { gb[o] += g[o] }
             }
-        case .convolution(let c):
-            ConvolutionGeometry(c, input: inputShapes[0], output: outputShape).parameterGradient(x, dy, rows: rows, weight: gw, bias: gb,
-                                                                                                 parts: ws.gradientParts, context: context)
+        case .convolution:
+            convolution!.parameterGradient(x, dy, rows: rows, weight: gw, bias: gb, parts: ws.gradientParts, context: context)
         case .channelAffine(let scale, _):
             let channels = scale.count, spatial = inF / channels
             for i in 0..<rows {
