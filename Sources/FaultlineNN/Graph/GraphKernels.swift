@@ -411,6 +411,17 @@ struct ConvolutionGeometry {
         }
     }
 
+    /// `body(start, count, group, scratch, blockSize, parallel)` for every block of samples of every part
+    /// (`inParts`) and every group, blocks in order within a part.
+    func inBlocks(rows: Int, parts: Int, context: ForwardContext,
+                  _ body: (Int, Int, Int, UnsafeMutablePointer<Float>, Int, Bool) -> Void) {
+        inParts(rows: rows, parts: parts, scratch: context.scratch!, backend: context.backend) { samples, cols, blockSize, parallel in
+            for start in stride(from: samples.lowerBound, to: samples.upperBound, by: blockSize) {
+                for g in 0..<c.groups { body(start, min(blockSize, samples.upperBound - start), g, cols, blockSize, parallel) }
+            }
+        }
+    }
+
     /// Per block of samples and group: unfold every sample side by side, one GEMM W_g · cols for the
     /// whole block, then scatter into NCHW with the bias; the rows split in `parts` (see `inParts`).
     func forward(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>, parts: Int, context: ForwardContext) {
@@ -420,25 +431,20 @@ struct ConvolutionGeometry {
                 Linalg.parallelForEach(rows) { n in depthwiseForward(x + n * inputFeatures, w, into: y + n * outputFeatures) }
                 return
             }
-            inParts(rows: rows, parts: parts, scratch: context.scratch!, backend: context.backend) { samples, cols, blockSize, parallel in
-                let product = cols + blockSize * patch * pixels
-                for start in stride(from: samples.lowerBound, to: samples.upperBound, by: blockSize) {
-                    let b = min(blockSize, samples.upperBound - start), columns = b * pixels
-                    for g in 0..<c.groups {
-                        Self.each(b, parallel: parallel) { s in
-                            im2col.unfold(x + (start + s) * inputFeatures + g * groupChannels * height * width, into: cols + s * pixels,
-                                          rowStride: columns, padded: padded(cols, blockSize: blockSize, sample: s))
-                        }
-                        Linalg.gemm(MatrixPointer(w + g * groupOutputs * patch, rows: groupOutputs, columns: patch),
-                                    MatrixPointer(cols, rows: patch, columns: columns),
-                                    into: MutableMatrixPointer(product, rows: groupOutputs, columns: columns), backend: context.backend)
-                        Self.each(b, parallel: parallel) { s in
-                            for o in 0..<groupOutputs {
-                                let dst = y + (start + s) * outputFeatures + (g * groupOutputs + o) * pixels, src = product + o * columns + s * pixels
-                                let bias = c.bias[g * groupOutputs + o]
-                                for p in 0..<pixels { dst[p] = src[p] + bias }
-                            }
-                        }
+            inBlocks(rows: rows, parts: parts, context: context) { start, b, g, cols, blockSize, parallel in
+                let columns = b * pixels, product = cols + blockSize * patch * pixels
+                Self.each(b, parallel: parallel) { s in
+                    im2col.unfold(x + (start + s) * inputFeatures + g * groupChannels * height * width, into: cols + s * pixels,
+                                  rowStride: columns, padded: padded(cols, blockSize: blockSize, sample: s))
+                }
+                Linalg.gemm(MatrixPointer(w + g * groupOutputs * patch, rows: groupOutputs, columns: patch),
+                            MatrixPointer(cols, rows: patch, columns: columns),
+                            into: MutableMatrixPointer(product, rows: groupOutputs, columns: columns), backend: context.backend)
+                Self.each(b, parallel: parallel) { s in
+                    for o in 0..<groupOutputs {
+                        let dst = y + (start + s) * outputFeatures + (g * groupOutputs + o) * pixels, src = product + o * columns + s * pixels
+                        let bias = c.bias[g * groupOutputs + o]
+                        for p in 0..<pixels { dst[p] = src[p] + bias }
                     }
                 }
             }
@@ -458,24 +464,19 @@ struct ConvolutionGeometry {
                 }
                 return
             }
-            inParts(rows: rows, parts: parts, scratch: context.scratch!, backend: context.backend) { samples, cols, blockSize, parallel in
-                let gathered = cols + blockSize * patch * pixels
-                for start in stride(from: samples.lowerBound, to: samples.upperBound, by: blockSize) {
-                    let b = min(blockSize, samples.upperBound - start), columns = b * pixels
-                    for g in 0..<c.groups {
-                        Self.each(b, parallel: parallel) { s in
-                            for o in 0..<groupOutputs {
-                                (gathered + o * columns + s * pixels).update(from: dy + (start + s) * outputFeatures + (g * groupOutputs + o) * pixels, count: pixels)
-                            }
-                        }
-                        Linalg.gemm(MatrixPointer(w + g * groupOutputs * patch, rows: groupOutputs, columns: patch),
-                                    MatrixPointer(gathered, rows: groupOutputs, columns: columns), transA: .transposed,
-                                    into: MutableMatrixPointer(cols, rows: patch, columns: columns), backend: context.backend)
-                        Self.each(b, parallel: parallel) { s in
-                            im2col.fold(cols + s * pixels, rowStride: columns, into: dx + (start + s) * inputFeatures + g * groupChannels * height * width,
-                                        padded: padded(cols, blockSize: blockSize, sample: s))
-                        }
+            inBlocks(rows: rows, parts: parts, context: context) { start, b, g, cols, blockSize, parallel in
+                let columns = b * pixels, gathered = cols + blockSize * patch * pixels
+                Self.each(b, parallel: parallel) { s in
+                    for o in 0..<groupOutputs {
+                        (gathered + o * columns + s * pixels).update(from: dy + (start + s) * outputFeatures + (g * groupOutputs + o) * pixels, count: pixels)
                     }
+                }
+                Linalg.gemm(MatrixPointer(w + g * groupOutputs * patch, rows: groupOutputs, columns: patch),
+                            MatrixPointer(gathered, rows: groupOutputs, columns: columns), transA: .transposed,
+                            into: MutableMatrixPointer(cols, rows: patch, columns: columns), backend: context.backend)
+                Self.each(b, parallel: parallel) { s in
+                    im2col.fold(cols + s * pixels, rowStride: columns, into: dx + (start + s) * inputFeatures + g * groupChannels * height * width,
+                                padded: padded(cols, blockSize: blockSize, sample: s))
                 }
             }
         }
