@@ -56,7 +56,7 @@ extension GraphModel.Step {
                             transB: .transposed, alpha: 1, beta: 1, into: MutableMatrixPointer(y, rows: rows, columns: outF), backend: context.backend)
             }
         case .convolution:
-            convolution!.forward(x, rows: rows, into: y, parts: ws.gradientParts, context: context)
+            convolution!.forward(x, rows: rows, into: y, parts: ws.convolutionParts, context: context)
         case .channelAffine(let scale, let shift):
             let channels = scale.count, spatial = inF / channels
             for i in 0..<rows {
@@ -182,9 +182,9 @@ extension GraphModel.Step {
             }
         case .convolution:
             if let adjoint {
-                adjoint.forward(dy, rows: rows, into: dx, parts: ws.gradientParts, context: context)
+                adjoint.forward(dy, rows: rows, into: dx, parts: ws.convolutionParts, context: context)
             } else {
-                convolution!.backward(dy, rows: rows, into: dx, parts: ws.gradientParts, context: context)
+                convolution!.backward(dy, rows: rows, into: dx, parts: ws.convolutionParts, context: context)
             }
         case .channelAffine(let scale, _):
             let channels = scale.count, spatial = inF / channels

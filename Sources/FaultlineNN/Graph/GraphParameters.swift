@@ -188,7 +188,7 @@ extension GraphModel.Step {
                 for o in 0..<outF { gb[o] += g[o] }
             }
         case .convolution:
-            convolution!.parameterGradient(x, dy, rows: rows, weight: gw, bias: gb, parts: ws.gradientParts, context: context)
+            convolution!.parameterGradient(x, dy, rows: rows, weight: gw, bias: gb, parts: ws.convolutionParts, context: context)
         case .channelAffine(let scale, _):
             let channels = scale.count, spatial = inF / channels
             for i in 0..<rows {

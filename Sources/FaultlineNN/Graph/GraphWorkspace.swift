@@ -20,7 +20,7 @@ extension GraphModel {
         let losses: AlignedBuffer<Float>
         /// Parts (threads) a convolution's forward pass, input gradient and weight gradient are split into
         /// at most (scratch is sized for them).
-        let gradientParts: Int
+        let convolutionParts: Int
         let written: UnsafeMutablePointer<Bool>
         let storageCount: Int
         let outputStorage: Int
@@ -39,7 +39,7 @@ extension GraphModel {
             gradients = model.storageFeatures.enumerated().map { AlignedBuffer(uninitializedCount: $0.offset == 0 ? 0 : capacity * $0.element) }
             accumulator = AlignedBuffer(uninitializedCount: capacity * (model.storageFeatures.max() ?? 0))
             let parts = max(1, Linalg.simdThreads)
-            gradientParts = parts
+            convolutionParts = parts
             scratch = AlignedBuffer(uninitializedCount: model.steps.map { $0.scratchCount(capacity: capacity, parts: parts) }.max() ?? 0)
             logitGradient = AlignedBuffer(uninitializedCount: capacity * model.outputFeatures)
             let sizes = model.trainableSteps.map { model.steps[$0].operation.parameterSizes }
